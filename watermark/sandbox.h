@@ -1,0 +1,39 @@
+/* The sandbox: every decode of uploaded content runs in a child process.
+ *
+ * wm_sandbox_stamp runs `filigrane stamp` (the CLI, exec'd fresh: no state
+ * of the parent's threads leaks in) with resource limits, no new
+ * privileges and a seccomp filter, and waits for it with a wall-clock
+ * timeout. A child that crashes, runs out of memory or hangs is killed,
+ * and only that one file fails. Safe to link into the worker: it decodes
+ * nothing itself. */
+#ifndef WM_SANDBOX_H
+#define WM_SANDBOX_H
+
+#include "common/result.h"
+
+typedef struct wm_sandbox_limits {
+    long long address_space; /* RLIMIT_AS, bytes */
+    int cpu_seconds;         /* RLIMIT_CPU */
+    int wall_seconds;        /* killed after this, whatever it is doing */
+    long long file_size;     /* RLIMIT_FSIZE, bytes: the largest preview */
+    int open_files;          /* RLIMIT_NOFILE */
+} wm_sandbox_limits;
+
+/* Fills l with the defaults of common/limits.h and the FILIGRANE_SANDBOX_*
+ * environment overrides. Returns FG_EUSAGE if an override is malformed. */
+FG_MUST_CHECK fg_result wm_sandbox_limits_init(wm_sandbox_limits *l /* out */,
+                                               fg_reason *r);
+
+/* Runs `cli stamp ARGS... in out` in a sandboxed child. args is a NULL-
+ * terminated list of extra stamp options (borrowed), e.g. {"--var",
+ * "order=ord-1", NULL}. Returns the child's own result (decoded from its
+ * exit status, its one-line stderr as the reason), or FG_ETIMEOUT or
+ * FG_ECRASH if it had to be killed or died of a signal. On failure no file
+ * is left at out. */
+FG_MUST_CHECK fg_result wm_sandbox_stamp(const char *cli, const char *in,
+                                         const char *out,
+                                         const char *const *args,
+                                         const wm_sandbox_limits *l,
+                                         fg_reason *r);
+
+#endif
