@@ -5,7 +5,7 @@
 #
 # For each (BINDIR, BUILDDIR) pair, one build of the programs: the C unit
 # tests in BUILDDIR/tests/, then the script tests (tests/cli/*.sh,
-# tests/e2e/*.sh and *.py) with FILIGRANE_BIN=BINDIR. Every test speaks TAP
+# tests/e2e/test_*.sh and test_*.py) with FILIGRANE_BIN=BINDIR. Every test speaks TAP
 # ("ok - name" / "not ok - name"); a test program that exits non-zero
 # without a "not ok" line counts as one failure of its own.
 cd "$(dirname "$0")/.." || exit 1
@@ -48,7 +48,7 @@ while [ $# -ge 2 ]; do
         [ -x "$t" ] || continue
         run_one "$bindir:$(basename "$t")" "$t"
     done
-    for t in tests/cli/*.sh tests/e2e/*.sh tests/e2e/*.py; do
+    for t in tests/cli/*.sh tests/e2e/test_*.sh tests/e2e/test_*.py; do
         [ -f "$t" ] || continue
         case "$t" in
         *.py) run_one "$bindir:$(basename "$t")" python3 "$t" ;;

@@ -1,0 +1,256 @@
+/* POST /v1/orders/{order}/deliveries: a seller delivers a new version.
+ *
+ * nginx has already written the whole body to a file (REQUEST_BODY_FILE),
+ * so nothing here holds an upload in memory: a multipart body is split
+ * into temp files while each part is hashed, a raw body is renamed into
+ * the blob store as it is. Then, in one transaction, the delivery, its
+ * files and their audit rows are recorded; then each previewable file is
+ * stamped in the sandbox before the 201. */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fcgi/access.h"
+#include "fcgi/handlers.h"
+#include "fcgi/log.h"
+#include "fcgi/metrics.h"
+#include "fcgi/multipart.h"
+#include "fcgi/previews.h"
+#include "fcgi/views.h"
+#include "storage/audit.h"
+#include "watermark/wm.h"
+
+/* One delivered file on its way in. */
+typedef struct incoming {
+    char name[FG_MAX_FILE_NAME + 1];
+    char sha256[STORE_HEX_MAX];
+    int64_t size;
+    wm_type type;
+    char id[STORE_FILE_ID_MAX];
+} incoming;
+
+typedef struct upload {
+    incoming *files;
+    size_t n;
+    char *message;
+} upload;
+
+static void upload_release(upload *u)
+{
+    free(u->files);
+    free(u->message);
+    memset(u, 0, sizeof *u);
+}
+
+/* Stores one temp file (consumed on success) as a blob and detects its type
+ * from the stored content. */
+static fg_result store_one(fcgi_ctx *ctx, const char *path, const char *sha, const char *name,
+                           incoming *in, fg_reason *r)
+{
+    char blob[4096];
+    if (strlen(name) > FG_MAX_FILE_NAME)
+        return fg_fail(r, FG_ELIMIT, "file name is longer than %d bytes", FG_MAX_FILE_NAME);
+    fg_result rc = store_blob_put_file(ctx->blobs, path, sha, in->sha256, &in->size, r);
+    if (rc != FG_OK)
+        return rc;
+    if (in->size == 0)
+        return fg_fail(r, FG_EUSAGE, "file \"%.80s\" is empty", name);
+    if ((rc = store_blob_local_path(ctx->blobs, in->sha256, blob, sizeof blob, r)) != FG_OK ||
+        (rc = wm_detect_file(blob, &in->type, r)) != FG_OK)
+        return rc;
+    snprintf(in->name, sizeof in->name, "%s", name);
+    return FG_OK;
+}
+
+static fg_result read_multipart(fcgi_req *req, int fd, const char *ctype,
+                                const struct fcgi_upload_limits *lim, upload *u, fg_reason *r)
+{
+    struct fcgi_multipart mp = {0};
+    struct fcgi_body body = {.read = NULL, .ctx = NULL, .fd = fd};
+    fcgi_ctx *ctx = req->ctx;
+    fg_result rc = fcgi_multipart_parse(&body, ctype, store_blob_tmp_dir(ctx->blobs), lim, &mp, r);
+    if (rc != FG_OK)
+        return rc;
+    if (mp.nfiles == 0) {
+        rc = fg_fail(r, FG_EUSAGE, "the delivery has no file part");
+        goto out;
+    }
+    for (size_t i = 0; i < mp.nfields; i++)
+        if (strcmp(mp.fields[i].name, "message") == 0 && !u->message &&
+            !(u->message = strdup(mp.fields[i].value))) {
+            rc = fg_fail(r, FG_EIO, "out of memory");
+            goto out;
+        }
+    if (!(u->files = calloc(mp.nfiles, sizeof *u->files))) {
+        rc = fg_fail(r, FG_EIO, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < mp.nfiles; i++, u->n++) {
+        struct fcgi_upload_file *f = &mp.files[i];
+        const char *name = f->filename && *f->filename ? f->filename : "unnamed";
+        if ((rc = store_one(ctx, f->path, f->sha256, name, &u->files[i], r)) != FG_OK)
+            goto out;
+        free(fcgi_upload_file_take_path(f)); /* consumed by the store */
+    }
+out:
+    fcgi_multipart_release(&mp); /* removes the temp files not taken */
+    return rc;
+}
+
+static fg_result read_raw(fcgi_req *req, const char *body_file, int fd,
+                          const struct fcgi_upload_limits *lim, upload *u, fg_reason *r)
+{
+    char name[FG_MAX_FILE_NAME + 1];
+    struct stat st;
+    if (!fcgi_query(req, "filename", name, sizeof name) || !*name)
+        return fg_fail(r, FG_EUSAGE,
+                       "a raw upload needs ?filename= (or send multipart/form-data)");
+    if (fstat(fd, &st) != 0)
+        return fg_fail(r, FG_EIO, "cannot read the upload");
+    if (st.st_size > lim->max_file_bytes)
+        return fg_fail(r, FG_ELIMIT, "file is larger than the limit of %lld bytes",
+                       lim->max_file_bytes);
+    if (!(u->files = calloc(1, sizeof *u->files)))
+        return fg_fail(r, FG_EIO, "out of memory");
+    u->n = 1;
+    /* nginx wrote the body in the data directory's file system: the store
+     * renames it into place, hashing it on the way (no second copy). */
+    return store_one(req->ctx, body_file, NULL, name, &u->files[0], r);
+}
+
+/* The transaction: order still open, next delivery number, file rows,
+ * audit rows. *number receives the delivery's number. */
+static fg_result record(fcgi_req *req, const struct fcgi_claims *who, const char *order_id,
+                        upload *u, int *number, fg_reason *r)
+{
+    store_meta *m = req->ctx->meta;
+    store_order o;
+    char actor[FG_MAX_ACTOR + 1];
+    fcgi_actor(who, actor, sizeof actor);
+    fg_result rc = store_meta_begin(m, r);
+    if (rc != FG_OK)
+        return rc;
+    /* Re-checked inside the transaction: an acceptance that landed while
+     * the body was being stored closes the order to this delivery. */
+    if ((rc = store_order_get(m, order_id, &o, r)) != FG_OK)
+        goto fail;
+    if (strcmp(o.state, STORE_STATE_ACCEPTED) == 0 || strcmp(o.state, STORE_STATE_CANCELLED) == 0) {
+        rc = fg_fail(r, FG_ESTATE, "the order is closed");
+        goto fail;
+    }
+    if ((rc = store_delivery_create(m, order_id, u->message, NULL, number, r)) != FG_OK)
+        goto fail;
+    json_t *d = json_pack("{s:i, s:I}", "number", *number, "files", (json_int_t)u->n);
+    char *detail = d ? json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    json_decref(d);
+    rc = store_audit_append(m, order_id, actor, "delivery.created", detail, NULL, NULL, r);
+    free(detail);
+    if (rc != FG_OK)
+        goto fail;
+    for (size_t i = 0; i < u->n; i++) {
+        incoming *in = &u->files[i];
+        store_file f;
+        memset(&f, 0, sizeof f);
+        snprintf(f.order_id, sizeof f.order_id, "%s", order_id);
+        f.delivery = *number;
+        snprintf(f.name, sizeof f.name, "%s", in->name);
+        f.size = in->size;
+        snprintf(f.sha256, sizeof f.sha256, "%s", in->sha256);
+        snprintf(f.mime, sizeof f.mime, "%s", in->type.mime);
+        snprintf(f.kind, sizeof f.kind, "%s", wm_kind_name(in->type.kind));
+        snprintf(f.preview, sizeof f.preview, "%s",
+                 in->type.kind == WM_KIND_OTHER ? STORE_PREVIEW_WITHHELD
+                                                : STORE_PREVIEW_PROCESSING);
+        if (in->type.kind == WM_KIND_OTHER)
+            snprintf(f.reason, sizeof f.reason, "no preview for type %s", in->type.mime);
+        if ((rc = store_file_add(m, &f, in->id, r)) != FG_OK)
+            goto fail;
+        d = json_pack("{s:s, s:s, s:I, s:s, s:s}", "file_id", in->id, "name", in->name, "size",
+                      (json_int_t)in->size, "sha256", in->sha256, "type", in->type.mime);
+        detail = d ? json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+        json_decref(d);
+        rc = detail ? store_audit_append(m, order_id, actor, "file.uploaded", detail, NULL, NULL, r)
+                    : fg_fail(r, FG_EUSAGE, "file name is not valid UTF-8");
+        free(detail);
+        if (rc != FG_OK)
+            goto fail;
+    }
+    return store_meta_commit(m, r);
+fail:
+    store_meta_rollback(m);
+    return rc;
+}
+
+void fcgi_h_delivery_create(fcgi_req *req)
+{
+    struct fcgi_claims who;
+    store_order o;
+    fg_reason r = {{0}};
+    upload u = {0};
+    int fd = -1, number = 0;
+    fcgi_ctx *ctx = req->ctx;
+    const char *order_id = req->params[0];
+    fg_result rc;
+
+    if (!fcgi_authenticate(req, &who) || !fcgi_may_name_order(req, &who, order_id))
+        return;
+    if ((rc = store_order_get(ctx->meta, order_id, &o, &r)) != FG_OK) {
+        fcgi_send_error(req, rc, NULL, rc == FG_ENOTFOUND ? "no such order" : r.text);
+        return;
+    }
+    if (!fcgi_may(req, &who, &o, FCGI_WANT_DELIVER))
+        return;
+
+    const char *body_file = fcgi_param(req, "REQUEST_BODY_FILE");
+    const char *ctype = fcgi_param(req, "CONTENT_TYPE");
+    if (!body_file || !*body_file) {
+        /* nginx makes no body file for an empty body. */
+        fcgi_send_error(req, FG_EUSAGE, "empty_upload", "the upload is empty");
+        return;
+    }
+    if ((fd = open(body_file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0) {
+        fcgi_send_error(req, FG_EIO, NULL, "cannot read the upload");
+        return;
+    }
+    struct fcgi_upload_limits lim = ctx->cfg->upload;
+    if (ctype && strncasecmp(ctype, "multipart/form-data", 19) == 0)
+        rc = read_multipart(req, fd, ctype, &lim, &u, &r);
+    else
+        rc = read_raw(req, body_file, fd, &lim, &u, &r);
+    close(fd);
+    if (rc == FG_OK)
+        rc = record(req, &who, order_id, &u, &number, &r);
+    if (rc != FG_OK) {
+        fcgi_send_error(req, rc, NULL, r.text);
+        goto out;
+    }
+    for (size_t i = 0; i < u.n; i++) {
+        fcgi_metric_inc(FCGI_M_UPLOAD_FILES);
+        fcgi_metric_add(FCGI_M_UPLOAD_BYTES, (unsigned long long)u.files[i].size);
+    }
+    fcgi_log(FCGI_LOG_INFO, "req=%s order=%s delivery=%d files=%zu", req->id, order_id, number,
+             u.n);
+
+    /* Previews, one sandboxed child at a time, before the answer. */
+    for (size_t i = 0; i < u.n; i++) {
+        store_file f;
+        if (u.files[i].type.kind == WM_KIND_OTHER)
+            continue;
+        if (store_file_get(ctx->meta, u.files[i].id, &f, &r) == FG_OK)
+            fcgi_preview_make(ctx, &o, &f, req->id);
+    }
+
+    store_delivery dl;
+    store_file_list files = {0};
+    if ((rc = store_delivery_get(ctx->meta, order_id, number, &dl, &r)) == FG_OK &&
+        (rc = store_file_list_delivery(ctx->meta, order_id, number, &files, &r)) == FG_OK)
+        fcgi_send_json(req, 201, fcgi_view_delivery(&dl, &files));
+    else
+        fcgi_send_error(req, rc, NULL, r.text);
+    store_file_list_release(&files);
+out:
+    upload_release(&u);
+}

@@ -1,0 +1,135 @@
+/* GET /v1/files/{file}/preview and GET /v1/files/{file}/original.
+ *
+ * The worker decides and records; nginx sends the bytes (X-Accel-Redirect
+ * to the internal blob location), so a download never holds a thread. */
+#include <stdio.h>
+#include <string.h>
+
+#include "fcgi/access.h"
+#include "fcgi/disposition.h"
+#include "fcgi/handlers.h"
+#include "fcgi/log.h"
+#include "fcgi/metrics.h"
+#include "fcgi/worker.h"
+#include "storage/audit.h"
+
+static bool load_file(fcgi_req *req, fcgi_want want, struct fcgi_claims *who,
+                      store_order *o, store_file *f)
+{
+    fg_reason r = {{0}};
+    if (!fcgi_authenticate(req, who))
+        return false;
+    fg_result rc = store_file_get(req->ctx->meta, req->params[0], f, &r);
+    if (rc != FG_OK) {
+        fcgi_send_error(req, rc, NULL, rc == FG_ENOTFOUND ? "no such file" : r.text);
+        return false;
+    }
+    if (!fcgi_may_name_order(req, who, f->order_id))
+        return false;
+    if ((rc = store_order_get(req->ctx->meta, f->order_id, o, &r)) != FG_OK) {
+        fcgi_send_error(req, rc, NULL, r.text);
+        return false;
+    }
+    return fcgi_may(req, who, o, want);
+}
+
+/* Records a buyer's fetch: the counter always, the audit trail for every
+ * original and for the first view of a preview (a page of thumbnails would
+ * otherwise flood the trail). A failure to record is logged, not fatal to
+ * the download: the record is evidence, the download is the service. */
+static void record_buyer(fcgi_req *req, const struct fcgi_claims *who,
+                         const store_file *f, bool original)
+{
+    if (who->role != FCGI_ROLE_BUYER)
+        return;
+    fg_reason r = {{0}};
+    int64_t n = 0;
+    store_meta *m = req->ctx->meta;
+    char actor[FG_MAX_ACTOR + 1];
+    fcgi_actor(who, actor, sizeof actor);
+    if (store_file_count(m, f->id,
+                         original ? STORE_COUNT_BUYER_DOWNLOAD : STORE_COUNT_BUYER_VIEW,
+                         &n, &r) != FG_OK)
+        goto fail;
+    if (original || n == 1) {
+        json_t *d = json_pack("{s:s, s:s, s:I}", "file_id", f->id, "sha256",
+                              original ? f->sha256 : f->preview_sha256, "count", (json_int_t)n);
+        char *detail = d ? json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+        json_decref(d);
+        fg_result rc = store_audit_append(m, f->order_id, actor,
+                                          original ? "file.downloaded" : "file.previewed",
+                                          detail, NULL, NULL, &r);
+        free(detail);
+        if (rc != FG_OK)
+            goto fail;
+    }
+    return;
+fail:
+    fcgi_log(FCGI_LOG_ERROR, "req=%s file=%s error=\"cannot record download: %s\"", req->id,
+             f->id, r.text);
+}
+
+static void send_blob(fcgi_req *req, const char *sha, const char *mime,
+                      const char *name, bool inline_, const char *cache)
+{
+    fg_reason r = {{0}};
+    char rel[STORE_BLOB_REL_MAX];
+    char disp[FCGI_DISPOSITION_MAX];
+    if (store_blob_relpath(sha, rel, &r) != FG_OK) {
+        fcgi_send_error(req, FG_EIO, NULL, "stored file is unreadable");
+        return;
+    }
+    fcgi_disposition(inline_, name, disp, sizeof disp);
+    fcgi_file_reply reply = {rel, sha, mime, disp, cache};
+    fcgi_send_file(req, &reply);
+}
+
+/* "logo final.png" -> "logo final (preview).jpg": the name says what it
+ * is and carries the preview's own extension. */
+static void preview_name(const store_file *f, char *out, size_t len)
+{
+    const char *ext = strcmp(f->preview_mime, "image/png") == 0         ? ".png"
+                      : strcmp(f->preview_mime, "image/gif") == 0       ? ".gif"
+                      : strcmp(f->preview_mime, "image/webp") == 0      ? ".webp"
+                      : strcmp(f->preview_mime, "application/pdf") == 0 ? ".pdf"
+                      : strcmp(f->preview_mime, "application/zip") == 0 ? ".zip"
+                                                                        : ".jpg";
+    const char *dot = strrchr(f->name, '.');
+    int stem = dot && dot != f->name ? (int)(dot - f->name) : (int)strlen(f->name);
+    snprintf(out, len, "%.*s (preview)%s", stem, f->name, ext);
+}
+
+void fcgi_h_file_preview(fcgi_req *req)
+{
+    struct fcgi_claims who;
+    store_order o;
+    store_file f;
+    if (!load_file(req, FCGI_WANT_PREVIEW, &who, &o, &f))
+        return;
+    if (strcmp(f.preview, STORE_PREVIEW_READY) != 0) {
+        char msg[FG_REASON_MAX + 64];
+        snprintf(msg, sizeof msg, "no preview: the file is %s%s%s", f.preview,
+                 f.reason[0] ? ": " : "", f.reason);
+        fcgi_send_error(req, FG_ESTATE, "no_preview", msg);
+        return;
+    }
+    char name[FG_MAX_FILE_NAME + 32];
+    preview_name(&f, name, sizeof name);
+    fcgi_metric_inc(FCGI_M_DOWNLOADS_PREVIEW);
+    record_buyer(req, &who, &f, false);
+    /* Previews may be cached by the browser but must be revalidated: a
+     * cancelled order revokes them. */
+    send_blob(req, f.preview_sha256, f.preview_mime, name, true, "private, no-cache");
+}
+
+void fcgi_h_file_original(fcgi_req *req)
+{
+    struct fcgi_claims who;
+    store_order o;
+    store_file f;
+    if (!load_file(req, FCGI_WANT_ORIGINAL, &who, &o, &f))
+        return;
+    fcgi_metric_inc(FCGI_M_DOWNLOADS_ORIGINAL);
+    record_buyer(req, &who, &f, true);
+    send_blob(req, f.sha256, f.mime, f.name, false, "private, no-store");
+}

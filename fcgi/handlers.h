@@ -1,0 +1,17 @@
+/* Every request handler, one per route of DESIGN.md's API table. Each
+ * answers exactly once through fcgi/http.h. */
+#ifndef FCGI_HANDLERS_H
+#define FCGI_HANDLERS_H
+
+#include "fcgi/http.h"
+
+void fcgi_h_healthz(fcgi_req *req);
+void fcgi_h_metrics(fcgi_req *req);
+void fcgi_h_order_hook(fcgi_req *req);
+void fcgi_h_delivery_create(fcgi_req *req);
+void fcgi_h_order_get(fcgi_req *req);
+void fcgi_h_order_audit(fcgi_req *req);
+void fcgi_h_file_preview(fcgi_req *req);
+void fcgi_h_file_original(fcgi_req *req);
+
+#endif

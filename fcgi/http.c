@@ -1,0 +1,292 @@
+#include "fcgi/http.h"
+
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fcgi/log.h"
+#include "fcgi/metrics.h"
+
+static int hexval(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Percent-decodes src[0..n) into out; '+' stays '+' unless plus_space.
+ * Returns false if out is too small, an escape is malformed, or a NUL
+ * would be decoded (it would cut the value short silently). */
+static bool pct_decode(const char *src, size_t n, char *out, size_t outlen,
+                       bool plus_space)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        int c = (unsigned char)src[i];
+        if (c == '%') {
+            if (i + 2 >= n)
+                return false;
+            int h = hexval(src[i + 1]), l = hexval(src[i + 2]);
+            if (h < 0 || l < 0)
+                return false;
+            c = h * 16 + l;
+            i += 2;
+        } else if (c == '+' && plus_space) {
+            c = ' ';
+        }
+        if (c == 0 || o + 1 >= outlen)
+            return false;
+        out[o++] = (char)c;
+    }
+    out[o] = '\0';
+    return true;
+}
+
+fg_result fcgi_req_init(fcgi_req *req, FCGX_Request *fx, struct fcgi_ctx *ctx,
+                        fg_reason *r)
+{
+    memset(req, 0, sizeof *req);
+    req->fx = fx;
+    req->ctx = ctx;
+    unsigned char rnd[8];
+    if (RAND_bytes(rnd, sizeof rnd) != 1)
+        memset(rnd, 0, sizeof rnd);
+    for (size_t i = 0; i < sizeof rnd; i++)
+        snprintf(req->id + 2 * i, 3, "%02x", rnd[i]);
+
+    req->method = fcgi_param(req, "REQUEST_METHOD");
+    const char *uri = fcgi_param(req, "REQUEST_URI");
+    if (!req->method || !*req->method || !uri || uri[0] != '/')
+        return fg_fail(r, FG_EUSAGE, "request has no method or path");
+    const char *q = strchr(uri, '?');
+    size_t plen = q ? (size_t)(q - uri) : strlen(uri);
+    req->query = q ? q + 1 : "";
+    if (!pct_decode(uri, plen, req->path, sizeof req->path, false))
+        return fg_fail(r, FG_EUSAGE, "request path is too long or malformed");
+    return FG_OK;
+}
+
+fg_result fcgi_req_defer(fcgi_req *req, fcgi_cleanup_fn fn, void *arg)
+{
+    fcgi_cleanup *c = malloc(sizeof *c);
+    if (!c) {
+        fn(arg);
+        return FG_EIO;
+    }
+    c->fn = fn;
+    c->arg = arg;
+    c->next = req->cleanups;
+    req->cleanups = c;
+    return FG_OK;
+}
+
+void fcgi_req_release(fcgi_req *req)
+{
+    while (req->cleanups) {
+        fcgi_cleanup *c = req->cleanups;
+        req->cleanups = c->next;
+        c->fn(c->arg);
+        free(c);
+    }
+}
+
+const char *fcgi_param(const fcgi_req *req, const char *name)
+{
+    return FCGX_GetParam(name, req->fx->envp);
+}
+
+bool fcgi_query(const fcgi_req *req, const char *key, char *out, size_t outlen)
+{
+    size_t klen = strlen(key);
+    const char *p = req->query;
+    while (p && *p) {
+        const char *end = strchr(p, '&');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (len > klen && strncmp(p, key, klen) == 0 && p[klen] == '=')
+            return pct_decode(p + klen + 1, len - klen - 1, out, outlen, true);
+        p = end ? end + 1 : NULL;
+    }
+    return false;
+}
+
+static void free_ptr(void *p) { free(p); }
+
+fg_result fcgi_read_body(fcgi_req *req, size_t max, char **body, size_t *len,
+                         fg_reason *r)
+{
+    *body = NULL;
+    *len = 0;
+    const char *cl = fcgi_param(req, "CONTENT_LENGTH");
+    char *end = NULL;
+    long long want = cl && *cl ? strtoll(cl, &end, 10) : 0;
+    if (cl && *cl && (*end != '\0' || want < 0))
+        return fg_fail(r, FG_EUSAGE, "content-length is not a number");
+    if ((unsigned long long)want > max)
+        return fg_fail(r, FG_ELIMIT, "request body is larger than %zu bytes", max);
+    char *buf = malloc((size_t)want + 1);
+    if (!buf || fcgi_req_defer(req, free_ptr, buf) != FG_OK)
+        return fg_fail(r, FG_EIO, "out of memory reading the request body");
+    int got = want ? FCGX_GetStr(buf, (int)want, req->fx->in) : 0;
+    if (got != want)
+        return fg_fail(r, FG_EUSAGE, "request body is shorter than its content-length");
+    buf[want] = '\0';
+    *body = buf;
+    *len = (size_t)want;
+    return FG_OK;
+}
+
+int fcgi_status_for(fg_result code)
+{
+    switch (code) {
+    case FG_OK: return 200;
+    case FG_EUSAGE: return 400;
+    case FG_EAUTH: return 401;
+    case FG_EFORBIDDEN: return 403;
+    case FG_ENOTFOUND: return 404;
+    case FG_ESTATE: return 409;
+    case FG_ELIMIT: return 413;
+    case FG_EUNSUPPORTED: return 415;
+    case FG_ECORRUPT: return 422;
+    case FG_ETIMEOUT: return 503;
+    case FG_ECRASH:
+    case FG_EIO:
+    default: return 500;
+    }
+}
+
+static const char *reason_phrase(int status)
+{
+    switch (status) {
+    case 200: return "OK";
+    case 201: return "Created";
+    case 204: return "No Content";
+    case 304: return "Not Modified";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 409: return "Conflict";
+    case 413: return "Payload Too Large";
+    case 415: return "Unsupported Media Type";
+    case 422: return "Unprocessable Content";
+    case 503: return "Service Unavailable";
+    default: return status < 500 ? "Error" : "Internal Server Error";
+    }
+}
+
+static void count_status(int status)
+{
+    fcgi_counter c = status < 300   ? FCGI_M_REQUESTS_2XX
+                     : status < 400 ? FCGI_M_REQUESTS_3XX
+                     : status < 500 ? FCGI_M_REQUESTS_4XX
+                                    : FCGI_M_REQUESTS_5XX;
+    fcgi_metric_inc(c);
+}
+
+static void put_status(fcgi_req *req, int status)
+{
+    req->status = status;
+    count_status(status);
+    FCGX_FPrintF(req->fx->out, "Status: %d %s\r\nX-Request-Id: %s\r\n", status,
+                 reason_phrase(status), req->id);
+}
+
+void fcgi_send_text(fcgi_req *req, int status, const char *content_type,
+                    const char *body, size_t len)
+{
+    if (req->status)
+        return;
+    put_status(req, status);
+    FCGX_FPrintF(req->fx->out, "Content-Type: %s\r\nContent-Length: %zu\r\n"
+                 "Cache-Control: no-store\r\n\r\n", content_type, len);
+    if (len)
+        FCGX_PutStr(body, (int)len, req->fx->out);
+}
+
+void fcgi_send_json(fcgi_req *req, int status, json_t *doc)
+{
+    char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+    json_decref(doc);
+    if (!text) {
+        fcgi_send_text(req, 500, "application/json",
+                       "{\"error\":{\"code\":\"internal\",\"message\":\"out of memory\"}}", 56);
+        return;
+    }
+    fcgi_send_text(req, status, "application/json", text, strlen(text));
+    free(text);
+}
+
+void fcgi_send_error(fcgi_req *req, fg_result code, const char *api_code,
+                     const char *message)
+{
+    int status = fcgi_status_for(code);
+    if (status >= 500)
+        fcgi_log(FCGI_LOG_ERROR, "req=%s method=%s path=\"%s\" status=%d error=\"%s\"",
+                 req->id, req->method ? req->method : "-", req->path, status,
+                 message ? message : "");
+    json_t *doc = json_pack("{s:{s:s, s:s, s:s}}", "error", "code",
+                            api_code ? api_code : fg_result_name(code), "message",
+                            message && *message ? message : fg_result_name(code),
+                            "request_id", req->id);
+    fcgi_send_json(req, status, doc);
+}
+
+void fcgi_send_method_not_allowed(fcgi_req *req, const char *allow)
+{
+    if (req->status)
+        return;
+    static const char body[] =
+        "{\"error\":{\"code\":\"method_not_allowed\",\"message\":\"method not allowed on this path\"}}";
+    put_status(req, 405);
+    FCGX_FPrintF(req->fx->out, "Allow: %s\r\nContent-Type: application/json\r\n"
+                 "Content-Length: %zu\r\n\r\n%s", allow, sizeof body - 1, body);
+}
+
+/* If-None-Match is a list of entity tags or "*"; weak tags compare equal
+ * for GET (RFC 9110 13.1.2). */
+static bool etag_matches(const char *header, const char *sha)
+{
+    if (!header)
+        return false;
+    size_t slen = strlen(sha);
+    for (const char *p = header; *p;) {
+        while (*p == ' ' || *p == ',')
+            p++;
+        if (*p == '*')
+            return true;
+        if (p[0] == 'W' && p[1] == '/')
+            p += 2;
+        if (*p == '"' && strncmp(p + 1, sha, slen) == 0 && p[1 + slen] == '"')
+            return true;
+        while (*p && *p != ',')
+            p++;
+    }
+    return false;
+}
+
+void fcgi_send_file(fcgi_req *req, const fcgi_file_reply *f)
+{
+    if (req->status)
+        return;
+    if (etag_matches(fcgi_param(req, "HTTP_IF_NONE_MATCH"), f->sha256)) {
+        put_status(req, 304);
+        FCGX_FPrintF(req->fx->out, "ETag: \"%s\"\r\nCache-Control: %s\r\n\r\n",
+                     f->sha256, f->cache_control);
+        return;
+    }
+    /* nginx takes over from here: the internal location adds the ETag from
+     * the blob's name and serves ranges; Content-Type, Content-Disposition
+     * and Cache-Control pass through the redirect. */
+    put_status(req, 200);
+    FCGX_FPrintF(req->fx->out,
+                 "X-Accel-Redirect: /_blobs/%s\r\nContent-Type: %s\r\n"
+                 "Content-Disposition: %s\r\nCache-Control: %s\r\n"
+                 "X-Content-Type-Options: nosniff\r\n\r\n",
+                 f->blob_path, f->content_type, f->disposition, f->cache_control);
+}

@@ -1,0 +1,103 @@
+/* One FastCGI request: what came in, and the ways to answer it.
+ *
+ * Handlers read the request through these helpers and answer with exactly
+ * one fcgi_send_* call. fg_result codes become HTTP statuses here and
+ * nowhere else (fcgi_status_for). Memory a handler needs for the life of
+ * the request comes from the request's cleanup list, so an early return
+ * leaks nothing. */
+#ifndef FCGI_HTTP_H
+#define FCGI_HTTP_H
+
+#include <fcgiapp.h>
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "common/result.h"
+
+struct fcgi_ctx; /* the worker thread's handles: fcgi/worker.h */
+
+typedef void (*fcgi_cleanup_fn)(void *arg);
+typedef struct fcgi_cleanup {
+    fcgi_cleanup_fn fn;
+    void *arg;
+    struct fcgi_cleanup *next;
+} fcgi_cleanup;
+
+#define FCGI_MAX_PATH_PARAMS 3
+
+typedef struct fcgi_req {
+    FCGX_Request *fx;
+    struct fcgi_ctx *ctx;
+    const char *method;      /* "GET", ... */
+    char path[1024];         /* percent-decoded path, no query */
+    const char *query;       /* raw query string, "" when none */
+    const char *params[FCGI_MAX_PATH_PARAMS]; /* {x} segments of the route */
+    char param_buf[FCGI_MAX_PATH_PARAMS][128];
+    char id[17];             /* request id for logs and error bodies */
+    int status;              /* 0 until answered */
+    fcgi_cleanup *cleanups;
+} fcgi_req;
+
+/* Fills req from an accepted FastCGI request. Returns FG_EUSAGE if the
+ * request line is unusable (no method, path too long or not decodable). */
+FG_MUST_CHECK fg_result fcgi_req_init(fcgi_req *req, FCGX_Request *fx,
+                                      struct fcgi_ctx *ctx, fg_reason *r);
+
+/* Runs the cleanups in reverse order of registration. Accepts a request
+ * whose init failed. */
+void fcgi_req_release(fcgi_req *req);
+
+/* Registers fn(arg) to run when the request ends. Returns FG_EIO (and runs
+ * fn(arg) at once) when out of memory, so the resource is never lost. */
+FG_MUST_CHECK fg_result fcgi_req_defer(fcgi_req *req, fcgi_cleanup_fn fn,
+                                       void *arg);
+
+/* A FastCGI parameter (CGI variable), e.g. "HTTP_AUTHORIZATION", or NULL. */
+const char *fcgi_param(const fcgi_req *req, const char *name);
+
+/* Copies the percent-decoded value of query parameter key into out.
+ * Returns false when absent, too long for out, or not decodable. */
+bool fcgi_query(const fcgi_req *req, const char *key, char *out, size_t outlen);
+
+/* Reads the whole request body into a heap buffer owned by the request
+ * (NUL-terminated for convenience). FG_ELIMIT past max bytes, FG_EUSAGE on
+ * a short body. */
+FG_MUST_CHECK fg_result fcgi_read_body(fcgi_req *req, size_t max,
+                                       char **body /* out */,
+                                       size_t *len /* out */, fg_reason *r);
+
+/* The HTTP status for a result code: the one place codes meet HTTP.
+ * This function can't fail. */
+int fcgi_status_for(fg_result code);
+
+/* Answers with a JSON document (the request takes the reference to doc). */
+void fcgi_send_json(fcgi_req *req, int status, json_t *doc);
+
+/* Answers {"error":{"code":..., "message":..., "request_id":...}} with the
+ * status for code. api_code overrides the code's default name (e.g.
+ * "not_released"); message is shown to the client: no paths, no secrets. */
+void fcgi_send_error(fcgi_req *req, fg_result code, const char *api_code,
+                     const char *message);
+
+/* Answers 405 with an Allow header. */
+void fcgi_send_method_not_allowed(fcgi_req *req, const char *allow);
+
+/* Answers with a plain body (metrics, health). */
+void fcgi_send_text(fcgi_req *req, int status, const char *content_type,
+                    const char *body, size_t len);
+
+/* Headers for a file that nginx sends itself. */
+typedef struct fcgi_file_reply {
+    const char *blob_path;    /* "sha256/ab/cd/<hex>", relative to blobs/ */
+    const char *sha256;       /* becomes the ETag */
+    const char *content_type;
+    const char *disposition;  /* full Content-Disposition value */
+    const char *cache_control;
+} fcgi_file_reply;
+
+/* Answers 304 when If-None-Match names this sha256, else hands the file to
+ * nginx with X-Accel-Redirect (the worker sends headers only). */
+void fcgi_send_file(fcgi_req *req, const fcgi_file_reply *f);
+
+#endif

@@ -1,0 +1,23 @@
+/* The worker's log: one line per event on stderr, logfmt (key=value), so an
+ * operator can grep it and a collector can parse it. Never logs secrets,
+ * tokens or server paths. */
+#ifndef FCGI_LOG_H
+#define FCGI_LOG_H
+
+typedef enum fcgi_log_level {
+    FCGI_LOG_DEBUG,
+    FCGI_LOG_INFO,
+    FCGI_LOG_WARN,
+    FCGI_LOG_ERROR,
+} fcgi_log_level;
+
+/* Sets the lowest level written ("debug", "info", "warn", "error"); an
+ * unknown name leaves it unchanged and returns -1. */
+int fcgi_log_set_level(const char *name);
+
+/* Writes "ts=<RFC 3339> level=<l> " then the formatted message and a
+ * newline, in one write so lines of concurrent threads never interleave. */
+void fcgi_log(fcgi_log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+#endif

@@ -1,0 +1,176 @@
+/* filigrane-fcgi: the worker. N threads accept FastCGI requests from nginx
+ * on a unix socket (FCGX_Accept_r), each with its own metadata handle.
+ *
+ * SIGTERM and SIGINT stop it cleanly: the listening socket is shut down so
+ * every blocked accept returns, threads finish the request in hand, and
+ * the process exits 0. */
+#include <errno.h>
+#include <fcgiapp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fcgi/http.h"
+#include "fcgi/log.h"
+#include "fcgi/router.h"
+#include "fcgi/worker.h"
+
+static atomic_bool stopping;
+static int listen_fd = -1;
+
+typedef struct thread_arg {
+    fcgi_ctx ctx;
+    pthread_t tid;
+    int no;
+} thread_arg;
+
+static double ms_since(const struct timespec *t0)
+{
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (double)(t1.tv_sec - t0->tv_sec) * 1e3 + (double)(t1.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
+static void serve_one(FCGX_Request *fx, fcgi_ctx *ctx)
+{
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    fcgi_req req;
+    fg_reason r = {{0}};
+    if (fcgi_req_init(&req, fx, ctx, &r) != FG_OK)
+        fcgi_send_error(&req, FG_EUSAGE, NULL, r.text);
+    else
+        fcgi_route(&req);
+    if (!req.status) /* a handler that forgot to answer is a bug, not a hang */
+        fcgi_send_error(&req, FG_EIO, NULL, "no answer");
+    /* A handler that failed mid-transaction must not leave it open for
+     * the next request on this thread. */
+    if (store_meta_in_tx(ctx->meta))
+        store_meta_rollback(ctx->meta);
+    fcgi_log(FCGI_LOG_INFO, "req=%s method=%s path=\"%s\" status=%d ms=%.1f", req.id,
+             req.method ? req.method : "-", req.path, req.status, ms_since(&t0));
+    fcgi_req_release(&req);
+}
+
+static void *thread_main(void *p)
+{
+    thread_arg *a = p;
+    FCGX_Request fx;
+    if (FCGX_InitRequest(&fx, listen_fd, 0) != 0) {
+        fcgi_log(FCGI_LOG_ERROR, "thread=%d cannot initialise a request", a->no);
+        return NULL;
+    }
+    while (!atomic_load(&stopping)) {
+        if (FCGX_Accept_r(&fx) < 0)
+            break;
+        serve_one(&fx, &a->ctx);
+        FCGX_Finish_r(&fx);
+    }
+    FCGX_Free(&fx, 1);
+    return NULL;
+}
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    atomic_store(&stopping, true);
+    /* Wakes every thread blocked in accept(); async-signal-safe. */
+    if (listen_fd >= 0)
+        shutdown(listen_fd, SHUT_RDWR);
+}
+
+int main(void)
+{
+    struct fcgi_config cfg;
+    struct fcgi_webhook_key hook;
+    wm_sandbox_limits sandbox;
+    store_blob *blobs = NULL;
+    thread_arg *threads = NULL;
+    fg_reason r = {{0}};
+    int status = 1, started = 0;
+    char db_path[4096];
+
+    memset(&hook, 0, sizeof hook);
+    if (fcgi_config_load(&cfg, &r) != FG_OK || wm_sandbox_limits_init(&sandbox, &r) != FG_OK) {
+        fprintf(stderr, "filigrane-fcgi: %s\n", r.text);
+        return 2;
+    }
+    if (fcgi_webhook_key_init(&hook, cfg.webhook_secret, &r) != FG_OK) {
+        fprintf(stderr, "filigrane-fcgi: FILIGRANE_WEBHOOK_SECRET: %s\n", r.text);
+        return 2;
+    }
+    fcgi_log_set_level(cfg.log_level);
+    /* FastCGI peers that vanish mid-answer must not kill the process. */
+    signal(SIGPIPE, SIG_IGN);
+
+    if (store_blob_open_fs(cfg.data_dir, &blobs, &r) != FG_OK) {
+        fcgi_log(FCGI_LOG_ERROR, "cannot open the blob store: %s", r.text);
+        goto out;
+    }
+    snprintf(db_path, sizeof db_path, "%s/filigrane.db", cfg.data_dir);
+
+    if (FCGX_Init() != 0) {
+        fcgi_log(FCGI_LOG_ERROR, "cannot initialise libfcgi");
+        goto out;
+    }
+    unlink(cfg.socket_path); /* a stale socket of a previous run */
+    mode_t old = umask(0);   /* nginx workers may run as another user */
+    listen_fd = FCGX_OpenSocket(cfg.socket_path, 128);
+    umask(old);
+    if (listen_fd < 0) {
+        fcgi_log(FCGI_LOG_ERROR, "cannot listen on the worker socket");
+        goto out;
+    }
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+
+    threads = calloc((size_t)cfg.threads, sizeof *threads);
+    if (!threads)
+        goto out;
+    for (int i = 0; i < cfg.threads; i++) {
+        thread_arg *a = &threads[i];
+        a->no = i;
+        a->ctx = (fcgi_ctx){.cfg = &cfg, .hook = &hook, .sandbox = &sandbox, .blobs = blobs};
+        if (store_meta_open_sqlite(db_path, &a->ctx.meta, &r) != FG_OK) {
+            fcgi_log(FCGI_LOG_ERROR, "cannot open the metadata store: %s", r.text);
+            goto stop;
+        }
+        if (pthread_create(&a->tid, NULL, thread_main, a) != 0) {
+            store_meta_free(a->ctx.meta);
+            fcgi_log(FCGI_LOG_ERROR, "cannot start worker thread %d", i);
+            goto stop;
+        }
+        started++;
+    }
+    fcgi_log(FCGI_LOG_INFO, "filigrane-fcgi ready threads=%d pid=%d", cfg.threads, (int)getpid());
+    status = 0;
+stop:
+    if (status != 0)
+        on_signal(0);
+    for (int i = 0; i < started; i++) {
+        pthread_join(threads[i].tid, NULL);
+        store_meta_free(threads[i].ctx.meta);
+    }
+    fcgi_log(FCGI_LOG_INFO, "filigrane-fcgi stopped");
+out:
+    if (listen_fd >= 0) {
+        close(listen_fd);
+        unlink(cfg.socket_path);
+    }
+    free(threads);
+    store_blob_free(blobs);
+    fcgi_webhook_key_release(&hook);
+    fcgi_config_release(&cfg);
+    return status;
+}

@@ -1,0 +1,99 @@
+#include "fcgi/router.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "fcgi/handlers.h"
+
+/* A pattern is a path with {x} placeholders, each one whole segment.
+ * Placeholders match identifiers only: order ids and file ids come from
+ * the order system and from us, and a stricter alphabet here means no
+ * handler ever sees a slash, a dot-dot or a control character. */
+static const struct route {
+    const char *method;
+    const char *pattern;
+    fcgi_handler handler;
+} routes[] = {
+    {"GET", "/healthz", fcgi_h_healthz},
+    {"GET", "/metrics", fcgi_h_metrics},
+    {"POST", "/v1/hooks/orders", fcgi_h_order_hook},
+    {"POST", "/v1/orders/{order}/deliveries", fcgi_h_delivery_create},
+    {"GET", "/v1/orders/{order}", fcgi_h_order_get},
+    {"GET", "/v1/orders/{order}/audit", fcgi_h_order_audit},
+    {"GET", "/v1/files/{file}/preview", fcgi_h_file_preview},
+    {"GET", "/v1/files/{file}/original", fcgi_h_file_original},
+};
+
+#define ID_MAX 64
+
+static bool id_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+           (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.';
+}
+
+typedef enum { NO_MATCH, MATCH, BAD_ID } match_t;
+
+/* Matches path against pattern, capturing placeholders into req. */
+static match_t match(const char *pattern, const char *path, fcgi_req *req)
+{
+    int np = 0;
+    bool bad = false;
+    const char *p = pattern, *s = path;
+    while (*p && *s) {
+        if (*p == '{') {
+            const char *pend = strchr(p, '}');
+            size_t n = strcspn(s, "/");
+            if (!pend || np >= FCGI_MAX_PATH_PARAMS || n == 0)
+                return NO_MATCH;
+            if (n > ID_MAX || (n <= 2 && s[0] == '.'))
+                bad = true;
+            for (size_t i = 0; i < n && !bad; i++)
+                bad = !id_char(s[i]);
+            if (!bad) {
+                memcpy(req->param_buf[np], s, n);
+                req->param_buf[np][n] = '\0';
+                req->params[np] = req->param_buf[np];
+            }
+            np++;
+            p = pend + 1;
+            s += n;
+        } else if (*p == *s) {
+            p++;
+            s++;
+        } else {
+            return NO_MATCH;
+        }
+    }
+    if (*p || *s)
+        return NO_MATCH;
+    return bad ? BAD_ID : MATCH;
+}
+
+void fcgi_route(fcgi_req *req)
+{
+    char allow[64] = "";
+    bool bad_id = false;
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+        match_t m = match(routes[i].pattern, req->path, req);
+        if (m == NO_MATCH)
+            continue;
+        if (m == BAD_ID) {
+            bad_id = true;
+            continue;
+        }
+        if (strcmp(routes[i].method, req->method) == 0 ||
+            (strcmp(req->method, "HEAD") == 0 && strcmp(routes[i].method, "GET") == 0)) {
+            routes[i].handler(req);
+            return;
+        }
+        size_t n = strlen(allow);
+        snprintf(allow + n, sizeof allow - n, "%s%s", n ? ", " : "", routes[i].method);
+    }
+    if (allow[0])
+        fcgi_send_method_not_allowed(req, allow);
+    else if (bad_id)
+        fcgi_send_error(req, FG_EUSAGE, "bad_id", "an identifier in the path is malformed");
+    else
+        fcgi_send_error(req, FG_ENOTFOUND, NULL, "no such route");
+}

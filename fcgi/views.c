@@ -1,0 +1,88 @@
+#include "fcgi/views.h"
+
+#include <string.h>
+
+/* null for an empty string: DESIGN shows absent values as null. */
+static json_t *str_or_null(const char *s)
+{
+    return s && *s ? json_string(s) : json_null();
+}
+
+json_t *fcgi_view_file(const store_file *f)
+{
+    /* json_string refuses invalid UTF-8; names were checked on the way in,
+     * and the _or_null fallback keeps one bad row from breaking a whole
+     * order document. */
+    return json_pack("{s:s, s:o, s:I, s:s, s:s, s:s, s:s, s:o, s:s}",
+                     "id", f->id,
+                     "name", str_or_null(f->name),
+                     "size", (json_int_t)f->size,
+                     "sha256", f->sha256,
+                     "type", f->mime,
+                     "kind", f->kind,
+                     "preview", f->preview,
+                     "reason", str_or_null(f->reason),
+                     "created_at", f->created_at);
+}
+
+json_t *fcgi_view_delivery(const store_delivery *d, const store_file_list *files)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; arr && i < files->n; i++) {
+        if (files->items[i].delivery != d->number ||
+            strcmp(files->items[i].order_id, d->order_id) != 0)
+            continue;
+        if (json_array_append_new(arr, fcgi_view_file(&files->items[i])) != 0) {
+            json_decref(arr);
+            return NULL;
+        }
+    }
+    if (!arr)
+        return NULL;
+    return json_pack("{s:s, s:i, s:s, s:o, s:o}", "order_id", d->order_id, "number",
+                     d->number, "created_at", d->created_at, "message",
+                     str_or_null(d->message), "files", arr);
+}
+
+fg_result fcgi_view_order(store_meta *m, const store_order *o, json_t **doc,
+                          fg_reason *r)
+{
+    store_delivery_list dl = {0};
+    store_file_list fl = {0};
+    json_t *deliveries = NULL;
+    fg_result rc;
+    *doc = NULL;
+    if ((rc = store_delivery_list_get(m, o->id, &dl, r)) != FG_OK)
+        goto out;
+    if ((rc = store_file_list_order(m, o->id, &fl, r)) != FG_OK)
+        goto out;
+    rc = fg_fail(r, FG_EIO, "out of memory building the order");
+    if (!(deliveries = json_array()))
+        goto out;
+    for (size_t i = 0; i < dl.n; i++)
+        if (json_array_append_new(deliveries, fcgi_view_delivery(&dl.items[i], &fl)) != 0)
+            goto out;
+    *doc = json_pack("{s:s, s:s, s:s, s:s, s:o, s:s, s:o, s:O}", "id", o->id, "state",
+                     o->state, "seller_id", o->seller_id, "buyer_id", o->buyer_id,
+                     "buyer_name", str_or_null(o->buyer_name), "created_at",
+                     o->created_at, "released_at", str_or_null(o->released_at),
+                     "deliveries", deliveries);
+    if (*doc)
+        rc = FG_OK;
+out:
+    json_decref(deliveries);
+    store_file_list_release(&fl);
+    store_delivery_list_release(&dl);
+    return rc;
+}
+
+json_t *fcgi_view_audit_entry(const store_audit_entry *e)
+{
+    /* detail stays the exact JSON text that was hashed: a client
+     * recomputing the chain (storage/audit.h) needs its bytes, not a
+     * re-serialisation. */
+    return json_pack("{s:I, s:o, s:s, s:s, s:s, s:s, s:s, s:s}", "seq", (json_int_t)e->seq,
+                     "order_id", str_or_null(e->order_id), "at", e->at, "actor",
+                     e->actor, "action", e->action, "detail", e->detail ? e->detail : "{}",
+                     "prev_hash", e->prev_hash, "hash", e->hash);
+}

@@ -1,0 +1,222 @@
+"""Starts filigrane for a test: the real worker and the real nginx, through
+scripts/run.sh (the script behind `make run`), on a free loopback port with
+a fresh data directory; and speaks to it the way its users do.
+
+Not a test itself: the test_*.py files import it. Every check prints a TAP
+line ("ok - sentence" / "not ok - sentence"), which tests/run.sh counts.
+"""
+import base64
+import hashlib
+import hmac
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+
+TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+BIN = os.environ.get("FILIGRANE_BIN", os.path.join(TOP, "bin"))
+
+failures = 0
+
+
+def check(name, cond, detail=""):
+    """One TAP line; the detail goes to stderr when the check fails."""
+    global failures
+    if cond:
+        print("ok - " + name, flush=True)
+    else:
+        failures += 1
+        print("not ok - " + name, flush=True)
+        if detail:
+            print("  " + str(detail)[:2000], file=sys.stderr, flush=True)
+    return cond
+
+
+def b64url(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Response:
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    def header(self, name):
+        return self.headers.get(name.lower())
+
+    def json(self):
+        try:
+            return json.loads(self.body)
+        except ValueError:
+            return None
+
+    def __repr__(self):
+        return "HTTP %d %s %r" % (self.status, self.headers, self.body[:300])
+
+
+class Service:
+    def __init__(self, env=None):
+        self.data = tempfile.mkdtemp(prefix="filigrane-e2e-")
+        os.chmod(self.data, 0o755)
+        self.port = free_port()
+        self.jwt_secret = "jwt-" + uuid.uuid4().hex + uuid.uuid4().hex
+        self.hook_key = os.urandom(32)
+        self.hook_secret = "whsec_" + base64.b64encode(self.hook_key).decode()
+        e = dict(os.environ)
+        e.update({
+            "FILIGRANE_DATA": self.data,
+            "FILIGRANE_PORT": str(self.port),
+            "FILIGRANE_JWT_SECRET": self.jwt_secret,
+            "FILIGRANE_WEBHOOK_SECRET": self.hook_secret,
+            "FILIGRANE_BIN": BIN,
+            "FILIGRANE_QUIET": "1",
+        })
+        e.update(env or {})
+        self.proc = subprocess.Popen([os.path.join(TOP, "scripts", "run.sh")], env=e,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                     start_new_session=True)
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            try:
+                if self.get("/healthz").status == 200:
+                    return
+            except OSError:
+                pass
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.1)
+        err = self.proc.stderr.read().decode(errors="replace") if self.proc.poll() is not None else ""
+        self.stop()
+        raise RuntimeError("filigrane did not start: " + err + self.logs())
+
+    def logs(self):
+        out = ""
+        for name in ("worker.log", "nginx-error.log"):
+            p = os.path.join(self.data, "log", name)
+            if os.path.exists(p):
+                with open(p, errors="replace") as f:
+                    out += "\n--- %s\n%s" % (name, f.read()[-4000:])
+        return out
+
+    def stop(self):
+        """Stops both processes and checks the worker's log for sanitizer
+        reports: a memory error anywhere in a run fails the run."""
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        log = os.path.join(self.data, "log", "worker.log")
+        text = open(log, errors="replace").read() if os.path.exists(log) else ""
+        bad = [l for l in text.splitlines()
+               if "AddressSanitizer" in l or "runtime error:" in l or "LeakSanitizer" in l]
+        check("the worker's log holds no sanitizer report", not bad, "\n".join(bad[:20]))
+        if not os.environ.get("FILIGRANE_KEEP"):
+            shutil.rmtree(self.data, ignore_errors=True)
+
+    # ---- HTTP ----
+
+    def request(self, method, path, body=None, headers=None, token=None):
+        h = dict(headers or {})
+        if token:
+            h["Authorization"] = "Bearer " + token
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=120)
+        try:
+            conn.request(method, path, body=body, headers=h)
+            resp = conn.getresponse()
+            data = resp.read()
+            return Response(resp.status, {k.lower(): v for k, v in resp.getheaders()}, data)
+        finally:
+            conn.close()
+
+    def get(self, path, token=None, headers=None):
+        return self.request("GET", path, token=token, headers=headers)
+
+    # ---- tokens (minted here, independently of the worker's code) ----
+
+    def token(self, role, sub, ord=None, ttl=600, alg="HS256", secret=None, extra=None):
+        now = int(time.time())
+        claims = {"sub": sub, "role": role, "iat": now, "exp": now + ttl}
+        if ord is not None:
+            claims["ord"] = ord
+        claims.update(extra or {})
+        header = b64url(json.dumps({"alg": alg, "typ": "JWT"}).encode())
+        payload = b64url(json.dumps(claims).encode())
+        signing = (header + "." + payload).encode()
+        key = (secret or self.jwt_secret).encode()
+        if alg == "none":
+            return header + "." + payload + "."
+        digest = {"HS256": hashlib.sha256, "HS384": hashlib.sha384,
+                  "HS512": hashlib.sha512}[alg]
+        sig = hmac.new(key, signing, digest).digest()
+        return header + "." + payload + "." + b64url(sig)
+
+    # ---- webhooks (signed here as the order system would) ----
+
+    def hook(self, type_, data, hook_id=None, ts=None, key=None, body=None, sig=None):
+        hook_id = hook_id or "msg_" + uuid.uuid4().hex
+        ts = int(time.time()) if ts is None else ts
+        if body is None:
+            body = json.dumps({"type": type_, "timestamp": "2026-11-22T10:00:00Z",
+                               "data": data}).encode()
+        signed = ("%s.%d." % (hook_id, ts)).encode() + body
+        mac = hmac.new(key or self.hook_key, signed, hashlib.sha256).digest()
+        headers = {"webhook-id": hook_id, "webhook-timestamp": str(ts),
+                   "webhook-signature": sig or "v1," + base64.b64encode(mac).decode(),
+                   "Content-Type": "application/json"}
+        return self.request("POST", "/v1/hooks/orders", body=body, headers=headers)
+
+    def create_order(self, order, seller, buyer, buyer_name="Zoë Martin"):
+        return self.hook("order.created", {"order_id": order, "seller_id": seller,
+                                           "buyer_id": buyer, "buyer_name": buyer_name})
+
+    # ---- uploads ----
+
+    def upload(self, order, files, token, message=None, boundary=None):
+        """files: list of (filename, bytes). Sends multipart/form-data."""
+        boundary = boundary or "filigrane-" + uuid.uuid4().hex
+        parts = []
+        if message is not None:
+            parts.append(("--%s\r\nContent-Disposition: form-data; name=\"message\"\r\n\r\n"
+                          % boundary).encode() + message.encode() + b"\r\n")
+        for name, data in files:
+            parts.append(("--%s\r\nContent-Disposition: form-data; name=\"file\"; "
+                          "filename=\"%s\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+                          % (boundary, name)).encode() + data + b"\r\n")
+        body = b"".join(parts) + ("--%s--\r\n" % boundary).encode()
+        return self.request("POST", "/v1/orders/%s/deliveries" % order, body=body, token=token,
+                            headers={"Content-Type": "multipart/form-data; boundary=" + boundary})
+
+
+def image(path_or_fmt, width=640, height=480):
+    """A photo-like test image made by libvips's CLI, returned as bytes."""
+    d = tempfile.mkdtemp()
+    try:
+        out = os.path.join(d, "img." + path_or_fmt)
+        subprocess.run(["vips", "gaussnoise", os.path.join(d, "n.v"), str(width), str(height)],
+                       check=True)
+        subprocess.run(["vips", "copy", os.path.join(d, "n.v"), out], check=True)
+        with open(out, "rb") as f:
+            return f.read()
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def finish():
+    sys.exit(1 if failures else 0)
