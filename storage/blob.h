@@ -64,7 +64,9 @@ const char *store_blob_tmp_dir(const store_blob *b);
  * sha256: the hex the caller computed over exactly these bytes while it
  * streamed them (saves reading a large upload twice), or NULL to have the
  * store read and hash the file. A given hash is trusted, not rechecked:
- * pass NULL unless your own code hashed the bytes. hex_out (may be NULL)
+ * pass NULL unless your own code hashed the bytes. (The copy path, which
+ * reads the bytes anyway, refuses a mismatch with FG_EUSAGE.) The file's
+ * mode is set to 0644 before it moves. hex_out (may be NULL)
  * receives the blob's hex, size_out (may be NULL) its size.
  * src_path must not be a symlink (FG_EUSAGE). FG_EIO on I/O failure. */
 FG_MUST_CHECK fg_result store_blob_put_file(store_blob *b, const char *src_path,
@@ -90,8 +92,9 @@ FG_MUST_CHECK fg_result store_blob_writer_write(store_blob_writer *w,
 int64_t store_blob_writer_size(const store_blob_writer *w);
 
 /* Finishes: fsync, rename into place (or drop when the blob exists),
- * fsync the directory. hex_out receives the blob's hex. The writer must
- * still be freed afterwards; a second commit is FG_EUSAGE. */
+ * fsync the directory. hex_out receives the blob's hex. A failed commit
+ * drops the temp file too. Either way the writer must still be freed, and
+ * a second commit (or a write after commit) is FG_EUSAGE. */
 FG_MUST_CHECK fg_result store_blob_writer_commit(store_blob_writer *w,
                                                  char hex_out[STORE_HEX_MAX] /* out */,
                                                  fg_reason *r);

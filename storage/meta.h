@@ -16,7 +16,9 @@
  * Inputs longer than their limit are refused with FG_ELIMIT, never cut.
  *
  * Times are RFC 3339 UTC with milliseconds, "2026-11-22T10:00:00.000Z"
- * (store_time_now); every `at`/`created_at` argument may be NULL for now.
+ * (store_time_now); every `at`/`created_at` argument may be NULL (or "")
+ * for now, and also accepts "2026-11-22T10:00:00Z", stored with ".000".
+ * Any other form is FG_EUSAGE: convert offsets to UTC first.
  *
  * Errors: FG_ENOTFOUND for an unknown order/file/delivery, FG_ESTATE for a
  * conflicting record or a refused state change, FG_ELIMIT for an over-long
@@ -52,8 +54,8 @@ void store_time_now(char out[STORE_TIME_MAX] /* out */);
 /* ---- opening ---- */
 
 /* Opens (creating if needed) the SQLite database at path and brings its
- * schema up to date (storage/schema_sqlite.c; each migration step runs in
- * one BEGIN IMMEDIATE transaction with the schema_version check, so two
+ * schema up to date (storage/schema_sqlite.c: the pending steps and the
+ * schema_version check run in one BEGIN IMMEDIATE transaction, so two
  * processes opening a fresh database at once apply each step once).
  * Settings: journal_mode=WAL, foreign_keys=ON, busy_timeout (5 s),
  * synchronous=FULL: a webhook is answered 200 only after its commit, and
@@ -130,9 +132,9 @@ typedef struct store_order {
  * produced it with a JSON library). Creating an order that exists with the
  * same seller and buyer is a success that changes nothing (*created false),
  * so a replayed order.created is harmless; with different parties it is
- * FG_ESTATE. Ids must be 1..FG_MAX_ID bytes of printable ASCII without
- * '/' (they appear in URL paths): FG_EUSAGE otherwise. created may be
- * NULL. */
+ * FG_ESTATE. Ids (order, seller, buyer) must be 1..FG_MAX_ID bytes of
+ * A-Z a-z 0-9 and "-._~:@+" (they appear in URL paths and audit actors):
+ * FG_EUSAGE otherwise, FG_ELIMIT when too long. created may be NULL. */
 FG_MUST_CHECK fg_result store_order_create(store_meta *m, const char *id,
                                            const char *seller_id,
                                            const char *buyer_id,
