@@ -84,9 +84,12 @@ void store_audit_list_release(store_audit_list *l);
 typedef struct store_audit_report {
     int64_t count;      /* entries walked */
     int64_t first_bad;  /* seq of the first broken entry; 0 if intact */
-    char head[STORE_HEX_MAX]; /* hash of the last entry (genesis if none):
-                                 kept outside the database, it also proves
-                                 that no entry was cut off the end */
+    char head[STORE_HEX_MAX]; /* when intact: hash of the last entry
+                                 (genesis if none). Kept outside the
+                                 database, it also proves that no entry was
+                                 cut off the end, which the chain alone
+                                 cannot show. When broken: the last good
+                                 hash. */
     char why[FG_REASON_MAX];  /* what is wrong with first_bad, "" if intact */
 } store_audit_report;
 

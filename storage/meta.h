@@ -24,7 +24,8 @@
  * conflicting record or a refused state change, FG_ELIMIT for an over-long
  * input, FG_EUSAGE for a malformed one (bad id, bad state name, misuse of
  * transactions), FG_EIO when the database fails us (the reason says what,
- * never the path). */
+ * never the path), FG_ECORRUPT when a stored row holds a value this
+ * interface could not have written (the file was altered by hand). */
 #ifndef STORE_META_H
 #define STORE_META_H
 
