@@ -1,0 +1,133 @@
+/* The blob store: originals and previews, content-addressed by SHA-256,
+ * written once, never overwritten.
+ *
+ * Backends sit behind an ops table (storage/blob_impl.h): local files today
+ * (storage/blob_fs.c), S3 later. Local layout under the data root:
+ *
+ *   <root>/blobs/sha256/ab/cd/<hex>   the blob whose SHA-256 is <hex>,
+ *                                     ab and cd its first two byte pairs
+ *   <root>/tmp/                       temp files, same file system
+ *
+ * A blob is written to a temp file, fsynced, renamed into place without
+ * replacing anything (renameat2 RENAME_NOREPLACE), and its directory is
+ * fsynced; a blob that exists already is kept and the new copy dropped.
+ * Directories are 0755 and blobs 0644 whatever the umask: nginx workers
+ * run as another user and send blobs themselves (X-Accel-Redirect).
+ *
+ * Every hex argument is checked (64 lowercase hex, STORE_HEX_MAX with its
+ * NUL) before a path is built from it: FG_EUSAGE otherwise. No path is ever
+ * made from a client's file name.
+ *
+ * Threads: a store_blob handle holds no mutable state after opening; it
+ * may be shared by every worker thread. A writer belongs to one thread. */
+#ifndef STORE_BLOB_H
+#define STORE_BLOB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/result.h"
+#include "storage/meta.h" /* STORE_HEX_MAX */
+
+typedef struct store_blob store_blob;
+typedef struct store_blob_writer store_blob_writer;
+
+/* "sha256/ab/cd/" + 64 hex + NUL. */
+#define STORE_BLOB_REL_MAX 80
+
+/* True if s is exactly 64 lowercase hex characters. Can't fail. */
+bool store_hex_valid(const char *s);
+
+/* Opens the local blob store under root (the data directory), creating
+ * root/blobs/sha256 and root/tmp (0755) if missing. FG_EIO if they cannot
+ * be made. On success *out is the caller's (store_blob_free); on failure
+ * NULL. root is copied. */
+FG_MUST_CHECK fg_result store_blob_open_fs(const char *root,
+                                           store_blob **out /* out */,
+                                           fg_reason *r);
+
+/* Frees the handle. Accepts NULL. */
+void store_blob_free(store_blob *b);
+
+/* The directory for temp files that must be renamed into the store (the
+ * same file system): point nginx's client_body_temp_path here, or under
+ * it. Borrowed, valid while b lives. NULL for backends without one. */
+const char *store_blob_tmp_dir(const store_blob *b);
+
+/* Stores the regular file at src_path as a blob and consumes it: on
+ * success src_path no longer exists (renamed into place, or copied and
+ * removed when it sits on another file system (EXDEV) or its mode cannot
+ * be set to 0644, or removed because the blob existed). On failure it is
+ * left untouched.
+ *
+ * sha256: the hex the caller computed over exactly these bytes while it
+ * streamed them (saves reading a large upload twice), or NULL to have the
+ * store read and hash the file. A given hash is trusted, not rechecked:
+ * pass NULL unless your own code hashed the bytes. (The copy path, which
+ * reads the bytes anyway, refuses a mismatch with FG_EUSAGE.) The file's
+ * mode is set to 0644 before it moves. hex_out (may be NULL)
+ * receives the blob's hex, size_out (may be NULL) its size.
+ * src_path must not be a symlink (FG_EUSAGE). FG_EIO on I/O failure. */
+FG_MUST_CHECK fg_result store_blob_put_file(store_blob *b, const char *src_path,
+                                            const char *sha256,
+                                            char hex_out[STORE_HEX_MAX] /* out */,
+                                            int64_t *size_out /* out */,
+                                            fg_reason *r);
+
+/* Opens a writer: bytes written to it go to a new temp file while their
+ * SHA-256 is computed. The caller owns *out and frees it with
+ * store_blob_writer_free (which drops the temp file unless committed). */
+FG_MUST_CHECK fg_result store_blob_writer_new(store_blob *b,
+                                              store_blob_writer **out /* out */,
+                                              fg_reason *r);
+
+/* Appends len bytes. FG_EIO on a write failure (disk full), FG_EUSAGE
+ * after commit. */
+FG_MUST_CHECK fg_result store_blob_writer_write(store_blob_writer *w,
+                                                const void *buf, size_t len,
+                                                fg_reason *r);
+
+/* Bytes written so far (for the caller's size limits). Can't fail. */
+int64_t store_blob_writer_size(const store_blob_writer *w);
+
+/* Finishes: fsync, rename into place (or drop when the blob exists),
+ * fsync the directory. hex_out receives the blob's hex. A failed commit
+ * drops the temp file too. Either way the writer must still be freed, and
+ * a second commit (or a write after commit) is FG_EUSAGE. */
+FG_MUST_CHECK fg_result store_blob_writer_commit(store_blob_writer *w,
+                                                 char hex_out[STORE_HEX_MAX] /* out */,
+                                                 fg_reason *r);
+
+/* Frees the writer, removing its temp file if it was not committed.
+ * Accepts NULL. */
+void store_blob_writer_free(store_blob_writer *w);
+
+/* The blob's path relative to the blob root, "sha256/ab/cd/<hex>", for an
+ * X-Accel-Redirect to the internal location that serves <root>/blobs/.
+ * FG_EUSAGE for a malformed hex. It says nothing of existence. */
+FG_MUST_CHECK fg_result store_blob_relpath(const char *hex,
+                                           char out[STORE_BLOB_REL_MAX] /* out */,
+                                           fg_reason *r);
+
+/* Whether blob hex is stored; size (may be NULL) gets its size when it is.
+ * FG_EUSAGE for a malformed hex, FG_EIO if the store cannot be read. */
+FG_MUST_CHECK fg_result store_blob_stat(store_blob *b, const char *hex,
+                                        bool *exists /* out */,
+                                        int64_t *size /* out */,
+                                        fg_reason *r);
+
+/* Opens blob hex for reading: *fd is the caller's to close (O_RDONLY,
+ * O_CLOEXEC). FG_ENOTFOUND if not stored, FG_EUSAGE for a malformed hex. */
+FG_MUST_CHECK fg_result store_blob_open_read(store_blob *b, const char *hex,
+                                             int *fd /* out */, fg_reason *r);
+
+/* A local file path holding blob hex, for programs that take a path (the
+ * sandboxed stamper). For the local backend it is the blob itself: read
+ * it, never write it. FG_ENOTFOUND if not stored, FG_ELIMIT if cap is too
+ * small. */
+FG_MUST_CHECK fg_result store_blob_local_path(store_blob *b, const char *hex,
+                                              char *out /* out */, size_t cap,
+                                              fg_reason *r);
+
+#endif

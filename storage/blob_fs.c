@@ -1,0 +1,463 @@
+/* The local blob backend: content-addressed files under <root>/blobs.
+ *
+ * Durability order for every new blob: temp file written and fsynced, then
+ * renamed into place without replacing (RENAME_NOREPLACE: a blob, once
+ * there, is never rewritten, not even with the same bytes, so a reader or
+ * nginx's sendfile never sees a file change under it), then the directory
+ * fsynced so the name survives a power cut too. */
+#define _GNU_SOURCE
+#include "storage/blob_impl.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define DIR_MODE 0755
+#define FILE_MODE 0644
+#define IO_CHUNK (128 * 1024)
+
+/* Room left in a PATH_MAX buffer for "/sha256/ab/cd/" + 64 hex or a temp
+ * name after a store directory. */
+#define DIR_MAX (PATH_MAX - 256)
+
+typedef struct blob_fs {
+    store_blob base; /* first */
+    char root[DIR_MAX]; /* <root>/blobs */
+    char tmp[DIR_MAX];  /* <root>/tmp */
+    dev_t dev;            /* the file system of root: rename works within */
+} blob_fs;
+
+typedef struct fs_writer {
+    store_blob_writer base; /* first */
+    blob_fs *b;
+    int fd;
+    char path[PATH_MAX];
+    EVP_MD_CTX *md;
+} fs_writer;
+
+static const store_blob_writer_ops fs_writer_ops;
+
+/* The reason for errno e, thread-safe (GNU strerror_r returns the text). */
+static fg_result io_fail(fg_reason *r, const char *what, int e)
+{
+    char buf[128];
+    return fg_fail(r, FG_EIO, "cannot %s: %s", what,
+                   strerror_r(e, buf, sizeof buf));
+}
+
+static fg_result fsync_dir(const char *dir, fg_reason *r)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return io_fail(r, "open a blob directory", errno);
+    int rc = fsync(fd);
+    int e = errno;
+    close(fd);
+    if (rc != 0)
+        return io_fail(r, "sync a blob directory", e);
+    return FG_OK;
+}
+
+/* Makes dir (one level) with mode 0755 whatever the umask; when it is new,
+ * syncs its parent so the new entry is durable before a blob goes in. */
+static fg_result ensure_dir(const char *dir, const char *parent, fg_reason *r)
+{
+    if (mkdir(dir, DIR_MODE) != 0) {
+        if (errno == EEXIST)
+            return FG_OK;
+        return io_fail(r, "make a blob directory", errno);
+    }
+    if (chmod(dir, DIR_MODE) != 0)
+        return io_fail(r, "set a blob directory's mode", errno);
+    return parent ? fsync_dir(parent, r) : FG_OK;
+}
+
+/* The final path of hex, and its directory, under the blob root. */
+static void blob_paths(const blob_fs *b, const char *hex, char dir[PATH_MAX],
+                       char path[PATH_MAX])
+{
+    snprintf(dir, PATH_MAX, "%s/sha256/%.2s/%.2s", b->root, hex, hex + 2);
+    snprintf(path, PATH_MAX, "%s/sha256/%.2s/%.2s/%s", b->root, hex, hex + 2,
+             hex);
+}
+
+static void hex_of(const unsigned char *d, char out[STORE_HEX_MAX])
+{
+    static const char hexd[] = "0123456789abcdef";
+    for (int i = 0; i < 32; i++) {
+        out[2 * i] = hexd[d[i] >> 4];
+        out[2 * i + 1] = hexd[d[i] & 15];
+    }
+    out[64] = '\0';
+}
+
+/* Moves the fsynced file at from into place as blob hex. If the blob is
+ * there already, from is removed instead: same name, same content. */
+static fg_result place(blob_fs *b, const char *from, const char *hex,
+                       fg_reason *r)
+{
+    char top[PATH_MAX], dir[PATH_MAX], path[PATH_MAX], sha[PATH_MAX];
+    fg_result rc;
+    snprintf(sha, sizeof sha, "%s/sha256", b->root);
+    snprintf(top, sizeof top, "%s/sha256/%.2s", b->root, hex);
+    blob_paths(b, hex, dir, path);
+    if ((rc = ensure_dir(top, sha, r)) || (rc = ensure_dir(dir, top, r)))
+        return rc;
+    if (renameat2(AT_FDCWD, from, AT_FDCWD, path, RENAME_NOREPLACE) != 0) {
+        int e = errno;
+        if (e == EINVAL || e == ENOSYS) {
+            /* A file system without RENAME_NOREPLACE: link() refuses to
+             * replace too. */
+            if (link(from, path) != 0 && errno != EEXIST)
+                return io_fail(r, "store a blob", errno);
+        } else if (e != EEXIST) {
+            return e == EXDEV ? fg_fail(r, FG_EIO, "cannot store a blob: "
+                                                   "not on the blob file system")
+                              : io_fail(r, "store a blob", e);
+        }
+        unlink(from);
+    }
+    return fsync_dir(dir, r);
+}
+
+/* Creates a temp file in <root>/tmp; *fd and path are the caller's. */
+static fg_result tmp_open(blob_fs *b, int *fd, char path[PATH_MAX],
+                          fg_reason *r)
+{
+    snprintf(path, PATH_MAX, "%s/blob-XXXXXX", b->tmp);
+    *fd = mkostemp(path, O_CLOEXEC);
+    if (*fd < 0)
+        return io_fail(r, "make a temp file", errno);
+    return FG_OK;
+}
+
+static fg_result write_all(int fd, const void *buf, size_t len, fg_reason *r)
+{
+    const char *p = buf;
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return io_fail(r, "write a blob", errno);
+        p += n;
+        len -= (size_t)n;
+    }
+    return FG_OK;
+}
+
+/* Reads fd from offset 0 to its end, hashing, and copying to out_fd when
+ * out_fd >= 0. */
+static fg_result drain(int fd, int out_fd, char hex[STORE_HEX_MAX],
+                       int64_t *size, fg_reason *r)
+{
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int dlen = 0;
+    char *buf = NULL;
+    off_t off = 0;
+    fg_result rc = FG_OK;
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    buf = malloc(IO_CHUNK);
+    if (!md || !buf || !EVP_DigestInit_ex(md, EVP_sha256(), NULL)) {
+        rc = fg_fail(r, FG_EIO, "cannot hash a blob: out of memory");
+        goto out;
+    }
+    for (;;) {
+        ssize_t n = pread(fd, buf, IO_CHUNK, off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            rc = io_fail(r, "read a file to store", errno);
+            goto out;
+        }
+        if (n == 0)
+            break;
+        if (!EVP_DigestUpdate(md, buf, (size_t)n)) {
+            rc = fg_fail(r, FG_EIO, "cannot hash a blob: openssl failed");
+            goto out;
+        }
+        if (out_fd >= 0 && (rc = write_all(out_fd, buf, (size_t)n, r)))
+            goto out;
+        off += n;
+    }
+    if (!EVP_DigestFinal_ex(md, digest, &dlen) || dlen != 32) {
+        rc = fg_fail(r, FG_EIO, "cannot hash a blob: openssl failed");
+        goto out;
+    }
+    hex_of(digest, hex);
+    *size = (int64_t)off;
+out:
+    free(buf);
+    EVP_MD_CTX_free(md);
+    return rc;
+}
+
+/* The copy path of put_file: src on another file system, or not ours to
+ * chmod. The copy is a new temp file in our tmp directory. */
+static fg_result put_copy(blob_fs *b, int src_fd, const char *hex,
+                          fg_reason *r)
+{
+    char tmp[PATH_MAX], got[STORE_HEX_MAX];
+    int64_t size;
+    int fd = -1;
+    fg_result rc = tmp_open(b, &fd, tmp, r);
+    if (rc)
+        return rc;
+    if ((rc = drain(src_fd, fd, got, &size, r)))
+        goto out;
+    /* Reading the bytes anyway, check the name the caller gave. */
+    if (strcmp(got, hex) != 0) {
+        rc = fg_fail(r, FG_EUSAGE, "file to store does not match its sha256");
+        goto out;
+    }
+    if (fchmod(fd, FILE_MODE) != 0 || fsync(fd) != 0) {
+        rc = io_fail(r, "sync a blob", errno);
+        goto out;
+    }
+    close(fd);
+    fd = -1;
+    rc = place(b, tmp, hex, r);
+out:
+    if (fd >= 0)
+        close(fd);
+    if (rc)
+        unlink(tmp);
+    return rc;
+}
+
+static fg_result fs_put_file(store_blob *base, const char *src,
+                             const char *sha256, char hex[STORE_HEX_MAX],
+                             int64_t *size, fg_reason *r)
+{
+    blob_fs *b = (blob_fs *)base;
+    char dir[PATH_MAX], path[PATH_MAX];
+    struct stat st;
+    fg_result rc = FG_OK;
+    int fd = open(src, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == ELOOP)
+            return fg_fail(r, FG_EUSAGE, "file to store is a symlink");
+        return io_fail(r, "open the file to store", errno);
+    }
+    if (fstat(fd, &st) != 0) {
+        rc = io_fail(r, "read the file to store", errno);
+        goto out;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        rc = fg_fail(r, FG_EUSAGE, "file to store is not a regular file");
+        goto out;
+    }
+    if (sha256) {
+        memcpy(hex, sha256, STORE_HEX_MAX);
+        *size = (int64_t)st.st_size;
+    } else if ((rc = drain(fd, -1, hex, size, r))) {
+        goto out;
+    }
+    blob_paths(b, hex, dir, path);
+    if (access(path, F_OK) == 0) {
+        unlink(src);
+        goto out;
+    }
+    /* Move the file itself when it is on our file system and we may make
+     * it world-readable; else copy (nginx's temp files are 0600, ours to
+     * chmod when the worker runs as the user nginx writes them as). */
+    bool movable = st.st_dev == b->dev &&
+                   ((st.st_mode & 07777) == FILE_MODE ||
+                    fchmod(fd, FILE_MODE) == 0);
+    if (movable) {
+        if (fsync(fd) != 0) {
+            rc = io_fail(r, "sync a blob", errno);
+            goto out;
+        }
+        rc = place(b, src, hex, r);
+        goto out;
+    }
+    if ((rc = put_copy(b, fd, hex, r)) == FG_OK)
+        unlink(src);
+out:
+    close(fd);
+    return rc;
+}
+
+static fg_result fs_writer_new(store_blob *base, store_blob_writer **out,
+                               fg_reason *r)
+{
+    blob_fs *b = (blob_fs *)base;
+    fs_writer *w = calloc(1, sizeof *w);
+    fg_result rc;
+    if (!w)
+        return fg_fail(r, FG_EIO, "cannot open a blob writer: out of memory");
+    w->base.ops = &fs_writer_ops;
+    w->b = b;
+    w->fd = -1;
+    w->md = EVP_MD_CTX_new();
+    if (!w->md || !EVP_DigestInit_ex(w->md, EVP_sha256(), NULL)) {
+        rc = fg_fail(r, FG_EIO, "cannot open a blob writer: openssl failed");
+        goto fail;
+    }
+    if ((rc = tmp_open(b, &w->fd, w->path, r)))
+        goto fail;
+    *out = &w->base;
+    return FG_OK;
+fail:
+    EVP_MD_CTX_free(w->md);
+    free(w);
+    return rc;
+}
+
+static fg_result fw_write(store_blob_writer *base, const void *buf, size_t len,
+                          fg_reason *r)
+{
+    fs_writer *w = (fs_writer *)base;
+    if (!EVP_DigestUpdate(w->md, buf, len))
+        return fg_fail(r, FG_EIO, "cannot hash a blob: openssl failed");
+    return write_all(w->fd, buf, len, r);
+}
+
+static fg_result fw_commit(store_blob_writer *base, char hex[STORE_HEX_MAX],
+                           fg_reason *r)
+{
+    fs_writer *w = (fs_writer *)base;
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int dlen = 0;
+    fg_result rc;
+    if (!EVP_DigestFinal_ex(w->md, digest, &dlen) || dlen != 32) {
+        rc = fg_fail(r, FG_EIO, "cannot hash a blob: openssl failed");
+        goto out;
+    }
+    hex_of(digest, hex);
+    if (fchmod(w->fd, FILE_MODE) != 0 || fsync(w->fd) != 0) {
+        rc = io_fail(r, "sync a blob", errno);
+        goto out;
+    }
+    rc = place(w->b, w->path, hex, r);
+out:
+    close(w->fd);
+    w->fd = -1;
+    if (rc)
+        unlink(w->path);
+    w->path[0] = '\0'; /* placed or removed: nothing left to drop */
+    return rc;
+}
+
+static void fw_free(store_blob_writer *base)
+{
+    fs_writer *w = (fs_writer *)base;
+    if (w->fd >= 0)
+        close(w->fd);
+    if (w->path[0])
+        unlink(w->path);
+    EVP_MD_CTX_free(w->md);
+    free(w);
+}
+
+static const store_blob_writer_ops fs_writer_ops = {
+    .write = fw_write,
+    .commit = fw_commit,
+    .free = fw_free,
+};
+
+static fg_result fs_stat(store_blob *base, const char *hex, bool *exists,
+                         int64_t *size, fg_reason *r)
+{
+    char dir[PATH_MAX], path[PATH_MAX];
+    struct stat st;
+    blob_paths((blob_fs *)base, hex, dir, path);
+    if (lstat(path, &st) != 0) {
+        if (errno == ENOENT || errno == ENOTDIR)
+            return FG_OK;
+        return io_fail(r, "look up a blob", errno);
+    }
+    *exists = S_ISREG(st.st_mode);
+    *size = (int64_t)st.st_size;
+    return FG_OK;
+}
+
+static fg_result fs_open_read(store_blob *base, const char *hex, int *fd,
+                              fg_reason *r)
+{
+    char dir[PATH_MAX], path[PATH_MAX];
+    blob_paths((blob_fs *)base, hex, dir, path);
+    *fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (*fd < 0) {
+        if (errno == ENOENT || errno == ENOTDIR)
+            return fg_fail(r, FG_ENOTFOUND, "no such blob");
+        return io_fail(r, "open a blob", errno);
+    }
+    return FG_OK;
+}
+
+static fg_result fs_local_path(store_blob *base, const char *hex, char *out,
+                               size_t cap, fg_reason *r)
+{
+    char dir[PATH_MAX], path[PATH_MAX];
+    blob_paths((blob_fs *)base, hex, dir, path);
+    if (access(path, R_OK) != 0)
+        return errno == ENOENT || errno == ENOTDIR
+                   ? fg_fail(r, FG_ENOTFOUND, "no such blob")
+                   : io_fail(r, "look up a blob", errno);
+    if ((size_t)snprintf(out, cap, "%s", path) >= cap)
+        return fg_fail(r, FG_ELIMIT, "blob path does not fit the buffer");
+    return FG_OK;
+}
+
+static const char *fs_tmp_dir(const store_blob *base)
+{
+    return ((const blob_fs *)base)->tmp;
+}
+
+static void fs_free(store_blob *base)
+{
+    free(base);
+}
+
+static const store_blob_ops fs_ops = {
+    .name = "fs",
+    .free = fs_free,
+    .tmp_dir = fs_tmp_dir,
+    .put_file = fs_put_file,
+    .writer_new = fs_writer_new,
+    .stat = fs_stat,
+    .open_read = fs_open_read,
+    .local_path = fs_local_path,
+};
+
+fg_result store_blob_open_fs(const char *root, store_blob **out, fg_reason *r)
+{
+    char sha[PATH_MAX];
+    blob_fs *b = NULL;
+    fg_result rc;
+    *out = NULL;
+    /* Room for "/blobs/sha256/ab/cd/" + 64 hex under root. */
+    if (!root || !*root)
+        return fg_fail(r, FG_EUSAGE, "no data directory given");
+    if (strlen(root) > DIR_MAX - 16)
+        return fg_fail(r, FG_ELIMIT, "data directory path is too long");
+    b = calloc(1, sizeof *b);
+    if (!b)
+        return fg_fail(r, FG_EIO, "cannot open the blob store: out of memory");
+    b->base.ops = &fs_ops;
+    snprintf(b->root, sizeof b->root, "%s/blobs", root);
+    snprintf(b->tmp, sizeof b->tmp, "%s/tmp", root);
+    snprintf(sha, sizeof sha, "%s/sha256", b->root);
+    if ((rc = ensure_dir(root, NULL, r)) || (rc = ensure_dir(b->root, root, r)) ||
+        (rc = ensure_dir(sha, b->root, r)) || (rc = ensure_dir(b->tmp, root, r)))
+        goto out;
+    struct stat st;
+    if (stat(sha, &st) != 0) {
+        rc = io_fail(r, "open the blob store", errno);
+        goto out;
+    }
+    b->dev = st.st_dev;
+    *out = &b->base;
+    b = NULL;
+out:
+    free(b);
+    return rc;
+}

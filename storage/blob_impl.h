@@ -1,0 +1,46 @@
+/* What a blob backend implements (private to storage/).
+ *
+ * storage/blob.c checks every hex before it reaches a backend; a backend
+ * receives only well-formed 64-hex names. */
+#ifndef STORE_BLOB_IMPL_H
+#define STORE_BLOB_IMPL_H
+
+#include "storage/blob.h"
+
+typedef struct store_blob_ops {
+    const char *name; /* "fs" */
+    void (*free)(store_blob *b);
+    const char *(*tmp_dir)(const store_blob *b);
+    fg_result (*put_file)(store_blob *b, const char *src_path,
+                          const char *sha256, char hex_out[STORE_HEX_MAX],
+                          int64_t *size_out, fg_reason *r);
+    fg_result (*writer_new)(store_blob *b, store_blob_writer **out,
+                            fg_reason *r);
+    fg_result (*stat)(store_blob *b, const char *hex, bool *exists,
+                      int64_t *size, fg_reason *r);
+    fg_result (*open_read)(store_blob *b, const char *hex, int *fd,
+                           fg_reason *r);
+    fg_result (*local_path)(store_blob *b, const char *hex, char *out,
+                            size_t cap, fg_reason *r);
+} store_blob_ops;
+
+typedef struct store_blob_writer_ops {
+    fg_result (*write)(store_blob_writer *w, const void *buf, size_t len,
+                       fg_reason *r);
+    fg_result (*commit)(store_blob_writer *w, char hex_out[STORE_HEX_MAX],
+                        fg_reason *r);
+    void (*free)(store_blob_writer *w);
+} store_blob_writer_ops;
+
+/* Embedded first in every backend's handle and writer. */
+struct store_blob {
+    const store_blob_ops *ops;
+};
+
+struct store_blob_writer {
+    const store_blob_writer_ops *ops;
+    int64_t size;
+    bool committed;
+};
+
+#endif

@@ -1,0 +1,324 @@
+/* The metadata store: orders, deliveries, files, processed webhook ids and
+ * the audit trail (storage/audit.h), behind one interface.
+ *
+ * Backends sit behind an ops table (storage/meta_impl.h), as curl's vtls:
+ * SQLite today (storage/meta_sqlite.c), PostgreSQL later; the worker and
+ * the CLI only ever see this header.
+ *
+ * Threads: a store_meta handle is NOT thread-safe. Each worker thread opens
+ * its own handle on the same database and keeps it for its life; handles
+ * in several threads and processes share the database safely (SQLite WAL:
+ * readers never block the one writer, writers queue on busy_timeout).
+ *
+ * Strings: every struct below holds its strings in fixed arrays sized from
+ * common/limits.h, so a struct filled by a get is the caller's outright
+ * (nothing to free). Lists are heap arrays freed by their _release.
+ * Inputs longer than their limit are refused with FG_ELIMIT, never cut.
+ *
+ * Times are RFC 3339 UTC with milliseconds, "2026-11-22T10:00:00.000Z"
+ * (store_time_now); every `at`/`created_at` argument may be NULL (or "")
+ * for now, and also accepts "2026-11-22T10:00:00Z", stored with ".000".
+ * Any other form is FG_EUSAGE: convert offsets to UTC first.
+ *
+ * Errors: FG_ENOTFOUND for an unknown order/file/delivery, FG_ESTATE for a
+ * conflicting record or a refused state change, FG_ELIMIT for an over-long
+ * input, FG_EUSAGE for a malformed one (bad id, bad state name, misuse of
+ * transactions), FG_EIO when the database fails us (the reason says what,
+ * never the path), FG_ECORRUPT when a stored row holds a value this
+ * interface could not have written (the file was altered by hand). */
+#ifndef STORE_META_H
+#define STORE_META_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/limits.h"
+#include "common/result.h"
+
+typedef struct store_meta store_meta;
+
+/* "2026-11-22T10:00:00.000Z" plus its NUL. */
+#define STORE_TIME_MAX 25
+/* A SHA-256 in lowercase hex plus its NUL. */
+#define STORE_HEX_MAX 65
+/* A file id: 128 random bits in lowercase hex (32 chars) plus its NUL. */
+#define STORE_FILE_ID_LEN 32
+#define STORE_FILE_ID_MAX (STORE_FILE_ID_LEN + 1)
+/* Longest state / preview / kind name plus its NUL. */
+#define STORE_WORD_MAX 16
+
+/* Writes the current UTC time as RFC 3339 with milliseconds into out.
+ * This function can't fail. */
+void store_time_now(char out[STORE_TIME_MAX] /* out */);
+
+/* ---- opening ---- */
+
+/* Opens (creating if needed) the SQLite database at path and brings its
+ * schema up to date (storage/schema_sqlite.c: the pending steps and the
+ * schema_version check run in one BEGIN IMMEDIATE transaction, so two
+ * processes opening a fresh database at once apply each step once).
+ * Settings: journal_mode=WAL, foreign_keys=ON, busy_timeout (5 s),
+ * synchronous=FULL: a webhook is answered 200 only after its commit, and
+ * the order system will not send it again, so a commit must survive a
+ * power cut too (NORMAL in WAL mode may lose the last commits then).
+ * Fails with FG_EIO (cannot open, not a database, locked past the busy
+ * timeout) or FG_ECORRUPT (schema newer than this program). On success
+ * *out is the caller's, freed with store_meta_free; on failure *out is
+ * NULL. */
+FG_MUST_CHECK fg_result store_meta_open_sqlite(const char *path,
+                                               store_meta **out /* out */,
+                                               fg_reason *r);
+
+/* Closes the handle; an open transaction is rolled back. Accepts NULL. */
+void store_meta_free(store_meta *m);
+
+/* The schema version the database is at (the highest applied step).
+ * Fails with FG_EIO only. */
+FG_MUST_CHECK fg_result store_meta_schema_version(store_meta *m,
+                                                  int *version /* out */,
+                                                  fg_reason *r);
+
+/* ---- transactions ----
+ *
+ * Every call below outside a transaction is atomic on its own. Group
+ * calls that must commit together (webhook id + state change + audit
+ * row) between store_meta_begin and store_meta_commit. Transactions do not
+ * nest: a begin inside one fails with FG_EUSAGE. */
+
+/* Starts a write transaction (BEGIN IMMEDIATE: takes the write lock now,
+ * so no later statement in it can fail with "busy" halfway; waits up to
+ * busy_timeout for another writer). FG_EIO if the lock is not had. */
+FG_MUST_CHECK fg_result store_meta_begin(store_meta *m, fg_reason *r);
+
+/* Starts a read transaction: one consistent snapshot for several reads
+ * (an order with its deliveries and files). Writes inside it fail with
+ * FG_EUSAGE. */
+FG_MUST_CHECK fg_result store_meta_begin_read(store_meta *m, fg_reason *r);
+
+/* Commits. On failure the transaction is rolled back and FG_EIO returned;
+ * either way the handle is out of the transaction afterwards. */
+FG_MUST_CHECK fg_result store_meta_commit(store_meta *m, fg_reason *r);
+
+/* Rolls back the open transaction, if any. Safe to call when none is open
+ * (so an error path can always call it). This function can't fail. */
+void store_meta_rollback(store_meta *m);
+
+/* True while a transaction begun with store_meta_begin* is open. */
+bool store_meta_in_tx(const store_meta *m);
+
+/* ---- orders ---- */
+
+/* Order states. The storage knows the names (and refuses others); which
+ * transitions are allowed is the worker's business rule, passed in as
+ * allowed_from. */
+#define STORE_STATE_OPEN "open"
+#define STORE_STATE_DISPUTED "disputed"
+#define STORE_STATE_ACCEPTED "accepted"
+#define STORE_STATE_CANCELLED "cancelled"
+
+typedef struct store_order {
+    char id[FG_MAX_ID + 1];
+    char state[STORE_WORD_MAX];   /* one of STORE_STATE_* */
+    char seller_id[FG_MAX_ID + 1];
+    char buyer_id[FG_MAX_ID + 1];
+    char buyer_name[FG_MAX_BUYER_NAME + 1]; /* "" when none was given */
+    char labels[FG_MAX_LABELS_JSON + 1];    /* JSON text, "{}" when none */
+    char created_at[STORE_TIME_MAX];
+    char released_at[STORE_TIME_MAX]; /* "" until accepted */
+} store_order;
+
+/* Creates order id in state "open". buyer_name and labels_json may be
+ * NULL ("" and "{}"); labels_json is stored as given (the caller has
+ * produced it with a JSON library). Creating an order that exists with the
+ * same seller and buyer is a success that changes nothing (*created false),
+ * so a replayed order.created is harmless; with different parties it is
+ * FG_ESTATE. Ids (order, seller, buyer) must be 1..FG_MAX_ID bytes of
+ * A-Z a-z 0-9 and "-._~:@+" (they appear in URL paths and audit actors):
+ * FG_EUSAGE otherwise, FG_ELIMIT when too long. created may be NULL. */
+FG_MUST_CHECK fg_result store_order_create(store_meta *m, const char *id,
+                                           const char *seller_id,
+                                           const char *buyer_id,
+                                           const char *buyer_name,
+                                           const char *labels_json,
+                                           const char *created_at,
+                                           bool *created /* out */,
+                                           fg_reason *r);
+
+/* Fills *out with order id. FG_ENOTFOUND if there is none (also for an id
+ * that could not be one). */
+FG_MUST_CHECK fg_result store_order_get(store_meta *m, const char *id,
+                                        store_order *out /* out */,
+                                        fg_reason *r);
+
+/* Moves order id to state `to` if, and only if, its current state is one of
+ * allowed_from (a NULL-terminated list of state names), in one atomic
+ * statement: two racing webhooks cannot both succeed from the same state.
+ * Moving to "accepted" sets released_at to `at` (NULL: now). If prev is
+ * not NULL it receives the state the order was in (also on FG_ESTATE, so
+ * the caller can tell "already accepted" from "cancelled").
+ * FG_ENOTFOUND: no such order; FG_ESTATE: current state not allowed;
+ * FG_EUSAGE: `to` or an allowed_from entry is not a state name. */
+FG_MUST_CHECK fg_result store_order_set_state(store_meta *m, const char *id,
+                                              const char *to,
+                                              const char *const *allowed_from,
+                                              const char *at,
+                                              char prev[STORE_WORD_MAX] /* out */,
+                                              fg_reason *r);
+
+/* ---- deliveries ---- */
+
+typedef struct store_delivery {
+    char order_id[FG_MAX_ID + 1];
+    int number; /* 1, 2, ... per order */
+    char message[FG_MAX_MESSAGE + 1]; /* "" when none */
+    char created_at[STORE_TIME_MAX];
+} store_delivery;
+
+typedef struct store_delivery_list {
+    store_delivery *items; /* heap, owned by the list */
+    size_t n;
+} store_delivery_list;
+
+/* Creates the next delivery of order_id: number 1 for the first, then 2,
+ * 3, ... (computed and inserted in one statement, so two uploads racing
+ * get distinct numbers). message may be NULL. FG_ENOTFOUND if the order
+ * does not exist; the caller checks the order's state (in the same
+ * transaction if it must be exact). */
+FG_MUST_CHECK fg_result store_delivery_create(store_meta *m,
+                                              const char *order_id,
+                                              const char *message,
+                                              const char *created_at,
+                                              int *number /* out */,
+                                              fg_reason *r);
+
+/* Fills *out with delivery `number` of order_id; FG_ENOTFOUND if none. */
+FG_MUST_CHECK fg_result store_delivery_get(store_meta *m, const char *order_id,
+                                           int number,
+                                           store_delivery *out /* out */,
+                                           fg_reason *r);
+
+/* Lists the deliveries of order_id by number (an unknown order gives an
+ * empty list). On success the caller owns *out (store_delivery_list_release);
+ * on failure *out is empty. */
+FG_MUST_CHECK fg_result store_delivery_list_get(store_meta *m,
+                                                const char *order_id,
+                                                store_delivery_list *out /* out */,
+                                                fg_reason *r);
+
+/* Frees the items and empties the list. Accepts NULL and empty lists. */
+void store_delivery_list_release(store_delivery_list *l);
+
+/* ---- files ---- */
+
+/* Preview states and kinds, as in DESIGN. */
+#define STORE_PREVIEW_PROCESSING "processing"
+#define STORE_PREVIEW_READY "ready"
+#define STORE_PREVIEW_WITHHELD "withheld"
+#define STORE_PREVIEW_FAILED "failed"
+
+typedef struct store_file {
+    char id[STORE_FILE_ID_MAX]; /* 32 lowercase hex */
+    char order_id[FG_MAX_ID + 1];
+    int delivery;                      /* the delivery's number */
+    char name[FG_MAX_FILE_NAME + 1];   /* original name, metadata only */
+    int64_t size;                      /* bytes */
+    char sha256[STORE_HEX_MAX];        /* of the original (its blob) */
+    char mime[FG_MAX_MIME + 1];        /* detected from content */
+    char kind[STORE_WORD_MAX];         /* image|pdf|archive|other */
+    char preview[STORE_WORD_MAX];      /* STORE_PREVIEW_* */
+    char reason[FG_REASON_MAX];        /* "" unless failed/withheld */
+    char preview_sha256[STORE_HEX_MAX]; /* "" until ready */
+    char preview_mime[FG_MAX_MIME + 1]; /* "" until ready */
+    char created_at[STORE_TIME_MAX];
+    int64_t buyer_views;     /* buyer preview views (store_file_count) */
+    int64_t buyer_downloads; /* buyer original downloads */
+} store_file;
+
+typedef struct store_file_list {
+    store_file *items; /* heap, owned by the list */
+    size_t n;
+} store_file_list;
+
+/* Generates a file id: 16 bytes of OpenSSL RAND_bytes as 32 lowercase hex.
+ * FG_EIO if the generator fails. */
+FG_MUST_CHECK fg_result store_file_id_new(char out[STORE_FILE_ID_MAX] /* out */,
+                                          fg_reason *r);
+
+/* True if s is a well-formed file id (32 lowercase hex). Can't fail. */
+bool store_file_id_valid(const char *s);
+
+/* Adds a file row. Read from *in: id ("" to have one generated), order_id,
+ * delivery, name, size, sha256, mime, kind, preview, reason,
+ * preview_sha256, preview_mime, created_at ("" for now); the counters are
+ * ignored (start at 0). The delivery must exist (FG_ENOTFOUND otherwise).
+ * Every field is checked: name is 1..FG_MAX_FILE_NAME bytes of valid UTF-8
+ * (anything else is accepted: escaping it on output is the writer's job),
+ * hex fields are 64 lowercase hex, kind and preview come from their sets,
+ * size >= 0: FG_EUSAGE, or FG_ELIMIT for a length, otherwise.
+ * An id that exists already is FG_ESTATE. id_out (may be NULL) receives
+ * the id stored. */
+FG_MUST_CHECK fg_result store_file_add(store_meta *m, const store_file *in,
+                                       char id_out[STORE_FILE_ID_MAX] /* out */,
+                                       fg_reason *r);
+
+/* Sets the preview fields of file id: preview state, reason (NULL or ""
+ * for none), preview_sha256 and preview_mime (NULL or "" for none; a
+ * "ready" preview must have both). FG_ENOTFOUND if no such file. */
+FG_MUST_CHECK fg_result store_file_set_preview(store_meta *m, const char *id,
+                                               const char *preview,
+                                               const char *reason,
+                                               const char *preview_sha256,
+                                               const char *preview_mime,
+                                               fg_reason *r);
+
+/* Fills *out with file id (its order_id included). FG_ENOTFOUND if none,
+ * also for an id that is not well formed (client input). */
+FG_MUST_CHECK fg_result store_file_get(store_meta *m, const char *id,
+                                       store_file *out /* out */,
+                                       fg_reason *r);
+
+/* Lists the files of one delivery, or of every delivery of an order, in
+ * upload order (delivery number first for the order list). Unknown order
+ * or delivery: an empty list. The caller owns *out on success
+ * (store_file_list_release); on failure *out is empty. */
+FG_MUST_CHECK fg_result store_file_list_delivery(store_meta *m,
+                                                 const char *order_id,
+                                                 int delivery,
+                                                 store_file_list *out /* out */,
+                                                 fg_reason *r);
+FG_MUST_CHECK fg_result store_file_list_order(store_meta *m,
+                                              const char *order_id,
+                                              store_file_list *out /* out */,
+                                              fg_reason *r);
+
+/* Frees the items and empties the list. Accepts NULL and empty lists. */
+void store_file_list_release(store_file_list *l);
+
+typedef enum store_counter {
+    STORE_COUNT_BUYER_VIEW,     /* a buyer fetched the preview */
+    STORE_COUNT_BUYER_DOWNLOAD, /* a buyer fetched the original */
+} store_counter;
+
+/* Adds one to a counter of file id atomically; *after (may be NULL) gets
+ * the new value, so 1 means "first time" (for the file.previewed event).
+ * FG_ENOTFOUND if no such file. */
+FG_MUST_CHECK fg_result store_file_count(store_meta *m, const char *id,
+                                         store_counter which,
+                                         int64_t *after /* out */,
+                                         fg_reason *r);
+
+/* ---- processed webhook ids ---- */
+
+/* Records webhook_id (1..FG_MAX_WEBHOOK_ID bytes) as processed at `at`.
+ * *seen is true if it had been recorded before (nothing changes then),
+ * false if this call recorded it. Call it inside the transaction that
+ * applies the webhook's effect, so the id and the effect commit together
+ * or not at all. */
+FG_MUST_CHECK fg_result store_webhook_record(store_meta *m,
+                                             const char *webhook_id,
+                                             const char *at,
+                                             bool *seen /* out */,
+                                             fg_reason *r);
+
+#endif

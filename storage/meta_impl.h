@@ -1,0 +1,96 @@
+/* What a metadata backend implements (private to storage/).
+ *
+ * storage/meta.c checks every argument, resolves defaults (times, ids) and
+ * keeps the transaction state; a backend receives only valid, complete
+ * input and does the storing. Logic that must be the same for every
+ * backend (idempotent order creation, the guarded state change, the audit
+ * chain) is written once in meta.c and audit.c on top of these ops. */
+#ifndef STORE_META_IMPL_H
+#define STORE_META_IMPL_H
+
+#include "storage/audit.h"
+#include "storage/meta.h"
+
+enum store_tx { STORE_TX_NONE, STORE_TX_READ, STORE_TX_WRITE };
+
+/* Called once per audit entry in seq order; a result other than FG_OK
+ * stops the walk and is returned by audit_each. */
+typedef fg_result (*store_audit_fn)(void *ctx, const store_audit_entry *e,
+                                    fg_reason *r);
+
+typedef struct store_meta_ops {
+    const char *name; /* "sqlite" */
+    void (*free)(store_meta *m);
+    fg_result (*schema_version)(store_meta *m, int *version, fg_reason *r);
+
+    fg_result (*begin)(store_meta *m, bool write, fg_reason *r);
+    fg_result (*commit)(store_meta *m, fg_reason *r);
+    void (*rollback)(store_meta *m);
+
+    /* Inserts o unless its id exists (then *inserted is false and nothing
+     * changes). */
+    fg_result (*order_insert)(store_meta *m, const store_order *o,
+                              bool *inserted, fg_reason *r);
+    fg_result (*order_get)(store_meta *m, const char *id, store_order *out,
+                           fg_reason *r);
+    /* Compare-and-set: sets state to `to` (and released_at when not NULL)
+     * only where the state is still `from`; *updated says whether it was. */
+    fg_result (*order_cas_state)(store_meta *m, const char *id,
+                                 const char *from, const char *to,
+                                 const char *released_at, bool *updated,
+                                 fg_reason *r);
+
+    fg_result (*delivery_insert)(store_meta *m, const char *order_id,
+                                 const char *message, const char *created_at,
+                                 int *number, fg_reason *r);
+    fg_result (*delivery_get)(store_meta *m, const char *order_id, int number,
+                              store_delivery *out, fg_reason *r);
+    fg_result (*delivery_list)(store_meta *m, const char *order_id,
+                               store_delivery_list *out, fg_reason *r);
+
+    fg_result (*file_insert)(store_meta *m, const store_file *f, fg_reason *r);
+    fg_result (*file_set_preview)(store_meta *m, const char *id,
+                                  const char *preview, const char *reason,
+                                  const char *preview_sha256,
+                                  const char *preview_mime, fg_reason *r);
+    fg_result (*file_get)(store_meta *m, const char *id, store_file *out,
+                          fg_reason *r);
+    /* delivery 0: every delivery of the order. */
+    fg_result (*file_list)(store_meta *m, const char *order_id, int delivery,
+                           store_file_list *out, fg_reason *r);
+    fg_result (*file_count)(store_meta *m, const char *id, store_counter which,
+                            int64_t *after, fg_reason *r);
+
+    fg_result (*webhook_insert)(store_meta *m, const char *id, const char *at,
+                                bool *seen, fg_reason *r);
+
+    /* The last entry's seq and hash (0 and the genesis hash if none). */
+    fg_result (*audit_head)(store_meta *m, int64_t *seq,
+                            char hash[STORE_HEX_MAX], fg_reason *r);
+    fg_result (*audit_insert)(store_meta *m, const store_audit_entry *e,
+                              fg_reason *r);
+    /* order_id NULL: every entry. */
+    fg_result (*audit_list)(store_meta *m, const char *order_id, int64_t after,
+                            size_t limit, store_audit_list *out, fg_reason *r);
+    fg_result (*audit_each)(store_meta *m, store_audit_fn fn, void *ctx,
+                            fg_reason *r);
+} store_meta_ops;
+
+/* The part of every handle that meta.c owns; backends embed it first. */
+struct store_meta {
+    const store_meta_ops *ops;
+    enum store_tx tx;
+};
+
+/* Checks shared by meta.c and audit.c (storage/meta_check.c). Each
+ * returns FG_OK or fails with FG_EUSAGE / FG_ELIMIT naming `what`. */
+fg_result store_check_id(const char *s, const char *what, fg_reason *r);
+fg_result store_check_text(const char *s, size_t max, bool allow_empty,
+                           const char *what, fg_reason *r);
+/* Copies a valid time (or now, for NULL/"") into out, normalised to
+ * milliseconds. */
+fg_result store_check_time(const char *s, char out[STORE_TIME_MAX],
+                           const char *what, fg_reason *r);
+bool store_utf8_valid(const char *s, size_t len);
+
+#endif

@@ -1,0 +1,740 @@
+/* The SQLite metadata backend. Input reaching these functions has been
+ * checked by storage/meta.c; here it is only stored and read back. */
+#include "storage/meta_impl.h"
+#include "storage/schema_sqlite.h"
+
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Long enough for a writer to finish a large transaction (an upload's
+ * rows), short enough that a stuck lock surfaces as an error, not a hang. */
+#define BUSY_TIMEOUT_MS 5000
+
+typedef struct meta_sqlite {
+    store_meta base; /* first: a store_meta * is a meta_sqlite * */
+    sqlite3 *db;
+} meta_sqlite;
+
+static sqlite3 *db_of(store_meta *m)
+{
+    return ((meta_sqlite *)m)->db;
+}
+
+static fg_result db_fail(store_meta *m, const char *what, fg_reason *r)
+{
+    return fg_fail(r, FG_EIO, "cannot %s: %s", what, sqlite3_errmsg(db_of(m)));
+}
+
+static fg_result prep(store_meta *m, const char *sql, sqlite3_stmt **st,
+                      fg_reason *r)
+{
+    if (sqlite3_prepare_v2(db_of(m), sql, -1, st, NULL) != SQLITE_OK)
+        return db_fail(m, "prepare a query", r);
+    return FG_OK;
+}
+
+/* Binds text values ?1..?n (NULL binds SQL NULL). */
+static bool bind_texts(sqlite3_stmt *st, int n, const char *const *v)
+{
+    for (int i = 0; i < n; i++) {
+        int rc = v[i] ? sqlite3_bind_text(st, i + 1, v[i], -1, SQLITE_STATIC)
+                      : sqlite3_bind_null(st, i + 1);
+        if (rc != SQLITE_OK)
+            return false;
+    }
+    return true;
+}
+
+/* Copies text column i into dst. A value that does not fit cannot have
+ * been written through this interface: the file was altered. NULL reads
+ * as "". */
+static bool col(sqlite3_stmt *st, int i, char *dst, size_t cap)
+{
+    const unsigned char *s = sqlite3_column_text(st, i);
+    size_t n = s ? (size_t)sqlite3_column_bytes(st, i) : 0;
+    if (n >= cap)
+        return false;
+    memcpy(dst, s ? (const char *)s : "", n);
+    dst[n] = '\0';
+    return true;
+}
+
+static fg_result corrupt(const char *what, fg_reason *r)
+{
+    return fg_fail(r, FG_ECORRUPT, "%s row holds an impossible value", what);
+}
+
+/* ---- handle, transactions ---- */
+
+static void sq_free(store_meta *m)
+{
+    meta_sqlite *s = (meta_sqlite *)m;
+    sqlite3_close_v2(s->db);
+    free(s);
+}
+
+static fg_result sq_schema_version(store_meta *m, int *version, fg_reason *r)
+{
+    sqlite3_stmt *st = NULL;
+    fg_result rc = prep(m, "SELECT COALESCE(MAX(version), 0) FROM schema_version",
+                        &st, r);
+    if (rc)
+        return rc;
+    if (sqlite3_step(st) == SQLITE_ROW)
+        *version = sqlite3_column_int(st, 0);
+    else
+        rc = db_fail(m, "read the schema version", r);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static fg_result sq_begin(store_meta *m, bool write, fg_reason *r)
+{
+    /* IMMEDIATE takes the write lock at once, so a writer never fails with
+     * SQLITE_BUSY halfway through (a deferred transaction upgrading from
+     * read to write cannot wait: it must restart). */
+    const char *sql = write ? "BEGIN IMMEDIATE" : "BEGIN DEFERRED";
+    if (sqlite3_exec(db_of(m), sql, NULL, NULL, NULL) != SQLITE_OK)
+        return db_fail(m, "begin a transaction", r);
+    return FG_OK;
+}
+
+static fg_result sq_commit(store_meta *m, fg_reason *r)
+{
+    if (sqlite3_exec(db_of(m), "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+        return db_fail(m, "commit", r);
+    return FG_OK;
+}
+
+static void sq_rollback(store_meta *m)
+{
+    if (!sqlite3_get_autocommit(db_of(m)))
+        sqlite3_exec(db_of(m), "ROLLBACK", NULL, NULL, NULL);
+}
+
+/* ---- orders ---- */
+
+static fg_result sq_order_insert(store_meta *m, const store_order *o,
+                                 bool *inserted, fg_reason *r)
+{
+    sqlite3_stmt *st = NULL;
+    const char *v[] = {o->id, o->seller_id, o->buyer_id, o->buyer_name,
+                       o->labels, o->created_at};
+    fg_result rc = prep(m,
+                        "INSERT INTO orders(id, seller_id, buyer_id, buyer_name,"
+                        " labels, created_at) VALUES (?1,?2,?3,?4,?5,?6)"
+                        " ON CONFLICT(id) DO NOTHING",
+                        &st, r);
+    if (rc)
+        return rc;
+    if (!bind_texts(st, 6, v) || sqlite3_step(st) != SQLITE_DONE)
+        rc = db_fail(m, "create the order", r);
+    else
+        *inserted = sqlite3_changes(db_of(m)) == 1;
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static fg_result sq_order_get(store_meta *m, const char *id, store_order *o,
+                              fg_reason *r)
+{
+    sqlite3_stmt *st = NULL;
+    fg_result rc = prep(m,
+                        "SELECT id, state, seller_id, buyer_id, buyer_name,"
+                        " labels, created_at, released_at FROM orders"
+                        " WHERE id = ?1",
+                        &st, r);
+    if (rc)
+        return rc;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    int step = sqlite3_step(st);
+    if (step == SQLITE_DONE) {
+        rc = fg_fail(r, FG_ENOTFOUND, "no such order");
+    } else if (step != SQLITE_ROW) {
+        rc = db_fail(m, "read the order", r);
+    } else if (!col(st, 0, o->id, sizeof o->id) ||
+               !col(st, 1, o->state, sizeof o->state) ||
+               !col(st, 2, o->seller_id, sizeof o->seller_id) ||
+               !col(st, 3, o->buyer_id, sizeof o->buyer_id) ||
+               !col(st, 4, o->buyer_name, sizeof o->buyer_name) ||
+               !col(st, 5, o->labels, sizeof o->labels) ||
+               !col(st, 6, o->created_at, sizeof o->created_at) ||
+               !col(st, 7, o->released_at, sizeof o->released_at)) {
+        rc = corrupt("order", r);
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static fg_result sq_order_cas_state(store_meta *m, const char *id,
+                                    const char *from, const char *to,
+                                    const char *released_at, bool *updated,
+                                    fg_reason *r)
+{
+    sqlite3_stmt *st = NULL;
+    const char *v[] = {id, from, to, released_at};
+    fg_result rc = prep(m,
+                        "UPDATE orders SET state = ?3,"
+                        " released_at = COALESCE(?4, released_at)"
+                        " WHERE id = ?1 AND state = ?2",
+                        &st, r);
+    if (rc)
+        return rc;
+    if (!bind_texts(st, 4, v) || sqlite3_step(st) != SQLITE_DONE)
+        rc = db_fail(m, "change the order state", r);
+    else
+        *updated = sqlite3_changes(db_of(m)) == 1;
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* ---- deliveries ---- */
+
+static fg_result sq_delivery_insert(store_meta *m, const char *order_id,
+                                    const char *message, const char *created_at,
+                                    int *number, fg_reason *r)
+{
+    sqlite3_stmt *st = NULL;
+    const char *v[] = {order_id, message, created_at};
+    /* One statement computes and takes the next number: SQLite runs it
+     * under the write lock, and the primary key would refuse a duplicate
+     * anyway. */
+    fg_result rc = prep(m,
+                        "INSERT INTO deliveries(order_id, number, message,"
+                        " created_at) SELECT ?1, COALESCE(MAX(number), 0) + 1,"
+                        " ?2, ?3 FROM deliveries WHERE order_id = ?1"
+                        " RETURNING number",
+                        &st, r);
+    if (rc)
+        return rc;
+    if (!bind_texts(st, 3, v)) {
+        rc = db_fail(m, "create the delivery", r);
+        goto out;
+    }
+    int step = sqlite3_step(st);
+    if (step == SQLITE_ROW) {
+        *number = sqlite3_column_int(st, 0);
+        if (sqlite3_step(st) != SQLITE_DONE)
+            rc = db_fail(m, "create the delivery", r);
+    } else if (sqlite3_extended_errcode(db_of(m)) ==
+               SQLITE_CONSTRAINT_FOREIGNKEY) {
+        rc = fg_fail(r, FG_ENOTFOUND, "no such order");
+    } else {
+        rc = db_fail(m, "create the delivery", r);
+    }
+out:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static bool read_delivery(sqlite3_stmt *st, store_delivery *d)
+{
+    d->number = sqlite3_column_int(st, 1);
+    return col(st, 0, d->order_id, sizeof d->order_id) &&
+           col(st, 2, d->message, sizeof d->message) &&
+           col(st, 3, d->created_at, sizeof d->created_at);
+}
+
+#define DELIVERY_COLS "order_id, number, message, created_at"
+
+static fg_result sq_delivery_get(store_meta *m, const char *order_id,
+                                 int number, store_delivery *out, fg_reason *r)
+{
+    sqlite3_stmt *st = NULL;
+    fg_result rc = prep(m,
+                        "SELECT " DELIVERY_COLS " FROM deliveries"
+                        " WHERE order_id = ?1 AND number = ?2",
+                        &st, r);
+    if (rc)
+        return rc;
+    sqlite3_bind_text(st, 1, order_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 2, number);
+    int step = sqlite3_step(st);
+    if (step == SQLITE_DONE)
+        rc = fg_fail(r, FG_ENOTFOUND, "no such delivery");
+    else if (step != SQLITE_ROW)
+        rc = db_fail(m, "read the delivery", r);
+    else if (!read_delivery(st, out))
+        rc = corrupt("delivery", r);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* Grows a heap array of `size`-byte items to hold one more. */
+static bool grow(void **items, size_t n, size_t *cap, size_t size)
+{
+    if (n < *cap)
+        return true;
+    size_t ncap = *cap ? *cap * 2 : 8;
+    void *p = realloc(*items, ncap * size);
+    if (!p)
+        return false;
+    *items = p;
+    *cap = ncap;
+    return true;
+}
+
+static fg_result sq_delivery_list(store_meta *m, const char *order_id,
+                                  store_delivery_list *out, fg_reason *r)
+{
+    sqlite3_stmt *st = NULL;
+    size_t cap = 0;
+    int step;
+    fg_result rc = prep(m,
+                        "SELECT " DELIVERY_COLS " FROM deliveries"
+                        " WHERE order_id = ?1 ORDER BY number LIMIT ?2",
+                        &st, r);
+    if (rc)
+        return rc;
+    sqlite3_bind_text(st, 1, order_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, FG_MAX_LIST_ROWS);
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        if (!grow((void **)&out->items, out->n, &cap, sizeof *out->items)) {
+            rc = fg_fail(r, FG_EIO, "cannot list deliveries: out of memory");
+            goto out;
+        }
+        if (!read_delivery(st, &out->items[out->n])) {
+            rc = corrupt("delivery", r);
+            goto out;
+        }
+        out->n++;
+    }
+    if (step != SQLITE_DONE)
+        rc = db_fail(m, "list deliveries", r);
+out:
+    sqlite3_finalize(st);
+    if (rc)
+        store_delivery_list_release(out);
+    return rc;
+}
+
+/* ---- files ---- */
+
+#define FILE_COLS                                                            \
+    "id, order_id, delivery, name, size, sha256, mime, kind, preview,"       \
+    " reason, preview_sha256, preview_mime, created_at, buyer_views,"        \
+    " buyer_downloads"
+
+static bool read_file(sqlite3_stmt *st, store_file *f)
+{
+    f->delivery = sqlite3_column_int(st, 2);
+    f->size = sqlite3_column_int64(st, 4);
+    f->buyer_views = sqlite3_column_int64(st, 13);
+    f->buyer_downloads = sqlite3_column_int64(st, 14);
+    return col(st, 0, f->id, sizeof f->id) &&
+           col(st, 1, f->order_id, sizeof f->order_id) &&
+           col(st, 3, f->name, sizeof f->name) &&
+           col(st, 5, f->sha256, sizeof f->sha256) &&
+           col(st, 6, f->mime, sizeof f->mime) &&
+           col(st, 7, f->kind, sizeof f->kind) &&
+           col(st, 8, f->preview, sizeof f->preview) &&
+           col(st, 9, f->reason, sizeof f->reason) &&
+           col(st, 10, f->preview_sha256, sizeof f->preview_sha256) &&
+           col(st, 11, f->preview_mime, sizeof f->preview_mime) &&
+           col(st, 12, f->created_at, sizeof f->created_at);
+}
+
+static fg_result sq_file_insert(store_meta *m, const store_file *f,
+                                fg_reason *r)
+{
+    sqlite3_stmt *st = NULL;
+    fg_result rc = prep(m,
+                        "INSERT INTO files(id, order_id, delivery, name, size,"
+                        " sha256, mime, kind, preview, reason, preview_sha256,"
+                        " preview_mime, created_at) VALUES"
+                        " (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13)",
+                        &st, r);
+    if (rc)
+        return rc;
+    const char *v[] = {f->id, f->order_id};
+    const char *w[] = {f->name};
+    const char *x[] = {f->sha256, f->mime, f->kind, f->preview, f->reason,
+                       f->preview_sha256, f->preview_mime, f->created_at};
+    bool ok = bind_texts(st, 2, v) &&
+              sqlite3_bind_int(st, 3, f->delivery) == SQLITE_OK &&
+              sqlite3_bind_text(st, 4, w[0], -1, SQLITE_STATIC) == SQLITE_OK &&
+              sqlite3_bind_int64(st, 5, f->size) == SQLITE_OK;
+    for (int i = 0; ok && i < 8; i++)
+        ok = sqlite3_bind_text(st, 6 + i, x[i], -1, SQLITE_STATIC) == SQLITE_OK;
+    if (!ok) {
+        rc = db_fail(m, "add the file", r);
+    } else if (sqlite3_step(st) != SQLITE_DONE) {
+        int ext = sqlite3_extended_errcode(db_of(m));
+        if (ext == SQLITE_CONSTRAINT_FOREIGNKEY)
+            rc = fg_fail(r, FG_ENOTFOUND, "no such delivery");
+        else if (ext == SQLITE_CONSTRAINT_UNIQUE)
+            rc = fg_fail(r, FG_ESTATE, "a file with this id exists already");
+        else
+            rc = db_fail(m, "add the file", r);
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static fg_result sq_file_set_preview(store_meta *m, const char *id,
+                                     const char *preview, const char *reason,
+                                     const char *psha, const char *pmime,
+                                     fg_reason *r)
+{
+    sqlite3_stmt *st = NULL;
+    const char *v[] = {id, preview, reason, psha, pmime};
+    fg_result rc = prep(m,
+                        "UPDATE files SET preview = ?2, reason = ?3,"
+                        " preview_sha256 = ?4, preview_mime = ?5 WHERE id = ?1",
+                        &st, r);
+    if (rc)
+        return rc;
+    if (!bind_texts(st, 5, v) || sqlite3_step(st) != SQLITE_DONE)
+        rc = db_fail(m, "update the preview", r);
+    else if (sqlite3_changes(db_of(m)) != 1)
+        rc = fg_fail(r, FG_ENOTFOUND, "no such file");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static fg_result sq_file_get(store_meta *m, const char *id, store_file *out,
+                             fg_reason *r)
+{
+    sqlite3_stmt *st = NULL;
+    fg_result rc = prep(m, "SELECT " FILE_COLS " FROM files WHERE id = ?1",
+                        &st, r);
+    if (rc)
+        return rc;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    int step = sqlite3_step(st);
+    if (step == SQLITE_DONE)
+        rc = fg_fail(r, FG_ENOTFOUND, "no such file");
+    else if (step != SQLITE_ROW)
+        rc = db_fail(m, "read the file", r);
+    else if (!read_file(st, out))
+        rc = corrupt("file", r);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static fg_result sq_file_list(store_meta *m, const char *order_id, int delivery,
+                              store_file_list *out, fg_reason *r)
+{
+    sqlite3_stmt *st = NULL;
+    size_t cap = 0;
+    int step;
+    fg_result rc = prep(m,
+                        "SELECT " FILE_COLS " FROM files WHERE order_id = ?1"
+                        " AND (?2 = 0 OR delivery = ?2)"
+                        " ORDER BY delivery, seq LIMIT ?3",
+                        &st, r);
+    if (rc)
+        return rc;
+    sqlite3_bind_text(st, 1, order_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 2, delivery);
+    sqlite3_bind_int64(st, 3, FG_MAX_LIST_ROWS);
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        if (!grow((void **)&out->items, out->n, &cap, sizeof *out->items)) {
+            rc = fg_fail(r, FG_EIO, "cannot list files: out of memory");
+            goto out;
+        }
+        if (!read_file(st, &out->items[out->n])) {
+            rc = corrupt("file", r);
+            goto out;
+        }
+        out->n++;
+    }
+    if (step != SQLITE_DONE)
+        rc = db_fail(m, "list files", r);
+out:
+    sqlite3_finalize(st);
+    if (rc)
+        store_file_list_release(out);
+    return rc;
+}
+
+static fg_result sq_file_count(store_meta *m, const char *id,
+                               store_counter which, int64_t *after,
+                               fg_reason *r)
+{
+    sqlite3_stmt *st = NULL;
+    /* Column names cannot be bound: pick one of two fixed statements. */
+    const char *sql =
+        which == STORE_COUNT_BUYER_VIEW
+            ? "UPDATE files SET buyer_views = buyer_views + 1 WHERE id = ?1"
+              " RETURNING buyer_views"
+            : "UPDATE files SET buyer_downloads = buyer_downloads + 1"
+              " WHERE id = ?1 RETURNING buyer_downloads";
+    fg_result rc = prep(m, sql, &st, r);
+    if (rc)
+        return rc;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    int step = sqlite3_step(st);
+    if (step == SQLITE_ROW) {
+        *after = sqlite3_column_int64(st, 0);
+        if (sqlite3_step(st) != SQLITE_DONE)
+            rc = db_fail(m, "count the file", r);
+    } else if (step == SQLITE_DONE) {
+        rc = fg_fail(r, FG_ENOTFOUND, "no such file");
+    } else {
+        rc = db_fail(m, "count the file", r);
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* ---- webhooks ---- */
+
+static fg_result sq_webhook_insert(store_meta *m, const char *id,
+                                   const char *at, bool *seen, fg_reason *r)
+{
+    sqlite3_stmt *st = NULL;
+    const char *v[] = {id, at};
+    fg_result rc = prep(m,
+                        "INSERT INTO webhooks(id, at) VALUES (?1, ?2)"
+                        " ON CONFLICT(id) DO NOTHING",
+                        &st, r);
+    if (rc)
+        return rc;
+    if (!bind_texts(st, 2, v) || sqlite3_step(st) != SQLITE_DONE)
+        rc = db_fail(m, "record the webhook id", r);
+    else
+        *seen = sqlite3_changes(db_of(m)) == 0;
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* ---- audit ---- */
+
+static fg_result sq_audit_head(store_meta *m, int64_t *seq,
+                               char hash[STORE_HEX_MAX], fg_reason *r)
+{
+    sqlite3_stmt *st = NULL;
+    fg_result rc = prep(m, "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
+                        &st, r);
+    if (rc)
+        return rc;
+    int step = sqlite3_step(st);
+    if (step == SQLITE_DONE) {
+        *seq = 0;
+        memcpy(hash, STORE_AUDIT_GENESIS, STORE_HEX_MAX);
+    } else if (step != SQLITE_ROW) {
+        rc = db_fail(m, "read the audit head", r);
+    } else {
+        *seq = sqlite3_column_int64(st, 0);
+        if (!col(st, 1, hash, STORE_HEX_MAX))
+            rc = corrupt("audit", r);
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static fg_result sq_audit_insert(store_meta *m, const store_audit_entry *e,
+                                 fg_reason *r)
+{
+    sqlite3_stmt *st = NULL;
+    const char *v[] = {e->order_id[0] ? e->order_id : NULL,
+                       e->at,
+                       e->actor,
+                       e->action,
+                       e->detail,
+                       e->prev_hash,
+                       e->hash};
+    fg_result rc = prep(m,
+                        "INSERT INTO audit(seq, order_id, at, actor, action,"
+                        " detail, prev_hash, hash) VALUES"
+                        " (?8, ?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                        &st, r);
+    if (rc)
+        return rc;
+    if (!bind_texts(st, 7, v) || sqlite3_bind_int64(st, 8, e->seq) != SQLITE_OK ||
+        sqlite3_step(st) != SQLITE_DONE)
+        rc = db_fail(m, "append to the audit trail", r);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+#define AUDIT_COLS "seq, order_id, at, actor, action, detail, prev_hash, hash"
+
+/* Fills e from a row; e->detail is a new heap copy the caller frees. */
+static fg_result read_audit(sqlite3_stmt *st, store_audit_entry *e,
+                            fg_reason *r)
+{
+    e->seq = sqlite3_column_int64(st, 0);
+    e->detail = NULL;
+    if (!col(st, 1, e->order_id, sizeof e->order_id) ||
+        !col(st, 2, e->at, sizeof e->at) ||
+        !col(st, 3, e->actor, sizeof e->actor) ||
+        !col(st, 4, e->action, sizeof e->action) ||
+        !col(st, 6, e->prev_hash, sizeof e->prev_hash) ||
+        !col(st, 7, e->hash, sizeof e->hash))
+        return corrupt("audit", r);
+    const unsigned char *d = sqlite3_column_text(st, 5);
+    size_t n = d ? (size_t)sqlite3_column_bytes(st, 5) : 0;
+    e->detail = malloc(n + 1);
+    if (!e->detail)
+        return fg_fail(r, FG_EIO, "cannot read the audit trail: out of memory");
+    memcpy(e->detail, d ? (const char *)d : "", n);
+    e->detail[n] = '\0';
+    return FG_OK;
+}
+
+static fg_result sq_audit_list(store_meta *m, const char *order_id,
+                               int64_t after, size_t limit,
+                               store_audit_list *out, fg_reason *r)
+{
+    sqlite3_stmt *st = NULL;
+    size_t cap = 0;
+    int step;
+    fg_result rc = prep(m,
+                        order_id ? "SELECT " AUDIT_COLS " FROM audit"
+                                   " WHERE order_id = ?1 AND seq > ?2"
+                                   " ORDER BY seq LIMIT ?3"
+                                 : "SELECT " AUDIT_COLS " FROM audit"
+                                   " WHERE ?1 IS NULL AND seq > ?2"
+                                   " ORDER BY seq LIMIT ?3",
+                        &st, r);
+    if (rc)
+        return rc;
+    if (order_id)
+        sqlite3_bind_text(st, 1, order_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, after);
+    sqlite3_bind_int64(st, 3, (sqlite3_int64)limit);
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        if (!grow((void **)&out->items, out->n, &cap, sizeof *out->items)) {
+            rc = fg_fail(r, FG_EIO, "cannot list the audit trail: out of memory");
+            goto out;
+        }
+        rc = read_audit(st, &out->items[out->n], r);
+        if (out->items[out->n].detail)
+            out->n++; /* so release frees it, even on a later failure */
+        if (rc)
+            goto out;
+    }
+    if (step != SQLITE_DONE)
+        rc = db_fail(m, "list the audit trail", r);
+out:
+    sqlite3_finalize(st);
+    if (rc)
+        store_audit_list_release(out);
+    return rc;
+}
+
+static fg_result sq_audit_each(store_meta *m, store_audit_fn fn, void *ctx,
+                               fg_reason *r)
+{
+    sqlite3_stmt *st = NULL;
+    store_audit_entry e;
+    int step;
+    fg_result rc = prep(m, "SELECT " AUDIT_COLS " FROM audit ORDER BY seq", &st,
+                        r);
+    if (rc)
+        return rc;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        rc = read_audit(st, &e, r);
+        if (rc == FG_ECORRUPT) {
+            /* An impossible row is a broken chain, not a failed read. */
+            rc = fn(ctx, &(store_audit_entry){.seq = e.seq, .hash = "-"}, r);
+        } else if (rc == FG_OK) {
+            rc = fn(ctx, &e, r);
+        }
+        free(e.detail);
+        if (rc)
+            goto out;
+    }
+    if (step != SQLITE_DONE)
+        rc = db_fail(m, "read the audit trail", r);
+out:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static const store_meta_ops sqlite_ops = {
+    .name = "sqlite",
+    .free = sq_free,
+    .schema_version = sq_schema_version,
+    .begin = sq_begin,
+    .commit = sq_commit,
+    .rollback = sq_rollback,
+    .order_insert = sq_order_insert,
+    .order_get = sq_order_get,
+    .order_cas_state = sq_order_cas_state,
+    .delivery_insert = sq_delivery_insert,
+    .delivery_get = sq_delivery_get,
+    .delivery_list = sq_delivery_list,
+    .file_insert = sq_file_insert,
+    .file_set_preview = sq_file_set_preview,
+    .file_get = sq_file_get,
+    .file_list = sq_file_list,
+    .file_count = sq_file_count,
+    .webhook_insert = sq_webhook_insert,
+    .audit_head = sq_audit_head,
+    .audit_insert = sq_audit_insert,
+    .audit_list = sq_audit_list,
+    .audit_each = sq_audit_each,
+};
+
+/* Runs a pragma that answers with one row and checks the answer (a pragma
+ * the library does not know is silently ignored, so check). */
+static fg_result pragma(sqlite3 *db, const char *sql, const char *want,
+                        fg_reason *r)
+{
+    sqlite3_stmt *st = NULL;
+    fg_result rc = FG_OK;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+        rc = fg_fail(r, FG_EIO, "cannot set up the database: %s",
+                     sqlite3_errmsg(db));
+        goto out;
+    }
+    int step = sqlite3_step(st);
+    if (step != SQLITE_ROW && step != SQLITE_DONE) {
+        rc = fg_fail(r, FG_EIO, "cannot set up the database: %s",
+                     sqlite3_errmsg(db));
+        goto out;
+    }
+    if (want) {
+        const unsigned char *got = step == SQLITE_ROW ? sqlite3_column_text(st, 0) : NULL;
+        if (!got || strcmp((const char *)got, want) != 0)
+            rc = fg_fail(r, FG_EIO, "cannot set up the database: %s is not %s",
+                         sql, want);
+    }
+out:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+fg_result store_meta_open_sqlite(const char *path, store_meta **out,
+                                 fg_reason *r)
+{
+    meta_sqlite *s = NULL;
+    fg_result rc;
+    *out = NULL;
+    if (!path || !*path)
+        return fg_fail(r, FG_EUSAGE, "no database path given");
+    s = calloc(1, sizeof *s);
+    if (!s)
+        return fg_fail(r, FG_EIO, "cannot open the database: out of memory");
+    s->base.ops = &sqlite_ops;
+    s->base.tx = STORE_TX_NONE;
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+                SQLITE_OPEN_EXRESCODE;
+    if (sqlite3_open_v2(path, &s->db, flags, NULL) != SQLITE_OK) {
+        /* The message may name the path: keep it out of the reason. */
+        rc = fg_fail(r, FG_EIO, "cannot open the database: %s",
+                     sqlite3_errstr(sqlite3_errcode(s->db)));
+        goto out;
+    }
+    sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
+    /* synchronous=FULL: see meta.h (a webhook answered 200 must survive a
+     * power cut; commits are few: uploads and webhooks, not reads). */
+    if ((rc = pragma(s->db, "PRAGMA journal_mode=WAL", "wal", r)) ||
+        (rc = pragma(s->db, "PRAGMA foreign_keys=ON", NULL, r)) ||
+        (rc = pragma(s->db, "PRAGMA foreign_keys", "1", r)) ||
+        (rc = pragma(s->db, "PRAGMA synchronous=FULL", NULL, r)) ||
+        (rc = store_sqlite_migrate(s->db, r)))
+        goto out;
+    *out = &s->base;
+    s = NULL;
+out:
+    if (s) {
+        sqlite3_close_v2(s->db);
+        free(s);
+    }
+    return rc;
+}

@@ -1,0 +1,166 @@
+/* The SQLite schema, as numbered steps. A step, once released, is never
+ * edited: a change is a new step at the end. PostgreSQL gets its own list
+ * of the same steps (types differ, meaning does not). */
+#include "storage/schema_sqlite.h"
+
+#include <stddef.h>
+
+#include "storage/meta.h"
+
+static const char *const steps[] = {
+    /* 1: orders, deliveries, files, processed webhook ids. Times are RFC
+     * 3339 UTC text in one fixed form, so they sort as strings. */
+    "CREATE TABLE orders ("
+    "  id TEXT PRIMARY KEY,"
+    "  state TEXT NOT NULL DEFAULT 'open'"
+    "    CHECK (state IN ('open','disputed','accepted','cancelled')),"
+    "  seller_id TEXT NOT NULL,"
+    "  buyer_id TEXT NOT NULL,"
+    "  buyer_name TEXT NOT NULL DEFAULT '',"
+    "  labels TEXT NOT NULL DEFAULT '{}',"
+    "  created_at TEXT NOT NULL,"
+    "  released_at TEXT"
+    ") STRICT;"
+    "CREATE TABLE deliveries ("
+    "  order_id TEXT NOT NULL REFERENCES orders(id),"
+    "  number INTEGER NOT NULL CHECK (number >= 1),"
+    "  message TEXT NOT NULL DEFAULT '',"
+    "  created_at TEXT NOT NULL,"
+    "  PRIMARY KEY (order_id, number)"
+    ") STRICT;"
+    /* seq is the upload order; id is the opaque name clients see. */
+    "CREATE TABLE files ("
+    "  seq INTEGER PRIMARY KEY,"
+    "  id TEXT NOT NULL UNIQUE,"
+    "  order_id TEXT NOT NULL,"
+    "  delivery INTEGER NOT NULL,"
+    "  name TEXT NOT NULL,"
+    "  size INTEGER NOT NULL CHECK (size >= 0),"
+    "  sha256 TEXT NOT NULL,"
+    "  mime TEXT NOT NULL,"
+    "  kind TEXT NOT NULL CHECK (kind IN ('image','pdf','archive','other')),"
+    "  preview TEXT NOT NULL"
+    "    CHECK (preview IN ('processing','ready','withheld','failed')),"
+    "  reason TEXT NOT NULL DEFAULT '',"
+    "  preview_sha256 TEXT NOT NULL DEFAULT '',"
+    "  preview_mime TEXT NOT NULL DEFAULT '',"
+    "  created_at TEXT NOT NULL,"
+    "  buyer_views INTEGER NOT NULL DEFAULT 0,"
+    "  buyer_downloads INTEGER NOT NULL DEFAULT 0,"
+    "  FOREIGN KEY (order_id, delivery) REFERENCES deliveries(order_id, number)"
+    ") STRICT;"
+    "CREATE INDEX files_by_delivery ON files(order_id, delivery, seq);"
+    /* Which files still use a blob: for purging after retention. */
+    "CREATE INDEX files_by_sha256 ON files(sha256);"
+    "CREATE INDEX files_by_preview ON files(preview_sha256);"
+    "CREATE TABLE webhooks ("
+    "  id TEXT PRIMARY KEY,"
+    "  at TEXT NOT NULL"
+    ") STRICT;",
+
+    /* 2: the audit chain. No foreign key to orders: events about orders we
+     * refused to create are evidence too. The triggers make the table
+     * append-only for every client of the file, not only for our code. */
+    "CREATE TABLE audit ("
+    "  seq INTEGER PRIMARY KEY CHECK (seq >= 1),"
+    "  order_id TEXT,"
+    "  at TEXT NOT NULL,"
+    "  actor TEXT NOT NULL,"
+    "  action TEXT NOT NULL,"
+    "  detail TEXT NOT NULL,"
+    "  prev_hash TEXT NOT NULL,"
+    "  hash TEXT NOT NULL"
+    ") STRICT;"
+    "CREATE INDEX audit_by_order ON audit(order_id, seq);"
+    "CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit"
+    "  BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;"
+    "CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit"
+    "  BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;",
+};
+
+int store_sqlite_schema_latest(void)
+{
+    return (int)(sizeof steps / sizeof steps[0]);
+}
+
+static fg_result exec(sqlite3 *db, const char *sql, const char *what,
+                      fg_reason *r)
+{
+    if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK)
+        return fg_fail(r, FG_EIO, "cannot %s: %s", what, sqlite3_errmsg(db));
+    return FG_OK;
+}
+
+/* The version recorded, or -1 if there is no schema_version table yet. A
+ * plain read: it takes no lock, so it never waits for a writer. */
+static int current_version(sqlite3 *db)
+{
+    sqlite3_stmt *st = NULL;
+    int v = -1;
+    if (sqlite3_prepare_v2(db, "SELECT COALESCE(MAX(version), 0) FROM schema_version",
+                           -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+fg_result store_sqlite_migrate(sqlite3 *db, fg_reason *r)
+{
+    sqlite3_stmt *st = NULL;
+    int have = 0;
+    char now[STORE_TIME_MAX];
+    /* Up to date (the common case: every worker thread opening its
+     * handle): no write lock, so opening never waits behind a writer. */
+    if (current_version(db) == store_sqlite_schema_latest())
+        return FG_OK;
+    fg_result rc = exec(db, "BEGIN IMMEDIATE", "lock the database for migration", r);
+    if (rc)
+        return rc;
+    if ((rc = exec(db,
+                   "CREATE TABLE IF NOT EXISTS schema_version ("
+                   "  version INTEGER PRIMARY KEY,"
+                   "  applied_at TEXT NOT NULL) STRICT",
+                   "create schema_version", r)))
+        goto out;
+    if (sqlite3_prepare_v2(db, "SELECT COALESCE(MAX(version), 0) FROM schema_version",
+                           -1, &st, NULL) != SQLITE_OK ||
+        sqlite3_step(st) != SQLITE_ROW) {
+        rc = fg_fail(r, FG_EIO, "cannot read schema version: %s",
+                     sqlite3_errmsg(db));
+        goto out;
+    }
+    have = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    st = NULL;
+    if (have > store_sqlite_schema_latest()) {
+        rc = fg_fail(r, FG_ECORRUPT,
+                     "database schema %d is newer than this program's %d",
+                     have, store_sqlite_schema_latest());
+        goto out;
+    }
+    store_time_now(now);
+    for (int v = have + 1; v <= store_sqlite_schema_latest(); v++) {
+        if ((rc = exec(db, steps[v - 1], "apply a schema migration", r)))
+            goto out;
+        if (sqlite3_prepare_v2(db,
+                               "INSERT INTO schema_version(version, applied_at)"
+                               " VALUES (?1, ?2)",
+                               -1, &st, NULL) != SQLITE_OK ||
+            sqlite3_bind_int(st, 1, v) != SQLITE_OK ||
+            sqlite3_bind_text(st, 2, now, -1, SQLITE_STATIC) != SQLITE_OK ||
+            sqlite3_step(st) != SQLITE_DONE) {
+            rc = fg_fail(r, FG_EIO, "cannot record schema version: %s",
+                         sqlite3_errmsg(db));
+            goto out;
+        }
+        sqlite3_finalize(st);
+        st = NULL;
+    }
+    rc = exec(db, "COMMIT", "commit the schema migration", r);
+out:
+    sqlite3_finalize(st);
+    if (rc)
+        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+}
