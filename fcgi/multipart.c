@@ -1,0 +1,984 @@
+/* A streaming multipart/form-data parser. Written here rather than taken
+ * from a library because the libraries Debian ships either buffer whole
+ * bodies or parse only headers; what the worker needs (bounded memory,
+ * hashing on the way to disk, limits checked before each byte is kept) is a
+ * few hundred lines. */
+#define _GNU_SOURCE /* memmem */
+#include "fcgi/multipart.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+void fcgi_upload_limits_init(struct fcgi_upload_limits *l)
+{
+    l->max_file_bytes = FG_UPLOAD_MAX_FILE_BYTES_DEFAULT;
+    l->max_files = FG_UPLOAD_MAX_FILES_DEFAULT;
+    l->max_delivery_bytes = FG_UPLOAD_MAX_DELIVERY_BYTES_DEFAULT;
+    l->max_part_header_bytes = FG_UPLOAD_MAX_PART_HEADER_BYTES;
+    l->max_parts = FG_UPLOAD_MAX_PARTS_DEFAULT;
+    l->max_field_bytes = FG_UPLOAD_MAX_FIELD_BYTES_DEFAULT;
+    l->read_chunk = 0;
+}
+
+/* ---- the body reader: a fixed buffer, refilled by at most one chunk ---- */
+
+struct rd {
+    struct fcgi_body *body;
+    unsigned char *buf;
+    size_t cap, chunk, pos, len;
+    int eof;
+    long long total, max_total;
+    const char *limit_name; /* the setting that bounds total */
+};
+
+static fg_result rd_init(struct rd *rd, struct fcgi_body *body,
+                         size_t chunk, size_t keep, fg_reason *r)
+{
+    memset(rd, 0, sizeof *rd);
+    rd->body = body;
+    rd->chunk = chunk ? chunk : FG_UPLOAD_BUFFER_BYTES;
+    /* keep: the most bytes left unconsumed between two fills (a partial
+     * delimiter), so a fill always has room for a whole chunk. */
+    rd->cap = rd->chunk + keep;
+    rd->buf = malloc(rd->cap);
+    if (!rd->buf)
+        return fg_fail(r, FG_EIO, "cannot read upload: out of memory");
+    return FG_OK;
+}
+
+static fg_result rd_fill(struct rd *rd, fg_reason *r)
+{
+    if (rd->eof)
+        return FG_OK;
+    if (rd->pos > 0) {
+        memmove(rd->buf, rd->buf + rd->pos, rd->len - rd->pos);
+        rd->len -= rd->pos;
+        rd->pos = 0;
+    }
+    size_t want = rd->cap - rd->len;
+    if (want > rd->chunk)
+        want = rd->chunk;
+    long long n;
+    do {
+        if (rd->body->read)
+            n = rd->body->read(rd->body->ctx, rd->buf + rd->len, want);
+        else
+            n = read(rd->body->fd, rd->buf + rd->len, want);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0)
+        return fg_fail(r, FG_EIO, "cannot read upload: read failed");
+    if (n == 0) {
+        rd->eof = 1;
+        return FG_OK;
+    }
+    rd->len += (size_t)n;
+    rd->total += n;
+    if (rd->total > rd->max_total)
+        return fg_fail(r, FG_ELIMIT,
+                       "upload too large: more than %lld bytes (%s)",
+                       rd->max_total, rd->limit_name);
+    return FG_OK;
+}
+
+/* Makes at least n bytes available unless the body ends first. */
+static fg_result rd_need(struct rd *rd, size_t n, fg_reason *r)
+{
+    while (rd->len - rd->pos < n && !rd->eof) {
+        fg_result res = rd_fill(rd, r);
+        if (res != FG_OK)
+            return res;
+    }
+    return FG_OK;
+}
+
+/* ---- the sink: a temp file with a running SHA-256 ---- */
+
+struct sink {
+    int fd;
+    char *path;
+    EVP_MD_CTX *md;
+    long long size, max;
+};
+
+static fg_result sink_open(struct sink *s, const char *tmpdir, long long max,
+                           fg_reason *r)
+{
+    char tmpl[PATH_MAX];
+    memset(s, 0, sizeof *s);
+    s->fd = -1;
+    s->max = max;
+    int n = snprintf(tmpl, sizeof tmpl, "%s/upload-XXXXXX", tmpdir);
+    if (n < 0 || (size_t)n >= sizeof tmpl)
+        return fg_fail(r, FG_EIO, "cannot store upload: temp dir path too long");
+    s->md = EVP_MD_CTX_new();
+    if (!s->md || !EVP_DigestInit_ex(s->md, EVP_sha256(), NULL))
+        return fg_fail(r, FG_EIO, "cannot store upload: sha256 unavailable");
+    s->fd = mkostemp(tmpl, O_CLOEXEC); /* mode 0600 */
+    if (s->fd < 0)
+        return fg_fail(r, FG_EIO, "cannot store upload: cannot create temp file");
+    s->path = strdup(tmpl);
+    if (!s->path)
+        return fg_fail(r, FG_EIO, "cannot store upload: out of memory");
+    return FG_OK;
+}
+
+static fg_result sink_write(struct sink *s, const unsigned char *p, size_t n,
+                            fg_reason *r)
+{
+    if (n == 0)
+        return FG_OK;
+    if (s->size + (long long)n > s->max)
+        return fg_fail(r, FG_ELIMIT,
+                       "file too large: more than %lld bytes "
+                       "(FILIGRANE_MAX_FILE_BYTES)",
+                       s->max);
+    s->size += (long long)n;
+    if (!EVP_DigestUpdate(s->md, p, n))
+        return fg_fail(r, FG_EIO, "cannot store upload: sha256 failed");
+    while (n > 0) {
+        ssize_t w = write(s->fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            return fg_fail(r, FG_EIO, "cannot store upload: %s",
+                           errno == ENOSPC || errno == EDQUOT ? "disk full"
+                                                              : "write failed");
+        p += w;
+        n -= (size_t)w;
+    }
+    return FG_OK;
+}
+
+/* Closes the file and hands its path and digest to f. */
+static fg_result sink_finish(struct sink *s, struct fcgi_upload_file *f,
+                             fg_reason *r)
+{
+    unsigned char d[EVP_MAX_MD_SIZE];
+    unsigned int dl = 0;
+    if (!EVP_DigestFinal_ex(s->md, d, &dl) || dl != 32)
+        return fg_fail(r, FG_EIO, "cannot store upload: sha256 failed");
+    for (unsigned i = 0; i < dl; i++)
+        snprintf(f->sha256 + 2 * i, 3, "%02x", d[i]);
+    int rc = close(s->fd);
+    s->fd = -1;
+    if (rc != 0)
+        return fg_fail(r, FG_EIO, "cannot store upload: close failed");
+    f->size = s->size;
+    f->path = s->path;
+    s->path = NULL;
+    return FG_OK;
+}
+
+/* Removes whatever the sink still holds. Safe on a zeroed sink. */
+static void sink_abort(struct sink *s)
+{
+    if (s->fd >= 0)
+        close(s->fd);
+    s->fd = -1;
+    if (s->path)
+        unlink(s->path);
+    free(s->path);
+    s->path = NULL;
+    EVP_MD_CTX_free(s->md);
+    s->md = NULL;
+}
+
+/* ---- names: UTF-8 made valid, controls replaced ---- */
+
+/* Length of the valid UTF-8 sequence at s (at most n bytes), 0 if none:
+ * no overlongs, no surrogates, nothing above U+10FFFF. */
+static size_t utf8_len(const unsigned char *s, size_t n)
+{
+    unsigned c = s[0];
+    size_t len;
+    unsigned min, cp;
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xc2 && c <= 0xdf)
+        len = 2, min = 0x80, cp = c & 0x1f;
+    else if (c >= 0xe0 && c <= 0xef)
+        len = 3, min = 0x800, cp = c & 0x0f;
+    else if (c >= 0xf0 && c <= 0xf4)
+        len = 4, min = 0x10000, cp = c & 0x07;
+    else
+        return 0;
+    if (len > n)
+        return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        cp = cp << 6 | (s[i] & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return len;
+}
+
+/* A heap copy of the n bytes at s with invalid UTF-8 replaced by U+FFFD
+ * and control characters by '_'; NULL if out of memory, or (with *toolong
+ * set) if the result would be longer than FG_UPLOAD_MAX_NAME_BYTES. */
+static char *clean_name(const char *s, size_t n, int *toolong)
+{
+    char *out = malloc(n * 3 + 1);
+    size_t o = 0;
+    *toolong = 0;
+    if (!out)
+        return NULL;
+    for (size_t i = 0; i < n;) {
+        const unsigned char *u = (const unsigned char *)s + i;
+        size_t l = utf8_len(u, n - i);
+        if (l == 0) {
+            memcpy(out + o, "\xef\xbf\xbd", 3);
+            o += 3;
+            i++;
+        } else if (l == 1 && (u[0] < 0x20 || u[0] == 0x7f)) {
+            out[o++] = '_';
+            i++;
+        } else {
+            memcpy(out + o, u, l);
+            o += l;
+            i += l;
+        }
+    }
+    out[o] = '\0';
+    if (o > FG_UPLOAD_MAX_NAME_BYTES) {
+        free(out);
+        *toolong = 1;
+        return NULL;
+    }
+    return out;
+}
+
+/* ---- headers ---- */
+
+static int is_tchar(unsigned char c)
+{
+    return c > 0x20 && c < 0x7f && !strchr("()<>@,;:\\\"/[]?={}", c);
+}
+
+static const char *skip_ows(const char *p, const char *e)
+{
+    while (p < e && (*p == ' ' || *p == '\t'))
+        p++;
+    return p;
+}
+
+/* A parameter value: a token or a quoted-string. Inside quotes a backslash
+ * escapes only '"' and '\\', as browsers send Windows paths with plain
+ * backslashes. Writes the value to a heap string; returns the position
+ * after it, or NULL if malformed or out of memory (*oom set). */
+static const char *param_value(const char *p, const char *e, char **val,
+                               size_t *vlen, int *oom)
+{
+    char *out = malloc((size_t)(e - p) + 1);
+    size_t o = 0;
+    *oom = !out;
+    if (!out)
+        return NULL;
+    if (p < e && *p == '"') {
+        p++;
+        while (p < e && *p != '"') {
+            if (*p == '\\' && p + 1 < e && (p[1] == '"' || p[1] == '\\'))
+                p++;
+            out[o++] = *p++;
+        }
+        if (p == e) {
+            free(out);
+            return NULL;
+        }
+        p++;
+    } else {
+        while (p < e && *p != ';' && *p != ' ' && *p != '\t')
+            out[o++] = *p++;
+    }
+    out[o] = '\0';
+    *val = out;
+    *vlen = o;
+    return p;
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* RFC 5987 ext-value (charset'lang'pct-encoded) decoded in place to UTF-8.
+ * Returns 1 if decoded, 0 for a charset we do not know (then filename= is
+ * used), -1 if malformed. ISO-8859-1 is widened to UTF-8. In place is
+ * safe: every input unit (one ASCII byte, or "%XX") yields at most as many
+ * bytes as it takes, so the write position never passes the read one. */
+static int ext_value(char *v, size_t *vlen)
+{
+    char *q1 = strchr(v, '\'');
+    char *q2 = q1 ? strchr(q1 + 1, '\'') : NULL;
+    if (!q2)
+        return -1;
+    int latin1;
+    *q1 = '\0';
+    if (strcasecmp(v, "utf-8") == 0)
+        latin1 = 0;
+    else if (strcasecmp(v, "iso-8859-1") == 0)
+        latin1 = 1;
+    else
+        return 0;
+    size_t o = 0;
+    for (const char *p = q2 + 1; *p; p++) {
+        unsigned c = (unsigned char)*p;
+        if (c <= 0x20 || c >= 0x7f)
+            return -1; /* ext-value is ASCII: anything else is %-encoded */
+        if (c == '%') {
+            int h = hexval(p[1]), l = h < 0 ? -1 : hexval(p[2]);
+            if (l < 0)
+                return -1;
+            c = (unsigned)(h * 16 + l);
+            p += 2;
+        }
+        if (c == 0)
+            return -1;
+        if (latin1 && c >= 0x80) {
+            v[o++] = (char)(0xc0 | c >> 6);
+            v[o++] = (char)(0x80 | (c & 0x3f));
+        } else {
+            v[o++] = (char)c;
+        }
+    }
+    v[o] = '\0';
+    *vlen = o;
+    return 1;
+}
+
+struct part {
+    char *name, *filename, *content_type;
+    int has_filename;
+};
+
+static void part_release(struct part *p)
+{
+    free(p->name);
+    free(p->filename);
+    free(p->content_type);
+    memset(p, 0, sizeof *p);
+}
+
+#define MALFORMED(...) fg_fail(r, FG_EUSAGE, "malformed multipart body: " __VA_ARGS__)
+
+/* Content-Disposition: form-data; name="x"; filename="y"; filename*=... */
+static fg_result parse_disposition(const char *p, const char *e,
+                                   struct part *pt, fg_reason *r)
+{
+    char *fname = NULL, *fstar = NULL, *name = NULL;
+    size_t fname_len = 0, fstar_len = 0, name_len = 0;
+    int toolong = 0;
+    fg_result res;
+
+    const char *t = p;
+    while (p < e && *p != ';' && *p != ' ' && *p != '\t')
+        p++;
+    if ((size_t)(p - t) != 9 || strncasecmp(t, "form-data", 9) != 0) {
+        res = MALFORMED("part disposition is not form-data");
+        goto out;
+    }
+    for (;;) {
+        p = skip_ows(p, e);
+        if (p == e)
+            break;
+        if (*p != ';') {
+            res = MALFORMED("bad content-disposition parameters");
+            goto out;
+        }
+        p = skip_ows(p + 1, e);
+        if (p == e)
+            break;
+        const char *k = p;
+        while (p < e && (is_tchar((unsigned char)*p) || *p == '*') && *p != '=')
+            p++;
+        size_t klen = (size_t)(p - k);
+        p = skip_ows(p, e);
+        if (klen == 0 || p == e || *p != '=') {
+            res = MALFORMED("bad content-disposition parameters");
+            goto out;
+        }
+        p = skip_ows(p + 1, e);
+        char *v = NULL;
+        size_t vlen = 0;
+        int oom = 0;
+        p = param_value(p, e, &v, &vlen, &oom);
+        if (!p) {
+            res = oom ? fg_fail(r, FG_EIO, "cannot parse upload: out of memory")
+                      : MALFORMED("unterminated quoted parameter");
+            goto out;
+        }
+        char **slot = NULL;
+        size_t *slen = NULL;
+        if (klen == 4 && strncasecmp(k, "name", 4) == 0)
+            slot = &name, slen = &name_len;
+        else if (klen == 8 && strncasecmp(k, "filename", 8) == 0)
+            slot = &fname, slen = &fname_len;
+        else if (klen == 9 && strncasecmp(k, "filename*", 9) == 0)
+            slot = &fstar, slen = &fstar_len;
+        if (!slot) {
+            free(v);
+            continue;
+        }
+        if (*slot) {
+            free(v);
+            res = MALFORMED("repeated content-disposition parameter");
+            goto out;
+        }
+        *slot = v;
+        *slen = vlen;
+    }
+    if (!name) {
+        res = MALFORMED("part without a name");
+        goto out;
+    }
+    if (fstar) {
+        int d = ext_value(fstar, &fstar_len);
+        if (d < 0) {
+            res = MALFORMED("bad filename* parameter");
+            goto out;
+        }
+        if (d > 0) {
+            free(fname);
+            fname = fstar;
+            fname_len = fstar_len;
+            fstar = NULL;
+        }
+    }
+    pt->name = clean_name(name, name_len, &toolong);
+    if (!pt->name) {
+        res = toolong ? fg_fail(r, FG_ELIMIT,
+                                "part name longer than %d bytes",
+                                FG_UPLOAD_MAX_NAME_BYTES)
+                      : fg_fail(r, FG_EIO, "cannot parse upload: out of memory");
+        goto out;
+    }
+    if (fname) {
+        pt->has_filename = 1;
+        pt->filename = clean_name(fname, fname_len, &toolong);
+        if (!pt->filename) {
+            res = toolong ? fg_fail(r, FG_ELIMIT, "filename longer than %d bytes",
+                                    FG_UPLOAD_MAX_NAME_BYTES)
+                          : fg_fail(r, FG_EIO,
+                                    "cannot parse upload: out of memory");
+            goto out;
+        }
+    }
+    res = FG_OK;
+out:
+    free(fname);
+    free(fstar);
+    free(name);
+    return res;
+}
+
+/* The header block of one part, h[0..n), lines separated by CRLF. */
+static fg_result parse_headers(const char *h, size_t n, struct part *pt,
+                               fg_reason *r)
+{
+    const char *p = h, *e = h + n;
+    int seen_cd = 0;
+    if (memchr(h, '\0', n))
+        return MALFORMED("NUL byte in part headers");
+    while (p < e) {
+        const char *eol = memmem(p, (size_t)(e - p), "\r\n", 2);
+        if (!eol)
+            eol = e;
+        if (memchr(p, '\r', (size_t)(eol - p)) || memchr(p, '\n', (size_t)(eol - p)))
+            return MALFORMED("bare CR or LF in part headers");
+        if (*p == ' ' || *p == '\t')
+            return MALFORMED("folded part header");
+        const char *colon = memchr(p, ':', (size_t)(eol - p));
+        if (!colon || colon == p)
+            return MALFORMED("part header without a name");
+        for (const char *q = p; q < colon; q++)
+            if (!is_tchar((unsigned char)*q))
+                return MALFORMED("bad part header name");
+        size_t nlen = (size_t)(colon - p);
+        const char *v = skip_ows(colon + 1, eol), *ve = eol;
+        while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
+            ve--;
+        if (nlen == 19 && strncasecmp(p, "content-disposition", 19) == 0) {
+            if (seen_cd++)
+                return MALFORMED("repeated content-disposition");
+            fg_result res = parse_disposition(v, ve, pt, r);
+            if (res != FG_OK)
+                return res;
+        } else if (nlen == 12 && strncasecmp(p, "content-type", 12) == 0) {
+            if (pt->content_type)
+                return MALFORMED("repeated content-type");
+            int toolong = 0;
+            pt->content_type = clean_name(v, (size_t)(ve - v), &toolong);
+            if (!pt->content_type)
+                return toolong ? MALFORMED("part content-type too long")
+                               : fg_fail(r, FG_EIO,
+                                         "cannot parse upload: out of memory");
+        }
+        p = eol + 2;
+    }
+    if (!seen_cd)
+        return MALFORMED("part without content-disposition");
+    return FG_OK;
+}
+
+/* ---- the boundary ---- */
+
+static int is_bchar(unsigned char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+           (c >= 'A' && c <= 'Z') || strchr("'()+_,-./:=? ", c);
+}
+
+fg_result fcgi_multipart_boundary(const char *ct,
+                                  char out[FG_UPLOAD_MAX_BOUNDARY_BYTES + 1],
+                                  fg_reason *r)
+{
+    out[0] = '\0';
+    if (!ct)
+        return fg_fail(r, FG_EUSAGE, "upload needs a content-type");
+    const char *e = ct + strlen(ct), *p = skip_ows(ct, e);
+    if ((size_t)(e - p) < 19 || strncasecmp(p, "multipart/form-data", 19) != 0 ||
+        (p[19] != ';' && p[19] != ' ' && p[19] != '\t' && p[19] != '\0'))
+        return fg_fail(r, FG_EUSAGE,
+                       "upload content-type is not multipart/form-data");
+    p += 19;
+    for (;;) {
+        p = skip_ows(p, e);
+        if (p == e)
+            break;
+        if (*p != ';')
+            return fg_fail(r, FG_EUSAGE, "bad content-type parameters");
+        p = skip_ows(p + 1, e);
+        const char *k = p;
+        while (p < e && is_tchar((unsigned char)*p))
+            p++;
+        size_t klen = (size_t)(p - k);
+        if (p == e || *p != '=')
+            return fg_fail(r, FG_EUSAGE, "bad content-type parameters");
+        p++;
+        char *v = NULL;
+        size_t vlen = 0;
+        int oom = 0;
+        const char *next = param_value(p, e, &v, &vlen, &oom);
+        if (!next)
+            return oom ? fg_fail(r, FG_EIO, "cannot parse upload: out of memory")
+                       : fg_fail(r, FG_EUSAGE, "bad content-type parameters");
+        p = next;
+        if (klen == 8 && strncasecmp(k, "boundary", 8) == 0) {
+            int ok = out[0] == '\0' && vlen >= 1 &&
+                     vlen <= FG_UPLOAD_MAX_BOUNDARY_BYTES && v[vlen - 1] != ' ';
+            for (size_t i = 0; ok && i < vlen; i++)
+                ok = is_bchar((unsigned char)v[i]);
+            if (ok)
+                memcpy(out, v, vlen + 1);
+            free(v);
+            if (!ok)
+                return fg_fail(r, FG_EUSAGE,
+                               "bad multipart boundary (1 to %d of the "
+                               "characters RFC 2046 allows, given once)",
+                               FG_UPLOAD_MAX_BOUNDARY_BYTES);
+        } else {
+            free(v);
+        }
+    }
+    if (!out[0])
+        return fg_fail(r, FG_EUSAGE, "multipart content-type without boundary");
+    return FG_OK;
+}
+
+/* ---- the parser ---- */
+
+/* Room kept between fills: a partial delimiter ("\r\n--" + boundary) and
+ * the transport padding after it. */
+#define KEEP (4 + FG_UPLOAD_MAX_BOUNDARY_BYTES + 64)
+#define MAX_PADDING 64
+
+void fcgi_upload_file_release(struct fcgi_upload_file *f)
+{
+    if (!f)
+        return;
+    if (f->path)
+        unlink(f->path);
+    free(f->path);
+    free(f->field);
+    free(f->filename);
+    free(f->content_type);
+    memset(f, 0, sizeof *f);
+}
+
+char *fcgi_upload_file_take_path(struct fcgi_upload_file *f)
+{
+    char *p = f->path;
+    f->path = NULL;
+    return p;
+}
+
+void fcgi_multipart_release(struct fcgi_multipart *m)
+{
+    if (!m)
+        return;
+    for (size_t i = 0; i < m->nfiles; i++)
+        fcgi_upload_file_release(&m->files[i]);
+    for (size_t i = 0; i < m->nfields; i++) {
+        free(m->fields[i].name);
+        free(m->fields[i].value);
+    }
+    free(m->files);
+    free(m->fields);
+    memset(m, 0, sizeof *m);
+}
+
+struct mp {
+    struct rd rd;
+    const struct fcgi_upload_limits *l;
+    const char *tmpdir;
+    char delim[KEEP];
+    size_t dlen;
+    char *hbuf;
+    size_t hcap;
+    struct part part;
+    struct sink sink;
+    char *field; /* value of the current field part */
+    size_t flen, fcap;
+    struct fcgi_multipart *out;
+    int nparts;
+};
+
+/* Where a part's bytes go: the current temp file, the current field, or
+ * nowhere (the preamble). */
+enum dest { TO_NOWHERE, TO_FILE, TO_FIELD };
+
+static fg_result emit(struct mp *m, enum dest d, const unsigned char *p,
+                      size_t n, fg_reason *r)
+{
+    if (d == TO_FILE)
+        return sink_write(&m->sink, p, n, r);
+    if (d != TO_FIELD || n == 0)
+        return FG_OK;
+    if (m->flen + n > m->l->max_field_bytes)
+        return fg_fail(r, FG_ELIMIT, "form field \"%s\" longer than %zu bytes",
+                       m->part.name, m->l->max_field_bytes);
+    if (m->flen + n + 1 > m->fcap) {
+        size_t cap = m->fcap ? m->fcap : 256;
+        while (cap < m->flen + n + 1)
+            cap *= 2;
+        char *f = realloc(m->field, cap);
+        if (!f)
+            return fg_fail(r, FG_EIO, "cannot parse upload: out of memory");
+        m->field = f;
+        m->fcap = cap;
+    }
+    memcpy(m->field + m->flen, p, n);
+    m->flen += n;
+    return FG_OK;
+}
+
+/* Sends bytes to d up to the next delimiter and consumes the delimiter.
+ * A partial delimiter at the end of the buffer is kept for the next read,
+ * so one split across two reads is still found. "\r\n--boundary" followed
+ * by anything but '-', blank or CR is content, not a delimiter: RFC 2046
+ * forbids it in content, but senders do not all check. */
+static fg_result until_delim(struct mp *m, enum dest d, fg_reason *r)
+{
+    struct rd *rd = &m->rd;
+    for (;;) {
+        size_t avail = rd->len - rd->pos;
+        const unsigned char *s = rd->buf + rd->pos;
+        const unsigned char *hit = memmem(s, avail, m->delim, m->dlen);
+        fg_result res;
+        if (hit) {
+            size_t off = (size_t)(hit - s);
+            size_t cut = off; /* bytes that are content */
+            int more = 0;
+            if (off + m->dlen == avail && !rd->eof)
+                more = 1; /* the byte after it decides: read it first */
+            else if (off + m->dlen < avail &&
+                     !memchr("- \t\r", hit[m->dlen], 4))
+                cut = off + 1; /* "--XyZnot": content, as in Go's parser */
+            res = emit(m, d, s, cut, r);
+            if (res != FG_OK)
+                return res;
+            rd->pos += cut;
+            if (!more && cut == off) {
+                rd->pos += m->dlen;
+                return FG_OK;
+            }
+            if (more && (res = rd_fill(rd, r)) != FG_OK)
+                return res;
+            continue;
+        }
+        if (avail >= m->dlen) {
+            size_t n = avail - (m->dlen - 1);
+            res = emit(m, d, s, n, r);
+            if (res != FG_OK)
+                return res;
+            rd->pos += n;
+        }
+        if (rd->eof)
+            return MALFORMED("no closing boundary (truncated?)");
+        res = rd_fill(rd, r);
+        if (res != FG_OK)
+            return res;
+    }
+}
+
+/* After a delimiter: "--" closes the body; otherwise optional padding and
+ * CRLF start a part. Returns FG_OK with *closed set accordingly. */
+static fg_result after_delim(struct mp *m, int *closed, fg_reason *r)
+{
+    struct rd *rd = &m->rd;
+    fg_result res = rd_need(rd, 2, r);
+    if (res != FG_OK)
+        return res;
+    if (rd->len - rd->pos >= 2 && memcmp(rd->buf + rd->pos, "--", 2) == 0) {
+        rd->pos += 2;
+        *closed = 1;
+        return FG_OK;
+    }
+    *closed = 0;
+    for (int i = 0;; i++) {
+        res = rd_need(rd, 2, r);
+        if (res != FG_OK)
+            return res;
+        if (rd->len - rd->pos < 2)
+            return MALFORMED("truncated after a boundary");
+        const unsigned char *s = rd->buf + rd->pos;
+        if (s[0] == '\r' && s[1] == '\n') {
+            rd->pos += 2;
+            return FG_OK;
+        }
+        if ((s[0] != ' ' && s[0] != '\t') || i >= MAX_PADDING)
+            return MALFORMED("bad boundary line");
+        rd->pos++;
+    }
+}
+
+/* Reads the part's header block up to and including the blank line. The
+ * block is collected after a virtual CRLF so that an empty block is the
+ * same search. */
+static fg_result read_headers(struct mp *m, size_t *hlen_out, fg_reason *r)
+{
+    struct rd *rd = &m->rd;
+    size_t hlen = 2;
+    memcpy(m->hbuf, "\r\n", 2);
+    for (;;) {
+        size_t avail = rd->len - rd->pos, room = m->hcap - hlen;
+        size_t take = avail < room ? avail : room;
+        memcpy(m->hbuf + hlen, rd->buf + rd->pos, take);
+        size_t from = hlen >= 3 ? hlen - 3 : 0;
+        const char *hit = memmem(m->hbuf + from, hlen + take - from, "\r\n\r\n", 4);
+        if (hit) {
+            size_t idx = (size_t)(hit - m->hbuf);
+            rd->pos += idx + 4 - hlen;
+            *hlen_out = idx >= 2 ? idx - 2 : 0; /* without the virtual CRLF */
+            return FG_OK;
+        }
+        hlen += take;
+        rd->pos += take;
+        if (hlen == m->hcap)
+            return MALFORMED("part headers longer than %zu bytes",
+                             m->l->max_part_header_bytes);
+        if (rd->eof)
+            return MALFORMED("truncated in part headers");
+        fg_result res = rd_fill(rd, r);
+        if (res != FG_OK)
+            return res;
+    }
+}
+
+static fg_result grow(void **arr, size_t n, size_t size, fg_reason *r)
+{
+    void *a = realloc(*arr, (n + 1) * size);
+    if (!a)
+        return fg_fail(r, FG_EIO, "cannot parse upload: out of memory");
+    *arr = a;
+    memset((char *)a + n * size, 0, size);
+    return FG_OK;
+}
+
+/* One part, its headers already parsed into m->part. */
+static fg_result one_part(struct mp *m, fg_reason *r)
+{
+    struct fcgi_multipart *o = m->out;
+    fg_result res;
+    if (!m->part.has_filename) {
+        m->flen = 0;
+        res = until_delim(m, TO_FIELD, r);
+        if (res != FG_OK)
+            return res;
+        res = grow((void **)&o->fields, o->nfields, sizeof *o->fields, r);
+        if (res != FG_OK)
+            return res;
+        struct fcgi_upload_field *f = &o->fields[o->nfields];
+        f->value = malloc(m->flen + 1);
+        if (!f->value)
+            return fg_fail(r, FG_EIO, "cannot parse upload: out of memory");
+        if (m->flen)
+            memcpy(f->value, m->field, m->flen);
+        f->value[m->flen] = '\0';
+        f->len = m->flen;
+        f->name = m->part.name;
+        m->part.name = NULL;
+        o->nfields++;
+        return FG_OK;
+    }
+
+    if (o->nfiles >= (size_t)m->l->max_files)
+        return fg_fail(r, FG_ELIMIT, "too many files: more than %d "
+                       "(FILIGRANE_MAX_FILES)", m->l->max_files);
+    res = grow((void **)&o->files, o->nfiles, sizeof *o->files, r);
+    if (res != FG_OK)
+        return res;
+    res = sink_open(&m->sink, m->tmpdir, m->l->max_file_bytes, r);
+    if (res != FG_OK)
+        return res;
+    res = until_delim(m, TO_FILE, r);
+    if (res != FG_OK)
+        return res;
+    struct fcgi_upload_file *f = &o->files[o->nfiles];
+    res = sink_finish(&m->sink, f, r);
+    sink_abort(&m->sink); /* frees the digest; the file is f's now */
+    if (res != FG_OK)
+        return res;
+    o->nfiles++;
+    if (f->size == 0 && m->part.filename[0] == '\0') {
+        /* An HTML form's file input left empty. */
+        fcgi_upload_file_release(f);
+        o->nfiles--;
+        return FG_OK;
+    }
+    f->field = m->part.name;
+    f->filename = m->part.filename;
+    f->content_type = m->part.content_type;
+    memset(&m->part, 0, sizeof m->part);
+    return FG_OK;
+}
+
+fg_result fcgi_multipart_parse(struct fcgi_body *body, const char *content_type,
+                               const char *tmpdir,
+                               const struct fcgi_upload_limits *l,
+                               struct fcgi_multipart *out, fg_reason *r)
+{
+    struct mp m;
+    char boundary[FG_UPLOAD_MAX_BOUNDARY_BYTES + 1];
+    fg_result res;
+
+    memset(out, 0, sizeof *out);
+    memset(&m, 0, sizeof m);
+    m.sink.fd = -1;
+    m.l = l;
+    m.tmpdir = tmpdir;
+    m.out = out;
+    res = fcgi_multipart_boundary(content_type, boundary, r);
+    if (res != FG_OK)
+        return res;
+    m.dlen = (size_t)snprintf(m.delim, sizeof m.delim, "\r\n--%s", boundary);
+    res = rd_init(&m.rd, body, l->read_chunk, KEEP, r);
+    if (res != FG_OK)
+        goto out;
+    m.rd.max_total = l->max_delivery_bytes;
+    m.rd.limit_name = "FILIGRANE_MAX_DELIVERY_BYTES";
+    m.hcap = 2 + l->max_part_header_bytes + 4;
+    m.hbuf = malloc(m.hcap);
+    if (!m.hbuf) {
+        res = fg_fail(r, FG_EIO, "cannot parse upload: out of memory");
+        goto out;
+    }
+
+    /* The first delimiter may open the body, without a CRLF before it:
+     * start with a virtual one. It is not counted against the limits. */
+    memcpy(m.rd.buf, "\r\n", 2);
+    m.rd.len = 2;
+    res = until_delim(&m, TO_NOWHERE, r);
+    if (res != FG_OK)
+        goto out;
+    for (;;) {
+        int closed = 0;
+        size_t hlen = 0;
+        res = after_delim(&m, &closed, r);
+        if (res != FG_OK || closed)
+            break;
+        if (m.nparts++ >= l->max_parts) {
+            res = fg_fail(r, FG_ELIMIT, "too many parts: more than %d",
+                          l->max_parts);
+            break;
+        }
+        res = read_headers(&m, &hlen, r);
+        if (res != FG_OK)
+            break;
+        res = parse_headers(m.hbuf + 2, hlen, &m.part, r);
+        if (res != FG_OK)
+            break;
+        res = one_part(&m, r);
+        if (res != FG_OK)
+            break;
+        part_release(&m.part);
+    }
+    /* The epilogue after the closing delimiter is ignored, unread. */
+out:
+    sink_abort(&m.sink);
+    part_release(&m.part);
+    free(m.field);
+    free(m.hbuf);
+    free(m.rd.buf);
+    if (res != FG_OK)
+        fcgi_multipart_release(out);
+    return res;
+}
+
+fg_result fcgi_upload_raw(struct fcgi_body *body, const char *tmpdir,
+                          const struct fcgi_upload_limits *l,
+                          struct fcgi_upload_file *out, fg_reason *r)
+{
+    struct rd rd;
+    struct sink s;
+    fg_result res;
+    long long max = l->max_file_bytes < l->max_delivery_bytes
+                        ? l->max_file_bytes
+                        : l->max_delivery_bytes;
+
+    memset(out, 0, sizeof *out);
+    memset(&s, 0, sizeof s);
+    s.fd = -1;
+    res = rd_init(&rd, body, l->read_chunk, 0, r);
+    if (res != FG_OK)
+        goto out;
+    rd.max_total = max;
+    rd.limit_name = l->max_file_bytes < l->max_delivery_bytes
+                        ? "FILIGRANE_MAX_FILE_BYTES"
+                        : "FILIGRANE_MAX_DELIVERY_BYTES";
+    res = sink_open(&s, tmpdir, max, r);
+    if (res != FG_OK)
+        goto out;
+    for (;;) {
+        res = rd_fill(&rd, r);
+        if (res != FG_OK)
+            goto out;
+        if (rd.eof)
+            break;
+        res = sink_write(&s, rd.buf, rd.len, r);
+        if (res != FG_OK)
+            goto out;
+        rd.pos = rd.len = 0;
+    }
+    res = sink_finish(&s, out, r);
+out:
+    sink_abort(&s);
+    free(rd.buf);
+    if (res != FG_OK)
+        fcgi_upload_file_release(out);
+    return res;
+}
