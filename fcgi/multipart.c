@@ -686,6 +686,24 @@ static fg_result emit(struct mp *m, enum dest d, const unsigned char *p,
     return FG_OK;
 }
 
+/* memmem, but faster on file contents: glibc's two-way search ran at a
+ * third of the speed of the disk copy; memchr for the leading CR is
+ * vectorised and a delimiter candidate is rare in real data. */
+static const unsigned char *find_delim(const unsigned char *s, size_t n,
+                                       const char *d, size_t dlen)
+{
+    const unsigned char *e = s + n;
+    while ((size_t)(e - s) >= dlen) {
+        const unsigned char *c = memchr(s, '\r', (size_t)(e - s) - dlen + 1);
+        if (!c)
+            return NULL;
+        if (memcmp(c, d, dlen) == 0)
+            return c;
+        s = c + 1;
+    }
+    return NULL;
+}
+
 /* Sends bytes to d up to the next delimiter and consumes the delimiter.
  * A partial delimiter at the end of the buffer is kept for the next read,
  * so one split across two reads is still found. "\r\n--boundary" followed
@@ -697,7 +715,7 @@ static fg_result until_delim(struct mp *m, enum dest d, fg_reason *r)
     for (;;) {
         size_t avail = rd->len - rd->pos;
         const unsigned char *s = rd->buf + rd->pos;
-        const unsigned char *hit = memmem(s, avail, m->delim, m->dlen);
+        const unsigned char *hit = find_delim(s, avail, m->delim, m->dlen);
         fg_result res;
         if (hit) {
             size_t off = (size_t)(hit - s);
