@@ -49,6 +49,10 @@
  * compared with path segments and written to the audit trail. */
 #define FG_JWT_MAX_ID_BYTES 128
 
+/* Shortest FILIGRANE_JWT_SECRET accepted: HS256 keys should carry at
+ * least the hash's 256 bits (RFC 7518 section 3.2). */
+#define FG_JWT_MIN_SECRET_BYTES 32
+
 /* Clock skew tolerated between the order system that mints tokens and this
  * worker, on `exp`, `nbf` and `iat`, in seconds. */
 #define FG_JWT_CLOCK_SKEW_SECONDS 30
@@ -102,6 +106,19 @@
 /* The read buffer uploads stream through: memory per upload is this, not
  * the size of the upload. */
 #define FG_UPLOAD_BUFFER_BYTES (64 * 1024)
+
+/* Wall-clock seconds one stamp child may run before it is killed.
+ * (FILIGRANE_STAMP_TIMEOUT) */
+#define FG_WORKER_STAMP_TIMEOUT_DEFAULT 60
+
+/* Request threads in the worker, each in FCGX_Accept_r.
+ * (FILIGRANE_THREADS) */
+#define FG_WORKER_THREADS_DEFAULT 4
+#define FG_WORKER_THREADS_MAX 256
+
+/* Longest FILIGRANE_SOCKET: a unix socket path must fit
+ * sockaddr_un.sun_path (108 bytes with its NUL). */
+#define FG_WORKER_SOCKET_PATH_MAX 107
 
 /* Longest filename put in a Content-Disposition header, in bytes of the
  * stored name; a longer one is cut at a UTF-8 boundary. */
