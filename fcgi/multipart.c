@@ -957,6 +957,61 @@ out:
     return res;
 }
 
+/* The raw-body limit: the smaller of a file's and a delivery's. */
+static long long raw_limit(const struct fcgi_upload_limits *l, const char **name)
+{
+    int file = l->max_file_bytes < l->max_delivery_bytes;
+    *name = file ? "FILIGRANE_MAX_FILE_BYTES" : "FILIGRANE_MAX_DELIVERY_BYTES";
+    return file ? l->max_file_bytes : l->max_delivery_bytes;
+}
+
+fg_result fcgi_upload_hash(struct fcgi_body *body,
+                           const struct fcgi_upload_limits *l, long long *size,
+                           char sha256[65], fg_reason *r)
+{
+    struct rd rd;
+    EVP_MD_CTX *md = NULL;
+    unsigned char d[EVP_MAX_MD_SIZE];
+    unsigned int dl = 0;
+    fg_result res;
+
+    *size = 0;
+    sha256[0] = '\0';
+    res = rd_init(&rd, body, l->read_chunk, 0, r);
+    if (res != FG_OK)
+        return res;
+    rd.max_total = raw_limit(l, &rd.limit_name);
+    md = EVP_MD_CTX_new();
+    if (!md || !EVP_DigestInit_ex(md, EVP_sha256(), NULL)) {
+        res = fg_fail(r, FG_EIO, "cannot hash upload: sha256 unavailable");
+        goto out;
+    }
+    for (;;) {
+        res = rd_fill(&rd, r);
+        if (res != FG_OK)
+            goto out;
+        if (rd.eof)
+            break;
+        if (!EVP_DigestUpdate(md, rd.buf, rd.len)) {
+            res = fg_fail(r, FG_EIO, "cannot hash upload: sha256 failed");
+            goto out;
+        }
+        rd.pos = rd.len = 0;
+    }
+    if (!EVP_DigestFinal_ex(md, d, &dl) || dl != 32) {
+        res = fg_fail(r, FG_EIO, "cannot hash upload: sha256 failed");
+        goto out;
+    }
+    for (unsigned i = 0; i < dl; i++)
+        snprintf(sha256 + 2 * i, 3, "%02x", d[i]);
+    *size = rd.total;
+    res = FG_OK;
+out:
+    EVP_MD_CTX_free(md);
+    free(rd.buf);
+    return res;
+}
+
 fg_result fcgi_upload_raw(struct fcgi_body *body, const char *tmpdir,
                           const struct fcgi_upload_limits *l,
                           struct fcgi_upload_file *out, fg_reason *r)
@@ -964,9 +1019,8 @@ fg_result fcgi_upload_raw(struct fcgi_body *body, const char *tmpdir,
     struct rd rd;
     struct sink s;
     fg_result res;
-    long long max = l->max_file_bytes < l->max_delivery_bytes
-                        ? l->max_file_bytes
-                        : l->max_delivery_bytes;
+    const char *limit_name = NULL;
+    long long max = raw_limit(l, &limit_name);
 
     memset(out, 0, sizeof *out);
     memset(&s, 0, sizeof s);
@@ -975,9 +1029,7 @@ fg_result fcgi_upload_raw(struct fcgi_body *body, const char *tmpdir,
     if (res != FG_OK)
         goto out;
     rd.max_total = max;
-    rd.limit_name = l->max_file_bytes < l->max_delivery_bytes
-                        ? "FILIGRANE_MAX_FILE_BYTES"
-                        : "FILIGRANE_MAX_DELIVERY_BYTES";
+    rd.limit_name = limit_name;
     res = sink_open(&s, tmpdir, max, r);
     if (res != FG_OK)
         goto out;

@@ -110,6 +110,17 @@ FG_MUST_CHECK fg_result fcgi_upload_raw(struct fcgi_body *body,
                                         struct fcgi_upload_file *out /* out */,
                                         fg_reason *r);
 
+/* Hashes a raw body without storing it, for the zero-copy path: nginx
+ * already wrote the body to a file in the blob store's file system
+ * (REQUEST_BODY_FILE), so the caller hashes that file and renames it into
+ * place. Same limit as fcgi_upload_raw (FG_ELIMIT); FG_EIO on a read
+ * error. */
+FG_MUST_CHECK fg_result fcgi_upload_hash(struct fcgi_body *body,
+                                         const struct fcgi_upload_limits *l,
+                                         long long *size /* out */,
+                                         char sha256[65] /* out */,
+                                         fg_reason *r);
+
 /* Takes the temp file's path: the caller now owns the string (free()) and
  * the file; release will not remove it. Can't fail; NULL if already
  * taken. */

@@ -749,3 +749,26 @@ TEST("a read error is an I/O error without leftovers")
     CHECK_INT(dir_entries(), 0);
     rm_tmp();
 }
+
+TEST("hashing a raw body in place gives its size and sha256, with the limit")
+{
+    struct fcgi_upload_limits lim;
+    fcgi_upload_limits_init(&lim);
+    lim.read_chunk = 7;
+    const char *data = "the body nginx already wrote to disk";
+    struct mem mm = {data, strlen(data), 0};
+    struct fcgi_body b = {mem_read, &mm, -1};
+    long long size = -1;
+    char sha[65], want[65];
+    fg_reason r = {{0}};
+    CHECK_INT(fcgi_upload_hash(&b, &lim, &size, sha, &r), FG_OK);
+    CHECK_INT(size, strlen(data));
+    sha_hex(data, strlen(data), want);
+    CHECK_STR(sha, want);
+    mm.off = 0;
+    lim.max_delivery_bytes = (long long)strlen(data) - 1;
+    CHECK_INT(fcgi_upload_hash(&b, &lim, &size, sha, &r), FG_ELIMIT);
+    CHECK(strstr(r.text, "FILIGRANE_MAX_DELIVERY_BYTES") != NULL);
+    struct fcgi_body bad = {failing_read, NULL, -1};
+    CHECK_INT(fcgi_upload_hash(&bad, &lim, &size, sha, &r), FG_EIO);
+}
