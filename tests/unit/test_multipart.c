@@ -772,3 +772,39 @@ TEST("hashing a raw body in place gives its size and sha256, with the limit")
     struct fcgi_body bad = {failing_read, NULL, -1};
     CHECK_INT(fcgi_upload_hash(&bad, &lim, &size, sha, &r), FG_EIO);
 }
+
+TEST("bodies with random bytes changed never crash nor leave temp files")
+{
+    mkdir_tmp();
+    size_t n = strlen(TWO_FILES);
+    char *buf = malloc(n);
+    CHECK(buf != NULL);
+    struct fcgi_upload_limits lim;
+    fcgi_upload_limits_init(&lim);
+    static const char alphabet[] = "\r\n-\"';=*%XyZ \t\\\xff\x00a";
+    unsigned seed = 12345;
+    for (int iter = 0; iter < 3000; iter++) {
+        memcpy(buf, TWO_FILES, n);
+        int flips = 1 + iter % 4;
+        for (int k = 0; k < flips; k++) {
+            seed = seed * 1103515245u + 12345u;
+            size_t at = (seed >> 8) % n;
+            seed = seed * 1103515245u + 12345u;
+            buf[at] = alphabet[(seed >> 8) % (sizeof alphabet - 1)];
+        }
+        lim.read_chunk = 1 + (size_t)iter % 9;
+        struct fcgi_multipart m;
+        fg_reason r = {{0}};
+        fg_result got = parse_n(buf, n, CT, &lim, &m, &r);
+        if (got != FG_OK && got != FG_EUSAGE && got != FG_ELIMIT)
+            TAP_FAIL("iteration %d: result %d (%s)", iter, got, r.text);
+        if (got == FG_OK)
+            for (size_t i = 0; i < m.nfiles; i++)
+                CHECK(access(m.files[i].path, F_OK) == 0);
+        fcgi_multipart_release(&m);
+        if (dir_entries() != 0)
+            TAP_FAIL("iteration %d left a temp file", iter);
+    }
+    free(buf);
+    rm_tmp();
+}
