@@ -94,7 +94,7 @@ fg_result fcgi_jwt_verify(const char *token, const char *secret, long long now,
         res = fg_fail(r, FG_EAUTH, "invalid token: no integer exp claim");
         goto out;
     }
-    if (now >= out->exp + FG_JWT_CLOCK_SKEW_SECONDS) {
+    if (now - FG_JWT_CLOCK_SKEW_SECONDS >= out->exp) { /* no overflow */
         res = fg_fail(r, FG_EAUTH, "invalid token: expired");
         goto out;
     }

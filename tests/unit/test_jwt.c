@@ -241,6 +241,12 @@ TEST("claims rules: role, sub and ord are checked")
         {"{\"sub\":\"a\",\"role\":\"admin\",\"exp\":1800000000}", FG_OK},
         {"{\"sub\":\"a\",\"role\":\"admin\",\"ord\":\"o\",\"exp\":1800000000}",
          FG_OK},
+        {"{\"sub\":\"a\",\"role\":\"admin\",\"exp\":9223372036854775807}",
+         FG_OK},
+        {"{\"sub\":\"a\",\"role\":\"admin\",\"exp\":-9223372036854775807}",
+         FG_EAUTH},
+        {"{\"sub\":\"a\",\"role\":\"admin\",\"exp\":1800000000.5}",
+         FG_EAUTH},
         {"{\"sub\":\"Zoë\",\"role\":\"buyer\",\"ord\":\"o\",\"exp\":1800000000}",
          FG_OK},
     };
