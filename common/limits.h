@@ -76,4 +76,91 @@
 /* Most rows one list call returns (audit pages, files of an order). */
 #define FG_MAX_LIST_ROWS 100000
 
+/* ---- worker auth and uploads (fcgi/) ---- */
+
+/* Longest bearer token accepted, checked before it is decoded. Our claims
+ * fit in a few hundred bytes; 4 KiB leaves room for an order system that
+ * adds its own claims without letting a header-sized blob reach the JSON
+ * parser. */
+#define FG_JWT_MAX_TOKEN_BYTES 4096
+
+/* Longest `sub` (user id) and `ord` (order id) claim, in bytes. They are
+ * compared with path segments and written to the audit trail. */
+#define FG_JWT_MAX_ID_BYTES 128
+
+/* Shortest FILIGRANE_JWT_SECRET accepted: HS256 keys should carry at
+ * least the hash's 256 bits (RFC 7518 section 3.2). */
+#define FG_JWT_MIN_SECRET_BYTES 32
+
+/* Clock skew tolerated between the order system that mints tokens and this
+ * worker, on `exp`, `nbf` and `iat`, in seconds. */
+#define FG_JWT_CLOCK_SKEW_SECONDS 30
+
+/* Longest lifetime `filigrane token` mints (--ttl), in seconds: 30 days. */
+#define FG_JWT_MAX_TTL_SECONDS (30LL * 24 * 3600)
+
+/* Standard Webhooks: a timestamp further than this from our clock, either
+ * way, is refused, so a captured request cannot be replayed later. */
+#define FG_WEBHOOK_TOLERANCE_SECONDS (5 * 60)
+
+/* Longest webhook-id (it is stored as the idempotency key) and longest
+ * webhook-signature header (several "v1,<base64>" entries during a key
+ * rotation). */
+#define FG_WEBHOOK_MAX_ID_BYTES 256
+#define FG_WEBHOOK_MAX_SIG_HEADER_BYTES 2048
+
+/* Standard Webhooks secrets are 24 to 64 random bytes (after base64). */
+#define FG_WEBHOOK_MIN_KEY_BYTES 24
+#define FG_WEBHOOK_MAX_KEY_BYTES 64
+
+/* Largest delivered file. Fiverr takes 5 GB per file; we start at 2 GiB.
+ * (FILIGRANE_MAX_FILE_BYTES) */
+#define FG_UPLOAD_MAX_FILE_BYTES_DEFAULT (2LL * 1024 * 1024 * 1024)
+
+/* Most files in one delivery. (FILIGRANE_MAX_FILES) */
+#define FG_UPLOAD_MAX_FILES_DEFAULT 50
+
+/* Largest delivery, all parts and multipart framing together. nginx's
+ * client_max_body_size must be at least this. (FILIGRANE_MAX_DELIVERY_BYTES) */
+#define FG_UPLOAD_MAX_DELIVERY_BYTES_DEFAULT (4LL * 1024 * 1024 * 1024)
+
+/* Largest header block of one multipart part (Content-Disposition,
+ * Content-Type, ...). Browsers send well under 1 KiB. */
+#define FG_UPLOAD_MAX_PART_HEADER_BYTES 8192
+
+/* Most parts in one multipart body, files and fields together. */
+#define FG_UPLOAD_MAX_PARTS_DEFAULT 64
+
+/* Largest form field without a filename (the delivery `message`), kept in
+ * memory. */
+#define FG_UPLOAD_MAX_FIELD_BYTES_DEFAULT (64 * 1024)
+
+/* Longest filename and field name taken from a part, in bytes after
+ * decoding. Longer names are refused, not cut: a cut name could collide. */
+#define FG_UPLOAD_MAX_NAME_BYTES 255
+
+/* Longest multipart boundary (RFC 2046 says 70). */
+#define FG_UPLOAD_MAX_BOUNDARY_BYTES 70
+
+/* The read buffer uploads stream through: memory per upload is this, not
+ * the size of the upload. */
+#define FG_UPLOAD_BUFFER_BYTES (64 * 1024)
+
+/* Wall-clock seconds one stamp child may run before it is killed.
+ * (FILIGRANE_STAMP_TIMEOUT) */
+#define FG_WORKER_STAMP_TIMEOUT_DEFAULT 60
+
+/* Request threads in the worker, each in FCGX_Accept_r.
+ * (FILIGRANE_THREADS) */
+#define FG_WORKER_THREADS_DEFAULT 4
+#define FG_WORKER_THREADS_MAX 256
+
+/* Longest FILIGRANE_SOCKET: a unix socket path must fit
+ * sockaddr_un.sun_path (108 bytes with its NUL). */
+#define FG_WORKER_SOCKET_PATH_MAX 107
+
+/* Longest filename put in a Content-Disposition header, in bytes of the
+ * stored name; a longer one is cut at a UTF-8 boundary. */
+#define FG_DISPOSITION_MAX_NAME_BYTES 255
+
 #endif

@@ -75,7 +75,7 @@ int tap_ncases;
 jmp_buf tap_jmp;
 int tap_run(void)
 {
-    volatile int failed = 0;
+    volatile int failed = 0; /* volatile: live across longjmp */
     for (volatile int i = 0; i < tap_ncases; i++) {
         if (setjmp(tap_jmp) == 0) {
             tap_cases[i].fn();

@@ -1,0 +1,230 @@
+#include "fcgi/config.h"
+
+#include <errno.h>
+#include <openssl/crypto.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char *env(const char *name)
+{
+    const char *v = getenv(name);
+    return v && *v ? v : NULL;
+}
+
+/* A decimal integer in [min, max]; with bytes set, an optional K/M/G
+ * suffix (powers of 1024). Nothing else: no sign, no spaces, no hex. */
+static fg_result number(const char *name, long long min, long long max,
+                        int bytes, long long def, long long *out, fg_reason *r)
+{
+    const char *v = env(name);
+    *out = def;
+    if (!v)
+        return FG_OK;
+    if (*v < '0' || *v > '9')
+        goto bad;
+    errno = 0;
+    char *end = NULL;
+    long long n = strtoll(v, &end, 10);
+    if (errno == ERANGE)
+        goto bad;
+    long long mul = 1;
+    if (bytes && *end) {
+        if (*end == 'K' || *end == 'k')
+            mul = 1024LL;
+        else if (*end == 'M' || *end == 'm')
+            mul = 1024LL * 1024;
+        else if (*end == 'G' || *end == 'g')
+            mul = 1024LL * 1024 * 1024;
+        else
+            goto bad;
+        end++;
+    }
+    if (*end || n > max / mul || n * mul < min)
+        goto bad;
+    *out = n * mul;
+    return FG_OK;
+bad:
+    return fg_fail(r, FG_EUSAGE, "%s must be %s from %lld to %lld", name,
+                   bytes ? "a byte size (K, M, G allowed)" : "an integer", min,
+                   max);
+}
+
+static fg_result path_setting(const char *name, const char *value, char *out,
+                              size_t cap, fg_reason *r)
+{
+    int n;
+    if (value[0] == '/') {
+        n = snprintf(out, cap, "%s", value);
+    } else {
+        char cwd[PATH_MAX];
+        if (!getcwd(cwd, sizeof cwd))
+            return fg_fail(r, FG_EIO, "cannot resolve %s: no current directory",
+                           name);
+        n = snprintf(out, cap, "%s/%s", cwd, value);
+    }
+    if (n < 0 || (size_t)n >= cap)
+        return fg_fail(r, FG_EUSAGE, "%s is too long", name);
+    return FG_OK;
+}
+
+/* `filigrane` in the worker binary's own directory. */
+static fg_result default_cli(char *out, size_t cap, fg_reason *r)
+{
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0)
+        return fg_fail(r, FG_EIO,
+                       "cannot find the worker binary: set FILIGRANE_CLI");
+    exe[n] = '\0';
+    char *slash = strrchr(exe, '/');
+    if (slash)
+        *slash = '\0';
+    int w = snprintf(out, cap, "%s/filigrane", exe);
+    if (w < 0 || (size_t)w >= cap)
+        return fg_fail(r, FG_EUSAGE, "worker path too long: set FILIGRANE_CLI");
+    return FG_OK;
+}
+
+static const char *const LEVELS[] = {"error", "warn", "info", "debug"};
+
+const char *fcgi_log_level_name(enum fcgi_log_level l)
+{
+    return (unsigned)l < 4 ? LEVELS[l] : "info";
+}
+
+fg_result fcgi_config_load(struct fcgi_config *cfg, fg_reason *r)
+{
+    fg_result res;
+    long long v;
+    const char *s;
+
+    memset(cfg, 0, sizeof *cfg);
+    fcgi_upload_limits_init(&cfg->upload);
+
+    if ((res = number("FILIGRANE_PORT", 1, 65535, 0, 8080, &v, r)) != FG_OK)
+        goto out;
+    cfg->port = (int)v;
+    if ((res = path_setting("FILIGRANE_DATA",
+                            (s = env("FILIGRANE_DATA")) ? s : "var", cfg->data,
+                            sizeof cfg->data, r)) != FG_OK)
+        goto out;
+    if ((s = env("FILIGRANE_SOCKET"))) {
+        res = path_setting("FILIGRANE_SOCKET", s, cfg->socket,
+                           sizeof cfg->socket, r);
+    } else {
+        int n = snprintf(cfg->socket, sizeof cfg->socket, "%s/run/fcgi.sock",
+                         cfg->data);
+        res = n < 0 || (size_t)n >= sizeof cfg->socket
+                  ? fg_fail(r, FG_EUSAGE,
+                            "FILIGRANE_DATA is too long for a unix socket "
+                            "path under it (%d bytes at most): set "
+                            "FILIGRANE_SOCKET",
+                            FG_WORKER_SOCKET_PATH_MAX)
+                  : FG_OK;
+    }
+    if (res != FG_OK)
+        goto out;
+    if ((res = number("FILIGRANE_THREADS", 1, FG_WORKER_THREADS_MAX, 0,
+                      FG_WORKER_THREADS_DEFAULT, &v, r)) != FG_OK)
+        goto out;
+    cfg->threads = (int)v;
+    if ((res = number("FILIGRANE_MAX_FILE_BYTES", 1, 1LL << 40, 1,
+                      FG_UPLOAD_MAX_FILE_BYTES_DEFAULT,
+                      &cfg->upload.max_file_bytes, r)) != FG_OK)
+        goto out;
+    if ((res = number("FILIGRANE_MAX_FILES", 1, 10000, 0,
+                      FG_UPLOAD_MAX_FILES_DEFAULT, &v, r)) != FG_OK)
+        goto out;
+    cfg->upload.max_files = (int)v;
+    /* Several files and their framing: at least one part's headers. */
+    if (cfg->upload.max_parts < cfg->upload.max_files + 8)
+        cfg->upload.max_parts = cfg->upload.max_files + 8;
+    if ((res = number("FILIGRANE_MAX_DELIVERY_BYTES", 1, 1LL << 42, 1,
+                      FG_UPLOAD_MAX_DELIVERY_BYTES_DEFAULT,
+                      &cfg->upload.max_delivery_bytes, r)) != FG_OK)
+        goto out;
+    if ((res = number("FILIGRANE_STAMP_TIMEOUT", 1, 3600, 0,
+                      FG_WORKER_STAMP_TIMEOUT_DEFAULT, &v, r)) != FG_OK)
+        goto out;
+    cfg->stamp_timeout = (int)v;
+
+    if ((s = env("FILIGRANE_CLI")))
+        res = path_setting("FILIGRANE_CLI", s, cfg->cli, sizeof cfg->cli, r);
+    else
+        res = default_cli(cfg->cli, sizeof cfg->cli, r);
+    if (res != FG_OK)
+        goto out;
+
+    cfg->log_level = FCGI_LOG_INFO;
+    if ((s = env("FILIGRANE_LOG_LEVEL"))) {
+        int found = 0;
+        for (int i = 0; i < 4 && !found; i++)
+            if (strcmp(s, LEVELS[i]) == 0)
+                cfg->log_level = (enum fcgi_log_level)i, found = 1;
+        if (!found) {
+            res = fg_fail(r, FG_EUSAGE,
+                          "FILIGRANE_LOG_LEVEL must be error, warn, info or "
+                          "debug");
+            goto out;
+        }
+    }
+
+    /* Secrets last: a reason about them names the variable only. */
+    if (!(s = env("FILIGRANE_JWT_SECRET"))) {
+        res = fg_fail(r, FG_EUSAGE, "FILIGRANE_JWT_SECRET is not set");
+        goto out;
+    }
+    if (strlen(s) < FG_JWT_MIN_SECRET_BYTES) {
+        res = fg_fail(r, FG_EUSAGE,
+                      "FILIGRANE_JWT_SECRET is shorter than %d bytes",
+                      FG_JWT_MIN_SECRET_BYTES);
+        goto out;
+    }
+    if (!(cfg->jwt_secret = strdup(s))) {
+        res = fg_fail(r, FG_EIO, "cannot load configuration: out of memory");
+        goto out;
+    }
+    if (!(s = env("FILIGRANE_WEBHOOK_SECRET"))) {
+        res = fg_fail(r, FG_EUSAGE, "FILIGRANE_WEBHOOK_SECRET is not set");
+        goto out;
+    }
+    fg_reason why = {{0}};
+    if (fcgi_webhook_key_init(&cfg->webhook_key, s, &why) != FG_OK) {
+        res = fg_fail(r, FG_EUSAGE, "FILIGRANE_WEBHOOK_SECRET: %s", why.text);
+        goto out;
+    }
+    res = FG_OK;
+out:
+    if (res != FG_OK)
+        fcgi_config_release(cfg);
+    return res;
+}
+
+void fcgi_config_release(struct fcgi_config *cfg)
+{
+    if (!cfg)
+        return;
+    if (cfg->jwt_secret) {
+        OPENSSL_cleanse(cfg->jwt_secret, strlen(cfg->jwt_secret));
+        free(cfg->jwt_secret);
+    }
+    cfg->jwt_secret = NULL;
+    fcgi_webhook_key_release(&cfg->webhook_key);
+}
+
+void fcgi_config_describe(const struct fcgi_config *c, FILE *f)
+{
+    fprintf(f,
+            "FILIGRANE_PORT=%d\nFILIGRANE_DATA=%s\nFILIGRANE_SOCKET=%s\n"
+            "FILIGRANE_THREADS=%d\nFILIGRANE_MAX_FILE_BYTES=%lld\n"
+            "FILIGRANE_MAX_FILES=%d\nFILIGRANE_MAX_DELIVERY_BYTES=%lld\n"
+            "FILIGRANE_STAMP_TIMEOUT=%d\nFILIGRANE_CLI=%s\n"
+            "FILIGRANE_LOG_LEVEL=%s\nFILIGRANE_JWT_SECRET=%s\n"
+            "FILIGRANE_WEBHOOK_SECRET=%s\n",
+            c->port, c->data, c->socket, c->threads, c->upload.max_file_bytes,
+            c->upload.max_files, c->upload.max_delivery_bytes, c->stamp_timeout,
+            c->cli, fcgi_log_level_name(c->log_level),
+            c->jwt_secret ? "(set)" : "(unset)",
+            c->webhook_key.len ? "(set)" : "(unset)");
+}

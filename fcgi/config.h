@@ -1,0 +1,68 @@
+/* The worker's configuration, from the environment.
+ *
+ *   FILIGRANE_PORT                nginx's port on 127.0.0.1       8080
+ *   FILIGRANE_DATA                data directory                  ./var
+ *   FILIGRANE_JWT_SECRET          HS256 key, >= 32 bytes          required
+ *   FILIGRANE_WEBHOOK_SECRET      whsec_<base64>                  required
+ *   FILIGRANE_SOCKET              FastCGI unix socket     $DATA/run/fcgi.sock
+ *   FILIGRANE_THREADS             request threads                 4
+ *   FILIGRANE_MAX_FILE_BYTES      largest delivered file          2G
+ *   FILIGRANE_MAX_FILES           files per delivery              50
+ *   FILIGRANE_MAX_DELIVERY_BYTES  largest upload body             4G
+ *   FILIGRANE_STAMP_TIMEOUT       seconds per stamp child         60
+ *   FILIGRANE_CLI                 the CLI run for stamping  filigrane beside
+ *                                                           the worker binary
+ *   FILIGRANE_LOG_LEVEL           error, warn, info, debug        info
+ *
+ * A variable set to the empty string counts as unset. Numbers are decimal
+ * integers, byte sizes may end in K, M or G (powers of 1024); anything else,
+ * or a value out of range, is refused with a reason naming the variable.
+ * Secret values never appear in a reason or in fcgi_config_describe. */
+#ifndef FCGI_CONFIG_H
+#define FCGI_CONFIG_H
+
+#include <limits.h>
+#include <stdio.h>
+
+#include "common/result.h"
+#include "fcgi/multipart.h"
+#include "fcgi/webhook_sig.h"
+
+enum fcgi_log_level {
+    FCGI_LOG_ERROR = 0,
+    FCGI_LOG_WARN,
+    FCGI_LOG_INFO,
+    FCGI_LOG_DEBUG,
+};
+
+struct fcgi_config {
+    int port;
+    char data[PATH_MAX];   /* absolute */
+    char socket[FG_WORKER_SOCKET_PATH_MAX + 1];
+    int threads;
+    char *jwt_secret;      /* heap; wiped by release */
+    struct fcgi_webhook_key webhook_key;
+    struct fcgi_upload_limits upload;
+    int stamp_timeout;     /* seconds */
+    char cli[PATH_MAX];
+    enum fcgi_log_level log_level;
+};
+
+/* Reads the environment into cfg. On failure FG_EUSAGE (a missing or bad
+ * setting, named in the reason) or FG_EIO (out of memory, no current
+ * directory), and cfg holds nothing to release. On FG_OK release cfg with
+ * fcgi_config_release. Not thread-safe (getenv): call once at start. */
+FG_MUST_CHECK fg_result fcgi_config_load(struct fcgi_config *cfg /* out */,
+                                         fg_reason *r);
+
+/* Wipes the secrets and frees. Accepts NULL. Can't fail. */
+void fcgi_config_release(struct fcgi_config *cfg);
+
+/* Writes one "name=value" line per setting to f, secrets as "(set)".
+ * Can't fail (write errors are ignored: this is a log). */
+void fcgi_config_describe(const struct fcgi_config *cfg, FILE *f);
+
+/* "error", "warn", "info", "debug". Can't fail. */
+const char *fcgi_log_level_name(enum fcgi_log_level l);
+
+#endif

@@ -1,0 +1,198 @@
+#include "fcgi/jwt.h"
+
+#include <errno.h>
+#include <jwt.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *fcgi_role_name(enum fcgi_role role)
+{
+    switch (role) {
+    case FCGI_ROLE_SELLER:
+        return "seller";
+    case FCGI_ROLE_BUYER:
+        return "buyer";
+    case FCGI_ROLE_ADMIN:
+        return "admin";
+    }
+    return NULL;
+}
+
+enum fcgi_role fcgi_role_parse(const char *name)
+{
+    if (!name)
+        return 0;
+    if (strcmp(name, "seller") == 0)
+        return FCGI_ROLE_SELLER;
+    if (strcmp(name, "buyer") == 0)
+        return FCGI_ROLE_BUYER;
+    if (strcmp(name, "admin") == 0)
+        return FCGI_ROLE_ADMIN;
+    return 0;
+}
+
+/* An id is compared with path segments and written to logs and the audit
+ * trail: bounded, non-empty, and free of control characters (no CR/LF can
+ * ride along into a log line). */
+static int id_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > FG_JWT_MAX_ID_BYTES)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x20 || c == 0x7f)
+            return 0;
+    }
+    return 1;
+}
+
+/* libjwt reports a missing or non-integer grant through errno only. */
+static int grant_int(jwt_t *jwt, const char *name, long long *v)
+{
+    errno = 0;
+    long got = jwt_get_grant_int(jwt, name);
+    if (errno != 0)
+        return 0;
+    *v = got;
+    return 1;
+}
+
+fg_result fcgi_jwt_verify(const char *token, const char *secret, long long now,
+                          struct fcgi_claims *out, fg_reason *r)
+{
+    jwt_t *jwt = NULL;
+    fg_result res;
+    long long v;
+
+    memset(out, 0, sizeof *out);
+    if (!secret || !*secret)
+        return fg_fail(r, FG_EUSAGE, "cannot verify token: no secret");
+    if (!token || !*token)
+        return fg_fail(r, FG_EAUTH, "invalid token: empty");
+    if (strnlen(token, FG_JWT_MAX_TOKEN_BYTES + 1) > FG_JWT_MAX_TOKEN_BYTES)
+        return fg_fail(r, FG_EAUTH, "invalid token: longer than %d bytes",
+                       FG_JWT_MAX_TOKEN_BYTES);
+
+    /* Always with the key: without one libjwt parses unsigned tokens. */
+    int rc = jwt_decode(&jwt, token, (const unsigned char *)secret,
+                        (int)strlen(secret));
+    if (rc == ENOMEM) {
+        res = fg_fail(r, FG_EIO, "cannot verify token: out of memory");
+        goto out;
+    }
+    if (rc != 0 || !jwt) {
+        res = fg_fail(r, FG_EAUTH, "invalid token: malformed or bad signature");
+        goto out;
+    }
+    if (jwt_get_alg(jwt) != JWT_ALG_HS256) {
+        res = fg_fail(r, FG_EAUTH, "invalid token: algorithm is not HS256");
+        goto out;
+    }
+
+    if (!grant_int(jwt, "exp", &out->exp)) {
+        res = fg_fail(r, FG_EAUTH, "invalid token: no integer exp claim");
+        goto out;
+    }
+    if (now - FG_JWT_CLOCK_SKEW_SECONDS >= out->exp) { /* no overflow */
+        res = fg_fail(r, FG_EAUTH, "invalid token: expired");
+        goto out;
+    }
+    if (grant_int(jwt, "nbf", &v) && v > now + FG_JWT_CLOCK_SKEW_SECONDS) {
+        res = fg_fail(r, FG_EAUTH, "invalid token: not valid yet (nbf)");
+        goto out;
+    }
+    if (grant_int(jwt, "iat", &v)) {
+        if (v > now + FG_JWT_CLOCK_SKEW_SECONDS) {
+            res = fg_fail(r, FG_EAUTH, "invalid token: issued in the future");
+            goto out;
+        }
+        out->iat = v;
+    }
+
+    out->role = fcgi_role_parse(jwt_get_grant(jwt, "role"));
+    if (!out->role) {
+        res = fg_fail(r, FG_EAUTH,
+                      "invalid token: role must be seller, buyer or admin");
+        goto out;
+    }
+    const char *sub = jwt_get_grant(jwt, "sub");
+    if (!sub || !id_ok(sub)) {
+        res = fg_fail(r, FG_EAUTH, "invalid token: missing or bad sub claim");
+        goto out;
+    }
+    memcpy(out->sub, sub, strlen(sub) + 1);
+
+    const char *ord = jwt_get_grant(jwt, "ord");
+    if (!ord && out->role != FCGI_ROLE_ADMIN) {
+        res = fg_fail(r, FG_EAUTH, "invalid token: %s token without ord claim",
+                      fcgi_role_name(out->role));
+        goto out;
+    }
+    if (ord) {
+        if (!id_ok(ord)) {
+            res = fg_fail(r, FG_EAUTH, "invalid token: bad ord claim");
+            goto out;
+        }
+        memcpy(out->ord, ord, strlen(ord) + 1);
+    }
+    res = FG_OK;
+out:
+    jwt_free(jwt);
+    if (res != FG_OK)
+        memset(out, 0, sizeof *out);
+    return res;
+}
+
+fg_result fcgi_jwt_mint(const char *secret, enum fcgi_role role,
+                        const char *sub, const char *ord, long long ttl,
+                        long long now, char **token, fg_reason *r)
+{
+    jwt_t *jwt = NULL;
+    fg_result res;
+
+    *token = NULL;
+    if (!secret || !*secret)
+        return fg_fail(r, FG_EUSAGE, "cannot mint token: no secret");
+    if (!fcgi_role_name(role))
+        return fg_fail(r, FG_EUSAGE, "cannot mint token: unknown role");
+    if (!sub || !id_ok(sub))
+        return fg_fail(r, FG_EUSAGE,
+                       "cannot mint token: sub must be 1 to %d printable bytes",
+                       FG_JWT_MAX_ID_BYTES);
+    if (!ord && role != FCGI_ROLE_ADMIN)
+        return fg_fail(r, FG_EUSAGE, "cannot mint token: a %s token needs ord",
+                       fcgi_role_name(role));
+    if (ord && !id_ok(ord))
+        return fg_fail(r, FG_EUSAGE,
+                       "cannot mint token: ord must be 1 to %d printable bytes",
+                       FG_JWT_MAX_ID_BYTES);
+    if (ttl < 1 || ttl > FG_JWT_MAX_TTL_SECONDS)
+        return fg_fail(r, FG_EUSAGE,
+                       "cannot mint token: ttl must be 1 to %lld seconds",
+                       FG_JWT_MAX_TTL_SECONDS);
+
+    if (jwt_new(&jwt) != 0) {
+        res = fg_fail(r, FG_EIO, "cannot mint token: out of memory");
+        goto out;
+    }
+    if (jwt_add_grant(jwt, "sub", sub) != 0 ||
+        jwt_add_grant(jwt, "role", fcgi_role_name(role)) != 0 ||
+        (ord && jwt_add_grant(jwt, "ord", ord) != 0) ||
+        jwt_add_grant_int(jwt, "iat", (long)now) != 0 ||
+        jwt_add_grant_int(jwt, "exp", (long)(now + ttl)) != 0 ||
+        jwt_set_alg(jwt, JWT_ALG_HS256, (const unsigned char *)secret,
+                    (int)strlen(secret)) != 0) {
+        res = fg_fail(r, FG_EIO, "cannot mint token: libjwt refused a claim");
+        goto out;
+    }
+    *token = jwt_encode_str(jwt);
+    if (!*token) {
+        res = fg_fail(r, FG_EIO, "cannot mint token: encoding failed");
+        goto out;
+    }
+    res = FG_OK;
+out:
+    jwt_free(jwt);
+    return res;
+}

@@ -1,0 +1,63 @@
+/* Bearer tokens: JWT HS256, verified and minted with libjwt.
+ *
+ * Only HS256 is accepted. libjwt 1.10 verifies whatever algorithm the
+ * token's header names (HS512 with our secret verifies, and "none" may be
+ * parsed unsigned), so the algorithm is checked here as well, from the
+ * header, before any claim is trusted. */
+#ifndef FCGI_JWT_H
+#define FCGI_JWT_H
+
+#include "common/limits.h"
+#include "common/result.h"
+
+enum fcgi_role {
+    FCGI_ROLE_SELLER = 1,
+    FCGI_ROLE_BUYER,
+    FCGI_ROLE_ADMIN,
+};
+
+/* The claims of a verified token. ord is "" for an admin token without
+ * one; iat is 0 when the token has none. */
+struct fcgi_claims {
+    char sub[FG_JWT_MAX_ID_BYTES + 1];
+    enum fcgi_role role;
+    char ord[FG_JWT_MAX_ID_BYTES + 1];
+    long long exp;
+    long long iat;
+};
+
+/* "seller", "buyer" or "admin"; NULL for anything else. Can't fail. */
+const char *fcgi_role_name(enum fcgi_role role);
+
+/* Parses a role name (exact, lowercase). Returns 0 for anything else.
+ * Can't fail. */
+enum fcgi_role fcgi_role_parse(const char *name);
+
+/* Verifies token (a NUL-terminated string as sent, without "Bearer ")
+ * with the shared secret at time now (unix seconds) and fills *out.
+ *
+ * Refused with FG_EAUTH and a reason: a token longer than
+ * FG_JWT_MAX_TOKEN_BYTES, not a JWT, a bad signature, an alg other than
+ * HS256, no or a non-integer `exp`, `exp` in the past (beyond
+ * FG_JWT_CLOCK_SKEW_SECONDS), `nbf` or `iat` in the future (same skew),
+ * no or an unknown `role`, no `sub`, no `ord` for a seller or buyer, a
+ * `sub` or `ord` that is empty, longer than FG_JWT_MAX_ID_BYTES or holds
+ * control characters. FG_EUSAGE if secret is empty, FG_EIO if memory ran
+ * out. *out is only meaningful on FG_OK. Thread-safe. */
+FG_MUST_CHECK fg_result fcgi_jwt_verify(const char *token, const char *secret,
+                                        long long now,
+                                        struct fcgi_claims *out /* out */,
+                                        fg_reason *r);
+
+/* Mints an HS256 token for role and sub (and ord, which may be NULL only
+ * for an admin) with iat = now and exp = now + ttl. On FG_OK *token is a
+ * heap string the caller frees with free(). FG_EUSAGE for an empty secret,
+ * an unknown role, a bad sub or ord (the rules of fcgi_jwt_verify), a
+ * missing ord for seller or buyer, or ttl outside 1..FG_JWT_MAX_TTL_SECONDS;
+ * FG_EIO if libjwt fails. */
+FG_MUST_CHECK fg_result fcgi_jwt_mint(const char *secret, enum fcgi_role role,
+                                      const char *sub, const char *ord,
+                                      long long ttl, long long now,
+                                      char **token /* out */, fg_reason *r);
+
+#endif

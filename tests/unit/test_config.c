@@ -1,0 +1,197 @@
+#define TAP_MAIN
+#include "tests/unit/tap.h"
+
+#include "fcgi/config.h"
+
+#include <stdlib.h>
+#include <unistd.h>
+
+static const char *JWT = "jwt-secret-jwt-secret-jwt-secret-32";
+static const char *WH = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+static const char *const VARS[] = {
+    "FILIGRANE_PORT", "FILIGRANE_DATA", "FILIGRANE_JWT_SECRET",
+    "FILIGRANE_WEBHOOK_SECRET", "FILIGRANE_SOCKET", "FILIGRANE_THREADS",
+    "FILIGRANE_MAX_FILE_BYTES", "FILIGRANE_MAX_FILES",
+    "FILIGRANE_MAX_DELIVERY_BYTES", "FILIGRANE_STAMP_TIMEOUT", "FILIGRANE_CLI",
+    "FILIGRANE_LOG_LEVEL",
+};
+
+/* A clean environment with only the two required secrets. */
+static void reset(void)
+{
+    for (size_t i = 0; i < sizeof VARS / sizeof VARS[0]; i++)
+        unsetenv(VARS[i]);
+    setenv("FILIGRANE_JWT_SECRET", JWT, 1);
+    setenv("FILIGRANE_WEBHOOK_SECRET", WH, 1);
+}
+
+TEST("defaults with only the secrets set")
+{
+    reset();
+    struct fcgi_config c;
+    fg_reason r = {{0}};
+    CHECK_INT(fcgi_config_load(&c, &r), FG_OK);
+    char cwd[PATH_MAX], want[PATH_MAX + 32];
+    CHECK(getcwd(cwd, sizeof cwd) != NULL);
+    CHECK_INT(c.port, 8080);
+    snprintf(want, sizeof want, "%s/var", cwd);
+    CHECK_STR(c.data, want);
+    snprintf(want, sizeof want, "%s/var/run/fcgi.sock", cwd);
+    CHECK_STR(c.socket, want);
+    CHECK_INT(c.threads, FG_WORKER_THREADS_DEFAULT);
+    CHECK_INT(c.upload.max_file_bytes, FG_UPLOAD_MAX_FILE_BYTES_DEFAULT);
+    CHECK_INT(c.upload.max_files, FG_UPLOAD_MAX_FILES_DEFAULT);
+    CHECK_INT(c.upload.max_delivery_bytes, FG_UPLOAD_MAX_DELIVERY_BYTES_DEFAULT);
+    CHECK_INT(c.stamp_timeout, FG_WORKER_STAMP_TIMEOUT_DEFAULT);
+    CHECK_INT(c.log_level, FCGI_LOG_INFO);
+    CHECK_STR(c.jwt_secret, JWT);
+    CHECK_INT(c.webhook_key.len, 24);
+    /* The CLI defaults to `filigrane` beside this very binary. */
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    CHECK(n > 0);
+    exe[n] = '\0';
+    *strrchr(exe, '/') = '\0';
+    snprintf(want, sizeof want, "%s/filigrane", exe);
+    CHECK_STR(c.cli, want);
+    fcgi_config_release(&c);
+    CHECK(c.jwt_secret == NULL);
+    CHECK_INT(c.webhook_key.len, 0);
+    fcgi_config_release(NULL);
+}
+
+TEST("every setting is read")
+{
+    reset();
+    setenv("FILIGRANE_PORT", "9090", 1);
+    setenv("FILIGRANE_DATA", "/srv/fg", 1);
+    setenv("FILIGRANE_THREADS", "16", 1);
+    setenv("FILIGRANE_MAX_FILE_BYTES", "512M", 1);
+    setenv("FILIGRANE_MAX_FILES", "7", 1);
+    setenv("FILIGRANE_MAX_DELIVERY_BYTES", "1073741824", 1);
+    setenv("FILIGRANE_STAMP_TIMEOUT", "15", 1);
+    setenv("FILIGRANE_CLI", "/opt/fg/bin/filigrane", 1);
+    setenv("FILIGRANE_LOG_LEVEL", "debug", 1);
+    struct fcgi_config c;
+    fg_reason r = {{0}};
+    CHECK_INT(fcgi_config_load(&c, &r), FG_OK);
+    CHECK_INT(c.port, 9090);
+    CHECK_STR(c.data, "/srv/fg");
+    CHECK_STR(c.socket, "/srv/fg/run/fcgi.sock");
+    CHECK_INT(c.threads, 16);
+    CHECK_INT(c.upload.max_file_bytes, 512LL * 1024 * 1024);
+    CHECK_INT(c.upload.max_files, 7);
+    CHECK_INT(c.upload.max_delivery_bytes, 1073741824LL);
+    CHECK_INT(c.stamp_timeout, 15);
+    CHECK_STR(c.cli, "/opt/fg/bin/filigrane");
+    CHECK_INT(c.log_level, FCGI_LOG_DEBUG);
+    fcgi_config_release(&c);
+
+    setenv("FILIGRANE_SOCKET", "/run/fg.sock", 1);
+    setenv("FILIGRANE_MAX_FILE_BYTES", "3g", 1);
+    setenv("FILIGRANE_PORT", "", 1); /* empty is unset */
+    CHECK_INT(fcgi_config_load(&c, &r), FG_OK);
+    CHECK_STR(c.socket, "/run/fg.sock");
+    CHECK_INT(c.upload.max_file_bytes, 3LL << 30);
+    CHECK_INT(c.port, 8080);
+    fcgi_config_release(&c);
+}
+
+TEST("bad numbers are refused with the variable named")
+{
+    static const struct {
+        const char *var, *value;
+    } rows[] = {
+        {"FILIGRANE_PORT", "0"},           {"FILIGRANE_PORT", "65536"},
+        {"FILIGRANE_PORT", "80a"},         {"FILIGRANE_PORT", " 80"},
+        {"FILIGRANE_PORT", "-80"},         {"FILIGRANE_PORT", "+80"},
+        {"FILIGRANE_PORT", "0x50"},        {"FILIGRANE_PORT", "8K"},
+        {"FILIGRANE_THREADS", "0"},        {"FILIGRANE_THREADS", "257"},
+        {"FILIGRANE_THREADS", "4.5"},      {"FILIGRANE_MAX_FILES", "0"},
+        {"FILIGRANE_MAX_FILE_BYTES", "1T"},
+        {"FILIGRANE_MAX_FILE_BYTES", "2GB"},
+        {"FILIGRANE_MAX_FILE_BYTES", "99999999999999999999"},
+        {"FILIGRANE_MAX_FILE_BYTES", "9999999999G"},
+        {"FILIGRANE_MAX_DELIVERY_BYTES", "0"},
+        {"FILIGRANE_STAMP_TIMEOUT", "3601"},
+        {"FILIGRANE_LOG_LEVEL", "verbose"}, {"FILIGRANE_LOG_LEVEL", "INFO"},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        reset();
+        setenv(rows[i].var, rows[i].value, 1);
+        struct fcgi_config c;
+        fg_reason r = {{0}};
+        if (fcgi_config_load(&c, &r) != FG_EUSAGE)
+            TAP_FAIL("%s=%s accepted", rows[i].var, rows[i].value);
+        if (!strstr(r.text, rows[i].var))
+            TAP_FAIL("reason \"%s\" does not name %s", r.text, rows[i].var);
+        CHECK(c.jwt_secret == NULL);
+    }
+}
+
+TEST("missing or weak secrets are refused, the secret never in the reason")
+{
+    struct fcgi_config c;
+    fg_reason r = {{0}};
+    reset();
+    unsetenv("FILIGRANE_JWT_SECRET");
+    CHECK_INT(fcgi_config_load(&c, &r), FG_EUSAGE);
+    CHECK(strstr(r.text, "FILIGRANE_JWT_SECRET") != NULL);
+
+    reset();
+    setenv("FILIGRANE_JWT_SECRET", "short-secret-value", 1);
+    CHECK_INT(fcgi_config_load(&c, &r), FG_EUSAGE);
+    CHECK(strstr(r.text, "FILIGRANE_JWT_SECRET") != NULL);
+    CHECK(strstr(r.text, "short-secret-value") == NULL);
+
+    reset();
+    unsetenv("FILIGRANE_WEBHOOK_SECRET");
+    CHECK_INT(fcgi_config_load(&c, &r), FG_EUSAGE);
+    CHECK(strstr(r.text, "FILIGRANE_WEBHOOK_SECRET") != NULL);
+
+    reset();
+    setenv("FILIGRANE_WEBHOOK_SECRET", "whsec_not!base64-secret-value", 1);
+    CHECK_INT(fcgi_config_load(&c, &r), FG_EUSAGE);
+    CHECK(strstr(r.text, "FILIGRANE_WEBHOOK_SECRET") != NULL);
+    CHECK(strstr(r.text, "secret-value") == NULL);
+}
+
+TEST("a data directory too deep for a socket path asks for FILIGRANE_SOCKET")
+{
+    reset();
+    char deep[300];
+    memset(deep, 'd', sizeof deep - 1);
+    deep[0] = '/';
+    deep[sizeof deep - 1] = '\0';
+    setenv("FILIGRANE_DATA", deep, 1);
+    struct fcgi_config c;
+    fg_reason r = {{0}};
+    CHECK_INT(fcgi_config_load(&c, &r), FG_EUSAGE);
+    CHECK(strstr(r.text, "FILIGRANE_SOCKET") != NULL);
+    setenv("FILIGRANE_SOCKET", "/tmp/fg.sock", 1);
+    CHECK_INT(fcgi_config_load(&c, &r), FG_OK);
+    fcgi_config_release(&c);
+}
+
+TEST("describe prints every setting and no secret")
+{
+    reset();
+    struct fcgi_config c;
+    fg_reason r = {{0}};
+    CHECK_INT(fcgi_config_load(&c, &r), FG_OK);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    CHECK(f != NULL);
+    fcgi_config_describe(&c, f);
+    fclose(f);
+    for (size_t i = 0; i < sizeof VARS / sizeof VARS[0]; i++)
+        if (!strstr(buf, VARS[i]))
+            TAP_FAIL("%s missing", VARS[i]);
+    CHECK(strstr(buf, JWT) == NULL);
+    CHECK(strstr(buf, "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw") == NULL);
+    CHECK(strstr(buf, "FILIGRANE_JWT_SECRET=(set)") != NULL);
+    free(buf);
+    fcgi_config_release(&c);
+}

@@ -1,0 +1,381 @@
+#define TAP_MAIN
+#include "tests/unit/tap.h"
+
+#include "fcgi/jwt.h"
+
+#include <jwt.h>
+#include <openssl/evp.h>
+#include <stdlib.h>
+
+static const char *SECRET = "0123456789abcdef0123456789abcdef-test";
+static const long long NOW = 1700000000;
+
+/* base64url without padding, as JWT wants. */
+static void b64url(const char *in, char *out, size_t cap)
+{
+    unsigned char tmp[2048];
+    int n = EVP_EncodeBlock(tmp, (const unsigned char *)in, (int)strlen(in));
+    size_t j = 0;
+    for (int i = 0; i < n && j + 1 < cap; i++) {
+        char c = (char)tmp[i];
+        if (c == '=')
+            break;
+        out[j++] = c == '+' ? '-' : c == '/' ? '_' : c;
+    }
+    out[j] = '\0';
+}
+
+/* A token with exactly these claims, signed by libjwt with alg and key. */
+static char *make_token(jwt_alg_t alg, const char *key, const char *claims)
+{
+    jwt_t *jwt = NULL;
+    CHECK(jwt_new(&jwt) == 0);
+    CHECK(jwt_add_grants_json(jwt, claims) == 0);
+    CHECK(jwt_set_alg(jwt, alg, (const unsigned char *)key,
+                      key ? (int)strlen(key) : 0) == 0);
+    char *t = jwt_encode_str(jwt);
+    jwt_free(jwt);
+    CHECK(t != NULL);
+    return t;
+}
+
+static fg_result verify(const char *token, struct fcgi_claims *c)
+{
+    fg_reason r = {{0}};
+    return fcgi_jwt_verify(token, SECRET, NOW, c, &r);
+}
+
+static char *mint(enum fcgi_role role, const char *sub, const char *ord)
+{
+    char *t = NULL;
+    fg_reason r = {{0}};
+    CHECK_INT(fcgi_jwt_mint(SECRET, role, sub, ord, 3600, NOW, &t, &r), FG_OK);
+    return t;
+}
+
+TEST("a minted seller token verifies with its claims")
+{
+    char *t = mint(FCGI_ROLE_SELLER, "s-7", "ord-1");
+    struct fcgi_claims c;
+    CHECK_INT(verify(t, &c), FG_OK);
+    CHECK_STR(c.sub, "s-7");
+    CHECK_STR(c.ord, "ord-1");
+    CHECK_INT(c.role, FCGI_ROLE_SELLER);
+    CHECK_INT(c.exp, NOW + 3600);
+    CHECK_INT(c.iat, NOW);
+    free(t);
+}
+
+TEST("a minted admin token without ord verifies with an empty ord")
+{
+    char *t = mint(FCGI_ROLE_ADMIN, "ops", NULL);
+    struct fcgi_claims c;
+    CHECK_INT(verify(t, &c), FG_OK);
+    CHECK_INT(c.role, FCGI_ROLE_ADMIN);
+    CHECK_STR(c.ord, "");
+    free(t);
+}
+
+TEST("an expired token is refused, within the skew it is accepted")
+{
+    char *t = mint(FCGI_ROLE_BUYER, "b-9", "ord-1");
+    struct fcgi_claims c;
+    fg_reason r = {{0}};
+    CHECK_INT(fcgi_jwt_verify(t, SECRET, NOW + 3600 + FG_JWT_CLOCK_SKEW_SECONDS,
+                              &c, &r),
+              FG_EAUTH);
+    CHECK(strstr(r.text, "expired") != NULL);
+    CHECK_INT(fcgi_jwt_verify(t, SECRET,
+                              NOW + 3600 + FG_JWT_CLOCK_SKEW_SECONDS - 1, &c,
+                              &r),
+              FG_OK);
+    free(t);
+}
+
+TEST("a token minted in the future (iat beyond the skew) is refused")
+{
+    struct fcgi_claims c;
+    fg_reason r = {{0}};
+    char *t = NULL;
+    CHECK_INT(fcgi_jwt_mint(SECRET, FCGI_ROLE_BUYER, "b", "o", 60, NOW + 600,
+                            &t, &r),
+              FG_OK);
+    CHECK_INT(verify(t, &c), FG_EAUTH);
+    free(t);
+}
+
+TEST("a token with nbf in the future is refused")
+{
+    struct fcgi_claims c;
+    char *t = make_token(JWT_ALG_HS256, SECRET,
+                         "{\"sub\":\"b\",\"role\":\"buyer\",\"ord\":\"o\","
+                         "\"exp\":1700003600,\"nbf\":1700000600}");
+    CHECK_INT(verify(t, &c), FG_EAUTH);
+    free(t);
+}
+
+TEST("a token without exp, or with a string exp, is refused")
+{
+    struct fcgi_claims c;
+    char *t = make_token(JWT_ALG_HS256, SECRET,
+                         "{\"sub\":\"b\",\"role\":\"buyer\",\"ord\":\"o\"}");
+    CHECK_INT(verify(t, &c), FG_EAUTH);
+    free(t);
+    t = make_token(JWT_ALG_HS256, SECRET,
+                   "{\"sub\":\"b\",\"role\":\"buyer\",\"ord\":\"o\","
+                   "\"exp\":\"1800000000\"}");
+    CHECK_INT(verify(t, &c), FG_EAUTH);
+    free(t);
+}
+
+TEST("a hand-built alg none token with an empty signature is refused")
+{
+    char h[256], p[512], tok[1024];
+    b64url("{\"alg\":\"none\",\"typ\":\"JWT\"}", h, sizeof h);
+    b64url("{\"sub\":\"b-9\",\"role\":\"admin\",\"exp\":1800000000}", p,
+           sizeof p);
+    snprintf(tok, sizeof tok, "%s.%s.", h, p);
+    struct fcgi_claims c;
+    CHECK_INT(verify(tok, &c), FG_EAUTH);
+    /* Nor without the final dot, nor with "None" spelled otherwise. */
+    snprintf(tok, sizeof tok, "%s.%s", h, p);
+    CHECK_INT(verify(tok, &c), FG_EAUTH);
+    b64url("{\"alg\":\"NONE\",\"typ\":\"JWT\"}", h, sizeof h);
+    snprintf(tok, sizeof tok, "%s.%s.", h, p);
+    CHECK_INT(verify(tok, &c), FG_EAUTH);
+}
+
+TEST("a libjwt-made alg none token is refused")
+{
+    char *t = make_token(JWT_ALG_NONE, NULL,
+                         "{\"sub\":\"x\",\"role\":\"admin\",\"exp\":1800000000}");
+    struct fcgi_claims c;
+    CHECK_INT(verify(t, &c), FG_EAUTH);
+    free(t);
+}
+
+TEST("HS384 and HS512 tokens signed with the same secret are refused")
+{
+    const char *claims = "{\"sub\":\"b\",\"role\":\"buyer\",\"ord\":\"o\","
+                         "\"exp\":1800000000}";
+    struct fcgi_claims c;
+    fg_reason r = {{0}};
+    char *t = make_token(JWT_ALG_HS512, SECRET, claims);
+    CHECK_INT(fcgi_jwt_verify(t, SECRET, NOW, &c, &r), FG_EAUTH);
+    CHECK(strstr(r.text, "HS256") != NULL);
+    free(t);
+    t = make_token(JWT_ALG_HS384, SECRET, claims);
+    CHECK_INT(verify(t, &c), FG_EAUTH);
+    free(t);
+    /* The same claims in HS256 pass: the refusal is the algorithm. */
+    t = make_token(JWT_ALG_HS256, SECRET, claims);
+    CHECK_INT(verify(t, &c), FG_OK);
+    free(t);
+}
+
+TEST("a tampered payload is refused")
+{
+    char *t = mint(FCGI_ROLE_BUYER, "b-9", "ord-1");
+    char *dot1 = strchr(t, '.'), *dot2 = strrchr(t, '.');
+    char p[512], forged[2048];
+    b64url("{\"sub\":\"b-9\",\"role\":\"admin\",\"exp\":1800000000}", p,
+           sizeof p);
+    snprintf(forged, sizeof forged, "%.*s.%s%s", (int)(dot1 - t), t, p, dot2);
+    struct fcgi_claims c;
+    CHECK_INT(verify(forged, &c), FG_EAUTH);
+    free(t);
+}
+
+TEST("a tampered signature is refused")
+{
+    char *t = mint(FCGI_ROLE_BUYER, "b-9", "ord-1");
+    size_t n = strlen(t);
+    struct fcgi_claims c;
+    /* Change the first signature character: the last one may only carry
+     * padding bits that base64url decoders ignore. */
+    char *sig = strrchr(t, '.') + 1;
+    sig[0] = sig[0] == 'A' ? 'B' : 'A';
+    CHECK_INT(verify(t, &c), FG_EAUTH);
+    /* A signature cut short, or dropped. */
+    sig[0] = '\0';
+    CHECK_INT(verify(t, &c), FG_EAUTH);
+    (void)n;
+    free(t);
+}
+
+TEST("a token signed with another secret is refused")
+{
+    char *t = NULL;
+    fg_reason r = {{0}};
+    CHECK_INT(fcgi_jwt_mint("another-secret-another-secret-xx", FCGI_ROLE_ADMIN,
+                            "ops", NULL, 60, NOW, &t, &r),
+              FG_OK);
+    struct fcgi_claims c;
+    CHECK_INT(verify(t, &c), FG_EAUTH);
+    free(t);
+}
+
+TEST("claims rules: role, sub and ord are checked")
+{
+    static const struct {
+        const char *claims;
+        fg_result want;
+    } rows[] = {
+        {"{\"sub\":\"b\",\"ord\":\"o\",\"exp\":1800000000}", FG_EAUTH},
+        {"{\"sub\":\"b\",\"role\":\"root\",\"ord\":\"o\",\"exp\":1800000000}",
+         FG_EAUTH},
+        {"{\"sub\":\"b\",\"role\":\"Buyer\",\"ord\":\"o\",\"exp\":1800000000}",
+         FG_EAUTH},
+        {"{\"sub\":\"b\",\"role\":1,\"ord\":\"o\",\"exp\":1800000000}", FG_EAUTH},
+        {"{\"role\":\"buyer\",\"ord\":\"o\",\"exp\":1800000000}", FG_EAUTH},
+        {"{\"sub\":\"\",\"role\":\"buyer\",\"ord\":\"o\",\"exp\":1800000000}",
+         FG_EAUTH},
+        {"{\"sub\":\"a\\nb\",\"role\":\"buyer\",\"ord\":\"o\",\"exp\":1800000000}",
+         FG_EAUTH},
+        {"{\"sub\":42,\"role\":\"buyer\",\"ord\":\"o\",\"exp\":1800000000}",
+         FG_EAUTH},
+        {"{\"sub\":\"b\",\"role\":\"buyer\",\"exp\":1800000000}", FG_EAUTH},
+        {"{\"sub\":\"s\",\"role\":\"seller\",\"exp\":1800000000}", FG_EAUTH},
+        {"{\"sub\":\"s\",\"role\":\"seller\",\"ord\":\"\",\"exp\":1800000000}",
+         FG_EAUTH},
+        {"{\"sub\":\"a\",\"role\":\"admin\",\"exp\":1800000000}", FG_OK},
+        {"{\"sub\":\"a\",\"role\":\"admin\",\"ord\":\"o\",\"exp\":1800000000}",
+         FG_OK},
+        {"{\"sub\":\"a\",\"role\":\"admin\",\"exp\":9223372036854775807}",
+         FG_OK},
+        {"{\"sub\":\"a\",\"role\":\"admin\",\"exp\":-9223372036854775807}",
+         FG_EAUTH},
+        {"{\"sub\":\"a\",\"role\":\"admin\",\"exp\":1800000000.5}",
+         FG_EAUTH},
+        {"{\"sub\":\"Zoë\",\"role\":\"buyer\",\"ord\":\"o\",\"exp\":1800000000}",
+         FG_OK},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        char *t = make_token(JWT_ALG_HS256, SECRET, rows[i].claims);
+        struct fcgi_claims c;
+        fg_result got = verify(t, &c);
+        free(t);
+        if (got != rows[i].want)
+            TAP_FAIL("row %zu (%s): got %d want %d", i, rows[i].claims, got,
+                     rows[i].want);
+    }
+}
+
+TEST("a sub longer than the limit is refused, at the limit accepted")
+{
+    char claims[1024], sub[FG_JWT_MAX_ID_BYTES + 2];
+    struct fcgi_claims c;
+    memset(sub, 'u', sizeof sub - 1);
+    sub[sizeof sub - 1] = '\0';
+    snprintf(claims, sizeof claims,
+             "{\"sub\":\"%s\",\"role\":\"admin\",\"exp\":1800000000}", sub);
+    char *t = make_token(JWT_ALG_HS256, SECRET, claims);
+    CHECK_INT(verify(t, &c), FG_EAUTH);
+    free(t);
+    sub[FG_JWT_MAX_ID_BYTES] = '\0';
+    snprintf(claims, sizeof claims,
+             "{\"sub\":\"%s\",\"role\":\"admin\",\"exp\":1800000000}", sub);
+    t = make_token(JWT_ALG_HS256, SECRET, claims);
+    CHECK_INT(verify(t, &c), FG_OK);
+    CHECK_INT(strlen(c.sub), FG_JWT_MAX_ID_BYTES);
+    free(t);
+}
+
+TEST("a token over the length limit is refused before decoding")
+{
+    char claims[FG_JWT_MAX_TOKEN_BYTES + 256];
+    char pad[FG_JWT_MAX_TOKEN_BYTES];
+    memset(pad, 'x', sizeof pad - 1);
+    pad[sizeof pad - 1] = '\0';
+    snprintf(claims, sizeof claims,
+             "{\"sub\":\"a\",\"role\":\"admin\",\"exp\":1800000000,"
+             "\"pad\":\"%s\"}",
+             pad);
+    char *t = make_token(JWT_ALG_HS256, SECRET, claims);
+    struct fcgi_claims c;
+    fg_reason r = {{0}};
+    CHECK(strlen(t) > FG_JWT_MAX_TOKEN_BYTES);
+    CHECK_INT(fcgi_jwt_verify(t, SECRET, NOW, &c, &r), FG_EAUTH);
+    CHECK(strstr(r.text, "longer") != NULL);
+    free(t);
+}
+
+TEST("garbage strings are refused")
+{
+    static const char *const bad[] = {
+        "", ".", "..", "...", "a.b.c", "a.b", "abc", "Bearer x.y.z",
+        "eyJhbGciOiJIUzI1NiJ9..", "eyJ.eyJ.eyJ", "!!!.###.$$$",
+        "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.e30.",
+        "e30.e30.e30", "W10.W10.W10", "bnVsbA.bnVsbA.bnVsbA",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        struct fcgi_claims c;
+        if (verify(bad[i], &c) != FG_EAUTH)
+            TAP_FAIL("accepted \"%s\"", bad[i]);
+    }
+    struct fcgi_claims c;
+    fg_reason r = {{0}};
+    CHECK_INT(fcgi_jwt_verify(NULL, SECRET, NOW, &c, &r), FG_EAUTH);
+}
+
+TEST("every truncated prefix of a valid token is refused without a crash")
+{
+    char *t = mint(FCGI_ROLE_SELLER, "s-7", "ord-1");
+    size_t n = strlen(t);
+    char *buf = malloc(n + 1);
+    CHECK(buf != NULL);
+    for (size_t i = 0; i < n; i++) {
+        memcpy(buf, t, i);
+        buf[i] = '\0';
+        struct fcgi_claims c;
+        fg_result got = verify(buf, &c);
+        /* Dropping the last base64url character may leave the same bytes
+         * (it can carry only padding bits); anything shorter must fail. */
+        if (got == FG_OK && i + 1 < n)
+            TAP_FAIL("prefix of %zu bytes accepted", i);
+    }
+    free(buf);
+    free(t);
+}
+
+TEST("verify without a secret is a usage error, not a pass")
+{
+    char *t = mint(FCGI_ROLE_ADMIN, "ops", NULL);
+    struct fcgi_claims c;
+    fg_reason r = {{0}};
+    CHECK_INT(fcgi_jwt_verify(t, "", NOW, &c, &r), FG_EUSAGE);
+    CHECK_INT(fcgi_jwt_verify(t, NULL, NOW, &c, &r), FG_EUSAGE);
+    free(t);
+}
+
+TEST("mint refuses bad arguments")
+{
+    char *t = NULL;
+    fg_reason r = {{0}};
+    CHECK_INT(fcgi_jwt_mint(SECRET, FCGI_ROLE_BUYER, "b", NULL, 60, NOW, &t, &r),
+              FG_EUSAGE);
+    CHECK_INT(fcgi_jwt_mint(SECRET, FCGI_ROLE_SELLER, "s", NULL, 60, NOW, &t, &r),
+              FG_EUSAGE);
+    CHECK_INT(fcgi_jwt_mint(SECRET, 0, "s", "o", 60, NOW, &t, &r), FG_EUSAGE);
+    CHECK_INT(fcgi_jwt_mint(SECRET, FCGI_ROLE_ADMIN, "", NULL, 60, NOW, &t, &r),
+              FG_EUSAGE);
+    CHECK_INT(fcgi_jwt_mint(SECRET, FCGI_ROLE_ADMIN, "a", NULL, 0, NOW, &t, &r),
+              FG_EUSAGE);
+    CHECK_INT(fcgi_jwt_mint(SECRET, FCGI_ROLE_ADMIN, "a", NULL,
+                            FG_JWT_MAX_TTL_SECONDS + 1, NOW, &t, &r),
+              FG_EUSAGE);
+    CHECK_INT(fcgi_jwt_mint("", FCGI_ROLE_ADMIN, "a", NULL, 60, NOW, &t, &r),
+              FG_EUSAGE);
+    CHECK(t == NULL);
+}
+
+TEST("role names round-trip")
+{
+    CHECK_STR(fcgi_role_name(FCGI_ROLE_SELLER), "seller");
+    CHECK_STR(fcgi_role_name(FCGI_ROLE_BUYER), "buyer");
+    CHECK_STR(fcgi_role_name(FCGI_ROLE_ADMIN), "admin");
+    CHECK(fcgi_role_name(0) == NULL);
+    CHECK_INT(fcgi_role_parse("admin"), FCGI_ROLE_ADMIN);
+    CHECK_INT(fcgi_role_parse("ADMIN"), 0);
+    CHECK_INT(fcgi_role_parse(NULL), 0);
+}
