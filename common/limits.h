@@ -146,9 +146,10 @@
  * the size of the upload. */
 #define FG_UPLOAD_BUFFER_BYTES (64 * 1024)
 
-/* Wall-clock seconds one stamp child may run before it is killed.
- * (FILIGRANE_STAMP_TIMEOUT) */
-#define FG_WORKER_STAMP_TIMEOUT_DEFAULT 60
+/* The watermark on the worker's previews: a template of watermark/wm.h
+ * filled with the order's id, the buyer's name and the date.
+ * (FILIGRANE_MARK_TEXT) */
+#define FCGI_MARK_TEMPLATE_DEFAULT "PREVIEW \xc2\xb7 {buyer} \xc2\xb7 {order}"
 
 /* Request threads in the worker, each in FCGX_Accept_r.
  * (FILIGRANE_THREADS) */

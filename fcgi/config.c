@@ -144,10 +144,16 @@ fg_result fcgi_config_load(struct fcgi_config *cfg, fg_reason *r)
                       FG_UPLOAD_MAX_DELIVERY_BYTES_DEFAULT,
                       &cfg->upload.max_delivery_bytes, r)) != FG_OK)
         goto out;
-    if ((res = number("FILIGRANE_STAMP_TIMEOUT", 1, 3600, 0,
-                      FG_WORKER_STAMP_TIMEOUT_DEFAULT, &v, r)) != FG_OK)
+    /* The sandbox's own limits (FILIGRANE_STAMP_TIMEOUT and the
+     * FILIGRANE_SANDBOX_* settings) are read by wm_sandbox_limits_init. */
+    s = env("FILIGRANE_MARK_TEXT");
+    if (s && strlen(s) > FG_MAX_MARK_TEXT) {
+        res = fg_fail(r, FG_EUSAGE, "FILIGRANE_MARK_TEXT is longer than %d bytes",
+                      FG_MAX_MARK_TEXT);
         goto out;
-    cfg->stamp_timeout = (int)v;
+    }
+    snprintf(cfg->mark_template, sizeof cfg->mark_template, "%s",
+             s ? s : FCGI_MARK_TEMPLATE_DEFAULT);
 
     if ((s = env("FILIGRANE_CLI")))
         res = path_setting("FILIGRANE_CLI", s, cfg->cli, sizeof cfg->cli, r);
@@ -219,11 +225,11 @@ void fcgi_config_describe(const struct fcgi_config *c, FILE *f)
             "FILIGRANE_PORT=%d\nFILIGRANE_DATA=%s\nFILIGRANE_SOCKET=%s\n"
             "FILIGRANE_THREADS=%d\nFILIGRANE_MAX_FILE_BYTES=%lld\n"
             "FILIGRANE_MAX_FILES=%d\nFILIGRANE_MAX_DELIVERY_BYTES=%lld\n"
-            "FILIGRANE_STAMP_TIMEOUT=%d\nFILIGRANE_CLI=%s\n"
+            "FILIGRANE_MARK_TEXT=%s\nFILIGRANE_CLI=%s\n"
             "FILIGRANE_LOG_LEVEL=%s\nFILIGRANE_JWT_SECRET=%s\n"
             "FILIGRANE_WEBHOOK_SECRET=%s\n",
             c->port, c->data, c->socket, c->threads, c->upload.max_file_bytes,
-            c->upload.max_files, c->upload.max_delivery_bytes, c->stamp_timeout,
+            c->upload.max_files, c->upload.max_delivery_bytes, c->mark_template,
             c->cli, fcgi_log_level_name(c->log_level),
             c->jwt_secret ? "(set)" : "(unset)",
             c->webhook_key.len ? "(set)" : "(unset)");

@@ -9,7 +9,7 @@
  *   FILIGRANE_MAX_FILE_BYTES      largest delivered file          2G
  *   FILIGRANE_MAX_FILES           files per delivery              50
  *   FILIGRANE_MAX_DELIVERY_BYTES  largest upload body             4G
- *   FILIGRANE_STAMP_TIMEOUT       seconds per stamp child         60
+ *   FILIGRANE_MARK_TEXT           watermark template   PREVIEW · {buyer} · {order}
  *   FILIGRANE_CLI                 the CLI run for stamping  filigrane beside
  *                                                           the worker binary
  *   FILIGRANE_LOG_LEVEL           error, warn, info, debug        info
@@ -25,15 +25,10 @@
 #include <stdio.h>
 
 #include "common/result.h"
+#include "fcgi/log.h"
 #include "fcgi/multipart.h"
 #include "fcgi/webhook_sig.h"
 
-enum fcgi_log_level {
-    FCGI_LOG_ERROR = 0,
-    FCGI_LOG_WARN,
-    FCGI_LOG_INFO,
-    FCGI_LOG_DEBUG,
-};
 
 struct fcgi_config {
     int port;
@@ -43,7 +38,7 @@ struct fcgi_config {
     char *jwt_secret;      /* heap; wiped by release */
     struct fcgi_webhook_key webhook_key;
     struct fcgi_upload_limits upload;
-    int stamp_timeout;     /* seconds */
+    char mark_template[FG_MAX_MARK_TEXT + 1]; /* the previews' watermark */
     char cli[PATH_MAX];
     enum fcgi_log_level log_level;
 };

@@ -74,12 +74,12 @@ static void send_blob(fcgi_req *req, const char *sha, const char *mime,
 {
     fg_reason r = {{0}};
     char rel[STORE_BLOB_REL_MAX];
-    char disp[FCGI_DISPOSITION_MAX];
+    char disp[FCGI_DISPOSITION_BYTES];
     if (store_blob_relpath(sha, rel, &r) != FG_OK) {
         fcgi_send_error(req, FG_EIO, NULL, "stored file is unreadable");
         return;
     }
-    fcgi_disposition(inline_, name, disp, sizeof disp);
+    fcgi_disposition(inline_ ? FCGI_DISPOSITION_INLINE : FCGI_DISPOSITION_ATTACHMENT, name, disp);
     fcgi_file_reply reply = {rel, sha, mime, disp, cache};
     fcgi_send_file(req, &reply);
 }

@@ -6,23 +6,15 @@
 #include <time.h>
 #include <unistd.h>
 
-static fcgi_log_level min_level = FCGI_LOG_INFO;
-static const char *const level_names[] = {"debug", "info", "warn", "error"};
+#include "fcgi/config.h"
 
-int fcgi_log_set_level(const char *name)
-{
-    for (int i = 0; i < 4; i++) {
-        if (name && strcmp(name, level_names[i]) == 0) {
-            min_level = (fcgi_log_level)i;
-            return 0;
-        }
-    }
-    return -1;
-}
+static fcgi_log_level max_level = FCGI_LOG_INFO;
+
+void fcgi_log_set_level(fcgi_log_level level) { max_level = level; }
 
 void fcgi_log(fcgi_log_level level, const char *fmt, ...)
 {
-    if (level < min_level)
+    if (level > max_level)
         return;
     char line[2048];
     struct timespec ts;
@@ -31,7 +23,7 @@ void fcgi_log(fcgi_log_level level, const char *fmt, ...)
     gmtime_r(&ts.tv_sec, &tm);
     size_t n = strftime(line, sizeof line, "ts=%Y-%m-%dT%H:%M:%S", &tm);
     n += (size_t)snprintf(line + n, sizeof line - n, ".%03ldZ level=%s ",
-                          ts.tv_nsec / 1000000, level_names[level]);
+                          ts.tv_nsec / 1000000, fcgi_log_level_name(level));
     va_list ap;
     va_start(ap, fmt);
     int m = vsnprintf(line + n, sizeof line - n, fmt, ap);

@@ -4,16 +4,17 @@
 #ifndef FCGI_LOG_H
 #define FCGI_LOG_H
 
+/* Ordered by verbosity: a level shows itself and everything above it. */
 typedef enum fcgi_log_level {
-    FCGI_LOG_DEBUG,
-    FCGI_LOG_INFO,
+    FCGI_LOG_ERROR = 0,
     FCGI_LOG_WARN,
-    FCGI_LOG_ERROR,
+    FCGI_LOG_INFO,
+    FCGI_LOG_DEBUG,
 } fcgi_log_level;
 
-/* Sets the lowest level written ("debug", "info", "warn", "error"); an
- * unknown name leaves it unchanged and returns -1. */
-int fcgi_log_set_level(const char *name);
+/* Sets the most verbose level written (FILIGRANE_LOG_LEVEL, parsed by
+ * fcgi/config.c). This function can't fail. */
+void fcgi_log_set_level(fcgi_log_level level);
 
 /* Writes "ts=<RFC 3339> level=<l> " then the formatted message and a
  * newline, in one write so lines of concurrent threads never interleave. */

@@ -89,7 +89,6 @@ static void on_signal(int sig)
 int main(void)
 {
     struct fcgi_config cfg;
-    struct fcgi_webhook_key hook;
     wm_sandbox_limits sandbox;
     store_blob *blobs = NULL;
     thread_arg *threads = NULL;
@@ -97,32 +96,27 @@ int main(void)
     int status = 1, started = 0;
     char db_path[4096];
 
-    memset(&hook, 0, sizeof hook);
     if (fcgi_config_load(&cfg, &r) != FG_OK || wm_sandbox_limits_init(&sandbox, &r) != FG_OK) {
         fprintf(stderr, "filigrane-fcgi: %s\n", r.text);
-        return 2;
-    }
-    if (fcgi_webhook_key_init(&hook, cfg.webhook_secret, &r) != FG_OK) {
-        fprintf(stderr, "filigrane-fcgi: FILIGRANE_WEBHOOK_SECRET: %s\n", r.text);
         return 2;
     }
     fcgi_log_set_level(cfg.log_level);
     /* FastCGI peers that vanish mid-answer must not kill the process. */
     signal(SIGPIPE, SIG_IGN);
 
-    if (store_blob_open_fs(cfg.data_dir, &blobs, &r) != FG_OK) {
+    if (store_blob_open_fs(cfg.data, &blobs, &r) != FG_OK) {
         fcgi_log(FCGI_LOG_ERROR, "cannot open the blob store: %s", r.text);
         goto out;
     }
-    snprintf(db_path, sizeof db_path, "%s/filigrane.db", cfg.data_dir);
+    snprintf(db_path, sizeof db_path, "%s/filigrane.db", cfg.data);
 
     if (FCGX_Init() != 0) {
         fcgi_log(FCGI_LOG_ERROR, "cannot initialise libfcgi");
         goto out;
     }
-    unlink(cfg.socket_path); /* a stale socket of a previous run */
+    unlink(cfg.socket); /* a stale socket of a previous run */
     mode_t old = umask(0);   /* nginx workers may run as another user */
-    listen_fd = FCGX_OpenSocket(cfg.socket_path, 128);
+    listen_fd = FCGX_OpenSocket(cfg.socket, 128);
     umask(old);
     if (listen_fd < 0) {
         fcgi_log(FCGI_LOG_ERROR, "cannot listen on the worker socket");
@@ -141,7 +135,7 @@ int main(void)
     for (int i = 0; i < cfg.threads; i++) {
         thread_arg *a = &threads[i];
         a->no = i;
-        a->ctx = (fcgi_ctx){.cfg = &cfg, .hook = &hook, .sandbox = &sandbox, .blobs = blobs};
+        a->ctx = (fcgi_ctx){.cfg = &cfg, .hook = &cfg.webhook_key, .sandbox = &sandbox, .blobs = blobs};
         if (store_meta_open_sqlite(db_path, &a->ctx.meta, &r) != FG_OK) {
             fcgi_log(FCGI_LOG_ERROR, "cannot open the metadata store: %s", r.text);
             goto stop;
@@ -166,11 +160,10 @@ stop:
 out:
     if (listen_fd >= 0) {
         close(listen_fd);
-        unlink(cfg.socket_path);
+        unlink(cfg.socket);
     }
     free(threads);
     store_blob_free(blobs);
-    fcgi_webhook_key_release(&hook);
     fcgi_config_release(&cfg);
     return status;
 }

@@ -39,7 +39,7 @@ static fg_result stamp(fcgi_ctx *ctx, const store_order *o, const store_file *f,
     const char *args[] = {"--text", ctx->cfg->mark_template, "--var", v_order, "--var",
                           v_buyer, "--var", v_date, NULL};
     double t0 = now_ms();
-    rc = wm_sandbox_stamp(ctx->cfg->cli_path, in, out, args, ctx->sandbox, r);
+    rc = wm_sandbox_stamp(ctx->cfg->cli, in, out, args, ctx->sandbox, r);
     fcgi_metric_add(FCGI_M_STAMP_MS_TOTAL, (unsigned long long)(now_ms() - t0));
     if (rc != FG_OK)
         return rc;

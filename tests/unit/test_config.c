@@ -13,7 +13,7 @@ static const char *const VARS[] = {
     "FILIGRANE_PORT", "FILIGRANE_DATA", "FILIGRANE_JWT_SECRET",
     "FILIGRANE_WEBHOOK_SECRET", "FILIGRANE_SOCKET", "FILIGRANE_THREADS",
     "FILIGRANE_MAX_FILE_BYTES", "FILIGRANE_MAX_FILES",
-    "FILIGRANE_MAX_DELIVERY_BYTES", "FILIGRANE_STAMP_TIMEOUT", "FILIGRANE_CLI",
+    "FILIGRANE_MAX_DELIVERY_BYTES", "FILIGRANE_MARK_TEXT", "FILIGRANE_CLI",
     "FILIGRANE_LOG_LEVEL",
 };
 
@@ -43,7 +43,7 @@ TEST("defaults with only the secrets set")
     CHECK_INT(c.upload.max_file_bytes, FG_UPLOAD_MAX_FILE_BYTES_DEFAULT);
     CHECK_INT(c.upload.max_files, FG_UPLOAD_MAX_FILES_DEFAULT);
     CHECK_INT(c.upload.max_delivery_bytes, FG_UPLOAD_MAX_DELIVERY_BYTES_DEFAULT);
-    CHECK_INT(c.stamp_timeout, FG_WORKER_STAMP_TIMEOUT_DEFAULT);
+    CHECK_STR(c.mark_template, FCGI_MARK_TEMPLATE_DEFAULT);
     CHECK_INT(c.log_level, FCGI_LOG_INFO);
     CHECK_STR(c.jwt_secret, JWT);
     CHECK_INT(c.webhook_key.len, 24);
@@ -70,7 +70,7 @@ TEST("every setting is read")
     setenv("FILIGRANE_MAX_FILE_BYTES", "512M", 1);
     setenv("FILIGRANE_MAX_FILES", "7", 1);
     setenv("FILIGRANE_MAX_DELIVERY_BYTES", "1073741824", 1);
-    setenv("FILIGRANE_STAMP_TIMEOUT", "15", 1);
+    setenv("FILIGRANE_MARK_TEXT", "PROOF {order}", 1);
     setenv("FILIGRANE_CLI", "/opt/fg/bin/filigrane", 1);
     setenv("FILIGRANE_LOG_LEVEL", "debug", 1);
     struct fcgi_config c;
@@ -83,7 +83,7 @@ TEST("every setting is read")
     CHECK_INT(c.upload.max_file_bytes, 512LL * 1024 * 1024);
     CHECK_INT(c.upload.max_files, 7);
     CHECK_INT(c.upload.max_delivery_bytes, 1073741824LL);
-    CHECK_INT(c.stamp_timeout, 15);
+    CHECK_STR(c.mark_template, "PROOF {order}");
     CHECK_STR(c.cli, "/opt/fg/bin/filigrane");
     CHECK_INT(c.log_level, FCGI_LOG_DEBUG);
     fcgi_config_release(&c);
@@ -114,7 +114,6 @@ TEST("bad numbers are refused with the variable named")
         {"FILIGRANE_MAX_FILE_BYTES", "99999999999999999999"},
         {"FILIGRANE_MAX_FILE_BYTES", "9999999999G"},
         {"FILIGRANE_MAX_DELIVERY_BYTES", "0"},
-        {"FILIGRANE_STAMP_TIMEOUT", "3601"},
         {"FILIGRANE_LOG_LEVEL", "verbose"}, {"FILIGRANE_LOG_LEVEL", "INFO"},
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
