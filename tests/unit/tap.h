@@ -75,8 +75,8 @@ int tap_ncases;
 jmp_buf tap_jmp;
 int tap_run(void)
 {
-    int failed = 0;
-    for (int i = 0; i < tap_ncases; i++) {
+    volatile int failed = 0;
+    for (volatile int i = 0; i < tap_ncases; i++) {
         if (setjmp(tap_jmp) == 0) {
             tap_cases[i].fn();
             printf("ok - %s\n", tap_cases[i].name);
