@@ -12,6 +12,12 @@
 
 #include "watermark/formats.h"
 
+static void silence(const gchar *domain, GLogLevelFlags level,
+                    const gchar *message, gpointer data)
+{
+    (void)domain, (void)level, (void)message, (void)data;
+}
+
 fg_result wm_init(const char *argv0, bool allow_untrusted, fg_reason *r)
 {
     if (VIPS_INIT(argv0 ? argv0 : "filigrane") != 0) {
@@ -19,6 +25,9 @@ fg_result wm_init(const char *argv0, bool allow_untrusted, fg_reason *r)
         return fg_fail(r, FG_EIO, "cannot start libvips");
     }
     vips_block_untrusted_set(!allow_untrusted);
+    /* Errors are reported once, as a reason; libvips's own warnings
+     * ("error in tile ...") would add lines a caller cannot act on. */
+    g_log_set_handler("VIPS", G_LOG_LEVEL_WARNING, silence, NULL);
     /* A cached operation holds its decoded pixels: nothing is reused
      * between files, so keep nothing. */
     vips_cache_set_max(0);

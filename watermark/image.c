@@ -15,8 +15,21 @@
  * multi-page image (a TIFF document, a HEIF burst) shows its first. */
 static int is_animated_loader(const char *loader)
 {
-    return strcmp(loader, "gifload_source") == 0 ||
-           strcmp(loader, "webpload_source") == 0;
+    return strcmp(loader, "VipsForeignLoadNsgifSource") == 0 ||
+           strcmp(loader, "VipsForeignLoadWebpSource") == 0;
+}
+
+/* Whether the loader (a type name) is blocked in this process: untrusted
+ * loaders (SVG, ImageMagick, ...) are, outside the sandbox. */
+static int is_blocked(const char *loader)
+{
+    GType type = g_type_from_name(loader);
+    if (!type)
+        return 1;
+    VipsOperationClass *c = VIPS_OPERATION_CLASS(g_type_class_ref(type));
+    int blocked = (c->flags & VIPS_OPERATION_BLOCKED) != 0;
+    g_type_class_unref(c);
+    return blocked;
 }
 
 static VipsImage *open_image(const char *in, int all,
@@ -63,9 +76,8 @@ fg_result wm_stamp_image(const char *in, const char *out, const wm_options *o,
     if ((rc = wm_detect_file(in, &type, r)) != FG_OK)
         goto out;
     src = vips_source_new_from_file(in);
-    /* Blocked (untrusted) loaders are not found: SVG lands here. */
     const char *loader = src ? vips_foreign_find_load_source(src) : NULL;
-    if (!loader) {
+    if (!loader || is_blocked(loader)) {
         vips_error_clear();
         rc = fg_fail(r, FG_EUNSUPPORTED, "type %s is withheld", type.mime);
         goto out;
@@ -97,7 +109,7 @@ fg_result wm_stamp_image(const char *in, const char *out, const wm_options *o,
     int orient = vips_image_get_orientation(head);
     VipsAccess access = (orient == 1 || animated) ? VIPS_ACCESS_SEQUENTIAL
                                                   : VIPS_ACCESS_RANDOM;
-    int shrink = strcmp(loader, "jpegload_source") == 0
+    int shrink = strcmp(loader, "VipsForeignLoadJpegSource") == 0
                      ? jpeg_shrink(head->Xsize, head->Ysize, o->max_edge)
                      : 1;
     if (animated && frames > 1)

@@ -139,14 +139,36 @@ static fg_result shrink(VipsObject *ctx, VipsImage *in, int max_edge,
     return FG_OK;
 }
 
-/* The mark over every frame: the tile replicated and cropped at a seeded
- * offset, then one blend of the ink into the colour bands. */
+/* A tile repeated over a w x fh frame from offset (ox, oy), and down
+ * every frame. */
+static int tile_over(VipsObject *ctx, VipsImage *tile, int ox, int oy, int w,
+                     int fh, int pages, VipsImage **out)
+{
+    VipsImage **t = (VipsImage **)vips_object_local_array(ctx, 3);
+    if (vips_replicate(tile, &t[0], (w + ox) / tile->Xsize + 1,
+                       (fh + oy) / tile->Ysize + 1, NULL) != 0 ||
+        vips_crop(t[0], &t[1], ox, oy, w, fh, NULL) != 0)
+        return -1;
+    *out = t[1];
+    /* Same place on every frame: a mark that moves is easier to average
+     * away. */
+    if (pages > 1) {
+        if (vips_replicate(t[1], &t[2], 1, pages, NULL) != 0)
+            return -1;
+        *out = t[2];
+    }
+    return 0;
+}
+
+/* The mark over every frame: one blend of a tiled ink through a tiled
+ * coverage into the colour bands; alpha is left as it is. */
 static fg_result stamp(VipsObject *ctx, VipsImage *in, int pages,
                        const wm_options *o, uint64_t seed, VipsImage **out,
                        fg_reason *r)
 {
-    VipsImage **t = (VipsImage **)vips_object_local_array(ctx, 10);
+    VipsImage **t = (VipsImage **)vips_object_local_array(ctx, 7);
     int w = in->Xsize, fh = in->Ysize / pages;
+    int colour_bands = has_alpha(in) ? in->Bands - 1 : in->Bands;
     fg_result rc;
     char *text = wm_template_expand(o->text_template, o->vars, o->nvars);
     if (!text)
@@ -161,41 +183,29 @@ static fg_result stamp(VipsObject *ctx, VipsImage *in, int pages,
         .opacity = o->opacity,
         .spacing = 0.8 + 0.3 * uniform(&s),
     };
-    rc = wm_tile_new(&spec, &t[0], r);
+    rc = wm_tile_new(&spec, colour_bands, &t[0], &t[5], r);
     free(text);
     if (rc != FG_OK)
         return rc;
-    int tw = t[0]->Xsize, th = t[0]->Ysize;
-    int ox = (int)(uniform(&s) * tw), oy = (int)(uniform(&s) * th);
-    VipsImage *ink = NULL;
-    if (vips_replicate(t[0], &t[1], (w + ox) / tw + 1, (fh + oy) / th + 1,
-                       NULL) != 0 ||
-        vips_crop(t[1], &t[2], ox, oy, w, fh, NULL) != 0)
+    int ox = (int)(uniform(&s) * t[0]->Xsize);
+    int oy = (int)(uniform(&s) * t[0]->Ysize);
+    VipsImage *ink = NULL, *cover = NULL, *colour = in;
+    if (tile_over(ctx, t[0], ox, oy, w, fh, pages, &ink) ||
+        tile_over(ctx, t[5], ox, oy, w, fh, pages, &cover))
         return vips_failed(r, "tiling");
-    ink = t[2];
-    if (pages > 1) {
-        /* Same place on every frame: a mark that moves is easier to
-         * average away. */
-        if (vips_replicate(ink, &t[3], 1, pages, NULL) != 0)
-            return vips_failed(r, "tiling");
-        ink = t[3];
-    }
-    VipsImage *colour = in;
     if (has_alpha(in)) {
-        if (vips_extract_band(in, &t[4], 0, "n", in->Bands - 1, NULL) != 0 ||
-            vips_extract_band(in, &t[5], in->Bands - 1, NULL) != 0)
+        if (vips_extract_band(in, &t[1], 0, "n", colour_bands, NULL) != 0 ||
+            vips_extract_band(in, &t[2], colour_bands, NULL) != 0)
             return vips_failed(r, "band extraction");
-        colour = t[4];
+        colour = t[1];
     }
-    if (vips_extract_band(ink, &t[6], 0, NULL) != 0 ||
-        vips_extract_band(ink, &t[7], 1, NULL) != 0 ||
-        vips_ifthenelse(t[7], t[6], colour, &t[8], "blend", TRUE, NULL) != 0)
+    if (vips_ifthenelse(cover, ink, colour, &t[3], "blend", TRUE, NULL) != 0)
         return vips_failed(r, "blend");
-    *out = t[8];
+    *out = t[3];
     if (has_alpha(in)) {
-        if (vips_bandjoin2(t[8], t[5], &t[9], NULL) != 0)
+        if (vips_bandjoin2(t[3], t[2], &t[4], NULL) != 0)
             return vips_failed(r, "band join");
-        *out = t[9];
+        *out = t[4];
     }
     return FG_OK;
 }

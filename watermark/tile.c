@@ -142,42 +142,97 @@ out:
     return rc;
 }
 
-/* Scales a periodic tile by s without a seam: scale a 3x3 repeat and keep
- * the middle period, so every edge pixel was interpolated from its true
- * neighbours. */
-static fg_result upscale(VipsImage *tile, double s, VipsImage **out,
-                         fg_reason *r)
+static void free_pixels(VipsImage *im, void *px)
 {
-    VipsImage *big = NULL, *scaled = NULL, *mid = NULL;
+    (void)im;
+    free(px);
+}
+
+/* An image over px that frees px when it closes, or NULL (px freed). */
+static VipsImage *wrap(unsigned char *px, int w, int h, int bands)
+{
+    VipsImage *im = vips_image_new_from_memory(px, (size_t)w * h * bands, w,
+                                               h, bands, VIPS_FORMAT_UCHAR);
+    if (!im) {
+        free(px);
+        return NULL;
+    }
+    g_signal_connect(im, "postclose", G_CALLBACK(free_pixels), px);
+    return im;
+}
+
+/* Scales the folded tile by s (bilinear, wrapping at the edges so the
+ * result is still seamlessly periodic) into the two images the blend
+ * reads: the ink as `bands` identical bands, and the coverage. Written
+ * out because vips_affine, vips_bandjoin and a copy cost several times
+ * more: this runs over up to a tenth of the image's pixels, per file. */
+static fg_result expand(VipsImage *tile, double s, int bands,
+                        VipsImage **ink, VipsImage **cover, fg_reason *r)
+{
     fg_result rc = FG_OK;
-    int pw = (int)lround(tile->Xsize * s), ph = (int)lround(tile->Ysize * s);
-    if (vips_replicate(tile, &big, 3, 3, NULL) != 0 ||
-        vips_resize(big, &scaled, s, "kernel", VIPS_KERNEL_LINEAR, NULL) != 0 ||
-        vips_crop(scaled, &mid, pw, ph, pw, ph, NULL) != 0) {
-        rc = vips_failed(r, "scale");
+    int w = tile->Xsize, h = tile->Ysize;
+    int pw = (int)lround(w * s), ph = (int)lround(h * s);
+    size_t size = 0, n = (size_t)pw * ph;
+    unsigned char *in = vips_image_write_to_memory(tile, &size);
+    unsigned char *ip = malloc(n * bands), *cp = malloc(n);
+    int *col = malloc(sizeof(int) * pw * 3);
+    if (!in || !ip || !cp || !col || size != (size_t)w * h * 2) {
+        rc = fg_fail(r, FG_EIO, "cannot draw the watermark: out of memory");
         goto out;
     }
-    /* Replicated over a whole image, a lazy tile would be recomputed for
-     * every region: keep it in memory. */
-    *out = vips_image_copy_memory(mid);
-    if (!*out)
+    /* Per output column: the two source columns and an 8-bit weight. */
+    for (int x = 0; x < pw; x++) {
+        double sx = (x + 0.5) * w / pw - 0.5 + w;
+        int x0 = (int)floor(sx);
+        col[3 * x] = (x0 % w) * 2;
+        col[3 * x + 1] = ((x0 + 1) % w) * 2;
+        col[3 * x + 2] = (int)lround((sx - x0) * 256);
+    }
+    for (int y = 0; y < ph; y++) {
+        double sy = (y + 0.5) * h / ph - 0.5 + h;
+        int y0 = (int)floor(sy), fy = (int)lround((sy - y0) * 256);
+        const unsigned char *r0 = in + (size_t)(y0 % h) * w * 2;
+        const unsigned char *r1 = in + (size_t)((y0 + 1) % h) * w * 2;
+        unsigned char *di = ip + (size_t)y * pw * bands;
+        unsigned char *dc = cp + (size_t)y * pw;
+        for (int x = 0; x < pw; x++) {
+            int a = col[3 * x], b = col[3 * x + 1], fx = col[3 * x + 2];
+            unsigned v[2];
+            for (int k = 0; k < 2; k++) {
+                unsigned top = r0[a + k] * (256 - fx) + r0[b + k] * fx;
+                unsigned bot = r1[a + k] * (256 - fx) + r1[b + k] * fx;
+                v[k] = (top * (256 - fy) + bot * fy + 32768) >> 16;
+            }
+            for (int k = 0; k < bands; k++)
+                di[x * bands + k] = (unsigned char)v[0];
+            dc[x] = (unsigned char)v[1];
+        }
+    }
+    *ink = wrap(ip, pw, ph, bands);
+    *cover = wrap(cp, pw, ph, 1);
+    ip = cp = NULL;
+    if (!*ink || !*cover) {
+        if (*ink)
+            g_object_unref(*ink);
+        if (*cover)
+            g_object_unref(*cover);
+        *ink = *cover = NULL;
         rc = vips_failed(r, "copy");
+    }
 out:
-    if (mid)
-        g_object_unref(mid);
-    if (scaled)
-        g_object_unref(scaled);
-    if (big)
-        g_object_unref(big);
+    g_free(in);
+    free(ip);
+    free(cp);
+    free(col);
     return rc;
 }
 
-fg_result wm_tile_new(const wm_tile_spec *spec, VipsImage **out,
-                      fg_reason *r)
+fg_result wm_tile_new(const wm_tile_spec *spec, int bands, VipsImage **ink,
+                      VipsImage **cover, fg_reason *r)
 {
     VipsImage *mask = NULL, *inked = NULL, *rot = NULL, *tile = NULL;
     fg_result rc;
-    *out = NULL;
+    *ink = *cover = NULL;
     double px = spec->text_px < 6 ? 6 : spec->text_px;
     int design = px > DESIGN_PX ? DESIGN_PX : (int)lround(px);
     int rad = design / 10 > 1 ? design / 10 : 1;
@@ -205,12 +260,7 @@ fg_result wm_tile_new(const wm_tile_spec *spec, VipsImage **out,
     int ph = (int)lround(step * sin(a) / (n < 1 ? 1 : n));
     if ((rc = fold(rot, pw, ph, spec->opacity, &tile, r)) != FG_OK)
         goto out;
-    if (px > design) {
-        rc = upscale(tile, px / design, out, r);
-    } else {
-        *out = tile;
-        tile = NULL;
-    }
+    rc = expand(tile, px / design, bands, ink, cover, r);
 out:
     if (tile)
         g_object_unref(tile);

@@ -1,7 +1,7 @@
 /* Inside the engine: the repeating unit of the watermark.
  *
- * A tile is a small two-band uchar image (band 0: ink grey level, band 1:
- * coverage already scaled by the opacity) that is periodic: replicated
+ * A tile is an ink image and a coverage image (already scaled by the
+ * opacity), small next to the picture, and periodic: replicated
  * side by side it draws rows of rotated text in a brick pattern, with
  * neighbours overlapping seamlessly. The image pipeline replicates and
  * crops it to the frame, so the per-pixel cost of the mark is one blend. */
@@ -20,9 +20,14 @@ typedef struct wm_tile_spec {
     double spacing;    /* row pitch factor, about 1 */
 } wm_tile_spec;
 
-/* Renders the tile for spec. On FG_OK *out is a new memory image the
- * caller unrefs; on failure *out is NULL and r says why. */
-FG_MUST_CHECK fg_result wm_tile_new(const wm_tile_spec *spec,
-                                    VipsImage **out /* out */, fg_reason *r);
+/* Renders the tile for spec as two memory images of the same size: *ink
+ * (`bands` identical uchar bands, to match the image it is blended into)
+ * and *cover (one band: how much of the ink to blend, 0 to 255, opacity
+ * included). On FG_OK the caller unrefs both; on failure both are NULL and
+ * r says why. */
+FG_MUST_CHECK fg_result wm_tile_new(const wm_tile_spec *spec, int bands,
+                                    VipsImage **ink /* out */,
+                                    VipsImage **cover /* out */,
+                                    fg_reason *r);
 
 #endif
