@@ -54,11 +54,11 @@ $(BUILD)/%.o: %.c
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
 $(LIB_SAFE): $(call obj,$(COMMON_SRC) $(WM_SAFE_SRC))
-	@rm -f $@; ar rcs $@ $^
+	@mkdir -p $(dir $@); rm -f $@; ar rcs $@ $^
 $(LIB_ENGINE): $(call obj,$(WM_DEC_SRC))
-	@rm -f $@; ar rcs $@ $^
+	@mkdir -p $(dir $@); rm -f $@; ar rcs $@ $^
 $(LIB_WORKER): $(call obj,$(STORE_SRC) $(FCGI_SRC))
-	@rm -f $@; ar rcs $@ $^
+	@mkdir -p $(dir $@); rm -f $@; ar rcs $@ $^
 
 $(BIN)/filigrane: $(call obj,$(CLI_SRC)) $(LIB_WORKER) $(LIB_ENGINE) $(LIB_SAFE)
 	@mkdir -p $(BIN)

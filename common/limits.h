@@ -164,4 +164,35 @@
  * stored name; a longer one is cut at a UTF-8 boundary. */
 #define FG_DISPOSITION_MAX_NAME_BYTES 255
 
+/* ---- the sandbox (watermark/sandbox.c) ---- */
+
+/* Address space of a stamping child (RLIMIT_AS). Address space, not
+ * resident memory: glibc reserves a 64 MB heap per thread arena and 8 MB
+ * of stack per thread, so a libvips child with a handful of threads maps
+ * several hundred MB before it decodes a pixel. 2 GiB leaves room for a
+ * 100 MP image decoded sequentially. (FILIGRANE_SANDBOX_MEMORY, bytes or
+ * with a K, M or G suffix) */
+#define FG_SANDBOX_MEMORY_DEFAULT (2048LL * 1024 * 1024)
+
+/* CPU seconds of a stamping child, all its threads together (RLIMIT_CPU).
+ * Twice the wall-clock limit: libvips keeps two cores busy.
+ * (FILIGRANE_SANDBOX_CPU) */
+#define FG_SANDBOX_CPU_DEFAULT 240
+
+/* Wall-clock seconds before a stamping child is killed, whatever it is
+ * doing: a 500-page PDF or a zip of a few hundred photos fits.
+ * (FILIGRANE_STAMP_TIMEOUT) */
+#define FG_STAMP_TIMEOUT_DEFAULT 120
+
+/* Largest file a stamping child may write (RLIMIT_FSIZE): the preview.
+ * (FILIGRANE_SANDBOX_FILE_SIZE, bytes or with a K, M or G suffix) */
+#define FG_SANDBOX_FILE_SIZE_DEFAULT (1024LL * 1024 * 1024)
+
+/* Open files of a stamping child (RLIMIT_NOFILE): libvips, fontconfig and
+ * a PDF's fonts need a few dozen. (FILIGRANE_SANDBOX_FILES) */
+#define FG_SANDBOX_OPEN_FILES_DEFAULT 256
+
+/* Most extra stamp options passed to a sandboxed child. */
+#define FG_SANDBOX_MAX_ARGS 64
+
 #endif

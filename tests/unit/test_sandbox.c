@@ -1,0 +1,244 @@
+/* The sandboxed runner, driven through the real CLI binary: a normal
+ * stamp, and every way a child can fail (hang, CPU burn, crash, memory
+ * exhaustion, a forbidden system call) forced by FILIGRANE_TEST_HOOK. */
+#define _GNU_SOURCE
+#include <cairo.h>
+#include <errno.h>
+#include <stdbool.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/limits.h"
+#include "watermark/sandbox.h"
+
+#define TAP_MAIN
+#include "tests/unit/tap.h"
+
+static char cli[512];
+static char dir[] = "/tmp/fg-sandbox-XXXXXX";
+static char png[600], out[600];
+
+static void setup(void)
+{
+    if (cli[0])
+        return;
+    const char *bin = getenv("FILIGRANE_BIN");
+    snprintf(cli, sizeof cli, "%s/filigrane", bin ? bin : "bin");
+    if (!mkdtemp(dir))
+        abort();
+    snprintf(png, sizeof png, "%s/photo.png", dir);
+    snprintf(out, sizeof out, "%s/preview.jpg", dir);
+    cairo_surface_t *s = cairo_image_surface_create(CAIRO_FORMAT_RGB24, 320, 200);
+    cairo_t *cr = cairo_create(s);
+    cairo_set_source_rgb(cr, 0.2, 0.5, 0.8);
+    cairo_paint(cr);
+    cairo_destroy(cr);
+    if (cairo_surface_write_to_png(s, png) != CAIRO_STATUS_SUCCESS)
+        abort();
+    cairo_surface_destroy(s);
+}
+
+static wm_sandbox_limits limits(void)
+{
+    wm_sandbox_limits l;
+    fg_reason r = {{0}};
+    unsetenv("FILIGRANE_SANDBOX_MEMORY");
+    if (wm_sandbox_limits_init(&l, &r) != FG_OK)
+        abort();
+    return l;
+}
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static fg_result run_hook(const char *hook, const wm_sandbox_limits *l,
+                          fg_reason *r)
+{
+    setup();
+    setenv("FILIGRANE_TEST_HOOK", hook, 1);
+    fg_result rc = wm_sandbox_stamp(cli, png, out, NULL, l, r);
+    unsetenv("FILIGRANE_TEST_HOOK");
+    return rc;
+}
+
+static bool exists(const char *p)
+{
+    struct stat st;
+    return stat(p, &st) == 0;
+}
+
+static void touch(const char *p)
+{
+    int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (fd < 0 || write(fd, "partial", 7) != 7)
+        abort();
+    close(fd);
+}
+
+TEST("a normal stamp through the sandbox writes a JPEG preview")
+{
+    setup();
+    wm_sandbox_limits l = limits();
+    fg_reason r = {{0}};
+    unlink(out);
+    const char *args[] = {"--var", "order=ord-1", NULL};
+    CHECK_INT(wm_sandbox_stamp(cli, png, out, args, &l, &r), FG_OK);
+    FILE *f = fopen(out, "rb");
+    CHECK(f);
+    unsigned char head[3] = {0};
+    size_t n = fread(head, 1, 3, f);
+    fclose(f);
+    CHECK_INT(n, 3);
+    CHECK(head[0] == 0xff && head[1] == 0xd8 && head[2] == 0xff);
+}
+
+TEST("a child that hangs is killed at the wall-clock limit: timeout")
+{
+    wm_sandbox_limits l = limits();
+    l.wall_seconds = 2;
+    fg_reason r = {{0}};
+    setup();
+    touch(out);
+    double t0 = now();
+    CHECK_INT(run_hook("hang", &l, &r), FG_ETIMEOUT);
+    double dt = now() - t0;
+    CHECK(dt >= 1.9 && dt < 3.5);
+    CHECK_STR(r.text, "preview timed out after 2 s");
+    CHECK(!exists(out));
+}
+
+TEST("a child that burns cpu is stopped by its cpu limit")
+{
+    wm_sandbox_limits l = limits();
+    l.cpu_seconds = 1;
+    l.wall_seconds = 20;
+    fg_reason r = {{0}};
+    double t0 = now();
+    CHECK_INT(run_hook("spin", &l, &r), FG_ETIMEOUT);
+    CHECK(now() - t0 < 10);
+    CHECK_STR(r.text, "preview used more than 1 s of cpu time");
+}
+
+TEST("a child that crashes is reported as a crash with its signal")
+{
+    wm_sandbox_limits l = limits();
+    fg_reason r = {{0}};
+    setup();
+    touch(out);
+    CHECK_INT(run_hook("crash", &l, &r), FG_ECRASH);
+    CHECK(strstr(r.text, "decoder crashed (signal 11") == r.text);
+    CHECK(!exists(out));
+}
+
+TEST("a child that runs out of memory under its limit fails with a reason")
+{
+    wm_sandbox_limits l = limits();
+    l.address_space = 256LL << 20;
+    fg_reason r = {{0}};
+    CHECK_INT(run_hook("oom", &l, &r), FG_ECRASH);
+    CHECK(strstr(r.text, "decoder crashed (signal 6, aborted): ") == r.text);
+    /* In a sanitizer build, the sanitizer's allocator enforces the limit
+     * and says so first. */
+    CHECK(strstr(r.text, "out of memory") || strstr(r.text, "rss limit"));
+}
+
+TEST("a sandboxed child cannot open a socket")
+{
+    wm_sandbox_limits l = limits();
+    fg_reason r = {{0}};
+    fg_result rc = run_hook("socket", &l, &r);
+    CHECK(rc != FG_OK);
+    CHECK_STR(r.text, "socket refused: operation not permitted");
+}
+
+TEST("a sandboxed child that tries to run a program is killed")
+{
+    wm_sandbox_limits l = limits();
+    fg_reason r = {{0}};
+    CHECK_INT(run_hook("exec", &l, &r), FG_ECRASH);
+    CHECK(strstr(r.text, "forbidden system call") != NULL);
+}
+
+TEST("the child's exit code comes back as its result, without the path")
+{
+    setup();
+    wm_sandbox_limits l = limits();
+    fg_reason r = {{0}};
+    char txt[600];
+    snprintf(txt, sizeof txt, "%s/notes.jpg", dir);
+    FILE *f = fopen(txt, "w");
+    CHECK(f);
+    fputs("this is not a jpeg at all\n", f);
+    fclose(f);
+    fg_result rc = wm_sandbox_stamp(cli, txt, out, NULL, &l, &r);
+    CHECK(rc == FG_ECORRUPT || rc == FG_EUNSUPPORTED);
+    CHECK(r.text[0] != '\0');
+    CHECK(strstr(r.text, dir) == NULL);
+    CHECK(!exists(out));
+
+    const char *bad[] = {"--opacity", "seven", NULL};
+    CHECK_INT(wm_sandbox_stamp(cli, png, out, bad, &l, &r), FG_EUSAGE);
+    CHECK(!exists(out));
+}
+
+TEST("a missing CLI is an error, not a hang")
+{
+    setup();
+    wm_sandbox_limits l = limits();
+    fg_reason r = {{0}};
+    CHECK_INT(wm_sandbox_stamp("/nonexistent/filigrane", png, out, NULL, &l, &r),
+              FG_EIO);
+    CHECK_STR(r.text, "cannot start the stamper");
+}
+
+TEST("no child is left behind: every child was reaped")
+{
+    errno = 0;
+    CHECK_INT(waitpid(-1, NULL, WNOHANG), -1);
+    CHECK_INT(errno, ECHILD);
+}
+
+TEST("limits come from the environment, and a malformed one is refused")
+{
+    wm_sandbox_limits l;
+    fg_reason r = {{0}};
+    setenv("FILIGRANE_SANDBOX_MEMORY", "512M", 1);
+    setenv("FILIGRANE_STAMP_TIMEOUT", "7", 1);
+    CHECK_INT(wm_sandbox_limits_init(&l, &r), FG_OK);
+    CHECK_INT(l.address_space, 512LL << 20);
+    CHECK_INT(l.wall_seconds, 7);
+    setenv("FILIGRANE_STAMP_TIMEOUT", "7s", 1);
+    CHECK_INT(wm_sandbox_limits_init(&l, &r), FG_EUSAGE);
+    CHECK(strstr(r.text, "FILIGRANE_STAMP_TIMEOUT") != NULL);
+    setenv("FILIGRANE_STAMP_TIMEOUT", "-1", 1);
+    CHECK_INT(wm_sandbox_limits_init(&l, &r), FG_EUSAGE);
+    unsetenv("FILIGRANE_STAMP_TIMEOUT");
+    setenv("FILIGRANE_SANDBOX_MEMORY", "1k", 1);
+    CHECK_INT(wm_sandbox_limits_init(&l, &r), FG_EUSAGE);
+    unsetenv("FILIGRANE_SANDBOX_MEMORY");
+    CHECK_INT(wm_sandbox_limits_init(&l, &r), FG_OK);
+    CHECK_INT(l.wall_seconds, FG_STAMP_TIMEOUT_DEFAULT);
+}
+
+__attribute__((destructor)) static void cleanup(void)
+{
+    if (!cli[0])
+        return;
+    char p[700];
+    const char *names[] = {"photo.png", "preview.jpg", "notes.jpg"};
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(p, sizeof p, "%s/%s", dir, names[i]);
+        unlink(p);
+    }
+    rmdir(dir);
+}

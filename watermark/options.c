@@ -1,0 +1,161 @@
+/* Stamping options: defaults from common/limits.h, then environment
+ * overrides, then (in the CLI) command-line options, all through one
+ * table so that every route has the same names and bounds. */
+#include "watermark/options.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Not limits on input, so not in common/limits.h: how a preview looks. */
+#define PREVIEW_OPACITY_DEFAULT 0.3
+#define PREVIEW_QUALITY_DEFAULT 85
+
+/* The PDF renderer names its own defaults in common/limits.h; these stand
+ * in until that section exists. */
+#ifndef FG_PDF_DPI_DEFAULT
+#define FG_PDF_DPI_DEFAULT 110
+#endif
+#ifndef FG_MAX_PDF_PAGES_DEFAULT
+#define FG_MAX_PDF_PAGES_DEFAULT 20
+#endif
+
+typedef enum { T_INT, T_LL, T_DOUBLE, T_SEED } opt_type;
+
+static const struct opt {
+    const char *name;
+    const char *env;
+    opt_type type;
+    size_t offset;
+    double min, max;
+} opts[] = {
+    {"max-edge", "FILIGRANE_PREVIEW_EDGE", T_INT,
+     offsetof(wm_options, max_edge), 0, 65000},
+    {"opacity", "FILIGRANE_OPACITY", T_DOUBLE, offsetof(wm_options, opacity),
+     0.01, 1},
+    {"seed", NULL, T_SEED, offsetof(wm_options, seed), 0, 0},
+    {"quality", "FILIGRANE_QUALITY", T_INT,
+     offsetof(wm_options, jpeg_quality), 1, 100},
+    {"max-pixels", "FILIGRANE_MAX_PIXELS", T_LL,
+     offsetof(wm_options, max_pixels), 1, 1e15},
+    {"max-bytes", "FILIGRANE_MAX_INPUT_BYTES", T_LL,
+     offsetof(wm_options, max_bytes), 1, 1e15},
+    {"max-frames", "FILIGRANE_MAX_FRAMES", T_INT,
+     offsetof(wm_options, max_frames), 1, 100000},
+    {"pdf-dpi", "FILIGRANE_PDF_DPI", T_INT, offsetof(wm_options, pdf_dpi),
+     18, 1200},
+    {"max-pages", "FILIGRANE_MAX_PAGES", T_INT,
+     offsetof(wm_options, max_pages), 1, 100000},
+};
+#define NOPTS (sizeof opts / sizeof opts[0])
+
+static fg_result set(wm_options *o, const struct opt *d, const char *label,
+                     const char *value, fg_reason *r)
+{
+    char *end = NULL;
+    char *field = (char *)o + d->offset;
+    errno = 0;
+    if (!value || !*value)
+        return fg_fail(r, FG_EUSAGE, "%s: missing value", label);
+    if (d->type == T_DOUBLE) {
+        double v = strtod(value, &end);
+        if (errno || *end || !isfinite(v) || v < d->min || v > d->max)
+            return fg_fail(r, FG_EUSAGE, "%s: want a number from %g to %g",
+                           label, d->min, d->max);
+        *(double *)field = v;
+        return FG_OK;
+    }
+    if (d->type == T_SEED) {
+        /* Decimal or 0x-hex, the full 64 bits. */
+        if (value[0] == '-')
+            return fg_fail(r, FG_EUSAGE, "%s: want an unsigned integer",
+                           label);
+        unsigned long long v = strtoull(value, &end, 0);
+        if (errno || *end)
+            return fg_fail(r, FG_EUSAGE, "%s: want an unsigned integer",
+                           label);
+        o->seed = v;
+        o->has_seed = true;
+        return FG_OK;
+    }
+    long long v = strtoll(value, &end, 10);
+    if (errno || *end || v < (long long)d->min || v > (long long)d->max)
+        return fg_fail(r, FG_EUSAGE, "%s: want an integer from %lld to %lld",
+                       label, (long long)d->min, (long long)d->max);
+    if (d->type == T_INT)
+        *(int *)field = (int)v;
+    else
+        *(long long *)field = v;
+    return FG_OK;
+}
+
+fg_result wm_options_set(wm_options *o, const char *name, const char *value,
+                         fg_reason *r)
+{
+    for (size_t i = 0; i < NOPTS; i++)
+        if (strcmp(opts[i].name, name) == 0) {
+            char label[64];
+            snprintf(label, sizeof label, "--%s", name);
+            return set(o, &opts[i], label, value, r);
+        }
+    return fg_fail(r, FG_EUSAGE, "unknown option --%.40s", name);
+}
+
+static int valid_name(const char *s, size_t n)
+{
+    if (n == 0 || n > FG_MAX_VAR_NAME)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.'))
+            return 0;
+    }
+    return 1;
+}
+
+fg_result wm_options_add_var(wm_options *o, char *spec, fg_reason *r)
+{
+    char *eq = strchr(spec, '=');
+    if (!eq)
+        return fg_fail(r, FG_EUSAGE, "--var: want name=value");
+    size_t n = (size_t)(eq - spec);
+    if (!valid_name(spec, n))
+        return fg_fail(r, FG_EUSAGE,
+                       "--var: a name is 1 to %d letters, digits, _ - or .",
+                       FG_MAX_VAR_NAME);
+    if (o->nvars >= FG_MAX_TEMPLATE_VARS)
+        return fg_fail(r, FG_EUSAGE, "--var: at most %d variables",
+                       FG_MAX_TEMPLATE_VARS);
+    *eq = '\0';
+    o->vars[o->nvars].name = spec;
+    o->vars[o->nvars].value = eq + 1;
+    o->nvars++;
+    return FG_OK;
+}
+
+fg_result wm_options_init(wm_options *o, fg_reason *r)
+{
+    memset(o, 0, sizeof *o);
+    o->text_template = NULL;
+    o->max_edge = FG_PREVIEW_EDGE_DEFAULT;
+    o->opacity = PREVIEW_OPACITY_DEFAULT;
+    o->jpeg_quality = PREVIEW_QUALITY_DEFAULT;
+    o->max_pixels = FG_MAX_INPUT_PIXELS_DEFAULT;
+    o->max_bytes = FG_MAX_INPUT_BYTES_DEFAULT;
+    o->max_frames = FG_MAX_FRAMES_DEFAULT;
+    o->pdf_dpi = FG_PDF_DPI_DEFAULT;
+    o->max_pages = FG_MAX_PDF_PAGES_DEFAULT;
+    for (size_t i = 0; i < NOPTS; i++) {
+        const char *v = opts[i].env ? getenv(opts[i].env) : NULL;
+        if (!v)
+            continue;
+        fg_result rc = set(o, &opts[i], opts[i].env, v, r);
+        if (rc != FG_OK)
+            return rc;
+    }
+    return FG_OK;
+}

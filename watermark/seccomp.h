@@ -1,0 +1,24 @@
+/* The inside of the sandbox: what a `filigrane stamp --sandboxed` child
+ * does to itself once it has started, before it reads a byte of its
+ * input. The outside (fork, rlimits, the deadline) is watermark/sandbox.h. */
+#ifndef WM_SECCOMP_H
+#define WM_SECCOMP_H
+
+#include "common/result.h"
+
+/* Installs the seccomp filter on every thread of this process: no
+ * network, no new programs, no debugging of other processes, no kernel
+ * administration (see seccomp.c for the list and why it is a deny list).
+ * Also sets PR_SET_NO_NEW_PRIVS. Returns FG_EIO with a reason if the
+ * kernel refuses the filter; the caller must then not go on decoding.
+ *
+ * Then honours FILIGRANE_TEST_HOOK, so the tests can drive the real CLI
+ * into each failure the parent must survive: "hang" (sleeps forever),
+ * "spin" (burns CPU), "crash" (dies of SIGSEGV), "oom" (allocates until
+ * malloc fails, then aborts as glib does), "socket" (tries to open a
+ * socket, prints what happened, exits 1), "exec" (tries to run
+ * /bin/true). These only ever harm the child itself, and only the
+ * sandboxed mode calls this function. */
+FG_MUST_CHECK fg_result wm_sandbox_enter(fg_reason *r);
+
+#endif
