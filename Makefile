@@ -51,7 +51,8 @@ all: $(BIN)/filigrane $(BIN)/filigrane-fcgi $(UNIT_BIN)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -c $< -o $@
+	@echo '  CC   $<'
+	@$(CC) $(ALL_CFLAGS) -c $< -o $@
 
 $(LIB_SAFE): $(call obj,$(COMMON_SRC) $(WM_SAFE_SRC))
 	@mkdir -p $(dir $@); rm -f $@; ar rcs $@ $^

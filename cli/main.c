@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/token.h"
 
 static const struct command {
     const char *name;
@@ -11,6 +12,7 @@ static const struct command {
 } commands[] = {
     {"stamp", cli_stamp, "write a watermarked preview of a file"},
     {"detect", cli_detect, "print a file's MIME type and kind, from content"},
+    {"token", cli_token, "mint an access token (FILIGRANE_JWT_SECRET) for a role and order"},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 

@@ -195,4 +195,10 @@
 /* Most extra stamp options passed to a sandboxed child. */
 #define FG_SANDBOX_MAX_ARGS 64
 
+/* ---- the worker's requests (fcgi/) ---- */
+
+/* Largest order webhook body. The events are a few hundred bytes; the
+ * bound keeps a hostile sender from making the worker buffer much. */
+#define FG_MAX_WEBHOOK_BODY (64 * 1024)
+
 #endif

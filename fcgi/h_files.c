@@ -3,6 +3,7 @@
  * The worker decides and records; nginx sends the bytes (X-Accel-Redirect
  * to the internal blob location), so a download never holds a thread. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "fcgi/access.h"

@@ -5,6 +5,7 @@
  * replay is recognised and a crash never leaves half an effect. This is
  * the only place an order becomes accepted, hence the only door to the
  * originals. */
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 

@@ -1,4 +1,6 @@
 /* GET /v1/orders/{order} and GET /v1/orders/{order}/audit. */
+#include <stdlib.h>
+
 #include "fcgi/access.h"
 #include "fcgi/handlers.h"
 #include "fcgi/views.h"

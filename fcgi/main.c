@@ -4,7 +4,7 @@
  * SIGTERM and SIGINT stop it cleanly: the listening socket is shut down so
  * every blocked accept returns, threads finish the request in hand, and
  * the process exits 0. */
-#include <errno.h>
+#include <limits.h>
 #include <fcgiapp.h>
 #include <pthread.h>
 #include <signal.h>
@@ -94,7 +94,7 @@ int main(void)
     thread_arg *threads = NULL;
     fg_reason r = {{0}};
     int status = 1, started = 0;
-    char db_path[4096];
+    char db_path[PATH_MAX + 16];
 
     if (fcgi_config_load(&cfg, &r) != FG_OK || wm_sandbox_limits_init(&sandbox, &r) != FG_OK) {
         fprintf(stderr, "filigrane-fcgi: %s\n", r.text);
@@ -108,7 +108,10 @@ int main(void)
         fcgi_log(FCGI_LOG_ERROR, "cannot open the blob store: %s", r.text);
         goto out;
     }
-    snprintf(db_path, sizeof db_path, "%s/filigrane.db", cfg.data);
+    if (snprintf(db_path, sizeof db_path, "%s/filigrane.db", cfg.data) >= (int)sizeof db_path) {
+        fcgi_log(FCGI_LOG_ERROR, "FILIGRANE_DATA is too long");
+        goto out;
+    }
 
     if (FCGX_Init() != 0) {
         fcgi_log(FCGI_LOG_ERROR, "cannot initialise libfcgi");
