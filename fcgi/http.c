@@ -1,6 +1,7 @@
 #include "fcgi/http.h"
 
 #include <openssl/rand.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -189,11 +190,30 @@ static void count_status(int status)
     fcgi_metric_inc(c);
 }
 
+/* libfcgi's own printf knows only part of printf (no %zu, no
+ * %lld): format with the C library, then hand libfcgi the bytes. Headers
+ * are short; a longer line is cut, never overrun. */
+static void out_printf(fcgi_req *req, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void out_printf(fcgi_req *req, const char *fmt, ...)
+{
+    char buf[8192];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    if ((size_t)n >= sizeof buf)
+        n = (int)sizeof buf - 1;
+    FCGX_PutStr(buf, n, req->fx->out);
+}
+
 static void put_status(fcgi_req *req, int status)
 {
     req->status = status;
     count_status(status);
-    FCGX_FPrintF(req->fx->out, "Status: %d %s\r\nX-Request-Id: %s\r\n", status,
+    out_printf(req, "Status: %d %s\r\nX-Request-Id: %s\r\n", status,
                  reason_phrase(status), req->id);
 }
 
@@ -203,7 +223,7 @@ void fcgi_send_text(fcgi_req *req, int status, const char *content_type,
     if (req->status)
         return;
     put_status(req, status);
-    FCGX_FPrintF(req->fx->out, "Content-Type: %s\r\nContent-Length: %zu\r\n"
+    out_printf(req, "Content-Type: %s\r\nContent-Length: %zu\r\n"
                  "Cache-Control: no-store\r\n\r\n", content_type, len);
     if (len)
         FCGX_PutStr(body, (int)len, req->fx->out);
@@ -244,7 +264,7 @@ void fcgi_send_method_not_allowed(fcgi_req *req, const char *allow)
     static const char body[] =
         "{\"error\":{\"code\":\"method_not_allowed\",\"message\":\"method not allowed on this path\"}}";
     put_status(req, 405);
-    FCGX_FPrintF(req->fx->out, "Allow: %s\r\nContent-Type: application/json\r\n"
+    out_printf(req, "Allow: %s\r\nContent-Type: application/json\r\n"
                  "Content-Length: %zu\r\n\r\n%s", allow, sizeof body - 1, body);
 }
 
@@ -276,7 +296,7 @@ void fcgi_send_file(fcgi_req *req, const fcgi_file_reply *f)
         return;
     if (etag_matches(fcgi_param(req, "HTTP_IF_NONE_MATCH"), f->sha256)) {
         put_status(req, 304);
-        FCGX_FPrintF(req->fx->out, "ETag: \"%s\"\r\nCache-Control: %s\r\n\r\n",
+        out_printf(req, "ETag: \"%s\"\r\nCache-Control: %s\r\n\r\n",
                      f->sha256, f->cache_control);
         return;
     }
@@ -284,7 +304,7 @@ void fcgi_send_file(fcgi_req *req, const fcgi_file_reply *f)
      * the blob's name and serves ranges; Content-Type, Content-Disposition
      * and Cache-Control pass through the redirect. */
     put_status(req, 200);
-    FCGX_FPrintF(req->fx->out,
+    out_printf(req,
                  "X-Accel-Redirect: /_blobs/%s\r\nContent-Type: %s\r\n"
                  "Content-Disposition: %s\r\nCache-Control: %s\r\n"
                  "X-Content-Type-Options: nosniff\r\n\r\n",
