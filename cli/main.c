@@ -13,6 +13,7 @@ static const struct command {
     {"stamp", cli_stamp, "write a watermarked preview of a file"},
     {"detect", cli_detect, "print a file's MIME type and kind, from content"},
     {"token", cli_token, "mint an access token (FILIGRANE_JWT_SECRET) for a role and order"},
+    {"audit", cli_audit, "verify the evidence trail's hash chain: audit verify [--data DIR]"},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
