@@ -26,6 +26,7 @@
 #include "watermark/archive_name.h"
 #include "watermark/archive_preview.h"
 #include "watermark/formats.h"
+#include "watermark/save.h"
 
 /* Bytes of an entry libmagic looks at: enough for every format we
  * preview, and for telling a nested archive. */
@@ -388,12 +389,11 @@ fg_result wm_stamp_archive(const char *in, const char *out, const wm_options *o,
 {
     run u = {.o = o, .seed = seed};
     wm_archive_limits lim;
-    char tmp[4096];
-    int in_fd = -1, out_fd = -1;
+    wm_outfile f = {.fd = -1};
+    int in_fd = -1;
     struct stat st;
     fg_result rc;
 
-    tmp[0] = '\0';
     if ((rc = wm_archive_limits_init(&lim, r)))
         return rc;
     in_fd = open(in, O_RDONLY | O_CLOEXEC);
@@ -409,28 +409,15 @@ fg_result wm_stamp_archive(const char *in, const char *out, const wm_options *o,
         goto out;
     }
     wm_archive_guard_init(&u.guard, &lim, st.st_size);
-    /* Written beside out and renamed into place, so a failure never leaves
-     * half a zip at out. */
-    if (snprintf(tmp, sizeof tmp, "%s.partXXXXXX", out) >= (int)sizeof tmp) {
-        tmp[0] = '\0';
-        rc = fg_fail(r, FG_EUSAGE, "output path too long");
-        goto out;
-    }
-    out_fd = mkstemp(tmp);
-    if (out_fd < 0) {
-        tmp[0] = '\0';
-        rc = fg_fail(r, FG_EIO, "cannot create preview zip: %s",
-                     errno == ENOSPC ? "disk full" : "cannot write there");
-        goto out;
-    }
     u.chunk = g_malloc(CHUNK);
     u.lines = g_ptr_array_new_with_free_func(g_free);
     u.names = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     g_hash_table_add(u.names, g_strdup("MANIFEST.txt"));
-    if ((rc = preview(&u, in_fd, out_fd, r)))
-        goto out;
-    if (fsync(out_fd) != 0 || rename(tmp, out) != 0)
-        rc = fg_fail(r, FG_EIO, "cannot write preview zip: disk full");
+    /* Written to a temporary file and renamed, so a failure never leaves
+     * half a zip at out. */
+    if ((rc = wm_outfile_open(&f, out, r)) == FG_OK &&
+        (rc = preview(&u, in_fd, f.fd, r)) == FG_OK)
+        rc = wm_outfile_commit(&f, r);
 out:
     for (int i = 0; i < u.nbatch; i++)
         wm_preview_job_free(u.batch[i]);
@@ -438,16 +425,13 @@ out:
         archive_read_free(u.in);
     if (u.out)
         archive_write_free(u.out);
+    wm_outfile_abort(&f);
     g_free(u.chunk);
     if (u.lines)
         g_ptr_array_free(u.lines, TRUE);
     if (u.names)
         g_hash_table_destroy(u.names);
-    if (out_fd >= 0)
-        close(out_fd);
     if (in_fd >= 0)
         close(in_fd);
-    if (rc != FG_OK && tmp[0])
-        unlink(tmp);
     return rc;
 }
