@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <glib.h>
+#include <locale.h>
 #include <openssl/evp.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -200,14 +201,16 @@ static fg_result read_entry(run *u, long index, char *name, fg_reason *r)
             goto out;
         EVP_DigestUpdate(md, chunk, (size_t)n);
         size += n;
-        if (keeping) {
-            if (size > u->guard.l.max_entry) {
-                too_large = true;
-                keeping = false;
-            } else {
-                g_byte_array_append(keep, chunk, (guint)n);
-            }
+        if (keeping && size > u->guard.l.max_entry) {
+            too_large = true;
+            keeping = false;
         }
+        /* The head is kept in any case: the type is told from it. */
+        if (keeping)
+            g_byte_array_append(keep, chunk, (guint)n);
+        else if (keep->len < HEAD_BYTES)
+            g_byte_array_append(keep, chunk,
+                                (guint)MIN((size_t)n, HEAD_BYTES - keep->len));
         if (!detected && keep->len >= HEAD_BYTES) {
             detected = true;
             if (wm_detect_buffer(keep->data, keep->len, &type, NULL) != FG_OK)
@@ -396,6 +399,12 @@ fg_result wm_stamp_archive(const char *in, const char *out, const wm_options *o,
 
     if ((rc = wm_archive_limits_init(&lim, r)))
         return rc;
+    /* libarchive converts entry names to the locale's charset; in the C
+     * locale every non-ASCII name fails to convert and comes back empty.
+     * A UTF-8 locale for this thread alone gives them back as UTF-8 (and
+     * names in another charset as raw bytes, escaped for the manifest). */
+    locale_t utf8 = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
+    locale_t old = utf8 ? uselocale(utf8) : (locale_t)0;
     in_fd = open(in, O_RDONLY | O_CLOEXEC);
     if (in_fd < 0 || fstat(in_fd, &st) != 0) {
         rc = fg_fail(r, FG_EIO, "cannot open archive: %s",
@@ -433,5 +442,9 @@ out:
         g_hash_table_destroy(u.names);
     if (in_fd >= 0)
         close(in_fd);
+    if (utf8) {
+        uselocale(old);
+        freelocale(utf8);
+    }
     return rc;
 }

@@ -90,8 +90,10 @@ char *wm_archive_name_safe(const char *escaped, long index)
         if (!skip) {
             if (o)
                 out[o++] = '/';
-            memcpy(out + o, p, len);
-            o += len;
+            /* Windows extractors split on '\\' (which the escapes hold)
+             * and give ':' and the like a meaning: none survive. */
+            for (size_t k = 0; k < len; k++)
+                out[o++] = strchr("\\:*?\"<>|", p[k]) ? '_' : p[k];
         }
         p += len;
         if (*p == '/')

@@ -19,7 +19,8 @@ char *wm_archive_name_escape(const char *raw, size_t max);
 
 /* The path an entry's preview gets inside the preview zip, from its
  * escaped name: relative, with "", "." and ".." components, leading
- * slashes and a drive letter dropped, so that no extractor puts it
+ * slashes and a drive letter dropped, and the characters Windows gives a
+ * meaning (\\ : * ? " < > |) made '_', so that no extractor puts it
  * outside the folder it extracts to. An entry with nothing left is
  * called "entry-<index>". Returns a heap string the caller frees, or NULL
  * when out of memory. */
