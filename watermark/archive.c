@@ -397,6 +397,10 @@ fg_result wm_stamp_archive(const char *in, const char *out, const wm_options *o,
     struct stat st;
     fg_result rc;
 
+    wm_format fmt = wm_format_from_path(out);
+    if (fmt != WM_FORMAT_AUTO && fmt != WM_FORMAT_ZIP)
+        return fg_fail(r, FG_EUSAGE, "the preview of an archive is a zip: "
+                                     "name the output .zip");
     if ((rc = wm_archive_limits_init(&lim, r)))
         return rc;
     /* libarchive converts entry names to the locale's charset; in the C

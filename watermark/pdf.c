@@ -331,6 +331,10 @@ fg_result wm_stamp_pdf(const char *in, const char *out, const wm_options *o,
     fg_result rc = check_sandbox(r);
     if (rc != FG_OK)
         return rc;
+    wm_format fmt = wm_format_from_path(out);
+    if (fmt != WM_FORMAT_AUTO && fmt != WM_FORMAT_PDF)
+        return fg_fail(r, FG_EUSAGE, "the preview of a pdf is a pdf: name "
+                                     "the output .pdf");
     char *uri = g_filename_to_uri(in, NULL, NULL);
     if (!uri)
         return fg_fail(r, FG_EUSAGE, "bad input file name");
