@@ -139,36 +139,67 @@ static fg_result shrink(VipsObject *ctx, VipsImage *in, int max_edge,
     return FG_OK;
 }
 
-/* A tile repeated over a w x fh frame from offset (ox, oy), and down
- * every frame. */
-static int tile_over(VipsObject *ctx, VipsImage *tile, int ox, int oy, int w,
-                     int fh, int pages, VipsImage **out)
+/* The blend, as one libvips generate function: per pixel, look the tile
+ * up (wrapping, same place on every frame) and mix its ink into the
+ * colour bands by its coverage; alpha passes through. Written out rather
+ * than as replicate + crop + ifthenelse because ifthenelse asks for small
+ * tiles, which costs a sequentially decoded JPEG about half its decode
+ * time again; this reads and writes in strips, like the loader and the
+ * saver. */
+typedef struct blend {
+    VipsImage *in;          /* the image marked, a reference held */
+    VipsImage *ink, *cover; /* one-band memory tiles, owned */
+    int ox, oy, fh, colour_bands;
+} blend;
+
+static void blend_free(VipsImage *im, blend *b)
 {
-    VipsImage **t = (VipsImage **)vips_object_local_array(ctx, 3);
-    if (vips_replicate(tile, &t[0], (w + ox) / tile->Xsize + 1,
-                       (fh + oy) / tile->Ysize + 1, NULL) != 0 ||
-        vips_crop(t[0], &t[1], ox, oy, w, fh, NULL) != 0)
+    (void)im;
+    g_object_unref(b->in);
+    g_object_unref(b->ink);
+    g_object_unref(b->cover);
+    g_free(b);
+}
+
+static int blend_gen(VipsRegion *out, void *seq, void *image, void *client,
+                     gboolean *stop)
+{
+    VipsRegion *in = seq;
+    const blend *b = client;
+    const VipsRect *r = &out->valid;
+    int tw = b->cover->Xsize, th = b->cover->Ysize, nb = out->im->Bands;
+    (void)image, (void)stop;
+    if (vips_region_prepare(in, r) != 0)
         return -1;
-    *out = t[1];
-    /* Same place on every frame: a mark that moves is easier to average
-     * away. */
-    if (pages > 1) {
-        if (vips_replicate(t[1], &t[2], 1, pages, NULL) != 0)
-            return -1;
-        *out = t[2];
+    for (int y = r->top; y < VIPS_RECT_BOTTOM(r); y++) {
+        int ty = (y % b->fh + b->oy) % th;
+        const VipsPel *cov = VIPS_IMAGE_ADDR(b->cover, 0, ty);
+        const VipsPel *ink = VIPS_IMAGE_ADDR(b->ink, 0, ty);
+        const VipsPel *p = VIPS_REGION_ADDR(in, r->left, y);
+        VipsPel *q = VIPS_REGION_ADDR(out, r->left, y);
+        int tx = (r->left + b->ox) % tw;
+        for (int x = 0; x < r->width; x++, p += nb, q += nb) {
+            unsigned c = cov[tx], k = 0;
+            if (c)
+                for (; k < (unsigned)b->colour_bands; k++)
+                    q[k] = (VipsPel)((c * ink[tx] + (255 - c) * p[k] + 127) /
+                                     255);
+            for (; k < (unsigned)nb; k++)
+                q[k] = p[k];
+            if (++tx == tw)
+                tx = 0;
+        }
     }
     return 0;
 }
 
-/* The mark over every frame: one blend of a tiled ink through a tiled
- * coverage into the colour bands; alpha is left as it is. */
+/* The mark over every frame of in (8-bit sRGB, maybe with alpha). */
 static fg_result stamp(VipsObject *ctx, VipsImage *in, int pages,
                        const wm_options *o, uint64_t seed, VipsImage **out,
                        fg_reason *r)
 {
-    VipsImage **t = (VipsImage **)vips_object_local_array(ctx, 7);
     int w = in->Xsize, fh = in->Ysize / pages;
-    int colour_bands = has_alpha(in) ? in->Bands - 1 : in->Bands;
+    VipsImage *ink = NULL, *cover = NULL;
     fg_result rc;
     char *text = wm_template_expand(o->text_template, o->vars, o->nvars);
     if (!text)
@@ -183,30 +214,28 @@ static fg_result stamp(VipsObject *ctx, VipsImage *in, int pages,
         .opacity = o->opacity,
         .spacing = 0.8 + 0.3 * uniform(&s),
     };
-    rc = wm_tile_new(&spec, colour_bands, &t[0], &t[5], r);
+    rc = wm_tile_new(&spec, 1, &ink, &cover, r);
     free(text);
     if (rc != FG_OK)
         return rc;
-    int ox = (int)(uniform(&s) * t[0]->Xsize);
-    int oy = (int)(uniform(&s) * t[0]->Ysize);
-    VipsImage *ink = NULL, *cover = NULL, *colour = in;
-    if (tile_over(ctx, t[0], ox, oy, w, fh, pages, &ink) ||
-        tile_over(ctx, t[5], ox, oy, w, fh, pages, &cover))
-        return vips_failed(r, "tiling");
-    if (has_alpha(in)) {
-        if (vips_extract_band(in, &t[1], 0, "n", colour_bands, NULL) != 0 ||
-            vips_extract_band(in, &t[2], colour_bands, NULL) != 0)
-            return vips_failed(r, "band extraction");
-        colour = t[1];
-    }
-    if (vips_ifthenelse(cover, ink, colour, &t[3], "blend", TRUE, NULL) != 0)
+    blend *b = g_new0(blend, 1);
+    /* The generated image does not hold its input as an operation would:
+     * hold it here until the image closes. */
+    b->in = g_object_ref(in);
+    b->ink = ink;
+    b->cover = cover;
+    b->ox = (int)(uniform(&s) * cover->Xsize);
+    b->oy = (int)(uniform(&s) * cover->Ysize);
+    b->fh = fh;
+    b->colour_bands = has_alpha(in) ? in->Bands - 1 : in->Bands;
+    VipsImage *x = vips_image_new();
+    vips_object_local(ctx, x);
+    g_signal_connect(x, "close", G_CALLBACK(blend_free), b);
+    if (vips_image_pipelinev(x, VIPS_DEMAND_STYLE_THINSTRIP, in, NULL) != 0 ||
+        vips_image_generate(x, vips_start_one, blend_gen, vips_stop_one, in,
+                            b) != 0)
         return vips_failed(r, "blend");
-    *out = t[3];
-    if (has_alpha(in)) {
-        if (vips_bandjoin2(t[3], t[2], &t[4], NULL) != 0)
-            return vips_failed(r, "band join");
-        *out = t[4];
-    }
+    *out = x;
     return FG_OK;
 }
 
