@@ -12,6 +12,7 @@
 
 #include <cairo.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <poppler.h>
 #include <stdio.h>
@@ -335,11 +336,12 @@ fg_result wm_stamp_pdf(const char *in, const char *out, const wm_options *o,
     if (fmt != WM_FORMAT_AUTO && fmt != WM_FORMAT_PDF)
         return fg_fail(r, FG_EUSAGE, "the preview of a pdf is a pdf: name "
                                      "the output .pdf");
-    char *uri = g_filename_to_uri(in, NULL, NULL);
-    if (!uri)
-        return fg_fail(r, FG_EUSAGE, "bad input file name");
-    doc = poppler_document_new_from_file(uri, NULL, &e);
-    g_free(uri);
+    int fd = open(in, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return fg_fail(r, FG_ECORRUPT, "cannot open the pdf: %s",
+                       errno == ENOENT ? "no such file" : "not readable");
+    /* poppler owns fd from here, also when it fails. */
+    doc = poppler_document_new_from_fd(fd, NULL, &e);
     if (!doc)
         return open_failed(e, r);
     /* Written to a temporary file and renamed, so a failure (or a kill by

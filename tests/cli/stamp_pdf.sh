@@ -49,6 +49,9 @@ check "the preview has both pages at their sizes" sh -c "
 check "the preview has no extractable text" sh -c "
     ! pdftotext '$tmp/preview.pdf' - | grep -qi 'wombatique\|hello'"
 check "the preview passes qpdf --check" qpdf --check "$tmp/preview.pdf"
+abs=$(cd "$(dirname "$bin")" && pwd)/filigrane
+check "relative paths work" sh -c "
+    cd '$tmp' && '$abs' stamp doc.pdf relative.pdf && test -s relative.pdf"
 check "--pdf-dpi sets the rendering resolution" sh -c "
     '$bin' stamp --pdf-dpi 50 '$tmp/doc.pdf' '$tmp/small.pdf' &&
     pdfimages -list '$tmp/small.pdf' | grep -q ' 425 *550 '"
