@@ -1,16 +1,22 @@
 /* filigrane stamp: a watermarked preview of one file. */
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "watermark/options.h"
+#include "watermark/sandbox.h"
+#include "watermark/seccomp.h"
 #include "watermark/wm.h"
 
 static const char usage_line[] =
     "filigrane stamp [--text T] [--var NAME=VALUE]... [--max-edge N] "
     "[--opacity F] [--seed S] [--quality Q] [--max-pixels N] "
-    "[--max-bytes N] [--max-frames N] INPUT OUTPUT";
+    "[--max-bytes N] [--max-frames N] [--pdf-dpi N] [--max-pages N] "
+    "INPUT OUTPUT";
 
 static const char help[] =
     "Writes a watermarked preview of INPUT to OUTPUT, whose extension\n"
@@ -27,11 +33,16 @@ static const char help[] =
     "  --max-pixels N   refuse larger inputs (width x height x frames)\n"
     "  --max-bytes N    refuse larger input files\n"
     "  --max-frames N   refuse animations with more frames\n"
+    "  --pdf-dpi N      resolution PDF pages are rendered at (default 100)\n"
+    "  --max-pages N    PDF pages previewed (default 200)\n"
+    "\n"
+    "INPUT is decoded in a sandboxed child process (resource limits,\n"
+    "seccomp, FILIGRANE_SANDBOX_* and FILIGRANE_STAMP_TIMEOUT).\n"
     "\n"
     "Exit status: 0 ok, 2 usage, 3 type withheld, 4 unreadable or corrupt,\n"
     "5 over a limit, 1 anything else.\n";
 
-enum { OPT_TEXT = 1000, OPT_VAR, OPT_HELP, OPT_SET };
+enum { OPT_TEXT = 1000, OPT_VAR, OPT_HELP, OPT_SET, OPT_SANDBOXED };
 
 /* Every option without its own case is set through wm_options_set under
  * its long name, so the names here and in the environment agree. */
@@ -46,16 +57,84 @@ static const struct option longopts[] = {
     {"max-pixels", required_argument, NULL, OPT_SET},
     {"max-bytes", required_argument, NULL, OPT_SET},
     {"max-frames", required_argument, NULL, OPT_SET},
+    {"pdf-dpi", required_argument, NULL, OPT_SET},
+    {"max-pages", required_argument, NULL, OPT_SET},
+    /* Set by the parent for its sandboxed child (run_sandboxed). */
+    {"sandboxed", no_argument, NULL, OPT_SANDBOXED},
     {NULL, 0, NULL, 0},
 };
+
+static void free_args(char **c, int argc);
+
+/* The parent's side: the same command again, as a sandboxed child
+ * (watermark/sandbox.h), with the options as given (orig: argv before
+ * getopt reordered it; given: copies of its strings, before --var split
+ * them), INPUT and OUTPUT left out. */
+static int run_sandboxed(int argc, char *const *orig, char **given,
+                         const char *in, const char *out)
+{
+    fg_reason r = {{0}};
+    wm_sandbox_limits l;
+    char self[4096];
+    const char *args[FG_SANDBOX_MAX_ARGS + 1];
+    int k = 0;
+    ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (len <= 0)
+        return cli_error(in, FG_EIO, "cannot find the filigrane program");
+    self[len] = '\0';
+    if (wm_sandbox_limits_init(&l, &r) != FG_OK)
+        return cli_usage_error("stamp", usage_line, r.text);
+    for (int i = 1; i < argc; i++) {
+        if (orig[i] == in || orig[i] == out || strcmp(given[i], "--") == 0)
+            continue;
+        if (k == FG_SANDBOX_MAX_ARGS)
+            return cli_usage_error("stamp", usage_line, "too many options");
+        args[k++] = given[i];
+    }
+    args[k] = NULL;
+    fg_result rc = wm_sandbox_stamp(self, in, out, args, &l, &r);
+    return rc == FG_OK ? 0 : cli_error(in, rc, r.text);
+}
+
+/* Copies of argv's strings, taken before getopt reorders argv and --var
+ * splits its argument in place; NULL when out of memory. */
+static char **copy_args(int argc, char **argv)
+{
+    char **c = calloc((size_t)argc + 1, sizeof *c);
+    for (int i = 0; c && i < argc; i++)
+        if (!(c[i] = strdup(argv[i]))) {
+            free_args(c, argc);
+            return NULL;
+        }
+    return c;
+}
+
+static void free_args(char **c, int argc)
+{
+    for (int i = 0; c && i < argc; i++)
+        free(c[i]);
+    free(c);
+}
 
 int cli_stamp(int argc, char **argv)
 {
     wm_options o;
     fg_reason r = {{0}};
     int c, idx = 0;
+    bool sandboxed = false;
+    char *const *orig = NULL;
+    char **given = NULL;
+    int status;
     if (wm_options_init(&o, &r) != FG_OK)
         return cli_usage_error("stamp", usage_line, r.text);
+    /* orig keeps the pointers in their given order, given the strings. */
+    orig = calloc((size_t)argc + 1, sizeof *orig);
+    given = copy_args(argc, argv);
+    if (!orig || !given) {
+        status = cli_error(NULL, FG_EIO, "out of memory");
+        goto out;
+    }
+    memcpy((void *)orig, argv, (size_t)argc * sizeof *argv);
     opterr = 0;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", longopts, &idx)) != -1) {
@@ -64,32 +143,54 @@ int cli_stamp(int argc, char **argv)
             o.text_template = optarg;
             break;
         case OPT_VAR:
-            if (wm_options_add_var(&o, optarg, &r) != FG_OK)
-                return cli_usage_error("stamp", usage_line, r.text);
+            if (wm_options_add_var(&o, optarg, &r) != FG_OK) {
+                status = cli_usage_error("stamp", usage_line, r.text);
+                goto out;
+            }
             break;
         case OPT_HELP:
             printf("usage: %s\n\n%s", usage_line, help);
-            return 0;
+            status = 0;
+            goto out;
         case OPT_SET:
-            if (wm_options_set(&o, longopts[idx].name, optarg, &r) != FG_OK)
-                return cli_usage_error("stamp", usage_line, r.text);
+            if (wm_options_set(&o, longopts[idx].name, optarg, &r) != FG_OK) {
+                status = cli_usage_error("stamp", usage_line, r.text);
+                goto out;
+            }
+            break;
+        case OPT_SANDBOXED:
+            sandboxed = true;
             break;
         default: {
             char msg[128];
             snprintf(msg, sizeof msg, "unknown or incomplete option '%.60s'",
                      argv[optind - 1]);
-            return cli_usage_error("stamp", usage_line, msg);
+            status = cli_usage_error("stamp", usage_line, msg);
+            goto out;
         }
         }
     }
-    if (argc - optind != 2)
-        return cli_usage_error("stamp", usage_line,
-                               "want an INPUT and an OUTPUT");
+    if (argc - optind != 2) {
+        status = cli_usage_error("stamp", usage_line,
+                                 "want an INPUT and an OUTPUT");
+        goto out;
+    }
     const char *in = argv[optind], *out = argv[optind + 1];
-    fg_result rc = wm_init(argv[0], false, &r);
+    if (!sandboxed) {
+        status = run_sandboxed(argc, orig, given, in, out);
+        goto out;
+    }
+    /* The sandboxed child: the only process where libvips's untrusted
+     * loaders (PDF, SVG) are allowed, under the seccomp filter. */
+    fg_result rc = wm_init(argv[0], true, &r);
+    if (rc == FG_OK)
+        rc = wm_sandbox_enter(&r);
     if (rc == FG_OK)
         rc = wm_stamp_file(in, out, &o, &r);
-    int status = rc == FG_OK ? 0 : cli_error(in, rc, r.text);
+    status = rc == FG_OK ? 0 : cli_error(in, rc, r.text);
     wm_shutdown();
+out:
+    free_args(given, argc);
+    free((void *)orig);
     return status;
 }

@@ -164,6 +164,50 @@
  * stored name; a longer one is cut at a UTF-8 boundary. */
 #define FG_DISPOSITION_MAX_NAME_BYTES 255
 
+/* ---- PDFs (watermark/pdf.c) ---- */
+
+/* Resolution pages are rendered at: 100 dpi reads well on a screen and
+ * keeps a page under a megapixel. (--pdf-dpi, FILIGRANE_PDF_DPI) */
+#define FG_PDF_DPI_DEFAULT 100
+
+/* Most pages previewed; a longer document gets these and a last page
+ * saying "Preview limited to N of M pages". (--max-pages,
+ * FILIGRANE_MAX_PAGES) */
+#define FG_MAX_PDF_PAGES_DEFAULT 200
+
+/* Largest page, in points on either side (200 inches): poppler happily
+ * renders a 14400 x 14400 inch page into a bomb. Each rendered page must
+ * also fit the pixel limit (--max-pixels). */
+#define FG_PDF_MAX_PAGE_POINTS 14400.0
+
+/* ---- archives (watermark/archive.c) ---- */
+
+/* Most entries in one archive, directories and links included.
+ * (FILIGRANE_ARCHIVE_MAX_ENTRIES) */
+#define FG_ARCHIVE_MAX_ENTRIES_DEFAULT 10000
+
+/* Most bytes unpacked from one archive, every entry together: each entry
+ * is read once, to hash it for the manifest. (FILIGRANE_ARCHIVE_MAX_TOTAL,
+ * bytes or with a K, M or G suffix) */
+#define FG_ARCHIVE_MAX_TOTAL_DEFAULT (2048LL * 1024 * 1024)
+
+/* Largest entry that is previewed: it is held in memory to be decoded.
+ * A bigger one is hashed and listed, and withheld.
+ * (FILIGRANE_ARCHIVE_MAX_ENTRY, bytes or with a K, M or G suffix) */
+#define FG_ARCHIVE_MAX_ENTRY_DEFAULT (128LL * 1024 * 1024)
+
+/* Most bytes unpacked per compressed byte read. Text and raw images
+ * deflate 3-20x; a zip bomb is thousands. Checked on the sizes the headers
+ * declare before anything is unpacked, then on the running count while
+ * unpacking, once FG_ARCHIVE_RATIO_FLOOR bytes are out (a tiny file of
+ * zeros is not a bomb). (FILIGRANE_ARCHIVE_MAX_RATIO) */
+#define FG_ARCHIVE_MAX_RATIO_DEFAULT 100
+#define FG_ARCHIVE_RATIO_FLOOR (8LL * 1024 * 1024)
+
+/* Longest entry name kept, in bytes; a longer one is cut in the manifest
+ * and the preview zip. */
+#define FG_ARCHIVE_MAX_NAME 1024
+
 /* ---- the sandbox (watermark/sandbox.c) ---- */
 
 /* Address space of a stamping child (RLIMIT_AS). Address space, not

@@ -253,22 +253,28 @@ static bool drain(int fd, errline *e)
     return true;
 }
 
-/* The reason the child gave, without the path of the file it was given:
- * "filigrane: /data/tmp/x.pdf: pdf is encrypted" becomes "pdf is
- * encrypted". The worker's paths are not for buyers to read. */
+/* The reason the child gave, without the file it was given: the CLI says
+ * "filigrane: NAME: reason" (NAME the basename), and the worker's file
+ * names are not for buyers to read. */
+static const char *strip_prefix(const char *s, const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    const char *names[] = {path, slash ? slash + 1 : path};
+    for (int i = 0; i < 2; i++) {
+        size_t n = strlen(names[i]);
+        if (n && strncmp(s, names[i], n) == 0 && strncmp(s + n, ": ", 2) == 0)
+            return s + n + 2;
+    }
+    return s;
+}
+
 static const char *child_reason(errline *e, const char *in, const char *out)
 {
-    char *s = e->text;
-    const char *paths[] = {in, out};
-    for (int i = 0; i < 2; i++) {
-        size_t n = strlen(paths[i]);
-        char *hit = n ? strstr(s, paths[i]) : NULL;
-        if (hit && strncmp(hit + n, ": ", 2) == 0)
-            s = hit + n + 2;
-    }
+    const char *s = e->text;
     if (strncmp(s, "filigrane: ", 11) == 0)
         s += 11;
-    return s;
+    s = strip_prefix(s, in);
+    return strip_prefix(s, out);
 }
 
 static const char *signal_word(int sig)

@@ -117,6 +117,13 @@ static void run_test_hook(void)
     }
 }
 
+static bool active;
+
+bool wm_sandbox_active(void)
+{
+    return active;
+}
+
 fg_result wm_sandbox_enter(fg_reason *r)
 {
     fg_result rc = FG_OK;
@@ -140,6 +147,7 @@ fg_result wm_sandbox_enter(fg_reason *r)
         rc = fg_fail(r, FG_EIO, "cannot set up the sandbox: filter refused");
         goto out;
     }
+    active = true;
 out:
     seccomp_release(ctx);
     if (rc == FG_OK)

@@ -4,6 +4,8 @@
 #ifndef WM_SECCOMP_H
 #define WM_SECCOMP_H
 
+#include <stdbool.h>
+
 #include "common/result.h"
 
 /* Installs the seccomp filter on every thread of this process: no
@@ -20,5 +22,10 @@
  * /bin/true). These only ever harm the child itself, and only the
  * sandboxed mode calls this function. */
 FG_MUST_CHECK fg_result wm_sandbox_enter(fg_reason *r);
+
+/* True once wm_sandbox_enter has succeeded in this process: the decoders
+ * libvips does not guard (poppler called directly) check it. This
+ * function can't fail. */
+bool wm_sandbox_active(void);
 
 #endif

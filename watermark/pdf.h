@@ -1,0 +1,33 @@
+/* PDF previews: every page rendered (libvips pdfload, poppler), stamped
+ * like an image, and assembled into an image-only PDF of the same page
+ * count and page sizes. Its text cannot be extracted and its watermark is
+ * part of the pixels, so neither can be removed as an object.
+ *
+ * pdfload is an untrusted loader: these run only in the sandbox child
+ * (wm_init with allow_untrusted), where they are the only decoder of the
+ * document. Pages are rendered, stamped and written one at a time, so
+ * memory does not grow with the page count. */
+#ifndef WM_PDF_H
+#define WM_PDF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "watermark/wm.h"
+
+/* The preview of the PDF held in buf (len bytes, borrowed), into
+ * *out_buf (a g_malloc'd buffer the caller g_frees) and *out_len. At most
+ * o->max_pages pages, rendered at o->pdf_dpi, each checked against
+ * o->max_pixels and FG_PDF_MAX_PAGE_POINTS before it is rendered; a
+ * longer document ends with a page saying how many were left out.
+ * Returns FG_EUNSUPPORTED (password-protected), FG_ECORRUPT (damaged,
+ * truncated, not a PDF), FG_ELIMIT (a page too large) or FG_EIO with a
+ * reason; on failure *out_buf is NULL. */
+FG_MUST_CHECK fg_result wm_pdf_preview_buffer(const void *buf, size_t len,
+                                              const wm_options *o,
+                                              uint64_t seed,
+                                              void **out_buf /* out */,
+                                              size_t *out_len /* out */,
+                                              fg_reason *r);
+
+#endif
