@@ -296,6 +296,8 @@ static fg_result map_status(int st, bool timed_out, const wm_sandbox_limits *l,
                             fg_reason *r)
 {
     const char *why = child_reason(e, in, out);
+    if (st == -1)
+        return fg_fail(r, FG_EIO, "stamper status lost: SIGCHLD is ignored");
     if (timed_out)
         return fg_fail(r, FG_ETIMEOUT, "preview timed out after %d s",
                        l->wall_seconds);
@@ -350,8 +352,9 @@ static bool wait_child(pid_t pid, int err_r, int wall_seconds, errline *e,
         if (w == pid)
             break;
         if (w < 0 && errno != EINTR) {
-            /* Someone else reaped it (SIGCHLD ignored): nothing to map. */
-            *st = 0;
+            /* Someone else reaped it (SIGCHLD set to SIG_IGN): its result
+             * is lost, and must not pass for a success. */
+            *st = -1;
             break;
         }
         long long left = deadline - now_ms();
