@@ -1,12 +1,12 @@
-/* PDF previews: every page rendered (libvips pdfload, poppler), stamped
- * like an image, and assembled into an image-only PDF of the same page
- * count and page sizes. Its text cannot be extracted and its watermark is
- * part of the pixels, so neither can be removed as an object.
+/* PDF previews: every page rendered (poppler), stamped like an image, and
+ * assembled into an image-only PDF of the same page count and page sizes.
+ * Its text cannot be extracted and its watermark is part of the pixels,
+ * so neither can be removed as an object.
  *
- * pdfload is an untrusted loader: these run only in the sandbox child
- * (wm_init with allow_untrusted), where they are the only decoder of the
- * document. Pages are rendered, stamped and written one at a time, so
- * memory does not grow with the page count. */
+ * poppler decodes untrusted content: these run only in the sandbox child
+ * (wm_sandbox_active) and refuse to anywhere else. Pages are rendered,
+ * stamped and written a few at a time, so memory does not grow with the
+ * page count. */
 #ifndef WM_PDF_H
 #define WM_PDF_H
 
@@ -21,8 +21,9 @@
  * o->max_pixels and FG_PDF_MAX_PAGE_POINTS before it is rendered; a
  * longer document ends with a page saying how many were left out.
  * Returns FG_EUNSUPPORTED (password-protected), FG_ECORRUPT (damaged,
- * truncated, not a PDF), FG_ELIMIT (a page too large) or FG_EIO with a
- * reason; on failure *out_buf is NULL. */
+ * truncated, not a PDF), FG_ELIMIT (a page too large), FG_EIO, or
+ * FG_EUNSUPPORTED outside the sandbox, with a reason; on failure *out_buf
+ * is NULL. */
 FG_MUST_CHECK fg_result wm_pdf_preview_buffer(const void *buf, size_t len,
                                               const wm_options *o,
                                               uint64_t seed,

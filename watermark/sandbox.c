@@ -72,8 +72,6 @@ fg_result wm_sandbox_limits_init(wm_sandbox_limits *l, fg_reason *r)
     long long fsize = FG_SANDBOX_FILE_SIZE_DEFAULT;
     long long files = FG_SANDBOX_OPEN_FILES_DEFAULT;
     fg_result rc;
-    /* 64 MB is below what the CLI needs to start at all; a smaller setting
-     * is a typo, not a policy. */
     if ((rc = parse_count("FILIGRANE_SANDBOX_MEMORY", 1LL << 46, &mem, true,
                           r)) ||
         (rc = parse_count("FILIGRANE_SANDBOX_CPU", 86400, &cpu, false, r)) ||
@@ -82,6 +80,8 @@ fg_result wm_sandbox_limits_init(wm_sandbox_limits *l, fg_reason *r)
                           true, r)) ||
         (rc = parse_count("FILIGRANE_SANDBOX_FILES", 65536, &files, false, r)))
         return rc;
+    /* 64 MB is below what the CLI needs to start at all: a smaller setting
+     * is a typo, not a policy. */
     if (mem < 64LL * 1024 * 1024)
         return fg_fail(r, FG_EUSAGE,
                        "bad FILIGRANE_SANDBOX_MEMORY: at least 64M is needed");
@@ -178,7 +178,9 @@ static void __attribute__((noreturn)) child_run(const child_plan *p)
     (void)sigprocmask(SIG_SETMASK, &none, NULL);
 
     /* Own process group, so a timeout kills every thread and anything the
-     * decoder might have started; and dies with its parent. */
+     * decoder might have started; and dies with its parent (strictly: with
+     * the parent thread that forked it, which in the worker is a request
+     * thread that lives as long as the process). */
     (void)setpgid(0, 0);
     if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != p->parent)
         _exit(127);
@@ -296,6 +298,8 @@ static fg_result map_status(int st, bool timed_out, const wm_sandbox_limits *l,
                             fg_reason *r)
 {
     const char *why = child_reason(e, in, out);
+    if (st == -1)
+        return fg_fail(r, FG_EIO, "stamper status lost: SIGCHLD is ignored");
     if (timed_out)
         return fg_fail(r, FG_ETIMEOUT, "preview timed out after %d s",
                        l->wall_seconds);
@@ -350,8 +354,9 @@ static bool wait_child(pid_t pid, int err_r, int wall_seconds, errline *e,
         if (w == pid)
             break;
         if (w < 0 && errno != EINTR) {
-            /* Someone else reaped it (SIGCHLD ignored): nothing to map. */
-            *st = 0;
+            /* Someone else reaped it (SIGCHLD set to SIG_IGN): its result
+             * is lost, and must not pass for a success. */
+            *st = -1;
             break;
         }
         long long left = deadline - now_ms();

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -199,6 +200,19 @@ TEST("a missing CLI is an error, not a hang")
     CHECK_INT(wm_sandbox_stamp("/nonexistent/filigrane", png, out, NULL, &l, &r),
               FG_EIO);
     CHECK_STR(r.text, "cannot start the stamper");
+}
+
+TEST("a child reaped behind our back (SIGCHLD ignored) is not a success")
+{
+    setup();
+    wm_sandbox_limits l = limits();
+    fg_reason r = {{0}};
+    signal(SIGCHLD, SIG_IGN);
+    fg_result rc = wm_sandbox_stamp(cli, png, out, NULL, &l, &r);
+    signal(SIGCHLD, SIG_DFL);
+    CHECK_INT(rc, FG_EIO);
+    CHECK_STR(r.text, "stamper status lost: SIGCHLD is ignored");
+    CHECK(!exists(out));
 }
 
 TEST("no child is left behind: every child was reaped")
