@@ -5,6 +5,7 @@
 #include <time.h>
 
 #include "fcgi/metrics.h"
+#include "fcgi/token_cache.h"
 #include "fcgi/worker.h"
 
 bool fcgi_authenticate(fcgi_req *req, struct fcgi_claims *who)
@@ -28,12 +29,15 @@ bool fcgi_authenticate(fcgi_req *req, struct fcgi_claims *who)
         fcgi_send_error(req, FG_EAUTH, NULL, "a bearer token is required");
         return false;
     }
-    if (fcgi_jwt_verify(t, req->ctx->cfg->jwt_secret, (long long)time(NULL), who,
-                        &r) != FG_OK) {
+    long long now = (long long)time(NULL);
+    if (fcgi_token_cache_get(t, now, who))
+        return true;
+    if (fcgi_jwt_verify(t, req->ctx->cfg->jwt_secret, now, who, &r) != FG_OK) {
         fcgi_metric_inc(FCGI_M_AUTH_FAILURES);
         fcgi_send_error(req, FG_EAUTH, NULL, r.text);
         return false;
     }
+    fcgi_token_cache_put(t, who);
     return true;
 }
 

@@ -48,6 +48,11 @@ try:
     r2 = svc.get("/v1/files/%s/preview?token=%s" % (jpg.get("id"), buyer))
     check("a preview link with ?token= works (for <img src>)", r2.status == 200 and r2.body == r.body, r2)
 
+    svc.get("/v1/files/%s/preview" % jpg.get("id"), token=buyer)
+    r = svc.get("/v1/orders/ord-1/audit", token=buyer)
+    seen = [e for e in (r.json() or {}).get("entries", []) if e["action"] == "file.previewed"]
+    check("a buyer's first view of a preview is recorded, once", len(seen) == 1, seen)
+
     r = svc.get("/v1/files/%s/original" % jpg.get("id"), token=buyer)
     check("the buyer's original is refused before acceptance with not_released",
           r.status == 403 and (r.json() or {}).get("error", {}).get("code") == "not_released", r)
