@@ -1,5 +1,7 @@
 #include "fcgi/config.h"
 
+#include "common/setting.h"
+
 #include <errno.h>
 #include <openssl/crypto.h>
 #include <stdlib.h>
@@ -17,37 +19,8 @@ static const char *env(const char *name)
 static fg_result number(const char *name, long long min, long long max,
                         int bytes, long long def, long long *out, fg_reason *r)
 {
-    const char *v = env(name);
     *out = def;
-    if (!v)
-        return FG_OK;
-    if (*v < '0' || *v > '9')
-        goto bad;
-    errno = 0;
-    char *end = NULL;
-    long long n = strtoll(v, &end, 10);
-    if (errno == ERANGE)
-        goto bad;
-    long long mul = 1;
-    if (bytes && *end) {
-        if (*end == 'K' || *end == 'k')
-            mul = 1024LL;
-        else if (*end == 'M' || *end == 'm')
-            mul = 1024LL * 1024;
-        else if (*end == 'G' || *end == 'g')
-            mul = 1024LL * 1024 * 1024;
-        else
-            goto bad;
-        end++;
-    }
-    if (*end || n > max / mul || n * mul < min)
-        goto bad;
-    *out = n * mul;
-    return FG_OK;
-bad:
-    return fg_fail(r, FG_EUSAGE, "%s must be %s from %lld to %lld", name,
-                   bytes ? "a byte size (K, M, G allowed)" : "an integer", min,
-                   max);
+    return fg_env_count(name, bytes, min, max, out, r);
 }
 
 static fg_result path_setting(const char *name, const char *value, char *out,

@@ -5,32 +5,14 @@
 #include <stdlib.h>
 
 #include "common/limits.h"
+#include "common/setting.h"
 
 #define MB (1024LL * 1024)
 
 static fg_result env_count(const char *name, bool bytes, long long *v,
                            fg_reason *r)
 {
-    const char *s = getenv(name);
-    if (!s || !*s)
-        return FG_OK;
-    char *end = NULL;
-    errno = 0;
-    long long n = strtoll(s, &end, 10);
-    long long mul = 1;
-    if (bytes && end && *end && !end[1]) {
-        switch (*end) {
-        case 'k': case 'K': mul = 1024; end++; break;
-        case 'm': case 'M': mul = MB; end++; break;
-        case 'g': case 'G': mul = 1024 * MB; end++; break;
-        default: break;
-        }
-    }
-    if (errno || end == s || *end || n <= 0 || n > (1LL << 50) / mul)
-        return fg_fail(r, FG_EUSAGE, "bad %s: want a positive number%s", name,
-                       bytes ? " (bytes, or with K, M or G)" : "");
-    *v = n * mul;
-    return FG_OK;
+    return fg_env_count(name, bytes, 1, 1LL << 50, v, r);
 }
 
 fg_result wm_archive_limits_init(wm_archive_limits *l, fg_reason *r)

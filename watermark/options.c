@@ -3,6 +3,8 @@
  * table so that every route has the same names and bounds. */
 #include "watermark/options.h"
 
+#include "common/setting.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stddef.h>
@@ -81,8 +83,8 @@ static fg_result set(wm_options *o, const struct opt *d, const char *label,
         o->has_seed = true;
         return FG_OK;
     }
-    long long v = strtoll(value, &end, 10);
-    if (errno || *end || v < (long long)d->min || v > (long long)d->max)
+    long long v = 0;
+    if (!fg_parse_count(value, false, (long long)d->min, (long long)d->max, &v))
         return fg_fail(r, FG_EUSAGE, "%s: want an integer from %lld to %lld",
                        label, (long long)d->min, (long long)d->max);
     if (d->type == T_INT)

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "common/limits.h"
+#include "common/setting.h"
 
 /* ASan reserves terabytes of address space for its shadow memory at start,
  * so RLIMIT_AS would stop a sanitizer build before main. There the memory
@@ -42,26 +43,7 @@ extern char **environ;
 static fg_result parse_count(const char *name, long long max, long long *v,
                              bool suffixes, fg_reason *r)
 {
-    const char *s = getenv(name);
-    if (!s || !*s)
-        return FG_OK;
-    char *end = NULL;
-    errno = 0;
-    long long n = strtoll(s, &end, 10);
-    long long mul = 1;
-    if (suffixes && end && *end) {
-        switch (*end) {
-        case 'k': case 'K': mul = 1024LL; end++; break;
-        case 'm': case 'M': mul = 1024LL * 1024; end++; break;
-        case 'g': case 'G': mul = 1024LL * 1024 * 1024; end++; break;
-        default: break;
-        }
-    }
-    if (errno || end == s || *end || n <= 0 || n > max / mul)
-        return fg_fail(r, FG_EUSAGE, "bad %s: want a positive number%s", name,
-                       suffixes ? " (bytes, or with K, M or G)" : "");
-    *v = n * mul;
-    return FG_OK;
+    return fg_env_count(name, suffixes, 1, max, v, r);
 }
 
 fg_result wm_sandbox_limits_init(wm_sandbox_limits *l, fg_reason *r)
