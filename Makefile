@@ -83,7 +83,7 @@ DEBS = build-essential pkg-config libvips-dev libvips-tools libmagic-dev \
        imagemagick libimage-exiftool-perl wrk hyperfine time zip \
        libarchive-tools
 deps:
-	@./tests/tools/deps.sh $(DEBS)
+	@./scripts/deps.sh $(DEBS)
 
 test: deps
 	@$(MAKE) --no-print-directory all
@@ -108,7 +108,7 @@ bench: deps all
 	@./bench/run.sh
 
 run: deps all
-	@./tests/tools/run-service.sh
+	@./scripts/run.sh
 
 BANNED = '\<(sprintf|strcpy|strcat|strncpy|strtok|atoi|sscanf|gmtime|localtime|strerror)\('
 check-src:
