@@ -72,10 +72,24 @@ class Service:
     def __init__(self, env=None):
         self.data = tempfile.mkdtemp(prefix="filigrane-e2e-")
         os.chmod(self.data, 0o755)
-        self.port = free_port()
         self.jwt_secret = "jwt-" + uuid.uuid4().hex + uuid.uuid4().hex
         self.hook_key = os.urandom(32)
         self.hook_secret = "whsec_" + base64.b64encode(self.hook_key).decode()
+        self.env = env or {}
+        # A port found free can be taken before nginx binds it (by any
+        # outgoing connection on this machine): try again on another one.
+        why = ""
+        for _ in range(3):
+            self.port = free_port()
+            ok, err = self._start()
+            if ok:
+                return
+            why += "\n--- attempt on port %d: %s%s" % (self.port, err, self.logs())
+            self._kill()
+        shutil.rmtree(self.data, ignore_errors=True)
+        raise RuntimeError("filigrane did not start:" + why)
+
+    def _start(self):
         e = dict(os.environ)
         e.update({
             "FILIGRANE_DATA": self.data,
@@ -85,23 +99,30 @@ class Service:
             "FILIGRANE_BIN": BIN,
             "FILIGRANE_QUIET": "1",
         })
-        e.update(env or {})
+        e.update(self.env)
         self.proc = subprocess.Popen([os.path.join(TOP, "scripts", "run.sh")], env=e,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                      start_new_session=True)
-        deadline = time.time() + 30
-        while time.time() < deadline:
+        deadline = time.time() + 60
+        while time.time() < deadline and self.proc.poll() is None:
             try:
                 if self.get("/healthz").status == 200:
-                    return
-            except OSError:
+                    return True, ""
+            except (OSError, http.client.HTTPException):
                 pass
-            if self.proc.poll() is not None:
-                break
             time.sleep(0.1)
-        err = self.proc.stderr.read().decode(errors="replace") if self.proc.poll() is not None else ""
-        self.stop()
-        raise RuntimeError("filigrane did not start: " + err + self.logs())
+        if self.proc.poll() is None:
+            return False, "no answer from /healthz within 60 s"
+        return False, self.proc.stderr.read().decode(errors="replace")
+
+    def _kill(self):
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
 
     def logs(self):
         out = ""
@@ -115,13 +136,7 @@ class Service:
     def stop(self):
         """Stops both processes and checks the worker's log for sanitizer
         reports: a memory error anywhere in a run fails the run."""
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
+        self._kill()
         log = os.path.join(self.data, "log", "worker.log")
         text = open(log, errors="replace").read() if os.path.exists(log) else ""
         bad = [l for l in text.splitlines()
