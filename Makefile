@@ -45,6 +45,9 @@ LIB_WORKER = $(BUILD)/libfg_worker.a
 UNIT_SRC   = $(wildcard tests/unit/test_*.c)
 UNIT_BIN   = $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
+# Objects are kept between builds (no intermediate-file cleanup).
+.SECONDARY:
+
 .PHONY: all deps test test-only asan bench run check-src clean fuzz
 
 all: $(BIN)/filigrane $(BIN)/filigrane-fcgi $(UNIT_BIN)
@@ -63,15 +66,18 @@ $(LIB_WORKER): $(call obj,$(STORE_SRC) $(FCGI_SRC))
 
 $(BIN)/filigrane: $(call obj,$(CLI_SRC)) $(LIB_WORKER) $(LIB_ENGINE) $(LIB_SAFE)
 	@mkdir -p $(BIN)
-	$(CC) $(SAN) -o $@ $^ $(LIBS_CLI)
+	@echo '  LD   $@'
+	@$(CC) $(SAN) -o $@ $^ $(LIBS_CLI)
 
 $(BIN)/filigrane-fcgi: $(call obj,fcgi/main.c) $(LIB_WORKER) $(LIB_SAFE)
 	@mkdir -p $(BIN)
-	$(CC) $(SAN) -o $@ $^ $(LIBS_WORKER)
+	@echo '  LD   $@'
+	@$(CC) $(SAN) -o $@ $^ $(LIBS_WORKER)
 
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIB_WORKER) $(LIB_ENGINE) $(LIB_SAFE)
 	@mkdir -p $(dir $@)
-	$(CC) $(SAN) -o $@ $^ $(LIBS_CLI)
+	@echo '  LD   $@'
+	@$(CC) $(SAN) -o $@ $^ $(LIBS_CLI)
 
 # Debian packages for building, testing and benchmarking. Checked with
 # dpkg -s first, so a set-up machine pays nothing.

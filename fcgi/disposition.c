@@ -3,33 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
-/* Length of the valid UTF-8 sequence at s (at most n bytes), 0 if none:
- * no overlongs, no surrogates, nothing above U+10FFFF. */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-    unsigned c = s[0], min, cp;
-    size_t len;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xc2 && c <= 0xdf)
-        len = 2, min = 0x80, cp = c & 0x1f;
-    else if (c >= 0xe0 && c <= 0xef)
-        len = 3, min = 0x800, cp = c & 0x0f;
-    else if (c >= 0xf0 && c <= 0xf4)
-        len = 4, min = 0x10000, cp = c & 0x07;
-    else
-        return 0;
-    if (len > n)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = cp << 6 | (s[i] & 0x3f);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return len;
-}
+#include "common/utf8.h"
 
 /* C1 controls (U+0080..U+009F) are two bytes, C2 80..C2 9F. */
 static int is_control(const unsigned char *u, size_t l)
@@ -44,7 +18,7 @@ static size_t clean(const char *name, char *out)
     size_t n = strlen(name), o = 0;
     for (size_t i = 0; i < n;) {
         const unsigned char *u = (const unsigned char *)name + i;
-        size_t l = utf8_len(u, n - i);
+        size_t l = fg_utf8_seq(u, n - i);
         const unsigned char *src = u;
         size_t step = l ? l : 1;
         if (l == 0) {
@@ -86,7 +60,7 @@ void fcgi_disposition(enum fcgi_disposition kind, const char *name,
     size_t start = o;
     for (size_t i = 0; i < n;) {
         const unsigned char *u = (const unsigned char *)safe + i;
-        size_t l = utf8_len(u, n - i);
+        size_t l = fg_utf8_seq(u, n - i);
         i += l;
         if (l > 1 || *u == '/' || *u == '%')
             out[o++] = '_';

@@ -9,36 +9,9 @@
 #include <string.h>
 #include <strings.h>
 
-/* ---- names: UTF-8 made valid, controls replaced ---- */
+#include "common/utf8.h"
 
-/* Length of the valid UTF-8 sequence at s (at most n bytes), 0 if none:
- * no overlongs, no surrogates, nothing above U+10FFFF. */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-    unsigned c = s[0];
-    size_t len;
-    unsigned min, cp;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xc2 && c <= 0xdf)
-        len = 2, min = 0x80, cp = c & 0x1f;
-    else if (c >= 0xe0 && c <= 0xef)
-        len = 3, min = 0x800, cp = c & 0x0f;
-    else if (c >= 0xf0 && c <= 0xf4)
-        len = 4, min = 0x10000, cp = c & 0x07;
-    else
-        return 0;
-    if (len > n)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = cp << 6 | (s[i] & 0x3f);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return len;
-}
+/* ---- names: UTF-8 made valid, controls replaced ---- */
 
 /* A heap copy of the n bytes at s with invalid UTF-8 replaced by U+FFFD
  * and control characters by '_'; NULL if out of memory, or (with *toolong
@@ -52,7 +25,7 @@ static char *clean_name(const char *s, size_t n, int *toolong)
         return NULL;
     for (size_t i = 0; i < n;) {
         const unsigned char *u = (const unsigned char *)s + i;
-        size_t l = utf8_len(u, n - i);
+        size_t l = fg_utf8_seq(u, n - i);
         if (l == 0) {
             memcpy(out + o, "\xef\xbf\xbd", 3);
             o += 3;

@@ -6,6 +6,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/utf8.h"
+
 void store_time_now(char out[STORE_TIME_MAX])
 {
     struct timespec ts;
@@ -20,43 +22,6 @@ void store_time_now(char out[STORE_TIME_MAX])
     }
     snprintf(out, STORE_TIME_MAX, "%.19s.%03uZ", sec,
              (unsigned)(ts.tv_nsec / 1000000) % 1000u);
-}
-
-/* Written here rather than taken from glib: the worker does not link glib,
- * and the rules are short. Refuses overlong forms, surrogates and code
- * points past U+10FFFF, as RFC 3629 requires. */
-bool store_utf8_valid(const char *str, size_t len)
-{
-    const unsigned char *s = (const unsigned char *)str;
-    size_t i = 0;
-    while (i < len) {
-        unsigned c = s[i];
-        size_t n;
-        unsigned cp, min;
-        if (c < 0x80) {
-            i++;
-            continue;
-        } else if ((c & 0xe0) == 0xc0) {
-            n = 1, cp = c & 0x1f, min = 0x80;
-        } else if ((c & 0xf0) == 0xe0) {
-            n = 2, cp = c & 0x0f, min = 0x800;
-        } else if ((c & 0xf8) == 0xf0) {
-            n = 3, cp = c & 0x07, min = 0x10000;
-        } else {
-            return false;
-        }
-        if (len - i - 1 < n)
-            return false;
-        for (size_t k = 1; k <= n; k++) {
-            if ((s[i + k] & 0xc0) != 0x80)
-                return false;
-            cp = (cp << 6) | (s[i + k] & 0x3f);
-        }
-        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-            return false;
-        i += n + 1;
-    }
-    return true;
 }
 
 fg_result store_check_id(const char *s, const char *what, fg_reason *r)
@@ -87,7 +52,7 @@ fg_result store_check_text(const char *s, size_t max, bool allow_empty,
     size_t len = strnlen(s, max + 1);
     if (len > max)
         return fg_fail(r, FG_ELIMIT, "%s is longer than %zu bytes", what, max);
-    if (!store_utf8_valid(s, len))
+    if (!fg_utf8_valid(s, len))
         return fg_fail(r, FG_EUSAGE, "%s is not valid UTF-8", what);
     return FG_OK;
 }

@@ -91,6 +91,5 @@ fg_result store_check_text(const char *s, size_t max, bool allow_empty,
  * milliseconds. */
 fg_result store_check_time(const char *s, char out[STORE_TIME_MAX],
                            const char *what, fg_reason *r);
-bool store_utf8_valid(const char *s, size_t len);
 
 #endif

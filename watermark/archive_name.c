@@ -5,40 +5,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/utf8.h"
+
 /* Length of the well-formed UTF-8 sequence at s (n bytes left), or 0.
- * Overlong forms, surrogates and code points past U+10FFFF are not
- * well-formed (RFC 3629). */
+ * C1 controls (U+0080..U+009F) count as not well-formed here: they are
+ * escaped like C0 ones. */
 static size_t utf8_seq(const unsigned char *s, size_t n)
 {
-    unsigned c = s[0];
-    size_t len;
-    unsigned cp;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xc2 && c <= 0xdf) {
-        len = 2;
-        cp = c & 0x1f;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        len = 3;
-        cp = c & 0x0f;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        len = 4;
-        cp = c & 0x07;
-    } else {
-        return 0;
-    }
-    if (n < len)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3f);
-    }
-    if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-        (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
-        return 0;
-    /* C1 controls (U+0080..U+009F) are escaped like C0 ones. */
-    if (cp >= 0x80 && cp <= 0x9f)
+    size_t len = fg_utf8_seq(s, n);
+    if (len == 2 && s[0] == 0xc2 && s[1] <= 0x9f)
         return 0;
     return len;
 }

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/utf8.h"
+
 typedef struct buf {
     char *p;
     size_t len, cap;
@@ -66,39 +68,6 @@ static void strip_trailing_separators(buf *b)
     }
 }
 
-/* Length of the valid UTF-8 sequence at s (at most n bytes), or 0. */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-    size_t len;
-    unsigned cp;
-    if (s[0] < 0x80)
-        return 1;
-    if (s[0] >= 0xc2 && s[0] <= 0xdf) {
-        len = 2;
-        cp = s[0] & 0x1f;
-    } else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-        len = 3;
-        cp = s[0] & 0x0f;
-    } else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-        len = 4;
-        cp = s[0] & 0x07;
-    } else {
-        return 0;
-    }
-    if (len > n)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3f);
-    }
-    /* Overlong forms, UTF-16 surrogates and beyond U+10FFFF. */
-    if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-        (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
-        return 0;
-    return len;
-}
-
 /* Appends s as valid single-line UTF-8: an invalid byte becomes U+FFFD,
  * a control character a space. */
 static int put_clean(buf *b, const char *s, size_t n)
@@ -106,7 +75,7 @@ static int put_clean(buf *b, const char *s, size_t n)
     const unsigned char *u = (const unsigned char *)s;
     size_t i = 0;
     while (i < n) {
-        size_t k = utf8_len(u + i, n - i);
+        size_t k = fg_utf8_seq(u + i, n - i);
         int rc;
         if (k == 0) {
             rc = buf_put(b, "\xef\xbf\xbd", 3);
@@ -179,7 +148,7 @@ char *wm_template_expand(const char *tmpl, const wm_var *vars, int nvars)
         } else if (skip_sep && (n = sep_at(p)) > 0) {
             p += n;
         } else {
-            n = utf8_len((const unsigned char *)p, strlen(p));
+            n = fg_utf8_seq((const unsigned char *)p, strlen(p));
             if (put_clean(&b, p, n ? n : 1) != 0)
                 goto fail;
             p += n ? n : 1;
