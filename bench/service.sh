@@ -114,6 +114,10 @@ for _ in $(seq "$runs"); do
     t1=$(date +%s.%N)
     rm -f "$work/big.copy"
     echo "$t1 $t0" | awk '{print 1024 / ($1 - $2)}' >>"$work/cp"
+    # New leading bytes each run: a new blob to write and sync, not one the
+    # store already holds (which it would only drop).
+    head -c 64 /dev/urandom | dd of="$work/big.bin" conv=notrunc status=none
+    sync
     t0=$(date +%s.%N)
     # -T streams the file (--data-binary would read it all into memory).
     curl -sf -o /dev/null -X POST -T "$work/big.bin" -H "Expect:" \
