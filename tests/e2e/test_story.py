@@ -70,6 +70,8 @@ try:
           r.status == 200 and hashlib.sha256(r.body).hexdigest() == hashlib.sha256(photo).hexdigest(), r)
     check("the original is sent private and never stored by caches",
           r.header("cache-control") == "private, no-store", r.headers)
+    check("downloads tell the browser not to leak the link in a Referer",
+          r.header("referrer-policy") == "no-referrer", r.headers)
     check("the original's ETag is its sha256",
           r.header("etag") == '"%s"' % hashlib.sha256(photo).hexdigest(), r.headers)
     cd = r.header("content-disposition") or ""
