@@ -133,27 +133,9 @@ TEST("archive limits come from the environment, malformed ones refused")
 
 /* ---- archives through the CLI ---- */
 
-static char cli[512];
-static char dir[] = "/tmp/fg-archive-XXXXXX";
+#include "tests/unit/cli_fixture.h"
 
-static void setup(void)
-{
-    if (cli[0])
-        return;
-    const char *bin = getenv("FILIGRANE_BIN");
-    snprintf(cli, sizeof cli, "%s/filigrane", bin ? bin : "bin");
-    if (!mkdtemp(dir))
-        abort();
-}
-
-static char *path(const char *name)
-{
-    static char p[4][600];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(p[k], sizeof p[k], "%s/%s", dir, name);
-    return p[k];
-}
+static void setup(void) { fixture_setup("fg-archive"); }
 
 /* Runs `filigrane stamp IN OUT`; its exit status, its stderr in err. */
 static int stamp(const char *in, const char *out, char *err, size_t errlen)

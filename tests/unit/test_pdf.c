@@ -19,27 +19,9 @@
 #define TAP_MAIN
 #include "tests/unit/tap.h"
 
-static char cli[512];
-static char dir[] = "/tmp/fg-pdf-XXXXXX";
+#include "tests/unit/cli_fixture.h"
 
-static void setup(void)
-{
-    if (cli[0])
-        return;
-    const char *bin = getenv("FILIGRANE_BIN");
-    snprintf(cli, sizeof cli, "%s/filigrane", bin ? bin : "bin");
-    if (!mkdtemp(dir))
-        abort();
-}
-
-static char *path(const char *name)
-{
-    static char p[4][600];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(p[k], sizeof p[k], "%s/%s", dir, name);
-    return p[k];
-}
+static void setup(void) { fixture_setup("fg-pdf"); }
 
 /* Runs a shell command; returns its exit status, its output in out. */
 static int run(char *out, size_t outlen, const char *fmt, ...)

@@ -21,18 +21,15 @@
 #define TAP_MAIN
 #include "tests/unit/tap.h"
 
-static char cli[512];
-static char dir[] = "/tmp/fg-sandbox-XXXXXX";
-static char png[600], out[600];
+#include "tests/unit/cli_fixture.h"
+
+static char png[700], out[700];
 
 static void setup(void)
 {
     if (cli[0])
         return;
-    const char *bin = getenv("FILIGRANE_BIN");
-    snprintf(cli, sizeof cli, "%s/filigrane", bin ? bin : "bin");
-    if (!mkdtemp(dir))
-        abort();
+    fixture_setup("fg-sandbox");
     snprintf(png, sizeof png, "%s/photo.png", dir);
     snprintf(out, sizeof out, "%s/preview.jpg", dir);
     cairo_surface_t *s = cairo_image_surface_create(CAIRO_FORMAT_RGB24, 320, 200);
@@ -175,7 +172,7 @@ TEST("the child's exit code comes back as its result, without the path")
     setup();
     wm_sandbox_limits l = limits();
     fg_reason r = {{0}};
-    char txt[600];
+    char txt[700];
     snprintf(txt, sizeof txt, "%s/notes.jpg", dir);
     FILE *f = fopen(txt, "w");
     CHECK(f);
