@@ -11,7 +11,7 @@ BIN     ?= bin
 # Every library the code links; pkg-config gives the flags.
 PKGS_ENGINE = vips libmagic libarchive cairo poppler-glib libseccomp
 PKGS_STORE  = sqlite3 openssl
-PKGS_WORKER = fcgi libjwt jansson libcurl libmagic libseccomp sqlite3 openssl
+PKGS_WORKER = fcgi libjwt jansson libcurl libmagic libseccomp sqlite3 openssl libarchive
 PKGS_ALL    = $(sort $(PKGS_ENGINE) $(PKGS_STORE) $(PKGS_WORKER))
 
 PKG_CFLAGS  = $(shell pkg-config --cflags $(PKGS_ALL) 2>/dev/null)
@@ -19,8 +19,9 @@ ALL_CFLAGS  = -std=gnu11 -Wall -Wextra -Werror $(OPT) -g -MMD -MP -I. \
               $(PKG_CFLAGS) $(SAN) $(CFLAGS)
 LIBS_CLI    = $(shell pkg-config --libs $(PKGS_ALL) 2>/dev/null) -lpthread -lm
 # The worker must never decode untrusted content in its own address space:
-# it is linked without libvips, libarchive and cairo, so an object that
-# would pull them in fails the link instead of slipping through.
+# it is linked without libvips, poppler and cairo, so an object that would
+# pull them in fails the link instead of slipping through. libarchive is
+# linked for one job only: writing zips of originals (fcgi/h_archive.c).
 LIBS_WORKER = $(shell pkg-config --libs $(PKGS_WORKER) 2>/dev/null) -lpthread -lm
 
 # Sources by module. Files in a module folder are globbed so that adding a
@@ -29,7 +30,7 @@ COMMON_SRC   = $(wildcard common/*.c)
 # The part of watermark/ that decodes nothing: detection, templates, the
 # sandbox runner. Everything else in watermark/ uses libvips and friends.
 WM_SAFE_SRC  = watermark/detect.c watermark/template.c watermark/sandbox.c \
-               watermark/options.c
+               watermark/options.c watermark/archive_name.c
 WM_SAFE_SRC := $(filter $(wildcard watermark/*.c),$(WM_SAFE_SRC))
 WM_DEC_SRC   = $(filter-out $(WM_SAFE_SRC),$(wildcard watermark/*.c))
 STORE_SRC    = $(wildcard storage/*.c)

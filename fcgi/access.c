@@ -102,6 +102,20 @@ bool fcgi_may(fcgi_req *req, const struct fcgi_claims *who, const store_order *o
     return false;
 }
 
+bool fcgi_load_order(fcgi_req *req, const char *order_id, fcgi_want want,
+                     struct fcgi_claims *who, store_order *o)
+{
+    fg_reason r = {{0}};
+    if (!fcgi_authenticate(req, who) || !fcgi_may_name_order(req, who, order_id))
+        return false;
+    fg_result rc = store_order_get(req->ctx->meta, order_id, o, &r);
+    if (rc != FG_OK) {
+        fcgi_send_error(req, rc, NULL, rc == FG_ENOTFOUND ? "no such order" : r.text);
+        return false;
+    }
+    return fcgi_may(req, who, o, want);
+}
+
 void fcgi_actor(const struct fcgi_claims *who, char *out, size_t len)
 {
     const char *role = fcgi_role_name(who->role);

@@ -39,6 +39,12 @@ bool fcgi_may_name_order(fcgi_req *req, const struct fcgi_claims *who,
 bool fcgi_may(fcgi_req *req, const struct fcgi_claims *who, const store_order *o,
               fcgi_want want);
 
+/* The usual start of an order handler: authenticates, checks the token
+ * may name order_id, reads the order into *o and decides want. On any
+ * refusal answers itself and returns false; the handler just returns. */
+bool fcgi_load_order(fcgi_req *req, const char *order_id, fcgi_want want,
+                     struct fcgi_claims *who /* out */, store_order *o /* out */);
+
 /* "seller:s-7", "buyer:b-9", "admin:ops": the audit trail's actor.
  * This function can't fail. */
 void fcgi_actor(const struct fcgi_claims *who, char *out, size_t len);

@@ -195,13 +195,7 @@ void fcgi_h_delivery_create(fcgi_req *req)
     const char *order_id = req->params[0];
     fg_result rc;
 
-    if (!fcgi_authenticate(req, &who) || !fcgi_may_name_order(req, &who, order_id))
-        return;
-    if ((rc = store_order_get(ctx->meta, order_id, &o, &r)) != FG_OK) {
-        fcgi_send_error(req, rc, NULL, rc == FG_ENOTFOUND ? "no such order" : r.text);
-        return;
-    }
-    if (!fcgi_may(req, &who, &o, FCGI_WANT_DELIVER))
+    if (!fcgi_load_order(req, order_id, FCGI_WANT_DELIVER, &who, &o))
         return;
 
     const char *body_file = fcgi_param(req, "REQUEST_BODY_FILE");

@@ -7,30 +7,13 @@
 #include "fcgi/worker.h"
 #include "storage/audit.h"
 
-/* Authenticates, checks the token may name the order, reads it and checks
- * want. Answers itself and returns false on any refusal. */
-static bool load_order(fcgi_req *req, fcgi_want want, struct fcgi_claims *who,
-                       store_order *o)
-{
-    fg_reason r = {{0}};
-    const char *id = req->params[0];
-    if (!fcgi_authenticate(req, who) || !fcgi_may_name_order(req, who, id))
-        return false;
-    fg_result rc = store_order_get(req->ctx->meta, id, o, &r);
-    if (rc != FG_OK) {
-        fcgi_send_error(req, rc, NULL, rc == FG_ENOTFOUND ? "no such order" : r.text);
-        return false;
-    }
-    return fcgi_may(req, who, o, want);
-}
-
 void fcgi_h_order_get(fcgi_req *req)
 {
     struct fcgi_claims who;
     store_order o;
     fg_reason r = {{0}};
     json_t *doc = NULL;
-    if (!load_order(req, FCGI_WANT_READ, &who, &o))
+    if (!fcgi_load_order(req, req->params[0], FCGI_WANT_READ, &who, &o))
         return;
     store_meta *m = req->ctx->meta;
     fg_result rc = store_meta_begin_read(m, &r);
@@ -52,7 +35,7 @@ void fcgi_h_order_audit(fcgi_req *req)
     store_audit_list list = {0};
     char after_s[24];
     long long after = 0;
-    if (!load_order(req, FCGI_WANT_READ, &who, &o))
+    if (!fcgi_load_order(req, req->params[0], FCGI_WANT_READ, &who, &o))
         return;
     if (fcgi_query(req, "after", after_s, sizeof after_s)) {
         char *end = NULL;

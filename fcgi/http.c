@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fcgi/disposition.h"
 #include "fcgi/log.h"
 #include "fcgi/metrics.h"
 
@@ -313,4 +314,17 @@ void fcgi_send_file(fcgi_req *req, const fcgi_file_reply *f)
                  "Content-Disposition: %s\r\nCache-Control: %s\r\n"
                  "X-Content-Type-Options: nosniff\r\n\r\n",
                  f->blob_path, f->content_type, f->disposition, f->cache_control);
+}
+
+fg_result fcgi_send_stream_head(fcgi_req *req, const fcgi_file_reply *f, const char *name)
+{
+    char disp[FCGI_DISPOSITION_BYTES];
+    if (req->status)
+        return FG_EIO;
+    fcgi_disposition(FCGI_DISPOSITION_ATTACHMENT, name, disp);
+    put_status(req, 200);
+    out_printf(req, "Content-Type: %s\r\nContent-Disposition: %s\r\nCache-Control: %s\r\n"
+               "X-Content-Type-Options: nosniff\r\n\r\n",
+               f->content_type, disp, f->cache_control);
+    return FCGX_GetError(req->fx->out) == 0 ? FG_OK : FG_EIO;
 }

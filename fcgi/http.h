@@ -96,6 +96,13 @@ typedef struct fcgi_file_reply {
     const char *cache_control;
 } fcgi_file_reply;
 
+/* Starts a 200 answer whose body the handler then writes itself to
+ * req->fx->out (a stream made on the fly): status, Content-Type,
+ * Cache-Control from f, and an attachment Content-Disposition for name.
+ * FG_EIO if the client is gone. */
+FG_MUST_CHECK fg_result fcgi_send_stream_head(fcgi_req *req, const fcgi_file_reply *f,
+                                             const char *name);
+
 /* Answers 304 when If-None-Match names this sha256, else hands the file to
  * nginx with X-Accel-Redirect (the worker sends headers only). */
 void fcgi_send_file(fcgi_req *req, const fcgi_file_reply *f);

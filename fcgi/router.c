@@ -20,6 +20,7 @@ static const struct route {
     {"POST", "/v1/orders/{order}/deliveries", fcgi_h_delivery_create},
     {"GET", "/v1/orders/{order}", fcgi_h_order_get},
     {"GET", "/v1/orders/{order}/audit", fcgi_h_order_audit},
+    {"GET", "/v1/orders/{order}/deliveries/{n}/archive", fcgi_h_delivery_archive},
     {"GET", "/v1/files/{file}/preview", fcgi_h_file_preview},
     {"GET", "/v1/files/{file}/original", fcgi_h_file_original},
 };

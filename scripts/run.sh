@@ -35,7 +35,8 @@ export FILIGRANE_WEBHOOK_SECRET="${FILIGRANE_WEBHOOK_SECRET:-$hook_file}"
 
 socket=${FILIGRANE_SOCKET:-$data/run/fcgi.sock}
 export FILIGRANE_SOCKET="$socket"
-max=${FILIGRANE_MAX_DELIVERY_BYTES:-2147483648}
+# nginx and the worker read the same limit (the worker's default: 4G).
+max=${FILIGRANE_MAX_DELIVERY_BYTES:-4G}
 "$top/scripts/nginx-conf.sh" "$data" "$port" "$socket" "$max" >"$data/nginx/nginx.conf"
 
 worker_pid=""

@@ -60,7 +60,7 @@ try:
         if who in ("the seller", "the admin"):
             return 200
         # the buyer
-        if endpoint == "original":
+        if endpoint in ("original", "the delivery archive"):
             return 200 if st == "accepted" else 403
         if endpoint == "preview":
             return 403 if st == "cancelled" else 200
@@ -72,7 +72,8 @@ try:
         for who, tok in callers(st).items():
             for endpoint, path in (("preview", "/v1/files/%s/preview" % photo_id),
                                    ("original", "/v1/files/%s/original" % photo_id),
-                                   ("order JSON", "/v1/orders/%s" % oid)):
+                                   ("order JSON", "/v1/orders/%s" % oid),
+                                   ("the delivery archive", "/v1/orders/%s/deliveries/1/archive" % oid)):
                 want = expected(who, endpoint, st)
                 r = svc.get(path, token=tok)
                 check("%s on a %s order: %s is %d" % (who, st, endpoint, want),
