@@ -245,4 +245,28 @@
  * bound keeps a hostile sender from making the worker buffer much. */
 #define FG_MAX_WEBHOOK_BODY (64 * 1024)
 
+/* ---- outgoing events (storage/ outbox, fcgi/outbox.c) ---- */
+
+/* Longest event type ("delivery.ready"), a-z 0-9 ._- like audit actions. */
+#define FG_MAX_EVENT_TYPE 64
+
+/* Largest event body kept in the outbox. delivery.ready lists every file
+ * of a delivery with its name (up to FG_MAX_FILE_NAME): 16 MiB holds
+ * thousands of them; a larger event is refused, not cut. */
+#define FG_MAX_EVENT_PAYLOAD (16 * 1024 * 1024)
+
+/* Longest FILIGRANE_EVENTS_URL. */
+#define FG_MAX_EVENTS_URL 2048
+
+/* Due events taken from the outbox per pass of the sender. */
+#define FG_OUTBOX_BATCH 32
+
+/* The sender's HTTP timeouts: connecting, and the whole request. */
+#define FG_EVENTS_CONNECT_TIMEOUT_S 5
+#define FG_EVENTS_TIMEOUT_S 15
+
+/* Largest FILIGRANE_EVENTS_RETRY_SCALE (a test-only divisor of the retry
+ * schedule). */
+#define FG_EVENTS_RETRY_SCALE_MAX 1000000
+
 #endif

@@ -2,6 +2,7 @@
 
 #include "common/setting.h"
 
+#include <curl/curl.h>
 #include <errno.h>
 #include <openssl/crypto.h>
 #include <stdlib.h>
@@ -57,6 +58,41 @@ static fg_result default_cli(char *out, size_t cap, fg_reason *r)
     if (w < 0 || (size_t)w >= cap)
         return fg_fail(r, FG_EUSAGE, "worker path too long: set FILIGRANE_CLI");
     return FG_OK;
+}
+
+/* An absolute http or https URL with a host, as libcurl will read it
+ * (its own parser, so what is accepted here is what the sender uses). The
+ * reason never holds the value: it may carry credentials. */
+static fg_result events_url(const char *s, char *out, size_t cap, fg_reason *r)
+{
+    CURLU *u = NULL;
+    char *scheme = NULL, *host = NULL;
+    fg_result rc = FG_OK;
+    if (strlen(s) > FG_MAX_EVENTS_URL) {
+        rc = fg_fail(r, FG_EUSAGE, "FILIGRANE_EVENTS_URL is longer than %d bytes",
+                     FG_MAX_EVENTS_URL);
+        goto out;
+    }
+    if (!(u = curl_url())) {
+        rc = fg_fail(r, FG_EIO, "cannot load configuration: out of memory");
+        goto out;
+    }
+    if (curl_url_set(u, CURLUPART_URL, s, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || !*host) {
+        rc = fg_fail(r, FG_EUSAGE, "FILIGRANE_EVENTS_URL is not a URL");
+        goto out;
+    }
+    if (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0) {
+        rc = fg_fail(r, FG_EUSAGE, "FILIGRANE_EVENTS_URL must be http or https");
+        goto out;
+    }
+    snprintf(out, cap, "%s", s);
+out:
+    curl_free(scheme);
+    curl_free(host);
+    curl_url_cleanup(u);
+    return rc;
 }
 
 static const char *const LEVELS[] = {"error", "warn", "info", "debug"};
@@ -149,6 +185,15 @@ fg_result fcgi_config_load(struct fcgi_config *cfg, fg_reason *r)
         }
     }
 
+    if ((s = env("FILIGRANE_EVENTS_URL")) &&
+        (res = events_url(s, cfg->events_url, sizeof cfg->events_url, r)) != FG_OK)
+        goto out;
+    /* Test-only: shrinks the retry schedule so a test sees retries. */
+    if ((res = number("FILIGRANE_EVENTS_RETRY_SCALE", 1, FG_EVENTS_RETRY_SCALE_MAX, 0, 1, &v,
+                      r)) != FG_OK)
+        goto out;
+    cfg->events_retry_scale = (int)v;
+
     /* Secrets last: a reason about them names the variable only. */
     if (!(s = env("FILIGRANE_JWT_SECRET"))) {
         res = fg_fail(r, FG_EUSAGE, "FILIGRANE_JWT_SECRET is not set");
@@ -199,11 +244,13 @@ void fcgi_config_describe(const struct fcgi_config *c, FILE *f)
             "FILIGRANE_THREADS=%d\nFILIGRANE_MAX_FILE_BYTES=%lld\n"
             "FILIGRANE_MAX_FILES=%d\nFILIGRANE_MAX_DELIVERY_BYTES=%lld\n"
             "FILIGRANE_MARK_TEXT=%s\nFILIGRANE_CLI=%s\n"
-            "FILIGRANE_LOG_LEVEL=%s\nFILIGRANE_JWT_SECRET=%s\n"
+            "FILIGRANE_LOG_LEVEL=%s\nFILIGRANE_EVENTS_URL=%s\n"
+            "FILIGRANE_EVENTS_RETRY_SCALE=%d\nFILIGRANE_JWT_SECRET=%s\n"
             "FILIGRANE_WEBHOOK_SECRET=%s\n",
             c->port, c->data, c->socket, c->threads, c->upload.max_file_bytes,
             c->upload.max_files, c->upload.max_delivery_bytes, c->mark_template,
             c->cli, fcgi_log_level_name(c->log_level),
+            c->events_url[0] ? "(set)" : "(unset)", c->events_retry_scale,
             c->jwt_secret ? "(set)" : "(unset)",
             c->webhook_key.len ? "(set)" : "(unset)");
 }

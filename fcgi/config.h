@@ -13,6 +13,9 @@
  *   FILIGRANE_CLI                 the CLI run for stamping  filigrane beside
  *                                                           the worker binary
  *   FILIGRANE_LOG_LEVEL           error, warn, info, debug        info
+ *   FILIGRANE_EVENTS_URL          where events are POSTed (http or https)
+ *                                 unset: events are recorded, not sent
+ *   FILIGRANE_EVENTS_RETRY_SCALE  divides the retry schedule (tests)  1
  *
  * A variable set to the empty string counts as unset. Numbers are decimal
  * integers, byte sizes may end in K, M or G (powers of 1024); anything else,
@@ -41,6 +44,8 @@ struct fcgi_config {
     char mark_template[FG_MAX_MARK_TEXT + 1]; /* the previews' watermark */
     char cli[PATH_MAX];
     enum fcgi_log_level log_level;
+    char events_url[FG_MAX_EVENTS_URL + 1]; /* "" when unset */
+    int events_retry_scale;                 /* 1 .. FG_EVENTS_RETRY_SCALE_MAX */
 };
 
 /* Reads the environment into cfg. On failure FG_EUSAGE (a missing or bad

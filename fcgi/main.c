@@ -2,7 +2,8 @@
  * on a unix socket (FCGX_Accept_r), each with its own metadata handle.
  *
  * SIGTERM and SIGINT stop it cleanly: the listening socket is shut down so
- * every blocked accept returns, threads finish the request in hand, and
+ * every blocked accept returns, threads finish the request in hand, the
+ * event sender (fcgi/outbox.h) drops the request it has in flight, and
  * the process exits 0. */
 #include <limits.h>
 #include <fcgiapp.h>
@@ -19,6 +20,7 @@
 
 #include "fcgi/http.h"
 #include "fcgi/log.h"
+#include "fcgi/outbox.h"
 #include "fcgi/router.h"
 #include "fcgi/worker.h"
 
@@ -92,6 +94,7 @@ int main(void)
     wm_sandbox_limits sandbox;
     store_blob *blobs = NULL;
     thread_arg *threads = NULL;
+    fcgi_outbox *outbox = NULL;
     fg_reason r = {{0}};
     int status = 1, started = 0;
     char db_path[PATH_MAX + 16];
@@ -132,6 +135,17 @@ int main(void)
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
 
+    /* Before the request threads: it initialises libcurl. Without a URL,
+     * events are still recorded, and sent by a later run that has one. */
+    if (!cfg.events_url[0]) {
+        fcgi_log(FCGI_LOG_WARN, "FILIGRANE_EVENTS_URL is not set: events are recorded, not sent");
+    } else if (fcgi_outbox_start(&cfg, db_path, &outbox, &r) != FG_OK) {
+        fcgi_log(FCGI_LOG_ERROR, "%s", r.text);
+        goto out;
+    } else {
+        fcgi_log(FCGI_LOG_INFO, "event sender started retry_scale=%d", cfg.events_retry_scale);
+    }
+
     threads = calloc((size_t)cfg.threads, sizeof *threads);
     if (!threads)
         goto out;
@@ -161,6 +175,7 @@ stop:
     }
     fcgi_log(FCGI_LOG_INFO, "filigrane-fcgi stopped");
 out:
+    fcgi_outbox_stop(outbox);
     if (listen_fd >= 0) {
         close(listen_fd);
         unlink(cfg.socket);

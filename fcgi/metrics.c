@@ -29,6 +29,9 @@ static const struct {
     [FCGI_M_WEBHOOKS_DUPLICATE] = {"filigrane_webhooks_total", "{result=\"duplicate\"}", NULL},
     [FCGI_M_WEBHOOKS_REJECTED] = {"filigrane_webhooks_total", "{result=\"rejected\"}", NULL},
     [FCGI_M_AUTH_FAILURES] = {"filigrane_auth_failures_total", "", "Requests refused for missing or bad credentials."},
+    [FCGI_M_EVENTS_SENT] = {"filigrane_events_total", "{result=\"sent\"}", "Outgoing events: tries answered 2xx, tries failed, events given up."},
+    [FCGI_M_EVENTS_FAILED] = {"filigrane_events_total", "{result=\"failed\"}", NULL},
+    [FCGI_M_EVENTS_DEAD] = {"filigrane_events_total", "{result=\"dead\"}", NULL},
 };
 
 void fcgi_metric_add(fcgi_counter c, unsigned long long n)

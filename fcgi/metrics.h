@@ -23,6 +23,9 @@ typedef enum fcgi_counter {
     FCGI_M_WEBHOOKS_DUPLICATE,
     FCGI_M_WEBHOOKS_REJECTED,
     FCGI_M_AUTH_FAILURES,
+    FCGI_M_EVENTS_SENT,
+    FCGI_M_EVENTS_FAILED,
+    FCGI_M_EVENTS_DEAD,
     FCGI_M_COUNT
 } fcgi_counter;
 

@@ -1,5 +1,6 @@
-/* The metadata store: orders, deliveries, files, processed webhook ids and
- * the audit trail (storage/audit.h), behind one interface.
+/* The metadata store: orders, deliveries, files, processed webhook ids,
+ * the outbox of outgoing events and the audit trail (storage/audit.h),
+ * behind one interface.
  *
  * Backends sit behind an ops table (storage/meta_impl.h), as curl's vtls:
  * SQLite today (storage/meta_sqlite.c), PostgreSQL later; the worker and
@@ -320,5 +321,79 @@ FG_MUST_CHECK fg_result store_webhook_record(store_meta *m,
                                              const char *at,
                                              bool *seen /* out */,
                                              fg_reason *r);
+
+/* ---- the outbox of outgoing events ----
+ *
+ * Events for the order system (DESIGN, "Outgoing events") are written
+ * here in the transaction of their cause and sent later by one sender
+ * (fcgi/outbox.c), so an event exists if and only if its cause committed,
+ * and survives restarts until it is sent or given up. */
+
+#define STORE_OUTBOX_PENDING "pending"
+#define STORE_OUTBOX_SENT "sent"
+#define STORE_OUTBOX_DEAD "dead"
+
+/* next_attempt_at for store_outbox_mark_failed: give up (state "dead"). */
+#define STORE_OUTBOX_GIVE_UP ((int64_t)-1)
+
+typedef struct store_outbox_event {
+    int64_t id;                          /* 1, 2, ... in order of creation */
+    char created_at[STORE_TIME_MAX];
+    char type[FG_MAX_EVENT_TYPE + 1];    /* "delivery.ready", ... */
+    char order_id[FG_MAX_ID + 1];        /* "" when none */
+    char *payload;                       /* heap, owned by the list */
+    int attempts;                        /* tries made so far */
+    int64_t next_attempt_at;             /* unix seconds */
+    char last_error[FG_REASON_MAX];      /* "" until a try failed */
+    char state[STORE_WORD_MAX];          /* STORE_OUTBOX_* */
+    char sent_at[STORE_TIME_MAX];        /* "" until sent */
+} store_outbox_event;
+
+typedef struct store_outbox_list {
+    store_outbox_event *items; /* heap, owned by the list */
+    size_t n;
+} store_outbox_list;
+
+/* Records a pending event, due at once: type (1..FG_MAX_EVENT_TYPE bytes of
+ * a-z 0-9 ._-), order_id (an id, or NULL/"" for none), payload_json (the
+ * exact body to send, 1..FG_MAX_EVENT_PAYLOAD bytes of UTF-8; the caller
+ * produced it with a JSON library). Inside an open write transaction it
+ * joins it, so the event commits or rolls back with its cause (as
+ * store_audit_append); outside one it commits on its own. FG_EUSAGE /
+ * FG_ELIMIT for bad input or inside a read transaction. id_out (may be
+ * NULL) receives the event's id. */
+FG_MUST_CHECK fg_result store_outbox_add(store_meta *m, const char *type,
+                                         const char *order_id,
+                                         const char *payload_json,
+                                         int64_t *id_out /* out */,
+                                         fg_reason *r);
+
+/* Lists up to `limit` pending events due at `now` (unix seconds:
+ * next_attempt_at <= now), oldest due first (0 or over FG_MAX_LIST_ROWS:
+ * FG_MAX_LIST_ROWS). The caller owns *out on success
+ * (store_outbox_list_release); on failure *out is empty. */
+FG_MUST_CHECK fg_result store_outbox_due(store_meta *m, int64_t now,
+                                         size_t limit,
+                                         store_outbox_list *out /* out */,
+                                         fg_reason *r);
+
+/* Marks pending event id sent (now), counting the try. FG_ENOTFOUND if
+ * there is no pending event id (unknown, sent or dead already). */
+FG_MUST_CHECK fg_result store_outbox_mark_sent(store_meta *m, int64_t id,
+                                               fg_reason *r);
+
+/* Records a failed try of pending event id: counts it, keeps `error`
+ * (0..FG_REASON_MAX-1 bytes of UTF-8: cut it first) as last_error, and
+ * either reschedules it at next_attempt_at (unix seconds, >= 0) or, with
+ * STORE_OUTBOX_GIVE_UP, marks it dead. FG_ENOTFOUND if there is no
+ * pending event id; FG_EUSAGE for another negative time. */
+FG_MUST_CHECK fg_result store_outbox_mark_failed(store_meta *m, int64_t id,
+                                                 const char *error,
+                                                 int64_t next_attempt_at,
+                                                 fg_reason *r);
+
+/* Frees the payloads and items and empties the list. Accepts NULL and
+ * empty lists. */
+void store_outbox_list_release(store_outbox_list *l);
 
 #endif

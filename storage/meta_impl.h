@@ -64,6 +64,21 @@ typedef struct store_meta_ops {
     fg_result (*webhook_insert)(store_meta *m, const char *id, const char *at,
                                 bool *seen, fg_reason *r);
 
+    /* Inserts a pending event due at now (unix seconds). */
+    fg_result (*outbox_insert)(store_meta *m, const char *type,
+                               const char *order_id, const char *payload,
+                               const char *created_at, int64_t now,
+                               int64_t *id, fg_reason *r);
+    fg_result (*outbox_due)(store_meta *m, int64_t now, size_t limit,
+                            store_outbox_list *out, fg_reason *r);
+    /* Updates pending event id only: state, next_attempt_at (ignored
+     * unless pending), last_error, sent_at (NULL keeps it), attempts + 1.
+     * *updated says whether a pending row was there. */
+    fg_result (*outbox_update)(store_meta *m, int64_t id, const char *state,
+                               int64_t next_attempt_at, const char *error,
+                               const char *sent_at, bool *updated,
+                               fg_reason *r);
+
     /* The last entry's seq and hash (0 and the genesis hash if none). */
     fg_result (*audit_head)(store_meta *m, int64_t *seq,
                             char hash[STORE_HEX_MAX], fg_reason *r);

@@ -546,6 +546,121 @@ static fg_result sq_webhook_insert(store_meta *m, const char *id,
     return rc;
 }
 
+/* ---- outbox ---- */
+
+static fg_result sq_outbox_insert(store_meta *m, const char *type,
+                                  const char *order_id, const char *payload,
+                                  const char *created_at, int64_t now,
+                                  int64_t *id, fg_reason *r)
+{
+    sqlite3_stmt *st = NULL;
+    const char *v[] = {created_at, type, order_id, payload};
+    fg_result rc = prep(m,
+                        "INSERT INTO outbox(created_at, type, order_id,"
+                        " payload, next_attempt_at) VALUES (?1,?2,?3,?4,?5)",
+                        &st, r);
+    if (rc)
+        return rc;
+    if (!bind_texts(st, 4, v) || sqlite3_bind_int64(st, 5, now) != SQLITE_OK ||
+        sqlite3_step(st) != SQLITE_DONE)
+        rc = db_fail(m, "record the event", r);
+    else
+        *id = sqlite3_last_insert_rowid(db_of(m));
+    done(m, st);
+    return rc;
+}
+
+#define OUTBOX_COLS                                                          \
+    "id, created_at, type, order_id, payload, attempts, next_attempt_at,"    \
+    " last_error, state, sent_at"
+
+/* Fills e from a row; e->payload is a new heap copy the caller frees. */
+static fg_result read_outbox(sqlite3_stmt *st, store_outbox_event *e,
+                             fg_reason *r)
+{
+    e->id = sqlite3_column_int64(st, 0);
+    e->attempts = sqlite3_column_int(st, 5);
+    e->next_attempt_at = sqlite3_column_int64(st, 6);
+    e->payload = NULL;
+    if (!col(st, 1, e->created_at, sizeof e->created_at) ||
+        !col(st, 2, e->type, sizeof e->type) ||
+        !col(st, 3, e->order_id, sizeof e->order_id) ||
+        !col(st, 7, e->last_error, sizeof e->last_error) ||
+        !col(st, 8, e->state, sizeof e->state) ||
+        !col(st, 9, e->sent_at, sizeof e->sent_at))
+        return corrupt("outbox", r);
+    const unsigned char *p = sqlite3_column_text(st, 4);
+    size_t n = p ? (size_t)sqlite3_column_bytes(st, 4) : 0;
+    e->payload = malloc(n + 1);
+    if (!e->payload)
+        return fg_fail(r, FG_EIO, "cannot read the outbox: out of memory");
+    memcpy(e->payload, p ? (const char *)p : "", n);
+    e->payload[n] = '\0';
+    return FG_OK;
+}
+
+static fg_result sq_outbox_due(store_meta *m, int64_t now, size_t limit,
+                               store_outbox_list *out, fg_reason *r)
+{
+    sqlite3_stmt *st = NULL;
+    size_t cap = 0;
+    int step;
+    fg_result rc = prep(m,
+                        "SELECT " OUTBOX_COLS " FROM outbox"
+                        " WHERE state = 'pending' AND next_attempt_at <= ?1"
+                        " ORDER BY next_attempt_at, id LIMIT ?2",
+                        &st, r);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, now);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)limit);
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        if (!grow((void **)&out->items, out->n, &cap, sizeof *out->items)) {
+            rc = fg_fail(r, FG_EIO, "cannot read the outbox: out of memory");
+            goto out;
+        }
+        rc = read_outbox(st, &out->items[out->n], r);
+        if (out->items[out->n].payload)
+            out->n++; /* so release frees it, even on a later failure */
+        if (rc)
+            goto out;
+    }
+    if (step != SQLITE_DONE)
+        rc = db_fail(m, "read the outbox", r);
+out:
+    done(m, st);
+    if (rc)
+        store_outbox_list_release(out);
+    return rc;
+}
+
+static fg_result sq_outbox_update(store_meta *m, int64_t id, const char *state,
+                                  int64_t next, const char *error,
+                                  const char *sent_at, bool *updated,
+                                  fg_reason *r)
+{
+    sqlite3_stmt *st = NULL;
+    const char *v[] = {state, error, sent_at};
+    fg_result rc = prep(m,
+                        "UPDATE outbox SET state = ?1, last_error = ?2,"
+                        " sent_at = COALESCE(?3, sent_at),"
+                        " attempts = attempts + 1,"
+                        " next_attempt_at = CASE WHEN ?1 = 'pending' THEN ?5"
+                        "   ELSE next_attempt_at END"
+                        " WHERE id = ?4 AND state = 'pending'",
+                        &st, r);
+    if (rc)
+        return rc;
+    if (!bind_texts(st, 3, v) || sqlite3_bind_int64(st, 4, id) != SQLITE_OK ||
+        sqlite3_bind_int64(st, 5, next) != SQLITE_OK ||
+        sqlite3_step(st) != SQLITE_DONE)
+        rc = db_fail(m, "update the event", r);
+    else
+        *updated = sqlite3_changes(db_of(m)) == 1;
+    done(m, st);
+    return rc;
+}
+
 /* ---- audit ---- */
 
 static fg_result sq_audit_head(store_meta *m, int64_t *seq,
@@ -710,6 +825,9 @@ static const store_meta_ops sqlite_ops = {
     .file_list = sq_file_list,
     .file_count = sq_file_count,
     .webhook_insert = sq_webhook_insert,
+    .outbox_insert = sq_outbox_insert,
+    .outbox_due = sq_outbox_due,
+    .outbox_update = sq_outbox_update,
     .audit_head = sq_audit_head,
     .audit_insert = sq_audit_insert,
     .audit_list = sq_audit_list,

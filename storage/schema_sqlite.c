@@ -76,6 +76,25 @@ static const char *const steps[] = {
     "  BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;"
     "CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit"
     "  BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;",
+
+    /* 3: the outbox of outgoing events. next_attempt_at is unix seconds
+     * (compared with the clock, never shown); the partial index keeps the
+     * sender's "what is due" query to the pending rows. */
+    "CREATE TABLE outbox ("
+    "  id INTEGER PRIMARY KEY,"
+    "  created_at TEXT NOT NULL,"
+    "  type TEXT NOT NULL,"
+    "  order_id TEXT,"
+    "  payload TEXT NOT NULL,"
+    "  attempts INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),"
+    "  next_attempt_at INTEGER NOT NULL,"
+    "  last_error TEXT NOT NULL DEFAULT '',"
+    "  state TEXT NOT NULL DEFAULT 'pending'"
+    "    CHECK (state IN ('pending','sent','dead')),"
+    "  sent_at TEXT"
+    ") STRICT;"
+    "CREATE INDEX outbox_due ON outbox(next_attempt_at, id)"
+    "  WHERE state = 'pending';",
 };
 
 int store_sqlite_schema_latest(void)

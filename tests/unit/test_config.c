@@ -14,7 +14,7 @@ static const char *const VARS[] = {
     "FILIGRANE_WEBHOOK_SECRET", "FILIGRANE_SOCKET", "FILIGRANE_THREADS",
     "FILIGRANE_MAX_FILE_BYTES", "FILIGRANE_MAX_FILES",
     "FILIGRANE_MAX_DELIVERY_BYTES", "FILIGRANE_MARK_TEXT", "FILIGRANE_CLI",
-    "FILIGRANE_LOG_LEVEL",
+    "FILIGRANE_LOG_LEVEL", "FILIGRANE_EVENTS_URL", "FILIGRANE_EVENTS_RETRY_SCALE",
 };
 
 /* A clean environment with only the two required secrets. */
@@ -115,6 +115,13 @@ TEST("bad numbers are refused with the variable named")
         {"FILIGRANE_MAX_FILE_BYTES", "9999999999G"},
         {"FILIGRANE_MAX_DELIVERY_BYTES", "0"},
         {"FILIGRANE_LOG_LEVEL", "verbose"}, {"FILIGRANE_LOG_LEVEL", "INFO"},
+        {"FILIGRANE_EVENTS_URL", "ftp://orders.example/events"},
+        {"FILIGRANE_EVENTS_URL", "file:///etc/passwd"},
+        {"FILIGRANE_EVENTS_URL", "orders.example/events"},
+        {"FILIGRANE_EVENTS_URL", "http://"},
+        {"FILIGRANE_EVENTS_URL", "http://a b/"},
+        {"FILIGRANE_EVENTS_RETRY_SCALE", "0"},
+        {"FILIGRANE_EVENTS_RETRY_SCALE", "1000001"},
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
         reset();
@@ -193,4 +200,25 @@ TEST("describe prints every setting and no secret")
     CHECK(strstr(buf, "FILIGRANE_JWT_SECRET=(set)") != NULL);
     free(buf);
     fcgi_config_release(&c);
+}
+
+TEST("the events URL: unset by default, http or https taken as given")
+{
+    struct fcgi_config c;
+    fg_reason r = {{0}};
+    reset();
+    CHECK_INT(fcgi_config_load(&c, &r), FG_OK);
+    CHECK_STR(c.events_url, "");
+    CHECK_INT(c.events_retry_scale, 1);
+    fcgi_config_release(&c);
+    setenv("FILIGRANE_EVENTS_URL", "https://orders.example:8443/hooks/filigrane?k=1", 1);
+    setenv("FILIGRANE_EVENTS_RETRY_SCALE", "1000", 1);
+    CHECK_INT(fcgi_config_load(&c, &r), FG_OK);
+    CHECK_STR(c.events_url, "https://orders.example:8443/hooks/filigrane?k=1");
+    CHECK_INT(c.events_retry_scale, 1000);
+    fcgi_config_release(&c);
+    setenv("FILIGRANE_EVENTS_URL", "http://127.0.0.1:9/events", 1);
+    CHECK_INT(fcgi_config_load(&c, &r), FG_OK);
+    fcgi_config_release(&c);
+    reset();
 }

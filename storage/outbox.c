@@ -1,0 +1,109 @@
+/* The outbox interface: checks and defaults, then the backend's ops. */
+#include "storage/meta_impl.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static fg_result check_type(const char *s, fg_reason *r)
+{
+    if (!s || !*s)
+        return fg_fail(r, FG_EUSAGE, "event type is missing");
+    size_t len = strnlen(s, FG_MAX_EVENT_TYPE + 1);
+    if (len > FG_MAX_EVENT_TYPE)
+        return fg_fail(r, FG_ELIMIT, "event type is longer than %d bytes",
+                       FG_MAX_EVENT_TYPE);
+    for (size_t i = 0; i < len; i++)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') ||
+              s[i] == '.' || s[i] == '_' || s[i] == '-'))
+            return fg_fail(r, FG_EUSAGE, "event type may only hold a-z 0-9 ._-");
+    return FG_OK;
+}
+
+fg_result store_outbox_add(store_meta *m, const char *type,
+                           const char *order_id, const char *payload_json,
+                           int64_t *id_out, fg_reason *r)
+{
+    char now[STORE_TIME_MAX];
+    int64_t id = 0;
+    fg_result rc;
+    if (m->tx == STORE_TX_READ)
+        return fg_fail(r, FG_EUSAGE, "cannot write inside a read transaction");
+    if ((rc = check_type(type, r)) ||
+        (order_id && *order_id &&
+         (rc = store_check_id(order_id, "order id", r))) ||
+        (rc = store_check_text(payload_json, FG_MAX_EVENT_PAYLOAD, false,
+                               "event payload", r)))
+        return rc;
+    store_time_now(now);
+    /* One INSERT: atomic on its own, and part of the caller's transaction
+     * when one is open on this handle. */
+    if ((rc = m->ops->outbox_insert(m, type, order_id && *order_id ? order_id : NULL,
+                                    payload_json, now, (int64_t)time(NULL), &id,
+                                    r)))
+        return rc;
+    if (id_out)
+        *id_out = id;
+    return FG_OK;
+}
+
+fg_result store_outbox_due(store_meta *m, int64_t now, size_t limit,
+                           store_outbox_list *out, fg_reason *r)
+{
+    out->items = NULL;
+    out->n = 0;
+    if (limit == 0 || limit > FG_MAX_LIST_ROWS)
+        limit = FG_MAX_LIST_ROWS;
+    return m->ops->outbox_due(m, now, limit, out, r);
+}
+
+static fg_result update(store_meta *m, int64_t id, const char *state,
+                        int64_t next, const char *error, const char *sent_at,
+                        fg_reason *r)
+{
+    bool updated = false;
+    fg_result rc;
+    if (m->tx == STORE_TX_READ)
+        return fg_fail(r, FG_EUSAGE, "cannot write inside a read transaction");
+    if (id < 1)
+        return fg_fail(r, FG_ENOTFOUND, "no such pending event");
+    if ((rc = m->ops->outbox_update(m, id, state, next, error, sent_at,
+                                    &updated, r)))
+        return rc;
+    if (!updated)
+        return fg_fail(r, FG_ENOTFOUND, "no such pending event");
+    return FG_OK;
+}
+
+fg_result store_outbox_mark_sent(store_meta *m, int64_t id, fg_reason *r)
+{
+    char now[STORE_TIME_MAX];
+    store_time_now(now);
+    return update(m, id, STORE_OUTBOX_SENT, 0, "", now, r);
+}
+
+fg_result store_outbox_mark_failed(store_meta *m, int64_t id,
+                                   const char *error, int64_t next_attempt_at,
+                                   fg_reason *r)
+{
+    fg_result rc;
+    if ((rc = store_check_text(error ? error : "", FG_REASON_MAX - 1, true,
+                               "event error", r)))
+        return rc;
+    if (next_attempt_at < 0 && next_attempt_at != STORE_OUTBOX_GIVE_UP)
+        return fg_fail(r, FG_EUSAGE, "next attempt time is negative");
+    bool dead = next_attempt_at == STORE_OUTBOX_GIVE_UP;
+    return update(m, id, dead ? STORE_OUTBOX_DEAD : STORE_OUTBOX_PENDING,
+                  dead ? 0 : next_attempt_at, error ? error : "", NULL, r);
+}
+
+void store_outbox_list_release(store_outbox_list *l)
+{
+    if (!l)
+        return;
+    for (size_t i = 0; i < l->n; i++)
+        free(l->items[i].payload);
+    free(l->items);
+    l->items = NULL;
+    l->n = 0;
+}
