@@ -18,6 +18,7 @@
 #include "fcgi/log.h"
 #include "fcgi/metrics.h"
 #include "fcgi/multipart.h"
+#include "fcgi/outbox.h"
 #include "fcgi/previews.h"
 #include "fcgi/views.h"
 #include "storage/audit.h"
@@ -184,6 +185,45 @@ fail:
     return rc;
 }
 
+/* Once the previews are made: delivery.ready for the order system, or
+ * delivery.failed if a preview failed (or was left unrecorded), with
+ * every file's preview state. Logged, not fatal: the delivery stands. */
+static void announce(fcgi_req *req, const char *order_id, int number)
+{
+    fg_reason r = {{0}};
+    store_meta *m = req->ctx->meta;
+    store_file_list files = {0};
+    bool failed = false;
+    json_t *list = json_array();
+    fg_result rc = store_meta_begin(m, &r);
+    if (rc == FG_OK)
+        rc = store_file_list_delivery(m, order_id, number, &files, &r);
+    for (size_t i = 0; rc == FG_OK && i < files.n; i++) {
+        const store_file *f = &files.items[i];
+        failed = failed || strcmp(f->preview, STORE_PREVIEW_FAILED) == 0 ||
+                 strcmp(f->preview, STORE_PREVIEW_PROCESSING) == 0;
+        if (!list || json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:s, s:s}", "id",
+                                                           f->id, "name", f->name, "sha256",
+                                                           f->sha256, "preview", f->preview,
+                                                           "reason", f->reason)) != 0)
+            rc = fg_fail(&r, FG_EIO, "out of memory");
+    }
+    if (rc == FG_OK)
+        rc = fcgi_event_enqueue(m, failed ? "delivery.failed" : "delivery.ready", order_id,
+                                json_pack("{s:s, s:i, s:O}", "order_id", order_id, "number",
+                                          number, "files", list),
+                                &r);
+    if (rc == FG_OK)
+        rc = store_meta_commit(m, &r);
+    if (rc != FG_OK) {
+        store_meta_rollback(m);
+        fcgi_log(FCGI_LOG_ERROR, "req=%s order=%s delivery=%d error=\"cannot record event: %s\"",
+                 req->id, order_id, number, r.text);
+    }
+    json_decref(list);
+    store_file_list_release(&files);
+}
+
 void fcgi_h_delivery_create(fcgi_req *req)
 {
     struct fcgi_claims who;
@@ -236,6 +276,7 @@ void fcgi_h_delivery_create(fcgi_req *req)
         if (store_file_get(ctx->meta, u.files[i].id, &f, &r) == FG_OK)
             fcgi_preview_make(ctx, &o, &f, req->id);
     }
+    announce(req, order_id, number);
 
     store_delivery dl;
     store_file_list files = {0};

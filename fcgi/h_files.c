@@ -11,6 +11,7 @@
 #include "fcgi/handlers.h"
 #include "fcgi/log.h"
 #include "fcgi/metrics.h"
+#include "fcgi/outbox.h"
 #include "fcgi/worker.h"
 #include "storage/audit.h"
 
@@ -61,24 +62,36 @@ static void record_buyer(fcgi_req *req, const struct fcgi_claims *who,
     store_meta *m = req->ctx->meta;
     char actor[FG_MAX_ACTOR + 1];
     fcgi_actor(who, actor, sizeof actor);
-    if (store_file_count(m, f->id,
+    /* Counter, audit row and outgoing event commit together. */
+    if (store_meta_begin(m, &r) != FG_OK ||
+        store_file_count(m, f->id,
                          original ? STORE_COUNT_BUYER_DOWNLOAD : STORE_COUNT_BUYER_VIEW,
                          &n, &r) != FG_OK)
         goto fail;
     if (original || n == 1) {
+        const char *what = original ? "file.downloaded" : "file.previewed";
         json_t *d = json_pack("{s:s, s:s, s:I}", "file_id", f->id, "sha256",
                               original ? f->sha256 : f->preview_sha256, "count", (json_int_t)n);
         char *detail = d ? json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
         json_decref(d);
-        fg_result rc = store_audit_append(m, f->order_id, actor,
-                                          original ? "file.downloaded" : "file.previewed",
-                                          detail, NULL, NULL, &r);
+        fg_result rc = store_audit_append(m, f->order_id, actor, what, detail, NULL, NULL, &r);
         free(detail);
+        if (rc == FG_OK)
+            rc = fcgi_event_enqueue(m, what, f->order_id,
+                                    original ? json_pack("{s:s, s:s, s:I}", "order_id",
+                                                         f->order_id, "file_id", f->id, "count",
+                                                         (json_int_t)n)
+                                             : json_pack("{s:s, s:s}", "order_id", f->order_id,
+                                                         "file_id", f->id),
+                                    &r);
         if (rc != FG_OK)
             goto fail;
     }
+    if (store_meta_commit(m, &r) != FG_OK)
+        goto fail;
     return;
 fail:
+    store_meta_rollback(m);
     fcgi_log(FCGI_LOG_ERROR, "req=%s file=%s error=\"cannot record download: %s\"", req->id,
              f->id, r.text);
 }

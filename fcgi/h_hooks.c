@@ -12,6 +12,7 @@
 #include "fcgi/handlers.h"
 #include "fcgi/log.h"
 #include "fcgi/metrics.h"
+#include "fcgi/outbox.h"
 #include "fcgi/worker.h"
 #include "storage/audit.h"
 
@@ -155,6 +156,16 @@ void fcgi_h_order_hook(fcgi_req *req)
                     : fg_fail(&r, FG_EIO, "out of memory");
         free(detail);
         if (rc != FG_OK)
+            goto fail;
+    }
+    if (strcmp(effect, STORE_STATE_ACCEPTED) == 0) {
+        /* Tell the order system, in this transaction: released iff recorded. */
+        store_order o;
+        if ((rc = store_order_get(m, ev.order_id, &o, &r)) != FG_OK ||
+            (rc = fcgi_event_enqueue(m, "order.released", o.id,
+                                     json_pack("{s:s, s:s}", "order_id", o.id, "released_at",
+                                               o.released_at),
+                                     &r)) != FG_OK)
             goto fail;
     }
     if ((rc = store_meta_commit(m, &r)) != FG_OK)

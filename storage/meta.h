@@ -377,7 +377,8 @@ FG_MUST_CHECK fg_result store_outbox_due(store_meta *m, int64_t now,
                                          store_outbox_list *out /* out */,
                                          fg_reason *r);
 
-/* Marks pending event id sent (now), counting the try. FG_ENOTFOUND if
+/* Marks pending event id sent (now), counting the try; last_error keeps
+ * the error of the try before, if any (why it was late). FG_ENOTFOUND if
  * there is no pending event id (unknown, sent or dead already). */
 FG_MUST_CHECK fg_result store_outbox_mark_sent(store_meta *m, int64_t id,
                                                fg_reason *r);

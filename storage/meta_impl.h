@@ -72,7 +72,8 @@ typedef struct store_meta_ops {
     fg_result (*outbox_due)(store_meta *m, int64_t now, size_t limit,
                             store_outbox_list *out, fg_reason *r);
     /* Updates pending event id only: state, next_attempt_at (ignored
-     * unless pending), last_error, sent_at (NULL keeps it), attempts + 1.
+     * unless pending), last_error and sent_at (NULL keeps them),
+     * attempts + 1.
      * *updated says whether a pending row was there. */
     fg_result (*outbox_update)(store_meta *m, int64_t id, const char *state,
                                int64_t next_attempt_at, const char *error,

@@ -642,7 +642,7 @@ static fg_result sq_outbox_update(store_meta *m, int64_t id, const char *state,
     sqlite3_stmt *st = NULL;
     const char *v[] = {state, error, sent_at};
     fg_result rc = prep(m,
-                        "UPDATE outbox SET state = ?1, last_error = ?2,"
+                        "UPDATE outbox SET state = ?1, last_error = COALESCE(?2, last_error),"
                         " sent_at = COALESCE(?3, sent_at),"
                         " attempts = attempts + 1,"
                         " next_attempt_at = CASE WHEN ?1 = 'pending' THEN ?5"

@@ -79,7 +79,7 @@ fg_result store_outbox_mark_sent(store_meta *m, int64_t id, fg_reason *r)
 {
     char now[STORE_TIME_MAX];
     store_time_now(now);
-    return update(m, id, STORE_OUTBOX_SENT, 0, "", now, r);
+    return update(m, id, STORE_OUTBOX_SENT, 0, NULL, now, r);
 }
 
 fg_result store_outbox_mark_failed(store_meta *m, int64_t id,
