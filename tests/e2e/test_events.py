@@ -10,6 +10,7 @@ import http.server
 import json
 import os
 import re
+import socket
 import sqlite3
 import sys
 import threading
@@ -217,5 +218,44 @@ finally:
     svc.stop()
     if rx:
         rx.stop()
+
+# ---- a receiver that never answers does not hold up a shutdown ----
+
+hang = socket.socket()
+hang.bind(("127.0.0.1", 0))
+hang.listen(16)  # the kernel completes the handshake; nobody ever answers
+svc = Service(env={"FILIGRANE_EVENTS_URL": "http://127.0.0.1:%d/events"
+                   % hang.getsockname()[1]})
+try:
+    svc.create_order("ord-hang", "s-1", "b-1")
+    svc.hook("order.accepted", {"order_id": "ord-hang"})
+    time.sleep(1.5)  # the sender is now waiting on its 15 s timeout
+    t0 = time.time()
+    svc._kill()
+    took = time.time() - t0
+    check("SIGTERM stops the service within a second with a request in flight",
+          took < 1.0, "%.2f s" % took)
+    rows = outbox_rows(svc)
+    check("the abandoned try is not counted: the event is pending for the next run",
+          [(r[2], r[3]) for r in rows] == [("pending", 0)], rows)
+finally:
+    svc.stop()
+    hang.close()
+
+# ---- without FILIGRANE_EVENTS_URL, events are recorded and not sent ----
+
+svc = Service()
+try:
+    svc.create_order("ord-nourl", "s-1", "b-1")
+    svc.hook("order.accepted", {"order_id": "ord-nourl"})
+    time.sleep(1.2)
+    rows = outbox_rows(svc)
+    check("without an events URL the event is recorded, pending, untried",
+          [(r[1], r[2], r[3]) for r in rows] == [("order.released", "pending", 0)], rows)
+    log = open(os.path.join(svc.data, "log", "worker.log"), errors="replace").read()
+    check("and the worker says at startup that events are not sent",
+          "FILIGRANE_EVENTS_URL is not set" in log and "event sender started" not in log, log[-2000:])
+finally:
+    svc.stop()
 
 finish()
