@@ -113,7 +113,7 @@ static enum outcome post(fcgi_outbox *o, const store_outbox_event *e, char *err,
 
     snprintf(id, sizeof id, "evt_%" PRId64, e->id);
     if (fcgi_webhook_sign(&o->cfg->webhook_key, id, ts, e->payload, len, sig, &r) != FG_OK) {
-        snprintf(err, cap, "cannot sign: %s", r.text);
+        snprintf(err, cap, "cannot sign: %.200s", r.text);
         goto out;
     }
     snprintf(hdr_id, sizeof hdr_id, "webhook-id: %s", id);
