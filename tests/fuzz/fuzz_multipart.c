@@ -7,12 +7,14 @@
  * limit is reachable.
  *
  * Invariants: the result is FG_OK, FG_EUSAGE or FG_ELIMIT (never FG_EIO:
- * the disk and memory do not fail here), a failure has a reason and leaves
- * the temp dir empty and *out empty; on success there are at most
+ * the disk and memory do not fail here), a failure has a reason (valid
+ * UTF-8, as it goes into a JSON body; no server path) and leaves the temp
+ * dir empty and *out empty; on success there are at most
  * max_files files, each the only owner of one temp file in the dir, whose
  * size and SHA-256 are the ones reported, within max_file_bytes, with a
  * valid UTF-8 filename free of control characters, and the fields are
  * within their limits; after fcgi_multipart_release the dir is empty. */
+#define _GNU_SOURCE /* memmem */
 #include <dirent.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
@@ -126,7 +128,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                "result %s: %s", fg_result_name(res), r.text);
     if (res != FG_OK) {
         FUZZ_CHECK(r.text[0] != '\0', "failure without a reason");
-        FUZZ_CHECK(strstr(r.text, tmpdir) == NULL, "reason holds a path");
+        /* The reason goes out in a JSON error body: UTF-8 only, and no
+         * server path (unless the client sent that text itself). */
+        FUZZ_CHECK(fg_utf8_valid(r.text, strlen(r.text)),
+                   "reason is not valid UTF-8: %s", r.text);
+        FUZZ_CHECK(strstr(r.text, tmpdir) == NULL ||
+                       memmem(data, size, tmpdir, strlen(tmpdir)) != NULL,
+                   "reason holds a path");
         FUZZ_CHECK(mp.nfiles == 0 && mp.nfields == 0 && !mp.files &&
                        !mp.fields,
                    "output left after a failure");
