@@ -167,14 +167,21 @@ $(foreach t,$(FUZZ_TARGETS),$(eval $(call fuzz_link,$(t))))
 .PHONY: fuzz-build
 fuzz-build: $(FUZZ_BINS)
 
-fuzz_run = mkdir -p $(FUZZ_DIR)/corpus/$(1) $(FUZZ_DIR)/crashes && \
+# Every target runs even after one finds something; the exit status says
+# whether any did.
+fuzz_run = mkdir -p $(FUZZ_DIR)/corpus/$(1) $(FUZZ_DIR)/crashes \
+        $(FUZZ_DIR)/tmp && \
     echo "== fuzz_$(1), $(FUZZ_SECONDS) s" && \
-    $(FUZZ_DIR)/fuzz_$(1) -max_total_time=$(FUZZ_SECONDS) \
+    TMPDIR=$(abspath $(FUZZ_DIR)/tmp) $(FUZZ_DIR)/fuzz_$(1) -max_total_time=$(FUZZ_SECONDS) \
         -max_len=$(fuzz_maxlen_$(1)) -print_final_stats=1 \
         -artifact_prefix=$(FUZZ_DIR)/crashes/$(1)- \
-        $(FUZZ_DIR)/corpus/$(1) tests/fuzz/corpus/$(1)
+        $(FUZZ_DIR)/corpus/$(1) tests/fuzz/corpus/$(1) || found="$$found $(1)";
 fuzz: deps fuzz-build
-	@$(foreach t,$(FUZZ_TARGETS),$(call fuzz_run,$(t)) && ) true
+	@found=; $(foreach t,$(FUZZ_TARGETS),$(call fuzz_run,$(t))) \
+	    rm -rf $(FUZZ_DIR)/tmp; \
+	    if [ -n "$$found" ]; then \
+	        echo "fuzz: findings in$$found (build/fuzz/crashes/)"; exit 1; \
+	    fi
 
 BANNED = '\<(sprintf|strcpy|strcat|strncpy|strtok|atoi|sscanf|gmtime|localtime|strerror)\('
 check-src:

@@ -5,7 +5,10 @@
 # the targets first (`make fuzz-build`, clang). TAP, one line a target.
 cd "$(dirname "$0")/../.." || exit 1
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+# The targets' temp files go here (libFuzzer exits without cleaning up).
+TMPDIR=$(mktemp -d) || exit 1
+export TMPDIR
+trap 'rm -f "$log"; rm -rf "$TMPDIR"' EXIT
 
 if ! make --no-print-directory fuzz-build >"$log" 2>&1; then
     echo "not ok - fuzz targets build with clang"
