@@ -88,7 +88,7 @@ DEBS = build-essential pkg-config libvips-dev libvips-tools libmagic-dev \
        libfcgi-dev libjwt-dev libjansson-dev libcurl4-openssl-dev \
        fonts-dejavu-core nginx curl python3 sqlite3 poppler-utils qpdf \
        imagemagick libimage-exiftool-perl wrk hyperfine time zip \
-       libarchive-tools
+       libarchive-tools clang libclang-rt-14-dev
 deps:
 	@./scripts/deps.sh $(DEBS)
 
@@ -116,6 +116,73 @@ bench: deps all
 
 run: deps all
 	@./scripts/run.sh
+
+# ---- fuzzing: libFuzzer targets for the parsers of untrusted input ----
+# Each target is linked from its own few sources, compiled here by clang
+# with coverage and sanitizers (gcc's objects in build/ carry no libFuzzer
+# coverage). `make fuzz` runs each for FUZZ_SECONDS from its seed corpus
+# (tests/fuzz/corpus/NAME, never written) into build/fuzz/corpus/NAME;
+# findings go to build/fuzz/crashes/. tests/fuzz/smoke.sh runs the seeds.
+FUZZ_CC      = clang
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS = multipart jwt webhook disposition template utf8
+FUZZ_DIR     = build/fuzz
+FUZZ_CFLAGS  = -std=gnu11 -Wall -Wextra -Werror -g -O1 -fno-omit-frame-pointer \
+               -MMD -MP -I. \
+               $(shell pkg-config --cflags glib-2.0 libjwt openssl 2>/dev/null) \
+               -fsanitize=fuzzer-no-link,address,undefined \
+               -fno-sanitize-recover=undefined
+FUZZ_LDFLAGS = -fsanitize=fuzzer,address,undefined
+FUZZ_COMMON  = common/result.c common/utf8.c
+fuzz_src_multipart   = fcgi/multipart.c fcgi/multipart_headers.c
+fuzz_src_jwt         = fcgi/jwt.c
+fuzz_src_webhook     = fcgi/webhook_sig.c
+fuzz_src_disposition = fcgi/disposition.c
+fuzz_src_template    = watermark/template.c
+fuzz_libs_multipart  = -lcrypto
+fuzz_libs_jwt        = $(shell pkg-config --libs libjwt 2>/dev/null) -lcrypto
+fuzz_libs_webhook    = -lcrypto
+fuzz_libs_utf8       = $(shell pkg-config --libs glib-2.0 2>/dev/null)
+# Longest input tried: a few limits' worth (the multipart limits are
+# 8 KiB a body, the token limit 4 KiB), no more, so that runs stay fast.
+fuzz_maxlen_multipart   = 12288
+fuzz_maxlen_jwt         = 5000
+fuzz_maxlen_webhook     = 4096
+fuzz_maxlen_disposition = 1024
+fuzz_maxlen_template    = 2048
+fuzz_maxlen_utf8        = 1024
+FUZZ_BINS = $(patsubst %,$(FUZZ_DIR)/fuzz_%,$(FUZZ_TARGETS))
+
+$(FUZZ_DIR)/%.o: %.c
+	@mkdir -p $(dir $@)
+	@echo '  CC   $< (fuzz)'
+	@$(FUZZ_CC) $(FUZZ_CFLAGS) -c $< -o $@
+
+define fuzz_link
+$(FUZZ_DIR)/fuzz_$(1): $(patsubst %.c,$(FUZZ_DIR)/%.o,tests/fuzz/fuzz_$(1).c $(FUZZ_COMMON) $(fuzz_src_$(1)))
+	@echo '  LD   $$@'
+	@$(FUZZ_CC) $(FUZZ_LDFLAGS) -o $$@ $$^ $(fuzz_libs_$(1))
+endef
+$(foreach t,$(FUZZ_TARGETS),$(eval $(call fuzz_link,$(t))))
+
+.PHONY: fuzz-build
+fuzz-build: $(FUZZ_BINS)
+
+# Every target runs even after one finds something; the exit status says
+# whether any did.
+fuzz_run = mkdir -p $(FUZZ_DIR)/corpus/$(1) $(FUZZ_DIR)/crashes \
+        $(FUZZ_DIR)/tmp && \
+    echo "== fuzz_$(1), $(FUZZ_SECONDS) s" && \
+    TMPDIR=$(abspath $(FUZZ_DIR)/tmp) $(FUZZ_DIR)/fuzz_$(1) -max_total_time=$(FUZZ_SECONDS) \
+        -max_len=$(fuzz_maxlen_$(1)) -print_final_stats=1 \
+        -artifact_prefix=$(FUZZ_DIR)/crashes/$(1)- \
+        $(FUZZ_DIR)/corpus/$(1) tests/fuzz/corpus/$(1) || found="$$found $(1)";
+fuzz: deps fuzz-build
+	@found=; $(foreach t,$(FUZZ_TARGETS),$(call fuzz_run,$(t))) \
+	    rm -rf $(FUZZ_DIR)/tmp; \
+	    if [ -n "$$found" ]; then \
+	        echo "fuzz: findings in$$found (build/fuzz/crashes/)"; exit 1; \
+	    fi
 
 BANNED = '\<(sprintf|strcpy|strcat|strncpy|strtok|atoi|sscanf|gmtime|localtime|strerror)\('
 check-src:

@@ -2,14 +2,28 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
+
+#include "common/utf8.h"
 
 fg_result fg_fail(fg_reason *r, fg_result code, const char *fmt, ...)
 {
     if (r) {
         va_list ap;
         va_start(ap, fmt);
-        vsnprintf(r->text, sizeof r->text, fmt, ap);
+        int n = vsnprintf(r->text, sizeof r->text, fmt, ap);
         va_end(ap);
+        /* A reason can quote a client's UTF-8 (a field name) and goes into
+         * a JSON body, which must be UTF-8: a cut never splits a
+         * character. */
+        if (n >= (int)sizeof r->text) {
+            size_t len = strlen(r->text), i = len;
+            while (i > 0 && ((unsigned char)r->text[i - 1] & 0xc0) == 0x80)
+                i--;
+            if (i > 0 && fg_utf8_seq((const unsigned char *)r->text + i - 1,
+                                     len - (i - 1)) != len - (i - 1))
+                r->text[i - 1] = '\0';
+        }
     }
     return code;
 }

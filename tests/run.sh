@@ -55,6 +55,11 @@ while [ $# -ge 2 ]; do
         *) run_one "$bindir:$(basename "$t")" sh "$t" ;;
         esac
     done
+    # The fuzz targets are one clang build with their own sanitizers,
+    # whatever the pair: their seed corpora run once, with the plain one.
+    if [ "$bindir" = bin ]; then
+        run_one "fuzz_smoke.sh" sh tests/fuzz/smoke.sh
+    fi
 done
 
 echo "$pass passed, $fail failed"
