@@ -7,6 +7,7 @@
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* Long enough for a writer to finish a large transaction (an upload's
  * rows), short enough that a stuck lock surfaces as an error, not a hang. */
@@ -863,6 +864,23 @@ out:
     return rc;
 }
 
+/* Switches a database to WAL. On a fresh file that takes an exclusive
+ * lock, and when several handles open it at once SQLite answers "busy" at
+ * once instead of waiting (the busy handler is skipped where waiting could
+ * deadlock), so the switch is retried for up to about two seconds. */
+static fg_result wal_mode(sqlite3 *db, fg_reason *r)
+{
+    fg_result rc = FG_OK;
+    for (int attempt = 0; attempt < 200; attempt++) {
+        rc = pragma(db, "PRAGMA journal_mode=WAL", "wal", r);
+        int code = sqlite3_errcode(db);
+        if (rc == FG_OK || (code != SQLITE_BUSY && code != SQLITE_LOCKED))
+            return rc;
+        usleep(5000 + (unsigned)(attempt % 7) * 1000);
+    }
+    return rc;
+}
+
 /* Process-wide SQLite settings, before its first use. Every handle
  * belongs to one thread (meta.h), so SQLite's per-connection mutexes are
  * not needed (MULTITHREAD), and its allocation statistics, which take one
@@ -900,7 +918,7 @@ fg_result store_meta_open_sqlite(const char *path, store_meta **out,
     sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
     /* synchronous=FULL: see meta.h (a webhook answered 200 must survive a
      * power cut; commits are few: uploads and webhooks, not reads). */
-    if ((rc = pragma(s->db, "PRAGMA journal_mode=WAL", "wal", r)) ||
+    if ((rc = wal_mode(s->db, r)) ||
         (rc = pragma(s->db, "PRAGMA foreign_keys=ON", NULL, r)) ||
         (rc = pragma(s->db, "PRAGMA foreign_keys", "1", r)) ||
         (rc = pragma(s->db, "PRAGMA synchronous=FULL", NULL, r)) ||
