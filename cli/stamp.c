@@ -9,6 +9,7 @@
 #include "cli/cli.h"
 #include "watermark/options.h"
 #include "watermark/sandbox.h"
+#include "watermark/landlock.h"
 #include "watermark/seccomp.h"
 #include "watermark/wm.h"
 
@@ -181,14 +182,20 @@ int cli_stamp(int argc, char **argv)
         goto out;
     }
     /* The sandboxed child: the only process where libvips's untrusted
-     * loaders (PDF, SVG) are allowed, under the seccomp filter. */
-    fg_result rc = wm_init(argv[0], true, &r);
+     * loaders (PDF, SVG) are allowed, under the seccomp filter, and able
+     * to write only beside its output. Landlock first, while this process
+     * has no threads yet: the rules then hold for every thread. */
+    bool started = false;
+    fg_result rc = wm_sandbox_confine_writes(out, &r);
+    if (rc == FG_OK && (rc = wm_init(argv[0], true, &r)) == FG_OK)
+        started = true;
     if (rc == FG_OK)
         rc = wm_sandbox_enter(&r);
     if (rc == FG_OK)
         rc = wm_stamp_file(in, out, &o, &r);
     status = rc == FG_OK ? 0 : cli_error(in, rc, r.text);
-    wm_shutdown();
+    if (started)
+        wm_shutdown();
 out:
     free_args(given, argc);
     free((void *)orig);

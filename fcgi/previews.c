@@ -23,14 +23,20 @@ static double now_ms(void)
 static fg_result stamp(fcgi_ctx *ctx, const store_order *o, const store_file *f,
                        char hex[STORE_HEX_MAX], char mime[WM_MIME_MAX], fg_reason *r)
 {
-    char in[4096], out[4096], date[16];
+    char in[4096], out[4200], date[16];
     char v_order[FG_MAX_ID + 8], v_buyer[FG_MAX_BUYER_NAME + 8], v_date[32];
     fg_result rc = store_blob_local_path(ctx->blobs, f->sha256, in, sizeof in, r);
     if (rc != FG_OK)
         return rc;
-    /* No extension: the stamper picks the preview's format from the
-     * content (JPEG, PNG with alpha, GIF for animations, PDF, ZIP). */
-    snprintf(out, sizeof out, "%s/preview-%s", store_blob_tmp_dir(ctx->blobs), f->id);
+    /* A directory of its own for each job: the sandboxed child may write
+     * only there (watermark/landlock.h), not beside other uploads in the
+     * temp directory. No extension on the output: the stamper picks the
+     * format from the content (JPEG, PNG with alpha, GIF, PDF, ZIP). */
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s/stamp-XXXXXX", store_blob_tmp_dir(ctx->blobs));
+    if (!mkdtemp(dir))
+        return fg_fail(r, FG_EIO, "cannot make a working directory for the preview");
+    snprintf(out, sizeof out, "%s/preview", dir);
     time_t t = time(NULL);
     struct tm tm;
     gmtime_r(&t, &tm);
@@ -43,17 +49,13 @@ static fg_result stamp(fcgi_ctx *ctx, const store_order *o, const store_file *f,
     double t0 = now_ms();
     rc = wm_sandbox_stamp(ctx->cfg->cli, in, out, args, ctx->sandbox, r);
     fcgi_metric_add(FCGI_M_STAMP_MS_TOTAL, (unsigned long long)(now_ms() - t0));
-    if (rc != FG_OK)
-        return rc;
     wm_type type;
-    if ((rc = wm_detect_file(out, &type, r)) == FG_OK)
-        rc = store_blob_put_file(ctx->blobs, out, NULL, hex, NULL, r);
-    if (rc != FG_OK) {
-        unlink(out);
-        return rc;
-    }
-    snprintf(mime, WM_MIME_MAX, "%s", type.mime);
-    return FG_OK;
+    if (rc == FG_OK && (rc = wm_detect_file(out, &type, r)) == FG_OK &&
+        (rc = store_blob_put_file(ctx->blobs, out, NULL, hex, NULL, r)) == FG_OK)
+        snprintf(mime, WM_MIME_MAX, "%s", type.mime);
+    unlink(out); /* already gone when stored; a leftover otherwise */
+    rmdir(dir);
+    return rc;
 }
 
 void fcgi_preview_make(fcgi_ctx *ctx, const store_order *o, const store_file *f,

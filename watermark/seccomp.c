@@ -11,6 +11,7 @@
 #include "watermark/seccomp.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <seccomp.h>
 #include <signal.h>
 #include <stdio.h>
@@ -109,6 +110,17 @@ static void run_test_hook(void)
         }
         fprintf(stderr, "socket refused: %s\n",
                 errno == EPERM ? "operation not permitted" : "other error");
+        exit(1);
+    } else if (strcmp(hook, "write") == 0) {
+        /* Tries to create the file FILIGRANE_TEST_WRITE_PATH names. */
+        const char *p = getenv("FILIGRANE_TEST_WRITE_PATH");
+        int fd = p ? open(p, O_WRONLY | O_CREAT | O_TRUNC, 0600) : -1;
+        if (fd >= 0) {
+            fputs("file written\n", stderr);
+            exit(0);
+        }
+        fprintf(stderr, "write refused: %s\n",
+                errno == EACCES ? "permission denied" : "other error");
         exit(1);
     } else if (strcmp(hook, "exec") == 0) {
         execl("/bin/true", "true", (char *)NULL);

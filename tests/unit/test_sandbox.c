@@ -18,6 +18,8 @@
 #include "common/limits.h"
 #include "watermark/sandbox.h"
 
+#include <linux/landlock.h>
+#include <sys/syscall.h>
 #define TAP_MAIN
 #include "tests/unit/tap.h"
 
@@ -148,6 +150,44 @@ TEST("a child that runs out of memory under its limit fails with a reason")
     /* In a sanitizer build, the sanitizer's allocator enforces the limit
      * and says so first. */
     CHECK(strstr(r.text, "out of memory") || strstr(r.text, "rss limit"));
+}
+
+/* Landlock is in the kernel when its ABI version can be asked. */
+static bool kernel_has_landlock(void)
+{
+    return syscall(SYS_landlock_create_ruleset, NULL, 0, LANDLOCK_CREATE_RULESET_VERSION) >= 1;
+}
+
+TEST("a sandboxed child can write beside its output and nowhere else")
+{
+    setup();
+    wm_sandbox_limits l = limits();
+    fg_reason r = {{0}};
+    char sub[700], inside[760], outside[760], sub_out[760];
+    snprintf(sub, sizeof sub, "%s/job", dir);
+    CHECK(mkdir(sub, 0755) == 0 || errno == EEXIST);
+    snprintf(sub_out, sizeof sub_out, "%s/preview.jpg", sub);
+    snprintf(inside, sizeof inside, "%s/scratch.tmp", sub);
+    snprintf(outside, sizeof outside, "%s/original.bin", dir); /* beside the job: a blob */
+
+    setenv("FILIGRANE_TEST_HOOK", "write", 1);
+    setenv("FILIGRANE_TEST_WRITE_PATH", inside, 1);
+    fg_result rc = wm_sandbox_stamp(cli, png, sub_out, NULL, &l, &r);
+    CHECK_INT(rc, FG_OK);
+    CHECK(exists(inside));
+
+    setenv("FILIGRANE_TEST_WRITE_PATH", outside, 1);
+    rc = wm_sandbox_stamp(cli, png, sub_out, NULL, &l, &r);
+    unsetenv("FILIGRANE_TEST_HOOK");
+    unsetenv("FILIGRANE_TEST_WRITE_PATH");
+    if (kernel_has_landlock()) {
+        CHECK(rc != FG_OK);
+        CHECK_STR(r.text, "write refused: permission denied");
+        CHECK(!exists(outside));
+    } else {
+        /* The documented fallback: seccomp and rlimits only. */
+        CHECK_INT(rc, FG_OK);
+    }
 }
 
 TEST("a sandboxed child cannot open a socket")
