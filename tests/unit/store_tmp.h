@@ -1,5 +1,6 @@
 /* Temp directories for the storage tests: a fresh one per test, removed
- * with everything in it. Header-only, for tests only. */
+ * with everything in it. Header-only, for tests only. With
+ * tests/unit/tap.h included first, also a whole store per test (struct db). */
 #ifndef STORE_TMP_H
 #define STORE_TMP_H
 
@@ -32,5 +33,34 @@ static inline void tmp_dir_remove(const char *dir)
 {
     nftw(dir, tmp_rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
+
+#ifdef TAP_H
+#include "storage/meta.h"
+
+/* A metadata store on a fresh SQLite file in its own temp directory, for
+ * the tests of the store and of what is built on it. The including test
+ * includes tests/unit/tap.h first (db_open fails the test on error). */
+struct db {
+    char dir[256];
+    char path[300];
+    store_meta *m;
+};
+
+static inline void db_open(struct db *d)
+{
+    fg_reason r = {""};
+    CHECK(tmp_dir_make(d->dir) == 0);
+    snprintf(d->path, sizeof d->path, "%s/meta.db", d->dir);
+    if (store_meta_open_sqlite(d->path, &d->m, &r) != FG_OK)
+        TAP_FAIL("open: %s", r.text);
+}
+
+static inline void db_close(struct db *d)
+{
+    store_meta_free(d->m);
+    d->m = NULL;
+    tmp_dir_remove(d->dir);
+}
+#endif
 
 #endif

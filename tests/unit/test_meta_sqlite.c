@@ -10,29 +10,6 @@
 
 #include "storage/meta.h"
 
-struct db {
-    char dir[256];
-    char path[300];
-    store_meta *m;
-};
-
-static void db_open(struct db *d)
-{
-    fg_reason r = {""};
-    CHECK(tmp_dir_make(d->dir) == 0);
-    snprintf(d->path, sizeof d->path, "%s/meta.db", d->dir);
-    fg_result rc = store_meta_open_sqlite(d->path, &d->m, &r);
-    if (rc)
-        TAP_FAIL("open: %s", r.text);
-}
-
-static void db_close(struct db *d)
-{
-    store_meta_free(d->m);
-    d->m = NULL;
-    tmp_dir_remove(d->dir);
-}
-
 /* One value from a query on a separate, raw connection. */
 static long long raw_int(const char *path, const char *sql)
 {

@@ -11,28 +11,6 @@
 #include "storage/audit.h"
 #include "storage/meta.h"
 
-struct db {
-    char dir[256];
-    char path[300];
-    store_meta *m;
-};
-
-static void db_open(struct db *d)
-{
-    fg_reason r = {""};
-    CHECK(tmp_dir_make(d->dir) == 0);
-    snprintf(d->path, sizeof d->path, "%s/meta.db", d->dir);
-    if (store_meta_open_sqlite(d->path, &d->m, &r))
-        TAP_FAIL("open: %s", r.text);
-}
-
-static void db_close(struct db *d)
-{
-    store_meta_free(d->m);
-    d->m = NULL;
-    tmp_dir_remove(d->dir);
-}
-
 static const char BODY[] =
     "{\"type\":\"order.released\",\"timestamp\":\"2026-11-25T09:12:00.000Z\","
     "\"data\":{\"order_id\":\"ord-1\"}}";
