@@ -115,13 +115,7 @@ fg_result store_audit_append(store_meta *m, const char *order_id,
     if (seq_out)
         *seq_out = e.seq;
 out:
-    if (own) {
-        if (rc == FG_OK)
-            rc = store_meta_commit(m, r);
-        else
-            store_meta_rollback(m);
-    }
-    return rc;
+    return store_tx_finish(m, own, rc, r);
 }
 
 fg_result store_audit_list_get(store_meta *m, const char *order_id,

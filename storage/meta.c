@@ -196,13 +196,7 @@ fg_result store_order_set_state(store_meta *m, const char *id, const char *to,
     if (!updated)
         rc = fg_fail(r, FG_ESTATE, "order state changed concurrently");
 out:
-    if (own) {
-        if (rc == FG_OK)
-            rc = store_meta_commit(m, r);
-        else
-            store_meta_rollback(m);
-    }
-    return rc;
+    return store_tx_finish(m, own, rc, r);
 }
 
 /* ---- deliveries ---- */

@@ -98,6 +98,21 @@ struct store_meta {
     enum store_tx tx;
 };
 
+/* Ends a transaction a call opened for itself (own): commits when rc is
+ * FG_OK (returning the commit's result), rolls back otherwise. When the
+ * call ran inside its caller's transaction (own false) it leaves it
+ * alone and returns rc. */
+static inline fg_result store_tx_finish(store_meta *m, bool own, fg_result rc,
+                                        fg_reason *r)
+{
+    if (!own)
+        return rc;
+    if (rc == FG_OK)
+        return store_meta_commit(m, r);
+    store_meta_rollback(m);
+    return rc;
+}
+
 /* Checks shared by meta.c and audit.c (storage/meta_check.c). Each
  * returns FG_OK or fails with FG_EUSAGE / FG_ELIMIT naming `what`. */
 fg_result store_check_id(const char *s, const char *what, fg_reason *r);

@@ -35,4 +35,16 @@ __attribute__((unused)) static char *path(const char *name)
     return p[k];
 }
 
+/* Removes the scratch directory and everything the tests left in it when
+ * the test program ends. */
+__attribute__((destructor)) static void fixture_cleanup(void)
+{
+    if (!cli[0])
+        return;
+    char cmd[700];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "cannot remove %s\n", dir);
+}
+
 #endif

@@ -311,13 +311,3 @@ __attribute__((constructor(101))) static void start(void)
     if (VIPS_INIT("test_pdf") != 0)
         abort();
 }
-
-__attribute__((destructor)) static void cleanup(void)
-{
-    if (!cli[0])
-        return;
-    char cmd[700];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "cannot remove %s\n", dir);
-}

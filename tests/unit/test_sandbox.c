@@ -280,16 +280,3 @@ TEST("limits come from the environment, and a malformed one is refused")
     CHECK_INT(wm_sandbox_limits_init(&l, &r), FG_OK);
     CHECK_INT(l.wall_seconds, FG_STAMP_TIMEOUT_DEFAULT);
 }
-
-__attribute__((destructor)) static void cleanup(void)
-{
-    if (!cli[0])
-        return;
-    char p[700];
-    const char *names[] = {"photo.png", "preview.jpg", "notes.jpg"};
-    for (size_t i = 0; i < 3; i++) {
-        snprintf(p, sizeof p, "%s/%s", dir, names[i]);
-        unlink(p);
-    }
-    rmdir(dir);
-}
