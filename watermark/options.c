@@ -73,9 +73,11 @@ static fg_result set(wm_options *o, const struct opt *d, const char *label,
         return FG_OK;
     }
     if (d->type == T_SALT) {
-        if (!fg_hex_decode(value, o->salt, sizeof o->salt))
+        unsigned char salt[sizeof o->salt];
+        if (!fg_hex_decode(value, salt, sizeof salt))
             return fg_fail(r, FG_EUSAGE, "%s: want %zu bytes as %zu hex digits", label,
-                           sizeof o->salt, 2 * sizeof o->salt);
+                           sizeof salt, 2 * sizeof salt);
+        memcpy(o->salt, salt, sizeof salt);
         o->has_salt = true;
         return FG_OK;
     }
