@@ -10,7 +10,10 @@ static json_t *str_or_null(const char *s)
 
 bool fcgi_view_reveals(const struct fcgi_claims *who, const store_order *o)
 {
-    return who->role != FCGI_ROLE_BUYER || strcmp(o->state, STORE_STATE_ACCEPTED) == 0;
+    /* Named roles only: anything else sees no plain hash. */
+    if (who->role == FCGI_ROLE_SELLER || who->role == FCGI_ROLE_ADMIN)
+        return true;
+    return who->role == FCGI_ROLE_BUYER && strcmp(o->state, STORE_STATE_ACCEPTED) == 0;
 }
 
 json_t *fcgi_view_file(const store_file *f, bool reveal)
