@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/commit.h"
 #include "fcgi/access.h"
 #include "fcgi/handlers.h"
 #include "fcgi/log.h"
@@ -28,6 +29,8 @@
 typedef struct incoming {
     char name[FG_MAX_FILE_NAME + 1];
     char sha256[STORE_HEX_MAX];
+    char salt[STORE_HEX_MAX];       /* common/commit.h: shown to the */
+    char commitment[STORE_HEX_MAX]; /* buyer instead of sha256 */
     int64_t size;
     wm_type type;
     char id[STORE_FILE_ID_MAX];
@@ -47,14 +50,26 @@ static void upload_release(upload *u)
 }
 
 /* Stores one temp file (consumed on success) as a blob and detects its type
- * from the stored content. */
-static fg_result store_one(fcgi_ctx *ctx, const char *path, const char *sha, const char *name,
-                           incoming *in, fg_reason *r)
+ * from the stored content. A multipart part comes hashed, with its salt
+ * and commitment (mp); a raw body is hashed by the store, which computes
+ * the commitment in the same pass under a salt drawn here. */
+static fg_result store_one(fcgi_ctx *ctx, const char *path, const struct fcgi_upload_file *mp,
+                           const char *name, incoming *in, fg_reason *r)
 {
     char blob[4096];
+    unsigned char salt[FG_SALT_BYTES];
+    fg_result rc;
     if (strlen(name) > FG_MAX_FILE_NAME)
         return fg_fail(r, FG_ELIMIT, "file name is longer than %d bytes", FG_MAX_FILE_NAME);
-    fg_result rc = store_blob_put_file(ctx->blobs, path, sha, in->sha256, &in->size, r);
+    if (mp) {
+        rc = store_blob_put_file(ctx->blobs, path, mp->sha256, in->sha256, &in->size, r);
+        snprintf(in->salt, sizeof in->salt, "%s", mp->salt);
+        snprintf(in->commitment, sizeof in->commitment, "%s", mp->commitment);
+    } else if ((rc = fg_salt_new(salt, r)) == FG_OK) {
+        rc = store_blob_put_file_committed(ctx->blobs, path, salt, in->sha256, in->commitment,
+                                           &in->size, r);
+        fg_hex_encode(salt, sizeof salt, in->salt);
+    }
     if (rc != FG_OK)
         return rc;
     if (in->size == 0)
@@ -92,7 +107,7 @@ static fg_result read_multipart(fcgi_req *req, int fd, const char *ctype,
     for (size_t i = 0; i < mp.nfiles; i++, u->n++) {
         struct fcgi_upload_file *f = &mp.files[i];
         const char *name = f->filename && *f->filename ? f->filename : "unnamed";
-        if ((rc = store_one(ctx, f->path, f->sha256, name, &u->files[i], r)) != FG_OK)
+        if ((rc = store_one(ctx, f->path, f, name, &u->files[i], r)) != FG_OK)
             goto out;
         free(fcgi_upload_file_take_path(f)); /* consumed by the store */
     }
@@ -160,6 +175,8 @@ static fg_result record(fcgi_req *req, const struct fcgi_claims *who, const char
         snprintf(f.name, sizeof f.name, "%s", in->name);
         f.size = in->size;
         snprintf(f.sha256, sizeof f.sha256, "%s", in->sha256);
+        snprintf(f.salt, sizeof f.salt, "%s", in->salt);
+        snprintf(f.commitment, sizeof f.commitment, "%s", in->commitment);
         snprintf(f.mime, sizeof f.mime, "%s", in->type.mime);
         snprintf(f.kind, sizeof f.kind, "%s", wm_kind_name(in->type.kind));
         snprintf(f.preview, sizeof f.preview, "%s",
@@ -169,8 +186,11 @@ static fg_result record(fcgi_req *req, const struct fcgi_claims *who, const char
             snprintf(f.reason, sizeof f.reason, "no preview for type %s", in->type.mime);
         if ((rc = store_file_add(m, &f, in->id, r)) != FG_OK)
             goto fail;
+        /* The buyer reads this trail: the commitment, never the plain
+         * sha256, until release reveals both (fcgi/h_hooks.c). */
         d = json_pack("{s:s, s:s, s:I, s:s, s:s}", "file_id", in->id, "name", in->name, "size",
-                      (json_int_t)in->size, "sha256", in->sha256, "type", in->type.mime);
+                      (json_int_t)in->size, "commitment", in->commitment, "type",
+                      in->type.mime);
         detail = d ? json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
         json_decref(d);
         rc = detail ? store_audit_append(m, order_id, actor, "file.uploaded", detail, NULL, NULL, r)
@@ -282,7 +302,7 @@ void fcgi_h_delivery_create(fcgi_req *req)
     store_file_list files = {0};
     if ((rc = store_delivery_get(ctx->meta, order_id, number, &dl, &r)) == FG_OK &&
         (rc = store_file_list_delivery(ctx->meta, order_id, number, &files, &r)) == FG_OK)
-        fcgi_send_json(req, 201, fcgi_view_delivery(&dl, &files));
+        fcgi_send_json(req, 201, fcgi_view_delivery(&dl, &files, true)); /* the seller */
     else
         fcgi_send_error(req, rc, NULL, r.text);
     store_file_list_release(&files);

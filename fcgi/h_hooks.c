@@ -83,6 +83,33 @@ static fg_result apply(store_meta *m, const hook_event *ev, const char **effect,
     return FG_OK;
 }
 
+/* Release opens the commitments: one "file.released" entry per file of
+ * the order, with its salt and plain sha256 (and the commitment they
+ * open), in the acceptance's transaction. One entry a file, not one for
+ * all, so that an order of many files stays under FG_MAX_AUDIT_DETAIL.
+ * With these the trail checks both ways: SHA-256(salt || original) is the
+ * commitment recorded at upload, and the released bytes hash to sha256. */
+static fg_result reveal_files(store_meta *m, const char *order_id, fg_reason *r)
+{
+    store_file_list files = {0};
+    fg_result rc = store_file_list_order(m, order_id, &files, r);
+    for (size_t i = 0; rc == FG_OK && i < files.n; i++) {
+        const store_file *f = &files.items[i];
+        json_t *d = json_pack("{s:s, s:i, s:o, s:s, s:o}", "file_id", f->id, "delivery",
+                              f->delivery, "salt", f->salt[0] ? json_string(f->salt) : json_null(),
+                              "sha256", f->sha256, "commitment",
+                              f->commitment[0] ? json_string(f->commitment) : json_null());
+        char *detail = d ? json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+        json_decref(d);
+        rc = detail ? store_audit_append(m, order_id, "filigrane", "file.released", detail, NULL,
+                                         NULL, r)
+                    : fg_fail(r, FG_EIO, "out of memory");
+        free(detail);
+    }
+    store_file_list_release(&files);
+    return rc;
+}
+
 void fcgi_h_order_hook(fcgi_req *req)
 {
     fg_reason r = {{0}};
@@ -161,7 +188,8 @@ void fcgi_h_order_hook(fcgi_req *req)
     if (strcmp(effect, STORE_STATE_ACCEPTED) == 0) {
         /* Tell the order system, in this transaction: released iff recorded. */
         store_order o;
-        if ((rc = store_order_get(m, ev.order_id, &o, &r)) != FG_OK ||
+        if ((rc = reveal_files(m, ev.order_id, &r)) != FG_OK ||
+            (rc = store_order_get(m, ev.order_id, &o, &r)) != FG_OK ||
             (rc = fcgi_event_enqueue(m, "order.released", o.id,
                                      json_pack("{s:s, s:s}", "order_id", o.id, "released_at",
                                                o.released_at),

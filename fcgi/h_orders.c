@@ -18,7 +18,7 @@ void fcgi_h_order_get(fcgi_req *req)
     store_meta *m = req->ctx->meta;
     fg_result rc = store_meta_begin_read(m, &r);
     if (rc == FG_OK)
-        rc = fcgi_view_order(m, &o, &doc, &r);
+        rc = fcgi_view_order(m, &o, fcgi_view_reveals(&who, &o), &doc, &r);
     store_meta_rollback(m);
     if (rc != FG_OK) {
         fcgi_send_error(req, rc, NULL, r.text);

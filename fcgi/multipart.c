@@ -10,7 +10,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -105,8 +107,19 @@ struct sink {
     int fd;
     char *path;
     EVP_MD_CTX *md;
+    /* The commitment, SHA-256(salt || content), for the buyer's view before
+     * release (common/commit.h; done here with OpenSSL directly, so that
+     * the fuzz target links this file alone). */
+    EVP_MD_CTX *cm;
+    unsigned char salt[32];
     long long size, max;
 };
+
+static void hex32(const unsigned char *d, char out[65])
+{
+    for (unsigned i = 0; i < 32; i++)
+        snprintf(out + 2 * i, 3, "%02x", d[i]);
+}
 
 static fg_result sink_open(struct sink *s, const char *tmpdir, long long max,
                            fg_reason *r)
@@ -120,6 +133,12 @@ static fg_result sink_open(struct sink *s, const char *tmpdir, long long max,
         return fg_fail(r, FG_EIO, "cannot store upload: temp dir path too long");
     s->md = EVP_MD_CTX_new();
     if (!s->md || !EVP_DigestInit_ex(s->md, EVP_sha256(), NULL))
+        return fg_fail(r, FG_EIO, "cannot store upload: sha256 unavailable");
+    s->cm = EVP_MD_CTX_new();
+    if (RAND_bytes(s->salt, sizeof s->salt) != 1)
+        return fg_fail(r, FG_EIO, "cannot store upload: random generator failed");
+    if (!s->cm || !EVP_DigestInit_ex(s->cm, EVP_sha256(), NULL) ||
+        !EVP_DigestUpdate(s->cm, s->salt, sizeof s->salt))
         return fg_fail(r, FG_EIO, "cannot store upload: sha256 unavailable");
     s->fd = mkostemp(tmpl, O_CLOEXEC); /* mode 0600 */
     if (s->fd < 0)
@@ -141,7 +160,7 @@ static fg_result sink_write(struct sink *s, const unsigned char *p, size_t n,
                        "(FILIGRANE_MAX_FILE_BYTES)",
                        s->max);
     s->size += (long long)n;
-    if (!EVP_DigestUpdate(s->md, p, n))
+    if (!EVP_DigestUpdate(s->md, p, n) || !EVP_DigestUpdate(s->cm, p, n))
         return fg_fail(r, FG_EIO, "cannot store upload: sha256 failed");
     while (n > 0) {
         ssize_t w = write(s->fd, p, n);
@@ -165,8 +184,11 @@ static fg_result sink_finish(struct sink *s, struct fcgi_upload_file *f,
     unsigned int dl = 0;
     if (!EVP_DigestFinal_ex(s->md, d, &dl) || dl != 32)
         return fg_fail(r, FG_EIO, "cannot store upload: sha256 failed");
-    for (unsigned i = 0; i < dl; i++)
-        snprintf(f->sha256 + 2 * i, 3, "%02x", d[i]);
+    hex32(d, f->sha256);
+    if (!EVP_DigestFinal_ex(s->cm, d, &dl) || dl != 32)
+        return fg_fail(r, FG_EIO, "cannot store upload: sha256 failed");
+    hex32(d, f->commitment);
+    hex32(s->salt, f->salt);
     int rc = close(s->fd);
     s->fd = -1;
     if (rc != 0)
@@ -189,6 +211,9 @@ static void sink_abort(struct sink *s)
     s->path = NULL;
     EVP_MD_CTX_free(s->md);
     s->md = NULL;
+    EVP_MD_CTX_free(s->cm);
+    s->cm = NULL;
+    OPENSSL_cleanse(s->salt, sizeof s->salt);
 }
 
 /* ---- the parser ---- */

@@ -3,7 +3,7 @@
  * The body is read through a fixed buffer (FG_UPLOAD_BUFFER_BYTES), never
  * held whole in memory nor mapped: every part with a filename goes to its
  * own new temp file (mkstemp, 0600) in a directory the caller names, its
- * SHA-256 and size computed on the way; parts without a filename are small
+ * SHA-256, salted commitment and size computed on the way; parts without a filename are small
  * form fields (the delivery `message`) kept in memory up to a limit.
  *
  * Errors: a size limit exceeded is FG_ELIMIT with a reason naming the limit
@@ -55,6 +55,9 @@ struct fcgi_upload_file {
     char *path;         /* the temp file; NULL once taken */
     long long size;
     char sha256[65];    /* lowercase hex */
+    char salt[65];      /* 32 random bytes drawn for this file, hex */
+    char commitment[65]; /* SHA-256(salt || content), hex, computed in the
+                            pass that computes sha256 (common/commit.h) */
 };
 
 /* One form field (a part without a filename). */

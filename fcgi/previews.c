@@ -45,7 +45,13 @@ static fg_result stamp(fcgi_ctx *ctx, const store_order *o, const store_file *f,
     snprintf(v_buyer, sizeof v_buyer, "buyer=%s", o->buyer_name[0] ? o->buyer_name : o->buyer_id);
     snprintf(v_date, sizeof v_date, "date=%s", date);
     const char *args[] = {"--text", ctx->cfg->mark_template, "--var", v_order, "--var",
-                          v_buyer, "--var", v_date, NULL};
+                          v_buyer, "--var", v_date, NULL, NULL, NULL};
+    /* An archive's manifest commits to its entries under the file's salt
+     * (common/commit.h); other kinds have no use for it. */
+    if (f->salt[0] && strcmp(f->kind, "archive") == 0) {
+        args[8] = "--salt";
+        args[9] = f->salt;
+    }
     double t0 = now_ms();
     rc = wm_sandbox_stamp(ctx->cfg->cli, in, out, args, ctx->sandbox, r);
     fcgi_metric_add(FCGI_M_STAMP_MS_TOTAL, (unsigned long long)(now_ms() - t0));

@@ -8,31 +8,48 @@ static json_t *str_or_null(const char *s)
     return s && *s ? json_string(s) : json_null();
 }
 
-json_t *fcgi_view_file(const store_file *f)
+bool fcgi_view_reveals(const struct fcgi_claims *who, const store_order *o)
+{
+    /* Named roles only: anything else sees no plain hash. */
+    if (who->role == FCGI_ROLE_SELLER || who->role == FCGI_ROLE_ADMIN)
+        return true;
+    return who->role == FCGI_ROLE_BUYER && strcmp(o->state, STORE_STATE_ACCEPTED) == 0;
+}
+
+json_t *fcgi_view_file(const store_file *f, bool reveal)
 {
     /* json_string refuses invalid UTF-8; names were checked on the way in,
      * and the _or_null fallback keeps one bad row from breaking a whole
      * order document. */
-    return json_pack("{s:s, s:o, s:I, s:s, s:s, s:s, s:s, s:o, s:s}",
-                     "id", f->id,
-                     "name", str_or_null(f->name),
-                     "size", (json_int_t)f->size,
-                     "sha256", f->sha256,
-                     "type", f->mime,
-                     "kind", f->kind,
-                     "preview", f->preview,
-                     "reason", str_or_null(f->reason),
-                     "created_at", f->created_at);
+    json_t *v = json_pack("{s:s, s:o, s:I, s:o, s:o, s:s, s:s, s:s, s:o, s:s}",
+                          "id", f->id,
+                          "name", str_or_null(f->name),
+                          "size", (json_int_t)f->size,
+                          "sha256", reveal ? json_string(f->sha256) : json_null(),
+                          "commitment", str_or_null(f->commitment),
+                          "type", f->mime,
+                          "kind", f->kind,
+                          "preview", f->preview,
+                          "reason", str_or_null(f->reason),
+                          "created_at", f->created_at);
+    /* The salt opens the commitment: shown only with the plain hash. A
+     * file stored before commitments existed has neither. */
+    if (v && reveal && f->salt[0] &&
+        json_object_set_new(v, "salt", json_string(f->salt)) != 0) {
+        json_decref(v);
+        return NULL;
+    }
+    return v;
 }
 
-json_t *fcgi_view_delivery(const store_delivery *d, const store_file_list *files)
+json_t *fcgi_view_delivery(const store_delivery *d, const store_file_list *files, bool reveal)
 {
     json_t *arr = json_array();
     for (size_t i = 0; arr && i < files->n; i++) {
         if (files->items[i].delivery != d->number ||
             strcmp(files->items[i].order_id, d->order_id) != 0)
             continue;
-        if (json_array_append_new(arr, fcgi_view_file(&files->items[i])) != 0) {
+        if (json_array_append_new(arr, fcgi_view_file(&files->items[i], reveal)) != 0) {
             json_decref(arr);
             return NULL;
         }
@@ -44,7 +61,7 @@ json_t *fcgi_view_delivery(const store_delivery *d, const store_file_list *files
                      str_or_null(d->message), "files", arr);
 }
 
-fg_result fcgi_view_order(store_meta *m, const store_order *o, json_t **doc,
+fg_result fcgi_view_order(store_meta *m, const store_order *o, bool reveal, json_t **doc,
                           fg_reason *r)
 {
     store_delivery_list dl = {0};
@@ -60,7 +77,7 @@ fg_result fcgi_view_order(store_meta *m, const store_order *o, json_t **doc,
     if (!(deliveries = json_array()))
         goto out;
     for (size_t i = 0; i < dl.n; i++)
-        if (json_array_append_new(deliveries, fcgi_view_delivery(&dl.items[i], &fl)) != 0)
+        if (json_array_append_new(deliveries, fcgi_view_delivery(&dl.items[i], &fl, reveal)) != 0)
             goto out;
     *doc = json_pack("{s:s, s:s, s:s, s:s, s:o, s:s, s:o, s:O}", "id", o->id, "state",
                      o->state, "seller_id", o->seller_id, "buyer_id", o->buyer_id,

@@ -54,10 +54,34 @@ fg_result store_blob_put_file(store_blob *b, const char *src_path,
         return rc;
     char hex[STORE_HEX_MAX];
     int64_t size = 0;
-    if ((rc = b->ops->put_file(b, src_path, sha256, hex, &size, r)))
+    if ((rc = b->ops->put_file(b, src_path, sha256, NULL, hex, NULL, &size, r)))
         return rc;
     if (hex_out)
         memcpy(hex_out, hex, STORE_HEX_MAX);
+    if (size_out)
+        *size_out = size;
+    return FG_OK;
+}
+
+fg_result store_blob_put_file_committed(store_blob *b, const char *src_path,
+                                        const unsigned char *salt,
+                                        char hex_out[STORE_HEX_MAX],
+                                        char commit_out[STORE_HEX_MAX],
+                                        int64_t *size_out, fg_reason *r)
+{
+    fg_result rc;
+    char hex[STORE_HEX_MAX], commit[STORE_HEX_MAX];
+    int64_t size = 0;
+    if (!src_path || !*src_path)
+        return fg_fail(r, FG_EUSAGE, "no file to store");
+    if (!salt)
+        return fg_fail(r, FG_EUSAGE, "no salt for the commitment");
+    if ((rc = b->ops->put_file(b, src_path, NULL, salt, hex, commit, &size, r)))
+        return rc;
+    if (hex_out)
+        memcpy(hex_out, hex, STORE_HEX_MAX);
+    if (commit_out)
+        memcpy(commit_out, commit, STORE_HEX_MAX);
     if (size_out)
         *size_out = size;
     return FG_OK;

@@ -75,6 +75,18 @@ FG_MUST_CHECK fg_result store_blob_put_file(store_blob *b, const char *src_path,
                                             int64_t *size_out /* out */,
                                             fg_reason *r);
 
+/* As store_blob_put_file with sha256 NULL, and also computes the
+ * file's commitment, SHA-256(salt || content) (common/commit.h), in the
+ * same pass that hashes it: an upload is read once. salt is
+ * FG_SALT_BYTES bytes; commit_out receives the commitment's hex. */
+FG_MUST_CHECK fg_result store_blob_put_file_committed(store_blob *b,
+                                                      const char *src_path,
+                                                      const unsigned char *salt,
+                                                      char hex_out[STORE_HEX_MAX] /* out */,
+                                                      char commit_out[STORE_HEX_MAX] /* out */,
+                                                      int64_t *size_out /* out */,
+                                                      fg_reason *r);
+
 /* Opens a writer: bytes written to it go to a new temp file while their
  * SHA-256 is computed. The caller owns *out and frees it with
  * store_blob_writer_free (which drops the temp file unless committed). */

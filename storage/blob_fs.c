@@ -8,6 +8,8 @@
 #define _GNU_SOURCE
 #include "storage/blob_impl.h"
 
+#include "common/commit.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -153,8 +155,10 @@ static fg_result write_all(int fd, const void *buf, size_t len, fg_reason *r)
 }
 
 /* Reads fd from offset 0 to its end, hashing, and copying to out_fd when
- * out_fd >= 0. */
-static fg_result drain(int fd, int out_fd, char hex[STORE_HEX_MAX],
+ * out_fd >= 0. With a salt, the commitment SHA-256(salt || content) is
+ * computed in the same pass into commit (common/commit.h). */
+static fg_result drain(int fd, int out_fd, const unsigned char *salt,
+                       char hex[STORE_HEX_MAX], char commit[STORE_HEX_MAX],
                        int64_t *size, fg_reason *r)
 {
     unsigned char digest[EVP_MAX_MD_SIZE];
@@ -163,11 +167,14 @@ static fg_result drain(int fd, int out_fd, char hex[STORE_HEX_MAX],
     off_t off = 0;
     fg_result rc = FG_OK;
     EVP_MD_CTX *md = EVP_MD_CTX_new();
+    EVP_MD_CTX *cm = salt ? EVP_MD_CTX_new() : NULL;
     buf = malloc(IO_CHUNK);
     if (!md || !buf || !EVP_DigestInit_ex(md, EVP_sha256(), NULL)) {
         rc = fg_fail(r, FG_EIO, "cannot hash a blob: out of memory");
         goto out;
     }
+    if (salt && (rc = fg_commit_start(cm, salt, r)))
+        goto out;
     for (;;) {
         ssize_t n = pread(fd, buf, IO_CHUNK, off);
         if (n < 0 && errno == EINTR)
@@ -178,7 +185,8 @@ static fg_result drain(int fd, int out_fd, char hex[STORE_HEX_MAX],
         }
         if (n == 0)
             break;
-        if (!EVP_DigestUpdate(md, buf, (size_t)n)) {
+        if (!EVP_DigestUpdate(md, buf, (size_t)n) ||
+            (cm && !EVP_DigestUpdate(cm, buf, (size_t)n))) {
             rc = fg_fail(r, FG_EIO, "cannot hash a blob: openssl failed");
             goto out;
         }
@@ -191,9 +199,17 @@ static fg_result drain(int fd, int out_fd, char hex[STORE_HEX_MAX],
         goto out;
     }
     hex_of(digest, hex);
+    if (cm) {
+        if (!EVP_DigestFinal_ex(cm, digest, &dlen) || dlen != 32) {
+            rc = fg_fail(r, FG_EIO, "cannot hash a blob: openssl failed");
+            goto out;
+        }
+        hex_of(digest, commit);
+    }
     *size = (int64_t)off;
 out:
     free(buf);
+    EVP_MD_CTX_free(cm);
     EVP_MD_CTX_free(md);
     return rc;
 }
@@ -209,7 +225,7 @@ static fg_result put_copy(blob_fs *b, int src_fd, const char *hex,
     fg_result rc = tmp_open(b, &fd, tmp, r);
     if (rc)
         return rc;
-    if ((rc = drain(src_fd, fd, got, &size, r)))
+    if ((rc = drain(src_fd, fd, NULL, got, NULL, &size, r)))
         goto out;
     /* Reading the bytes anyway, check the name the caller gave. */
     if (strcmp(got, hex) != 0) {
@@ -232,7 +248,8 @@ out:
 }
 
 static fg_result fs_put_file(store_blob *base, const char *src,
-                             const char *sha256, char hex[STORE_HEX_MAX],
+                             const char *sha256, const unsigned char *salt,
+                             char hex[STORE_HEX_MAX], char commit[STORE_HEX_MAX],
                              int64_t *size, fg_reason *r)
 {
     blob_fs *b = (blob_fs *)base;
@@ -253,10 +270,10 @@ static fg_result fs_put_file(store_blob *base, const char *src,
         rc = fg_fail(r, FG_EUSAGE, "file to store is not a regular file");
         goto out;
     }
-    if (sha256) {
+    if (sha256 && !salt) {
         memcpy(hex, sha256, STORE_HEX_MAX);
         *size = (int64_t)st.st_size;
-    } else if ((rc = drain(fd, -1, hex, size, r))) {
+    } else if ((rc = drain(fd, -1, salt, hex, commit, size, r))) {
         goto out;
     }
     blob_paths(b, hex, dir, path);

@@ -11,8 +11,12 @@ typedef struct store_blob_ops {
     const char *name; /* "fs" */
     void (*free)(store_blob *b);
     const char *(*tmp_dir)(const store_blob *b);
+    /* salt NULL: no commitment. With a salt, sha256 is NULL and the
+     * backend computes commit_out in the pass that hashes the file. */
     fg_result (*put_file)(store_blob *b, const char *src_path,
-                          const char *sha256, char hex_out[STORE_HEX_MAX],
+                          const char *sha256, const unsigned char *salt,
+                          char hex_out[STORE_HEX_MAX],
+                          char commit_out[STORE_HEX_MAX],
                           int64_t *size_out, fg_reason *r);
     fg_result (*writer_new)(store_blob *b, store_blob_writer **out,
                             fg_reason *r);

@@ -332,6 +332,10 @@ fg_result store_file_add(store_meta *m, const store_file *in,
         return fg_fail(r, FG_EUSAGE, "file size is negative");
     if (!hex_of(in->sha256, 64))
         return fg_fail(r, FG_EUSAGE, "file sha256 is not 64 lowercase hex");
+    if ((in->salt[0] || in->commitment[0]) &&
+        (!hex_of(in->salt, 64) || !hex_of(in->commitment, 64)))
+        return fg_fail(r, FG_EUSAGE,
+                       "file salt and commitment are not both 64 lowercase hex");
     if (!in_set(in->kind, kinds))
         return fg_fail(r, FG_EUSAGE, "unknown file kind");
     if (in->id[0]) {
@@ -346,6 +350,8 @@ fg_result store_file_add(store_meta *m, const store_file *in,
     put(f.name, sizeof f.name, in->name);
     f.size = in->size;
     put(f.sha256, sizeof f.sha256, in->sha256);
+    put(f.salt, sizeof f.salt, in->salt);
+    put(f.commitment, sizeof f.commitment, in->commitment);
     put(f.mime, sizeof f.mime, in->mime);
     put(f.kind, sizeof f.kind, in->kind);
     put(f.preview, sizeof f.preview, in->preview);

@@ -225,6 +225,10 @@ typedef struct store_file {
     char name[FG_MAX_FILE_NAME + 1];   /* original name, metadata only */
     int64_t size;                      /* bytes */
     char sha256[STORE_HEX_MAX];        /* of the original (its blob) */
+    char salt[STORE_HEX_MAX];          /* 32 random bytes as hex; "" for
+                                          files stored without one */
+    char commitment[STORE_HEX_MAX];    /* SHA-256(salt || content), hex;
+                                          "" exactly when salt is */
     char mime[FG_MAX_MIME + 1];        /* detected from content */
     char kind[STORE_WORD_MAX];         /* image|pdf|archive|other */
     char preview[STORE_WORD_MAX];      /* STORE_PREVIEW_* */
@@ -250,9 +254,11 @@ FG_MUST_CHECK fg_result store_file_id_new(char out[STORE_FILE_ID_MAX] /* out */,
 bool store_file_id_valid(const char *s);
 
 /* Adds a file row. Read from *in: id ("" to have one generated), order_id,
- * delivery, name, size, sha256, mime, kind, preview, reason,
- * preview_sha256, preview_mime, created_at ("" for now); the counters are
- * ignored (start at 0). The delivery must exist (FG_ENOTFOUND otherwise).
+ * delivery, name, size, sha256, salt, commitment, mime, kind, preview,
+ * reason, preview_sha256, preview_mime, created_at ("" for now); the
+ * counters are ignored (start at 0). salt and commitment are both 64
+ * lowercase hex, or both "" (a file with no commitment: FG_EUSAGE if only
+ * one is given); the store cannot check that one belongs to the other. The delivery must exist (FG_ENOTFOUND otherwise).
  * Every field is checked: name is 1..FG_MAX_FILE_NAME bytes of valid UTF-8
  * (anything else is accepted: escaping it on output is the writer's job),
  * hex fields are 64 lowercase hex, kind and preview come from their sets,

@@ -361,7 +361,7 @@ out:
 #define FILE_COLS                                                            \
     "id, order_id, delivery, name, size, sha256, mime, kind, preview,"       \
     " reason, preview_sha256, preview_mime, created_at, buyer_views,"        \
-    " buyer_downloads"
+    " buyer_downloads, salt, commitment"
 
 static bool read_file(sqlite3_stmt *st, store_file *f)
 {
@@ -379,7 +379,9 @@ static bool read_file(sqlite3_stmt *st, store_file *f)
            col(st, 9, f->reason, sizeof f->reason) &&
            col(st, 10, f->preview_sha256, sizeof f->preview_sha256) &&
            col(st, 11, f->preview_mime, sizeof f->preview_mime) &&
-           col(st, 12, f->created_at, sizeof f->created_at);
+           col(st, 12, f->created_at, sizeof f->created_at) &&
+           col(st, 15, f->salt, sizeof f->salt) &&
+           col(st, 16, f->commitment, sizeof f->commitment);
 }
 
 static fg_result sq_file_insert(store_meta *m, const store_file *f,
@@ -389,20 +391,21 @@ static fg_result sq_file_insert(store_meta *m, const store_file *f,
     fg_result rc = prep(m,
                         "INSERT INTO files(id, order_id, delivery, name, size,"
                         " sha256, mime, kind, preview, reason, preview_sha256,"
-                        " preview_mime, created_at) VALUES"
-                        " (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13)",
+                        " preview_mime, created_at, salt, commitment) VALUES"
+                        " (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15)",
                         &st, r);
     if (rc)
         return rc;
     const char *v[] = {f->id, f->order_id};
     const char *w[] = {f->name};
     const char *x[] = {f->sha256, f->mime, f->kind, f->preview, f->reason,
-                       f->preview_sha256, f->preview_mime, f->created_at};
+                       f->preview_sha256, f->preview_mime, f->created_at,
+                       f->salt, f->commitment};
     bool ok = bind_texts(st, 2, v) &&
               sqlite3_bind_int(st, 3, f->delivery) == SQLITE_OK &&
               sqlite3_bind_text(st, 4, w[0], -1, SQLITE_STATIC) == SQLITE_OK &&
               sqlite3_bind_int64(st, 5, f->size) == SQLITE_OK;
-    for (int i = 0; ok && i < 8; i++)
+    for (int i = 0; ok && i < 10; i++)
         ok = sqlite3_bind_text(st, 6 + i, x[i], -1, SQLITE_STATIC) == SQLITE_OK;
     if (!ok) {
         rc = db_fail(m, "add the file", r);

@@ -95,6 +95,13 @@ static const char *const steps[] = {
     ") STRICT;"
     "CREATE INDEX outbox_due ON outbox(next_attempt_at, id)"
     "  WHERE state = 'pending';",
+
+    /* 4: commitments. A file's random salt and SHA-256(salt || content),
+     * shown to the buyer instead of the plain sha256 until release
+     * (common/commit.h). '' for files stored before this step: they have
+     * no commitment, and the buyer sees no hash of them until release. */
+    "ALTER TABLE files ADD COLUMN salt TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE files ADD COLUMN commitment TEXT NOT NULL DEFAULT '';",
 };
 
 int store_sqlite_schema_latest(void)

@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/commit.h"
 #include "watermark/archive_guard.h"
 #include "watermark/archive_name.h"
 #include "watermark/archive_preview.h"
@@ -153,8 +154,9 @@ static fg_result flush(run *u, fg_reason *r)
                 u->previewed++;
             } else {
                 g_ptr_array_index(u->lines, j->line) = g_strdup_printf(
-                    "withheld\t%zu\t%s\t%s\t%s\t%s", j->len, j->sha, j->mime,
-                    j->name, j->why.text);
+                    "withheld\t%zu\t%s\t%s\t%s\t%s", j->len,
+                    u->o->has_salt ? j->sha : "-", j->mime, j->name,
+                    j->why.text);
             }
         }
         wm_preview_job_free(j);
@@ -170,10 +172,12 @@ static fg_result flush(run *u, fg_reason *r)
 static fg_result read_entry(run *u, long index, char *name, fg_reason *r)
 {
     EVP_MD_CTX *md = EVP_MD_CTX_new();
+    /* With the file's salt: the entry's commitment, in the same pass. */
+    EVP_MD_CTX *cm = u->o->has_salt ? EVP_MD_CTX_new() : NULL;
     GByteArray *keep = g_byte_array_new();
     bool keeping = true, detected = false, too_large = false;
     wm_type type = {.mime = "application/octet-stream", .kind = WM_KIND_OTHER};
-    unsigned char digest[32];
+    unsigned char digest[32], entry_salt[FG_SALT_BYTES];
     char sha[65];
     long long size = 0;
     fg_result rc = FG_OK;
@@ -183,6 +187,10 @@ static fg_result read_entry(run *u, long index, char *name, fg_reason *r)
         rc = fg_fail(r, FG_EIO, "cannot hash archive entry: out of memory");
         goto out;
     }
+    if (u->o->has_salt &&
+        ((rc = fg_commit_entry_salt(u->o->salt, name, entry_salt, r)) ||
+         (rc = fg_commit_start(cm, entry_salt, r))))
+        goto out;
     for (;;) {
         la_ssize_t n = archive_read_data(u->in, chunk, CHUNK);
         if (n == 0)
@@ -200,6 +208,8 @@ static fg_result read_entry(run *u, long index, char *name, fg_reason *r)
                                          archive_filter_bytes(u->in, -1), r)))
             goto out;
         EVP_DigestUpdate(md, chunk, (size_t)n);
+        if (cm)
+            EVP_DigestUpdate(cm, chunk, (size_t)n);
         size += n;
         if (keeping && size > u->guard.l.max_entry) {
             too_large = true;
@@ -224,7 +234,16 @@ static fg_result read_entry(run *u, long index, char *name, fg_reason *r)
     if (!detected && wm_detect_buffer(keep->data, keep->len, &type, NULL) != FG_OK)
         type.kind = WM_KIND_OTHER;
     EVP_DigestFinal_ex(md, digest, NULL);
-    hex(digest, sizeof digest, sha);
+    /* The manifest's column: the commitment with a salt; without one, the
+     * plain sha256 for a previewed entry and nothing for a withheld one
+     * (a plain hash of a short secret gives the secret away). */
+    if (cm) {
+        unsigned char c[32];
+        EVP_DigestFinal_ex(cm, c, NULL);
+        hex(c, sizeof c, sha);
+    } else {
+        hex(digest, sizeof digest, sha);
+    }
 
     char *mime = wm_archive_name_escape(type.mime, WM_MIME_MAX);
     const char *why = NULL;
@@ -235,7 +254,7 @@ static fg_result read_entry(run *u, long index, char *name, fg_reason *r)
     else if (too_large)
         why = "too large to preview";
     if (why) {
-        add_line(u, "withheld", size, sha, mime, name, why);
+        add_line(u, "withheld", size, cm ? sha : "-", mime, name, why);
         free(mime);
         goto out;
     }
@@ -259,6 +278,7 @@ static fg_result read_entry(run *u, long index, char *name, fg_reason *r)
 out:
     if (keep)
         g_byte_array_free(keep, TRUE);
+    EVP_MD_CTX_free(cm);
     EVP_MD_CTX_free(md);
     return rc;
 }
@@ -303,8 +323,15 @@ static fg_result write_manifest(run *u, fg_reason *r)
         "# filigrane archive preview: every entry of the original archive, in "
         "order.\n"
         "# Previewed entries are in this zip, stamped; withheld ones are "
-        "listed only.\n"
-        "# state\tsize\tsha256\ttype\tname\tpreview or reason\n");
+        "listed only.\n");
+    if (u->o->has_salt)
+        g_string_append(
+            m, "# commitment = SHA-256(entry salt || entry bytes), entry salt = "
+               "HMAC-SHA256(key = the file's salt, \"" FG_ENTRY_SALT_LABEL
+               "\" || name); the file's salt is revealed at release.\n"
+               "# state\tsize\tcommitment\ttype\tname\tpreview or reason\n");
+    else
+        g_string_append(m, "# state\tsize\tsha256\ttype\tname\tpreview or reason\n");
     for (guint i = 0; i < u->lines->len; i++) {
         const char *line = g_ptr_array_index(u->lines, i);
         g_string_append(m, line ? line : "withheld\t-\t-\t-\t-\tnot stamped");

@@ -3,6 +3,7 @@
  * table so that every route has the same names and bounds. */
 #include "watermark/options.h"
 
+#include "common/commit.h"
 #include "common/setting.h"
 
 #include <errno.h>
@@ -25,7 +26,7 @@
 #define FG_MAX_PDF_PAGES_DEFAULT 20
 #endif
 
-typedef enum { T_INT, T_LL, T_DOUBLE, T_SEED } opt_type;
+typedef enum { T_INT, T_LL, T_DOUBLE, T_SEED, T_SALT } opt_type;
 
 static const struct opt {
     const char *name;
@@ -39,6 +40,7 @@ static const struct opt {
     {"opacity", "FILIGRANE_OPACITY", T_DOUBLE, offsetof(wm_options, opacity),
      0.01, 1},
     {"seed", NULL, T_SEED, offsetof(wm_options, seed), 0, 0},
+    {"salt", NULL, T_SALT, offsetof(wm_options, salt), 0, 0},
     {"quality", "FILIGRANE_QUALITY", T_INT,
      offsetof(wm_options, jpeg_quality), 1, 100},
     {"max-pixels", "FILIGRANE_MAX_PIXELS", T_LL,
@@ -68,6 +70,15 @@ static fg_result set(wm_options *o, const struct opt *d, const char *label,
             return fg_fail(r, FG_EUSAGE, "%s: want a number from %g to %g",
                            label, d->min, d->max);
         *(double *)field = v;
+        return FG_OK;
+    }
+    if (d->type == T_SALT) {
+        unsigned char salt[sizeof o->salt];
+        if (!fg_hex_decode(value, salt, sizeof salt))
+            return fg_fail(r, FG_EUSAGE, "%s: want %zu bytes as %zu hex digits", label,
+                           sizeof salt, 2 * sizeof salt);
+        memcpy(o->salt, salt, sizeof salt);
+        o->has_salt = true;
         return FG_OK;
     }
     if (d->type == T_SEED) {

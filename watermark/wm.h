@@ -75,6 +75,11 @@ typedef struct wm_options {
     int max_frames;
     int pdf_dpi;                           /* PDF page render resolution */
     int max_pages;                         /* PDF pages previewed */
+    /* The file's commitment salt (--salt, common/commit.h): an archive's
+     * manifest then shows each entry's commitment instead of its sha256;
+     * without it, withheld entries show no hash at all. */
+    bool has_salt;
+    unsigned char salt[32];
 } wm_options;
 
 /* Fills o with the defaults of common/limits.h, then applies the

@@ -16,6 +16,7 @@
 #include <unistd.h>
 #include <vips/vips.h>
 
+#include "common/commit.h"
 #include "common/limits.h"
 #include "watermark/archive_guard.h"
 #include "watermark/archive_name.h"
@@ -431,6 +432,13 @@ TEST("a zip of photos, a pdf and hostile entries: previews and a manifest")
     CHECK(line_of(p.manifest, "notes.txt", line, sizeof line));
     CHECK(g_str_has_prefix(line, "withheld\t"));
     CHECK(g_str_has_suffix(line, "\tnot an image or a pdf"));
+    /* Without --salt a withheld entry shows no hash at all. */
+    ck = g_checksum_new(G_CHECKSUM_SHA256);
+    g_checksum_update(ck, text.data, text.len);
+    CHECK(strstr(p.manifest, g_checksum_get_string(ck)) == NULL);
+    g_checksum_free(ck);
+    snprintf(size, sizeof size, "withheld\t%zu\t-\t", text.len);
+    CHECK(g_str_has_prefix(line, size));
     CHECK(line_of(p.manifest, "link", line, sizeof line));
     CHECK(g_str_has_suffix(line, "\tsymbolic link: not followed"));
     CHECK(line_of(p.manifest, "inner.zip", line, sizeof line));
@@ -448,6 +456,76 @@ TEST("a zip of photos, a pdf and hostile entries: previews and a manifest")
     g_free(doc.data);
     g_free(text.data);
     g_free(inner.data);
+}
+
+/* The hex of SHA-256(salt || data). */
+static void commit_of(const unsigned char salt[FG_SALT_BYTES], const blob *b,
+                      char out[FG_HEX32_MAX])
+{
+    fg_reason r;
+    if (fg_commit_buffer(salt, b->data, b->len, out, &r) != FG_OK)
+        abort();
+}
+
+TEST("with --salt every entry shows a commitment under its derived salt, and no plain sha256")
+{
+    setup();
+    blob photo = jpeg(320, 240, 0);
+    blob pin = {g_strdup("4821\n"), 5};
+    blob key = {g_strdup("FLG-7Q2K-99XM-04PL\n"), 19};
+    entry e[] = {
+        {"secrets/pin.txt", pin, 'f', NULL},
+        {"licence.key", key, 'f', NULL},
+        {"photo.jpg", photo, 'f', NULL},
+    };
+    make_archive(path("salted.zip"), ARCHIVE_FORMAT_ZIP, ARCHIVE_FILTER_NONE, e, 3, NULL);
+    unsigned char salt[FG_SALT_BYTES];
+    char salt_hex[FG_HEX32_MAX], cmd[2048], err[4096];
+    fg_reason r;
+    CHECK_INT(fg_salt_new(salt, &r), FG_OK);
+    fg_hex_encode(salt, sizeof salt, salt_hex);
+    snprintf(cmd, sizeof cmd, "%s stamp --salt %s '%s' '%s' 2>&1", cli, salt_hex,
+             path("salted.zip"), path("salted-preview.zip"));
+    FILE *pp = popen(cmd, "r");
+    CHECK(pp != NULL);
+    size_t n = fread(err, 1, sizeof err - 1, pp);
+    err[n] = '\0';
+    CHECK_INT(pclose(pp), 0);
+    preview p;
+    read_preview(path("salted-preview.zip"), &p);
+    CHECK(p.manifest);
+    CHECK(strstr(p.manifest, "\tcommitment\t") != NULL);
+    for (int i = 0; i < 3; i++) {
+        char line[2048], want[FG_HEX32_MAX], plain[FG_HEX32_MAX];
+        unsigned char es[FG_SALT_BYTES];
+        CHECK(line_of(p.manifest, e[i].name, line, sizeof line));
+        CHECK_INT(fg_commit_entry_salt(salt, e[i].name, es, &r), FG_OK);
+        commit_of(es, &e[i].data, want);
+        if (!strstr(line, want))
+            TAP_FAIL("%s: no commitment %s in \"%s\"", e[i].name, want, line);
+        GChecksum *ck = g_checksum_new(G_CHECKSUM_SHA256);
+        g_checksum_update(ck, e[i].data.data, e[i].data.len);
+        g_strlcpy(plain, g_checksum_get_string(ck), sizeof plain);
+        g_checksum_free(ck);
+        CHECK(strstr(p.manifest, plain) == NULL);
+    }
+    char line[2048];
+    CHECK(line_of(p.manifest, "secrets/pin.txt", line, sizeof line));
+    CHECK(g_str_has_prefix(line, "withheld\t5\t"));
+    /* A salt is 64 hex digits, nothing else. */
+    snprintf(cmd, sizeof cmd, "%s stamp --salt %.63s '%s' '%s' 2>&1", cli, salt_hex,
+             path("salted.zip"), path("bad-salt.zip"));
+    pp = popen(cmd, "r");
+    CHECK(pp != NULL);
+    n = fread(err, 1, sizeof err - 1, pp);
+    err[n] = '\0';
+    int st = pclose(pp);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 2);
+    CHECK(strstr(err, "--salt") != NULL);
+    free_preview(&p);
+    g_free(photo.data);
+    g_free(pin.data);
+    g_free(key.data);
 }
 
 TEST("tar (plain, gz, bz2, xz, zstd) and 7z archives are previewed too")

@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <sys/stat.h>
 
+#include "common/commit.h"
 #include "storage/blob.h"
 
 struct store {
@@ -258,6 +259,46 @@ TEST("a file in the store's file system is renamed into place, with or without i
         free(back);
         free(data);
     }
+    store_close(&s);
+}
+
+TEST("a raw body is stored with its commitment, computed in the same pass, in place and across file systems")
+{
+    struct store s;
+    fg_reason r;
+    char hex[STORE_HEX_MAX], commit[STORE_HEX_MAX], want[STORE_HEX_MAX];
+    char want_commit[STORE_HEX_MAX], src[512];
+    unsigned char salt[FG_SALT_BYTES];
+    int64_t size = 0;
+    size_t len = 300000;
+    store_open(&s);
+    const char *other = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
+    for (int where = 0; where < 2; where++) {
+        char *data = pattern(len, 20 + (unsigned)where);
+        CHECK_INT(fg_salt_new(salt, &r), FG_OK);
+        sha_hex(data, len, want);
+        char *salted = malloc(sizeof salt + len);
+        CHECK(salted != NULL);
+        memcpy(salted, salt, sizeof salt);
+        memcpy(salted + sizeof salt, data, len);
+        sha_hex(salted, sizeof salt + len, want_commit);
+        free(salted);
+        if (where == 0)
+            snprintf(src, sizeof src, "%s/tmp/body-c", s.dir);
+        else
+            snprintf(src, sizeof src, "%s/fg-blob-c-%d", other, (int)getpid());
+        write_file(src, data, len);
+        CHECK_INT(store_blob_put_file_committed(s.b, src, salt, hex, commit, &size, &r),
+                  FG_OK);
+        CHECK_STR(hex, want);
+        CHECK_STR(commit, want_commit);
+        CHECK(strcmp(commit, hex) != 0);
+        CHECK_INT(size, (long long)len);
+        CHECK(access(src, F_OK) != 0);
+        free(data);
+    }
+    CHECK_INT(store_blob_put_file_committed(s.b, src, NULL, hex, commit, &size, &r),
+              FG_EUSAGE);
     store_close(&s);
 }
 

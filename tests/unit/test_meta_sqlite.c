@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "storage/meta.h"
+#include "storage/schema_sqlite.h"
 
 /* One value from a query on a separate, raw connection. */
 static long long raw_int(const char *path, const char *sql)
@@ -45,8 +46,9 @@ TEST("a fresh database is migrated to the latest schema in WAL mode")
     int v = 0;
     db_open(&d);
     CHECK_INT(store_meta_schema_version(d.m, &v, &r), FG_OK);
-    CHECK_INT(v, 3);
-    CHECK_INT(raw_int(d.path, "SELECT count(*) FROM schema_version"), 3);
+    CHECK_INT(v, store_sqlite_schema_latest());
+    CHECK_INT(raw_int(d.path, "SELECT count(*) FROM schema_version"),
+              store_sqlite_schema_latest());
     CHECK_INT(raw_int(d.path, "SELECT count(*) FROM sqlite_schema WHERE "
                               "type='table' AND name IN ('orders','deliveries',"
                               "'files','webhooks','audit')"),
@@ -75,8 +77,9 @@ TEST("reopening a migrated database applies nothing twice and keeps data")
         CHECK_INT(store_meta_open_sqlite(d.path, &d.m, &r), FG_OK);
     }
     CHECK_INT(store_meta_schema_version(d.m, &v, &r), FG_OK);
-    CHECK_INT(v, 3);
-    CHECK_INT(raw_int(d.path, "SELECT count(*) FROM schema_version"), 3);
+    CHECK_INT(v, store_sqlite_schema_latest());
+    CHECK_INT(raw_int(d.path, "SELECT count(*) FROM schema_version"),
+              store_sqlite_schema_latest());
     CHECK_INT(store_order_get(d.m, "ord-1", &o, &r), FG_OK);
     db_close(&d);
 }
@@ -153,7 +156,8 @@ TEST("six handles opening one fresh database at once all succeed, migrated once"
     for (int i = 0; i < 6; i++)
         if (o[i].rc != FG_OK)
             TAP_FAIL("opener %d: %s", i, o[i].why);
-    CHECK_INT(raw_int(path, "SELECT count(*) FROM schema_version"), 3);
+    CHECK_INT(raw_int(path, "SELECT count(*) FROM schema_version"),
+              store_sqlite_schema_latest());
     tmp_dir_remove(dir);
 }
 
@@ -668,6 +672,79 @@ TEST("bad file rows are refused with fitting codes")
     CHECK_INT(store_file_get(d.m, "00000000000000000000000000000000", &got, &r),
               FG_ENOTFOUND);
     CHECK_INT(store_file_get(d.m, "../../x", &got, &r), FG_ENOTFOUND);
+    db_close(&d);
+}
+
+TEST("a file's salt and commitment are stored with it, both or neither")
+{
+    struct db d;
+    fg_reason r;
+    int n;
+    char id[STORE_FILE_ID_MAX];
+    store_file f, got;
+    db_open(&d);
+    mk_order(d.m, "ord-1");
+    CHECK_INT(store_delivery_create(d.m, "ord-1", NULL, NULL, &n, &r), FG_OK);
+    f = file_in("ord-1", 1, "pin.txt");
+    snprintf(f.salt, sizeof f.salt, "%s", SHA_B);
+    snprintf(f.commitment, sizeof f.commitment, "%s", SHA_A);
+    CHECK_INT(store_file_add(d.m, &f, id, &r), FG_OK);
+    CHECK_INT(store_file_get(d.m, id, &got, &r), FG_OK);
+    CHECK_STR(got.salt, SHA_B);
+    CHECK_STR(got.commitment, SHA_A);
+    CHECK_STR(got.sha256, SHA_A);
+    /* Neither: a file with no commitment (stored before them). */
+    f = file_in("ord-1", 1, "old.txt");
+    CHECK_INT(store_file_add(d.m, &f, id, &r), FG_OK);
+    CHECK_INT(store_file_get(d.m, id, &got, &r), FG_OK);
+    CHECK_STR(got.salt, "");
+    CHECK_STR(got.commitment, "");
+    /* One without the other, or malformed: refused. */
+    f = file_in("ord-1", 1, "x");
+    snprintf(f.salt, sizeof f.salt, "%s", SHA_B);
+    CHECK_INT(store_file_add(d.m, &f, id, &r), FG_EUSAGE);
+    f = file_in("ord-1", 1, "x");
+    snprintf(f.commitment, sizeof f.commitment, "%s", SHA_B);
+    CHECK_INT(store_file_add(d.m, &f, id, &r), FG_EUSAGE);
+    f = file_in("ord-1", 1, "x");
+    snprintf(f.salt, sizeof f.salt, "%s", SHA_B);
+    snprintf(f.commitment, sizeof f.commitment, "%.63s", SHA_A);
+    CHECK_INT(store_file_add(d.m, &f, id, &r), FG_EUSAGE);
+    db_close(&d);
+}
+
+TEST("a file stored before commitments keeps its row, with no salt, after the upgrade")
+{
+    struct db d;
+    fg_reason r;
+    store_file got;
+    db_open(&d);
+    store_meta_free(d.m);
+    d.m = NULL;
+    /* Back to schema 3 by hand: the files table without the two columns,
+     * one row in it, as an older program left it. */
+    sqlite3 *raw = NULL;
+    CHECK(sqlite3_open(d.path, &raw) == SQLITE_OK);
+    CHECK(sqlite3_exec(raw,
+                       "DELETE FROM schema_version WHERE version > 3;"
+                       "ALTER TABLE files DROP COLUMN salt;"
+                       "ALTER TABLE files DROP COLUMN commitment;"
+                       "INSERT INTO orders(id, seller_id, buyer_id, created_at)"
+                       " VALUES ('ord-1','s-7','b-9','2026-11-22T10:00:00.000Z');"
+                       "INSERT INTO deliveries(order_id, number, created_at)"
+                       " VALUES ('ord-1', 1, '2026-11-22T10:00:00.000Z');"
+                       "INSERT INTO files(id, order_id, delivery, name, size, sha256,"
+                       " mime, kind, preview, created_at) VALUES"
+                       " ('0123456789abcdef0123456789abcdef','ord-1',1,'a.txt',5,"
+                       " '" SHA_A "','text/plain','other','withheld',"
+                       " '2026-11-22T10:00:00.000Z');",
+                       NULL, NULL, NULL) == SQLITE_OK);
+    sqlite3_close(raw);
+    CHECK_INT(store_meta_open_sqlite(d.path, &d.m, &r), FG_OK);
+    CHECK_INT(store_file_get(d.m, "0123456789abcdef0123456789abcdef", &got, &r), FG_OK);
+    CHECK_STR(got.sha256, SHA_A);
+    CHECK_STR(got.salt, "");
+    CHECK_STR(got.commitment, "");
     db_close(&d);
 }
 

@@ -75,6 +75,14 @@ static void sha_hex(const void *p, size_t n, char out[65])
         snprintf(out + 2 * i, 3, "%02x", d[i]);
 }
 
+/* One byte from two hex digits. */
+static int hex_byte(const char *s, unsigned *v)
+{
+    char b[3] = {s[0], s[1], 0}, *end = NULL;
+    *v = (unsigned)strtoul(b, &end, 16);
+    return end == b + 2;
+}
+
 /* Reads a whole small file into a static buffer. */
 static const char *slurp(const char *path, size_t *n)
 {
@@ -172,6 +180,48 @@ TEST("one file and a message: content, size and sha256 as sent")
     fcgi_multipart_release(&m);
     CHECK_INT(dir_entries(), 0);
     rm_tmp();
+}
+
+/* SHA-256(salt || content) from the salt's hex, as a buyer would check it. */
+static void commit_hex(const char *salt_hex, const void *p, size_t n, char out[65])
+{
+    unsigned char buf[32 + 256];
+    CHECK(strlen(salt_hex) == 64 && n <= 256);
+    for (int i = 0; i < 32; i++) {
+        unsigned v = 0;
+        CHECK(hex_byte(salt_hex + 2 * i, &v));
+        buf[i] = (unsigned char)v;
+    }
+    memcpy(buf + 32, p, n);
+    sha_hex(buf, 32 + n, out);
+}
+
+TEST("each file part gets its own salt and its commitment, with reads of any size")
+{
+    const size_t chunks[] = {0, 1, 7};
+    for (size_t c = 0; c < sizeof chunks / sizeof chunks[0]; c++) {
+        mkdir_tmp();
+        struct fcgi_multipart m;
+        struct fcgi_upload_limits lim;
+        fg_reason r = {{0}};
+        char want[65];
+        size_t n;
+        fcgi_upload_limits_init(&lim);
+        lim.read_chunk = chunks[c];
+        CHECK_INT(parse_n(TWO_FILES, strlen(TWO_FILES), CT, &lim, &m, &r), FG_OK);
+        CHECK_INT(m.nfiles, 2);
+        for (size_t i = 0; i < 2; i++) {
+            const char *content = slurp(m.files[i].path, &n);
+            commit_hex(m.files[i].salt, content, n, want);
+            CHECK_STR(m.files[i].commitment, want);
+            sha_hex(content, n, want);
+            CHECK_STR(m.files[i].sha256, want);
+            CHECK(strcmp(m.files[i].commitment, m.files[i].sha256) != 0);
+        }
+        CHECK(strcmp(m.files[0].salt, m.files[1].salt) != 0);
+        fcgi_multipart_release(&m);
+        rm_tmp();
+    }
 }
 
 TEST("several files, a message, near-boundaries inside content")

@@ -88,6 +88,11 @@ static const struct {
     {"max-pixels", "1", FG_OK},     {"max-frames", "0", FG_EUSAGE},
     {"max-bytes", "10", FG_OK},     {"nonsense", "1", FG_EUSAGE},
     {"max-edge", NULL, FG_EUSAGE},
+    {"salt", "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f", FG_OK},
+    {"salt", "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1", FG_EUSAGE},
+    {"salt", "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f0", FG_EUSAGE},
+    {"salt", "zz0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f", FG_EUSAGE},
+    {"salt", "", FG_EUSAGE},
 };
 
 TEST("options set by name are checked, table of cases")
@@ -118,6 +123,21 @@ TEST("a seed keeps all 64 bits and marks itself as given")
     CHECK_INT(wm_options_set(&o, "seed", "0xfedcba9876543210", &r), FG_OK);
     CHECK(o.has_seed);
     CHECK(o.seed == 0xfedcba9876543210ULL);
+}
+
+TEST("a salt is 64 hex digits, kept as 32 bytes and marked as given")
+{
+    wm_options o;
+    fg_reason r = {{0}};
+    CHECK_INT(wm_options_init(&o, &r), FG_OK);
+    CHECK(!o.has_salt);
+    CHECK_INT(wm_options_set(&o, "salt",
+                             "ff0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
+                             &r),
+              FG_OK);
+    CHECK(o.has_salt);
+    CHECK_INT(o.salt[0], 0xff);
+    CHECK_INT(o.salt[31], 0x1f);
 }
 
 TEST("template variables are split and bounded")
