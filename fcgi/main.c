@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -135,6 +136,13 @@ int main(void)
         }
         fcgi_log(FCGI_LOG_INFO, "dropped root: running as %s uid=%d gid=%d", cfg.run_user,
                  (int)uid, (int)gid);
+    }
+    /* nginx's workers and the stamping children run as this same user:
+     * not dumpable, none of them may ptrace this process or read its
+     * /proc/PID/environ, which holds every secret. */
+    if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) {
+        fcgi_log(FCGI_LOG_ERROR, "cannot make the worker undumpable");
+        goto out;
     }
     if (fcgi_body_file_init(cfg.data, &r) != FG_OK) {
         fcgi_log(FCGI_LOG_ERROR, "%s", r.text);

@@ -23,6 +23,26 @@ data=$(cd "$data" && pwd)
 export FILIGRANE_DATA="$data"
 mkdir -p "$data/run" "$data/log" "$data/tmp/body" "$data/blobs" "$data/nginx"
 
+# Development secrets: made once, kept in the data directory (0600), and
+# used unless the environment sets its own.
+secrets="$data/secrets.env"
+if [ ! -f "$secrets" ]; then
+    {
+        echo "FILIGRANE_JWT_SECRET=$(openssl rand -hex 32)"
+        echo "FILIGRANE_WEBHOOK_SECRET=whsec_$(openssl rand -base64 32)"
+    } >"$secrets"
+    new_secrets=1
+fi
+# Added to a secrets file made before /metrics needed a token.
+grep -q '^FILIGRANE_METRICS_TOKEN=' "$secrets" ||
+    echo "FILIGRANE_METRICS_TOKEN=$(openssl rand -hex 32)" >>"$secrets"
+jwt_file=$(sed -n 's/^FILIGRANE_JWT_SECRET=//p' "$secrets")
+hook_file=$(sed -n 's/^FILIGRANE_WEBHOOK_SECRET=//p' "$secrets")
+metrics_file=$(sed -n 's/^FILIGRANE_METRICS_TOKEN=//p' "$secrets")
+export FILIGRANE_JWT_SECRET="${FILIGRANE_JWT_SECRET:-$jwt_file}"
+export FILIGRANE_WEBHOOK_SECRET="${FILIGRANE_WEBHOOK_SECRET:-$hook_file}"
+export FILIGRANE_METRICS_TOKEN="${FILIGRANE_METRICS_TOKEN:-$metrics_file}"
+
 if [ "$(id -u)" = 0 ]; then
     user=${FILIGRANE_USER:-filigrane}
     if ! id -u "$user" >/dev/null 2>&1; then
@@ -54,26 +74,6 @@ if [ "$(id -u)" = 0 ]; then
 fi
 # Owner only, also for a data directory made by an older version.
 find "$data" ! -type l -perm /077 -exec chmod go-rwx {} +
-
-# Development secrets: made once, kept in the data directory (0600), and
-# used unless the environment sets its own.
-secrets="$data/secrets.env"
-if [ ! -f "$secrets" ]; then
-    {
-        echo "FILIGRANE_JWT_SECRET=$(openssl rand -hex 32)"
-        echo "FILIGRANE_WEBHOOK_SECRET=whsec_$(openssl rand -base64 32)"
-    } >"$secrets"
-    new_secrets=1
-fi
-# Added to a secrets file made before /metrics needed a token.
-grep -q '^FILIGRANE_METRICS_TOKEN=' "$secrets" ||
-    echo "FILIGRANE_METRICS_TOKEN=$(openssl rand -hex 32)" >>"$secrets"
-jwt_file=$(sed -n 's/^FILIGRANE_JWT_SECRET=//p' "$secrets")
-hook_file=$(sed -n 's/^FILIGRANE_WEBHOOK_SECRET=//p' "$secrets")
-metrics_file=$(sed -n 's/^FILIGRANE_METRICS_TOKEN=//p' "$secrets")
-export FILIGRANE_JWT_SECRET="${FILIGRANE_JWT_SECRET:-$jwt_file}"
-export FILIGRANE_WEBHOOK_SECRET="${FILIGRANE_WEBHOOK_SECRET:-$hook_file}"
-export FILIGRANE_METRICS_TOKEN="${FILIGRANE_METRICS_TOKEN:-$metrics_file}"
 
 socket=${FILIGRANE_SOCKET:-$data/run/fcgi.sock}
 export FILIGRANE_SOCKET="$socket"
