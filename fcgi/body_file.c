@@ -21,7 +21,10 @@ fg_result fcgi_body_file_init(const char *data, fg_reason *r)
     if (n < 0 || (size_t)n >= sizeof body_path - 1)
         return fg_fail(r, FG_EUSAGE, "FILIGRANE_DATA is too long");
     body_len = (size_t)n;
-    if (mkdir(body_path, 0700) != 0 && errno != EEXIST)
+    body_path[n - 5] = '\0'; /* its parent, tmp, first */
+    int made = mkdir(body_path, 0700);
+    body_path[n - 5] = '/';
+    if ((made != 0 && errno != EEXIST) || (mkdir(body_path, 0700) != 0 && errno != EEXIST))
         return fg_fail(r, FG_EIO, "cannot make the upload body directory");
     body_dir = open(body_path, O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (body_dir < 0)
