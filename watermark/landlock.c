@@ -60,6 +60,17 @@ static const char *const system_reads[] = {
 };
 static const char *const device_reads[] = {"/dev/null", "/dev/urandom"};
 
+/* A sanitizer build reads its own /proc/self (maps, statm, task/) to
+ * check its memory limit and to stop the world for the leak check at
+ * exit: there the child's own /proc directory is readable too. */
+#if defined(__SANITIZE_ADDRESS__)
+#define LANDLOCK_UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define LANDLOCK_UNDER_ASAN 1
+#endif
+#endif
+
 static bool confined;
 
 bool wm_sandbox_confined(void) { return confined; }
@@ -151,6 +162,24 @@ fg_result wm_sandbox_confine(const char *in, const char *out, fg_reason *r)
         if ((rc = allow(ruleset, device_reads[i], FILE_READ | LANDLOCK_ACCESS_FS_WRITE_FILE, true,
                         r)) != FG_OK)
             goto out;
+#ifdef LANDLOCK_UNDER_ASAN
+    if ((rc = allow(ruleset, "/proc/self", READ_RIGHTS, true, r)) != FG_OK)
+        goto out;
+    /* The leak check reads its suppressions file at exit, confined. */
+    const char *lsan = getenv("LSAN_OPTIONS");
+    const char *sup = lsan ? strstr(lsan, "suppressions=") : NULL;
+    if (sup) {
+        char file[PATH_MAX];
+        sup += strlen("suppressions=");
+        size_t n = strcspn(sup, ":");
+        if (n < sizeof file) {
+            memcpy(file, sup, n);
+            file[n] = '\0';
+            if ((rc = allow(ruleset, file, FILE_READ, true, r)) != FG_OK)
+                goto out;
+        }
+    }
+#endif
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
         syscall(SYS_landlock_restrict_self, ruleset, 0) != 0) {
         rc = fg_fail(r, FG_EIO, "cannot set up the sandbox: landlock rules refused");
