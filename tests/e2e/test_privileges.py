@@ -360,6 +360,29 @@ if ROOT:
           p.returncode != 0 and "FILIGRANE_USER" in p.stderr and
           not os.path.exists(os.path.join(d, "run", "fcgi.sock")), p.stderr)
     shutil.rmtree(d, ignore_errors=True)
+
+    # A checkout the service user cannot enter (CI clones under /root, 0700):
+    # the worker pins its stamper there before dropping root.
+    closed = tempfile.mkdtemp(prefix="filigrane-checkout-")
+    os.chmod(closed, 0o700)
+    closed_bin = os.path.join(closed, "bin")
+    os.mkdir(closed_bin)
+    for prog in ("filigrane", "filigrane-fcgi"):
+        shutil.copy2(os.path.join(BIN, prog), closed_bin)
+    probe = subprocess.run(["setpriv", "--reuid=%s" % USER, "--regid=%s" % USER,
+                            "--clear-groups", "test", "-x", closed_bin])
+    check("the copied build is out of the service user's reach (the premise of the next check)", probe.returncode != 0)
+    svc2 = Service(env={"FILIGRANE_BIN": closed_bin})
+    try:
+        svc2.create_order("ord-c", "s-c", "b-c")
+        r = svc2.upload("ord-c", [("photo.png", image("png", 320, 200))],
+                        svc2.token("seller", "s-c", "ord-c"))
+        f = ((r.json() or {}).get("files") or [{}])[0]
+        check("a build under a directory closed to the service user still makes previews",
+              r.status == 201 and f.get("preview") == "ready", r)
+    finally:
+        svc2.stop()
+        shutil.rmtree(closed, ignore_errors=True)
 else:
     print("# not root: the make-run-as-root checks are skipped")
 shutil.rmtree(stamper_dir, ignore_errors=True)
