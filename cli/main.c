@@ -1,6 +1,12 @@
 /* filigrane: dispatch to a subcommand. */
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/privs.h"
 
 #include "cli/cli.h"
 #include "cli/token.h"
@@ -44,14 +50,55 @@ int cli_usage_error(const char *cmd, const char *usage_line,
     return fg_result_exit(FG_EUSAGE);
 }
 
+/* Commands that open no data directory run as whoever calls them; every
+ * other one (audit, and any added later) is assumed to. */
+static bool touches_data(const char *cmd)
+{
+    return strcmp(cmd, "stamp") != 0 && strcmp(cmd, "detect") != 0 && strcmp(cmd, "token") != 0;
+}
+
+/* A command run as root on a data directory becomes the directory's owner
+ * first (the user the worker runs as, FILIGRANE_USER): SQLite files it
+ * would create as root (-wal, -shm, journals) would lock the worker out of
+ * its own database, and a root process has no business there anyway. The
+ * directory is --data DIR (or --data=DIR), else FILIGRANE_DATA, else ./var.
+ * A directory owned by root, or missing, changes nothing. Returns false
+ * (with a message) if the switch was needed and failed. */
+static bool become_data_owner(int argc, char **argv)
+{
+    const char *data = getenv("FILIGRANE_DATA");
+    struct stat st;
+    fg_reason r = {{0}};
+    if (geteuid() != 0)
+        return true;
+    if (!data || !*data)
+        data = "./var";
+    for (int i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "--data") == 0 && i + 1 < argc)
+            data = argv[i + 1];
+        else if (strncmp(argv[i], "--data=", 7) == 0)
+            data = argv[i] + 7;
+    }
+    if (stat(data, &st) != 0 || st.st_uid == 0)
+        return true;
+    if (fg_privs_drop(st.st_uid, st.st_gid, &r) != FG_OK) {
+        fprintf(stderr, "filigrane: cannot become the data directory's owner: %s\n", r.text);
+        return false;
+    }
+    return true;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2 || strcmp(argv[1], "help") == 0 ||
         strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)
         return usage(argc < 2 ? stderr : stdout);
     for (size_t i = 0; i < NCOMMANDS; i++)
-        if (strcmp(argv[1], commands[i].name) == 0)
+        if (strcmp(argv[1], commands[i].name) == 0) {
+            if (touches_data(argv[1]) && !become_data_owner(argc, argv))
+                return fg_result_exit(FG_EIO);
             return commands[i].fn(argc - 1, argv + 1);
+        }
     fprintf(stderr, "filigrane: unknown command '%s'\n", argv[1]);
     return usage(stderr);
 }

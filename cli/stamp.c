@@ -189,10 +189,11 @@ int cli_stamp(int argc, char **argv)
     }
     /* The sandboxed child: the only process where libvips's untrusted
      * loaders (PDF, SVG) are allowed, under the seccomp filter, and able
-     * to write only beside its output. Landlock first, while this process
+     * to read only its input and system files and to write only beside its
+     * output. Landlock first, while this process
      * has no threads yet: the rules then hold for every thread. */
     bool started = false;
-    fg_result rc = wm_sandbox_confine_writes(out, &r);
+    fg_result rc = wm_sandbox_confine(in, out, &r);
     if (rc == FG_OK && (rc = wm_init(argv[0], true, &r)) == FG_OK)
         started = true;
     if (rc == FG_OK)

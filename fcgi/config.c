@@ -5,6 +5,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <openssl/crypto.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -194,6 +195,15 @@ fg_result fcgi_config_load(struct fcgi_config *cfg, fg_reason *r)
         goto out;
     cfg->events_retry_scale = (int)v;
 
+    s = env("FILIGRANE_USER");
+    s = s ? s : "filigrane";
+    if (strlen(s) > FCGI_RUN_USER_MAX || strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_-") !=
+                                             strlen(s)) {
+        res = fg_fail(r, FG_EUSAGE, "FILIGRANE_USER is not a user name");
+        goto out;
+    }
+    snprintf(cfg->run_user, sizeof cfg->run_user, "%s", s);
+
     /* Secrets last: a reason about them names the variable only. */
     if (!(s = env("FILIGRANE_JWT_SECRET"))) {
         res = fg_fail(r, FG_EUSAGE, "FILIGRANE_JWT_SECRET is not set");
@@ -218,6 +228,23 @@ fg_result fcgi_config_load(struct fcgi_config *cfg, fg_reason *r)
         res = fg_fail(r, FG_EUSAGE, "FILIGRANE_WEBHOOK_SECRET: %s", why.text);
         goto out;
     }
+    /* Optional: without it /metrics is refused to everyone. */
+    if ((s = env("FILIGRANE_METRICS_TOKEN"))) {
+        size_t n = strlen(s);
+        bool visible = true;
+        for (size_t i = 0; i < n; i++)
+            visible = visible && s[i] > 0x20 && s[i] < 0x7f;
+        if (n < FCGI_METRICS_TOKEN_MIN || n > FCGI_METRICS_TOKEN_MAX || !visible) {
+            res = fg_fail(r, FG_EUSAGE,
+                          "FILIGRANE_METRICS_TOKEN must be %d to %d visible ASCII bytes",
+                          FCGI_METRICS_TOKEN_MIN, FCGI_METRICS_TOKEN_MAX);
+            goto out;
+        }
+        if (!(cfg->metrics_token = strdup(s))) {
+            res = fg_fail(r, FG_EIO, "cannot load configuration: out of memory");
+            goto out;
+        }
+    }
     res = FG_OK;
 out:
     if (res != FG_OK)
@@ -234,6 +261,11 @@ void fcgi_config_release(struct fcgi_config *cfg)
         free(cfg->jwt_secret);
     }
     cfg->jwt_secret = NULL;
+    if (cfg->metrics_token) {
+        OPENSSL_cleanse(cfg->metrics_token, strlen(cfg->metrics_token));
+        free(cfg->metrics_token);
+    }
+    cfg->metrics_token = NULL;
     fcgi_webhook_key_release(&cfg->webhook_key);
 }
 

@@ -16,6 +16,10 @@
  *   FILIGRANE_EVENTS_URL          where events are POSTed (http or https)
  *                                 unset: events are recorded, not sent
  *   FILIGRANE_EVENTS_RETRY_SCALE  divides the retry schedule (tests)  1
+ *   FILIGRANE_METRICS_TOKEN       bearer token of /metrics, 16 to 256
+ *                                 visible ASCII bytes  unset: /metrics 403
+ *   FILIGRANE_USER                the user a worker started as root
+ *                                 becomes                         filigrane
  *
  * A variable set to the empty string counts as unset. Numbers are decimal
  * integers, byte sizes may end in K, M or G (powers of 1024); anything else,
@@ -32,6 +36,9 @@
 #include "fcgi/multipart.h"
 #include "fcgi/webhook_sig.h"
 
+#define FCGI_RUN_USER_MAX 32
+#define FCGI_METRICS_TOKEN_MIN 16
+#define FCGI_METRICS_TOKEN_MAX 256
 
 struct fcgi_config {
     int port;
@@ -46,6 +53,8 @@ struct fcgi_config {
     enum fcgi_log_level log_level;
     char events_url[FG_MAX_EVENTS_URL + 1]; /* "" when unset */
     int events_retry_scale;                 /* 1 .. FG_EVENTS_RETRY_SCALE_MAX */
+    char *metrics_token;                    /* heap, wiped; NULL when unset */
+    char run_user[FCGI_RUN_USER_MAX + 1];   /* used only when started as root */
 };
 
 /* Reads the environment into cfg. On failure FG_EUSAGE (a missing or bad

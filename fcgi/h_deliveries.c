@@ -15,6 +15,7 @@
 
 #include "common/commit.h"
 #include "fcgi/access.h"
+#include "fcgi/body_file.h"
 #include "fcgi/handlers.h"
 #include "fcgi/log.h"
 #include "fcgi/metrics.h"
@@ -265,8 +266,10 @@ void fcgi_h_delivery_create(fcgi_req *req)
         fcgi_send_error(req, FG_EUSAGE, "empty_upload", "the upload is empty");
         return;
     }
-    if ((fd = open(body_file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0) {
-        fcgi_send_error(req, FG_EIO, NULL, "cannot read the upload");
+    /* Only a file nginx wrote in its body directory (fcgi/body_file.h):
+     * the path is the client's word when the client is not nginx. */
+    if ((rc = fcgi_body_file_open(body_file, &fd, &r)) != FG_OK) {
+        fcgi_send_error(req, rc, rc == FG_EFORBIDDEN ? "bad_body_file" : NULL, r.text);
         return;
     }
     struct fcgi_upload_limits lim = ctx->cfg->upload;

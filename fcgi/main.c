@@ -4,7 +4,13 @@
  * SIGTERM and SIGINT stop it cleanly: the listening socket is shut down so
  * every blocked accept returns, threads finish the request in hand, the
  * event sender (fcgi/outbox.h) drops the request it has in flight, and
- * the process exits 0. */
+ * the process exits 0.
+ *
+ * Started as root (make run as root, CI), it pins the stamper program and
+ * then becomes FILIGRANE_USER for good before it opens anything in the data
+ * directory; it never serves a request as root. Its files are its own
+ * (umask 077): the database, blobs and socket are 0600, directories 0700.
+ * nginx's workers run as the same user, so they still reach them. */
 #include <limits.h>
 #include <fcgiapp.h>
 #include <pthread.h>
@@ -13,11 +19,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "common/privs.h"
+#include "fcgi/body_file.h"
 #include "fcgi/http.h"
 #include "fcgi/log.h"
 #include "fcgi/outbox.h"
@@ -106,6 +115,39 @@ int main(void)
     fcgi_log_set_level(cfg.log_level);
     /* FastCGI peers that vanish mid-answer must not kill the process. */
     signal(SIGPIPE, SIG_IGN);
+    umask(077);
+
+    /* The stamper is opened while this process can still reach it: the
+     * checkout may sit where FILIGRANE_USER cannot enter (/root). */
+    if (wm_sandbox_pin_program(cfg.cli, &r) != FG_OK) {
+        fcgi_log(FCGI_LOG_ERROR, "%s", r.text);
+        goto out;
+    }
+    if (geteuid() == 0) {
+        uid_t uid;
+        gid_t gid;
+        if (fg_privs_lookup(cfg.run_user, &uid, &gid, &r) != FG_OK ||
+            fg_privs_drop(uid, gid, &r) != FG_OK) {
+            fcgi_log(FCGI_LOG_ERROR,
+                     "started as root and cannot become FILIGRANE_USER: %s (scripts/run.sh "
+                     "creates the user)",
+                     r.text);
+            goto out;
+        }
+        fcgi_log(FCGI_LOG_INFO, "dropped root: running as %s uid=%d gid=%d", cfg.run_user,
+                 (int)uid, (int)gid);
+    }
+    /* nginx's workers and the stamping children run as this same user:
+     * not dumpable, none of them may ptrace this process or read its
+     * /proc/PID/environ, which holds every secret. */
+    if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) {
+        fcgi_log(FCGI_LOG_ERROR, "cannot make the worker undumpable");
+        goto out;
+    }
+    if (fcgi_body_file_init(cfg.data, &r) != FG_OK) {
+        fcgi_log(FCGI_LOG_ERROR, "%s", r.text);
+        goto out;
+    }
 
     if (store_blob_open_fs(cfg.data, &blobs, &r) != FG_OK) {
         fcgi_log(FCGI_LOG_ERROR, "cannot open the blob store: %s", r.text);
@@ -121,9 +163,16 @@ int main(void)
         goto out;
     }
     unlink(cfg.socket); /* a stale socket of a previous run */
-    mode_t old = umask(0);   /* nginx workers may run as another user */
+    /* 0600: only this user (the worker, and nginx's workers, which run as
+     * it) may speak FastCGI to it. Whoever reaches the socket can name any
+     * REMOTE_ADDR and any parameter. */
+    mode_t old = umask(0177);
     listen_fd = FCGX_OpenSocket(cfg.socket, 128);
     umask(old);
+    if (listen_fd >= 0 && chmod(cfg.socket, 0600) != 0) {
+        close(listen_fd);
+        listen_fd = -1;
+    }
     if (listen_fd < 0) {
         fcgi_log(FCGI_LOG_ERROR, "cannot listen on the worker socket");
         goto out;
@@ -181,6 +230,7 @@ out:
         unlink(cfg.socket);
     }
     free(threads);
+    fcgi_body_file_release();
     store_blob_free(blobs);
     fcgi_config_release(&cfg);
     return status;

@@ -19,6 +19,24 @@ static double now_ms(void)
     return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
 }
 
+/* The types a preview may have. It is served inline under the type
+ * libmagic reads from the child's output, and the child is the process
+ * that decoded hostile content: a stamper made to write HTML or SVG would
+ * otherwise have it served as a page on our origin. */
+static const char *const preview_types[] = {
+    "image/jpeg", "image/png", "image/webp", "image/gif", "application/pdf",
+    "application/zip", "video/mp4", "audio/mpeg", "audio/ogg", "audio/mp4",
+};
+
+static fg_result preview_type_allowed(const char *mime, fg_reason *r)
+{
+    for (size_t i = 0; i < sizeof preview_types / sizeof *preview_types; i++)
+        if (strcmp(mime, preview_types[i]) == 0)
+            return FG_OK;
+    return fg_fail(r, FG_ECORRUPT, "the stamper wrote a preview of type %.60s, which is not served",
+                   mime);
+}
+
 /* Runs the stamper; on FG_OK the preview is stored and *hex, *mime set. */
 static fg_result stamp(fcgi_ctx *ctx, const store_order *o, const store_file *f,
                        char hex[STORE_HEX_MAX], char mime[WM_MIME_MAX], fg_reason *r)
@@ -57,6 +75,7 @@ static fg_result stamp(fcgi_ctx *ctx, const store_order *o, const store_file *f,
     fcgi_metric_add(FCGI_M_STAMP_MS_TOTAL, (unsigned long long)(now_ms() - t0));
     wm_type type;
     if (rc == FG_OK && (rc = wm_detect_file(out, &type, r)) == FG_OK &&
+        (rc = preview_type_allowed(type.mime, r)) == FG_OK &&
         (rc = store_blob_put_file(ctx->blobs, out, NULL, hex, NULL, r)) == FG_OK)
         snprintf(mime, WM_MIME_MAX, "%s", type.mime);
     unlink(out); /* already gone when stored; a leftover otherwise */

@@ -4,13 +4,18 @@
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 data=$1 port=$2 socket=$3 max=$4
-# Started as root, nginx's workers would run as nobody; they only need to
-# read blobs, write body temp files and reach the socket, all in the data
-# directory, so they run as the data directory's owner instead.
+# Started as root, nginx's workers would run as nobody; they read blobs,
+# write body temp files and reach the socket, all 0600/0700 in the data
+# directory, so they run as the worker's user (FILIGRANE_USER), the data
+# directory's owner. Never as root.
 user_line=""
 if [ "$(id -u)" = 0 ]; then
-    owner=$(stat -c %U "$data")
-    group=$(stat -c %G "$data")
+    owner=${FILIGRANE_USER:-$(stat -c %U "$data")}
+    group=$(id -gn "$owner")
+    if [ "$(id -u "$owner")" = 0 ]; then
+        echo "nginx-conf: refusing to run nginx's workers as root (data directory owned by root; set FILIGRANE_USER)" >&2
+        exit 1
+    fi
     user_line="user $owner $group;"
 fi
 sed -e "s|@DATA@|$data|g" -e "s|@PORT@|$port|g" -e "s|@SOCKET@|$socket|g" \

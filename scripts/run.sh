@@ -6,7 +6,14 @@
 # (./var), FILIGRANE_JWT_SECRET, FILIGRANE_WEBHOOK_SECRET, and the worker's
 # own. FILIGRANE_BIN names the build to run (default ./bin). With
 # FILIGRANE_QUIET=1 it prints only the URL line (the tests use it).
+#
+# Run as root, it runs nothing as root but nginx's master: nginx's workers
+# and the worker run as FILIGRANE_USER (default filigrane, a system user
+# made here if missing), which owns the data directory (README, "Users").
 set -eu
+# Everything made here is the service user's alone: secrets, database,
+# blobs, logs (0600 files, 0700 directories).
+umask 077
 top=$(cd "$(dirname "$0")/.." && pwd)
 bin=${FILIGRANE_BIN:-$top/bin}
 port=${FILIGRANE_PORT:-8080}
@@ -20,18 +27,53 @@ mkdir -p "$data/run" "$data/log" "$data/tmp/body" "$data/blobs" "$data/nginx"
 # used unless the environment sets its own.
 secrets="$data/secrets.env"
 if [ ! -f "$secrets" ]; then
-    umask 077
     {
         echo "FILIGRANE_JWT_SECRET=$(openssl rand -hex 32)"
         echo "FILIGRANE_WEBHOOK_SECRET=whsec_$(openssl rand -base64 32)"
     } >"$secrets"
-    umask 022
     new_secrets=1
 fi
+# Added to a secrets file made before /metrics needed a token.
+grep -q '^FILIGRANE_METRICS_TOKEN=' "$secrets" ||
+    echo "FILIGRANE_METRICS_TOKEN=$(openssl rand -hex 32)" >>"$secrets"
 jwt_file=$(sed -n 's/^FILIGRANE_JWT_SECRET=//p' "$secrets")
 hook_file=$(sed -n 's/^FILIGRANE_WEBHOOK_SECRET=//p' "$secrets")
+metrics_file=$(sed -n 's/^FILIGRANE_METRICS_TOKEN=//p' "$secrets")
 export FILIGRANE_JWT_SECRET="${FILIGRANE_JWT_SECRET:-$jwt_file}"
 export FILIGRANE_WEBHOOK_SECRET="${FILIGRANE_WEBHOOK_SECRET:-$hook_file}"
+export FILIGRANE_METRICS_TOKEN="${FILIGRANE_METRICS_TOKEN:-$metrics_file}"
+
+if [ "$(id -u)" = 0 ]; then
+    user=${FILIGRANE_USER:-filigrane}
+    if ! id -u "$user" >/dev/null 2>&1; then
+        useradd --system --user-group --no-create-home --home-dir /nonexistent \
+            --shell /usr/sbin/nologin "$user" || {
+            echo "filigrane: cannot create the system user $user (FILIGRANE_USER)" >&2
+            exit 1
+        }
+        echo "filigrane: created the system user $user (FILIGRANE_USER)" >&2
+    fi
+    group=$(id -gn "$user")
+    if [ "$(id -u "$user")" = 0 ]; then
+        echo "filigrane: FILIGRANE_USER must not be root" >&2
+        exit 1
+    fi
+    # The worker and nginx's workers open these as the service user; the
+    # links in the tree are not followed (-h, and find does not descend
+    # through them).
+    find "$data" \( ! -user "$user" -o ! -group "$group" \) -exec chown -h "$user:$group" {} +
+    # The checkout may sit where that user cannot enter (/root is 0700):
+    # the worker is started as root and pins what it needs from there before
+    # it drops, but the data directory must be reachable by the user itself.
+    if ! setpriv --reuid="$user" --regid="$group" --clear-groups test -x "$data/."; then
+        echo "filigrane: user $user cannot reach $data (a parent directory is closed to it);" \
+            "set FILIGRANE_DATA to a directory it can enter, e.g. /var/lib/filigrane" >&2
+        exit 1
+    fi
+    export FILIGRANE_USER="$user"
+fi
+# Owner only, also for a data directory made by an older version.
+find "$data" ! -type l -perm /077 -exec chmod go-rwx {} +
 
 socket=${FILIGRANE_SOCKET:-$data/run/fcgi.sock}
 export FILIGRANE_SOCKET="$socket"

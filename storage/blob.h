@@ -11,8 +11,9 @@
  * A blob is written to a temp file, fsynced, renamed into place without
  * replacing anything (renameat2 RENAME_NOREPLACE), and its directory is
  * fsynced; a blob that exists already is kept and the new copy dropped.
- * Directories are 0755 and blobs 0644 whatever the umask: nginx workers
- * run as another user and send blobs themselves (X-Accel-Redirect).
+ * Directories are 0700 and blobs 0600 whatever the umask: nginx workers
+ * run as the worker's user and send blobs themselves (X-Accel-Redirect),
+ * and no other user of the host may read an original.
  *
  * Every hex argument is checked (64 lowercase hex, STORE_HEX_MAX with its
  * NUL) before a path is built from it: FG_EUSAGE otherwise. No path is ever
@@ -40,7 +41,7 @@ typedef struct store_blob_writer store_blob_writer;
 bool store_hex_valid(const char *s);
 
 /* Opens the local blob store under root (the data directory), creating
- * root/blobs/sha256 and root/tmp (0755) if missing. FG_EIO if they cannot
+ * root/blobs/sha256 and root/tmp (0700) if missing. FG_EIO if they cannot
  * be made. On success *out is the caller's (store_blob_free); on failure
  * NULL. root is copied. */
 FG_MUST_CHECK fg_result store_blob_open_fs(const char *root,
@@ -58,7 +59,7 @@ const char *store_blob_tmp_dir(const store_blob *b);
 /* Stores the regular file at src_path as a blob and consumes it: on
  * success src_path no longer exists (renamed into place, or copied and
  * removed when it sits on another file system (EXDEV) or its mode cannot
- * be set to 0644, or removed because the blob existed). On failure it is
+ * be set to 0600, or removed because the blob existed). On failure it is
  * left untouched.
  *
  * sha256: the hex the caller computed over exactly these bytes while it
@@ -66,7 +67,7 @@ const char *store_blob_tmp_dir(const store_blob *b);
  * store read and hash the file. A given hash is trusted, not rechecked:
  * pass NULL unless your own code hashed the bytes. (The copy path, which
  * reads the bytes anyway, refuses a mismatch with FG_EUSAGE.) The file's
- * mode is set to 0644 before it moves. hex_out (may be NULL)
+ * mode is set to 0600 before it moves. hex_out (may be NULL)
  * receives the blob's hex, size_out (may be NULL) its size.
  * src_path must not be a symlink (FG_EUSAGE). FG_EIO on I/O failure. */
 FG_MUST_CHECK fg_result store_blob_put_file(store_blob *b, const char *src_path,

@@ -20,8 +20,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define DIR_MODE 0755
-#define FILE_MODE 0644
+/* Owner only: nginx workers and the worker run as one user (README,
+ * "Users"), and nothing else on the host has a reason to read an
+ * original, nor a decoder running as another user. */
+#define DIR_MODE 0700
+#define FILE_MODE 0600
 #define IO_CHUNK (128 * 1024)
 
 /* Room left in a PATH_MAX buffer for "/sha256/ab/cd/" + 64 hex or a temp
@@ -66,7 +69,7 @@ static fg_result fsync_dir(const char *dir, fg_reason *r)
     return FG_OK;
 }
 
-/* Makes dir (one level) with mode 0755 whatever the umask; when it is new,
+/* Makes dir (one level) with mode 0700 whatever the umask; when it is new,
  * syncs its parent so the new entry is durable before a blob goes in. */
 static fg_result ensure_dir(const char *dir, const char *parent, fg_reason *r)
 {
@@ -281,9 +284,9 @@ static fg_result fs_put_file(store_blob *base, const char *src,
         unlink(src);
         goto out;
     }
-    /* Move the file itself when it is on our file system and we may make
-     * it world-readable; else copy (nginx's temp files are 0600, ours to
-     * chmod when the worker runs as the user nginx writes them as). */
+    /* Move the file itself when it is on our file system and we may set
+     * its mode; else copy (nginx's temp files are 0600 and ours: nginx's
+     * workers run as the worker's user). */
     bool movable = st.st_dev == b->dev &&
                    ((st.st_mode & 07777) == FILE_MODE ||
                     fchmod(fd, FILE_MODE) == 0);

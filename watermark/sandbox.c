@@ -4,12 +4,23 @@
  * The worker is multi-threaded: between fork and exec the child may only
  * make system calls (another thread may have held the malloc lock at the
  * fork), so argv, envp and every fd the child needs are prepared before
- * the fork, and the child's side is a straight line of syscalls. */
+ * the fork, and the child's side is a straight line of syscalls.
+ *
+ * The child runs as the worker's user, not a second one. Switching it to
+ * another uid needs CAP_SETUID in the worker, and a worker that keeps
+ * CAP_SETUID can become root again (setuid(0)): an exploited worker would
+ * then own the host, which is worse than what a separate uid buys. What a
+ * second uid would give (no access to other blobs or secrets.env, no
+ * signals to the worker) comes from Landlock instead (watermark/landlock.h:
+ * reads limited to the input, the output directory and the system files a
+ * decoder needs; signals and abstract sockets scoped to the child), and
+ * the child never sees the worker's secrets in its environment. */
 #define _GNU_SOURCE
 #include "watermark/sandbox.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -18,7 +29,9 @@
 #include <string.h>
 #include <sys/pidfd.h>
 #include <sys/prctl.h>
+#include <linux/close_range.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -39,6 +52,20 @@
 #endif
 
 extern char **environ;
+
+/* The stamper, opened once by wm_sandbox_pin_program. */
+static int pinned_fd = -1;
+static char pinned_path[PATH_MAX];
+
+fg_result wm_sandbox_pin_program(const char *cli, fg_reason *r)
+{
+    if (snprintf(pinned_path, sizeof pinned_path, "%s", cli) >= (int)sizeof pinned_path)
+        return fg_fail(r, FG_EUSAGE, "the stamper's path is too long");
+    pinned_fd = open(cli, O_PATH | O_CLOEXEC);
+    if (pinned_fd < 0)
+        return fg_fail(r, FG_EIO, "cannot open the stamper program (FILIGRANE_CLI)");
+    return FG_OK;
+}
 
 static fg_result parse_count(const char *name, long long max, long long *v,
                              bool suffixes, fg_reason *r)
@@ -83,10 +110,11 @@ fg_result wm_sandbox_limits_init(wm_sandbox_limits *l, fg_reason *r)
 /* What the child needs, all allocated before the fork. */
 typedef struct child_plan {
     char **argv;
-    char **envp;         /* NULL: inherit environ */
+    char **envp;         /* the child's environment, secrets left out */
     char *env_extra;     /* owned string envp points at, if any */
     char *in_arg;        /* "./-x" for a path that looks like an option */
     char *out_arg;
+    int exec_fd;         /* the pinned program, or -1: exec argv[0] by path */
     int devnull;         /* stdin and stdout of the child */
     int err_w;           /* the child's stderr */
     pid_t parent;
@@ -103,38 +131,61 @@ static char *path_arg(const char *p)
     return s;
 }
 
-#ifdef SANDBOX_UNDER_ASAN
+/* Variables the child must not see: an exploited decoder could read its
+ * own environment, and the worker's holds every secret it was given. A
+ * name is dropped when it says it holds a credential. */
+static bool secret_name(const char *kv)
+{
+    static const char *const words[] = {"SECRET", "TOKEN", "PASSWORD", "PASSWD",
+                                        "_KEY", "CREDENTIAL", "DATABASE_URL"};
+    const char *eq = strchr(kv, '=');
+    size_t n = eq ? (size_t)(eq - kv) : strlen(kv);
+    if (strncmp(kv, "PG", 2) == 0 || strncmp(kv, "AWS_", 4) == 0)
+        return true;
+    for (size_t i = 0; i < sizeof words / sizeof *words; i++) {
+        size_t w = strlen(words[i]);
+        for (size_t j = 0; j + w <= n; j++)
+            if (memcmp(kv + j, words[i], w) == 0)
+                return true;
+    }
+    return false;
+}
+
+/* The child's environment: the worker's, without its secrets, and under a
+ * sanitizer with the memory limit handed to the sanitizer's allocator. */
 static fg_result plan_env(child_plan *p, fg_reason *r)
 {
-    const char *old = getenv("ASAN_OPTIONS");
     size_t n = 0;
     while (environ[n])
         n++;
     p->envp = calloc(n + 2, sizeof *p->envp);
+    if (!p->envp)
+        return fg_fail(r, FG_EIO, "cannot start stamper: out of memory");
+    size_t j = 0;
+    for (size_t i = 0; i < n; i++) {
+#ifdef SANDBOX_UNDER_ASAN
+        if (strncmp(environ[i], "ASAN_OPTIONS=", 13) == 0)
+            continue;
+#endif
+        if (!secret_name(environ[i]))
+            p->envp[j++] = environ[i];
+    }
+#ifdef SANDBOX_UNDER_ASAN
+    const char *old = getenv("ASAN_OPTIONS");
     size_t len = (old ? strlen(old) : 0) + 96;
     p->env_extra = malloc(len);
-    if (!p->envp || !p->env_extra)
+    if (!p->env_extra)
         return fg_fail(r, FG_EIO, "cannot start stamper: out of memory");
     snprintf(p->env_extra, len,
              "ASAN_OPTIONS=%s%sallocator_may_return_null=1:"
              "soft_rss_limit_mb=%lld",
              old ? old : "", old && *old ? ":" : "",
              p->l->address_space / (1024 * 1024));
-    size_t j = 0;
-    for (size_t i = 0; i < n; i++)
-        if (strncmp(environ[i], "ASAN_OPTIONS=", 13) != 0)
-            p->envp[j++] = environ[i];
-    p->envp[j] = p->env_extra;
-    return FG_OK;
-}
-#else
-static fg_result plan_env(child_plan *p, fg_reason *r)
-{
-    (void)r;
-    p->envp = NULL;
-    return FG_OK;
-}
+    p->envp[j++] = p->env_extra;
 #endif
+    p->envp[j] = NULL;
+    return FG_OK;
+}
 
 static void set_limit(int res, long long soft, long long hard)
 {
@@ -184,16 +235,25 @@ static void __attribute__((noreturn)) child_run(const child_plan *p)
         dup2(p->err_w, 2) < 0)
         _exit(127);
     /* Everything else the worker had open (the FastCGI socket, database
-     * handles, other children's pipes) is closed, whether or not it was
-     * opened with O_CLOEXEC. */
-    if (close_range(3, ~0U, 0) != 0) {
+     * handles, other children's pipes) is closed at the exec, whether or
+     * not it was opened with O_CLOEXEC; the pinned program's descriptor
+     * must stay open until then. */
+    if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) != 0) {
         for (int fd = 3; fd < 65536; fd++)
-            (void)close(fd);
+            if (fd != p->exec_fd)
+                (void)close(fd);
     }
-    if (p->envp)
-        execve(p->argv[0], p->argv, p->envp);
-    else
-        execv(p->argv[0], p->argv);
+    /* The program opened before the worker dropped root: its directory
+     * may be closed to the user the worker now runs as (a checkout under
+     * /root). A script behind that descriptor cannot be run this way (its
+     * interpreter would open /dev/fd/N, closed at the exec): it is run by
+     * its path, which must then be reachable. */
+    if (p->exec_fd >= 0) {
+        syscall(SYS_execveat, p->exec_fd, "", p->argv, p->envp, AT_EMPTY_PATH);
+        if (errno != ENOENT)
+            _exit(127);
+    }
+    execve(p->argv[0], p->argv, p->envp);
     static const char msg[] = "cannot start the stamper\n";
     (void)!write(2, msg, sizeof msg - 1);
     _exit(127);
@@ -382,7 +442,7 @@ fg_result wm_sandbox_stamp(const char *cli, const char *in, const char *out,
                            const char *const *args, const wm_sandbox_limits *l,
                            fg_reason *r)
 {
-    child_plan p = {.devnull = -1, .err_w = -1, .l = l};
+    child_plan p = {.exec_fd = -1, .devnull = -1, .err_w = -1, .l = l};
     int err_r = -1;
     fg_result rc = FG_OK;
     size_t nargs = 0;
@@ -412,6 +472,8 @@ fg_result wm_sandbox_stamp(const char *cli, const char *in, const char *out,
     p.argv[k] = NULL;
     if ((rc = plan_env(&p, r)))
         goto out;
+    if (pinned_fd >= 0 && strcmp(cli, pinned_path) == 0)
+        p.exec_fd = pinned_fd;
 
     int pfd[2];
     p.devnull = open("/dev/null", O_RDWR | O_CLOEXEC);

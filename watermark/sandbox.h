@@ -24,12 +24,21 @@ typedef struct wm_sandbox_limits {
 FG_MUST_CHECK fg_result wm_sandbox_limits_init(wm_sandbox_limits *l /* out */,
                                                fg_reason *r);
 
+/* Opens the stamper program cli now (O_PATH), so that a later
+ * wm_sandbox_stamp with this same path runs it through that descriptor
+ * (execveat): the worker pins its stamper while still root, then drops to
+ * a user that may not be able to reach the checkout it was built in.
+ * Call once, before threads start. FG_EIO if it cannot be opened. */
+FG_MUST_CHECK fg_result wm_sandbox_pin_program(const char *cli, fg_reason *r);
+
 /* Runs `cli stamp ARGS... in out` in a sandboxed child. args is a NULL-
  * terminated list of extra stamp options (borrowed), e.g. {"--var",
  * "order=ord-1", NULL}. Returns the child's own result (decoded from its
  * exit status, its one-line stderr as the reason), or FG_ETIMEOUT or
  * FG_ECRASH if it had to be killed or died of a signal. On failure no file
- * is left at out. */
+ * is left at out. The child gets the caller's environment without any
+ * variable whose name says it holds a credential (SECRET, TOKEN, _KEY,
+ * PASSWORD, DATABASE_URL, PG*, AWS_*). */
 FG_MUST_CHECK fg_result wm_sandbox_stamp(const char *cli, const char *in,
                                          const char *out,
                                          const char *const *args,

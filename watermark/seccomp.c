@@ -122,6 +122,32 @@ static void run_test_hook(void)
         fprintf(stderr, "write refused: %s\n",
                 errno == EACCES ? "permission denied" : "other error");
         exit(1);
+    } else if (strcmp(hook, "read") == 0) {
+        /* Tries to read the file FILIGRANE_TEST_READ_PATH names. */
+        const char *p = getenv("FILIGRANE_TEST_READ_PATH");
+        int fd = p ? open(p, O_RDONLY) : -1;
+        if (fd >= 0) {
+            fputs("file read\n", stderr);
+            exit(1);
+        }
+        fprintf(stderr, "read refused: %s\n",
+                errno == EACCES ? "permission denied" : "other error");
+        exit(1);
+    } else if (strcmp(hook, "signal") == 0) {
+        /* Tries to signal its parent (the worker). */
+        if (kill(getppid(), SIGCONT) == 0) {
+            fputs("parent signalled\n", stderr);
+            exit(1);
+        }
+        fprintf(stderr, "signal refused: %s\n",
+                errno == EPERM ? "operation not permitted" : "other error");
+        exit(1);
+    } else if (strcmp(hook, "env") == 0) {
+        fprintf(stderr, "environment: %s\n",
+                getenv("FILIGRANE_JWT_SECRET") || getenv("FILIGRANE_METRICS_TOKEN")
+                    ? "secrets visible"
+                    : "no secrets");
+        exit(1);
     } else if (strcmp(hook, "exec") == 0) {
         execl("/bin/true", "true", (char *)NULL);
         fputs("exec failed\n", stderr);

@@ -75,6 +75,7 @@ class Service:
         self.jwt_secret = "jwt-" + uuid.uuid4().hex + uuid.uuid4().hex
         self.hook_key = os.urandom(32)
         self.hook_secret = "whsec_" + base64.b64encode(self.hook_key).decode()
+        self.metrics_token = "metrics-" + uuid.uuid4().hex
         self.env = env or {}
         # A port found free can be taken before nginx binds it (by any
         # outgoing connection on this machine): try again on another one.
@@ -96,6 +97,7 @@ class Service:
             "FILIGRANE_PORT": str(self.port),
             "FILIGRANE_JWT_SECRET": self.jwt_secret,
             "FILIGRANE_WEBHOOK_SECRET": self.hook_secret,
+            "FILIGRANE_METRICS_TOKEN": self.metrics_token,
             "FILIGRANE_BIN": BIN,
             "FILIGRANE_QUIET": "1",
         })
@@ -162,6 +164,10 @@ class Service:
 
     def get(self, path, token=None, headers=None):
         return self.request("GET", path, token=token, headers=headers)
+
+    def metrics(self):
+        """GET /metrics with the operator's bearer token."""
+        return self.get("/metrics", token=self.metrics_token)
 
     # ---- tokens (minted here, independently of the worker's code) ----
 

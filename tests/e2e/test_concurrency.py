@@ -68,7 +68,7 @@ try:
     with cf.ThreadPoolExecutor(max_workers=8) as pool:
         ok = list(pool.map(download, files))
     check("after acceptance every original comes back byte for byte", all(ok), ok)
-    m = svc.get("/metrics").body.decode()
+    m = svc.metrics().body.decode()
     five = [l for l in m.splitlines() if l.startswith('filigrane_http_requests_total{code="5xx"}')]
     check("no request was answered 5xx", five == ['filigrane_http_requests_total{code="5xx"} 0'], five)
 finally:

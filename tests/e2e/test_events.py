@@ -178,7 +178,7 @@ try:
     check("the retried event counts two tries and keeps its last error",
           [(r[3], r[4]) for r in rows if r[1] == "order.released"] == [(2, "answered 500")],
           rows)
-    m = svc.get("/metrics").body.decode(errors="replace")
+    m = svc.metrics().body.decode(errors="replace")
     check("/metrics counts events sent and failed tries",
           'filigrane_events_total{result="sent"} 4' in m
           and 'filigrane_events_total{result="failed"} 1' in m, m)

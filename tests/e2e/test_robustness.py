@@ -94,7 +94,7 @@ try:
     check("a Basic authorization is refused 401", r.status == 401, r)
     check("the worker is still up", svc.get("/healthz").status == 200)
 
-    m = svc.get("/metrics")
+    m = svc.metrics()
     text = m.body.decode()
     check("/metrics is Prometheus text", m.status == 200 and "# TYPE filigrane_http_requests_total counter" in text, text[:300])
     check("/metrics counts refused credentials",

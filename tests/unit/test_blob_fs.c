@@ -90,19 +90,19 @@ static char *pattern(size_t len, unsigned seed)
     return buf;
 }
 
-TEST("opening makes blobs/sha256 and tmp with mode 0755 whatever the umask")
+TEST("opening makes blobs/sha256 and tmp with mode 0700 whatever the umask")
 {
     struct store s;
     char p[512];
     struct stat st;
-    mode_t old = umask(077);
+    mode_t old = umask(0);
     store_open(&s);
     umask(old);
     const char *sub[] = {"blobs", "blobs/sha256", "tmp"};
     for (int i = 0; i < 3; i++) {
         snprintf(p, sizeof p, "%s/%s", s.dir, sub[i]);
         CHECK(stat(p, &st) == 0 && S_ISDIR(st.st_mode));
-        CHECK_INT(st.st_mode & 0777, 0755);
+        CHECK_INT(st.st_mode & 0777, 0700);
     }
     snprintf(p, sizeof p, "%s/tmp", s.dir);
     CHECK_STR(store_blob_tmp_dir(s.b), p);
@@ -110,7 +110,7 @@ TEST("opening makes blobs/sha256 and tmp with mode 0755 whatever the umask")
     store_close(&s);
 }
 
-TEST("a streamed blob lands at blobs/sha256/ab/cd/<hex>, 0644, byte for byte")
+TEST("a streamed blob lands at blobs/sha256/ab/cd/<hex>, 0600, byte for byte")
 {
     struct store s;
     fg_reason r;
@@ -120,7 +120,7 @@ TEST("a streamed blob lands at blobs/sha256/ab/cd/<hex>, 0644, byte for byte")
     struct stat st;
     size_t len = 1000003, got_len = 0;
     char *data = pattern(len, 1);
-    mode_t old = umask(077);
+    mode_t old = umask(0);
     store_open(&s);
     sha_hex(data, len, want);
     CHECK_INT(store_blob_writer_new(s.b, &w, &r), FG_OK);
@@ -143,19 +143,19 @@ TEST("a streamed blob lands at blobs/sha256/ab/cd/<hex>, 0644, byte for byte")
     CHECK_STR(rel, want_rel);
     snprintf(p, sizeof p, "%s/blobs/%s", s.dir, rel);
     CHECK(stat(p, &st) == 0 && S_ISREG(st.st_mode));
-    CHECK_INT(st.st_mode & 0777, 0644);
+    CHECK_INT(st.st_mode & 0777, 0600);
     char *back = read_file(p, &got_len);
     CHECK(back != NULL);
     CHECK_INT(got_len, len);
     CHECK(memcmp(back, data, len) == 0);
     free(back);
-    /* The new directories are 0755 too, and nothing is left in tmp. */
+    /* The new directories are 0700 too, and nothing is left in tmp. */
     snprintf(p, sizeof p, "%s/blobs/sha256/%.2s", s.dir, hex);
     CHECK(stat(p, &st) == 0);
-    CHECK_INT(st.st_mode & 0777, 0755);
+    CHECK_INT(st.st_mode & 0777, 0700);
     snprintf(p, sizeof p, "%s/blobs/sha256/%.2s/%.2s", s.dir, hex, hex + 2);
     CHECK(stat(p, &st) == 0);
-    CHECK_INT(st.st_mode & 0777, 0755);
+    CHECK_INT(st.st_mode & 0777, 0700);
     snprintf(tmp, sizeof tmp, "%s/tmp", s.dir);
     CHECK_INT(count_entries(tmp), 0);
 
@@ -253,7 +253,7 @@ TEST("a file in the store's file system is renamed into place, with or without i
                  hex + 2, hex);
         CHECK(stat(p, &after) == 0);
         CHECK_INT(after.st_ino, before.st_ino); /* moved, not copied */
-        CHECK_INT(after.st_mode & 0777, 0644);
+        CHECK_INT(after.st_mode & 0777, 0600);
         char *back = read_file(p, &got);
         CHECK(back && got == len && memcmp(back, data, len) == 0);
         free(back);
@@ -340,7 +340,7 @@ TEST("a file on another file system is copied in, checked against its hash, and 
     snprintf(p, sizeof p, "%s/blobs/sha256/%.2s/%.2s/%s", s.dir, hex, hex + 2,
              hex);
     CHECK(stat(p, &blob_st) == 0);
-    CHECK_INT(blob_st.st_mode & 0777, 0644);
+    CHECK_INT(blob_st.st_mode & 0777, 0600);
     CHECK(blob_st.st_dev == root_st.st_dev);
     char *back = read_file(p, &got);
     CHECK(back && got == len && memcmp(back, data, len) == 0);

@@ -4,6 +4,7 @@
 #include "fcgi/config.h"
 
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 static const char *JWT = "jwt-secret-jwt-secret-jwt-secret-32";
@@ -221,4 +222,62 @@ TEST("the events URL: unset by default, http or https taken as given")
     CHECK_INT(fcgi_config_load(&c, &r), FG_OK);
     fcgi_config_release(&c);
     reset();
+}
+
+TEST("FILIGRANE_METRICS_TOKEN: unset by default, 16 to 256 visible bytes, never in a reason")
+{
+    struct fcgi_config c;
+    fg_reason r = {{0}};
+    reset();
+    unsetenv("FILIGRANE_METRICS_TOKEN");
+    CHECK_INT(fcgi_config_load(&c, &r), FG_OK);
+    CHECK(c.metrics_token == NULL);
+    fcgi_config_release(&c);
+    const char *good[] = {"0123456789abcdef", /* 16: the edge */
+                          "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"};
+    for (int i = 0; i < 2; i++) {
+        setenv("FILIGRANE_METRICS_TOKEN", good[i], 1);
+        CHECK_INT(fcgi_config_load(&c, &r), FG_OK);
+        CHECK_STR(c.metrics_token, good[i]);
+        fcgi_config_release(&c);
+        CHECK(c.metrics_token == NULL);
+    }
+    char longest[258];
+    memset(longest, 'k', 257);
+    longest[257] = '\0';
+    const char *bad[] = {"0123456789abcde" /* 15 */, "0123456789 abcdef", "0123456789abcdef\x01",
+                         longest};
+    for (int i = 0; i < 4; i++) {
+        setenv("FILIGRANE_METRICS_TOKEN", bad[i], 1);
+        CHECK_INT(fcgi_config_load(&c, &r), FG_EUSAGE);
+        CHECK(strstr(r.text, "FILIGRANE_METRICS_TOKEN") != NULL);
+        CHECK(strstr(r.text, "0123456789") == NULL);
+    }
+    longest[256] = '\0'; /* 256: the other edge */
+    setenv("FILIGRANE_METRICS_TOKEN", longest, 1);
+    CHECK_INT(fcgi_config_load(&c, &r), FG_OK);
+    fcgi_config_release(&c);
+    unsetenv("FILIGRANE_METRICS_TOKEN");
+}
+
+TEST("FILIGRANE_USER: filigrane by default, a user name or refused")
+{
+    struct fcgi_config c;
+    fg_reason r = {{0}};
+    reset();
+    unsetenv("FILIGRANE_USER");
+    CHECK_INT(fcgi_config_load(&c, &r), FG_OK);
+    CHECK_STR(c.run_user, "filigrane");
+    fcgi_config_release(&c);
+    setenv("FILIGRANE_USER", "svc-vault_2", 1);
+    CHECK_INT(fcgi_config_load(&c, &r), FG_OK);
+    CHECK_STR(c.run_user, "svc-vault_2");
+    fcgi_config_release(&c);
+    const char *bad[] = {"root;rm", "../x", "Filigrane", "a-user-name-longer-than-32-bytes-x"};
+    for (int i = 0; i < 4; i++) {
+        setenv("FILIGRANE_USER", bad[i], 1);
+        CHECK_INT(fcgi_config_load(&c, &r), FG_EUSAGE);
+        CHECK_STR(r.text, "FILIGRANE_USER is not a user name");
+    }
+    unsetenv("FILIGRANE_USER");
 }
