@@ -22,6 +22,7 @@
 #include "fcgi/previews.h"
 #include "fcgi/views.h"
 #include "storage/audit.h"
+#include "storage/blob_refs.h"
 #include "watermark/wm.h"
 
 /* One delivered file on its way in. */
@@ -54,8 +55,16 @@ static fg_result store_one(fcgi_ctx *ctx, const char *path, const char *sha, con
     char blob[4096];
     if (strlen(name) > FG_MAX_FILE_NAME)
         return fg_fail(r, FG_ELIMIT, "file name is longer than %d bytes", FG_MAX_FILE_NAME);
-    fg_result rc = store_blob_put_file(ctx->blobs, path, sha, in->sha256, &in->size, r);
-    if (rc != FG_OK)
+    char hex[STORE_HEX_MAX];
+    fg_result rc = FG_OK;
+    /* Registered before it is stored (storage/blob_refs.h): a blob whose
+     * delivery is then refused is removed by the collector. */
+    if (sha)
+        snprintf(hex, sizeof hex, "%s", sha);
+    else
+        rc = store_blob_hash_file(path, hex, NULL, r);
+    if (rc != FG_OK || (rc = store_blob_ref_touch(ctx->meta, hex, r)) != FG_OK ||
+        (rc = store_blob_put_file(ctx->blobs, path, hex, in->sha256, &in->size, r)) != FG_OK)
         return rc;
     if (in->size == 0)
         return fg_fail(r, FG_EUSAGE, "file \"%.80s\" is empty", name);

@@ -275,7 +275,7 @@ void fcgi_send_method_not_allowed(fcgi_req *req, const char *allow)
 
 /* If-None-Match is a list of entity tags or "*"; weak tags compare equal
  * for GET (RFC 9110 13.1.2). */
-static bool etag_matches(const char *header, const char *sha)
+bool fcgi_etag_matches(const char *header, const char *sha)
 {
     if (!header)
         return false;
@@ -299,7 +299,7 @@ void fcgi_send_file(fcgi_req *req, const fcgi_file_reply *f)
 {
     if (req->status)
         return;
-    if (etag_matches(fcgi_param(req, "HTTP_IF_NONE_MATCH"), f->sha256)) {
+    if (fcgi_etag_matches(fcgi_param(req, "HTTP_IF_NONE_MATCH"), f->sha256)) {
         put_status(req, 304);
         out_printf(req, "ETag: \"%s\"\r\nCache-Control: %s\r\n\r\n",
                      f->sha256, f->cache_control);

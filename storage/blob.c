@@ -2,8 +2,14 @@
  * then the backend's ops. */
 #include "storage/blob_impl.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/evp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 bool store_hex_valid(const char *s)
 {
@@ -134,4 +140,81 @@ fg_result store_blob_local_path(store_blob *b, const char *hex, char *out,
     if (rc)
         return rc;
     return b->ops->local_path(b, hex, out, cap, r);
+}
+
+fg_result store_blob_remove(store_blob *b, const char *hex, fg_reason *r)
+{
+    fg_result rc = check_hex(hex, r);
+    if (rc)
+        return rc;
+    if (!b->ops->remove)
+        return fg_fail(r, FG_EUSAGE, "this blob store cannot remove blobs");
+    return b->ops->remove(b, hex, r);
+}
+
+fg_result store_blob_each(store_blob *b, store_blob_each_fn fn, void *ctx,
+                          fg_reason *r)
+{
+    if (!b->ops->each)
+        return fg_fail(r, FG_EUSAGE, "this blob store cannot list blobs");
+    return b->ops->each(b, fn, ctx, r);
+}
+
+fg_result store_blob_hash_file(const char *path, char hex_out[STORE_HEX_MAX],
+                               int64_t *size_out, fg_reason *r)
+{
+    static const char hexd[] = "0123456789abcdef";
+    enum { CHUNK = 128 * 1024 };
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int dlen = 0;
+    struct stat st;
+    int64_t total = 0;
+    fg_result rc = FG_OK;
+    char *buf = NULL;
+    EVP_MD_CTX *md = NULL;
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return fg_fail(r, errno == ELOOP ? FG_EUSAGE : FG_EIO,
+                       "cannot open the file to hash");
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        rc = fg_fail(r, FG_EUSAGE, "file to hash is not a regular file");
+        goto out;
+    }
+    if (!(buf = malloc(CHUNK)) || !(md = EVP_MD_CTX_new()) ||
+        !EVP_DigestInit_ex(md, EVP_sha256(), NULL)) {
+        rc = fg_fail(r, FG_EIO, "cannot hash a file: out of memory");
+        goto out;
+    }
+    for (;;) {
+        ssize_t n = read(fd, buf, CHUNK);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            rc = fg_fail(r, FG_EIO, "cannot read the file to hash");
+            goto out;
+        }
+        if (n == 0)
+            break;
+        if (!EVP_DigestUpdate(md, buf, (size_t)n)) {
+            rc = fg_fail(r, FG_EIO, "cannot hash a file: openssl failed");
+            goto out;
+        }
+        total += n;
+    }
+    if (!EVP_DigestFinal_ex(md, digest, &dlen) || dlen != 32) {
+        rc = fg_fail(r, FG_EIO, "cannot hash a file: openssl failed");
+        goto out;
+    }
+    for (int i = 0; i < 32; i++) {
+        hex_out[2 * i] = hexd[digest[i] >> 4];
+        hex_out[2 * i + 1] = hexd[digest[i] & 15];
+    }
+    hex_out[64] = '\0';
+    if (size_out)
+        *size_out = total;
+out:
+    EVP_MD_CTX_free(md);
+    free(buf);
+    close(fd);
+    return rc;
 }

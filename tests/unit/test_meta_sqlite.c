@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "storage/meta.h"
+#include "storage/schema_sqlite.h"
 
 /* One value from a query on a separate, raw connection. */
 static long long raw_int(const char *path, const char *sql)
@@ -45,8 +46,8 @@ TEST("a fresh database is migrated to the latest schema in WAL mode")
     int v = 0;
     db_open(&d);
     CHECK_INT(store_meta_schema_version(d.m, &v, &r), FG_OK);
-    CHECK_INT(v, 3);
-    CHECK_INT(raw_int(d.path, "SELECT count(*) FROM schema_version"), 3);
+    CHECK_INT(v, store_sqlite_schema_latest());
+    CHECK_INT(raw_int(d.path, "SELECT count(*) FROM schema_version"), store_sqlite_schema_latest());
     CHECK_INT(raw_int(d.path, "SELECT count(*) FROM sqlite_schema WHERE "
                               "type='table' AND name IN ('orders','deliveries',"
                               "'files','webhooks','audit')"),
@@ -75,8 +76,8 @@ TEST("reopening a migrated database applies nothing twice and keeps data")
         CHECK_INT(store_meta_open_sqlite(d.path, &d.m, &r), FG_OK);
     }
     CHECK_INT(store_meta_schema_version(d.m, &v, &r), FG_OK);
-    CHECK_INT(v, 3);
-    CHECK_INT(raw_int(d.path, "SELECT count(*) FROM schema_version"), 3);
+    CHECK_INT(v, store_sqlite_schema_latest());
+    CHECK_INT(raw_int(d.path, "SELECT count(*) FROM schema_version"), store_sqlite_schema_latest());
     CHECK_INT(store_order_get(d.m, "ord-1", &o, &r), FG_OK);
     db_close(&d);
 }
@@ -153,7 +154,7 @@ TEST("six handles opening one fresh database at once all succeed, migrated once"
     for (int i = 0; i < 6; i++)
         if (o[i].rc != FG_OK)
             TAP_FAIL("opener %d: %s", i, o[i].why);
-    CHECK_INT(raw_int(path, "SELECT count(*) FROM schema_version"), 3);
+    CHECK_INT(raw_int(path, "SELECT count(*) FROM schema_version"), store_sqlite_schema_latest());
     tmp_dir_remove(dir);
 }
 
