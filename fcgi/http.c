@@ -323,8 +323,9 @@ fg_result fcgi_send_stream_head(fcgi_req *req, const fcgi_file_reply *f, const c
         return FG_EIO;
     fcgi_disposition(FCGI_DISPOSITION_ATTACHMENT, name, disp);
     put_status(req, 200);
+    /* A zip is never a PDF: sandboxed like every stored file (nginx.conf). */
     out_printf(req, "Content-Type: %s\r\nContent-Disposition: %s\r\nCache-Control: %s\r\n"
-               "X-Content-Type-Options: nosniff\r\n\r\n",
+               "X-Content-Type-Options: nosniff\r\nContent-Security-Policy: sandbox\r\n\r\n",
                f->content_type, disp, f->cache_control);
     return FCGX_GetError(req->fx->out) == 0 ? FG_OK : FG_EIO;
 }
