@@ -50,6 +50,13 @@ def deviation(png):
         return 0.0
 
 
+# DESIGN, Settled details (test time): browser suites run in the plain
+# pass, not again under the sanitizers (the worker code they drive is the
+# same, and every other e2e suite runs it under ASan).
+if os.path.basename(os.path.normpath(os.environ.get("FILIGRANE_BIN", ""))) == "asan":
+    print("# the browser suite runs in the plain pass only")
+    sys.exit(0)
+
 ready = os.path.exists(CHROMIUM) and os.path.isdir(os.path.join(HERE, "node_modules", "playwright-core"))
 if not check("chromium and playwright-core are installed (make deps)", ready):
     finish()
