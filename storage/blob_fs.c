@@ -445,13 +445,13 @@ static fg_result fs_each(store_blob *base, store_blob_each_fn fn, void *ctx,
     while (more && (e1 = readdir(top))) {
         if (!hex2(e1->d_name))
             continue;
-        snprintf(path, sizeof path, "%s/sha256/%s", b->root, e1->d_name);
+        snprintf(path, sizeof path, "%s/sha256/%.2s", b->root, e1->d_name);
         if (!(mid = opendir(path)))
             continue;
         while (more && (e2 = readdir(mid))) {
             if (!hex2(e2->d_name))
                 continue;
-            snprintf(path, sizeof path, "%s/sha256/%s/%s", b->root, e1->d_name,
+            snprintf(path, sizeof path, "%s/sha256/%.2s/%.2s", b->root, e1->d_name,
                      e2->d_name);
             if (!(leaf = opendir(path)))
                 continue;

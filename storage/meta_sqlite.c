@@ -854,7 +854,7 @@ static fg_result sq_blob_ref_unused(store_meta *m, int64_t cutoff, size_t limit,
                                     fg_reason *r)
 {
     sqlite3_stmt *st = NULL;
-    int step;
+    int step = SQLITE_DONE;
     *n = 0;
     fg_result rc = prep(m,
                         "SELECT sha256 FROM blob_refs WHERE refs = 0"
