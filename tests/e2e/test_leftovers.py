@@ -182,12 +182,16 @@ try:
 finally:
     svc.stop()
 
-env = dict(os.environ, FILIGRANE_DATA=tempfile.mkdtemp(prefix="filigrane-e2e-bad-"),
-           FILIGRANE_JWT_SECRET="x" * 40, FILIGRANE_WEBHOOK_SECRET="whsec_" + "QUFB" * 8,
-           FILIGRANE_BLOB_GC_INTERVAL="8d")
-p = subprocess.run([os.path.join(BIN, "filigrane-fcgi")], env=env, capture_output=True, text=True,
-                   timeout=30)
-check("the worker refuses a collector interval past its maximum, naming the setting",
-      p.returncode != 0 and "FILIGRANE_BLOB_GC_INTERVAL" in p.stderr, p.stderr)
-subprocess.run(["rm", "-rf", env["FILIGRANE_DATA"]])
+for name, value, what in (("FILIGRANE_BLOB_GC_INTERVAL", "8d", "a collector interval past 7 days"),
+                          ("FILIGRANE_BLOB_GRACE", "0", "a grace period of 0"),
+                          ("FILIGRANE_BLOB_GRACE", "366d", "a grace period past 365 days"),
+                          ("FILIGRANE_BLOB_GRACE", "1h30", "a grace period that is no duration")):
+    env = dict(os.environ, FILIGRANE_DATA=tempfile.mkdtemp(prefix="filigrane-e2e-bad-"),
+               FILIGRANE_JWT_SECRET="x" * 40, FILIGRANE_WEBHOOK_SECRET="whsec_" + "QUFB" * 8)
+    env[name] = value
+    p = subprocess.run([os.path.join(BIN, "filigrane-fcgi")], env=env, capture_output=True,
+                       text=True, timeout=30)
+    check("the worker refuses %s, naming the setting" % what,
+          p.returncode != 0 and name in p.stderr and "1h30" not in p.stderr, p.stderr)
+    subprocess.run(["rm", "-rf", env["FILIGRANE_DATA"]])
 finish()
