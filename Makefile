@@ -88,9 +88,17 @@ DEBS = build-essential pkg-config libvips-dev libvips-tools libmagic-dev \
        libfcgi-dev libjwt-dev libjansson-dev libcurl4-openssl-dev \
        fonts-dejavu-core nginx curl python3 sqlite3 poppler-utils qpdf \
        imagemagick libimage-exiftool-perl wrk hyperfine time zip \
-       libarchive-tools clang libclang-rt-14-dev
+       libarchive-tools clang libclang-rt-14-dev chromium
+# The browser tests drive Debian's Chromium with npm's playwright-core
+# (pinned in tests/e2e/package-lock.json; it downloads no browser). npm
+# comes from Debian only where no npm is installed (a NodeSource nodejs
+# carries its own, and Debian's npm package would conflict with it).
 deps:
 	@./scripts/deps.sh $(DEBS)
+	@command -v npm >/dev/null 2>&1 || ./scripts/deps.sh nodejs npm
+	@[ -d tests/e2e/node_modules/playwright-core ] || \
+	    (cd tests/e2e && npm ci --no-audit --no-fund --ignore-scripts >/dev/null) || \
+	    { echo "deps: npm ci failed in tests/e2e" >&2; exit 1; }
 
 test: deps
 	@$(MAKE) --no-print-directory all

@@ -20,6 +20,7 @@ static const struct command {
     {"detect", cli_detect, "print a file's MIME type and kind, from content"},
     {"token", cli_token, "mint an access token (FILIGRANE_JWT_SECRET) for a role and order"},
     {"audit", cli_audit, "verify the evidence trail's hash chain: audit verify [--data DIR]"},
+    {"blobs", cli_blobs, "remove blobs no file references: blobs gc [--data DIR] [--grace D]"},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 

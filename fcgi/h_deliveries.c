@@ -24,6 +24,7 @@
 #include "fcgi/previews.h"
 #include "fcgi/views.h"
 #include "storage/audit.h"
+#include "storage/blob_refs.h"
 #include "watermark/wm.h"
 
 /* One delivered file on its way in. */
@@ -52,26 +53,31 @@ static void upload_release(upload *u)
 
 /* Stores one temp file (consumed on success) as a blob and detects its type
  * from the stored content. A multipart part comes hashed, with its salt
- * and commitment (mp); a raw body is hashed by the store, which computes
- * the commitment in the same pass under a salt drawn here. */
+ * and commitment (mp); a raw body is hashed here, the commitment under a
+ * salt drawn here computed in the same pass. */
 static fg_result store_one(fcgi_ctx *ctx, const char *path, const struct fcgi_upload_file *mp,
                            const char *name, incoming *in, fg_reason *r)
 {
-    char blob[4096];
+    char blob[4096], stored[STORE_HEX_MAX];
     unsigned char salt[FG_SALT_BYTES];
-    fg_result rc;
+    fg_result rc = FG_OK;
     if (strlen(name) > FG_MAX_FILE_NAME)
         return fg_fail(r, FG_ELIMIT, "file name is longer than %d bytes", FG_MAX_FILE_NAME);
+    /* A multipart part comes hashed; a raw body is hashed here, with its
+     * commitment, in one read. Either way the blob is registered before
+     * it is stored (storage/blob_refs.h): a blob whose delivery is then
+     * refused is removed by the collector. */
     if (mp) {
-        rc = store_blob_put_file(ctx->blobs, path, mp->sha256, in->sha256, &in->size, r);
+        snprintf(in->sha256, sizeof in->sha256, "%s", mp->sha256);
         snprintf(in->salt, sizeof in->salt, "%s", mp->salt);
         snprintf(in->commitment, sizeof in->commitment, "%s", mp->commitment);
-    } else if ((rc = fg_salt_new(salt, r)) == FG_OK) {
-        rc = store_blob_put_file_committed(ctx->blobs, path, salt, in->sha256, in->commitment,
-                                           &in->size, r);
+    } else if ((rc = fg_salt_new(salt, r)) == FG_OK &&
+               (rc = store_blob_hash_file_committed(path, salt, in->sha256, in->commitment,
+                                                    NULL, r)) == FG_OK) {
         fg_hex_encode(salt, sizeof salt, in->salt);
     }
-    if (rc != FG_OK)
+    if (rc != FG_OK || (rc = store_blob_ref_touch(ctx->meta, in->sha256, r)) != FG_OK ||
+        (rc = store_blob_put_file(ctx->blobs, path, in->sha256, stored, &in->size, r)) != FG_OK)
         return rc;
     if (in->size == 0)
         return fg_fail(r, FG_EUSAGE, "file \"%.80s\" is empty", name);

@@ -275,7 +275,7 @@ void fcgi_send_method_not_allowed(fcgi_req *req, const char *allow)
 
 /* If-None-Match is a list of entity tags or "*"; weak tags compare equal
  * for GET (RFC 9110 13.1.2). */
-static bool etag_matches(const char *header, const char *sha)
+bool fcgi_etag_matches(const char *header, const char *sha)
 {
     if (!header)
         return false;
@@ -299,7 +299,7 @@ void fcgi_send_file(fcgi_req *req, const fcgi_file_reply *f)
 {
     if (req->status)
         return;
-    if (etag_matches(fcgi_param(req, "HTTP_IF_NONE_MATCH"), f->sha256)) {
+    if (fcgi_etag_matches(fcgi_param(req, "HTTP_IF_NONE_MATCH"), f->sha256)) {
         put_status(req, 304);
         out_printf(req, "ETag: \"%s\"\r\nCache-Control: %s\r\n\r\n",
                      f->sha256, f->cache_control);
@@ -323,8 +323,9 @@ fg_result fcgi_send_stream_head(fcgi_req *req, const fcgi_file_reply *f, const c
         return FG_EIO;
     fcgi_disposition(FCGI_DISPOSITION_ATTACHMENT, name, disp);
     put_status(req, 200);
+    /* A zip is never a PDF: sandboxed like every stored file (nginx.conf). */
     out_printf(req, "Content-Type: %s\r\nContent-Disposition: %s\r\nCache-Control: %s\r\n"
-               "X-Content-Type-Options: nosniff\r\n\r\n",
+               "X-Content-Type-Options: nosniff\r\nContent-Security-Policy: sandbox\r\n\r\n",
                f->content_type, disp, f->cache_control);
     return FCGX_GetError(req->fx->out) == 0 ? FG_OK : FG_EIO;
 }

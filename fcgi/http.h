@@ -103,6 +103,12 @@ typedef struct fcgi_file_reply {
 FG_MUST_CHECK fg_result fcgi_send_stream_head(fcgi_req *req, const fcgi_file_reply *f,
                                              const char *name);
 
+/* True when an If-None-Match header (may be NULL) names the entity tag
+ * "<sha>" (weak or strong) or is "*": the answer is then 304. Shared with
+ * the download counting rule (fcgi/download_count.h), which must agree
+ * with it. Can't fail. */
+bool fcgi_etag_matches(const char *header, const char *sha);
+
 /* Answers 304 when If-None-Match names this sha256, else hands the file to
  * nginx with X-Accel-Redirect (the worker sends headers only). */
 void fcgi_send_file(fcgi_req *req, const fcgi_file_reply *f);

@@ -26,12 +26,14 @@
 #include <unistd.h>
 
 #include "common/privs.h"
+#include "fcgi/blob_gc.h"
 #include "fcgi/body_file.h"
 #include "fcgi/http.h"
 #include "fcgi/log.h"
 #include "fcgi/outbox.h"
 #include "fcgi/router.h"
 #include "fcgi/worker.h"
+#include "storage/tmp_clean.h"
 
 static atomic_bool stopping;
 static int listen_fd = -1;
@@ -104,11 +106,17 @@ int main(void)
     store_blob *blobs = NULL;
     thread_arg *threads = NULL;
     fcgi_outbox *outbox = NULL;
+    fcgi_blob_gc *gc = NULL;
+    fcgi_blob_gc_settings gc_settings;
     fg_reason r = {{0}};
+    struct timespec started_at;
+    /* Temp files older than this process are a dead run's leftovers. */
+    clock_gettime(CLOCK_REALTIME, &started_at);
     int status = 1, started = 0;
     char db_path[PATH_MAX + 16];
 
-    if (fcgi_config_load(&cfg, &r) != FG_OK || wm_sandbox_limits_init(&sandbox, &r) != FG_OK) {
+    if (fcgi_config_load(&cfg, &r) != FG_OK || wm_sandbox_limits_init(&sandbox, &r) != FG_OK ||
+        fcgi_blob_gc_settings_load(&gc_settings, &r) != FG_OK) {
         fprintf(stderr, "filigrane-fcgi: %s\n", r.text);
         return 2;
     }
@@ -157,6 +165,15 @@ int main(void)
         fcgi_log(FCGI_LOG_ERROR, "FILIGRANE_DATA is too long");
         goto out;
     }
+    /* What a previous run left when it died mid-upload or mid-preview
+     * (kill -9, power cut): our prefixes only, never nginx's body files,
+     * and nothing is in flight for this process yet. */
+    int64_t swept = 0;
+    if (store_tmp_clean(store_blob_tmp_dir(blobs), &started_at, &swept, &r) != FG_OK)
+        fcgi_log(FCGI_LOG_WARN, "cannot clean the temp directory: %s", r.text);
+    else if (swept)
+        fcgi_log(FCGI_LOG_INFO, "removed %lld temp entries left by a previous run",
+                 (long long)swept);
 
     if (FCGX_Init() != 0) {
         fcgi_log(FCGI_LOG_ERROR, "cannot initialise libfcgi");
@@ -195,6 +212,11 @@ int main(void)
         fcgi_log(FCGI_LOG_INFO, "event sender started retry_scale=%d", cfg.events_retry_scale);
     }
 
+    if (fcgi_blob_gc_start(&gc_settings, db_path, blobs, &gc, &r) != FG_OK) {
+        fcgi_log(FCGI_LOG_ERROR, "%s", r.text);
+        goto out;
+    }
+
     threads = calloc((size_t)cfg.threads, sizeof *threads);
     if (!threads)
         goto out;
@@ -224,6 +246,7 @@ stop:
     }
     fcgi_log(FCGI_LOG_INFO, "filigrane-fcgi stopped");
 out:
+    fcgi_blob_gc_stop(gc);
     fcgi_outbox_stop(outbox);
     if (listen_fd >= 0) {
         close(listen_fd);

@@ -10,6 +10,8 @@
 #include "fcgi/log.h"
 #include "fcgi/metrics.h"
 #include "storage/audit.h"
+#include "storage/blob_refs.h"
+#include "storage/tmp_clean.h"
 #include "watermark/wm.h"
 
 static double now_ms(void)
@@ -74,12 +76,20 @@ static fg_result stamp(fcgi_ctx *ctx, const store_order *o, const store_file *f,
     rc = wm_sandbox_stamp(ctx->cfg->cli, in, out, args, ctx->sandbox, r);
     fcgi_metric_add(FCGI_M_STAMP_MS_TOTAL, (unsigned long long)(now_ms() - t0));
     wm_type type;
+    /* The preview's blob is registered before it is stored
+     * (storage/blob_refs.h): if its row is never written, the collector
+     * removes it after the grace period. */
     if (rc == FG_OK && (rc = wm_detect_file(out, &type, r)) == FG_OK &&
         (rc = preview_type_allowed(type.mime, r)) == FG_OK &&
-        (rc = store_blob_put_file(ctx->blobs, out, NULL, hex, NULL, r)) == FG_OK)
+        (rc = store_blob_hash_file(out, hex, NULL, r)) == FG_OK &&
+        (rc = store_blob_ref_touch(ctx->meta, hex, r)) == FG_OK &&
+        (rc = store_blob_put_file(ctx->blobs, out, hex, hex, NULL, r)) == FG_OK)
         snprintf(mime, WM_MIME_MAX, "%s", type.mime);
-    unlink(out); /* already gone when stored; a leftover otherwise */
-    rmdir(dir);
+    /* Whatever the outcome (stored, failed, timed out, the child killed
+     * or crashed), the job's directory goes, with anything the child left
+     * in it: its half-written temp files, its scratch files (its TMPDIR is
+     * this directory). */
+    store_tmp_remove_tree(dir);
     return rc;
 }
 

@@ -143,4 +143,43 @@ FG_MUST_CHECK fg_result store_blob_local_path(store_blob *b, const char *hex,
                                               char *out /* out */, size_t cap,
                                               fg_reason *r);
 
+/* Hashes the regular file at path (not a symlink): hex_out gets its
+ * SHA-256, size_out (may be NULL) its size. For a caller that must know a
+ * blob's name before storing it (storage/blob_refs.h: register, then
+ * store); pass the hex on to store_blob_put_file so it is not read twice.
+ * FG_EUSAGE for a symlink or a non-regular file, FG_EIO otherwise. */
+FG_MUST_CHECK fg_result store_blob_hash_file(const char *path,
+                                             char hex_out[STORE_HEX_MAX] /* out */,
+                                             int64_t *size_out /* out */,
+                                             fg_reason *r);
+
+/* As store_blob_hash_file, and also the file's commitment SHA-256(salt ||
+ * content) (common/commit.h) in the same pass: an upload is read once.
+ * salt is FG_SALT_BYTES bytes; commit_out receives the commitment's hex. */
+FG_MUST_CHECK fg_result store_blob_hash_file_committed(const char *path,
+                                                       const unsigned char *salt,
+                                                       char hex_out[STORE_HEX_MAX] /* out */,
+                                                       char commit_out[STORE_HEX_MAX] /* out */,
+                                                       int64_t *size_out /* out */,
+                                                       fg_reason *r);
+
+/* Removes blob hex. Only the collector calls this (storage/blob_refs.h),
+ * after it has made sure, under the metadata store's write lock, that no
+ * row references the blob. A blob that is not there is a success (a
+ * collector that died halfway runs again). FG_EUSAGE for a malformed hex,
+ * FG_EIO if it cannot be removed. */
+FG_MUST_CHECK fg_result store_blob_remove(store_blob *b, const char *hex,
+                                          fg_reason *r);
+
+/* Called once per stored blob by store_blob_each: its hex, size and last
+ * modification (unix seconds). Returning false stops the walk. */
+typedef bool (*store_blob_each_fn)(void *ctx, const char *hex, int64_t size,
+                                   int64_t mtime);
+
+/* Walks every stored blob, in no particular order, skipping names that are
+ * not blobs. A blob added or removed during the walk may or may not be
+ * seen. FG_EIO if the store cannot be read. */
+FG_MUST_CHECK fg_result store_blob_each(store_blob *b, store_blob_each_fn fn,
+                                        void *ctx, fg_reason *r);
+
 #endif

@@ -10,6 +10,7 @@
 
 #include "common/commit.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -427,6 +428,73 @@ static fg_result fs_local_path(store_blob *base, const char *hex, char *out,
     return FG_OK;
 }
 
+static fg_result fs_remove(store_blob *base, const char *hex, fg_reason *r)
+{
+    char dir[PATH_MAX], path[PATH_MAX];
+    blob_paths((blob_fs *)base, hex, dir, path);
+    if (unlink(path) != 0) {
+        if (errno == ENOENT || errno == ENOTDIR)
+            return FG_OK;
+        return io_fail(r, "remove a blob", errno);
+    }
+    /* The removal is durable before the collector forgets the blob. */
+    return fsync_dir(dir, r);
+}
+
+static bool hex2(const char *s)
+{
+    return strlen(s) == 2 && strspn(s, "0123456789abcdef") == 2;
+}
+
+/* Walks <root>/sha256/ab/cd/<hex>: two levels of two-hex directories,
+ * then blobs whose name agrees with their directories. Anything else
+ * (a temp file someone left, a stray name) is not a blob and is skipped. */
+static fg_result fs_each(store_blob *base, store_blob_each_fn fn, void *ctx,
+                         fg_reason *r)
+{
+    blob_fs *b = (blob_fs *)base;
+    char path[PATH_MAX];
+    DIR *top = NULL, *mid = NULL, *leaf = NULL;
+    struct dirent *e1, *e2, *e3;
+    struct stat st;
+    fg_result rc = FG_OK;
+    bool more = true;
+    snprintf(path, sizeof path, "%s/sha256", b->root);
+    if (!(top = opendir(path)))
+        return io_fail(r, "list the blob store", errno);
+    while (more && (e1 = readdir(top))) {
+        if (!hex2(e1->d_name))
+            continue;
+        snprintf(path, sizeof path, "%s/sha256/%.2s", b->root, e1->d_name);
+        if (!(mid = opendir(path)))
+            continue;
+        while (more && (e2 = readdir(mid))) {
+            if (!hex2(e2->d_name))
+                continue;
+            snprintf(path, sizeof path, "%s/sha256/%.2s/%.2s", b->root, e1->d_name,
+                     e2->d_name);
+            if (!(leaf = opendir(path)))
+                continue;
+            while (more && (e3 = readdir(leaf))) {
+                const char *h = e3->d_name;
+                if (!store_hex_valid(h) || strncmp(h, e1->d_name, 2) != 0 ||
+                    strncmp(h + 2, e2->d_name, 2) != 0)
+                    continue;
+                if (fstatat(dirfd(leaf), h, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+                    !S_ISREG(st.st_mode))
+                    continue;
+                more = fn(ctx, h, (int64_t)st.st_size, (int64_t)st.st_mtime);
+            }
+            closedir(leaf);
+            leaf = NULL;
+        }
+        closedir(mid);
+        mid = NULL;
+    }
+    closedir(top);
+    return rc;
+}
+
 static const char *fs_tmp_dir(const store_blob *base)
 {
     return ((const blob_fs *)base)->tmp;
@@ -446,6 +514,8 @@ static const store_blob_ops fs_ops = {
     .stat = fs_stat,
     .open_read = fs_open_read,
     .local_path = fs_local_path,
+    .remove = fs_remove,
+    .each = fs_each,
 };
 
 fg_result store_blob_open_fs(const char *root, store_blob **out, fg_reason *r)

@@ -26,6 +26,9 @@ typedef struct store_blob_ops {
                            fg_reason *r);
     fg_result (*local_path)(store_blob *b, const char *hex, char *out,
                             size_t cap, fg_reason *r);
+    fg_result (*remove)(store_blob *b, const char *hex, fg_reason *r);
+    fg_result (*each)(store_blob *b, store_blob_each_fn fn, void *ctx,
+                      fg_reason *r);
 } store_blob_ops;
 
 typedef struct store_blob_writer_ops {

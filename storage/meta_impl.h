@@ -80,6 +80,22 @@ typedef struct store_meta_ops {
                                const char *sent_at, bool *updated,
                                fg_reason *r);
 
+    /* Blob references (storage/blob_refs.h). touch: a row for hex with
+     * refs 0 if none, and seen_at raised to now. get: *known false when
+     * there is no row. unused: up to limit hexes with refs 0 and seen_at
+     * <= cutoff, oldest first, into hexes (limit entries). drop: deletes
+     * the row of hex only if refs is 0 and seen_at <= cutoff; *dropped
+     * says whether it did. */
+    fg_result (*blob_ref_touch)(store_meta *m, const char *hex, int64_t now,
+                                fg_reason *r);
+    fg_result (*blob_ref_get)(store_meta *m, const char *hex, int64_t *refs,
+                              int64_t *seen_at, bool *known, fg_reason *r);
+    fg_result (*blob_ref_unused)(store_meta *m, int64_t cutoff, size_t limit,
+                                 char (*hexes)[STORE_HEX_MAX], size_t *n,
+                                 fg_reason *r);
+    fg_result (*blob_ref_drop)(store_meta *m, const char *hex, int64_t cutoff,
+                               bool *dropped, fg_reason *r);
+
     /* The last entry's seq and hash (0 and the genesis hash if none). */
     fg_result (*audit_head)(store_meta *m, int64_t *seq,
                             char hash[STORE_HEX_MAX], fg_reason *r);

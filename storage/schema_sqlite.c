@@ -4,6 +4,7 @@
 #include "storage/schema_sqlite.h"
 
 #include <stddef.h>
+#include <string.h>
 
 #include "storage/meta.h"
 
@@ -102,6 +103,64 @@ static const char *const steps[] = {
      * no commitment, and the buyer sees no hash of them until release. */
     "ALTER TABLE files ADD COLUMN salt TEXT NOT NULL DEFAULT '';"
     "ALTER TABLE files ADD COLUMN commitment TEXT NOT NULL DEFAULT '';",
+
+    /* 5: blob references (DESIGN, Settled details): refs counts the file
+     * rows that name a blob, originals and previews alike, kept by
+     * triggers so that it changes in the very statement, hence the
+     * transaction, that adds, changes or removes a file row, whoever
+     * writes it. A blob is registered (refs 0, seen_at now, unix seconds)
+     * before it is stored, so a blob whose row never comes (a rejected
+     * upload, a crash) is known and collected once it is older than the
+     * grace period (storage/blob_refs.h). The step counts the rows that
+     * exist. A later step that rebuilds the files table must recreate
+     * these triggers. */
+    "CREATE TABLE blob_refs ("
+    "  sha256 TEXT PRIMARY KEY,"
+    "  refs INTEGER NOT NULL DEFAULT 0 CHECK (refs >= 0),"
+    "  seen_at INTEGER NOT NULL"
+    ") STRICT;"
+    "INSERT INTO blob_refs(sha256, refs, seen_at)"
+    "  SELECT sha256, COUNT(*), CAST(strftime('%s','now') AS INTEGER) FROM ("
+    "    SELECT sha256 FROM files"
+    "    UNION ALL SELECT preview_sha256 FROM files WHERE preview_sha256 <> ''"
+    "  ) GROUP BY sha256;"
+    "CREATE INDEX blob_refs_unused ON blob_refs(seen_at) WHERE refs = 0;"
+    "CREATE TRIGGER blob_refs_file_insert AFTER INSERT ON files BEGIN"
+    "  INSERT OR IGNORE INTO blob_refs(sha256, refs, seen_at)"
+    "    SELECT new.sha256, 0, CAST(strftime('%s','now') AS INTEGER);"
+    "  UPDATE blob_refs SET refs = refs + 1 WHERE sha256 = new.sha256;"
+    "  INSERT OR IGNORE INTO blob_refs(sha256, refs, seen_at)"
+    "    SELECT new.preview_sha256, 0, CAST(strftime('%s','now') AS INTEGER)"
+    "    WHERE new.preview_sha256 <> '';"
+    "  UPDATE blob_refs SET refs = refs + 1"
+    "    WHERE new.preview_sha256 <> '' AND sha256 = new.preview_sha256;"
+    "END;"
+    /* A reference dropped to 0 restarts the grace period: seen_at now. */
+    "CREATE TRIGGER blob_refs_file_delete AFTER DELETE ON files BEGIN"
+    "  UPDATE blob_refs SET refs = MAX(refs - 1, 0),"
+    "    seen_at = CAST(strftime('%s','now') AS INTEGER)"
+    "    WHERE sha256 = old.sha256;"
+    "  UPDATE blob_refs SET refs = MAX(refs - 1, 0),"
+    "    seen_at = CAST(strftime('%s','now') AS INTEGER)"
+    "    WHERE old.preview_sha256 <> '' AND sha256 = old.preview_sha256;"
+    "END;"
+    "CREATE TRIGGER blob_refs_file_update AFTER UPDATE OF sha256, preview_sha256"
+    "  ON files BEGIN"
+    "  UPDATE blob_refs SET refs = MAX(refs - 1, 0),"
+    "    seen_at = CAST(strftime('%s','now') AS INTEGER)"
+    "    WHERE sha256 = old.sha256;"
+    "  UPDATE blob_refs SET refs = MAX(refs - 1, 0),"
+    "    seen_at = CAST(strftime('%s','now') AS INTEGER)"
+    "    WHERE old.preview_sha256 <> '' AND sha256 = old.preview_sha256;"
+    "  INSERT OR IGNORE INTO blob_refs(sha256, refs, seen_at)"
+    "    SELECT new.sha256, 0, CAST(strftime('%s','now') AS INTEGER);"
+    "  UPDATE blob_refs SET refs = refs + 1 WHERE sha256 = new.sha256;"
+    "  INSERT OR IGNORE INTO blob_refs(sha256, refs, seen_at)"
+    "    SELECT new.preview_sha256, 0, CAST(strftime('%s','now') AS INTEGER)"
+    "    WHERE new.preview_sha256 <> '';"
+    "  UPDATE blob_refs SET refs = refs + 1"
+    "    WHERE new.preview_sha256 <> '' AND sha256 = new.preview_sha256;"
+    "END;",
 };
 
 int store_sqlite_schema_latest(void)
@@ -131,14 +190,29 @@ static int current_version(sqlite3 *db)
     return v;
 }
 
+int store_sqlite_schema_step_of(const char *fragment)
+{
+    for (int v = 1; v <= store_sqlite_schema_latest(); v++)
+        if (strstr(steps[v - 1], fragment))
+            return v;
+    return 0;
+}
+
 fg_result store_sqlite_migrate(sqlite3 *db, fg_reason *r)
+{
+    return store_sqlite_migrate_to(db, store_sqlite_schema_latest(), r);
+}
+
+fg_result store_sqlite_migrate_to(sqlite3 *db, int target, fg_reason *r)
 {
     sqlite3_stmt *st = NULL;
     int have = 0;
     char now[STORE_TIME_MAX];
+    if (target < 0 || target > store_sqlite_schema_latest())
+        return fg_fail(r, FG_EUSAGE, "no schema step %d", target);
     /* Up to date (the common case: every worker thread opening its
      * handle): no write lock, so opening never waits behind a writer. */
-    if (current_version(db) == store_sqlite_schema_latest())
+    if (current_version(db) == target)
         return FG_OK;
     fg_result rc = exec(db, "BEGIN IMMEDIATE", "lock the database for migration", r);
     if (rc)
@@ -166,7 +240,7 @@ fg_result store_sqlite_migrate(sqlite3 *db, fg_reason *r)
         goto out;
     }
     store_time_now(now);
-    for (int v = have + 1; v <= store_sqlite_schema_latest(); v++) {
+    for (int v = have + 1; v <= target; v++) {
         if ((rc = exec(db, steps[v - 1], "apply a schema migration", r)))
             goto out;
         if (sqlite3_prepare_v2(db,

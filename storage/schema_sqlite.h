@@ -15,4 +15,14 @@ int store_sqlite_schema_latest(void);
  * the database is at a step newer than this program, FG_EIO otherwise. */
 FG_MUST_CHECK fg_result store_sqlite_migrate(sqlite3 *db, fg_reason *r);
 
+/* As store_sqlite_migrate, but stops at step target (a database at a
+ * later step is left alone): for tests of a step's migration of existing
+ * rows. FG_EUSAGE for a step this program does not know. */
+FG_MUST_CHECK fg_result store_sqlite_migrate_to(sqlite3 *db, int target,
+                                                fg_reason *r);
+
+/* The first step whose SQL holds fragment, 0 if none: lets a test find
+ * the step it is about whatever steps are added around it. */
+int store_sqlite_schema_step_of(const char *fragment);
+
 #endif

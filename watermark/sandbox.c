@@ -18,6 +18,7 @@
 #define _GNU_SOURCE
 #include "watermark/sandbox.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -438,6 +439,32 @@ static bool wait_child(pid_t pid, int err_r, int wall_seconds, errline *e,
     return killed;
 }
 
+/* A child killed at the deadline or by a signal had no chance to remove
+ * its half-written preview: the temp file watermark/outfile.c makes next
+ * to out, ".<name of out>.tmp-XXXXXX". Only names of that exact form are
+ * removed, so nothing else in a caller's directory is touched. */
+static void remove_child_temps(const char *out)
+{
+    char dir[4096], prefix[512];
+    const char *slash = strrchr(out, '/');
+    const char *base = slash ? slash + 1 : out;
+    int n = !slash         ? snprintf(dir, sizeof dir, ".")
+            : slash == out ? snprintf(dir, sizeof dir, "/")
+                           : snprintf(dir, sizeof dir, "%.*s", (int)(slash - out), out);
+    if (n < 0 || n >= (int)sizeof dir ||
+        snprintf(prefix, sizeof prefix, ".%s.tmp-", base) >= (int)sizeof prefix)
+        return;
+    size_t plen = strlen(prefix);
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (strncmp(e->d_name, prefix, plen) == 0 && strlen(e->d_name) == plen + 6)
+            (void)unlinkat(dirfd(d), e->d_name, 0);
+    closedir(d);
+}
+
 fg_result wm_sandbox_stamp(const char *cli, const char *in, const char *out,
                            const char *const *args, const wm_sandbox_limits *l,
                            fg_reason *r)
@@ -502,6 +529,8 @@ fg_result wm_sandbox_stamp(const char *cli, const char *in, const char *out,
     int st = 0;
     bool killed = wait_child(pid, err_r, l->wall_seconds, &e, &st);
     rc = map_status(st, killed, l, &e, in, out, r);
+    if (killed || (st != -1 && WIFSIGNALED(st)))
+        remove_child_temps(out);
 
 out:
     if (rc != FG_OK)

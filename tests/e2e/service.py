@@ -69,8 +69,9 @@ class Response:
 
 
 class Service:
-    def __init__(self, env=None):
-        self.data = tempfile.mkdtemp(prefix="filigrane-e2e-")
+    def __init__(self, env=None, data=None):
+        """data: an existing data directory (a restart); else a fresh one."""
+        self.data = data or tempfile.mkdtemp(prefix="filigrane-e2e-")
         os.chmod(self.data, 0o755)
         self.jwt_secret = "jwt-" + uuid.uuid4().hex + uuid.uuid4().hex
         self.hook_key = os.urandom(32)
