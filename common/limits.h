@@ -96,8 +96,19 @@
  * worker, on `exp`, `nbf` and `iat`, in seconds. */
 #define FG_JWT_CLOCK_SKEW_SECONDS 30
 
-/* Longest lifetime `filigrane token` mints (--ttl), in seconds: 30 days. */
+/* Longest lifetime `filigrane token` mints (--ttl), and the default of
+ * FILIGRANE_JWT_MAX_TTL, the longest lifetime (exp - iat) a token may
+ * have to be accepted, in seconds: 30 days. */
 #define FG_JWT_MAX_TTL_SECONDS (30LL * 24 * 3600)
+
+/* The largest FILIGRANE_JWT_MAX_TTL an operator may set: one year. */
+#define FG_JWT_MAX_TTL_LIMIT (365LL * 24 * 3600)
+
+/* A secret (FILIGRANE_JWT_SECRET, the key of FILIGRANE_WEBHOOK_SECRET)
+ * with fewer distinct byte values than this, or this many equal bytes in
+ * a row, is refused as weak (fcgi_secret_weak). */
+#define FG_SECRET_MIN_DISTINCT 8
+#define FG_SECRET_MAX_RUN 8
 
 /* Standard Webhooks: a timestamp further than this from our clock, either
  * way, is refused, so a captured request cannot be replayed later. */
