@@ -1,5 +1,10 @@
 /* GET /v1/orders/{order} and GET /v1/orders/{order}/audit. */
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+
+#include "common/setting.h"
 
 #include "fcgi/access.h"
 #include "fcgi/handlers.h"
@@ -27,25 +32,56 @@ void fcgi_h_order_get(fcgi_req *req)
     fcgi_send_json(req, 200, doc);
 }
 
+/* True when the query names key at all (fcgi_query also says false for a
+ * value too long for its buffer: that must be refused, not ignored). */
+static bool query_names(const fcgi_req *req, const char *key)
+{
+    size_t k = strlen(key);
+    for (const char *p = req->query; p && *p;) {
+        if (strncmp(p, key, k) == 0 && (p[k] == '=' || p[k] == '&' || p[k] == '\0'))
+            return true;
+        p = strchr(p, '&');
+        p = p ? p + 1 : NULL;
+    }
+    return false;
+}
+
+/* A whole decimal number in [min, max] from the query; absent leaves *out.
+ * false when present but not such a number. */
+static bool query_number(const fcgi_req *req, const char *key, long long min, long long max,
+                         long long *out)
+{
+    char v[24];
+    if (!query_names(req, key))
+        return true;
+    return fcgi_query(req, key, v, sizeof v) && fg_parse_count(v, false, min, max, out);
+}
+
+/* Pages of FG_AUDIT_PAGE_DEFAULT entries (?limit= up to FG_AUDIT_PAGE_MAX)
+ * after seq ?after=; "next" is the after= of the following page and is
+ * there only when more entries remain. */
 void fcgi_h_order_audit(fcgi_req *req)
 {
     struct fcgi_claims who;
     store_order o;
     fg_reason r = {{0}};
     store_audit_list list = {0};
-    char after_s[24];
-    long long after = 0;
+    long long after = 0, limit = FG_AUDIT_PAGE_DEFAULT;
+    bool more = false;
     if (!fcgi_load_order(req, req->params[0], FCGI_WANT_READ, &who, &o))
         return;
-    if (fcgi_query(req, "after", after_s, sizeof after_s)) {
-        char *end = NULL;
-        after = strtoll(after_s, &end, 10);
-        if (*end || after < 0) {
-            fcgi_send_error(req, FG_EUSAGE, NULL, "after must be a sequence number");
-            return;
-        }
+    if (!query_number(req, "after", 0, INT64_MAX, &after)) {
+        fcgi_send_error(req, FG_EUSAGE, NULL, "after must be a sequence number");
+        return;
     }
-    fg_result rc = store_audit_list_get(req->ctx->meta, o.id, after, 0, &list, &r);
+    if (!query_number(req, "limit", 1, FG_AUDIT_PAGE_MAX, &limit)) {
+        char why[64];
+        snprintf(why, sizeof why, "limit must be 1 to %d", FG_AUDIT_PAGE_MAX);
+        fcgi_send_error(req, FG_EUSAGE, NULL, why);
+        return;
+    }
+    fg_result rc = store_audit_page_get(req->ctx->meta, o.id, after, (size_t)limit, &list, &more,
+                                        &r);
     if (rc != FG_OK) {
         fcgi_send_error(req, rc, NULL, r.text);
         return;
@@ -53,10 +89,12 @@ void fcgi_h_order_audit(fcgi_req *req)
     json_t *entries = json_array();
     for (size_t i = 0; entries && i < list.n; i++)
         json_array_append_new(entries, fcgi_view_audit_entry(&list.items[i]));
+    json_t *doc = json_pack("{s:s, s:s, s:o}", "order_id", o.id, "hash",
+                            "sha256 of the netstrings of seq, order_id, at, actor, "
+                            "action, detail, prev_hash after \"filigrane-audit-v1\\n\"",
+                            "entries", entries);
+    if (doc && more && list.n > 0)
+        json_object_set_new(doc, "next", json_integer((json_int_t)list.items[list.n - 1].seq));
     store_audit_list_release(&list);
-    fcgi_send_json(req, 200,
-                   json_pack("{s:s, s:s, s:o}", "order_id", o.id, "hash",
-                             "sha256 of the netstrings of seq, order_id, at, actor, "
-                             "action, detail, prev_hash after \"filigrane-audit-v1\\n\"",
-                             "entries", entries));
+    fcgi_send_json(req, 200, doc);
 }
