@@ -21,10 +21,13 @@ void fcgi_h_auth_deliver(fcgi_req *req)
     struct fcgi_claims who;
     store_order o;
     req->auth_check = true;
-    /* Only uploads are checked early; any other method goes on to the
-     * route itself, which answers it (405). */
-    if (strcmp(req->method, "POST") == 0 &&
-        !fcgi_load_order(req, req->params[0], FCGI_WANT_DELIVER, &who, &o))
+    /* Any other method is refused here too: let through, its body would be
+     * spooled before the route answered 405. */
+    if (strcmp(req->method, "POST") != 0) {
+        fcgi_send_method_not_allowed(req, "POST");
+        return;
+    }
+    if (!fcgi_load_order(req, req->params[0], FCGI_WANT_DELIVER, &who, &o))
         return;
     fcgi_send_text(req, 204, "text/plain", "", 0);
 }

@@ -288,6 +288,10 @@ void fcgi_send_method_not_allowed(fcgi_req *req, const char *allow)
 {
     if (req->status)
         return;
+    if (req->auth_check) {
+        send_auth_refusal(req, 405, "method_not_allowed", "method not allowed on this path");
+        return;
+    }
     static const char body[] =
         "{\"error\":{\"code\":\"method_not_allowed\",\"message\":\"method not allowed on this path\"}}";
     put_status(req, 405);

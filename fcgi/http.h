@@ -90,7 +90,8 @@ void fcgi_send_json(fcgi_req *req, int status, json_t *doc);
 void fcgi_send_error(fcgi_req *req, fg_result code, const char *api_code,
                      const char *message);
 
-/* Answers 405 with an Allow header. */
+/* Answers 405 with an Allow header (with req->auth_check: a refusal
+ * carrying 405, as fcgi_send_error describes). */
 void fcgi_send_method_not_allowed(fcgi_req *req, const char *allow);
 
 /* Answers with a plain body (metrics, health). */

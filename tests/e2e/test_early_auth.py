@@ -152,8 +152,17 @@ try:
     r = svc.upload("ord-e", [("a.txt", b"multipart works\n")], seller)
     check("a valid seller multipart upload is taken (201)", r.status == 201, r)
     r = svc.get("/v1/orders/ord-e/deliveries", token=seller)
-    check("another method on the deliveries path still reaches the route (405)",
-          r.status == 405, r)
+    check("another method on the deliveries path answers 405 JSON with Allow: POST",
+          r.status == 405 and error_code(r.body) == "method_not_allowed"
+          and r.header("allow") == "POST", r)
+    s = socket.create_connection(("127.0.0.1", svc.port))
+    s.sendall(b"PUT /v1/orders/ord-e/deliveries HTTP/1.1\r\nHost: x\r\n"
+              b"Content-Length: 1073741824\r\nExpect: 100-continue\r\n\r\n")
+    got, head, body = read_final(s)
+    spooled = body_files(svc)
+    s.close()
+    check("a PUT of 1 GiB to the deliveries path is refused (405) before its body, nothing "
+          "spooled", got == 405 and not spooled, (got, head, spooled))
     r = svc.get("/_auth/deliveries")
     check("the internal auth location cannot be reached from outside", r.status == 404, r)
     r = svc.get("/_auth/v1/orders/ord-e/deliveries")
