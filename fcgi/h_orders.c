@@ -57,9 +57,22 @@ static bool query_number(const fcgi_req *req, const char *key, long long min, lo
     return fcgi_query(req, key, v, sizeof v) && fg_parse_count(v, false, min, max, out);
 }
 
+/* Writes one JSON value to the answer; false when it could not be made
+ * or the client is gone. */
+static bool put_json(fcgi_req *req, json_t *v)
+{
+    char *text = v ? json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    json_decref(v);
+    bool ok = text && FCGX_PutS(text, req->fx->out) >= 0;
+    free(text);
+    return ok;
+}
+
 /* Pages of FG_AUDIT_PAGE_DEFAULT entries (?limit= up to FG_AUDIT_PAGE_MAX)
  * after seq ?after=; "next" is the after= of the following page and is
- * there only when more entries remain. */
+ * there only when more entries remain. The page is read whole (bounded by
+ * the limit), then written entry by entry: no document of the whole page
+ * is ever built. */
 void fcgi_h_order_audit(fcgi_req *req)
 {
     struct fcgi_claims who;
@@ -86,15 +99,24 @@ void fcgi_h_order_audit(fcgi_req *req)
         fcgi_send_error(req, rc, NULL, r.text);
         return;
     }
-    json_t *entries = json_array();
-    for (size_t i = 0; entries && i < list.n; i++)
-        json_array_append_new(entries, fcgi_view_audit_entry(&list.items[i]));
-    json_t *doc = json_pack("{s:s, s:s, s:o}", "order_id", o.id, "hash",
-                            "sha256 of the netstrings of seq, order_id, at, actor, "
-                            "action, detail, prev_hash after \"filigrane-audit-v1\\n\"",
-                            "entries", entries);
-    if (doc && more && list.n > 0)
-        json_object_set_new(doc, "next", json_integer((json_int_t)list.items[list.n - 1].seq));
+    /* Once the head is out, a failure can only cut the answer short: the
+     * client sees invalid JSON, never a partial page that parses. */
+    bool ok = fcgi_send_json_stream_head(req, 200) == FG_OK &&
+              FCGX_PutS("{\"order_id\":", req->fx->out) >= 0 &&
+              put_json(req, json_string(o.id)) &&
+              FCGX_PutS(",\"hash\":\"sha256 of the netstrings of seq, order_id, at, actor, "
+                        "action, detail, prev_hash after \\\"filigrane-audit-v1\\\\n\\\"\"",
+                        req->fx->out) >= 0;
+    if (ok && more && list.n > 0) {
+        char next[40];
+        snprintf(next, sizeof next, ",\"next\":%lld", (long long)list.items[list.n - 1].seq);
+        ok = FCGX_PutS(next, req->fx->out) >= 0;
+    }
+    ok = ok && FCGX_PutS(",\"entries\":[", req->fx->out) >= 0;
+    for (size_t i = 0; ok && i < list.n; i++)
+        ok = (i == 0 || FCGX_PutS(",", req->fx->out) >= 0) &&
+             put_json(req, fcgi_view_audit_entry(&list.items[i]));
+    if (ok)
+        FCGX_PutS("]}", req->fx->out);
     store_audit_list_release(&list);
-    fcgi_send_json(req, 200, doc);
 }

@@ -284,6 +284,15 @@ void fcgi_send_error(fcgi_req *req, fg_result code, const char *api_code,
     fcgi_send_json(req, status, doc);
 }
 
+fg_result fcgi_send_json_stream_head(fcgi_req *req, int status)
+{
+    if (req->status)
+        return FG_EIO;
+    put_status(req, status);
+    out_printf(req, "Content-Type: application/json\r\nCache-Control: no-store\r\n\r\n");
+    return FCGX_GetError(req->fx->out) == 0 ? FG_OK : FG_EIO;
+}
+
 void fcgi_send_method_not_allowed(fcgi_req *req, const char *allow)
 {
     if (req->status)

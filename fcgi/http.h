@@ -90,6 +90,12 @@ void fcgi_send_json(fcgi_req *req, int status, json_t *doc);
 void fcgi_send_error(fcgi_req *req, fg_result code, const char *api_code,
                      const char *message);
 
+/* Starts a JSON answer whose body the handler writes itself to
+ * req->fx->out, piece by piece (no Content-Length: nginx chunks it), so
+ * a long list is never held whole as one document. FG_EIO if the client
+ * is gone or the request was already answered. */
+FG_MUST_CHECK fg_result fcgi_send_json_stream_head(fcgi_req *req, int status);
+
 /* Answers 405 with an Allow header (with req->auth_check: a refusal
  * carrying 405, as fcgi_send_error describes). */
 void fcgi_send_method_not_allowed(fcgi_req *req, const char *allow);
