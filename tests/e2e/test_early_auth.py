@@ -173,6 +173,15 @@ try:
     check("the valid seller upload is then taken (201)", got == 201, (got, head, body))
     r = svc.upload("ord-e", [("a.txt", b"multipart works\n")], seller)
     check("a valid seller multipart upload is taken (201)", r.status == 201, r)
+    r = svc.request("POST", "/v1/orders/ord-e/deliveries?filename=q.txt&token=" + seller,
+                    body=b"token in the query\n",
+                    headers={"Content-Type": "application/octet-stream"})
+    check("the early check reads ?token= as the handler does (seller: 201)", r.status == 201, r)
+    r = svc.request("POST", "/v1/orders/ord-e/deliveries?filename=q.txt&token="
+                    + svc.token("buyer", "b-e", "ord-e"), body=b"buyer\n",
+                    headers={"Content-Type": "application/octet-stream"})
+    check("a buyer's ?token= is refused early (403 not_seller)",
+          r.status == 403 and error_code(r.body) == "not_seller", r)
     r = svc.get("/v1/orders/ord-e/deliveries", token=seller)
     check("another method on the deliveries path answers 405 JSON with Allow: POST",
           r.status == 405 and error_code(r.body) == "method_not_allowed"
