@@ -148,7 +148,7 @@ fuzz_src_webhook     = fcgi/webhook_sig.c
 fuzz_src_disposition = fcgi/disposition.c
 fuzz_src_template    = watermark/template.c
 fuzz_libs_multipart  = -lcrypto
-fuzz_libs_jwt        = $(shell pkg-config --libs libjwt 2>/dev/null) -lcrypto
+fuzz_libs_jwt        = $(shell pkg-config --libs libjwt jansson 2>/dev/null) -lcrypto
 fuzz_libs_webhook    = -lcrypto
 fuzz_libs_utf8       = $(shell pkg-config --libs glib-2.0 2>/dev/null)
 # Longest input tried: a few limits' worth (the multipart limits are

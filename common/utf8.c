@@ -38,3 +38,15 @@ bool fg_utf8_valid(const char *s, size_t len)
     }
     return true;
 }
+
+bool fg_utf8_is_bidi_control(const unsigned char *s, size_t len)
+{
+    if (len == 2)
+        return s[0] == 0xd8 && s[1] == 0x9c; /* U+061C ARABIC LETTER MARK */
+    if (len != 3 || s[0] != 0xe2)
+        return false;
+    unsigned cp = (unsigned)(s[1] & 0x3f) << 6 | (s[2] & 0x3f); /* low 12 bits */
+    cp |= 0x2000;
+    return cp == 0x200e || cp == 0x200f || (cp >= 0x202a && cp <= 0x202e) ||
+           (cp >= 0x2066 && cp <= 0x2069);
+}

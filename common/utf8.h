@@ -19,4 +19,13 @@ size_t fg_utf8_seq(const unsigned char *s, size_t n);
  * U+0000, which is). This function can't fail. */
 bool fg_utf8_valid(const char *s, size_t len);
 
+/* True if the well-formed sequence of len bytes at s (as measured by
+ * fg_utf8_seq) is a bidirectional formatting character: U+061C, U+200E,
+ * U+200F, U+202A..U+202E (embeddings, overrides) and U+2066..U+2069
+ * (isolates). Shown in a name, they reorder what follows, so that
+ * "invoice\u202Egpj.exe" reads as "invoiceexe.jpg". Every name we show
+ * (Content-Disposition, zip entries, manifests) replaces them.
+ * This function can't fail. */
+bool fg_utf8_is_bidi_control(const unsigned char *s, size_t len);
+
 #endif

@@ -32,7 +32,8 @@ bool fcgi_authenticate(fcgi_req *req, struct fcgi_claims *who)
     long long now = (long long)time(NULL);
     if (fcgi_token_cache_get(t, now, who))
         return true;
-    if (fcgi_jwt_verify(t, req->ctx->cfg->jwt_secret, now, who, &r) != FG_OK) {
+    if (fcgi_jwt_verify_ttl(t, req->ctx->cfg->jwt_secret, now,
+                            req->ctx->cfg->jwt_max_ttl, who, &r) != FG_OK) {
         fcgi_metric_inc(FCGI_M_AUTH_FAILURES);
         fcgi_send_error(req, FG_EAUTH, NULL, r.text);
         return false;

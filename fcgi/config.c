@@ -96,6 +96,49 @@ out:
     return rc;
 }
 
+bool fcgi_secret_weak(const unsigned char *s, size_t n)
+{
+    bool seen[256] = {false};
+    size_t distinct = 0, run = 0;
+    for (size_t i = 0; i < n; i++) {
+        distinct += !seen[s[i]];
+        seen[s[i]] = true;
+        run = i > 0 && s[i] == s[i - 1] ? run + 1 : 1;
+        if (run >= FG_SECRET_MAX_RUN)
+            return true;
+    }
+    return distinct < FG_SECRET_MIN_DISTINCT;
+}
+
+/* A duration: whole seconds, or with an s, m, h or d suffix, in
+ * [min, max] seconds. */
+static fg_result duration(const char *name, long long min, long long max, long long *out,
+                          fg_reason *r)
+{
+    const char *s = env(name);
+    if (!s)
+        return FG_OK;
+    char digits[24];
+    size_t n = strlen(s);
+    long long unit = 1, v = 0;
+    if (n > 0 && strchr("smhd", s[n - 1])) {
+        unit = s[n - 1] == 'm' ? 60 : s[n - 1] == 'h' ? 3600 : s[n - 1] == 'd' ? 86400 : 1;
+        n--;
+    }
+    if (n == 0 || n >= sizeof digits)
+        goto bad;
+    memcpy(digits, s, n);
+    digits[n] = '\0';
+    if (!fg_parse_count(digits, false, 0, max, &v) || __builtin_mul_overflow(v, unit, &v) ||
+        v < min || v > max)
+        goto bad;
+    *out = v;
+    return FG_OK;
+bad:
+    return fg_fail(r, FG_EUSAGE, "%s must be a duration of %lld to %lld seconds (s, m, h, d "
+                   "suffixes allowed)", name, min, max);
+}
+
 static const char *const LEVELS[] = {"error", "warn", "info", "debug"};
 
 const char *fcgi_log_level_name(enum fcgi_log_level l)
@@ -204,6 +247,11 @@ fg_result fcgi_config_load(struct fcgi_config *cfg, fg_reason *r)
     }
     snprintf(cfg->run_user, sizeof cfg->run_user, "%s", s);
 
+    cfg->jwt_max_ttl = FG_JWT_MAX_TTL_SECONDS;
+    if ((res = duration("FILIGRANE_JWT_MAX_TTL", 1, FG_JWT_MAX_TTL_LIMIT, &cfg->jwt_max_ttl,
+                        r)) != FG_OK)
+        goto out;
+
     /* Secrets last: a reason about them names the variable only. */
     if (!(s = env("FILIGRANE_JWT_SECRET"))) {
         res = fg_fail(r, FG_EUSAGE, "FILIGRANE_JWT_SECRET is not set");
@@ -213,6 +261,13 @@ fg_result fcgi_config_load(struct fcgi_config *cfg, fg_reason *r)
         res = fg_fail(r, FG_EUSAGE,
                       "FILIGRANE_JWT_SECRET is shorter than %d bytes",
                       FG_JWT_MIN_SECRET_BYTES);
+        goto out;
+    }
+    if (fcgi_secret_weak((const unsigned char *)s, strlen(s))) {
+        res = fg_fail(r, FG_EUSAGE,
+                      "FILIGRANE_JWT_SECRET is too weak: fewer than %d distinct bytes or "
+                      "%d equal bytes in a row (use openssl rand -hex 32)",
+                      FG_SECRET_MIN_DISTINCT, FG_SECRET_MAX_RUN);
         goto out;
     }
     if (!(cfg->jwt_secret = strdup(s))) {
@@ -226,6 +281,14 @@ fg_result fcgi_config_load(struct fcgi_config *cfg, fg_reason *r)
     fg_reason why = {{0}};
     if (fcgi_webhook_key_init(&cfg->webhook_key, s, &why) != FG_OK) {
         res = fg_fail(r, FG_EUSAGE, "FILIGRANE_WEBHOOK_SECRET: %s", why.text);
+        goto out;
+    }
+    if (fcgi_secret_weak(cfg->webhook_key.key, cfg->webhook_key.len)) {
+        res = fg_fail(r, FG_EUSAGE,
+                      "FILIGRANE_WEBHOOK_SECRET is too weak: its key has fewer than %d "
+                      "distinct bytes or %d equal bytes in a row (use whsec_ and openssl "
+                      "rand -base64 32)",
+                      FG_SECRET_MIN_DISTINCT, FG_SECRET_MAX_RUN);
         goto out;
     }
     /* Optional: without it /metrics is refused to everyone. */
@@ -277,12 +340,12 @@ void fcgi_config_describe(const struct fcgi_config *c, FILE *f)
             "FILIGRANE_MAX_FILES=%d\nFILIGRANE_MAX_DELIVERY_BYTES=%lld\n"
             "FILIGRANE_MARK_TEXT=%s\nFILIGRANE_CLI=%s\n"
             "FILIGRANE_LOG_LEVEL=%s\nFILIGRANE_EVENTS_URL=%s\n"
-            "FILIGRANE_EVENTS_RETRY_SCALE=%d\nFILIGRANE_JWT_SECRET=%s\n"
-            "FILIGRANE_WEBHOOK_SECRET=%s\n",
+            "FILIGRANE_EVENTS_RETRY_SCALE=%d\nFILIGRANE_JWT_MAX_TTL=%lld\n"
+            "FILIGRANE_JWT_SECRET=%s\nFILIGRANE_WEBHOOK_SECRET=%s\n",
             c->port, c->data, c->socket, c->threads, c->upload.max_file_bytes,
             c->upload.max_files, c->upload.max_delivery_bytes, c->mark_template,
             c->cli, fcgi_log_level_name(c->log_level),
-            c->events_url[0] ? "(set)" : "(unset)", c->events_retry_scale,
+            c->events_url[0] ? "(set)" : "(unset)", c->events_retry_scale, c->jwt_max_ttl,
             c->jwt_secret ? "(set)" : "(unset)",
             c->webhook_key.len ? "(set)" : "(unset)");
 }

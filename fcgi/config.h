@@ -2,8 +2,8 @@
  *
  *   FILIGRANE_PORT                nginx's port on 127.0.0.1       8080
  *   FILIGRANE_DATA                data directory                  ./var
- *   FILIGRANE_JWT_SECRET          HS256 key, >= 32 bytes          required
- *   FILIGRANE_WEBHOOK_SECRET      whsec_<base64>                  required
+ *   FILIGRANE_JWT_SECRET          HS256 key, >= 32 bytes, not weak required
+ *   FILIGRANE_WEBHOOK_SECRET      whsec_<base64>, not weak        required
  *   FILIGRANE_SOCKET              FastCGI unix socket     $DATA/run/fcgi.sock
  *   FILIGRANE_THREADS             request threads                 4
  *   FILIGRANE_MAX_FILE_BYTES      largest delivered file          2G
@@ -20,6 +20,8 @@
  *                                 visible ASCII bytes  unset: /metrics 403
  *   FILIGRANE_USER                the user a worker started as root
  *                                 becomes                         filigrane
+ *   FILIGRANE_JWT_MAX_TTL         longest token lifetime accepted  30d
+ *                                 (seconds, or s, m, h, d suffix)
  *
  * A variable set to the empty string counts as unset. Numbers are decimal
  * integers, byte sizes may end in K, M or G (powers of 1024); anything else,
@@ -29,6 +31,8 @@
 #define FCGI_CONFIG_H
 
 #include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 
 #include "common/result.h"
@@ -55,6 +59,7 @@ struct fcgi_config {
     int events_retry_scale;                 /* 1 .. FG_EVENTS_RETRY_SCALE_MAX */
     char *metrics_token;                    /* heap, wiped; NULL when unset */
     char run_user[FCGI_RUN_USER_MAX + 1];   /* used only when started as root */
+    long long jwt_max_ttl;                  /* seconds, 1 .. FG_JWT_MAX_TTL_LIMIT */
 };
 
 /* Reads the environment into cfg. On failure FG_EUSAGE (a missing or bad
@@ -63,6 +68,14 @@ struct fcgi_config {
  * fcgi_config_release. Not thread-safe (getenv): call once at start. */
 FG_MUST_CHECK fg_result fcgi_config_load(struct fcgi_config *cfg /* out */,
                                          fg_reason *r);
+
+/* True when a secret (its bytes; for a whsec_ secret, the decoded key)
+ * carries too little entropy to be one: fewer than FG_SECRET_MIN_DISTINCT
+ * distinct byte values, or FG_SECRET_MAX_RUN equal bytes in a row
+ * (32 x "a", an all-zero key, "aaaaaaaaaaaaaaaaaaaaaaaa12345678"). A random
+ * secret of the accepted lengths fails this about once in 10^7 draws (hex)
+ * and far less often as bytes. Can't fail. */
+bool fcgi_secret_weak(const unsigned char *s, size_t n);
 
 /* Wipes the secrets and frees. Accepts NULL. Can't fail. */
 void fcgi_config_release(struct fcgi_config *cfg);

@@ -21,7 +21,9 @@ static size_t clean(const char *name, char *out)
         size_t l = fg_utf8_seq(u, n - i);
         const unsigned char *src = u;
         size_t step = l ? l : 1;
-        if (l == 0) {
+        /* Invalid bytes and bidi controls (which would make
+         * "invoice\u202Egpj.exe" read as "invoiceexe.jpg") become U+FFFD. */
+        if (l == 0 || fg_utf8_is_bidi_control(u, l)) {
             src = (const unsigned char *)"\xef\xbf\xbd";
             l = 3;
         }

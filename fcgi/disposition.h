@@ -24,8 +24,8 @@ enum fcgi_disposition {
  *
  *   attachment; filename="logo final.png"; filename*=UTF-8''logo%20final.png
  *
- * The name is first made safe: invalid UTF-8 replaced by U+FFFD, control
- * characters dropped, and cut at a character boundary to at most
+ * The name is first made safe: invalid UTF-8 and bidi controls
+ * (fg_utf8_is_bidi_control) replaced by U+FFFD, control characters dropped, and cut at a character boundary to at most
  * FG_DISPOSITION_MAX_NAME_BYTES bytes. The fallback then replaces each
  * non-ASCII character and each of / % by '_' and drops '"' and '\\'.
  * Can't fail. */

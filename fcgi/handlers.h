@@ -9,6 +9,8 @@ void fcgi_h_healthz(fcgi_req *req);
 void fcgi_h_metrics(fcgi_req *req);
 void fcgi_h_order_hook(fcgi_req *req);
 void fcgi_h_delivery_create(fcgi_req *req);
+/* nginx's auth_request for an upload (fcgi/h_auth.c); any method. */
+void fcgi_h_auth_deliver(fcgi_req *req);
 void fcgi_h_order_get(fcgi_req *req);
 void fcgi_h_order_audit(fcgi_req *req);
 void fcgi_h_file_preview(fcgi_req *req);

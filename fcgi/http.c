@@ -247,6 +247,22 @@ void fcgi_send_json(fcgi_req *req, int status, json_t *doc)
     free(text);
 }
 
+/* A refusal for nginx's auth_request (see fcgi_send_error). The message
+ * goes into a JSON string literal written by nginx, which escapes
+ * nothing: only printable ASCII other than '"' and '\\' is kept. */
+static void send_auth_refusal(fcgi_req *req, int status, const char *code, const char *message)
+{
+    char safe[256];
+    size_t o = 0;
+    for (const char *p = message; *p && o < sizeof safe - 1; p++)
+        safe[o++] = *p >= 0x20 && *p < 0x7f && *p != '"' && *p != '\\' ? *p : '_';
+    safe[o] = '\0';
+    put_status(req, status == 401 ? 401 : 403);
+    out_printf(req, "X-Filigrane-Status: %d\r\nX-Filigrane-Error: %s\r\n"
+               "X-Filigrane-Message: %s\r\nContent-Length: 0\r\n"
+               "Cache-Control: no-store\r\n\r\n", status, code, safe);
+}
+
 void fcgi_send_error(fcgi_req *req, fg_result code, const char *api_code,
                      const char *message)
 {
@@ -255,6 +271,12 @@ void fcgi_send_error(fcgi_req *req, fg_result code, const char *api_code,
         fcgi_log(FCGI_LOG_ERROR, "req=%s method=%s path=\"%s\" status=%d error=\"%s\"",
                  req->id, req->method ? req->method : "-", req->path, status,
                  message ? message : "");
+    if (req->auth_check && status >= 400 && status < 500) {
+        if (!req->status)
+            send_auth_refusal(req, status, api_code ? api_code : fg_result_name(code),
+                              message && *message ? message : fg_result_name(code));
+        return;
+    }
     json_t *doc = json_pack("{s:{s:s, s:s, s:s}}", "error", "code",
                             api_code ? api_code : fg_result_name(code), "message",
                             message && *message ? message : fg_result_name(code),
@@ -262,10 +284,23 @@ void fcgi_send_error(fcgi_req *req, fg_result code, const char *api_code,
     fcgi_send_json(req, status, doc);
 }
 
+fg_result fcgi_send_json_stream_head(fcgi_req *req, int status)
+{
+    if (req->status)
+        return FG_EIO;
+    put_status(req, status);
+    out_printf(req, "Content-Type: application/json\r\nCache-Control: no-store\r\n\r\n");
+    return FCGX_GetError(req->fx->out) == 0 ? FG_OK : FG_EIO;
+}
+
 void fcgi_send_method_not_allowed(fcgi_req *req, const char *allow)
 {
     if (req->status)
         return;
+    if (req->auth_check) {
+        send_auth_refusal(req, 405, "method_not_allowed", "method not allowed on this path");
+        return;
+    }
     static const char body[] =
         "{\"error\":{\"code\":\"method_not_allowed\",\"message\":\"method not allowed on this path\"}}";
     put_status(req, 405);

@@ -36,6 +36,8 @@ typedef struct fcgi_req {
     char param_buf[FCGI_MAX_PATH_PARAMS][128];
     char id[17];             /* request id for logs and error bodies */
     int status;              /* 0 until answered */
+    bool auth_check;         /* answering nginx's auth_request: see
+                                fcgi_send_error */
     fcgi_cleanup *cleanups;
 } fcgi_req;
 
@@ -76,11 +78,26 @@ void fcgi_send_json(fcgi_req *req, int status, json_t *doc);
 
 /* Answers {"error":{"code":..., "message":..., "request_id":...}} with the
  * status for code. api_code overrides the code's default name (e.g.
- * "not_released"); message is shown to the client: no paths, no secrets. */
+ * "not_released"); message is shown to the client: no paths, no secrets.
+ *
+ * When req->auth_check is set (the request is nginx's auth_request
+ * subrequest, whose body nginx throws away and which may only answer 2xx,
+ * 401 or 403), a refusal is answered 401 for FG_EAUTH and 403 for every
+ * other 4xx, with the real status, code and message in the headers
+ * X-Filigrane-Status, X-Filigrane-Error and X-Filigrane-Message; nginx
+ * rebuilds the JSON error from them (nginx.conf, @auth_refused). 5xx stays
+ * 5xx. */
 void fcgi_send_error(fcgi_req *req, fg_result code, const char *api_code,
                      const char *message);
 
-/* Answers 405 with an Allow header. */
+/* Starts a JSON answer whose body the handler writes itself to
+ * req->fx->out, piece by piece (no Content-Length: nginx chunks it), so
+ * a long list is never held whole as one document. FG_EIO if the client
+ * is gone or the request was already answered. */
+FG_MUST_CHECK fg_result fcgi_send_json_stream_head(fcgi_req *req, int status);
+
+/* Answers 405 with an Allow header (with req->auth_check: a refusal
+ * carrying 405, as fcgi_send_error describes). */
 void fcgi_send_method_not_allowed(fcgi_req *req, const char *allow);
 
 /* Answers with a plain body (metrics, health). */

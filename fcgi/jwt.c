@@ -1,6 +1,8 @@
 #include "fcgi/jwt.h"
 
 #include <errno.h>
+#include <stdbool.h>
+#include <jansson.h>
 #include <jwt.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,8 +60,76 @@ static int grant_int(jwt_t *jwt, const char *name, long long *v)
     return 1;
 }
 
+static int b64url_value(unsigned char c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    return c == '-' ? 62 : c == '_' ? 63 : -1;
+}
+
+/* Decodes n base64url characters (no padding) into out, which has room
+ * for 3 * n / 4 bytes. Returns the length, or -1 if the text is not
+ * base64url. */
+static long b64url_decode(const char *s, size_t n, unsigned char *out)
+{
+    unsigned acc = 0;
+    int bits = 0;
+    long o = 0;
+    if (n % 4 == 1)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        int v = b64url_value((unsigned char)s[i]);
+        if (v < 0)
+            return -1;
+        acc = (acc << 6) | (unsigned)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out[o++] = (unsigned char)(acc >> bits);
+        }
+    }
+    return o;
+}
+
+/* True when the segment (header or payload) is one JSON object in which
+ * no object repeats a key. libjwt parses with jansson's defaults, which
+ * keep the last of two equal keys: {"role":"buyer","role":"admin"} would
+ * read as admin here and perhaps as buyer in the order system's own
+ * parser. A token that two parsers may read differently is refused. */
+static int segment_unambiguous(const char *s, size_t n)
+{
+    unsigned char buf[FG_JWT_MAX_TOKEN_BYTES];
+    long len = n <= FG_JWT_MAX_TOKEN_BYTES ? b64url_decode(s, n, buf) : -1;
+    if (len < 0)
+        return 0;
+    json_error_t err;
+    json_t *doc = json_loadb((const char *)buf, (size_t)len, JSON_REJECT_DUPLICATES, &err);
+    int ok = json_is_object(doc);
+    json_decref(doc);
+    return ok;
+}
+
+/* Both JSON segments of the token (before the first and second dots). */
+static int token_unambiguous(const char *token)
+{
+    const char *d1 = strchr(token, '.');
+    const char *d2 = d1 ? strchr(d1 + 1, '.') : NULL;
+    return d2 && segment_unambiguous(token, (size_t)(d1 - token)) &&
+           segment_unambiguous(d1 + 1, (size_t)(d2 - d1 - 1));
+}
+
 fg_result fcgi_jwt_verify(const char *token, const char *secret, long long now,
                           struct fcgi_claims *out, fg_reason *r)
+{
+    return fcgi_jwt_verify_ttl(token, secret, now, FG_JWT_MAX_TTL_SECONDS, out, r);
+}
+
+fg_result fcgi_jwt_verify_ttl(const char *token, const char *secret, long long now,
+                              long long max_ttl, struct fcgi_claims *out, fg_reason *r)
 {
     jwt_t *jwt = NULL;
     fg_result res;
@@ -89,6 +159,10 @@ fg_result fcgi_jwt_verify(const char *token, const char *secret, long long now,
         res = fg_fail(r, FG_EAUTH, "invalid token: algorithm is not HS256");
         goto out;
     }
+    if (!token_unambiguous(token)) {
+        res = fg_fail(r, FG_EAUTH, "invalid token: a JSON key is repeated");
+        goto out;
+    }
 
     if (!grant_int(jwt, "exp", &out->exp)) {
         res = fg_fail(r, FG_EAUTH, "invalid token: no integer exp claim");
@@ -108,6 +182,19 @@ fg_result fcgi_jwt_verify(const char *token, const char *secret, long long now,
             goto out;
         }
         out->iat = v;
+    }
+    /* A token lives at most max_ttl (FILIGRANE_JWT_MAX_TTL): from its iat,
+     * or from now when it has none (with the skew for the minter's clock).
+     * exp = 2^63 - 1 would otherwise be a key for ever. */
+    long long life;
+    bool too_long = grant_int(jwt, "iat", &v)
+                        ? __builtin_sub_overflow(out->exp, v, &life) || life > max_ttl
+                        : __builtin_sub_overflow(out->exp, now, &life) ||
+                              life > max_ttl + FG_JWT_CLOCK_SKEW_SECONDS;
+    if (too_long) {
+        res = fg_fail(r, FG_EAUTH, "invalid token: lives longer than FILIGRANE_JWT_MAX_TTL (%lld s)",
+                      max_ttl);
+        goto out;
     }
 
     out->role = fcgi_role_parse(jwt_get_grant(jwt, "role"));

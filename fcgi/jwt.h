@@ -38,8 +38,10 @@ enum fcgi_role fcgi_role_parse(const char *name);
  *
  * Refused with FG_EAUTH and a reason: a token longer than
  * FG_JWT_MAX_TOKEN_BYTES, not a JWT, a bad signature, an alg other than
- * HS256, no or a non-integer `exp`, `exp` in the past (beyond
- * FG_JWT_CLOCK_SKEW_SECONDS), `nbf` or `iat` in the future (same skew),
+ * HS256, a header or payload that repeats a JSON key, no or a
+ * non-integer `exp`, `exp` in the past (beyond FG_JWT_CLOCK_SKEW_SECONDS),
+ * `nbf` or `iat` in the future (same skew), a lifetime over
+ * FG_JWT_MAX_TTL_SECONDS (see fcgi_jwt_verify_ttl),
  * no or an unknown `role`, no `sub`, no `ord` for a seller or buyer, a
  * `sub` or `ord` that is empty, longer than FG_JWT_MAX_ID_BYTES or holds
  * control characters. FG_EUSAGE if secret is empty, FG_EIO if memory ran
@@ -48,6 +50,15 @@ FG_MUST_CHECK fg_result fcgi_jwt_verify(const char *token, const char *secret,
                                         long long now,
                                         struct fcgi_claims *out /* out */,
                                         fg_reason *r);
+
+/* fcgi_jwt_verify with the longest accepted lifetime max_ttl (seconds,
+ * FILIGRANE_JWT_MAX_TTL; fcgi_jwt_verify uses FG_JWT_MAX_TTL_SECONDS):
+ * a token whose exp - iat exceeds it is refused, or, without iat, whose
+ * exp - now exceeds it by more than FG_JWT_CLOCK_SKEW_SECONDS. */
+FG_MUST_CHECK fg_result fcgi_jwt_verify_ttl(const char *token, const char *secret,
+                                            long long now, long long max_ttl,
+                                            struct fcgi_claims *out /* out */,
+                                            fg_reason *r);
 
 /* Mints an HS256 token for role and sub (and ord, which may be NULL only
  * for an admin) with iat = now and exp = now + ttl. On FG_OK *token is a

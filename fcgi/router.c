@@ -18,6 +18,9 @@ static const struct route {
     {"GET", "/metrics", fcgi_h_metrics},
     {"POST", "/v1/hooks/orders", fcgi_h_order_hook},
     {"POST", "/v1/orders/{order}/deliveries", fcgi_h_delivery_create},
+    /* nginx's early check of an upload, before its body is read: never
+     * reachable from outside (nginx sends no client path to /_auth). */
+    {"*", "/_auth/v1/orders/{order}/deliveries", fcgi_h_auth_deliver},
     {"GET", "/v1/orders/{order}", fcgi_h_order_get},
     {"GET", "/v1/orders/{order}/audit", fcgi_h_order_audit},
     {"GET", "/v1/orders/{order}/deliveries/{n}/archive", fcgi_h_delivery_archive},
@@ -83,7 +86,7 @@ void fcgi_route(fcgi_req *req)
             bad_id = true;
             continue;
         }
-        if (strcmp(routes[i].method, req->method) == 0 ||
+        if (strcmp(routes[i].method, "*") == 0 || strcmp(routes[i].method, req->method) == 0 ||
             (strcmp(req->method, "HEAD") == 0 && strcmp(routes[i].method, "GET") == 0)) {
             routes[i].handler(req);
             return;

@@ -1,6 +1,7 @@
 #!/bin/sh
 # Writes the nginx configuration for one filigrane data directory.
 #   scripts/nginx-conf.sh DATA PORT SOCKET MAX_DELIVERY_BYTES > nginx.conf
+# and reads FILIGRANE_RATE_UPLOADS and FILIGRANE_RATE_WEBHOOKS itself.
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 data=$1 port=$2 socket=$3 max=$4
@@ -18,6 +19,26 @@ if [ "$(id -u)" = 0 ]; then
     fi
     user_line="user $owner $group;"
 fi
+# Per-client rates, requests per minute (README, Configuration). nginx
+# lets `rate` through at once (burst = rate - 1), then one each 60/rate s.
+rate() {
+    v=$(eval "printf %s \"\${$1:-$2}\"")
+    case $v in
+    '' | *[!0-9]* | 0*)
+        echo "filigrane: $1 must be a whole number of requests per minute, 1 to 1000000" >&2
+        exit 2
+        ;;
+    esac
+    if [ ${#v} -gt 7 ] || [ "$v" -gt 1000000 ]; then
+        echo "filigrane: $1 must be a whole number of requests per minute, 1 to 1000000" >&2
+        exit 2
+    fi
+    printf %s "$v"
+}
+rate_uploads=$(rate FILIGRANE_RATE_UPLOADS 30)
+rate_webhooks=$(rate FILIGRANE_RATE_WEBHOOKS 600)
 sed -e "s|@DATA@|$data|g" -e "s|@PORT@|$port|g" -e "s|@SOCKET@|$socket|g" \
     -e "s|@MAX_DELIVERY_BYTES@|$max|g" -e "s|@USER_LINE@|$user_line|g" \
+    -e "s|@RATE_UPLOADS@|$rate_uploads|g" -e "s|@BURST_UPLOADS@|$((rate_uploads - 1))|g" \
+    -e "s|@RATE_WEBHOOKS@|$rate_webhooks|g" -e "s|@BURST_WEBHOOKS@|$((rate_webhooks - 1))|g" \
     "$top/nginx.conf"

@@ -39,6 +39,14 @@ grep -q '^FILIGRANE_METRICS_TOKEN=' "$secrets" ||
 jwt_file=$(sed -n 's/^FILIGRANE_JWT_SECRET=//p' "$secrets")
 hook_file=$(sed -n 's/^FILIGRANE_WEBHOOK_SECRET=//p' "$secrets")
 metrics_file=$(sed -n 's/^FILIGRANE_METRICS_TOKEN=//p' "$secrets")
+# Only a secret this script made (secrets.env) is ever printed; one that
+# came from the environment is the operator's and stays unseen.
+jwt_shown="(from the environment, not shown)"
+hook_shown="(from the environment, not shown)"
+metrics_shown="(from the environment, not shown)"
+[ -z "${FILIGRANE_JWT_SECRET:-}" ] && jwt_shown=$jwt_file
+[ -z "${FILIGRANE_WEBHOOK_SECRET:-}" ] && hook_shown=$hook_file
+[ -z "${FILIGRANE_METRICS_TOKEN:-}" ] && metrics_shown=$metrics_file
 export FILIGRANE_JWT_SECRET="${FILIGRANE_JWT_SECRET:-$jwt_file}"
 export FILIGRANE_WEBHOOK_SECRET="${FILIGRANE_WEBHOOK_SECRET:-$hook_file}"
 export FILIGRANE_METRICS_TOKEN="${FILIGRANE_METRICS_TOKEN:-$metrics_file}"
@@ -111,8 +119,9 @@ url="http://127.0.0.1:$port"
 echo "filigrane: listening on $url (data in $data)"
 if [ "${FILIGRANE_QUIET:-0}" != 1 ]; then
     [ -n "${new_secrets:-}" ] && echo "filigrane: new development secrets written to $secrets"
-    echo "  FILIGRANE_JWT_SECRET=$FILIGRANE_JWT_SECRET"
-    echo "  FILIGRANE_WEBHOOK_SECRET=$FILIGRANE_WEBHOOK_SECRET"
+    echo "  FILIGRANE_JWT_SECRET=$jwt_shown"
+    echo "  FILIGRANE_WEBHOOK_SECRET=$hook_shown"
+    echo "  FILIGRANE_METRICS_TOKEN=$metrics_shown"
     echo "  seller token (order ord-demo): $("$bin/filigrane" token --role seller --sub s-demo --ord ord-demo --ttl 86400)"
     echo "  buyer token  (order ord-demo): $("$bin/filigrane" token --role buyer --sub b-demo --ord ord-demo --ttl 86400)"
     echo "  try: samples/demo.sh $url"

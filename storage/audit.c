@@ -132,6 +132,23 @@ fg_result store_audit_list_get(store_meta *m, const char *order_id,
                               r);
 }
 
+fg_result store_audit_page_get(store_meta *m, const char *order_id, int64_t after,
+                               size_t limit, store_audit_list *out, bool *more, fg_reason *r)
+{
+    out->items = NULL;
+    out->n = 0;
+    *more = false;
+    if (!order_id || limit < 1 || limit > FG_AUDIT_PAGE_MAX)
+        return fg_fail(r, FG_EUSAGE, "audit page limit must be 1 to %d", FG_AUDIT_PAGE_MAX);
+    fg_result rc = store_audit_list_get(m, order_id, after, limit + 1, out, r);
+    if (rc != FG_OK || out->n <= limit)
+        return rc;
+    *more = true;
+    while (out->n > limit)
+        free(out->items[--out->n].detail);
+    return FG_OK;
+}
+
 void store_audit_list_release(store_audit_list *l)
 {
     if (!l)

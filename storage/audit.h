@@ -78,6 +78,17 @@ FG_MUST_CHECK fg_result store_audit_list_get(store_meta *m,
                                              store_audit_list *out /* out */,
                                              fg_reason *r);
 
+/* One page of an order's trail for the API: at most limit entries
+ * (1..FG_AUDIT_PAGE_MAX, else FG_EUSAGE) after seq `after`, in seq order;
+ * *more is set when entries remain past the page (one extra row is read
+ * to know, and dropped). Memory is bounded by the page, whatever the
+ * trail's length. On success the caller owns *out; on failure *out is
+ * empty. */
+FG_MUST_CHECK fg_result store_audit_page_get(store_meta *m, const char *order_id,
+                                             int64_t after, size_t limit,
+                                             store_audit_list *out /* out */,
+                                             bool *more /* out */, fg_reason *r);
+
 /* Frees the entries and empties the list. Accepts NULL and empty lists. */
 void store_audit_list_release(store_audit_list *l);
 

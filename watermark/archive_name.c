@@ -8,12 +8,15 @@
 #include "common/utf8.h"
 
 /* Length of the well-formed UTF-8 sequence at s (n bytes left), or 0.
- * C1 controls (U+0080..U+009F) count as not well-formed here: they are
- * escaped like C0 ones. */
+ * C1 controls (U+0080..U+009F) and bidi controls (U+202E and the like)
+ * count as not well-formed here: their bytes are escaped like C0 ones. */
 static size_t utf8_seq(const unsigned char *s, size_t n)
 {
     size_t len = fg_utf8_seq(s, n);
     if (len == 2 && s[0] == 0xc2 && s[1] <= 0x9f)
+        return 0;
+    /* Bidi controls are escaped too: shown, they reorder the name. */
+    if (fg_utf8_is_bidi_control(s, len))
         return 0;
     return len;
 }

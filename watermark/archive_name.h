@@ -11,7 +11,8 @@
 
 /* The name as valid, printable UTF-8: every byte that is not part of a
  * well-formed UTF-8 sequence, every control character (tab and newline
- * included) and the backslash are written as \xNN, so the manifest's
+ * included), every byte of a bidi control (fg_utf8_is_bidi_control: U+202E
+ * becomes \xe2\x80\xae) and the backslash are written as \xNN, so the manifest's
  * tab-separated lines cannot be forged by a name. At most max bytes of
  * raw are read. Returns a heap string the caller frees, or NULL when out
  * of memory. raw NULL is treated as "". */

@@ -40,6 +40,9 @@ TEST("entry names are shown as valid utf-8 with every odd byte escaped")
         {"\xed\xa0\x80", "\\xed\\xa0\\x80"},         /* surrogate */
         {"\xf4\x90\x80\x80", "\\xf4\\x90\\x80\\x80"}, /* past U+10FFFF */
         {"cut\xe2\x82", "cut\\xe2\\x82"},            /* truncated sequence */
+        /* bidi controls, which reorder a shown name, are escaped */
+        {"invoice\xe2\x80\xaegpj.exe", "invoice\\xe2\\x80\\xaegpj.exe"},
+        {"a\xe2\x81\xa6" "b\xd8\x9c", "a\\xe2\\x81\\xa6" "b\\xd8\\x9c"},
         {"", ""},
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {

@@ -16,6 +16,7 @@ static const char *const VARS[] = {
     "FILIGRANE_MAX_FILE_BYTES", "FILIGRANE_MAX_FILES",
     "FILIGRANE_MAX_DELIVERY_BYTES", "FILIGRANE_MARK_TEXT", "FILIGRANE_CLI",
     "FILIGRANE_LOG_LEVEL", "FILIGRANE_EVENTS_URL", "FILIGRANE_EVENTS_RETRY_SCALE",
+    "FILIGRANE_JWT_MAX_TTL",
 };
 
 /* A clean environment with only the two required secrets. */
@@ -162,6 +163,111 @@ TEST("missing or weak secrets are refused, the secret never in the reason")
     CHECK_INT(fcgi_config_load(&c, &r), FG_EUSAGE);
     CHECK(strstr(r.text, "FILIGRANE_WEBHOOK_SECRET") != NULL);
     CHECK(strstr(r.text, "secret-value") == NULL);
+}
+
+/* The whsec_ form of a key given as bytes. */
+static void whsec(const unsigned char *key, size_t n, char *out, size_t cap)
+{
+    static const char b64[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    size_t o = (size_t)snprintf(out, cap, "whsec_");
+    for (size_t i = 0; i < n; i += 3) {
+        unsigned v = (unsigned)key[i] << 16 | (i + 1 < n ? (unsigned)key[i + 1] << 8 : 0) |
+                     (i + 2 < n ? key[i + 2] : 0);
+        out[o++] = b64[v >> 18 & 63];
+        out[o++] = b64[v >> 12 & 63];
+        out[o++] = i + 1 < n ? b64[v >> 6 & 63] : '=';
+        out[o++] = i + 2 < n ? b64[v & 63] : '=';
+    }
+    out[o] = '\0';
+}
+
+TEST("weak secrets are refused by the documented rule, naming the variable")
+{
+    static const struct {
+        const char *secret;
+        bool weak;
+    } jwt[] = {
+        {"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", true},       /* 32 x a */
+        {"abababababababababababababababab", true},       /* 2 distinct */
+        {"abcdefgabcdefgabcdefgabcdefgabcd", true},       /* 7 distinct: under the edge */
+        {"abcdefghabcdefghabcdefghabcdefgh", false},      /* 8 distinct: at the edge */
+        {"aaaaaaaabcdefghijklmnopqrstuvwxy", true},       /* a run of 8 */
+        {"aaaaaaabcdefghijklmnopqrstuvwxyz", false},      /* a run of 7 */
+        {"0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a6978", false},
+    };
+    for (size_t i = 0; i < sizeof jwt / sizeof jwt[0]; i++) {
+        struct fcgi_config c;
+        fg_reason r = {{0}};
+        reset();
+        setenv("FILIGRANE_JWT_SECRET", jwt[i].secret, 1);
+        fg_result got = fcgi_config_load(&c, &r);
+        if (jwt[i].weak) {
+            if (got != FG_EUSAGE || !strstr(r.text, "FILIGRANE_JWT_SECRET") ||
+                !strstr(r.text, "weak") || strstr(r.text, jwt[i].secret))
+                TAP_FAIL("JWT row %zu: %d \"%s\"", i, got, r.text);
+        } else {
+            if (got != FG_OK)
+                TAP_FAIL("JWT row %zu refused: %s", i, r.text);
+            fcgi_config_release(&c);
+        }
+    }
+    /* Webhook keys: the decoded bytes are judged. */
+    unsigned char key[32];
+    char secret[64];
+    struct fcgi_config c;
+    fg_reason r = {{0}};
+    memset(key, 0, sizeof key);
+    whsec(key, sizeof key, secret, sizeof secret);
+    reset();
+    setenv("FILIGRANE_WEBHOOK_SECRET", secret, 1);
+    CHECK_INT(fcgi_config_load(&c, &r), FG_EUSAGE);
+    CHECK(strstr(r.text, "FILIGRANE_WEBHOOK_SECRET") != NULL && strstr(r.text, "weak") != NULL);
+    for (size_t i = 0; i < sizeof key; i++)
+        key[i] = (unsigned char)("abcdefg"[i % 7]);
+    whsec(key, sizeof key, secret, sizeof secret);
+    setenv("FILIGRANE_WEBHOOK_SECRET", secret, 1);
+    CHECK_INT(fcgi_config_load(&c, &r), FG_EUSAGE);
+    for (size_t i = 0; i < sizeof key; i++)
+        key[i] = (unsigned char)(i * 37 + 11);
+    whsec(key, sizeof key, secret, sizeof secret);
+    setenv("FILIGRANE_WEBHOOK_SECRET", secret, 1);
+    CHECK_INT(fcgi_config_load(&c, &r), FG_OK);
+    fcgi_config_release(&c);
+    /* The rule itself, at its edges. */
+    CHECK(fcgi_secret_weak((const unsigned char *)"", 0));
+    CHECK(!fcgi_secret_weak((const unsigned char *)"abcdefgh", 8));
+    CHECK(fcgi_secret_weak((const unsigned char *)"abcdefg", 7));
+}
+
+TEST("FILIGRANE_JWT_MAX_TTL: default 30 days, suffixes, edges, refusals")
+{
+    static const struct {
+        const char *value;
+        long long want; /* -1: refused */
+    } rows[] = {
+        {NULL, 30LL * 86400}, {"1", 1}, {"0", -1}, {"3600", 3600}, {"90s", 90},
+        {"15m", 900}, {"12h", 43200}, {"7d", 604800}, {"365d", 365LL * 86400},
+        {"366d", -1}, {"31536001", -1}, {"31536000", 31536000}, {"-5", -1}, {"d", -1},
+        {"1w", -1}, {"1.5h", -1}, {"99999999999999999999d", -1}, {"10 m", -1},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        struct fcgi_config c;
+        fg_reason r = {{0}};
+        reset();
+        if (rows[i].value)
+            setenv("FILIGRANE_JWT_MAX_TTL", rows[i].value, 1);
+        fg_result got = fcgi_config_load(&c, &r);
+        if (rows[i].want < 0) {
+            if (got != FG_EUSAGE || !strstr(r.text, "FILIGRANE_JWT_MAX_TTL"))
+                TAP_FAIL("row %zu (%s) accepted or unnamed: %s", i, rows[i].value, r.text);
+            continue;
+        }
+        if (got != FG_OK || c.jwt_max_ttl != rows[i].want)
+            TAP_FAIL("row %zu (%s): %d %lld %s", i, rows[i].value, got,
+                     got == FG_OK ? c.jwt_max_ttl : 0, r.text);
+        fcgi_config_release(&c);
+    }
 }
 
 TEST("a data directory too deep for a socket path asks for FILIGRANE_SOCKET")

@@ -46,6 +46,14 @@ TEST("names become a fallback and a filename*, table-driven")
         {"\"\"", "attachment; filename=\"_\"; filename*=UTF-8''%22%22"},
         {"tab\there;x=1",
          "attachment; filename=\"tabhere;x=1\"; filename*=UTF-8''tabhere%3Bx%3D1"},
+        /* A right-to-left override would show "invoice\u202Egpj.exe" as
+         * "invoiceexe.jpg": every bidi control becomes U+FFFD. */
+        {"invoice\xe2\x80\xaegpj.exe",
+         "attachment; filename=\"invoice_gpj.exe\"; "
+         "filename*=UTF-8''invoice%EF%BF%BDgpj.exe"},
+        {"a\xe2\x81\xa6" "b\xe2\x81\xa9" "c\xe2\x80\x8f" "d\xd8\x9c",
+         "attachment; filename=\"a_b_c_d_\"; "
+         "filename*=UTF-8''a%EF%BF%BDb%EF%BF%BDc%EF%BF%BDd%EF%BF%BD"},
         {"", "attachment"},
         {"\r\n", "attachment"},
     };

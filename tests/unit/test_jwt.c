@@ -5,6 +5,7 @@
 
 #include <jwt.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <stdlib.h>
 
 static const char *SECRET = "0123456789abcdef0123456789abcdef-test";
@@ -123,7 +124,7 @@ TEST("a token without exp, or with a string exp, is refused")
     free(t);
     t = make_token(JWT_ALG_HS256, SECRET,
                    "{\"sub\":\"b\",\"role\":\"buyer\",\"ord\":\"o\","
-                   "\"exp\":\"1800000000\"}");
+                   "\"exp\":\"1700003600\"}");
     CHECK_INT(verify(t, &c), FG_EAUTH);
     free(t);
 }
@@ -132,7 +133,7 @@ TEST("a hand-built alg none token with an empty signature is refused")
 {
     char h[256], p[512], tok[1024];
     b64url("{\"alg\":\"none\",\"typ\":\"JWT\"}", h, sizeof h);
-    b64url("{\"sub\":\"b-9\",\"role\":\"admin\",\"exp\":1800000000}", p,
+    b64url("{\"sub\":\"b-9\",\"role\":\"admin\",\"exp\":1700003600}", p,
            sizeof p);
     snprintf(tok, sizeof tok, "%s.%s.", h, p);
     struct fcgi_claims c;
@@ -148,7 +149,7 @@ TEST("a hand-built alg none token with an empty signature is refused")
 TEST("a libjwt-made alg none token is refused")
 {
     char *t = make_token(JWT_ALG_NONE, NULL,
-                         "{\"sub\":\"x\",\"role\":\"admin\",\"exp\":1800000000}");
+                         "{\"sub\":\"x\",\"role\":\"admin\",\"exp\":1700003600}");
     struct fcgi_claims c;
     CHECK_INT(verify(t, &c), FG_EAUTH);
     free(t);
@@ -157,7 +158,7 @@ TEST("a libjwt-made alg none token is refused")
 TEST("HS384 and HS512 tokens signed with the same secret are refused")
 {
     const char *claims = "{\"sub\":\"b\",\"role\":\"buyer\",\"ord\":\"o\","
-                         "\"exp\":1800000000}";
+                         "\"exp\":1700003600}";
     struct fcgi_claims c;
     fg_reason r = {{0}};
     char *t = make_token(JWT_ALG_HS512, SECRET, claims);
@@ -178,7 +179,7 @@ TEST("a tampered payload is refused")
     char *t = mint(FCGI_ROLE_BUYER, "b-9", "ord-1");
     char *dot1 = strchr(t, '.'), *dot2 = strrchr(t, '.');
     char p[512], forged[2048];
-    b64url("{\"sub\":\"b-9\",\"role\":\"admin\",\"exp\":1800000000}", p,
+    b64url("{\"sub\":\"b-9\",\"role\":\"admin\",\"exp\":1700003600}", p,
            sizeof p);
     snprintf(forged, sizeof forged, "%.*s.%s%s", (int)(dot1 - t), t, p, dot2);
     struct fcgi_claims c;
@@ -221,33 +222,34 @@ TEST("claims rules: role, sub and ord are checked")
         const char *claims;
         fg_result want;
     } rows[] = {
-        {"{\"sub\":\"b\",\"ord\":\"o\",\"exp\":1800000000}", FG_EAUTH},
-        {"{\"sub\":\"b\",\"role\":\"root\",\"ord\":\"o\",\"exp\":1800000000}",
+        {"{\"sub\":\"b\",\"ord\":\"o\",\"exp\":1700003600}", FG_EAUTH},
+        {"{\"sub\":\"b\",\"role\":\"root\",\"ord\":\"o\",\"exp\":1700003600}",
          FG_EAUTH},
-        {"{\"sub\":\"b\",\"role\":\"Buyer\",\"ord\":\"o\",\"exp\":1800000000}",
+        {"{\"sub\":\"b\",\"role\":\"Buyer\",\"ord\":\"o\",\"exp\":1700003600}",
          FG_EAUTH},
-        {"{\"sub\":\"b\",\"role\":1,\"ord\":\"o\",\"exp\":1800000000}", FG_EAUTH},
-        {"{\"role\":\"buyer\",\"ord\":\"o\",\"exp\":1800000000}", FG_EAUTH},
-        {"{\"sub\":\"\",\"role\":\"buyer\",\"ord\":\"o\",\"exp\":1800000000}",
+        {"{\"sub\":\"b\",\"role\":1,\"ord\":\"o\",\"exp\":1700003600}", FG_EAUTH},
+        {"{\"role\":\"buyer\",\"ord\":\"o\",\"exp\":1700003600}", FG_EAUTH},
+        {"{\"sub\":\"\",\"role\":\"buyer\",\"ord\":\"o\",\"exp\":1700003600}",
          FG_EAUTH},
-        {"{\"sub\":\"a\\nb\",\"role\":\"buyer\",\"ord\":\"o\",\"exp\":1800000000}",
+        {"{\"sub\":\"a\\nb\",\"role\":\"buyer\",\"ord\":\"o\",\"exp\":1700003600}",
          FG_EAUTH},
-        {"{\"sub\":42,\"role\":\"buyer\",\"ord\":\"o\",\"exp\":1800000000}",
+        {"{\"sub\":42,\"role\":\"buyer\",\"ord\":\"o\",\"exp\":1700003600}",
          FG_EAUTH},
-        {"{\"sub\":\"b\",\"role\":\"buyer\",\"exp\":1800000000}", FG_EAUTH},
-        {"{\"sub\":\"s\",\"role\":\"seller\",\"exp\":1800000000}", FG_EAUTH},
-        {"{\"sub\":\"s\",\"role\":\"seller\",\"ord\":\"\",\"exp\":1800000000}",
+        {"{\"sub\":\"b\",\"role\":\"buyer\",\"exp\":1700003600}", FG_EAUTH},
+        {"{\"sub\":\"s\",\"role\":\"seller\",\"exp\":1700003600}", FG_EAUTH},
+        {"{\"sub\":\"s\",\"role\":\"seller\",\"ord\":\"\",\"exp\":1700003600}",
          FG_EAUTH},
-        {"{\"sub\":\"a\",\"role\":\"admin\",\"exp\":1800000000}", FG_OK},
-        {"{\"sub\":\"a\",\"role\":\"admin\",\"ord\":\"o\",\"exp\":1800000000}",
+        {"{\"sub\":\"a\",\"role\":\"admin\",\"exp\":1700003600}", FG_OK},
+        {"{\"sub\":\"a\",\"role\":\"admin\",\"ord\":\"o\",\"exp\":1700003600}",
          FG_OK},
+        /* exp = 2^63 - 1: a key for ever, refused (lifetime over the cap). */
         {"{\"sub\":\"a\",\"role\":\"admin\",\"exp\":9223372036854775807}",
-         FG_OK},
+         FG_EAUTH},
         {"{\"sub\":\"a\",\"role\":\"admin\",\"exp\":-9223372036854775807}",
          FG_EAUTH},
-        {"{\"sub\":\"a\",\"role\":\"admin\",\"exp\":1800000000.5}",
+        {"{\"sub\":\"a\",\"role\":\"admin\",\"exp\":1700003600.5}",
          FG_EAUTH},
-        {"{\"sub\":\"Zoë\",\"role\":\"buyer\",\"ord\":\"o\",\"exp\":1800000000}",
+        {"{\"sub\":\"Zoë\",\"role\":\"buyer\",\"ord\":\"o\",\"exp\":1700003600}",
          FG_OK},
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
@@ -268,13 +270,13 @@ TEST("a sub longer than the limit is refused, at the limit accepted")
     memset(sub, 'u', sizeof sub - 1);
     sub[sizeof sub - 1] = '\0';
     snprintf(claims, sizeof claims,
-             "{\"sub\":\"%s\",\"role\":\"admin\",\"exp\":1800000000}", sub);
+             "{\"sub\":\"%s\",\"role\":\"admin\",\"exp\":1700003600}", sub);
     char *t = make_token(JWT_ALG_HS256, SECRET, claims);
     CHECK_INT(verify(t, &c), FG_EAUTH);
     free(t);
     sub[FG_JWT_MAX_ID_BYTES] = '\0';
     snprintf(claims, sizeof claims,
-             "{\"sub\":\"%s\",\"role\":\"admin\",\"exp\":1800000000}", sub);
+             "{\"sub\":\"%s\",\"role\":\"admin\",\"exp\":1700003600}", sub);
     t = make_token(JWT_ALG_HS256, SECRET, claims);
     CHECK_INT(verify(t, &c), FG_OK);
     CHECK_INT(strlen(c.sub), FG_JWT_MAX_ID_BYTES);
@@ -288,7 +290,7 @@ TEST("a token over the length limit is refused before decoding")
     memset(pad, 'x', sizeof pad - 1);
     pad[sizeof pad - 1] = '\0';
     snprintf(claims, sizeof claims,
-             "{\"sub\":\"a\",\"role\":\"admin\",\"exp\":1800000000,"
+             "{\"sub\":\"a\",\"role\":\"admin\",\"exp\":1700003600,"
              "\"pad\":\"%s\"}",
              pad);
     char *t = make_token(JWT_ALG_HS256, SECRET, claims);
@@ -367,6 +369,119 @@ TEST("mint refuses bad arguments")
     CHECK_INT(fcgi_jwt_mint("", FCGI_ROLE_ADMIN, "a", NULL, 60, NOW, &t, &r),
               FG_EUSAGE);
     CHECK(t == NULL);
+}
+
+/* A token built by hand (header and payload as given, not re-encoded by
+ * libjwt), signed HS256 with SECRET. */
+static void hand_token(const char *header, const char *payload, char *out, size_t cap)
+{
+    char h[1024], p[2048], sig64[128];
+    unsigned char mac[32];
+    unsigned int maclen = 0;
+    b64url(header, h, sizeof h);
+    b64url(payload, p, sizeof p);
+    char signing[3200];
+    snprintf(signing, sizeof signing, "%s.%s", h, p);
+    HMAC(EVP_sha256(), SECRET, (int)strlen(SECRET), (const unsigned char *)signing,
+         strlen(signing), mac, &maclen);
+    unsigned char tmp[64];
+    int n = EVP_EncodeBlock(tmp, mac, (int)maclen);
+    size_t j = 0;
+    for (int i = 0; i < n && tmp[i] != '='; i++)
+        sig64[j++] = tmp[i] == '+' ? '-' : tmp[i] == '/' ? '_' : (char)tmp[i];
+    sig64[j] = '\0';
+    snprintf(out, cap, "%s.%s", signing, sig64);
+}
+
+static fg_result verify_claims(const char *payload, long long max_ttl, fg_reason *r)
+{
+    char tok[4096];
+    struct fcgi_claims c;
+    hand_token("{\"alg\":\"HS256\",\"typ\":\"JWT\"}", payload, tok, sizeof tok);
+    return fcgi_jwt_verify_ttl(tok, SECRET, NOW, max_ttl, &c, r);
+}
+
+TEST("a lifetime (exp - iat) of exactly the cap is accepted, one second more refused")
+{
+    static const long long caps[] = {FG_JWT_MAX_TTL_SECONDS, 3600, 1};
+    for (size_t i = 0; i < sizeof caps / sizeof caps[0]; i++) {
+        char p[256];
+        fg_reason r = {{0}};
+        long long iat = NOW - 10;
+        snprintf(p, sizeof p, "{\"sub\":\"a\",\"role\":\"admin\",\"iat\":%lld,\"exp\":%lld}",
+                 iat, iat + caps[i]);
+        CHECK_INT(verify_claims(p, caps[i], &r), FG_OK);
+        snprintf(p, sizeof p, "{\"sub\":\"a\",\"role\":\"admin\",\"iat\":%lld,\"exp\":%lld}",
+                 iat, iat + caps[i] + 1);
+        CHECK_INT(verify_claims(p, caps[i], &r), FG_EAUTH);
+        CHECK(strstr(r.text, "FILIGRANE_JWT_MAX_TTL") != NULL);
+    }
+    /* fcgi_jwt_verify uses the default cap, 30 days. */
+    char *t = NULL;
+    fg_reason r = {{0}};
+    struct fcgi_claims c;
+    CHECK_INT(fcgi_jwt_mint(SECRET, FCGI_ROLE_BUYER, "b", "o", FG_JWT_MAX_TTL_SECONDS, NOW, &t,
+                            &r), FG_OK);
+    CHECK_INT(fcgi_jwt_verify(t, SECRET, NOW, &c, &r), FG_OK);
+    free(t);
+}
+
+TEST("without iat, exp - now over the cap (beyond the clock skew) is refused")
+{
+    char p[256];
+    fg_reason r = {{0}};
+    snprintf(p, sizeof p, "{\"sub\":\"a\",\"role\":\"admin\",\"exp\":%lld}",
+             NOW + 3600 + FG_JWT_CLOCK_SKEW_SECONDS);
+    CHECK_INT(verify_claims(p, 3600, &r), FG_OK);
+    snprintf(p, sizeof p, "{\"sub\":\"a\",\"role\":\"admin\",\"exp\":%lld}",
+             NOW + 3600 + FG_JWT_CLOCK_SKEW_SECONDS + 1);
+    CHECK_INT(verify_claims(p, 3600, &r), FG_EAUTH);
+}
+
+TEST("exp = 2^63 - 1, with or without iat, and an iat of -2^63 are refused")
+{
+    fg_reason r = {{0}};
+    CHECK_INT(verify_claims("{\"sub\":\"a\",\"role\":\"admin\",\"exp\":9223372036854775807}",
+                            FG_JWT_MAX_TTL_SECONDS, &r), FG_EAUTH);
+    CHECK_INT(verify_claims("{\"sub\":\"a\",\"role\":\"admin\",\"iat\":1700000000,"
+                            "\"exp\":9223372036854775807}", FG_JWT_MAX_TTL_SECONDS, &r),
+              FG_EAUTH);
+    CHECK_INT(verify_claims("{\"sub\":\"a\",\"role\":\"admin\",\"iat\":-9223372036854775807,"
+                            "\"exp\":1700003600}", FG_JWT_MAX_TTL_SECONDS, &r), FG_EAUTH);
+}
+
+TEST("an iat in the future is refused past the skew, accepted at its edge")
+{
+    char p[256];
+    fg_reason r = {{0}};
+    long long iat = NOW + FG_JWT_CLOCK_SKEW_SECONDS;
+    snprintf(p, sizeof p, "{\"sub\":\"a\",\"role\":\"admin\",\"iat\":%lld,\"exp\":%lld}", iat,
+             iat + 60);
+    CHECK_INT(verify_claims(p, 3600, &r), FG_OK);
+    snprintf(p, sizeof p, "{\"sub\":\"a\",\"role\":\"admin\",\"iat\":%lld,\"exp\":%lld}",
+             iat + 1, iat + 61);
+    CHECK_INT(verify_claims(p, 3600, &r), FG_EAUTH);
+    CHECK(strstr(r.text, "future") != NULL);
+}
+
+TEST("a payload or header that repeats a JSON key is refused, even correctly signed")
+{
+    fg_reason r = {{0}};
+    char tok[4096];
+    struct fcgi_claims c;
+    /* The same claims without the repeat verify: only the repeat is wrong. */
+    CHECK_INT(verify_claims("{\"sub\":\"b\",\"role\":\"buyer\",\"ord\":\"o\","
+                            "\"exp\":1700003600}", 3600, &r), FG_OK);
+    CHECK_INT(verify_claims("{\"sub\":\"b\",\"role\":\"buyer\",\"role\":\"admin\","
+                            "\"ord\":\"o\",\"exp\":1700003600}", 3600, &r), FG_EAUTH);
+    CHECK(strstr(r.text, "repeated") != NULL);
+    CHECK_INT(verify_claims("{\"sub\":\"b\",\"sub\":\"b\",\"role\":\"buyer\",\"ord\":\"o\","
+                            "\"exp\":1700003600}", 3600, &r), FG_EAUTH);
+    CHECK_INT(verify_claims("{\"sub\":\"b\",\"role\":\"buyer\",\"ord\":\"o\","
+                            "\"exp\":1700003600,\"x\":{\"k\":1,\"k\":2}}", 3600, &r), FG_EAUTH);
+    hand_token("{\"alg\":\"HS256\",\"alg\":\"HS256\",\"typ\":\"JWT\"}",
+               "{\"sub\":\"a\",\"role\":\"admin\",\"exp\":1700003600}", tok, sizeof tok);
+    CHECK_INT(fcgi_jwt_verify(tok, SECRET, NOW, &c, &r), FG_EAUTH);
 }
 
 TEST("role names round-trip")

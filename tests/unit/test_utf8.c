@@ -58,3 +58,35 @@ TEST("whole strings: valid, or refused at any bad byte")
     CHECK(!fg_utf8_valid("abc\xff", 4));
     CHECK(!fg_utf8_valid("\xed\xa0\x80x", 4));
 }
+
+TEST("bidi controls are recognised, their neighbours are not")
+{
+    static const struct {
+        const char *seq;
+        bool bidi;
+    } b[] = {
+        {"\xd8\x9c", true},          /* U+061C ARABIC LETTER MARK */
+        {"\xe2\x80\x8e", true},      /* U+200E LRM */
+        {"\xe2\x80\x8f", true},      /* U+200F RLM */
+        {"\xe2\x80\xaa", true},      /* U+202A LRE */
+        {"\xe2\x80\xae", true},      /* U+202E RLO */
+        {"\xe2\x81\xa6", true},      /* U+2066 LRI */
+        {"\xe2\x81\xa9", true},      /* U+2069 PDI */
+        {"\xe2\x80\x8d", false},     /* U+200D ZWJ (emoji need it) */
+        {"\xe2\x80\xa9", false},     /* U+2029 */
+        {"\xe2\x80\xaf", false},     /* U+202F narrow no-break space */
+        {"\xe2\x81\xa5", false},     /* U+2065 */
+        {"\xe2\x81\xaa", false},     /* U+206A */
+        {"\xe2\x82\xac", false},     /* € */
+        {"\xd8\x9b", false},          /* U+061B */
+        {"a", false},
+    };
+    for (size_t i = 0; i < sizeof b / sizeof b[0]; i++) {
+        const unsigned char *u = (const unsigned char *)b[i].seq;
+        size_t len = fg_utf8_seq(u, strlen(b[i].seq));
+        CHECK(len == strlen(b[i].seq));
+        if (fg_utf8_is_bidi_control(u, len) != b[i].bidi)
+            TAP_FAIL("row %zu", i);
+    }
+}
+

@@ -1,0 +1,33 @@
+/* The check nginx makes before it reads a delivery's body (auth_request,
+ * nginx.conf): POST /v1/orders/{order}/deliveries is first asked here as
+ * /_auth/v1/orders/{order}/deliveries, with the client's headers and
+ * query but no body.
+ *
+ * nginx runs auth_request in its access phase, before the content handler
+ * reads the body, so an upload without a valid token, by anyone but the
+ * order's seller, or to an order that does not exist or takes no more
+ * deliveries is refused before a byte of it is written to disk (a client
+ * that sent "Expect: 100-continue" is never asked for it). The rules are
+ * the delivery handler's own (fcgi_load_order with FCGI_WANT_DELIVER), and
+ * that handler checks them all again: this is an early refusal, not the
+ * decision. */
+#include <string.h>
+
+#include "fcgi/access.h"
+#include "fcgi/handlers.h"
+
+void fcgi_h_auth_deliver(fcgi_req *req)
+{
+    struct fcgi_claims who;
+    store_order o;
+    req->auth_check = true;
+    /* Any other method is refused here too: let through, its body would be
+     * spooled before the route answered 405. */
+    if (strcmp(req->method, "POST") != 0) {
+        fcgi_send_method_not_allowed(req, "POST");
+        return;
+    }
+    if (!fcgi_load_order(req, req->params[0], FCGI_WANT_DELIVER, &who, &o))
+        return;
+    fcgi_send_text(req, 204, "text/plain", "", 0);
+}
