@@ -276,6 +276,7 @@ for var, value in (("FILIGRANE_RATE_UPLOADS", "0"), ("FILIGRANE_RATE_WEBHOOKS", 
                    ("FILIGRANE_RATE_UPLOADS", "1000001")):
     env = dict(os.environ)
     env[var] = value
+    env["FILIGRANE_USER"] = "nobody"  # as root, nginx's workers need a user
     p = subprocess.run(["sh", os.path.join(TOP, "scripts", "nginx-conf.sh"), "/tmp", "8080",
                         "/tmp/s.sock", "4G"], env=env, capture_output=True, text=True)
     check("%s=%s is refused with a message naming it" % (var, value),
@@ -284,6 +285,7 @@ for var, value, want in (("FILIGRANE_RATE_UPLOADS", "1", "rate=1r/m"),
                          ("FILIGRANE_RATE_WEBHOOKS", "1000000", "rate=1000000r/m")):
     env = dict(os.environ)
     env[var] = value
+    env["FILIGRANE_USER"] = "nobody"  # as root, nginx's workers need a user
     p = subprocess.run(["sh", os.path.join(TOP, "scripts", "nginx-conf.sh"), "/tmp", "8080",
                         "/tmp/s.sock", "4G"], env=env, capture_output=True, text=True)
     check("%s=%s (an edge) is written into the nginx configuration" % (var, value),

@@ -4,6 +4,7 @@ preview that times out or crashes leaves nothing of its job; a rejected
 upload's blob, stored before the rejection, is collected once unreferenced
 past the grace period, by the worker and by `filigrane blobs gc`, while
 every referenced blob stays."""
+import base64
 import glob
 import hashlib
 import os
@@ -187,7 +188,8 @@ for name, value, what in (("FILIGRANE_BLOB_GC_INTERVAL", "8d", "a collector inte
                           ("FILIGRANE_BLOB_GRACE", "366d", "a grace period past 365 days"),
                           ("FILIGRANE_BLOB_GRACE", "1h30", "a grace period that is no duration")):
     env = dict(os.environ, FILIGRANE_DATA=tempfile.mkdtemp(prefix="filigrane-e2e-bad-"),
-               FILIGRANE_JWT_SECRET="x" * 40, FILIGRANE_WEBHOOK_SECRET="whsec_" + "QUFB" * 8)
+               FILIGRANE_JWT_SECRET=os.urandom(24).hex(),
+               FILIGRANE_WEBHOOK_SECRET="whsec_" + base64.b64encode(os.urandom(32)).decode())
     env[name] = value
     p = subprocess.run([os.path.join(BIN, "filigrane-fcgi")], env=env, capture_output=True,
                        text=True, timeout=30)
