@@ -7,10 +7,11 @@
  * context that is dropped at the end. */
 #include "watermark/mark.h"
 
+#include <errno.h>
 #include <math.h>
-#include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include "watermark/tile.h"
 
@@ -19,23 +20,25 @@
 #define MARK_TEXT_FRACTION 0.05
 #define MARK_ANGLE 30.0   /* degrees, rising to the right */
 #define MARK_ANGLE_JITTER 8.0
+/* What lies under the mark is replaced by blocks of its own mean colour,
+ * a block being this fraction of a line of text (at least MARK_BLOCK_MIN
+ * pixels), plus uniform noise of +-MARK_NOISE levels at the default
+ * opacity, more above it (noise_amplitude). Tuned on real photos
+ * (tests/unit/test_mark_attack.c) so that inverting the blend gains an
+ * attacker less than 3 dB while the letters stay light and readable. */
+#define MARK_BLOCK_FRACTION 0.35
+#define MARK_BLOCK_MIN 2
+#define MARK_BLOCK_MAX 32
+/* The most rows one thread asks of the blend at a time (libvips's thin
+ * strips are 16 rows; this leaves room). */
+#define MARK_STRIP_ROWS 128
+#define MARK_NOISE 48.0
+#define MARK_NOISE_OPACITY 0.3
 
 static fg_result vips_failed(fg_reason *r, const char *what)
 {
     vips_error_clear();
     return fg_fail(r, FG_EIO, "cannot make the preview: %s failed", what);
-}
-
-uint64_t wm_seed_from_bytes(const void *buf, size_t len)
-{
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int n = 0;
-    uint64_t s = 0;
-    if (!EVP_Digest(buf, len, md, &n, EVP_sha256(), NULL) || n < 8)
-        return 0;
-    for (int i = 0; i < 8; i++)
-        s = (s << 8) | md[i];
-    return s;
 }
 
 /* splitmix64: a few well-mixed numbers from one seed. */
@@ -139,58 +142,175 @@ static fg_result shrink(VipsObject *ctx, VipsImage *in, int max_edge,
     return FG_OK;
 }
 
-/* The blend, as one libvips generate function: per pixel, look the tile
- * up (wrapping, same place on every frame) and mix its ink into the
- * colour bands by its coverage; alpha passes through. Written out rather
- * than as replicate + crop + ifthenelse because ifthenelse asks for small
- * tiles, which costs a sequentially decoded JPEG about half its decode
- * time again; this reads and writes in strips, like the loader and the
- * saver. */
+/* The mark, as one libvips generate function. Under the mark's coverage
+ * the picture is first destroyed, then inked:
+ *
+ *   q = (c * ink + (255 - c) * s) / 255,  s = block mean + fresh noise
+ *
+ * An affine blend of the picture itself (s = p) is invertible: whoever can
+ * stamp a black and a white image with the same placement gets p back
+ * from q. Here s keeps only the mean colour of a coarse block (the detail
+ * is gone) plus noise drawn from the kernel's randomness for this run
+ * alone (not from the seed: knowing the key and the seed does not
+ * reproduce it), so inverting the blend gives back the mosaic and the
+ * noise, magnified, and nothing of what lay under the letters.
+ *
+ * Per pixel: look the tile up (wrapping, same place on every frame), the
+ * block mean up in a shrunk copy of the image, and mix; alpha passes
+ * through. Written out rather than as replicate + crop + ifthenelse
+ * because ifthenelse asks for small tiles, which costs a sequentially
+ * decoded JPEG about half its decode time again; this reads and writes in
+ * strips, like the loader and the saver, and the block means come from a
+ * strip-wise vips_shrink of the same input. */
 typedef struct blend {
-    VipsImage *in;          /* the image marked, a reference held */
+    VipsImage *in, *small;  /* the image marked and its block means, held */
     VipsImage *ink, *cover; /* one-band memory tiles, owned */
-    int ox, oy, fh, colour_bands;
+    int ox, oy, fh, colour_bands, block;
+    int noise[256];         /* a random byte to a signed offset */
 } blend;
+
+/* One thread's state: its regions and its own random stream. */
+typedef struct blend_seq {
+    VipsRegion *in, *small;
+    uint64_t rng[2];
+} blend_seq;
 
 static void blend_free(VipsImage *im, blend *b)
 {
     (void)im;
     g_object_unref(b->in);
+    g_object_unref(b->small);
     g_object_unref(b->ink);
     g_object_unref(b->cover);
     g_free(b);
 }
 
-static int blend_gen(VipsRegion *out, void *seq, void *image, void *client,
+static int blend_stop(void *vseq, void *a, void *b)
+{
+    blend_seq *q = vseq;
+    (void)a, (void)b;
+    if (q->in)
+        g_object_unref(q->in);
+    if (q->small)
+        g_object_unref(q->small);
+    g_free(q);
+    return 0;
+}
+
+/* Each thread seeds its own stream from getrandom: no lock between
+ * threads, and no state a later preview could repeat. A kernel that
+ * cannot give randomness fails the preview rather than mark it with a
+ * predictable noise. */
+static void *blend_start(VipsImage *out, void *a, void *vb)
+{
+    const blend *b = vb;
+    blend_seq *q = g_new0(blend_seq, 1);
+    ssize_t k;
+    (void)out, (void)a;
+    q->in = vips_region_new(b->in);
+    q->small = vips_region_new(b->small);
+    do
+        k = getrandom(q->rng, sizeof q->rng, 0);
+    while (k < 0 && errno == EINTR);
+    if (k != (ssize_t)sizeof q->rng || (q->rng[0] | q->rng[1]) == 0) {
+        vips_error("filigrane", "no randomness for the mark");
+        blend_stop(q, NULL, NULL);
+        return NULL;
+    }
+    return q;
+}
+
+/* xorshift128+: fast, and good enough for noise (it protects nothing by
+ * being unpredictable after the fact: its seed is fresh and never kept). */
+static uint64_t rng_next(uint64_t s[2])
+{
+    uint64_t x = s[0], y = s[1];
+    s[0] = y;
+    x ^= x << 23;
+    s[1] = x ^ y ^ (x >> 17) ^ (y >> 26);
+    return s[1] + y;
+}
+
+static VipsPel clamp8(int v)
+{
+    return (VipsPel)(v < 0 ? 0 : v > 255 ? 255 : v);
+}
+
+static int blend_gen(VipsRegion *out, void *vseq, void *image, void *client,
                      gboolean *stop)
 {
-    VipsRegion *in = seq;
+    blend_seq *sq = vseq;
     const blend *b = client;
     const VipsRect *r = &out->valid;
     int tw = b->cover->Xsize, th = b->cover->Ysize, nb = out->im->Bands;
+    int bs = b->block, sw = b->small->Xsize, sh = b->small->Ysize;
+    int cb = b->colour_bands;
     (void)image, (void)stop;
-    if (vips_region_prepare(in, r) != 0)
+    /* The block means under this strip: rows and columns of blocks it
+     * touches, clipped to the shrunk image. */
+    int sx0 = r->left / bs, sy0 = r->top / bs;
+    int sx1 = (VIPS_RECT_RIGHT(r) - 1) / bs, sy1 = (VIPS_RECT_BOTTOM(r) - 1) / bs;
+    sx0 = sx0 < sw ? sx0 : sw - 1, sx1 = sx1 < sw ? sx1 : sw - 1;
+    sy0 = sy0 < sh ? sy0 : sh - 1, sy1 = sy1 < sh ? sy1 : sh - 1;
+    VipsRect sr = {sx0, sy0, sx1 - sx0 + 1, sy1 - sy0 + 1};
+    if (vips_region_prepare(sq->in, r) != 0 ||
+        vips_region_prepare(sq->small, &sr) != 0)
         return -1;
+    uint64_t bits = 0;
+    int nbits = 0;
     for (int y = r->top; y < VIPS_RECT_BOTTOM(r); y++) {
         int ty = (y % b->fh + b->oy) % th;
+        int my = y / bs < sh ? y / bs : sh - 1;
         const VipsPel *cov = VIPS_IMAGE_ADDR(b->cover, 0, ty);
         const VipsPel *ink = VIPS_IMAGE_ADDR(b->ink, 0, ty);
-        const VipsPel *p = VIPS_REGION_ADDR(in, r->left, y);
+        const VipsPel *mrow = VIPS_REGION_ADDR(sq->small, sx0, my);
+        const VipsPel *p = VIPS_REGION_ADDR(sq->in, r->left, y);
         VipsPel *q = VIPS_REGION_ADDR(out, r->left, y);
         int tx = (r->left + b->ox) % tw;
+        int mx = 0, left_in_block = bs - r->left % bs;
         for (int x = 0; x < r->width; x++, p += nb, q += nb) {
-            unsigned c = cov[tx], k = 0;
-            if (c)
-                for (; k < (unsigned)b->colour_bands; k++)
-                    q[k] = (VipsPel)((c * ink[tx] + (255 - c) * p[k] + 127) /
+            unsigned c = cov[tx];
+            int k = 0;
+            if (c) {
+                if (nbits == 0) {
+                    bits = rng_next(sq->rng);
+                    nbits = 8;
+                }
+                int n = b->noise[bits & 0xff];
+                bits >>= 8, nbits--;
+                const VipsPel *m = mrow + mx * nb;
+                for (; k < cb; k++)
+                    q[k] = (VipsPel)((c * ink[tx] +
+                                      (255 - c) * clamp8(m[k] + n) + 127) /
                                      255);
-            for (; k < (unsigned)nb; k++)
+            }
+            for (; k < nb; k++)
                 q[k] = p[k];
             if (++tx == tw)
                 tx = 0;
+            if (--left_in_block == 0) {
+                left_in_block = bs;
+                if (sx0 + mx + 1 < sw)
+                    mx++;
+            }
         }
     }
     return 0;
+}
+
+/* With coverage a, the preview differs from the picture p by
+ * a (ink - p) + (1 - a) e, e being what replaced p (mosaic and noise); the
+ * inversion leaves e alone. It gains at most 3 dB while e^2 stays above
+ * a^2 (ink - p)^2 / (2 - (1 - a)^2), so above MARK_NOISE_OPACITY the
+ * noise grows with the opacity a little faster than a / sqrt(2 - (1 -
+ * a)^2) (the power 1.25 keeps a margin as the opacity nears 1). Seen
+ * through the ink, (1 - a) times the noise, it stays about as grainy. */
+static double noise_amplitude(double opacity)
+{
+    double a = opacity, a0 = MARK_NOISE_OPACITY;
+    double f = a / sqrt(2 - (1 - a) * (1 - a));
+    double f0 = a0 / sqrt(2 - (1 - a0) * (1 - a0));
+    return MARK_NOISE * (f > f0 ? pow(f / f0, 1.25) : 1);
 }
 
 /* The mark over every frame of in (8-bit sRGB, maybe with alpha). */
@@ -199,7 +319,7 @@ static fg_result stamp(VipsObject *ctx, VipsImage *in, int pages,
                        fg_reason *r)
 {
     int w = in->Xsize, fh = in->Ysize / pages;
-    VipsImage *ink = NULL, *cover = NULL;
+    VipsImage *ink = NULL, *cover = NULL, *small = NULL;
     fg_result rc;
     char *text = wm_template_expand(o->text_template, o->vars, o->nvars);
     if (!text)
@@ -214,25 +334,50 @@ static fg_result stamp(VipsObject *ctx, VipsImage *in, int pages,
         .opacity = o->opacity,
         .spacing = 0.8 + 0.3 * uniform(&s),
     };
+    int bs = (int)lround(spec.text_px * MARK_BLOCK_FRACTION);
+    bs = bs < MARK_BLOCK_MIN ? MARK_BLOCK_MIN
+         : bs > MARK_BLOCK_MAX ? MARK_BLOCK_MAX : bs;
     rc = wm_tile_new(&spec, 1, &ink, &cover, r);
     free(text);
     if (rc != FG_OK)
         return rc;
+    /* Two readers of one input: the blend, strip by strip, and the
+     * shrink, a block of rows at a time, a little ahead of and behind the
+     * strip. A line cache in front of them keeps those rows, so a
+     * sequentially decoded input is still read once, top to bottom. */
+    VipsImage **t = (VipsImage **)vips_object_local_array(ctx, 1);
+    int threads = vips_concurrency_get();
+    int rows = 2 * bs + threads * MARK_STRIP_ROWS;
+    if (vips_tilecache(in, &t[0], "tile_width", in->Xsize, "tile_height", bs,
+                       "max_tiles", 2 + (rows + bs - 1) / bs, "access",
+                       VIPS_ACCESS_SEQUENTIAL, "threaded", TRUE, NULL) != 0 ||
+        vips_shrink(t[0], &small, bs, bs, "ceil", TRUE, NULL) != 0) {
+        g_object_unref(ink);
+        g_object_unref(cover);
+        return vips_failed(r, "mosaic");
+    }
+    in = t[0];
     blend *b = g_new0(blend, 1);
-    /* The generated image does not hold its input as an operation would:
-     * hold it here until the image closes. */
+    /* The generated image does not hold its inputs as an operation would:
+     * hold them here until the image closes. */
     b->in = g_object_ref(in);
+    b->small = small;
     b->ink = ink;
     b->cover = cover;
     b->ox = (int)(uniform(&s) * cover->Xsize);
     b->oy = (int)(uniform(&s) * cover->Ysize);
     b->fh = fh;
+    b->block = bs;
     b->colour_bands = has_alpha(in) ? in->Bands - 1 : in->Bands;
+    double amp = noise_amplitude(o->opacity);
+    for (int i = 0; i < 256; i++)
+        b->noise[i] = (int)lround((i - 127.5) * amp / 127.5);
     VipsImage *x = vips_image_new();
     vips_object_local(ctx, x);
     g_signal_connect(x, "close", G_CALLBACK(blend_free), b);
-    if (vips_image_pipelinev(x, VIPS_DEMAND_STYLE_THINSTRIP, in, NULL) != 0 ||
-        vips_image_generate(x, vips_start_one, blend_gen, vips_stop_one, in,
+    if (vips_image_pipelinev(x, VIPS_DEMAND_STYLE_THINSTRIP, in, small,
+                             NULL) != 0 ||
+        vips_image_generate(x, blend_start, blend_gen, blend_stop, NULL,
                             b) != 0)
         return vips_failed(r, "blend");
     *out = x;
