@@ -88,7 +88,7 @@ DEBS = build-essential pkg-config libvips-dev libvips-tools libmagic-dev \
        libfcgi-dev libjwt-dev libjansson-dev libcurl4-openssl-dev \
        fonts-dejavu-core nginx curl python3 sqlite3 poppler-utils qpdf \
        imagemagick libimage-exiftool-perl wrk hyperfine time zip \
-       libarchive-tools clang libclang-rt-14-dev
+       libarchive-tools clang libclang-rt-14-dev python3-skimage
 deps:
 	@./scripts/deps.sh $(DEBS)
 

@@ -4,6 +4,8 @@
  *   FILIGRANE_DATA                data directory                  ./var
  *   FILIGRANE_JWT_SECRET          HS256 key, >= 32 bytes          required
  *   FILIGRANE_WEBHOOK_SECRET      whsec_<base64>                  required
+ *   FILIGRANE_MARK_KEY            key of the previews' mark       required
+ *                                 placement, >= 32 bytes
  *   FILIGRANE_SOCKET              FastCGI unix socket     $DATA/run/fcgi.sock
  *   FILIGRANE_THREADS             request threads                 4
  *   FILIGRANE_MAX_FILE_BYTES      largest delivered file          2G
@@ -42,6 +44,7 @@ struct fcgi_config {
     struct fcgi_webhook_key webhook_key;
     struct fcgi_upload_limits upload;
     char mark_template[FG_MAX_MARK_TEXT + 1]; /* the previews' watermark */
+    char *mark_key;        /* heap; wiped by release (watermark/options.h) */
     char cli[PATH_MAX];
     enum fcgi_log_level log_level;
     char events_url[FG_MAX_EVENTS_URL + 1]; /* "" when unset */

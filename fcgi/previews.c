@@ -10,6 +10,7 @@
 #include "fcgi/log.h"
 #include "fcgi/metrics.h"
 #include "storage/audit.h"
+#include "watermark/options.h"
 #include "watermark/wm.h"
 
 static double now_ms(void)
@@ -44,8 +45,20 @@ static fg_result stamp(fcgi_ctx *ctx, const store_order *o, const store_file *f,
     snprintf(v_order, sizeof v_order, "order=%s", o->id);
     snprintf(v_buyer, sizeof v_buyer, "buyer=%s", o->buyer_name[0] ? o->buyer_name : o->buyer_id);
     snprintf(v_date, sizeof v_date, "date=%s", date);
+    /* Where the mark goes: keyed per file, order and buyer, so nothing a
+     * buyer sees lets him recompute it, and one file sold twice is marked
+     * in two places. */
+    uint64_t seed = 0;
+    char v_seed[24];
+    const char *key = ctx->cfg->mark_key;
+    if ((rc = wm_mark_seed(key, strlen(key), f->sha256, o->id, o->buyer_id, &seed, r)) !=
+        FG_OK) {
+        rmdir(dir);
+        return rc;
+    }
+    snprintf(v_seed, sizeof v_seed, "%llu", (unsigned long long)seed);
     const char *args[] = {"--text", ctx->cfg->mark_template, "--var", v_order, "--var",
-                          v_buyer, "--var", v_date, NULL};
+                          v_buyer, "--var", v_date, "--seed", v_seed, NULL};
     double t0 = now_ms();
     rc = wm_sandbox_stamp(ctx->cfg->cli, in, out, args, ctx->sandbox, r);
     fcgi_metric_add(FCGI_M_STAMP_MS_TOTAL, (unsigned long long)(now_ms() - t0));

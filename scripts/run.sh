@@ -3,7 +3,8 @@
 # foreground of this script, until Ctrl-C or SIGTERM stops both.
 #
 # Settings (README, "Configuration"): FILIGRANE_PORT (8080), FILIGRANE_DATA
-# (./var), FILIGRANE_JWT_SECRET, FILIGRANE_WEBHOOK_SECRET, and the worker's
+# (./var), FILIGRANE_JWT_SECRET, FILIGRANE_WEBHOOK_SECRET, FILIGRANE_MARK_KEY
+# (each generated into $FILIGRANE_DATA/secrets.env when unset), and the worker's
 # own. FILIGRANE_BIN names the build to run (default ./bin). With
 # FILIGRANE_QUIET=1 it prints only the URL line (the tests use it).
 set -eu
@@ -28,10 +29,17 @@ if [ ! -f "$secrets" ]; then
     umask 022
     new_secrets=1
 fi
+# The key of the mark's placement, added to a secrets file made before it.
+if ! grep -q '^FILIGRANE_MARK_KEY=' "$secrets"; then
+    echo "FILIGRANE_MARK_KEY=$(openssl rand -hex 32)" >>"$secrets"
+    new_secrets=1
+fi
 jwt_file=$(sed -n 's/^FILIGRANE_JWT_SECRET=//p' "$secrets")
 hook_file=$(sed -n 's/^FILIGRANE_WEBHOOK_SECRET=//p' "$secrets")
+mark_file=$(sed -n 's/^FILIGRANE_MARK_KEY=//p' "$secrets")
 export FILIGRANE_JWT_SECRET="${FILIGRANE_JWT_SECRET:-$jwt_file}"
 export FILIGRANE_WEBHOOK_SECRET="${FILIGRANE_WEBHOOK_SECRET:-$hook_file}"
+export FILIGRANE_MARK_KEY="${FILIGRANE_MARK_KEY:-$mark_file}"
 
 socket=${FILIGRANE_SOCKET:-$data/run/fcgi.sock}
 export FILIGRANE_SOCKET="$socket"

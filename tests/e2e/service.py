@@ -75,6 +75,7 @@ class Service:
         self.jwt_secret = "jwt-" + uuid.uuid4().hex + uuid.uuid4().hex
         self.hook_key = os.urandom(32)
         self.hook_secret = "whsec_" + base64.b64encode(self.hook_key).decode()
+        self.mark_key = "mark-" + uuid.uuid4().hex + uuid.uuid4().hex
         self.env = env or {}
         # A port found free can be taken before nginx binds it (by any
         # outgoing connection on this machine): try again on another one.
@@ -96,6 +97,7 @@ class Service:
             "FILIGRANE_PORT": str(self.port),
             "FILIGRANE_JWT_SECRET": self.jwt_secret,
             "FILIGRANE_WEBHOOK_SECRET": self.hook_secret,
+            "FILIGRANE_MARK_KEY": self.mark_key,
             "FILIGRANE_BIN": BIN,
             "FILIGRANE_QUIET": "1",
         })

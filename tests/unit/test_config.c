@@ -8,6 +8,7 @@
 
 static const char *JWT = "jwt-secret-jwt-secret-jwt-secret-32";
 static const char *WH = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+static const char *MARK = "mark-key-mark-key-mark-key-mark-k";
 
 static const char *const VARS[] = {
     "FILIGRANE_PORT", "FILIGRANE_DATA", "FILIGRANE_JWT_SECRET",
@@ -15,15 +16,17 @@ static const char *const VARS[] = {
     "FILIGRANE_MAX_FILE_BYTES", "FILIGRANE_MAX_FILES",
     "FILIGRANE_MAX_DELIVERY_BYTES", "FILIGRANE_MARK_TEXT", "FILIGRANE_CLI",
     "FILIGRANE_LOG_LEVEL", "FILIGRANE_EVENTS_URL", "FILIGRANE_EVENTS_RETRY_SCALE",
+    "FILIGRANE_MARK_KEY",
 };
 
-/* A clean environment with only the two required secrets. */
+/* A clean environment with only the required secrets. */
 static void reset(void)
 {
     for (size_t i = 0; i < sizeof VARS / sizeof VARS[0]; i++)
         unsetenv(VARS[i]);
     setenv("FILIGRANE_JWT_SECRET", JWT, 1);
     setenv("FILIGRANE_WEBHOOK_SECRET", WH, 1);
+    setenv("FILIGRANE_MARK_KEY", MARK, 1);
 }
 
 TEST("defaults with only the secrets set")
@@ -161,6 +164,37 @@ TEST("missing or weak secrets are refused, the secret never in the reason")
     CHECK_INT(fcgi_config_load(&c, &r), FG_EUSAGE);
     CHECK(strstr(r.text, "FILIGRANE_WEBHOOK_SECRET") != NULL);
     CHECK(strstr(r.text, "secret-value") == NULL);
+}
+
+TEST("the mark key is required, at least 32 bytes, and never shown")
+{
+    struct fcgi_config c;
+    fg_reason r = {{0}};
+    reset();
+    unsetenv("FILIGRANE_MARK_KEY");
+    CHECK_INT(fcgi_config_load(&c, &r), FG_EUSAGE);
+    CHECK_STR(r.text, "FILIGRANE_MARK_KEY is not set");
+
+    reset();
+    setenv("FILIGRANE_MARK_KEY", "31-bytes-31-bytes-31-bytes-31-b", 1);
+    CHECK_INT(fcgi_config_load(&c, &r), FG_EUSAGE);
+    CHECK_STR(r.text, "FILIGRANE_MARK_KEY is shorter than 32 bytes");
+
+    reset();
+    setenv("FILIGRANE_MARK_KEY", "32-bytes-32-bytes-32-bytes-32-by", 1);
+    CHECK_INT(fcgi_config_load(&c, &r), FG_OK);
+    CHECK_STR(c.mark_key, "32-bytes-32-bytes-32-bytes-32-by");
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    CHECK(f != NULL);
+    fcgi_config_describe(&c, f);
+    fclose(f);
+    int shown = strstr(buf, "32-bytes") != NULL;
+    int set = strstr(buf, "FILIGRANE_MARK_KEY=(set)") != NULL;
+    free(buf);
+    fcgi_config_release(&c);
+    CHECK(!shown && set);
 }
 
 TEST("a data directory too deep for a socket path asks for FILIGRANE_SOCKET")
