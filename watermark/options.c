@@ -1,6 +1,7 @@
 /* Stamping options: defaults from common/limits.h, then environment
  * overrides, then (in the CLI) command-line options, all through one
- * table so that every route has the same names and bounds. */
+ * table so that every route has the same names and bounds; and the keyed
+ * or random seed that places the mark. */
 #include "watermark/options.h"
 
 #include "common/setting.h"

@@ -2,8 +2,9 @@
  *
  * One table maps each option name ("max-pixels") to its field, its range
  * and its environment variable (FILIGRANE_MAX_PIXELS), so the CLI, the
- * environment and the sandbox runner agree on spelling and bounds. Pure C:
- * safe to link into the worker. */
+ * environment and the sandbox runner agree on spelling and bounds. Also
+ * the mark's placement seed, which the worker computes and passes as
+ * --seed. Pure C and OpenSSL, no decoder: safe to link into the worker. */
 #ifndef WM_OPTIONS_H
 #define WM_OPTIONS_H
 
