@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -142,7 +143,9 @@ static int choose_seed(const wm_options *o, const char *in, uint64_t *seed)
     if (wm_mark_key_from_env(&key, &r) != FG_OK)
         return cli_usage_error("stamp", usage_line, r.text);
     fg_result rc = FG_ECORRUPT;
-    if (key)
+    struct stat st;
+    /* An input the child will refuse for its size is not worth hashing. */
+    if (key && stat(in, &st) == 0 && st.st_size <= o->max_bytes)
         rc = wm_mark_seed_file(key, strlen(key), in, var_value(o, "order"),
                                var_value(o, "buyer"), seed, &r);
     /* An input that cannot be hashed cannot be stamped either: the child
