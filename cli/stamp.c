@@ -232,6 +232,10 @@ int cli_stamp(int argc, char **argv)
             snprintf(seed_arg, sizeof seed_arg, "%llu",
                      (unsigned long long)seed);
         }
+        /* The child inherits the environment and gets the seed, never the
+         * key: a decoder exploit there must not find it. This process has
+         * no threads, and the key is not used past this point. */
+        unsetenv(WM_MARK_KEY_ENV);
         status = run_sandboxed(argc, orig, given, in, out,
                                o.has_seed ? NULL : extra);
         goto out;

@@ -234,6 +234,10 @@ fg_result fcgi_config_load(struct fcgi_config *cfg, fg_reason *r)
         res = fg_fail(r, FG_EIO, "cannot load configuration: out of memory");
         goto out;
     }
+    /* Stamping children inherit the environment and are handed the seed,
+     * never the key: a decoder exploit there must not find it. Safe here:
+     * this runs once, before any thread. */
+    unsetenv(WM_MARK_KEY_ENV);
     res = FG_OK;
 out:
     if (res != FG_OK)

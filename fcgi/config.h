@@ -51,7 +51,8 @@ struct fcgi_config {
     int events_retry_scale;                 /* 1 .. FG_EVENTS_RETRY_SCALE_MAX */
 };
 
-/* Reads the environment into cfg. On failure FG_EUSAGE (a missing or bad
+/* Reads the environment into cfg, and removes FILIGRANE_MARK_KEY from it
+ * (the stamping children need only the seed). On failure FG_EUSAGE (a missing or bad
  * setting, named in the reason) or FG_EIO (out of memory, no current
  * directory), and cfg holds nothing to release. On FG_OK release cfg with
  * fcgi_config_release. Not thread-safe (getenv): call once at start. */

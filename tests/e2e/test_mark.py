@@ -11,7 +11,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from service import Service, check, finish  # noqa: E402
+from service import BIN, Service, check, finish  # noqa: E402
 
 PHOTO = "/usr/lib/python3/dist-packages/skimage/data/coffee.png"
 
@@ -96,5 +96,28 @@ try:
           p11 != p12)
 finally:
     shutil.rmtree(tmp, ignore_errors=True)
+    svc.stop()
+
+# The stamping child is handed the seed, never the key: a decoder exploit
+# there must not find FILIGRANE_MARK_KEY in its environment. A wrapper put
+# in place of the CLI records the environment the child starts with.
+spy = tempfile.mkdtemp(prefix="filigrane-mark-spy-")
+os.chmod(spy, 0o777)
+wrapper = os.path.join(spy, "filigrane")
+with open(wrapper, "w") as f:
+    f.write('#!/bin/sh\nenv > "%s/env.$$"\nexec "%s" "$@"\n' % (spy, os.path.join(BIN, "filigrane")))
+os.chmod(wrapper, 0o755)
+svc = Service(env={"FILIGRANE_CLI": wrapper})
+try:
+    svc.create_order("ord-m3", "s-m", "b-m3")
+    r = svc.upload("ord-m3", [("coffee.png", photo)], svc.token("seller", "s-m", "ord-m3"))
+    p3 = preview_of(svc, "ord-m3", 1, svc.token("buyer", "b-m3", "ord-m3"))
+    dumps = [open(os.path.join(spy, n)).read() for n in os.listdir(spy) if n.startswith("env.")]
+    check("the stamping child ran through the recording wrapper", r.status == 201 and p3 and dumps,
+          (r, len(dumps)))
+    check("the stamping child's environment holds no FILIGRANE_MARK_KEY, nor the key's value",
+          dumps and not any("FILIGRANE_MARK_KEY" in d or svc.mark_key in d for d in dumps))
+finally:
+    shutil.rmtree(spy, ignore_errors=True)
     svc.stop()
 finish()

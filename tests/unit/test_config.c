@@ -91,6 +91,7 @@ TEST("every setting is read")
     CHECK_INT(c.log_level, FCGI_LOG_DEBUG);
     fcgi_config_release(&c);
 
+    setenv("FILIGRANE_MARK_KEY", MARK, 1); /* a load removes it */
     setenv("FILIGRANE_SOCKET", "/run/fg.sock", 1);
     setenv("FILIGRANE_MAX_FILE_BYTES", "3g", 1);
     setenv("FILIGRANE_PORT", "", 1); /* empty is unset */
@@ -166,7 +167,7 @@ TEST("missing or weak secrets are refused, the secret never in the reason")
     CHECK(strstr(r.text, "secret-value") == NULL);
 }
 
-TEST("the mark key is required, at least 32 bytes, and never shown")
+TEST("the mark key is required, at least 32 bytes, never shown, and removed from the environment")
 {
     struct fcgi_config c;
     fg_reason r = {{0}};
@@ -184,6 +185,8 @@ TEST("the mark key is required, at least 32 bytes, and never shown")
     setenv("FILIGRANE_MARK_KEY", "32-bytes-32-bytes-32-bytes-32-by", 1);
     CHECK_INT(fcgi_config_load(&c, &r), FG_OK);
     CHECK_STR(c.mark_key, "32-bytes-32-bytes-32-bytes-32-by");
+    /* Gone from the environment the stamping children inherit. */
+    CHECK(getenv("FILIGRANE_MARK_KEY") == NULL);
     char *buf = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
@@ -245,12 +248,14 @@ TEST("the events URL: unset by default, http or https taken as given")
     CHECK_STR(c.events_url, "");
     CHECK_INT(c.events_retry_scale, 1);
     fcgi_config_release(&c);
+    setenv("FILIGRANE_MARK_KEY", MARK, 1); /* a load removes it */
     setenv("FILIGRANE_EVENTS_URL", "https://orders.example:8443/hooks/filigrane?k=1", 1);
     setenv("FILIGRANE_EVENTS_RETRY_SCALE", "1000", 1);
     CHECK_INT(fcgi_config_load(&c, &r), FG_OK);
     CHECK_STR(c.events_url, "https://orders.example:8443/hooks/filigrane?k=1");
     CHECK_INT(c.events_retry_scale, 1000);
     fcgi_config_release(&c);
+    setenv("FILIGRANE_MARK_KEY", MARK, 1);
     setenv("FILIGRANE_EVENTS_URL", "http://127.0.0.1:9/events", 1);
     CHECK_INT(fcgi_config_load(&c, &r), FG_OK);
     fcgi_config_release(&c);
