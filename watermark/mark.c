@@ -8,6 +8,8 @@
 #include "watermark/mark.h"
 
 #include <math.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <stdlib.h>
 #include <string.h>
@@ -168,12 +170,15 @@ typedef struct blend {
     VipsImage *in;          /* the image marked, a reference held */
     VipsImage *ink, *cover; /* one-band memory tiles, owned */
     int ox, oy, fh, colour_bands, block;
-    int noise[256];         /* a random byte to a signed offset */
+    int noise[256];         /* a random byte to a signed offset, plus 512 */
+    VipsPel clamp[1280];    /* clamp[512 + v]: v clamped to 0..255 */
 } blend;
 
-/* One thread's state: its region and unused random bytes. */
+/* One thread's state: its region, its own keystream, and the bytes of it
+ * not used yet. */
 typedef struct blend_seq {
     VipsRegion *in;
+    EVP_CIPHER_CTX *noise;
     unsigned char rnd[4096];
     int used; /* bytes of rnd consumed */
 } blend_seq;
@@ -193,30 +198,50 @@ static int blend_stop(void *vseq, void *a, void *b)
     (void)a, (void)b;
     if (q->in)
         g_object_unref(q->in);
+    EVP_CIPHER_CTX_free(q->noise);
+    OPENSSL_cleanse(q->rnd, sizeof q->rnd);
     g_free(q);
     return 0;
 }
 
+/* The noise is a ChaCha20 keystream under a key drawn per thread from
+ * OpenSSL's DRBG (seeded by the kernel's getrandom), never from the seed.
+ * A generator whose state can be solved from its outputs (xorshift and
+ * friends are linear) would let an attacker who reads the noise off one
+ * part of a preview predict it everywhere else; ChaCha20 gives about a
+ * gigabyte a second, against a fifth of that for RAND_bytes itself. No
+ * randomness fails the preview rather than mark it with a predictable
+ * noise. */
 static void *blend_start(VipsImage *out, void *a, void *vb)
 {
     const blend *b = vb;
     blend_seq *q = g_new0(blend_seq, 1);
+    unsigned char key[32 + 16]; /* key, then counter and nonce */
     (void)out, (void)a;
     q->in = vips_region_new(b->in);
     q->used = sizeof q->rnd;
+    q->noise = EVP_CIPHER_CTX_new();
+    int ok = q->noise && RAND_bytes(key, sizeof key) == 1 &&
+             EVP_EncryptInit_ex(q->noise, EVP_chacha20(), NULL, key,
+                                key + 32) == 1;
+    OPENSSL_cleanse(key, sizeof key);
+    if (!ok) {
+        vips_error("filigrane", "no randomness for the mark");
+        blend_stop(q, NULL, NULL);
+        return NULL;
+    }
     return q;
 }
 
-/* The next random byte of the noise, from OpenSSL's DRBG (seeded by the
- * kernel's getrandom, per thread, never from the seed): a generator whose
- * state could be solved from its outputs (xorshift and friends are
- * linear) would let an attacker who reads the noise off one part of the
- * preview predict it everywhere else. A DRBG that fails fails the
- * preview rather than mark it with a predictable noise. */
+/* The next random byte of the noise. */
 static int noise_byte(blend_seq *q, unsigned *v)
 {
     if (q->used == (int)sizeof q->rnd) {
-        if (RAND_bytes(q->rnd, sizeof q->rnd) != 1) {
+        int n = 0;
+        memset(q->rnd, 0, sizeof q->rnd);
+        if (EVP_EncryptUpdate(q->noise, q->rnd, &n, q->rnd,
+                              (int)sizeof q->rnd) != 1 ||
+            n != (int)sizeof q->rnd) {
             vips_error("filigrane", "no randomness for the mark");
             return -1;
         }
@@ -255,21 +280,19 @@ static int blend_gen(VipsRegion *out, void *vseq, void *image, void *client,
         VipsPel *q = VIPS_REGION_ADDR(out, r->left, y);
         int tx = (r->left + b->ox) % tw;
         int left_in_block = bs - r->left % bs;
-        for (int x = 0; x < r->width; x++, p += nb, q += nb) {
+        /* Most pixels are not under the mark: copy the row, alpha
+         * included, then overwrite the colour of those that are. */
+        memcpy(q, p, (size_t)r->width * nb);
+        for (int x = 0; x < r->width; x++, q += nb) {
             unsigned c = cov[tx];
-            int k = 0;
             if (c) {
-                unsigned v;
+                unsigned v, i = ink[tx] * c + 127, a = 255 - c;
                 if (noise_byte(sq, &v) != 0)
                     return -1;
-                int n = b->noise[v];
-                for (; k < cb; k++)
-                    q[k] = (VipsPel)((c * ink[tx] +
-                                      (255 - c) * clamp8(m[k] + n) + 127) /
-                                     255);
+                const VipsPel *cl = b->clamp + b->noise[v];
+                for (int k = 0; k < cb; k++)
+                    q[k] = (VipsPel)((i + a * cl[m[k]]) / 255);
             }
-            for (; k < nb; k++)
-                q[k] = p[k];
             if (++tx == tw)
                 tx = 0;
             if (--left_in_block == 0) {
@@ -336,8 +359,11 @@ static fg_result stamp(VipsObject *ctx, VipsImage *in, int pages,
     b->block = bs;
     b->colour_bands = has_alpha(in) ? in->Bands - 1 : in->Bands;
     double amp = noise_amplitude(o->opacity);
+    amp = amp > 255 ? 255 : amp; /* the clamp table's reach */
     for (int i = 0; i < 256; i++)
-        b->noise[i] = (int)lround((i - 127.5) * amp / 127.5);
+        b->noise[i] = 512 + (int)lround((i - 127.5) * amp / 127.5);
+    for (int i = 0; i < (int)sizeof b->clamp; i++)
+        b->clamp[i] = clamp8(i - 512);
     VipsImage *x = vips_image_new();
     vips_object_local(ctx, x);
     g_signal_connect(x, "close", G_CALLBACK(blend_free), b);
