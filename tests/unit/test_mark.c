@@ -102,6 +102,47 @@ TEST("the mark covers every cell of a 4x4 grid, landscape and portrait")
     }
 }
 
+/* Share of the pixels of a rectangle where any band of a differs from b
+ * (same size, 8-bit, in memory). */
+static double touched(VipsImage *a, VipsImage *b, int l, int t, int w, int h)
+{
+    size_t hit = 0;
+    int nb = a->Bands;
+    for (int y = t; y < t + h; y++) {
+        const VipsPel *pa = (const VipsPel *)VIPS_IMAGE_ADDR(a, l, y);
+        const VipsPel *pb = (const VipsPel *)VIPS_IMAGE_ADDR(b, l, y);
+        for (int x = 0; x < w; x++)
+            hit += memcmp(pa + x * nb, pb + x * nb, nb) != 0;
+    }
+    return (double)hit / ((double)w * h);
+}
+
+TEST("a short text reaches every cell of a 4x4 grid, whatever the seed")
+{
+    /* "PREVIEW" alone is repeated along its line rather than spaced out:
+     * spaced copies left bare columns a cell could fall into. */
+    VipsImage *in = gradient(600, 1000);
+    VipsImage *plain = vips_image_copy_memory(in);
+    CHECK(plain != NULL);
+    double least = 1;
+    for (uint64_t seed = 1; seed <= 40; seed++) {
+        wm_options o = opts();
+        o.text_template = "PREVIEW";
+        VipsImage *out = mark(in, &o, seed);
+        CHECK(out != NULL);
+        for (int y = 0; y < 4; y++)
+            for (int x = 0; x < 4; x++) {
+                double t = touched(out, plain, x * 150, y * 250, 150, 250);
+                least = t < least ? t : least;
+            }
+        g_object_unref(out);
+    }
+    g_object_unref(plain);
+    g_object_unref(in);
+    fprintf(stderr, "# least share of a cell marked, 40 seeds: %.3f\n", least);
+    CHECK(least >= 0.05);
+}
+
 TEST("the mark is the same relative size on portrait and landscape")
 {
     /* The same picture turned: the share of changed pixels matches. */
