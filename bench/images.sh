@@ -51,9 +51,12 @@ b="vips copy $out/photo14.jpg $out/b.jpg[Q=$q,strip]"
 c="$im_mark"
 d="$FG stamp --quality $q --var order=ord-1234 $out/photo14.jpg $out/d.jpg"
 e="$FG stamp --max-edge 0 --quality $q $out/photo100.jpg $out/e.jpg"
+# As (a), with the placement keyed as the worker keys it: the CLI hashes
+# the input first (the worker has the hash already and does not).
+f="env FILIGRANE_MARK_KEY=$(printf '%064d' 0) $FG stamp --max-edge 0 --quality $q --var order=ord-1234 --var buyer=b-9 $out/photo14.jpg $out/f.jpg"
 
 hyperfine -w 1 -r "$runs" --export-json "$out/images.json" \
-    -n a "$a" -n b "$b" -n c "$c" -n d "$d" >"$out/hyperfine.log" 2>&1 ||
+    -n a "$a" -n b "$b" -n c "$c" -n d "$d" -n f "$f" >"$out/hyperfine.log" 2>&1 ||
     { cat "$out/hyperfine.log"; exit 1; }
 
 rss() { # command: peak RSS in MB
@@ -69,7 +72,7 @@ python3 - "$out/images.json" "$rss_a" "$rss_b" "$rss_c" "$rss_d" \
     "$t100" "$rss100" "$w" "$h" "$runs" <<'PY'
 import json, sys
 res = {r["command"]: r for r in json.load(open(sys.argv[1]))["results"]}
-med = {k: res[k]["median"] for k in "abcd"}
+med = {k: res[k]["median"] for k in "abcdf"}
 rss = dict(zip("abcd", sys.argv[2:6]))
 t100, rss100, w, h, runs = sys.argv[6:11]
 mp = int(w) * int(h) / 1e6
@@ -80,12 +83,15 @@ names = {
     "d": "(d) `filigrane stamp` (2048 px preview)",
 }
 print(f"### Images: {w}x{h} photo-like JPEG ({mp:.1f} MP), median of {runs} runs\n")
-cpu = {k: res[k]["user"] + res[k]["system"] for k in "abcd"}
+cpu = {k: res[k]["user"] + res[k]["system"] for k in "abcdf"}
 print("| command | median wall | vs (b) | CPU time (mean) | vs (b) | peak RSS |")
 print("|---|---:|---:|---:|---:|---:|")
 for k in "abcd":
     print(f"| {names[k]} | {med[k]*1000:.0f} ms | {med[k]/med['b']:.2f}x "
           f"| {cpu[k]*1000:.0f} ms | {cpu[k]/cpu['b']:.2f}x | {rss[k]} MB |")
+print(f"| (f) as (a), placement keyed by `FILIGRANE_MARK_KEY` (hashes the input) "
+      f"| {med['f']*1000:.0f} ms | {med['f']/med['b']:.2f}x "
+      f"| {cpu['f']*1000:.0f} ms | {cpu['f']/cpu['b']:.2f}x | |")
 print(f"| (e) `filigrane stamp --max-edge 0`, 12000x8300 (99.6 MP) "
       f"| {float(t100)*1000:.0f} ms (1 run) | | | | {rss100} MB |")
 ab, ca = med["a"] / med["b"], med["c"] / med["a"]

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -29,7 +30,9 @@ static const char help[] =
     "  --var NAME=VALUE a template value, repeatable\n"
     "  --max-edge N     longest edge of the preview (default 2048, 0: keep)\n"
     "  --opacity F      of the mark, 0.01 to 1 (default 0.3)\n"
-    "  --seed S         placement jitter (default: from the input's bytes)\n"
+    "  --seed S         placement of the mark (default: keyed by\n"
+    "                   FILIGRANE_MARK_KEY from the input's SHA-256 and the\n"
+    "                   order and buyer variables; without a key, random)\n"
     "  --quality Q      JPEG/WebP quality, 1 to 100 (default 85)\n"
     "  --max-pixels N   refuse larger inputs (width x height x frames)\n"
     "  --max-bytes N    refuse larger input files\n"
@@ -78,7 +81,8 @@ static void free_args(char **c, int argc);
  * getopt reordered it; given: copies of its strings, before --var split
  * them), INPUT and OUTPUT left out. */
 static int run_sandboxed(int argc, char *const *orig, char **given,
-                         const char *in, const char *out)
+                         const char *in, const char *out,
+                         const char *const *extra)
 {
     fg_reason r = {{0}};
     wm_sandbox_limits l;
@@ -98,6 +102,11 @@ static int run_sandboxed(int argc, char *const *orig, char **given,
             return cli_usage_error("stamp", usage_line, "too many options");
         args[k++] = given[i];
     }
+    for (; extra && *extra; extra++) {
+        if (k == FG_SANDBOX_MAX_ARGS)
+            return cli_usage_error("stamp", usage_line, "too many options");
+        args[k++] = *extra;
+    }
     args[k] = NULL;
     fg_result rc = wm_sandbox_stamp(self, in, out, args, &l, &r);
     return rc == FG_OK ? 0 : cli_error(in, rc, r.text);
@@ -114,6 +123,42 @@ static char **copy_args(int argc, char **argv)
             return NULL;
         }
     return c;
+}
+
+/* The last value given to template variable name, or NULL. */
+static const char *var_value(const wm_options *o, const char *name)
+{
+    const char *v = NULL;
+    for (int i = 0; i < o->nvars; i++)
+        if (strcmp(o->vars[i].name, name) == 0)
+            v = o->vars[i].value;
+    return v;
+}
+
+/* The placement when --seed is not given, chosen here, in the parent, so
+ * that the key never has to be read by the sandboxed child: keyed by
+ * FILIGRANE_MARK_KEY from the input's SHA-256 and the order and buyer
+ * variables (what the worker does, with the buyer's id), else random.
+ * Never the input's plain hash: a buyer who can compute the placement can
+ * stamp black and white with it and invert the mark. Returns an exit
+ * status, 0 with seed set. */
+static int choose_seed(const wm_options *o, const char *in, uint64_t *seed)
+{
+    fg_reason r = {{0}};
+    const char *key = NULL;
+    if (wm_mark_key_from_env(&key, &r) != FG_OK)
+        return cli_usage_error("stamp", usage_line, r.text);
+    fg_result rc = FG_ECORRUPT;
+    struct stat st;
+    /* An input the child will refuse for its size is not worth hashing. */
+    if (key && stat(in, &st) == 0 && st.st_size <= o->max_bytes)
+        rc = wm_mark_seed_file(key, strlen(key), in, var_value(o, "order"),
+                               var_value(o, "buyer"), seed, &r);
+    /* An input that cannot be hashed cannot be stamped either: the child
+     * says why, in its own words; any seed does until then. */
+    if (rc == FG_ECORRUPT)
+        rc = wm_random_seed(seed, &r);
+    return rc == FG_OK ? 0 : cli_error(in, rc, r.text);
 }
 
 static void free_args(char **c, int argc)
@@ -184,7 +229,21 @@ int cli_stamp(int argc, char **argv)
     }
     const char *in = argv[optind], *out = argv[optind + 1];
     if (!sandboxed) {
-        status = run_sandboxed(argc, orig, given, in, out);
+        char seed_arg[24];
+        const char *extra[] = {"--seed", seed_arg, NULL};
+        uint64_t seed = 0;
+        if (!o.has_seed) {
+            if ((status = choose_seed(&o, in, &seed)) != 0)
+                goto out;
+            snprintf(seed_arg, sizeof seed_arg, "%llu",
+                     (unsigned long long)seed);
+        }
+        /* The child inherits the environment and gets the seed, never the
+         * key: a decoder exploit there must not find it. This process has
+         * no threads, and the key is not used past this point. */
+        unsetenv(WM_MARK_KEY_ENV);
+        status = run_sandboxed(argc, orig, given, in, out,
+                               o.has_seed ? NULL : extra);
         goto out;
     }
     /* The sandboxed child: the only process where libvips's untrusted

@@ -1,6 +1,7 @@
 #include "fcgi/config.h"
 
 #include "common/setting.h"
+#include "watermark/options.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -308,6 +309,32 @@ fg_result fcgi_config_load(struct fcgi_config *cfg, fg_reason *r)
             goto out;
         }
     }
+    /* The mark's placement is keyed: without the key a buyer could
+     * compute it from what he sees and invert the mark. */
+    if (!(s = env(WM_MARK_KEY_ENV))) {
+        res = fg_fail(r, FG_EUSAGE, "%s is not set", WM_MARK_KEY_ENV);
+        goto out;
+    }
+    if (strlen(s) < WM_MARK_KEY_MIN_BYTES) {
+        res = fg_fail(r, FG_EUSAGE, "%s is shorter than %d bytes",
+                      WM_MARK_KEY_ENV, WM_MARK_KEY_MIN_BYTES);
+        goto out;
+    }
+    if (fcgi_secret_weak((const unsigned char *)s, strlen(s))) {
+        res = fg_fail(r, FG_EUSAGE,
+                      "%s is too weak: fewer than %d distinct bytes or %d equal bytes in a "
+                      "row (use openssl rand -hex 32)",
+                      WM_MARK_KEY_ENV, FG_SECRET_MIN_DISTINCT, FG_SECRET_MAX_RUN);
+        goto out;
+    }
+    if (!(cfg->mark_key = strdup(s))) {
+        res = fg_fail(r, FG_EIO, "cannot load configuration: out of memory");
+        goto out;
+    }
+    /* Stamping children inherit the environment and are handed the seed,
+     * never the key: a decoder exploit there must not find it. Safe here:
+     * this runs once, before any thread. */
+    unsetenv(WM_MARK_KEY_ENV);
     res = FG_OK;
 out:
     if (res != FG_OK)
@@ -329,6 +356,11 @@ void fcgi_config_release(struct fcgi_config *cfg)
         free(cfg->metrics_token);
     }
     cfg->metrics_token = NULL;
+    if (cfg->mark_key) {
+        OPENSSL_cleanse(cfg->mark_key, strlen(cfg->mark_key));
+        free(cfg->mark_key);
+    }
+    cfg->mark_key = NULL;
     fcgi_webhook_key_release(&cfg->webhook_key);
 }
 
@@ -341,11 +373,12 @@ void fcgi_config_describe(const struct fcgi_config *c, FILE *f)
             "FILIGRANE_MARK_TEXT=%s\nFILIGRANE_CLI=%s\n"
             "FILIGRANE_LOG_LEVEL=%s\nFILIGRANE_EVENTS_URL=%s\n"
             "FILIGRANE_EVENTS_RETRY_SCALE=%d\nFILIGRANE_JWT_MAX_TTL=%lld\n"
-            "FILIGRANE_JWT_SECRET=%s\nFILIGRANE_WEBHOOK_SECRET=%s\n",
+            "FILIGRANE_JWT_SECRET=%s\nFILIGRANE_WEBHOOK_SECRET=%s\nFILIGRANE_MARK_KEY=%s\n",
             c->port, c->data, c->socket, c->threads, c->upload.max_file_bytes,
             c->upload.max_files, c->upload.max_delivery_bytes, c->mark_template,
             c->cli, fcgi_log_level_name(c->log_level),
             c->events_url[0] ? "(set)" : "(unset)", c->events_retry_scale, c->jwt_max_ttl,
             c->jwt_secret ? "(set)" : "(unset)",
-            c->webhook_key.len ? "(set)" : "(unset)");
+            c->webhook_key.len ? "(set)" : "(unset)",
+            c->mark_key ? "(set)" : "(unset)");
 }

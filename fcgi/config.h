@@ -4,6 +4,8 @@
  *   FILIGRANE_DATA                data directory                  ./var
  *   FILIGRANE_JWT_SECRET          HS256 key, >= 32 bytes, not weak required
  *   FILIGRANE_WEBHOOK_SECRET      whsec_<base64>, not weak        required
+ *   FILIGRANE_MARK_KEY            key of the previews' mark       required
+ *                                 placement, >= 32 bytes, not weak
  *   FILIGRANE_SOCKET              FastCGI unix socket     $DATA/run/fcgi.sock
  *   FILIGRANE_THREADS             request threads                 4
  *   FILIGRANE_MAX_FILE_BYTES      largest delivered file          2G
@@ -53,6 +55,7 @@ struct fcgi_config {
     struct fcgi_webhook_key webhook_key;
     struct fcgi_upload_limits upload;
     char mark_template[FG_MAX_MARK_TEXT + 1]; /* the previews' watermark */
+    char *mark_key;        /* heap; wiped by release (watermark/options.h) */
     char cli[PATH_MAX];
     enum fcgi_log_level log_level;
     char events_url[FG_MAX_EVENTS_URL + 1]; /* "" when unset */
@@ -62,7 +65,8 @@ struct fcgi_config {
     long long jwt_max_ttl;                  /* seconds, 1 .. FG_JWT_MAX_TTL_LIMIT */
 };
 
-/* Reads the environment into cfg. On failure FG_EUSAGE (a missing or bad
+/* Reads the environment into cfg, and removes FILIGRANE_MARK_KEY from it
+ * (the stamping children need only the seed). On failure FG_EUSAGE (a missing or bad
  * setting, named in the reason) or FG_EIO (out of memory, no current
  * directory), and cfg holds nothing to release. On FG_OK release cfg with
  * fcgi_config_release. Not thread-safe (getenv): call once at start. */

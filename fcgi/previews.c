@@ -12,6 +12,7 @@
 #include "storage/audit.h"
 #include "storage/blob_refs.h"
 #include "storage/tmp_clean.h"
+#include "watermark/options.h"
 #include "watermark/wm.h"
 
 static double now_ms(void)
@@ -64,13 +65,25 @@ static fg_result stamp(fcgi_ctx *ctx, const store_order *o, const store_file *f,
     snprintf(v_order, sizeof v_order, "order=%s", o->id);
     snprintf(v_buyer, sizeof v_buyer, "buyer=%s", o->buyer_name[0] ? o->buyer_name : o->buyer_id);
     snprintf(v_date, sizeof v_date, "date=%s", date);
+    /* Where the mark goes: keyed per file, order and buyer, so nothing a
+     * buyer sees lets him recompute it, and one file sold twice is marked
+     * in two places. */
+    uint64_t seed = 0;
+    char v_seed[24];
+    const char *key = ctx->cfg->mark_key;
+    if ((rc = wm_mark_seed(key, strlen(key), f->sha256, o->id, o->buyer_id, &seed, r)) !=
+        FG_OK) {
+        store_tmp_remove_tree(dir);
+        return rc;
+    }
+    snprintf(v_seed, sizeof v_seed, "%llu", (unsigned long long)seed);
     const char *args[] = {"--text", ctx->cfg->mark_template, "--var", v_order, "--var",
-                          v_buyer, "--var", v_date, NULL, NULL, NULL};
+                          v_buyer, "--var", v_date, "--seed", v_seed, NULL, NULL, NULL};
     /* An archive's manifest commits to its entries under the file's salt
      * (common/commit.h); other kinds have no use for it. */
     if (f->salt[0] && strcmp(f->kind, "archive") == 0) {
-        args[8] = "--salt";
-        args[9] = f->salt;
+        args[10] = "--salt";
+        args[11] = f->salt;
     }
     double t0 = now_ms();
     rc = wm_sandbox_stamp(ctx->cfg->cli, in, out, args, ctx->sandbox, r);

@@ -3,7 +3,8 @@
 # foreground of this script, until Ctrl-C or SIGTERM stops both.
 #
 # Settings (README, "Configuration"): FILIGRANE_PORT (8080), FILIGRANE_DATA
-# (./var), FILIGRANE_JWT_SECRET, FILIGRANE_WEBHOOK_SECRET, and the worker's
+# (./var), FILIGRANE_JWT_SECRET, FILIGRANE_WEBHOOK_SECRET, FILIGRANE_MARK_KEY
+# (each generated into $FILIGRANE_DATA/secrets.env when unset), and the worker's
 # own. FILIGRANE_BIN names the build to run (default ./bin). With
 # FILIGRANE_QUIET=1 it prints only the URL line (the tests use it).
 #
@@ -36,9 +37,14 @@ fi
 # Added to a secrets file made before /metrics needed a token.
 grep -q '^FILIGRANE_METRICS_TOKEN=' "$secrets" ||
     echo "FILIGRANE_METRICS_TOKEN=$(openssl rand -hex 32)" >>"$secrets"
+# The key of the mark's placement, added to a secrets file made before it.
+if ! grep -q '^FILIGRANE_MARK_KEY=' "$secrets"; then
+    echo "FILIGRANE_MARK_KEY=$(openssl rand -hex 32)" >>"$secrets"
+fi
 jwt_file=$(sed -n 's/^FILIGRANE_JWT_SECRET=//p' "$secrets")
 hook_file=$(sed -n 's/^FILIGRANE_WEBHOOK_SECRET=//p' "$secrets")
 metrics_file=$(sed -n 's/^FILIGRANE_METRICS_TOKEN=//p' "$secrets")
+mark_file=$(sed -n 's/^FILIGRANE_MARK_KEY=//p' "$secrets")
 # Only a secret this script made (secrets.env) is ever printed; one that
 # came from the environment is the operator's and stays unseen.
 jwt_shown="(from the environment, not shown)"
@@ -50,6 +56,7 @@ metrics_shown="(from the environment, not shown)"
 export FILIGRANE_JWT_SECRET="${FILIGRANE_JWT_SECRET:-$jwt_file}"
 export FILIGRANE_WEBHOOK_SECRET="${FILIGRANE_WEBHOOK_SECRET:-$hook_file}"
 export FILIGRANE_METRICS_TOKEN="${FILIGRANE_METRICS_TOKEN:-$metrics_file}"
+export FILIGRANE_MARK_KEY="${FILIGRANE_MARK_KEY:-$mark_file}"
 
 if [ "$(id -u)" = 0 ]; then
     user=${FILIGRANE_USER:-filigrane}

@@ -3,7 +3,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
@@ -11,6 +10,7 @@
 #include <vips/vips.h>
 
 #include "watermark/formats.h"
+#include "watermark/options.h"
 
 static void silence(const gchar *domain, GLogLevelFlags level,
                     const gchar *message, gpointer data)
@@ -37,38 +37,6 @@ fg_result wm_init(const char *argv0, bool allow_untrusted, fg_reason *r)
 void wm_shutdown(void)
 {
     vips_shutdown();
-}
-
-/* wm_seed_from_bytes of the whole file, streamed. */
-static fg_result seed_of_file(int fd, uint64_t *seed, fg_reason *r)
-{
-    unsigned char buf[65536], md[EVP_MAX_MD_SIZE];
-    unsigned int n = 0;
-    fg_result rc = FG_OK;
-    EVP_MD_CTX *c = EVP_MD_CTX_new();
-    if (!c || !EVP_DigestInit_ex(c, EVP_sha256(), NULL)) {
-        rc = fg_fail(r, FG_EIO, "cannot hash the file: out of memory");
-        goto out;
-    }
-    for (;;) {
-        ssize_t k = read(fd, buf, sizeof buf);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k < 0) {
-            rc = fg_fail(r, FG_EIO, "cannot read the file");
-            goto out;
-        }
-        if (k == 0)
-            break;
-        EVP_DigestUpdate(c, buf, (size_t)k);
-    }
-    EVP_DigestFinal_ex(c, md, &n);
-    *seed = 0;
-    for (int i = 0; i < 8; i++)
-        *seed = (*seed << 8) | md[i];
-out:
-    EVP_MD_CTX_free(c);
-    return rc;
 }
 
 /* A file whose name promises a previewable type but whose content is
@@ -135,7 +103,11 @@ fg_result wm_stamp_file(const char *in, const char *out, const wm_options *o,
     }
     if ((rc = wm_detect_file(in, &type, r)) != FG_OK)
         goto out;
-    if (!o->has_seed && (rc = seed_of_file(fd, &seed, r)) != FG_OK)
+    /* Never a seed from the content: a buyer sees the file's hash, and a
+     * placement he can reproduce is a mark he can invert. The callers that
+     * want a reproducible placement (the worker, the CLI with
+     * FILIGRANE_MARK_KEY) pass a keyed seed. */
+    if (!o->has_seed && (rc = wm_random_seed(&seed, r)) != FG_OK)
         goto out;
     rc = dispatch(&type, in, out, o, seed, r);
 out:

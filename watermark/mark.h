@@ -15,15 +15,12 @@
  * longest edge is at most o->max_edge (0: unchanged), every frame of a
  * multi-page (animated) image stamped with the tiled diagonal mark of
  * o's template, placed with a jitter derived from seed, and stripped of
- * all metadata. in is borrowed; on FG_OK *out is a new reference the
+ * all metadata. Under the mark the picture is destroyed (block mosaic and
+ * fresh random noise), so the mark cannot be inverted even with the seed:
+ * two calls with one seed place the mark alike but differ in its noise. in is borrowed; on FG_OK *out is a new reference the
  * caller unrefs. On failure *out is NULL and r says why. */
 FG_MUST_CHECK fg_result wm_mark_image(VipsImage *in, const wm_options *o,
                                       uint64_t seed, VipsImage **out /* out */,
                                       fg_reason *r);
-
-/* The seed wm_stamp_file uses when none is given: 64 bits of the SHA-256
- * of the input's bytes, so two different files never share a mask
- * position and the same file always gets the same one. */
-uint64_t wm_seed_from_bytes(const void *buf, size_t len);
 
 #endif

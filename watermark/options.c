@@ -1,17 +1,26 @@
 /* Stamping options: defaults from common/limits.h, then environment
  * overrides, then (in the CLI) command-line options, all through one
- * table so that every route has the same names and bounds. */
+ * table so that every route has the same names and bounds; and the keyed
+ * or random seed that places the mark. */
 #include "watermark/options.h"
 
 #include "common/commit.h"
 #include "common/setting.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/params.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 /* Not limits on input, so not in common/limits.h: how a preview looks. */
 #define PREVIEW_OPACITY_DEFAULT 0.3
@@ -170,5 +179,131 @@ fg_result wm_options_init(wm_options *o, fg_reason *r)
         if (rc != FG_OK)
             return rc;
     }
+    return FG_OK;
+}
+
+/* The seed's domain label: a MAC with the same key made for another
+ * purpose can never be read as a placement, nor the other way round. */
+static const char seed_label[] = "filigrane-mark-v1\n";
+
+static int mac_netstring(EVP_MAC_CTX *c, const char *s)
+{
+    char len[24];
+    size_t n = s ? strlen(s) : 0;
+    int k = snprintf(len, sizeof len, "%zu:", n);
+    return EVP_MAC_update(c, (const unsigned char *)len, (size_t)k) &&
+           EVP_MAC_update(c, (const unsigned char *)(s ? s : ""), n) &&
+           EVP_MAC_update(c, (const unsigned char *)",", 1);
+}
+
+fg_result wm_mark_seed(const void *key, size_t key_len, const char *sha256_hex,
+                       const char *order, const char *buyer, uint64_t *seed,
+                       fg_reason *r)
+{
+    fg_result rc = FG_OK;
+    unsigned char md[EVP_MAX_MD_SIZE];
+    size_t n = 0;
+    char digest[] = "SHA256";
+    OSSL_PARAM params[] = {
+        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+        OSSL_PARAM_construct_end(),
+    };
+    EVP_MAC *m = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    EVP_MAC_CTX *c = m ? EVP_MAC_CTX_new(m) : NULL;
+    if (!c || !EVP_MAC_init(c, key, key_len, params) ||
+        !EVP_MAC_update(c, (const unsigned char *)seed_label,
+                        sizeof seed_label - 1) ||
+        !mac_netstring(c, sha256_hex) || !mac_netstring(c, order) ||
+        !mac_netstring(c, buyer) || !EVP_MAC_final(c, md, &n, sizeof md) ||
+        n < 8) {
+        rc = fg_fail(r, FG_EIO, "cannot compute the mark's placement");
+        goto out;
+    }
+    *seed = 0;
+    for (int i = 0; i < 8; i++)
+        *seed = (*seed << 8) | md[i];
+out:
+    OPENSSL_cleanse(md, sizeof md);
+    EVP_MAC_CTX_free(c);
+    EVP_MAC_free(m);
+    return rc;
+}
+
+fg_result wm_mark_seed_file(const void *key, size_t key_len, const char *path,
+                            const char *order, const char *buyer,
+                            uint64_t *seed, fg_reason *r)
+{
+    static const char hexd[] = "0123456789abcdef";
+    unsigned char buf[65536], md[EVP_MAX_MD_SIZE];
+    char hex[2 * 32 + 1];
+    unsigned int n = 0;
+    struct stat st;
+    fg_result rc = FG_OK;
+    EVP_MD_CTX *c = NULL;
+    /* O_NONBLOCK: a FIFO named as input must not hang the caller. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        rc = fg_fail(r, FG_ECORRUPT, "cannot open the file as a regular file");
+        goto out;
+    }
+    if (!(c = EVP_MD_CTX_new()) || !EVP_DigestInit_ex(c, EVP_sha256(), NULL)) {
+        rc = fg_fail(r, FG_EIO, "cannot hash the file: out of memory");
+        goto out;
+    }
+    for (;;) {
+        ssize_t k = read(fd, buf, sizeof buf);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0) {
+            rc = fg_fail(r, FG_ECORRUPT, "cannot read the file");
+            goto out;
+        }
+        if (k == 0)
+            break;
+        if (!EVP_DigestUpdate(c, buf, (size_t)k)) {
+            rc = fg_fail(r, FG_EIO, "cannot hash the file");
+            goto out;
+        }
+    }
+    if (!EVP_DigestFinal_ex(c, md, &n) || n != 32) {
+        rc = fg_fail(r, FG_EIO, "cannot hash the file");
+        goto out;
+    }
+    for (unsigned i = 0; i < n; i++) {
+        hex[2 * i] = hexd[md[i] >> 4];
+        hex[2 * i + 1] = hexd[md[i] & 15];
+    }
+    hex[2 * n] = '\0';
+    rc = wm_mark_seed(key, key_len, hex, order, buyer, seed, r);
+out:
+    EVP_MD_CTX_free(c);
+    if (fd >= 0)
+        close(fd);
+    return rc;
+}
+
+fg_result wm_mark_key_from_env(const char **key, fg_reason *r)
+{
+    const char *v = getenv(WM_MARK_KEY_ENV);
+    *key = NULL;
+    if (!v || !*v)
+        return FG_OK;
+    if (strlen(v) < WM_MARK_KEY_MIN_BYTES)
+        return fg_fail(r, FG_EUSAGE, "%s is shorter than %d bytes",
+                       WM_MARK_KEY_ENV, WM_MARK_KEY_MIN_BYTES);
+    *key = v;
+    return FG_OK;
+}
+
+fg_result wm_random_seed(uint64_t *seed, fg_reason *r)
+{
+    uint64_t s = 0;
+    ssize_t k;
+    do
+        k = getrandom(&s, sizeof s, 0);
+    while (k < 0 && errno == EINTR);
+    if (k != (ssize_t)sizeof s)
+        return fg_fail(r, FG_EIO, "cannot draw a random placement");
+    *seed = s;
     return FG_OK;
 }

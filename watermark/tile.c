@@ -8,6 +8,8 @@
  * dozen graph nodes for no gain. */
 #include "watermark/tile.h"
 
+#include "common/limits.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -242,6 +244,24 @@ fg_result wm_tile_new(const wm_tile_spec *spec, int bands, VipsImage **ink,
     if ((rc = render(spec->text, design, 2 * rad, &mask, r)) != FG_OK ||
         (rc = outline(mask, rad, &inked, r)) != FG_OK)
         goto out;
+    /* A short text ("PREVIEW") is repeated on its line until copies a gap
+     * apart make lines a pitch apart: stretching the gap instead left bare
+     * columns between copies, and a region of the picture in one of them
+     * went unmarked. */
+    double gap = design * 1.5;
+    if ((inked->Xsize + gap) * sc < pitch) {
+        int k = (int)ceil(pitch / sc / (inked->Xsize + gap));
+        GString *line = g_string_new(spec->text);
+        for (int i = 1; i < k && line->len < FG_MAX_MARK_TEXT; i++)
+            g_string_append_printf(line, " \xc2\xb7 %s", spec->text);
+        g_object_unref(mask);
+        g_object_unref(inked);
+        mask = inked = NULL;
+        rc = render(line->str, design, 2 * rad, &mask, r);
+        g_string_free(line, TRUE);
+        if (rc != FG_OK || (rc = outline(mask, rad, &inked, r)) != FG_OK)
+            goto out;
+    }
     /* vips_rotate turns clockwise for a positive angle. */
     if (vips_rotate(inked, &rot, -deg, NULL) != 0) {
         rc = vips_failed(r, "rotate");
@@ -252,7 +272,7 @@ fg_result wm_tile_new(const wm_tile_spec *spec, int bands, VipsImage **ink,
      * (0, ph) as periods, the step (pw, -n ph) runs along the text and
      * lines are ph cos(a) apart; a long text gets n lines per step rather
      * than wide bare bands between its lines. */
-    double step = inked->Xsize + design * 1.5;
+    double step = inked->Xsize + gap;
     if (step * sc < pitch)
         step = pitch / sc;
     int n = (int)floor(step * sc / pitch);

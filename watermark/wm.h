@@ -67,7 +67,7 @@ typedef struct wm_options {
     int nvars;
     int max_edge;                          /* 0 keeps the original size */
     double opacity;                        /* 0 < opacity <= 1 */
-    bool has_seed;                         /* false: seed from input bytes */
+    bool has_seed;                         /* false: a fresh random seed */
     uint64_t seed;
     int jpeg_quality;                      /* 1..100 */
     long long max_pixels;                  /* width x height x frames */

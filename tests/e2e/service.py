@@ -77,6 +77,7 @@ class Service:
         self.hook_key = os.urandom(32)
         self.hook_secret = "whsec_" + base64.b64encode(self.hook_key).decode()
         self.metrics_token = "metrics-" + uuid.uuid4().hex
+        self.mark_key = "mark-" + uuid.uuid4().hex + uuid.uuid4().hex
         self.env = env or {}
         # A port found free can be taken before nginx binds it (by any
         # outgoing connection on this machine): try again on another one.
@@ -99,6 +100,7 @@ class Service:
             "FILIGRANE_JWT_SECRET": self.jwt_secret,
             "FILIGRANE_WEBHOOK_SECRET": self.hook_secret,
             "FILIGRANE_METRICS_TOKEN": self.metrics_token,
+            "FILIGRANE_MARK_KEY": self.mark_key,
             "FILIGRANE_BIN": BIN,
             "FILIGRANE_QUIET": "1",
             # Suites send many requests from one address; the rate limits

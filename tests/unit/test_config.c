@@ -9,6 +9,7 @@
 
 static const char *JWT = "jwt-secret-jwt-secret-jwt-secret-32";
 static const char *WH = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+static const char *MARK = "mark-key-mark-key-mark-key-mark-k";
 
 static const char *const VARS[] = {
     "FILIGRANE_PORT", "FILIGRANE_DATA", "FILIGRANE_JWT_SECRET",
@@ -17,15 +18,17 @@ static const char *const VARS[] = {
     "FILIGRANE_MAX_DELIVERY_BYTES", "FILIGRANE_MARK_TEXT", "FILIGRANE_CLI",
     "FILIGRANE_LOG_LEVEL", "FILIGRANE_EVENTS_URL", "FILIGRANE_EVENTS_RETRY_SCALE",
     "FILIGRANE_JWT_MAX_TTL",
+    "FILIGRANE_MARK_KEY",
 };
 
-/* A clean environment with only the two required secrets. */
+/* A clean environment with only the required secrets. */
 static void reset(void)
 {
     for (size_t i = 0; i < sizeof VARS / sizeof VARS[0]; i++)
         unsetenv(VARS[i]);
     setenv("FILIGRANE_JWT_SECRET", JWT, 1);
     setenv("FILIGRANE_WEBHOOK_SECRET", WH, 1);
+    setenv("FILIGRANE_MARK_KEY", MARK, 1);
 }
 
 TEST("defaults with only the secrets set")
@@ -90,6 +93,7 @@ TEST("every setting is read")
     CHECK_INT(c.log_level, FCGI_LOG_DEBUG);
     fcgi_config_release(&c);
 
+    setenv("FILIGRANE_MARK_KEY", MARK, 1); /* a load removes it */
     setenv("FILIGRANE_SOCKET", "/run/fg.sock", 1);
     setenv("FILIGRANE_MAX_FILE_BYTES", "3g", 1);
     setenv("FILIGRANE_PORT", "", 1); /* empty is unset */
@@ -268,6 +272,37 @@ TEST("FILIGRANE_JWT_MAX_TTL: default 30 days, suffixes, edges, refusals")
                      got == FG_OK ? c.jwt_max_ttl : 0, r.text);
         fcgi_config_release(&c);
     }
+TEST("the mark key is required, at least 32 bytes, never shown, and removed from the environment")
+{
+    struct fcgi_config c;
+    fg_reason r = {{0}};
+    reset();
+    unsetenv("FILIGRANE_MARK_KEY");
+    CHECK_INT(fcgi_config_load(&c, &r), FG_EUSAGE);
+    CHECK_STR(r.text, "FILIGRANE_MARK_KEY is not set");
+
+    reset();
+    setenv("FILIGRANE_MARK_KEY", "31-bytes-31-bytes-31-bytes-31-b", 1);
+    CHECK_INT(fcgi_config_load(&c, &r), FG_EUSAGE);
+    CHECK_STR(r.text, "FILIGRANE_MARK_KEY is shorter than 32 bytes");
+
+    reset();
+    setenv("FILIGRANE_MARK_KEY", "32-bytes-32-bytes-32-bytes-32-by", 1);
+    CHECK_INT(fcgi_config_load(&c, &r), FG_OK);
+    CHECK_STR(c.mark_key, "32-bytes-32-bytes-32-bytes-32-by");
+    /* Gone from the environment the stamping children inherit. */
+    CHECK(getenv("FILIGRANE_MARK_KEY") == NULL);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    CHECK(f != NULL);
+    fcgi_config_describe(&c, f);
+    fclose(f);
+    int shown = strstr(buf, "32-bytes") != NULL;
+    int set = strstr(buf, "FILIGRANE_MARK_KEY=(set)") != NULL;
+    free(buf);
+    fcgi_config_release(&c);
+    CHECK(!shown && set);
 }
 
 TEST("a data directory too deep for a socket path asks for FILIGRANE_SOCKET")
@@ -318,12 +353,14 @@ TEST("the events URL: unset by default, http or https taken as given")
     CHECK_STR(c.events_url, "");
     CHECK_INT(c.events_retry_scale, 1);
     fcgi_config_release(&c);
+    setenv("FILIGRANE_MARK_KEY", MARK, 1); /* a load removes it */
     setenv("FILIGRANE_EVENTS_URL", "https://orders.example:8443/hooks/filigrane?k=1", 1);
     setenv("FILIGRANE_EVENTS_RETRY_SCALE", "1000", 1);
     CHECK_INT(fcgi_config_load(&c, &r), FG_OK);
     CHECK_STR(c.events_url, "https://orders.example:8443/hooks/filigrane?k=1");
     CHECK_INT(c.events_retry_scale, 1000);
     fcgi_config_release(&c);
+    setenv("FILIGRANE_MARK_KEY", MARK, 1);
     setenv("FILIGRANE_EVENTS_URL", "http://127.0.0.1:9/events", 1);
     CHECK_INT(fcgi_config_load(&c, &r), FG_OK);
     fcgi_config_release(&c);
