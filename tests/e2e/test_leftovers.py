@@ -189,7 +189,8 @@ for name, value, what in (("FILIGRANE_BLOB_GC_INTERVAL", "8d", "a collector inte
                           ("FILIGRANE_BLOB_GRACE", "1h30", "a grace period that is no duration")):
     env = dict(os.environ, FILIGRANE_DATA=tempfile.mkdtemp(prefix="filigrane-e2e-bad-"),
                FILIGRANE_JWT_SECRET=os.urandom(24).hex(),
-               FILIGRANE_WEBHOOK_SECRET="whsec_" + base64.b64encode(os.urandom(32)).decode())
+               FILIGRANE_WEBHOOK_SECRET="whsec_" + base64.b64encode(os.urandom(32)).decode(),
+               FILIGRANE_MARK_KEY=os.urandom(24).hex())
     env[name] = value
     p = subprocess.run([os.path.join(BIN, "filigrane-fcgi")], env=env, capture_output=True,
                        text=True, timeout=30)

@@ -342,7 +342,8 @@ if ROOT:
     os.chmod(closed, 0o700)
     env = dict(os.environ, FILIGRANE_DATA=os.path.join(closed, "data"), FILIGRANE_PORT="1",
                FILIGRANE_QUIET="1", FILIGRANE_BIN=BIN, FILIGRANE_JWT_SECRET=os.urandom(24).hex(),
-               FILIGRANE_WEBHOOK_SECRET=svc.hook_secret)
+               FILIGRANE_WEBHOOK_SECRET=svc.hook_secret,
+               FILIGRANE_MARK_KEY=svc.mark_key)
     p = subprocess.run([os.path.join(TOP, "scripts", "run.sh")], env=env, capture_output=True,
                        text=True, timeout=60)
     check("make run as root refuses a data directory its user cannot reach, naming it",
@@ -353,7 +354,8 @@ if ROOT:
     # The worker started as root with no such user refuses to serve as root.
     d = tempfile.mkdtemp(prefix="filigrane-nouser-")
     env = dict(os.environ, FILIGRANE_DATA=d, FILIGRANE_USER="filigrane-no-such-user",
-               FILIGRANE_JWT_SECRET=os.urandom(24).hex(), FILIGRANE_WEBHOOK_SECRET=svc.hook_secret)
+               FILIGRANE_JWT_SECRET=os.urandom(24).hex(), FILIGRANE_WEBHOOK_SECRET=svc.hook_secret,
+               FILIGRANE_MARK_KEY=svc.mark_key)
     p = subprocess.run([os.path.join(BIN, "filigrane-fcgi")], env=env, capture_output=True,
                        text=True, timeout=30)
     check("the worker started as root without its user exits instead of serving as root",
