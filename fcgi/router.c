@@ -3,12 +3,16 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/id.h"
 #include "fcgi/handlers.h"
 
 /* A pattern is a path with {x} placeholders, each one whole segment.
- * Placeholders match identifiers only: order ids and file ids come from
- * the order system and from us, and a stricter alphabet here means no
- * handler ever sees a slash, a dot-dot or a control character. */
+ * Placeholders match identifiers only, by the one id rule (common/id.h)
+ * that the store and the token check apply too: an order the store took
+ * is reachable at every URL, and no handler ever sees a slash, a dot-dot
+ * or a control character. The path is matched percent-decoded
+ * (fcgi_req_init): "ord%3A42" is "ord:42", and "%2F" is a slash, which
+ * no id holds. */
 static const struct route {
     const char *method;
     const char *pattern;
@@ -28,14 +32,6 @@ static const struct route {
     {"GET", "/v1/files/{file}/original", fcgi_h_file_original},
 };
 
-#define ID_MAX 64
-
-static bool id_char(char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-           (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.';
-}
-
 typedef enum { NO_MATCH, MATCH, BAD_ID } match_t;
 
 /* Matches path against pattern, capturing placeholders into req. */
@@ -50,10 +46,7 @@ static match_t match(const char *pattern, const char *path, fcgi_req *req)
             size_t n = strcspn(s, "/");
             if (!pend || np >= FCGI_MAX_PATH_PARAMS || n == 0)
                 return NO_MATCH;
-            if (n > ID_MAX || (n <= 2 && s[0] == '.'))
-                bad = true;
-            for (size_t i = 0; i < n && !bad; i++)
-                bad = !id_char(s[i]);
+            bad = bad || fg_id_check(s, n) != FG_ID_OK;
             if (!bad) {
                 memcpy(req->param_buf[np], s, n);
                 req->param_buf[np][n] = '\0';
