@@ -67,10 +67,12 @@ static match_t match(const char *pattern, const char *path, fcgi_req *req)
     return bad ? BAD_ID : MATCH;
 }
 
-void fcgi_route(fcgi_req *req)
+fcgi_route_result fcgi_route_find(fcgi_req *req, fcgi_handler *handler,
+                                  char allow[FCGI_ALLOW_MAX])
 {
-    char allow[64] = "";
     bool bad_id = false;
+    *handler = NULL;
+    allow[0] = '\0';
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
         match_t m = match(routes[i].pattern, req->path, req);
         if (m == NO_MATCH)
@@ -81,16 +83,33 @@ void fcgi_route(fcgi_req *req)
         }
         if (strcmp(routes[i].method, "*") == 0 || strcmp(routes[i].method, req->method) == 0 ||
             (strcmp(req->method, "HEAD") == 0 && strcmp(routes[i].method, "GET") == 0)) {
-            routes[i].handler(req);
-            return;
+            *handler = routes[i].handler;
+            return FCGI_ROUTE_FOUND;
         }
         size_t n = strlen(allow);
-        snprintf(allow + n, sizeof allow - n, "%s%s", n ? ", " : "", routes[i].method);
+        snprintf(allow + n, FCGI_ALLOW_MAX - n, "%s%s", n ? ", " : "", routes[i].method);
     }
     if (allow[0])
+        return FCGI_ROUTE_BAD_METHOD;
+    return bad_id ? FCGI_ROUTE_BAD_ID : FCGI_ROUTE_NOT_FOUND;
+}
+
+void fcgi_route(fcgi_req *req)
+{
+    char allow[FCGI_ALLOW_MAX];
+    fcgi_handler h;
+    switch (fcgi_route_find(req, &h, allow)) {
+    case FCGI_ROUTE_FOUND:
+        h(req);
+        return;
+    case FCGI_ROUTE_BAD_METHOD:
         fcgi_send_method_not_allowed(req, allow);
-    else if (bad_id)
+        return;
+    case FCGI_ROUTE_BAD_ID:
         fcgi_send_error(req, FG_EUSAGE, "bad_id", "an identifier in the path is malformed");
-    else
-        fcgi_send_error(req, FG_ENOTFOUND, NULL, "no such route");
+        return;
+    case FCGI_ROUTE_NOT_FOUND:
+        break;
+    }
+    fcgi_send_error(req, FG_ENOTFOUND, NULL, "no such route");
 }

@@ -6,7 +6,9 @@
 #include "tests/unit/store_tmp.h"
 
 #include "common/id.h"
+#include "fcgi/http.h"
 #include "fcgi/jwt.h"
+#include "fcgi/router.h"
 #include "fcgi/webhook_sig.h"
 #include "storage/meta.h"
 
@@ -203,4 +205,89 @@ TEST("the store, tokens and webhooks take exactly the ids the rule takes")
     }
     fcgi_webhook_key_release(&k);
     db_close(&d);
+}
+
+/* Routes req for a raw REQUEST_URI as nginx passes it. Returns -1 when
+ * the request line itself is refused (fcgi_req_init: a bad escape, a NUL). */
+static int route(const char *method, const char *uri, char param0[FG_MAX_ID + 1],
+                 char param1[FG_MAX_ID + 1])
+{
+    char m[64], u[1200];
+    snprintf(m, sizeof m, "REQUEST_METHOD=%s", method);
+    snprintf(u, sizeof u, "REQUEST_URI=%s", uri);
+    char *env[] = {m, u, NULL};
+    FCGX_Request fx;
+    fcgi_req req;
+    fg_reason r = {{0}};
+    fcgi_handler h;
+    char allow[FCGI_ALLOW_MAX];
+    memset(&fx, 0, sizeof fx);
+    fx.envp = env;
+    param0[0] = param1[0] = '\0';
+    if (fcgi_req_init(&req, &fx, NULL, &r) != FG_OK)
+        return -1;
+    fcgi_route_result res = fcgi_route_find(&req, &h, allow);
+    if (res == FCGI_ROUTE_FOUND) {
+        snprintf(param0, FG_MAX_ID + 1, "%s", req.params[0] ? req.params[0] : "");
+        snprintf(param1, FG_MAX_ID + 1, "%s", req.params[1] ? req.params[1] : "");
+    }
+    fcgi_req_release(&req);
+    return (int)res;
+}
+
+TEST("URLs: ids raw or percent-encoded reach the handler decoded; others are refused")
+{
+    static char u128[200], u129[200], want128[FG_MAX_ID + 1];
+    snprintf(u128, sizeof u128, "/v1/files/%s/preview", as(FG_MAX_ID));
+    memcpy(want128, as(FG_MAX_ID), FG_MAX_ID + 1);
+    snprintf(u129, sizeof u129, "/v1/files/%s/preview", as(FG_MAX_ID + 1));
+    const struct {
+        const char *method, *uri;
+        int want;
+        const char *p0, *p1;
+    } rows[] = {
+        {"GET", "/v1/orders/ord:42", FCGI_ROUTE_FOUND, "ord:42", ""},
+        {"GET", "/v1/orders/ord%3A42", FCGI_ROUTE_FOUND, "ord:42", ""},
+        {"GET", "/v1/orders/ord%3a42", FCGI_ROUTE_FOUND, "ord:42", ""},
+        {"GET", "/v1/orders/%6F%72%64%3A%34%32", FCGI_ROUTE_FOUND, "ord:42", ""},
+        {"GET", "/v1/orders/o+1", FCGI_ROUTE_FOUND, "o+1", ""}, /* '+' is no space */
+        {"GET", "/v1/orders/o%2B1", FCGI_ROUTE_FOUND, "o+1", ""},
+        {"GET", "/v1/orders/a@b", FCGI_ROUTE_FOUND, "a@b", ""},
+        {"GET", "/v1/orders/a%40b", FCGI_ROUTE_FOUND, "a@b", ""},
+        {"GET", "/v1/orders/~x", FCGI_ROUTE_FOUND, "~x", ""},
+        {"GET", "/v1/orders/%7Ex", FCGI_ROUTE_FOUND, "~x", ""},
+        {"GET", "/v1/orders/-._~:@+", FCGI_ROUTE_FOUND, "-._~:@+", ""},
+        {"GET", "/v1/orders/a.b/audit", FCGI_ROUTE_FOUND, "a.b", ""},
+        {"GET", "/v1/orders/ord:42/deliveries/1/archive", FCGI_ROUTE_FOUND, "ord:42", "1"},
+        {"POST", "/v1/orders/ord%3A42/deliveries", FCGI_ROUTE_FOUND, "ord:42", ""},
+        {"POST", "/_auth/v1/orders/ord%3A42/deliveries?x=1", FCGI_ROUTE_FOUND, "ord:42", ""},
+        {"GET", u128, FCGI_ROUTE_FOUND, want128, ""},
+        {"GET", u129, FCGI_ROUTE_BAD_ID, "", ""},
+        {"GET", "/v1/orders/.x", FCGI_ROUTE_BAD_ID, "", ""},
+        {"GET", "/v1/orders/%2Ex", FCGI_ROUTE_BAD_ID, "", ""},
+        {"GET", "/v1/orders/..", FCGI_ROUTE_BAD_ID, "", ""},
+        {"GET", "/v1/orders/%2E%2E/audit", FCGI_ROUTE_BAD_ID, "", ""},
+        {"GET", "/v1/files/./preview", FCGI_ROUTE_BAD_ID, "", ""},
+        {"GET", "/v1/orders/a%20b", FCGI_ROUTE_BAD_ID, "", ""},
+        {"GET", "/v1/orders/a%25b", FCGI_ROUTE_BAD_ID, "", ""}, /* "a%b": decoded once only */
+        {"GET", "/v1/orders/a%253Ab", FCGI_ROUTE_BAD_ID, "", ""},
+        {"GET", "/v1/orders/a%0Ab", FCGI_ROUTE_BAD_ID, "", ""},
+        {"GET", "/v1/orders/caf%C3%A9", FCGI_ROUTE_BAD_ID, "", ""},
+        /* %2F is a slash: a different path, no id holds one. */
+        {"GET", "/v1/orders/a%2Fb", FCGI_ROUTE_NOT_FOUND, "", ""},
+        {"GET", "/v1/orders/", FCGI_ROUTE_NOT_FOUND, "", ""},
+        {"GET", "/v1/orders/ord:42/deliveries", FCGI_ROUTE_BAD_METHOD, "", ""},
+        /* The request line itself is refused: a NUL, a broken escape. */
+        {"GET", "/v1/orders/a%00b", -1, "", ""},
+        {"GET", "/v1/orders/a%ZZ", -1, "", ""},
+        {"GET", "/v1/orders/a%3", -1, "", ""},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        char p0[FG_MAX_ID + 1], p1[FG_MAX_ID + 1];
+        int got = route(rows[i].method, rows[i].uri, p0, p1);
+        if (got != rows[i].want || strcmp(p0, rows[i].p0) != 0 || strcmp(p1, rows[i].p1) != 0)
+            TAP_FAIL("row %zu (%s %.40s): got %d \"%s\" \"%s\", want %d \"%s\" \"%s\"", i,
+                     rows[i].method, rows[i].uri, got, p0, p1, rows[i].want, rows[i].p0,
+                     rows[i].p1);
+    }
 }
