@@ -60,7 +60,7 @@
 #define FG_MAX_MESSAGE 4096
 
 /* Longest webhook-id header kept for idempotency, in bytes. */
-#define FG_MAX_WEBHOOK_ID 256
+#define FG_MAX_WEBHOOK_ID FG_MAX_ID
 
 /* Longest audit actor ("seller:s-7") and action ("file.downloaded"). */
 #define FG_MAX_ACTOR (FG_MAX_ID + 16)
@@ -93,7 +93,7 @@
 
 /* Longest `sub` (user id) and `ord` (order id) claim, in bytes. They are
  * compared with path segments and written to the audit trail. */
-#define FG_JWT_MAX_ID_BYTES 128
+#define FG_JWT_MAX_ID_BYTES FG_MAX_ID
 
 /* Shortest FILIGRANE_JWT_SECRET accepted: HS256 keys should carry at
  * least the hash's 256 bits (RFC 7518 section 3.2). */
@@ -121,10 +121,10 @@
  * way, is refused, so a captured request cannot be replayed later. */
 #define FG_WEBHOOK_TOLERANCE_SECONDS (5 * 60)
 
-/* Longest webhook-id (it is stored as the idempotency key) and longest
- * webhook-signature header (several "v1,<base64>" entries during a key
- * rotation). */
-#define FG_WEBHOOK_MAX_ID_BYTES 256
+/* Longest webhook-id (an id: common/id.h; it is stored as the replay key)
+ * and longest webhook-signature header (several "v1,<base64>" entries
+ * during a key rotation). */
+#define FG_WEBHOOK_MAX_ID_BYTES FG_MAX_ID
 #define FG_WEBHOOK_MAX_SIG_HEADER_BYTES 2048
 
 /* Standard Webhooks secrets are 24 to 64 random bytes (after base64). */

@@ -42,68 +42,45 @@ bool fcgi_authenticate(fcgi_req *req, struct fcgi_claims *who)
     return true;
 }
 
+ord_role fcgi_ord_role(const struct fcgi_claims *who)
+{
+    switch (who->role) {
+    case FCGI_ROLE_SELLER:
+        return ORD_ROLE_SELLER;
+    case FCGI_ROLE_BUYER:
+        return ORD_ROLE_BUYER;
+    case FCGI_ROLE_ADMIN:
+        return ORD_ROLE_ADMIN;
+    }
+    /* A verified token always has one of the three; anything else is
+     * nobody's role (ord_may_name and ord_party_of refuse it). */
+    return (ord_role)0;
+}
+
 bool fcgi_may_name_order(fcgi_req *req, const struct fcgi_claims *who,
                          const char *order_id)
 {
-    if (who->role == FCGI_ROLE_ADMIN)
+    ord_decision d = ord_may_name(fcgi_ord_role(who), who->ord, order_id);
+    if (d.rc == FG_OK)
         return true;
-    if (strcmp(who->ord, order_id) == 0)
-        return true;
-    fcgi_send_error(req, FG_EFORBIDDEN, "wrong_order", "this token is for another order");
+    fcgi_send_error(req, d.rc, d.code, d.message);
     return false;
 }
 
 bool fcgi_may(fcgi_req *req, const struct fcgi_claims *who, const store_order *o,
-              fcgi_want want)
+              ord_action action)
 {
-    bool admin = who->role == FCGI_ROLE_ADMIN;
-    bool seller = who->role == FCGI_ROLE_SELLER && strcmp(who->ord, o->id) == 0 &&
-                  strcmp(who->sub, o->seller_id) == 0;
-    bool buyer = who->role == FCGI_ROLE_BUYER && strcmp(who->ord, o->id) == 0 &&
-                 strcmp(who->sub, o->buyer_id) == 0;
-    if (!admin && !seller && !buyer) {
-        fcgi_send_error(req, FG_EFORBIDDEN, "not_party", "this token is not a party to the order");
-        return false;
-    }
-    bool accepted = strcmp(o->state, STORE_STATE_ACCEPTED) == 0;
-    bool cancelled = strcmp(o->state, STORE_STATE_CANCELLED) == 0;
-    switch (want) {
-    case FCGI_WANT_READ:
+    ord_party p = ord_party_of(fcgi_ord_role(who), who->sub, who->ord, o);
+    ord_decision d = ord_may(p, ord_state_parse(o->state), action);
+    if (d.rc == FG_OK)
         return true;
-    case FCGI_WANT_PREVIEW:
-        /* A cancelled order revokes the buyer's previews; the seller keeps
-         * seeing what they delivered. */
-        if (buyer && cancelled) {
-            fcgi_send_error(req, FG_EFORBIDDEN, "revoked", "the order was cancelled");
-            return false;
-        }
-        return true;
-    case FCGI_WANT_ORIGINAL:
-        if (buyer && !accepted) {
-            fcgi_metric_inc(FCGI_M_ORIGINALS_REFUSED);
-            fcgi_send_error(req, FG_EFORBIDDEN, "not_released",
-                            cancelled ? "the order was cancelled"
-                                      : "originals are released when the order is accepted");
-            return false;
-        }
-        return true;
-    case FCGI_WANT_DELIVER:
-        if (!seller) {
-            fcgi_send_error(req, FG_EFORBIDDEN, "not_seller", "only the order's seller delivers");
-            return false;
-        }
-        /* Accepted and cancelled are final; a dispute still takes new
-         * versions, which is how a seller answers one. */
-        if (accepted || cancelled) {
-            fcgi_send_error(req, FG_ESTATE, "wrong_state", "the order is closed");
-            return false;
-        }
-        return true;
-    }
+    if (d.code && strcmp(d.code, "not_released") == 0)
+        fcgi_metric_inc(FCGI_M_ORIGINALS_REFUSED);
+    fcgi_send_error(req, d.rc, d.code, d.message);
     return false;
 }
 
-bool fcgi_load_order(fcgi_req *req, const char *order_id, fcgi_want want,
+bool fcgi_load_order(fcgi_req *req, const char *order_id, ord_action action,
                      struct fcgi_claims *who, store_order *o)
 {
     fg_reason r = {{0}};
@@ -114,7 +91,7 @@ bool fcgi_load_order(fcgi_req *req, const char *order_id, fcgi_want want,
         fcgi_send_error(req, rc, NULL, rc == FG_ENOTFOUND ? "no such order" : r.text);
         return false;
     }
-    return fcgi_may(req, who, o, want);
+    return fcgi_may(req, who, o, action);
 }
 
 void fcgi_actor(const struct fcgi_claims *who, char *out, size_t len)

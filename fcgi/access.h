@@ -1,4 +1,5 @@
-/* Who may do what: the rules of DESIGN.md's API table, in one place.
+/* Authentication, and the order rules (orders/rules.h) turned into
+ * answers: the rules decide, this file only maps a decision to a status.
  *
  * A caller is authenticated from "Authorization: Bearer <JWT>" or, for
  * links and <img src>, "?token=<JWT>". A seller or buyer token is bound to
@@ -11,19 +12,15 @@
 
 #include "fcgi/http.h"
 #include "fcgi/jwt.h"
+#include "orders/rules.h"
 #include "storage/meta.h"
 
 /* Verifies the request's token into *who. On failure answers 401 itself
  * and returns false; the handler just returns. */
 bool fcgi_authenticate(fcgi_req *req, struct fcgi_claims *who /* out */);
 
-/* What a caller wants from an order. */
-typedef enum fcgi_want {
-    FCGI_WANT_READ,     /* order JSON, audit trail */
-    FCGI_WANT_PREVIEW,  /* a watermarked preview */
-    FCGI_WANT_ORIGINAL, /* an original, byte for byte */
-    FCGI_WANT_DELIVER,  /* upload a new delivery */
-} fcgi_want;
+/* The caller's role for the order rules (orders/rules.h). Can't fail. */
+ord_role fcgi_ord_role(const struct fcgi_claims *who);
 
 /* Checks that the token may reach order_id at all (before the order is
  * read, so a token for another order learns nothing of this one). On
@@ -31,18 +28,16 @@ typedef enum fcgi_want {
 bool fcgi_may_name_order(fcgi_req *req, const struct fcgi_claims *who,
                          const char *order_id);
 
-/* Decides want on order o for who, from the order's parties and state.
- * On refusal answers (403 not_party / not_released / revoked, 409
- * wrong_state) and returns false. The release rule lives here: a buyer
- * gets an original only when the order is accepted, which is recorded only
- * by a verified acceptance webhook. */
+/* Asks the order rules (orders/rules.h) whether who may do action on
+ * order o. On refusal answers (403 not_party / not_released / revoked /
+ * not_seller, 409 wrong_state) and returns false. */
 bool fcgi_may(fcgi_req *req, const struct fcgi_claims *who, const store_order *o,
-              fcgi_want want);
+              ord_action action);
 
 /* The usual start of an order handler: authenticates, checks the token
- * may name order_id, reads the order into *o and decides want. On any
+ * may name order_id, reads the order into *o and decides action. On any
  * refusal answers itself and returns false; the handler just returns. */
-bool fcgi_load_order(fcgi_req *req, const char *order_id, fcgi_want want,
+bool fcgi_load_order(fcgi_req *req, const char *order_id, ord_action action,
                      struct fcgi_claims *who /* out */, store_order *o /* out */);
 
 /* "seller:s-7", "buyer:b-9", "admin:ops": the audit trail's actor.

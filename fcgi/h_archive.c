@@ -162,7 +162,7 @@ void fcgi_h_delivery_archive(fcgi_req *req)
     fcgi_ctx *ctx = req->ctx;
     char *end = NULL;
     long number = strtol(req->params[1], &end, 10);
-    if (!fcgi_load_order(req, req->params[0], FCGI_WANT_ORIGINAL, &who, &o))
+    if (!fcgi_load_order(req, req->params[0], ORD_ARCHIVE, &who, &o))
         return;
     if (*end || number < 1 || number > 1000000) {
         fcgi_send_error(req, FG_EUSAGE, "bad_id", "the delivery number must be a positive integer");

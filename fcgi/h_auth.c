@@ -8,7 +8,7 @@
  * order's seller, or to an order that does not exist or takes no more
  * deliveries is refused before a byte of it is written to disk (a client
  * that sent "Expect: 100-continue" is never asked for it). The rules are
- * the delivery handler's own (fcgi_load_order with FCGI_WANT_DELIVER), and
+ * the delivery handler's own (fcgi_load_order with ORD_DELIVER), and
  * that handler checks them all again: this is an early refusal, not the
  * decision. */
 #include <string.h>
@@ -27,7 +27,7 @@ void fcgi_h_auth_deliver(fcgi_req *req)
         fcgi_send_method_not_allowed(req, "POST");
         return;
     }
-    if (!fcgi_load_order(req, req->params[0], FCGI_WANT_DELIVER, &who, &o))
+    if (!fcgi_load_order(req, req->params[0], ORD_DELIVER, &who, &o))
         return;
     fcgi_send_text(req, 204, "text/plain", "", 0);
 }

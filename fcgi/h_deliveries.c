@@ -160,8 +160,10 @@ static fg_result record(fcgi_req *req, const struct fcgi_claims *who, const char
      * the body was being stored closes the order to this delivery. */
     if ((rc = store_order_get(m, order_id, &o, r)) != FG_OK)
         goto fail;
-    if (strcmp(o.state, STORE_STATE_ACCEPTED) == 0 || strcmp(o.state, STORE_STATE_CANCELLED) == 0) {
-        rc = fg_fail(r, FG_ESTATE, "the order is closed");
+    ord_decision may = ord_may(ord_party_of(fcgi_ord_role(who), who->sub, who->ord, &o),
+                               ord_state_parse(o.state), ORD_DELIVER);
+    if (may.rc != FG_OK) {
+        rc = fg_fail(r, may.rc, "%s", may.message);
         goto fail;
     }
     if ((rc = store_delivery_create(m, order_id, u->message, NULL, number, r)) != FG_OK)
@@ -262,7 +264,7 @@ void fcgi_h_delivery_create(fcgi_req *req)
     const char *order_id = req->params[0];
     fg_result rc;
 
-    if (!fcgi_load_order(req, order_id, FCGI_WANT_DELIVER, &who, &o))
+    if (!fcgi_load_order(req, order_id, ORD_DELIVER, &who, &o))
         return;
 
     const char *body_file = fcgi_param(req, "REQUEST_BODY_FILE");

@@ -29,7 +29,7 @@ static fg_result read_file_order(store_meta *m, const char *id, store_file *f,
     return rc;
 }
 
-static bool load_file(fcgi_req *req, fcgi_want want, struct fcgi_claims *who,
+static bool load_file(fcgi_req *req, ord_action want, struct fcgi_claims *who,
                       store_order *o, store_file *f)
 {
     fg_reason r = {{0}};
@@ -156,7 +156,7 @@ void fcgi_h_file_preview(fcgi_req *req)
     struct fcgi_claims who;
     store_order o;
     store_file f;
-    if (!load_file(req, FCGI_WANT_PREVIEW, &who, &o, &f))
+    if (!load_file(req, ORD_PREVIEW, &who, &o, &f))
         return;
     if (strcmp(f.preview, STORE_PREVIEW_READY) != 0) {
         char msg[FG_REASON_MAX + 64];
@@ -179,7 +179,7 @@ void fcgi_h_file_original(fcgi_req *req)
     struct fcgi_claims who;
     store_order o;
     store_file f;
-    if (!load_file(req, FCGI_WANT_ORIGINAL, &who, &o, &f))
+    if (!load_file(req, ORD_ORIGINAL, &who, &o, &f))
         return;
     fcgi_metric_inc(FCGI_M_DOWNLOADS_ORIGINAL);
     record_buyer(req, &who, &f, true);

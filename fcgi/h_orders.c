@@ -18,7 +18,7 @@ void fcgi_h_order_get(fcgi_req *req)
     store_order o;
     fg_reason r = {{0}};
     json_t *doc = NULL;
-    if (!fcgi_load_order(req, req->params[0], FCGI_WANT_READ, &who, &o))
+    if (!fcgi_load_order(req, req->params[0], ORD_VIEW_ORDER, &who, &o))
         return;
     store_meta *m = req->ctx->meta;
     fg_result rc = store_meta_begin_read(m, &r);
@@ -81,7 +81,7 @@ void fcgi_h_order_audit(fcgi_req *req)
     store_audit_list list = {0};
     long long after = 0, limit = FG_AUDIT_PAGE_DEFAULT;
     bool more = false;
-    if (!fcgi_load_order(req, req->params[0], FCGI_WANT_READ, &who, &o))
+    if (!fcgi_load_order(req, req->params[0], ORD_VIEW_AUDIT, &who, &o))
         return;
     if (!query_number(req, "after", 0, INT64_MAX, &after)) {
         fcgi_send_error(req, FG_EUSAGE, NULL, "after must be a sequence number");

@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "common/limits.h"
 #include "common/result.h"
 
 struct fcgi_ctx; /* the worker thread's handles: fcgi/worker.h */
@@ -33,7 +34,7 @@ typedef struct fcgi_req {
     char path[1024];         /* percent-decoded path, no query */
     const char *query;       /* raw query string, "" when none */
     const char *params[FCGI_MAX_PATH_PARAMS]; /* {x} segments of the route */
-    char param_buf[FCGI_MAX_PATH_PARAMS][128];
+    char param_buf[FCGI_MAX_PATH_PARAMS][FG_MAX_ID + 1];
     char id[17];             /* request id for logs and error bodies */
     int status;              /* 0 until answered */
     bool auth_check;         /* answering nginx's auth_request: see

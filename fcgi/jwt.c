@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/id.h"
+
 const char *fcgi_role_name(enum fcgi_role role)
 {
     switch (role) {
@@ -33,20 +35,13 @@ enum fcgi_role fcgi_role_parse(const char *name)
     return 0;
 }
 
-/* An id is compared with path segments and written to logs and the audit
- * trail: bounded, non-empty, and free of control characters (no CR/LF can
- * ride along into a log line). */
+/* sub and ord are compared with path segments and the store's ids and
+ * written to logs and the audit trail: the one id rule (common/id.h), so
+ * a token can name every order the store can hold and nothing else (no
+ * CR/LF can ride along into a log line). */
 static int id_ok(const char *s)
 {
-    size_t n = strlen(s);
-    if (n == 0 || n > FG_JWT_MAX_ID_BYTES)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c < 0x20 || c == 0x7f)
-            return 0;
-    }
-    return 1;
+    return fg_id_valid(s);
 }
 
 /* libjwt reports a missing or non-integer grant through errno only. */

@@ -43,8 +43,8 @@ enum fcgi_role fcgi_role_parse(const char *name);
  * `nbf` or `iat` in the future (same skew), a lifetime over
  * FG_JWT_MAX_TTL_SECONDS (see fcgi_jwt_verify_ttl),
  * no or an unknown `role`, no `sub`, no `ord` for a seller or buyer, a
- * `sub` or `ord` that is empty, longer than FG_JWT_MAX_ID_BYTES or holds
- * control characters. FG_EUSAGE if secret is empty, FG_EIO if memory ran
+ * `sub` or `ord` that is not an id (common/id.h: 1 to FG_MAX_ID bytes of
+ * [A-Za-z0-9._~:@+-], not starting with '.'). FG_EUSAGE if secret is empty, FG_EIO if memory ran
  * out. *out is only meaningful on FG_OK. Thread-safe. */
 FG_MUST_CHECK fg_result fcgi_jwt_verify(const char *token, const char *secret,
                                         long long now,

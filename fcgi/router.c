@@ -3,12 +3,16 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/id.h"
 #include "fcgi/handlers.h"
 
 /* A pattern is a path with {x} placeholders, each one whole segment.
- * Placeholders match identifiers only: order ids and file ids come from
- * the order system and from us, and a stricter alphabet here means no
- * handler ever sees a slash, a dot-dot or a control character. */
+ * Placeholders match identifiers only, by the one id rule (common/id.h)
+ * that the store and the token check apply too: an order the store took
+ * is reachable at every URL, and no handler ever sees a slash, a dot-dot
+ * or a control character. The path is matched percent-decoded
+ * (fcgi_req_init): "ord%3A42" is "ord:42", and "%2F" is a slash, which
+ * no id holds. */
 static const struct route {
     const char *method;
     const char *pattern;
@@ -28,14 +32,6 @@ static const struct route {
     {"GET", "/v1/files/{file}/original", fcgi_h_file_original},
 };
 
-#define ID_MAX 64
-
-static bool id_char(char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-           (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.';
-}
-
 typedef enum { NO_MATCH, MATCH, BAD_ID } match_t;
 
 /* Matches path against pattern, capturing placeholders into req. */
@@ -50,10 +46,7 @@ static match_t match(const char *pattern, const char *path, fcgi_req *req)
             size_t n = strcspn(s, "/");
             if (!pend || np >= FCGI_MAX_PATH_PARAMS || n == 0)
                 return NO_MATCH;
-            if (n > ID_MAX || (n <= 2 && s[0] == '.'))
-                bad = true;
-            for (size_t i = 0; i < n && !bad; i++)
-                bad = !id_char(s[i]);
+            bad = bad || fg_id_check(s, n) != FG_ID_OK;
             if (!bad) {
                 memcpy(req->param_buf[np], s, n);
                 req->param_buf[np][n] = '\0';
@@ -74,10 +67,12 @@ static match_t match(const char *pattern, const char *path, fcgi_req *req)
     return bad ? BAD_ID : MATCH;
 }
 
-void fcgi_route(fcgi_req *req)
+fcgi_route_result fcgi_route_find(fcgi_req *req, fcgi_handler *handler,
+                                  char allow[FCGI_ALLOW_MAX])
 {
-    char allow[64] = "";
     bool bad_id = false;
+    *handler = NULL;
+    allow[0] = '\0';
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
         match_t m = match(routes[i].pattern, req->path, req);
         if (m == NO_MATCH)
@@ -88,16 +83,33 @@ void fcgi_route(fcgi_req *req)
         }
         if (strcmp(routes[i].method, "*") == 0 || strcmp(routes[i].method, req->method) == 0 ||
             (strcmp(req->method, "HEAD") == 0 && strcmp(routes[i].method, "GET") == 0)) {
-            routes[i].handler(req);
-            return;
+            *handler = routes[i].handler;
+            return FCGI_ROUTE_FOUND;
         }
         size_t n = strlen(allow);
-        snprintf(allow + n, sizeof allow - n, "%s%s", n ? ", " : "", routes[i].method);
+        snprintf(allow + n, FCGI_ALLOW_MAX - n, "%s%s", n ? ", " : "", routes[i].method);
     }
     if (allow[0])
+        return FCGI_ROUTE_BAD_METHOD;
+    return bad_id ? FCGI_ROUTE_BAD_ID : FCGI_ROUTE_NOT_FOUND;
+}
+
+void fcgi_route(fcgi_req *req)
+{
+    char allow[FCGI_ALLOW_MAX];
+    fcgi_handler h;
+    switch (fcgi_route_find(req, &h, allow)) {
+    case FCGI_ROUTE_FOUND:
+        h(req);
+        return;
+    case FCGI_ROUTE_BAD_METHOD:
         fcgi_send_method_not_allowed(req, allow);
-    else if (bad_id)
+        return;
+    case FCGI_ROUTE_BAD_ID:
         fcgi_send_error(req, FG_EUSAGE, "bad_id", "an identifier in the path is malformed");
-    else
-        fcgi_send_error(req, FG_ENOTFOUND, NULL, "no such route");
+        return;
+    case FCGI_ROUTE_NOT_FOUND:
+        break;
+    }
+    fcgi_send_error(req, FG_ENOTFOUND, NULL, "no such route");
 }

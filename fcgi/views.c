@@ -2,6 +2,8 @@
 
 #include <string.h>
 
+#include "fcgi/access.h"
+
 /* null for an empty string: DESIGN shows absent values as null. */
 static json_t *str_or_null(const char *s)
 {
@@ -10,10 +12,10 @@ static json_t *str_or_null(const char *s)
 
 bool fcgi_view_reveals(const struct fcgi_claims *who, const store_order *o)
 {
-    /* Named roles only: anything else sees no plain hash. */
-    if (who->role == FCGI_ROLE_SELLER || who->role == FCGI_ROLE_ADMIN)
-        return true;
-    return who->role == FCGI_ROLE_BUYER && strcmp(o->state, STORE_STATE_ACCEPTED) == 0;
+    /* The release rule (orders/rules.h): a buyer sees plain hashes only
+     * once accepted; a caller who is no party sees none. */
+    ord_party p = ord_party_of(fcgi_ord_role(who), who->sub, who->ord, o);
+    return ord_may(p, ord_state_parse(o->state), ORD_SEE_HASHES).rc == FG_OK;
 }
 
 json_t *fcgi_view_file(const store_file *f, bool reveal)

@@ -17,7 +17,8 @@
  * the buyer once the order is accepted. Before that the buyer sees only
  * each file's commitment, SHA-256(salt || content) (common/commit.h): a
  * plain hash would let a short secret (a PIN, a licence key) be found by
- * hashing every candidate. Can't fail. */
+ * hashing every candidate. The rule is orders/rules.h's ORD_SEE_HASHES.
+ * Can't fail. */
 bool fcgi_view_reveals(const struct fcgi_claims *who, const store_order *o);
 
 /* A file. reveal (fcgi_view_reveals): "sha256" and "salt" are shown;

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/id.h"
+
 #define PREFIX "whsec_"
 #define MAC_BYTES 32
 #define B64_MAC_CHARS 44
@@ -116,17 +118,11 @@ out:
     return ok;
 }
 
+/* A webhook id is an id (common/id.h): it is stored as the replay key and
+ * written to logs and the audit trail. */
 static int id_ok(const char *id)
 {
-    size_t n = strnlen(id, FG_WEBHOOK_MAX_ID_BYTES + 1);
-    if (n == 0 || n > FG_WEBHOOK_MAX_ID_BYTES)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)id[i];
-        if (c <= 0x20 || c == 0x7f)
-            return 0;
-    }
-    return 1;
+    return fg_id_valid(id);
 }
 
 /* Unix seconds as sent: digits only, no sign, no spaces, no overflow. */

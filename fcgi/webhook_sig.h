@@ -66,8 +66,8 @@ FG_MUST_CHECK fg_result fcgi_webhook_verify(const struct fcgi_webhook_key *k,
 #define FCGI_WEBHOOK_SIG_BYTES 48
 
 /* Signs id.timestamp.body into out ("v1,<base64>"), the value of a
- * webhook-signature header. FG_EUSAGE for an empty, over-long or
- * control-character id or a negative timestamp; FG_EIO if OpenSSL fails. */
+ * webhook-signature header. FG_EUSAGE for an id that is not an id
+ * (common/id.h) or a negative timestamp; FG_EIO if OpenSSL fails. */
 FG_MUST_CHECK fg_result fcgi_webhook_sign(const struct fcgi_webhook_key *k,
                                           const char *id, long long timestamp,
                                           const void *body, size_t body_len,

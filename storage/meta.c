@@ -444,14 +444,7 @@ fg_result store_webhook_record(store_meta *m, const char *webhook_id,
     fg_result rc;
     if ((rc = writable(m, r)) || (rc = store_check_time(at, when, "at", r)))
         return rc;
-    if (!webhook_id || !*webhook_id)
-        return fg_fail(r, FG_EUSAGE, "webhook id is missing");
-    size_t len = strnlen(webhook_id, FG_MAX_WEBHOOK_ID + 1);
-    if (len > FG_MAX_WEBHOOK_ID)
-        return fg_fail(r, FG_ELIMIT, "webhook id is longer than %d bytes",
-                       FG_MAX_WEBHOOK_ID);
-    for (size_t i = 0; i < len; i++)
-        if (webhook_id[i] < 0x21 || webhook_id[i] > 0x7e)
-            return fg_fail(r, FG_EUSAGE, "webhook id is not printable ASCII");
+    if ((rc = store_check_id(webhook_id, "webhook id", r)))
+        return rc;
     return m->ops->webhook_insert(m, webhook_id, when, seen, r);
 }

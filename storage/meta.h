@@ -317,7 +317,7 @@ FG_MUST_CHECK fg_result store_file_count(store_meta *m, const char *id,
 
 /* ---- processed webhook ids ---- */
 
-/* Records webhook_id (1..FG_MAX_WEBHOOK_ID bytes) as processed at `at`.
+/* Records webhook_id (an id: common/id.h) as processed at `at`.
  * *seen is true if it had been recorded before (nothing changes then),
  * false if this call recorded it. Call it inside the transaction that
  * applies the webhook's effect, so the id and the effect commit together

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/id.h"
 #include "common/utf8.h"
 
 void store_time_now(char out[STORE_TIME_MAX])
@@ -26,22 +27,13 @@ void store_time_now(char out[STORE_TIME_MAX])
 
 fg_result store_check_id(const char *s, const char *what, fg_reason *r)
 {
-    if (!s || !*s)
-        return fg_fail(r, FG_EUSAGE, "%s is missing", what);
-    size_t len = strnlen(s, FG_MAX_ID + 1);
-    if (len > FG_MAX_ID)
-        return fg_fail(r, FG_ELIMIT, "%s is longer than %d bytes", what,
-                       FG_MAX_ID);
-    for (size_t i = 0; i < len; i++) {
-        char c = s[i];
-        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                  (c >= '0' && c <= '9') || strchr("-._~:@+", c);
-        if (!ok)
-            return fg_fail(r, FG_EUSAGE,
-                           "%s may only hold letters, digits and -._~:@+",
-                           what);
-    }
-    return FG_OK;
+    /* The one id rule (common/id.h): an id stored here is one that every
+     * URL, token and webhook accepts too. */
+    fg_id_fault f = fg_id_check(s, s ? strnlen(s, FG_MAX_ID + 1) : 0);
+    if (f == FG_ID_OK)
+        return FG_OK;
+    return fg_fail(r, f == FG_ID_TOO_LONG ? FG_ELIMIT : FG_EUSAGE, "%s %s", what,
+                   fg_id_fault_text(f));
 }
 
 fg_result store_check_text(const char *s, size_t max, bool allow_empty,

@@ -249,8 +249,20 @@ TEST("claims rules: role, sub and ord are checked")
          FG_EAUTH},
         {"{\"sub\":\"a\",\"role\":\"admin\",\"exp\":1700003600.5}",
          FG_EAUTH},
+        /* sub and ord follow the one id rule (common/id.h): a user id
+         * of the order system is ASCII, never a display name. */
         {"{\"sub\":\"Zoë\",\"role\":\"buyer\",\"ord\":\"o\",\"exp\":1700003600}",
+         FG_EAUTH},
+        {"{\"sub\":\"b@x.example\",\"role\":\"buyer\",\"ord\":\"ord:42\",\"exp\":1700003600}",
          FG_OK},
+        {"{\"sub\":\"b+1~x_y\",\"role\":\"buyer\",\"ord\":\"o-1.2\",\"exp\":1700003600}",
+         FG_OK},
+        {"{\"sub\":\".b\",\"role\":\"buyer\",\"ord\":\"o\",\"exp\":1700003600}",
+         FG_EAUTH},
+        {"{\"sub\":\"b\",\"role\":\"buyer\",\"ord\":\"o/1\",\"exp\":1700003600}",
+         FG_EAUTH},
+        {"{\"sub\":\"b c\",\"role\":\"buyer\",\"ord\":\"o\",\"exp\":1700003600}",
+         FG_EAUTH},
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
         char *t = make_token(JWT_ALG_HS256, SECRET, rows[i].claims);
