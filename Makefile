@@ -142,7 +142,7 @@ FUZZ_CFLAGS  = -std=gnu11 -Wall -Wextra -Werror -g -O1 -fno-omit-frame-pointer \
                -fsanitize=fuzzer-no-link,address,undefined \
                -fno-sanitize-recover=undefined
 FUZZ_LDFLAGS = -fsanitize=fuzzer,address,undefined
-FUZZ_COMMON  = common/result.c common/utf8.c common/id.c
+FUZZ_COMMON  = common/result.c common/utf8.c common/id.c common/hex.c
 fuzz_src_multipart   = fcgi/multipart.c fcgi/multipart_headers.c
 fuzz_src_jwt         = fcgi/jwt.c
 fuzz_src_webhook     = fcgi/webhook_sig.c

@@ -28,6 +28,7 @@
 
 #include <openssl/evp.h>
 
+#include "common/hex.h"
 #include "common/result.h"
 
 #define FG_SALT_BYTES 32
@@ -39,13 +40,6 @@
  * generator fails. */
 FG_MUST_CHECK fg_result fg_salt_new(unsigned char salt[FG_SALT_BYTES] /* out */,
                                     fg_reason *r);
-
-/* Writes n bytes as 2n lowercase hex digits and a NUL. Can't fail. */
-void fg_hex_encode(const unsigned char *d, size_t n, char *out /* out */);
-
-/* Reads exactly 2n hex digits (either case) into n bytes; false for any
- * other length or character (out is then unspecified). Can't fail. */
-bool fg_hex_decode(const char *hex, unsigned char *out /* out */, size_t n);
 
 /* Starts a commitment: md is initialised for SHA-256 and fed the salt;
  * the caller feeds the content and finishes it with EVP_DigestFinal_ex.

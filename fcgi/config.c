@@ -1,5 +1,6 @@
 #include "fcgi/config.h"
 
+#include "common/duration.h"
 #include "common/setting.h"
 #include "watermark/options.h"
 
@@ -111,35 +112,6 @@ bool fcgi_secret_weak(const unsigned char *s, size_t n)
     return distinct < FG_SECRET_MIN_DISTINCT;
 }
 
-/* A duration: whole seconds, or with an s, m, h or d suffix, in
- * [min, max] seconds. */
-static fg_result duration(const char *name, long long min, long long max, long long *out,
-                          fg_reason *r)
-{
-    const char *s = env(name);
-    if (!s)
-        return FG_OK;
-    char digits[24];
-    size_t n = strlen(s);
-    long long unit = 1, v = 0;
-    if (n > 0 && strchr("smhd", s[n - 1])) {
-        unit = s[n - 1] == 'm' ? 60 : s[n - 1] == 'h' ? 3600 : s[n - 1] == 'd' ? 86400 : 1;
-        n--;
-    }
-    if (n == 0 || n >= sizeof digits)
-        goto bad;
-    memcpy(digits, s, n);
-    digits[n] = '\0';
-    if (!fg_parse_count(digits, false, 0, max, &v) || __builtin_mul_overflow(v, unit, &v) ||
-        v < min || v > max)
-        goto bad;
-    *out = v;
-    return FG_OK;
-bad:
-    return fg_fail(r, FG_EUSAGE, "%s must be a duration of %lld to %lld seconds (s, m, h, d "
-                   "suffixes allowed)", name, min, max);
-}
-
 static const char *const LEVELS[] = {"error", "warn", "info", "debug"};
 
 const char *fcgi_log_level_name(enum fcgi_log_level l)
@@ -249,8 +221,8 @@ fg_result fcgi_config_load(struct fcgi_config *cfg, fg_reason *r)
     snprintf(cfg->run_user, sizeof cfg->run_user, "%s", s);
 
     cfg->jwt_max_ttl = FG_JWT_MAX_TTL_SECONDS;
-    if ((res = duration("FILIGRANE_JWT_MAX_TTL", 1, FG_JWT_MAX_TTL_LIMIT, &cfg->jwt_max_ttl,
-                        r)) != FG_OK)
+    if ((res = fg_duration_env("FILIGRANE_JWT_MAX_TTL", 1, FG_JWT_MAX_TTL_LIMIT,
+                               &cfg->jwt_max_ttl, r)) != FG_OK)
         goto out;
 
     /* Secrets last: a reason about them names the variable only. */

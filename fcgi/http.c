@@ -8,20 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/hex.h"
 #include "fcgi/disposition.h"
 #include "fcgi/log.h"
 #include "fcgi/metrics.h"
-
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 /* Percent-decodes src[0..n) into out; '+' stays '+' unless plus_space.
  * Returns false if out is too small, an escape is malformed, or a NUL
@@ -35,7 +25,7 @@ static bool pct_decode(const char *src, size_t n, char *out, size_t outlen,
         if (c == '%') {
             if (i + 2 >= n)
                 return false;
-            int h = hexval(src[i + 1]), l = hexval(src[i + 2]);
+            int h = fg_hex_nibble(src[i + 1]), l = fg_hex_nibble(src[i + 2]);
             if (h < 0 || l < 0)
                 return false;
             c = h * 16 + l;

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/hex.h"
 #include "common/utf8.h"
 
 /* ---- names: UTF-8 made valid, controls replaced ---- */
@@ -96,17 +97,6 @@ static const char *param_value(const char *p, const char *e, char **val,
     return p;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* RFC 5987 ext-value (charset'lang'pct-encoded) decoded in place to UTF-8.
  * Returns 1 if decoded, 0 for a charset we do not know (then filename= is
  * used), -1 if malformed. ISO-8859-1 is widened to UTF-8. In place is
@@ -132,7 +122,7 @@ static int ext_value(char *v, size_t *vlen)
         if (c <= 0x20 || c >= 0x7f)
             return -1; /* ext-value is ASCII: anything else is %-encoded */
         if (c == '%') {
-            int h = hexval(p[1]), l = h < 0 ? -1 : hexval(p[2]);
+            int h = fg_hex_nibble(p[1]), l = h < 0 ? -1 : fg_hex_nibble(p[2]);
             if (l < 0)
                 return -1;
             c = (unsigned)(h * 16 + l);

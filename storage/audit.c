@@ -1,6 +1,7 @@
 /* The audit chain, the same for every backend: canonical serialisation,
  * hashing, appending at the head, verifying the whole chain. */
 #include "storage/audit.h"
+#include "common/hex.h"
 #include "storage/meta_impl.h"
 
 #include <inttypes.h>
@@ -22,7 +23,6 @@ fg_result store_audit_hash(const store_audit_entry *e, char out[STORE_HEX_MAX],
                            fg_reason *r)
 {
     static const char magic[] = "filigrane-audit-v1\n";
-    static const char hexd[] = "0123456789abcdef";
     unsigned char digest[EVP_MAX_MD_SIZE];
     unsigned int dlen = 0;
     char seq[24];
@@ -39,11 +39,7 @@ fg_result store_audit_hash(const store_audit_entry *e, char out[STORE_HEX_MAX],
         rc = fg_fail(r, FG_EIO, "cannot hash audit entry: openssl failed");
         goto out;
     }
-    for (unsigned i = 0; i < 32; i++) {
-        out[2 * i] = hexd[digest[i] >> 4];
-        out[2 * i + 1] = hexd[digest[i] & 15];
-    }
-    out[64] = '\0';
+    fg_hex_encode(digest, 32, out);
 out:
     EVP_MD_CTX_free(md);
     return rc;

@@ -7,6 +7,7 @@
  * fsynced so the name survives a power cut too. */
 #define _GNU_SOURCE
 #include "storage/blob_impl.h"
+#include "common/hex.h"
 
 #include "common/commit.h"
 
@@ -91,16 +92,6 @@ static void blob_paths(const blob_fs *b, const char *hex, char dir[PATH_MAX],
     snprintf(dir, PATH_MAX, "%s/sha256/%.2s/%.2s", b->root, hex, hex + 2);
     snprintf(path, PATH_MAX, "%s/sha256/%.2s/%.2s/%s", b->root, hex, hex + 2,
              hex);
-}
-
-static void hex_of(const unsigned char *d, char out[STORE_HEX_MAX])
-{
-    static const char hexd[] = "0123456789abcdef";
-    for (int i = 0; i < 32; i++) {
-        out[2 * i] = hexd[d[i] >> 4];
-        out[2 * i + 1] = hexd[d[i] & 15];
-    }
-    out[64] = '\0';
 }
 
 /* Moves the fsynced file at from into place as blob hex. If the blob is
@@ -202,13 +193,13 @@ static fg_result drain(int fd, int out_fd, const unsigned char *salt,
         rc = fg_fail(r, FG_EIO, "cannot hash a blob: openssl failed");
         goto out;
     }
-    hex_of(digest, hex);
+    fg_hex_encode(digest, 32, hex);
     if (cm) {
         if (!EVP_DigestFinal_ex(cm, digest, &dlen) || dlen != 32) {
             rc = fg_fail(r, FG_EIO, "cannot hash a blob: openssl failed");
             goto out;
         }
-        hex_of(digest, commit);
+        fg_hex_encode(digest, 32, commit);
     }
     *size = (int64_t)off;
 out:
@@ -352,7 +343,7 @@ static fg_result fw_commit(store_blob_writer *base, char hex[STORE_HEX_MAX],
         rc = fg_fail(r, FG_EIO, "cannot hash a blob: openssl failed");
         goto out;
     }
-    hex_of(digest, hex);
+    fg_hex_encode(digest, 32, hex);
     if (fchmod(w->fd, FILE_MODE) != 0 || fsync(w->fd) != 0) {
         rc = io_fail(r, "sync a blob", errno);
         goto out;

@@ -1,6 +1,7 @@
 /* The metadata interface: checks, defaults and transaction state, then the
  * backend's ops. Rules that must hold for every backend live here. */
 #include "storage/meta_impl.h"
+#include "common/hex.h"
 
 #include <openssl/rand.h>
 #include <stdlib.h>
@@ -250,14 +251,9 @@ void store_delivery_list_release(store_delivery_list *l)
 fg_result store_file_id_new(char out[STORE_FILE_ID_MAX], fg_reason *r)
 {
     unsigned char raw[STORE_FILE_ID_LEN / 2];
-    static const char hexd[] = "0123456789abcdef";
     if (RAND_bytes(raw, sizeof raw) != 1)
         return fg_fail(r, FG_EIO, "cannot make a file id: no randomness");
-    for (size_t i = 0; i < sizeof raw; i++) {
-        out[2 * i] = hexd[raw[i] >> 4];
-        out[2 * i + 1] = hexd[raw[i] & 15];
-    }
-    out[STORE_FILE_ID_LEN] = '\0';
+    fg_hex_encode(raw, sizeof raw, out);
     return FG_OK;
 }
 

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "common/commit.h"
+#include "common/hex.h"
 #include "watermark/archive_guard.h"
 #include "watermark/archive_name.h"
 #include "watermark/archive_preview.h"
@@ -82,16 +83,6 @@ static void add_line(run *u, const char *state, long long size,
         snprintf(sz, sizeof sz, "-");
     g_ptr_array_add(u->lines, g_strdup_printf("%s\t%s\t%s\t%s\t%s\t%s", state,
                                               sz, sha, mime, name, detail));
-}
-
-static void hex(const unsigned char *d, size_t n, char *out)
-{
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = digits[d[i] >> 4];
-        out[2 * i + 1] = digits[d[i] & 15];
-    }
-    out[2 * n] = '\0';
 }
 
 static fg_result write_entry(run *u, const char *path, const void *data,
@@ -240,9 +231,9 @@ static fg_result read_entry(run *u, long index, char *name, fg_reason *r)
     if (cm) {
         unsigned char c[32];
         EVP_DigestFinal_ex(cm, c, NULL);
-        hex(c, sizeof c, sha);
+        fg_hex_encode(c, sizeof c, sha);
     } else {
-        hex(digest, sizeof digest, sha);
+        fg_hex_encode(digest, sizeof digest, sha);
     }
 
     char *mime = wm_archive_name_escape(type.mime, WM_MIME_MAX);

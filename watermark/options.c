@@ -3,6 +3,7 @@
  * table so that every route has the same names and bounds; and the keyed
  * or random seed that places the mark. */
 #include "watermark/options.h"
+#include "common/hex.h"
 
 #include "common/commit.h"
 #include "common/setting.h"
@@ -233,7 +234,6 @@ fg_result wm_mark_seed_file(const void *key, size_t key_len, const char *path,
                             const char *order, const char *buyer,
                             uint64_t *seed, fg_reason *r)
 {
-    static const char hexd[] = "0123456789abcdef";
     unsigned char buf[65536], md[EVP_MAX_MD_SIZE];
     char hex[2 * 32 + 1];
     unsigned int n = 0;
@@ -269,11 +269,7 @@ fg_result wm_mark_seed_file(const void *key, size_t key_len, const char *path,
         rc = fg_fail(r, FG_EIO, "cannot hash the file");
         goto out;
     }
-    for (unsigned i = 0; i < n; i++) {
-        hex[2 * i] = hexd[md[i] >> 4];
-        hex[2 * i + 1] = hexd[md[i] & 15];
-    }
-    hex[2 * n] = '\0';
+    fg_hex_encode(md, n, hex);
     rc = wm_mark_seed(key, key_len, hex, order, buyer, seed, r);
 out:
     EVP_MD_CTX_free(c);
