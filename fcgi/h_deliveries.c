@@ -216,7 +216,10 @@ static fg_result record(fcgi_req *req, const struct fcgi_claims *who, const char
     json_t *d = json_pack("{s:i, s:I}", "number", *number, "files", (json_int_t)u->n);
     char *detail = d ? json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
     json_decref(d);
-    rc = store_audit_append(m, order_id, actor, "delivery.created", detail, NULL, NULL, r);
+    /* No detail, no entry: the store would record "{}" for NULL, and an
+     * audit entry that says nothing is not evidence. */
+    rc = detail ? store_audit_append(m, order_id, actor, "delivery.created", detail, NULL, NULL, r)
+                : fg_fail(r, FG_EIO, "cannot build the audit entry: out of memory");
     free(detail);
     if (rc != FG_OK)
         goto fail;
