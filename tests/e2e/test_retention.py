@@ -53,6 +53,9 @@ try:
         code = ((r.json() or {}).get("error") or {}).get("code")
         check("a purged original (%s) answers 410 purged" % name,
               r.status == 410 and code == "purged", r)
+    r = svc.get("/v1/files/%s/original" % fc["own.bin"]["id"], token=tok["ord-n"])
+    check("another order's token learns nothing of the purge (refused, not 410)",
+          r.status in (403, 404), r)
     r = svc.get("/v1/files/%s/preview" % fc["own.bin"]["id"], token=tok["ord-c"])
     check("a purged file's preview answers 410", r.status == 410, r)
     r = svc.get("/v1/orders/ord-c/deliveries/1/archive", token=tok["ord-c"])

@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <sys/stat.h>
 
+#include "common/commit.h"
 #include "storage/blob.h"
 
 struct store {
@@ -249,6 +250,37 @@ TEST("a file in the store's file system is renamed into place, with or without i
         free(back);
         free(data);
     }
+    store_close(&s);
+}
+
+TEST("a raw body's sha256 and salted commitment come from one pass over the file")
+{
+    struct store s;
+    fg_reason r;
+    char hex[STORE_HEX_MAX], want[STORE_HEX_MAX], commit[STORE_HEX_MAX];
+    char want_commit[STORE_HEX_MAX], src[512];
+    unsigned char salt[FG_SALT_BYTES];
+    int64_t size = 0;
+    size_t len = 300000;
+    store_open(&s);
+    char *data = pattern(len, 20);
+    CHECK_INT(fg_salt_new(salt, &r), FG_OK);
+    sha_hex(data, len, want);
+    char *salted = malloc(sizeof salt + len);
+    CHECK(salted != NULL);
+    memcpy(salted, salt, sizeof salt);
+    memcpy(salted + sizeof salt, data, len);
+    sha_hex(salted, sizeof salt + len, want_commit);
+    free(salted);
+    snprintf(src, sizeof src, "%s/tmp/body-c", s.dir);
+    write_file(src, data, len);
+    CHECK_INT(store_blob_hash_file_committed(src, salt, hex, commit, &size, &r), FG_OK);
+    CHECK_STR(hex, want);
+    CHECK_STR(commit, want_commit);
+    CHECK(strcmp(commit, hex) != 0);
+    CHECK_INT(size, (long long)len);
+    CHECK_INT(store_blob_hash_file_committed(src, NULL, hex, commit, &size, &r), FG_EUSAGE);
+    free(data);
     store_close(&s);
 }
 
