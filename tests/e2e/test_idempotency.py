@@ -127,6 +127,30 @@ try:
           r.status == 400 and r2.status == 201 and len(deliveries()) == count + 1, (r, r2))
     count += 1
 
+    # Parallel retries (a client that fires again before the first
+    # answer): one delivery whatever the interleaving; every answer is
+    # that delivery (201) or "still in flight" (409).
+    import threading
+    big = [("r%d.bin" % i, os.urandom(300000)) for i in range(3)]
+    answers = []
+
+    def fire():
+        answers.append(up(big, key="k-race"))
+    threads = [threading.Thread(target=fire) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    nums = {(a.json() or {}).get("number") for a in answers if a.status == 201}
+    statuses = sorted(a.status for a in answers)
+    check("6 parallel uploads with one key make one delivery; the others answer it or 409",
+          len(deliveries()) == count + 1 and len(nums) == 1 and statuses.count(201) >= 1
+          and set(statuses) <= {201, 409}, (statuses, nums))
+    count += 1
+    r = up(big, key="k-race")
+    check("after the race, the key answers the one delivery",
+          r.status == 201 and (r.json() or {}).get("number") in nums, r)
+
     # Lifetime: 24 h by default, at its edge.
     sql("UPDATE idempotency_keys SET claimed_at = ? WHERE key = 'k-123e4567'"
         " AND order_id = 'ord-i'", (int(time.time()) - 86400 + 120,))
