@@ -276,7 +276,7 @@ struct race {
     volatile int stop;
     int uploads, purges, errors;
     char hex[STORE_HEX_MAX];
-    char fail[FG_REASON_MAX];
+    char fail[FG_REASON_MAX + 16];
 };
 
 /* Uploader: new orders, each delivering the shared bytes, then cancelled
