@@ -294,6 +294,9 @@
  * fastcgi_read_timeout), so only a request that died (a worker crash)
  * loses its claim to a retry. */
 #define FG_IDEM_TTL_SECONDS (24LL * 3600)
+/* The key itself: at most this many bytes (visible ASCII but '"' and
+ * '\\', storage/idempotency.h); UUIDs and ULIDs fit many times over. */
+#define FG_MAX_IDEMPOTENCY_KEY 255
 #define FG_IDEM_TTL_LIMIT (7LL * 86400)
 #define FG_IDEM_LEASE_SECONDS 900
 

@@ -4,7 +4,8 @@
  * so nothing here holds an upload in memory: a multipart body is split
  * into temp files while each part is hashed, a raw body is renamed into
  * the blob store as it is. Then, in one transaction, the delivery, its
- * files and their audit rows are recorded; then each previewable file is
+ * files, their audit rows and the Idempotency-Key's record (if the request
+ * has one: fcgi/idempotency.h) are recorded; then each previewable file is
  * stamped in the sandbox before the 201. */
 #include <fcntl.h>
 #include <stdio.h>

@@ -32,9 +32,12 @@ bool fcgi_idem_begin(fcgi_req *req, const char *seller_id, const char *order_id,
     if (!h)
         return true;
     if (!parse_key(h, ik->key)) {
-        fcgi_send_error(req, FG_EUSAGE, "bad_idempotency_key",
-                        "Idempotency-Key must be 1 to 255 visible ASCII characters, "
-                        "without '\"' or '\\\\', optionally in double quotes");
+        char msg[160];
+        snprintf(msg, sizeof msg,
+                 "Idempotency-Key must be 1 to %d visible ASCII characters, "
+                 "without '\"' or '\\', optionally in double quotes",
+                 STORE_IDEM_KEY_MAX);
+        fcgi_send_error(req, FG_EUSAGE, "bad_idempotency_key", msg);
         return false;
     }
     snprintf(ik->seller_id, sizeof ik->seller_id, "%s", seller_id);

@@ -31,9 +31,9 @@
 #include "common/result.h"
 #include "storage/meta.h"
 
-/* Longest key, and the key's alphabet: visible ASCII but the
- * structured-field string's '"' and '\\' (draft: an sf-string). */
-#define STORE_IDEM_KEY_MAX 255
+/* Longest key (common/limits.h), and the key's alphabet: visible ASCII
+ * but the structured-field string's '"' and '\\' (draft: an sf-string). */
+#define STORE_IDEM_KEY_MAX FG_MAX_IDEMPOTENCY_KEY
 /* The claim's token: 32 lowercase hex plus its NUL. */
 #define STORE_IDEM_TOKEN_MAX STORE_FILE_ID_MAX
 
