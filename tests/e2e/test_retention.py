@@ -87,6 +87,52 @@ try:
     check("a disputed order is not purged even a century later",
           p.returncode == 0 and "ord-d" not in p.stdout and r.status == 200
           and os.path.exists(blob(fd["sha256"])), (p.stdout, r))
+    # Purges racing uploads of the same bytes: every order but the last is
+    # cancelled right after its delivery, while `filigrane purge` runs in
+    # a loop and the worker's collector passes every second (grace 1 s),
+    # so the blob's count keeps falling to 0 as new uploads name it again.
+    # Each upload's original must download whole right after its 201.
+    import threading
+    same = b"bytes delivered again and again " * 256
+    stop = threading.Event()
+    purges = []
+
+    def purger():
+        when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 31 * 86400))
+        while not stop.is_set():
+            purges.append(purge(when).returncode)
+    th = threading.Thread(target=purger)
+    th.start()
+    bad = []
+    n = 12
+    try:
+        for i in range(n):
+            o = "ord-race-%d" % i
+            svc.create_order(o, "s-1", "b-1")
+            t = svc.token("seller", "s-1", o)
+            r = svc.upload(o, [("same.bin", same)], t)
+            fid = ((r.json() or {}).get("files") or [{}])[0].get("id")
+            d = svc.get("/v1/files/%s/original" % fid, token=t)
+            if r.status != 201 or d.status != 200 or d.body != same:
+                bad.append((o, r.status, d.status, len(d.body)))
+            if i < n - 1:
+                svc.hook("order.cancelled", {"order_id": o})
+            time.sleep(0.3)
+    finally:
+        stop.set()
+        th.join()
+    check("%d uploads of the same bytes racing purges each download whole after their 201" % n,
+          not bad and purges and all(rc == 0 for rc in purges), (bad, purges))
+    time.sleep(2.5)  # two collector passes past the grace
+    last = "ord-race-%d" % (n - 1)
+    t = svc.token("seller", "s-1", last)
+    files = [f for d in (svc.get("/v1/orders/" + last, token=t).json() or {}).get(
+        "deliveries", []) for f in d.get("files", [])]
+    d = svc.get("/v1/files/%s/original" % files[0]["id"], token=t) if files else None
+    check("after the race the order still open downloads its file byte for byte",
+          d is not None and d.status == 200 and d.body == same
+          and os.path.exists(blob(files[0]["sha256"])), d)
+
     p = purge("yesterday")
     check("filigrane purge --now with a malformed time is a usage error (exit 2)",
           p.returncode == 2 and "--now" in p.stderr, p.stderr)
