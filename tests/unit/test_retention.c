@@ -165,6 +165,13 @@ TEST("a purge keeps the file row with purged_at, records order.purged, and frees
     CHECK_INT(files.n, 1);
     CHECK(files.items[0].purged_at[0] != '\0');
     CHECK_STR(files.items[0].sha256, hex); /* still says what was delivered */
+    /* A preview recorded late on a purged file (a job that was running)
+     * takes no reference: nothing would ever drop it again. */
+    CHECK_INT(store_file_set_preview(s.d.m, files.items[0].id, "ready", NULL,
+                                     "dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd",
+                                     "image/jpeg", &r), FG_OK);
+    CHECK_INT(refs(s.d.m, "dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd"), 0);
+    CHECK_INT(refs(s.d.m, hex), 0);
     store_file_list_release(&files);
     CHECK_INT(store_audit_list_get(s.d.m, "ord-c", 0, 0, &log, &r), FG_OK);
     CHECK(log.n >= 1);
