@@ -52,7 +52,7 @@ UNIT_BIN   = $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
 .PHONY: all deps test test-only asan bench run check-src clean fuzz
 
-all: $(BIN)/filigrane $(BIN)/filigrane-fcgi $(UNIT_BIN)
+all: $(BIN)/filigrane $(BIN)/filigrane-fcgi $(BUILD)/filigrane-hooks $(UNIT_BIN)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -68,6 +68,22 @@ $(LIB_WORKER): $(call obj,$(STORE_SRC) $(ORDERS_SRC) $(FCGI_SRC))
 
 $(BIN)/filigrane: $(call obj,$(CLI_SRC)) $(LIB_WORKER) $(LIB_ENGINE) $(LIB_SAFE)
 	@mkdir -p $(BIN)
+	@echo '  LD   $@'
+	@$(CC) $(SAN) -o $@ $^ $(LIBS_CLI)
+
+# The test copy of the CLI: the same objects but watermark/seccomp.c,
+# compiled with -DFG_TEST_HOOKS, which adds FILIGRANE_TEST_HOOK (a child
+# that hangs, crashes, opens a socket, execs... on request) for the tests
+# of the sandbox around it. It lives in BUILD/, never in BIN/: the release
+# binary has no failure injection. Its seccomp object comes first, so the
+# linker never takes the archive's.
+$(BUILD)/hooks/%.o: %.c
+	@mkdir -p $(dir $@)
+	@echo '  CC   $< (test hooks)'
+	@$(CC) $(ALL_CFLAGS) -DFG_TEST_HOOKS -c $< -o $@
+
+$(BUILD)/filigrane-hooks: $(BUILD)/hooks/watermark/seccomp.o $(call obj,$(CLI_SRC)) \
+                          $(LIB_WORKER) $(LIB_ENGINE) $(LIB_SAFE)
 	@echo '  LD   $@'
 	@$(CC) $(SAN) -o $@ $^ $(LIBS_CLI)
 
@@ -102,12 +118,13 @@ deps:
 	    { echo "deps: npm ci failed in tests/e2e" >&2; exit 1; }
 
 test: deps
+	@$(MAKE) --no-print-directory check-src
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory asan-build
 	@./tests/run.sh bin build bin/asan build/asan
 
 # Runs the suite on what is already built, without the sanitizer pass.
-test-only: all
+test-only: all check-src
 	@./tests/run.sh bin build
 
 ASAN_FLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer \

@@ -21,6 +21,7 @@ static const struct command {
     {"token", cli_token, "mint an access token (FILIGRANE_JWT_SECRET) for a role and order"},
     {"audit", cli_audit, "verify the evidence trail's hash chain: audit verify [--data DIR]"},
     {"blobs", cli_blobs, "remove blobs no file references: blobs gc [--data DIR] [--grace D]"},
+    {"purge", cli_purge, "purge orders past retention: purge [--data DIR] [--now TIME]"},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 

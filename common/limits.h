@@ -287,4 +287,17 @@
  * schedule). */
 #define FG_EVENTS_RETRY_SCALE_MAX 1000000
 
+/* Idempotency-Key (DESIGN, Settled details): a key is kept 24 h
+ * (FILIGRANE_IDEMPOTENCY_TTL, at most a week), after which the same key is
+ * a new key. A first request still in flight holds its key for at most
+ * FG_IDEM_LEASE_SECONDS: longer than nginx lets a request live (its
+ * fastcgi_read_timeout), so only a request that died (a worker crash)
+ * loses its claim to a retry. */
+#define FG_IDEM_TTL_SECONDS (24LL * 3600)
+/* The key itself: at most this many bytes (visible ASCII but '"' and
+ * '\\', storage/idempotency.h); UUIDs and ULIDs fit many times over. */
+#define FG_MAX_IDEMPOTENCY_KEY 255
+#define FG_IDEM_TTL_LIMIT (7LL * 86400)
+#define FG_IDEM_LEASE_SECONDS 900
+
 #endif

@@ -43,6 +43,7 @@ const char *fg_result_name(fg_result code)
         [FG_EIO] = "internal",
         [FG_ETIMEOUT] = "timeout",
         [FG_ECRASH] = "crashed",
+        [FG_EGONE] = "gone",
     };
     if ((unsigned)code >= FG_RESULT_COUNT)
         return "internal";

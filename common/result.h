@@ -25,6 +25,7 @@ typedef enum fg_result {
     FG_EIO,          /* the machine failed us: disk, memory, a child */
     FG_ETIMEOUT,     /* a child ran past its wall-clock limit */
     FG_ECRASH,       /* a child died of a signal or a resource limit */
+    FG_EGONE,        /* existed, removed for good (a purged file) */
     FG_RESULT_COUNT
 } fg_result;
 

@@ -7,7 +7,9 @@
 
 #include "common/duration.h"
 #include "fcgi/log.h"
+#include "common/limits.h"
 #include "storage/blob_refs.h"
+#include "storage/idempotency.h"
 #include "storage/meta.h"
 
 struct fcgi_blob_gc {
@@ -31,7 +33,8 @@ fg_result fcgi_blob_gc_settings_load(fcgi_blob_gc_settings *s, fg_reason *r)
         return rc;
     s->grace = grace;
     s->interval = every;
-    return FG_OK;
+    s->idem_ttl = FG_IDEM_TTL_SECONDS;
+    return orders_retention_load(&s->retention, r);
 }
 
 static void log_removed(void *ctx, const char *hex, int64_t size)
@@ -40,10 +43,35 @@ static void log_removed(void *ctx, const char *hex, int64_t size)
     fcgi_log(FCGI_LOG_INFO, "blob_gc removed=%s bytes=%lld", hex, (long long)size);
 }
 
+static void log_purged(void *ctx, const char *order_id, const char *state, int64_t files)
+{
+    (void)ctx;
+    fcgi_log(FCGI_LOG_INFO, "retention purged order=%s state=%s files=%lld", order_id, state,
+             (long long)files);
+}
+
+/* Retention first: the blobs it unreferences start their grace period
+ * now and go in a later pass. Each step's failure is logged and the next
+ * still runs. */
+static void maintain(fcgi_blob_gc *g)
+{
+    fg_reason r = {{0}};
+    orders_purge_stats ps = {0, 0};
+    int64_t expired = 0, now = (int64_t)time(NULL);
+    if (orders_retention_purge(g->meta, &g->s.retention, now, log_purged, NULL, &ps, &r) != FG_OK)
+        fcgi_log(FCGI_LOG_ERROR, "retention error=\"%s\" purged_orders=%lld", r.text,
+                 (long long)ps.orders);
+    if (store_idem_expire(g->meta, now - g->s.idem_ttl, &expired, &r) != FG_OK)
+        fcgi_log(FCGI_LOG_ERROR, "idempotency_keys error=\"%s\"", r.text);
+    else if (expired)
+        fcgi_log(FCGI_LOG_INFO, "idempotency_keys expired=%lld", (long long)expired);
+}
+
 static void pass(fcgi_blob_gc *g)
 {
     fg_reason r = {{0}};
     store_blob_gc_stats st = {0, 0};
+    maintain(g);
     store_blob_gc_opts o = {.now = (int64_t)time(NULL), .grace = g->s.grace,
                             .sweep = false, .fn = log_removed};
     if (store_blob_gc(g->meta, g->blobs, &o, &st, &r) != FG_OK)

@@ -1,12 +1,16 @@
-/* The worker's blob collector: a thread that removes unreferenced blobs
- * (storage/blob_refs.h) every FILIGRANE_BLOB_GC_INTERVAL, keeping each
- * for FILIGRANE_BLOB_GRACE after it was last registered or unreferenced.
+/* The worker's maintenance loop: a thread that, every
+ * FILIGRANE_BLOB_GC_INTERVAL, purges the orders whose retention ran out
+ * (orders/retention.h), deletes Idempotency-Key records past their
+ * lifetime (storage/idempotency.h), then removes unreferenced blobs
+ * (storage/blob_refs.h), keeping each for FILIGRANE_BLOB_GRACE after it
+ * was last registered or unreferenced.
  * The worker's pass looks only at counted blobs (one indexed query); the
  * sweep of blobs that have no count at all is `filigrane blobs gc`. */
 #ifndef FCGI_BLOB_GC_H
 #define FCGI_BLOB_GC_H
 
 #include "common/result.h"
+#include "orders/retention.h"
 #include "storage/blob.h"
 
 /* Defaults: an hour of grace, far longer than an upload takes between
@@ -17,11 +21,14 @@
 typedef struct fcgi_blob_gc_settings {
     long long grace;    /* seconds, 1 .. 365 days */
     long long interval; /* seconds between passes, 1 .. 7 days; 0: never */
+    orders_retention retention;
+    long long idem_ttl; /* seconds an Idempotency-Key is kept (the worker's
+                           configuration sets it; default 24 h) */
 } fcgi_blob_gc_settings;
 
 /* Reads FILIGRANE_BLOB_GRACE and FILIGRANE_BLOB_GC_INTERVAL (durations:
- * seconds, or with s, m, h, d) over the defaults. FG_EUSAGE naming the
- * variable for a bad value. */
+ * seconds, or with s, m, h, d) and the retention settings over the
+ * defaults. FG_EUSAGE naming the variable for a bad value. */
 FG_MUST_CHECK fg_result fcgi_blob_gc_settings_load(fcgi_blob_gc_settings *s /* out */,
                                                    fg_reason *r);
 

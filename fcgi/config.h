@@ -63,6 +63,7 @@ struct fcgi_config {
     char *metrics_token;                    /* heap, wiped; NULL when unset */
     char run_user[FCGI_RUN_USER_MAX + 1];   /* used only when started as root */
     long long jwt_max_ttl;                  /* seconds, 1 .. FG_JWT_MAX_TTL_LIMIT */
+    long long idem_ttl; /* Idempotency-Key lifetime, seconds, 1 .. FG_IDEM_TTL_LIMIT */
 };
 
 /* Reads the environment into cfg, and removes FILIGRANE_MARK_KEY from it

@@ -178,6 +178,13 @@ void fcgi_h_delivery_archive(fcgi_req *req)
         fcgi_send_error(req, rc, NULL, rc == FG_ENOTFOUND ? "no such delivery" : r.text);
         goto out;
     }
+    /* Retention purged its files (orders/retention.h): their bytes are
+     * gone or about to be, so no zip, before any status is sent. */
+    for (size_t i = 0; i < files.n; i++)
+        if (files.items[i].purged_at[0]) {
+            fcgi_send_error(req, FG_EGONE, "purged", "the delivery's files were purged");
+            goto out;
+        }
     if (!(buf = malloc(CHUNK)) || !(a = archive_write_new()) ||
         archive_write_set_format_zip(a) != ARCHIVE_OK ||
         archive_write_set_options(a, "zip:compression=store") != ARCHIVE_OK ||

@@ -4,7 +4,8 @@
  * so nothing here holds an upload in memory: a multipart body is split
  * into temp files while each part is hashed, a raw body is renamed into
  * the blob store as it is. Then, in one transaction, the delivery, its
- * files and their audit rows are recorded; then each previewable file is
+ * files, their audit rows and the Idempotency-Key's record (if the request
+ * has one: fcgi/idempotency.h) are recorded; then each previewable file is
  * stamped in the sandbox before the 201. */
 #include <fcntl.h>
 #include <stdio.h>
@@ -17,6 +18,7 @@
 #include "fcgi/access.h"
 #include "fcgi/body_file.h"
 #include "fcgi/handlers.h"
+#include "fcgi/idempotency.h"
 #include "fcgi/log.h"
 #include "fcgi/metrics.h"
 #include "fcgi/multipart.h"
@@ -144,10 +146,55 @@ static fg_result read_raw(fcgi_req *req, const char *body_file, int fd,
     return store_one(req->ctx, body_file, NULL, name, &u->files[0], r);
 }
 
+/* Idempotency-Key: what this request delivers, as its fingerprint (the
+ * message and the ordered (name, sha256) of the files: a retried
+ * multipart body has a new boundary, so not the raw body). */
+static fg_result idem_fingerprint(const upload *u, char out[STORE_HEX_MAX], fg_reason *r)
+{
+    const char **names = calloc(u->n ? u->n : 1, sizeof *names);
+    const char **shas = calloc(u->n ? u->n : 1, sizeof *shas);
+    fg_result rc = FG_OK;
+    if (!names || !shas) {
+        rc = fg_fail(r, FG_EIO, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < u->n; i++) {
+        names[i] = u->files[i].name;
+        shas[i] = u->files[i].sha256;
+    }
+    store_idem_fingerprint(u->message, u->n, names, shas, out);
+out:
+    free(names);
+    free(shas);
+    return rc;
+}
+
+/* Idempotency-Key, before recording: a key that names an earlier delivery
+ * is answered here (that delivery, or 422 for other content), and the
+ * request records nothing. True when answered. */
+static bool idem_answered(fcgi_req *req, const fcgi_idem *ik, const upload *u,
+                          char fp[STORE_HEX_MAX])
+{
+    fg_reason r = {{0}};
+    fg_result rc;
+    if (!ik->on)
+        return false;
+    if ((rc = idem_fingerprint(u, fp, &r)) != FG_OK) {
+        fcgi_send_error(req, rc, NULL, r.text);
+        return true;
+    }
+    if (!fcgi_idem_done(ik))
+        return false;
+    fcgi_idem_answer(req, ik, fp);
+    return true;
+}
+
 /* The transaction: order still open, next delivery number, file rows,
- * audit rows. *number receives the delivery's number. */
+ * audit rows, and the Idempotency-Key's record (ik, fingerprint fp).
+ * *number receives the delivery's number. */
 static fg_result record(fcgi_req *req, const struct fcgi_claims *who, const char *order_id,
-                        upload *u, int *number, fg_reason *r)
+                        upload *u, const fcgi_idem *ik, const char *fp, int *number,
+                        fg_reason *r)
 {
     store_meta *m = req->ctx->meta;
     store_order o;
@@ -166,12 +213,16 @@ static fg_result record(fcgi_req *req, const struct fcgi_claims *who, const char
         rc = fg_fail(r, may.rc, "%s", may.message);
         goto fail;
     }
-    if ((rc = store_delivery_create(m, order_id, u->message, NULL, number, r)) != FG_OK)
+    if ((rc = store_delivery_create(m, order_id, u->message, NULL, number, r)) != FG_OK ||
+        (rc = fcgi_idem_record(m, ik, fp, *number, r)) != FG_OK)
         goto fail;
     json_t *d = json_pack("{s:i, s:I}", "number", *number, "files", (json_int_t)u->n);
     char *detail = d ? json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
     json_decref(d);
-    rc = store_audit_append(m, order_id, actor, "delivery.created", detail, NULL, NULL, r);
+    /* No detail, no entry: the store would record "{}" for NULL, and an
+     * audit entry that says nothing is not evidence. */
+    rc = detail ? store_audit_append(m, order_id, actor, "delivery.created", detail, NULL, NULL, r)
+                : fg_fail(r, FG_EIO, "cannot build the audit entry: out of memory");
     free(detail);
     if (rc != FG_OK)
         goto fail;
@@ -259,6 +310,8 @@ void fcgi_h_delivery_create(fcgi_req *req)
     store_order o;
     fg_reason r = {{0}};
     upload u = {0};
+    fcgi_idem ik;
+    char fp[STORE_HEX_MAX] = "";
     int fd = -1, number = 0;
     fcgi_ctx *ctx = req->ctx;
     const char *order_id = req->params[0];
@@ -280,15 +333,24 @@ void fcgi_h_delivery_create(fcgi_req *req)
         fcgi_send_error(req, rc, rc == FG_EFORBIDDEN ? "bad_body_file" : NULL, r.text);
         return;
     }
+    if (!fcgi_idem_begin(req, who.sub, order_id, &ik)) {
+        close(fd);
+        return;
+    }
     struct fcgi_upload_limits lim = ctx->cfg->upload;
     if (ctype && strncasecmp(ctype, "multipart/form-data", 19) == 0)
         rc = read_multipart(req, fd, ctype, &lim, &u, &r);
     else
         rc = read_raw(req, body_file, fd, &lim, &u, &r);
     close(fd);
+    if (rc == FG_OK && idem_answered(req, &ik, &u, fp)) {
+        fcgi_idem_abandon(req, &ik); /* a claim of ours only: not a DONE key */
+        goto out;
+    }
     if (rc == FG_OK)
-        rc = record(req, &who, order_id, &u, &number, &r);
+        rc = record(req, &who, order_id, &u, &ik, fp, &number, &r);
     if (rc != FG_OK) {
+        fcgi_idem_abandon(req, &ik);
         fcgi_send_error(req, rc, NULL, r.text);
         goto out;
     }
@@ -306,6 +368,10 @@ void fcgi_h_delivery_create(fcgi_req *req)
             continue;
         if (store_file_get(ctx->meta, u.files[i].id, &f, &r) == FG_OK)
             fcgi_preview_make(ctx, &o, &f, req->id);
+        else /* the file stays "processing": say why */
+            fcgi_log(FCGI_LOG_ERROR,
+                     "req=%s order=%s file=%s error=\"preview skipped, cannot read the file: %s\"",
+                     req->id, order_id, u.files[i].id, r.text);
     }
     announce(req, order_id, number);
 

@@ -44,7 +44,15 @@ static bool load_file(fcgi_req *req, ord_action want, struct fcgi_claims *who,
      * here: file ids are 128 random bits, known only to its parties. */
     if (!fcgi_may_name_order(req, who, f->order_id))
         return false;
-    return fcgi_may(req, who, o, want);
+    if (!fcgi_may(req, who, o, want))
+        return false;
+    /* After the access check: only the file's parties learn it was
+     * purged. Its bytes are gone, or go with the collector's next pass. */
+    if (f->purged_at[0]) {
+        fcgi_send_error(req, FG_EGONE, "purged", "the file was purged after the retention period");
+        return false;
+    }
+    return true;
 }
 
 /* Whether this request counts as a download of the blob (sha, size), by
@@ -99,7 +107,10 @@ static void record_buyer(fcgi_req *req, const struct fcgi_claims *who,
                               original ? f->sha256 : f->preview_sha256, "count", (json_int_t)n);
         char *detail = d ? json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
         json_decref(d);
-        fg_result rc = store_audit_append(m, f->order_id, actor, what, detail, NULL, NULL, &r);
+        /* No detail, no download record: never an empty "{}" entry. */
+        fg_result rc = detail ? store_audit_append(m, f->order_id, actor, what, detail, NULL,
+                                                   NULL, &r)
+                              : fg_fail(&r, FG_EIO, "cannot build the audit entry");
         free(detail);
         if (rc == FG_OK)
             rc = fcgi_event_enqueue(m, what, f->order_id,

@@ -149,6 +149,7 @@ int fcgi_status_for(fg_result code)
     case FG_EUNSUPPORTED: return 415;
     case FG_ECORRUPT: return 422;
     case FG_ETIMEOUT: return 503;
+    case FG_EGONE: return 410;
     case FG_ECRASH:
     case FG_EIO:
     default: return 500;
@@ -168,6 +169,7 @@ static const char *reason_phrase(int status)
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
     case 409: return "Conflict";
+    case 410: return "Gone";
     case 413: return "Payload Too Large";
     case 415: return "Unsupported Media Type";
     case 422: return "Unprocessable Content";

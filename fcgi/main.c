@@ -120,6 +120,7 @@ int main(void)
         fprintf(stderr, "filigrane-fcgi: %s\n", r.text);
         return 2;
     }
+    gc_settings.idem_ttl = cfg.idem_ttl;
     fcgi_log_set_level(cfg.log_level);
     /* FastCGI peers that vanish mid-answer must not kill the process. */
     signal(SIGPIPE, SIG_IGN);

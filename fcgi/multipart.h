@@ -1,4 +1,6 @@
-/* Uploads: multipart/form-data (RFC 7578) and raw bodies, streamed to disk.
+/* Uploads: multipart/form-data (RFC 7578), streamed to disk. (A raw body
+ * needs no parsing: nginx wrote it to a file, which fcgi/h_deliveries.c
+ * hashes and renames into the blob store.)
  *
  * The body is read through a fixed buffer (FG_UPLOAD_BUFFER_BYTES), never
  * held whole in memory nor mapped: every part with a filename goes to its
@@ -47,10 +49,10 @@ struct fcgi_body {
 
 /* One stored file. All strings are heap-owned by the struct. */
 struct fcgi_upload_file {
-    char *field;        /* the part's name=; NULL for a raw body */
+    char *field;        /* the part's name= */
     char *filename;     /* as sent (filename* preferred), UTF-8: invalid
                            sequences replaced by U+FFFD, control characters
-                           by '_'; NULL for a raw body */
+                           by '_'; NULL when the part has none */
     char *content_type; /* the part's Content-Type as sent, or NULL */
     char *path;         /* the temp file; NULL once taken */
     long long size;
@@ -101,28 +103,6 @@ FG_MUST_CHECK fg_result fcgi_multipart_parse(struct fcgi_body *body,
 /* Frees everything in m and removes every temp file whose path was not
  * taken. Accepts NULL. Can't fail. */
 void fcgi_multipart_release(struct fcgi_multipart *m);
-
-/* Streams a raw body (the `?filename=` upload) into a new temp file in
- * tmpdir, with its SHA-256 and size, refusing more than the smaller of
- * max_file_bytes and max_delivery_bytes (FG_ELIMIT). field, filename and
- * content_type are left NULL. On failure no temp file is left. Release
- * with fcgi_upload_file_release. */
-FG_MUST_CHECK fg_result fcgi_upload_raw(struct fcgi_body *body,
-                                        const char *tmpdir,
-                                        const struct fcgi_upload_limits *l,
-                                        struct fcgi_upload_file *out /* out */,
-                                        fg_reason *r);
-
-/* Hashes a raw body without storing it, for the zero-copy path: nginx
- * already wrote the body to a file in the blob store's file system
- * (REQUEST_BODY_FILE), so the caller hashes that file and renames it into
- * place. Same limit as fcgi_upload_raw (FG_ELIMIT); FG_EIO on a read
- * error. */
-FG_MUST_CHECK fg_result fcgi_upload_hash(struct fcgi_body *body,
-                                         const struct fcgi_upload_limits *l,
-                                         long long *size /* out */,
-                                         char sha256[65] /* out */,
-                                         fg_reason *r);
 
 /* Takes the temp file's path: the caller now owns the string (free()) and
  * the file; release will not remove it. Can't fail; NULL if already

@@ -133,8 +133,12 @@ void fcgi_preview_make(fcgi_ctx *ctx, const store_order *o, const store_file *f,
     if (wr == FG_OK)
         wr = store_file_set_preview(m, f->id, state, rc == FG_OK ? NULL : r.text,
                                     rc == FG_OK ? hex : NULL, rc == FG_OK ? mime : NULL, &r2);
+    /* No detail, no preview record: never an empty "{}" entry (the file
+     * then stays "processing" and the failure is logged below). */
     if (wr == FG_OK)
-        wr = store_audit_append(m, o->id, "filigrane", "file.preview", detail, NULL, NULL, &r2);
+        wr = detail ? store_audit_append(m, o->id, "filigrane", "file.preview", detail, NULL,
+                                         NULL, &r2)
+                    : fg_fail(&r2, FG_EIO, "cannot build the audit entry");
     if (wr == FG_OK)
         wr = store_meta_commit(m, &r2);
     if (wr != FG_OK) {

@@ -41,6 +41,13 @@ json_t *fcgi_view_file(const store_file *f, bool reveal)
         json_decref(v);
         return NULL;
     }
+    /* Retention purged it (orders/retention.h): the row says what was
+     * delivered; the bytes are gone. */
+    if (v && f->purged_at[0] &&
+        json_object_set_new(v, "purged_at", json_string(f->purged_at)) != 0) {
+        json_decref(v);
+        return NULL;
+    }
     return v;
 }
 

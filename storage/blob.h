@@ -20,7 +20,7 @@
  * made from a client's file name.
  *
  * Threads: a store_blob handle holds no mutable state after opening; it
- * may be shared by every worker thread. A writer belongs to one thread. */
+ * may be shared by every worker thread. */
 #ifndef STORE_BLOB_H
 #define STORE_BLOB_H
 
@@ -32,7 +32,6 @@
 #include "storage/meta.h" /* STORE_HEX_MAX */
 
 typedef struct store_blob store_blob;
-typedef struct store_blob_writer store_blob_writer;
 
 /* "sha256/ab/cd/" + 64 hex + NUL. */
 #define STORE_BLOB_REL_MAX 80
@@ -75,46 +74,6 @@ FG_MUST_CHECK fg_result store_blob_put_file(store_blob *b, const char *src_path,
                                             char hex_out[STORE_HEX_MAX] /* out */,
                                             int64_t *size_out /* out */,
                                             fg_reason *r);
-
-/* As store_blob_put_file with sha256 NULL, and also computes the
- * file's commitment, SHA-256(salt || content) (common/commit.h), in the
- * same pass that hashes it: an upload is read once. salt is
- * FG_SALT_BYTES bytes; commit_out receives the commitment's hex. */
-FG_MUST_CHECK fg_result store_blob_put_file_committed(store_blob *b,
-                                                      const char *src_path,
-                                                      const unsigned char *salt,
-                                                      char hex_out[STORE_HEX_MAX] /* out */,
-                                                      char commit_out[STORE_HEX_MAX] /* out */,
-                                                      int64_t *size_out /* out */,
-                                                      fg_reason *r);
-
-/* Opens a writer: bytes written to it go to a new temp file while their
- * SHA-256 is computed. The caller owns *out and frees it with
- * store_blob_writer_free (which drops the temp file unless committed). */
-FG_MUST_CHECK fg_result store_blob_writer_new(store_blob *b,
-                                              store_blob_writer **out /* out */,
-                                              fg_reason *r);
-
-/* Appends len bytes. FG_EIO on a write failure (disk full), FG_EUSAGE
- * after commit. */
-FG_MUST_CHECK fg_result store_blob_writer_write(store_blob_writer *w,
-                                                const void *buf, size_t len,
-                                                fg_reason *r);
-
-/* Bytes written so far (for the caller's size limits). Can't fail. */
-int64_t store_blob_writer_size(const store_blob_writer *w);
-
-/* Finishes: fsync, rename into place (or drop when the blob exists),
- * fsync the directory. hex_out receives the blob's hex. A failed commit
- * drops the temp file too. Either way the writer must still be freed, and
- * a second commit (or a write after commit) is FG_EUSAGE. */
-FG_MUST_CHECK fg_result store_blob_writer_commit(store_blob_writer *w,
-                                                 char hex_out[STORE_HEX_MAX] /* out */,
-                                                 fg_reason *r);
-
-/* Frees the writer, removing its temp file if it was not committed.
- * Accepts NULL. */
-void store_blob_writer_free(store_blob_writer *w);
 
 /* The blob's path relative to the blob root, "sha256/ab/cd/<hex>", for an
  * X-Accel-Redirect to the internal location that serves <root>/blobs/.

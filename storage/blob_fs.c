@@ -9,8 +9,6 @@
 #include "storage/blob_impl.h"
 #include "common/hex.h"
 
-#include "common/commit.h"
-
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -39,16 +37,6 @@ typedef struct blob_fs {
     char tmp[DIR_MAX];  /* <root>/tmp */
     dev_t dev;            /* the file system of root: rename works within */
 } blob_fs;
-
-typedef struct fs_writer {
-    store_blob_writer base; /* first */
-    blob_fs *b;
-    int fd;
-    char path[PATH_MAX];
-    EVP_MD_CTX *md;
-} fs_writer;
-
-static const store_blob_writer_ops fs_writer_ops;
 
 /* The reason for errno e, thread-safe (GNU strerror_r returns the text). */
 static fg_result io_fail(fg_reason *r, const char *what, int e)
@@ -150,11 +138,9 @@ static fg_result write_all(int fd, const void *buf, size_t len, fg_reason *r)
 }
 
 /* Reads fd from offset 0 to its end, hashing, and copying to out_fd when
- * out_fd >= 0. With a salt, the commitment SHA-256(salt || content) is
- * computed in the same pass into commit (common/commit.h). */
-static fg_result drain(int fd, int out_fd, const unsigned char *salt,
-                       char hex[STORE_HEX_MAX], char commit[STORE_HEX_MAX],
-                       int64_t *size, fg_reason *r)
+ * out_fd >= 0. */
+static fg_result drain(int fd, int out_fd, char hex[STORE_HEX_MAX], int64_t *size,
+                       fg_reason *r)
 {
     unsigned char digest[EVP_MAX_MD_SIZE];
     unsigned int dlen = 0;
@@ -162,14 +148,11 @@ static fg_result drain(int fd, int out_fd, const unsigned char *salt,
     off_t off = 0;
     fg_result rc = FG_OK;
     EVP_MD_CTX *md = EVP_MD_CTX_new();
-    EVP_MD_CTX *cm = salt ? EVP_MD_CTX_new() : NULL;
     buf = malloc(IO_CHUNK);
     if (!md || !buf || !EVP_DigestInit_ex(md, EVP_sha256(), NULL)) {
         rc = fg_fail(r, FG_EIO, "cannot hash a blob: out of memory");
         goto out;
     }
-    if (salt && (rc = fg_commit_start(cm, salt, r)))
-        goto out;
     for (;;) {
         ssize_t n = pread(fd, buf, IO_CHUNK, off);
         if (n < 0 && errno == EINTR)
@@ -180,8 +163,7 @@ static fg_result drain(int fd, int out_fd, const unsigned char *salt,
         }
         if (n == 0)
             break;
-        if (!EVP_DigestUpdate(md, buf, (size_t)n) ||
-            (cm && !EVP_DigestUpdate(cm, buf, (size_t)n))) {
+        if (!EVP_DigestUpdate(md, buf, (size_t)n)) {
             rc = fg_fail(r, FG_EIO, "cannot hash a blob: openssl failed");
             goto out;
         }
@@ -194,17 +176,9 @@ static fg_result drain(int fd, int out_fd, const unsigned char *salt,
         goto out;
     }
     fg_hex_encode(digest, 32, hex);
-    if (cm) {
-        if (!EVP_DigestFinal_ex(cm, digest, &dlen) || dlen != 32) {
-            rc = fg_fail(r, FG_EIO, "cannot hash a blob: openssl failed");
-            goto out;
-        }
-        fg_hex_encode(digest, 32, commit);
-    }
     *size = (int64_t)off;
 out:
     free(buf);
-    EVP_MD_CTX_free(cm);
     EVP_MD_CTX_free(md);
     return rc;
 }
@@ -220,7 +194,7 @@ static fg_result put_copy(blob_fs *b, int src_fd, const char *hex,
     fg_result rc = tmp_open(b, &fd, tmp, r);
     if (rc)
         return rc;
-    if ((rc = drain(src_fd, fd, NULL, got, NULL, &size, r)))
+    if ((rc = drain(src_fd, fd, got, &size, r)))
         goto out;
     /* Reading the bytes anyway, check the name the caller gave. */
     if (strcmp(got, hex) != 0) {
@@ -243,8 +217,7 @@ out:
 }
 
 static fg_result fs_put_file(store_blob *base, const char *src,
-                             const char *sha256, const unsigned char *salt,
-                             char hex[STORE_HEX_MAX], char commit[STORE_HEX_MAX],
+                             const char *sha256, char hex[STORE_HEX_MAX],
                              int64_t *size, fg_reason *r)
 {
     blob_fs *b = (blob_fs *)base;
@@ -265,10 +238,10 @@ static fg_result fs_put_file(store_blob *base, const char *src,
         rc = fg_fail(r, FG_EUSAGE, "file to store is not a regular file");
         goto out;
     }
-    if (sha256 && !salt) {
+    if (sha256) {
         memcpy(hex, sha256, STORE_HEX_MAX);
         *size = (int64_t)st.st_size;
-    } else if ((rc = drain(fd, -1, salt, hex, commit, size, r))) {
+    } else if ((rc = drain(fd, -1, hex, size, r))) {
         goto out;
     }
     blob_paths(b, hex, dir, path);
@@ -296,84 +269,6 @@ out:
     close(fd);
     return rc;
 }
-
-static fg_result fs_writer_new(store_blob *base, store_blob_writer **out,
-                               fg_reason *r)
-{
-    blob_fs *b = (blob_fs *)base;
-    fs_writer *w = calloc(1, sizeof *w);
-    fg_result rc;
-    if (!w)
-        return fg_fail(r, FG_EIO, "cannot open a blob writer: out of memory");
-    w->base.ops = &fs_writer_ops;
-    w->b = b;
-    w->fd = -1;
-    w->md = EVP_MD_CTX_new();
-    if (!w->md || !EVP_DigestInit_ex(w->md, EVP_sha256(), NULL)) {
-        rc = fg_fail(r, FG_EIO, "cannot open a blob writer: openssl failed");
-        goto fail;
-    }
-    if ((rc = tmp_open(b, &w->fd, w->path, r)))
-        goto fail;
-    *out = &w->base;
-    return FG_OK;
-fail:
-    EVP_MD_CTX_free(w->md);
-    free(w);
-    return rc;
-}
-
-static fg_result fw_write(store_blob_writer *base, const void *buf, size_t len,
-                          fg_reason *r)
-{
-    fs_writer *w = (fs_writer *)base;
-    if (!EVP_DigestUpdate(w->md, buf, len))
-        return fg_fail(r, FG_EIO, "cannot hash a blob: openssl failed");
-    return write_all(w->fd, buf, len, r);
-}
-
-static fg_result fw_commit(store_blob_writer *base, char hex[STORE_HEX_MAX],
-                           fg_reason *r)
-{
-    fs_writer *w = (fs_writer *)base;
-    unsigned char digest[EVP_MAX_MD_SIZE];
-    unsigned int dlen = 0;
-    fg_result rc;
-    if (!EVP_DigestFinal_ex(w->md, digest, &dlen) || dlen != 32) {
-        rc = fg_fail(r, FG_EIO, "cannot hash a blob: openssl failed");
-        goto out;
-    }
-    fg_hex_encode(digest, 32, hex);
-    if (fchmod(w->fd, FILE_MODE) != 0 || fsync(w->fd) != 0) {
-        rc = io_fail(r, "sync a blob", errno);
-        goto out;
-    }
-    rc = place(w->b, w->path, hex, r);
-out:
-    close(w->fd);
-    w->fd = -1;
-    if (rc)
-        unlink(w->path);
-    w->path[0] = '\0'; /* placed or removed: nothing left to drop */
-    return rc;
-}
-
-static void fw_free(store_blob_writer *base)
-{
-    fs_writer *w = (fs_writer *)base;
-    if (w->fd >= 0)
-        close(w->fd);
-    if (w->path[0])
-        unlink(w->path);
-    EVP_MD_CTX_free(w->md);
-    free(w);
-}
-
-static const store_blob_writer_ops fs_writer_ops = {
-    .write = fw_write,
-    .commit = fw_commit,
-    .free = fw_free,
-};
 
 static fg_result fs_stat(store_blob *base, const char *hex, bool *exists,
                          int64_t *size, fg_reason *r)
@@ -501,7 +396,6 @@ static const store_blob_ops fs_ops = {
     .free = fs_free,
     .tmp_dir = fs_tmp_dir,
     .put_file = fs_put_file,
-    .writer_new = fs_writer_new,
     .stat = fs_stat,
     .open_read = fs_open_read,
     .local_path = fs_local_path,

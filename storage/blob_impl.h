@@ -11,15 +11,10 @@ typedef struct store_blob_ops {
     const char *name; /* "fs" */
     void (*free)(store_blob *b);
     const char *(*tmp_dir)(const store_blob *b);
-    /* salt NULL: no commitment. With a salt, sha256 is NULL and the
-     * backend computes commit_out in the pass that hashes the file. */
+    /* sha256 NULL: the backend hashes the file. */
     fg_result (*put_file)(store_blob *b, const char *src_path,
-                          const char *sha256, const unsigned char *salt,
-                          char hex_out[STORE_HEX_MAX],
-                          char commit_out[STORE_HEX_MAX],
+                          const char *sha256, char hex_out[STORE_HEX_MAX],
                           int64_t *size_out, fg_reason *r);
-    fg_result (*writer_new)(store_blob *b, store_blob_writer **out,
-                            fg_reason *r);
     fg_result (*stat)(store_blob *b, const char *hex, bool *exists,
                       int64_t *size, fg_reason *r);
     fg_result (*open_read)(store_blob *b, const char *hex, int *fd,
@@ -31,23 +26,9 @@ typedef struct store_blob_ops {
                       fg_reason *r);
 } store_blob_ops;
 
-typedef struct store_blob_writer_ops {
-    fg_result (*write)(store_blob_writer *w, const void *buf, size_t len,
-                       fg_reason *r);
-    fg_result (*commit)(store_blob_writer *w, char hex_out[STORE_HEX_MAX],
-                        fg_reason *r);
-    void (*free)(store_blob_writer *w);
-} store_blob_writer_ops;
-
-/* Embedded first in every backend's handle and writer. */
+/* Embedded first in every backend's handle. */
 struct store_blob {
     const store_blob_ops *ops;
-};
-
-struct store_blob_writer {
-    const store_blob_writer_ops *ops;
-    int64_t size;
-    bool committed;
 };
 
 #endif

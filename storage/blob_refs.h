@@ -33,8 +33,8 @@
 
 /* Registers blob hex as about to be stored: a reference row with count 0
  * if it has none, and its stamp moved to now (which restarts the grace
- * period of an unused blob). Call it before store_blob_put_file or a
- * writer's commit. Joins the caller's write transaction if one is open,
+ * period of an unused blob). Call it before store_blob_put_file. Joins
+ * the caller's write transaction if one is open,
  * else commits on its own. FG_EUSAGE for a malformed hex or inside a read
  * transaction, FG_EIO if the store fails. */
 FG_MUST_CHECK fg_result store_blob_ref_touch(store_meta *m, const char *hex,

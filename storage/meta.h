@@ -238,6 +238,9 @@ typedef struct store_file {
     char created_at[STORE_TIME_MAX];
     int64_t buyer_views;     /* buyer preview views (store_file_count) */
     int64_t buyer_downloads; /* buyer original downloads */
+    char purged_at[STORE_TIME_MAX]; /* "" unless retention purged it
+                                       (storage/purge.h): then its blobs
+                                       are no longer kept for it */
 } store_file;
 
 typedef struct store_file_list {

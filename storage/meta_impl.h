@@ -96,6 +96,40 @@ typedef struct store_meta_ops {
     fg_result (*blob_ref_drop)(store_meta *m, const char *hex, int64_t cutoff,
                                bool *dropped, fg_reason *r);
 
+    /* Idempotency keys (storage/idempotency.h). get: *found false when
+     * there is no row; *claimed_at, token, fingerprint ("" in flight) and
+     * *delivery (0 in flight) otherwise. put: inserts or replaces the row
+     * as a fresh claim. complete: sets fingerprint and delivery where the
+     * row is still in flight under token; *updated says whether it was.
+     * release: deletes the row where it is in flight under token. expire:
+     * deletes rows claimed at or before `before`, *n how many. */
+    fg_result (*idem_get)(store_meta *m, const char *seller_id,
+                          const char *order_id, const char *key,
+                          int64_t *claimed_at, char *token,
+                          char *fingerprint, int *delivery, bool *found,
+                          fg_reason *r);
+    fg_result (*idem_put)(store_meta *m, const char *seller_id,
+                          const char *order_id, const char *key,
+                          const char *token, int64_t claimed_at, fg_reason *r);
+    fg_result (*idem_complete)(store_meta *m, const char *seller_id,
+                               const char *order_id, const char *key,
+                               const char *token, const char *fingerprint,
+                               int delivery, bool *updated, fg_reason *r);
+    fg_result (*idem_release)(store_meta *m, const char *seller_id,
+                              const char *order_id, const char *key,
+                              const char *token, fg_reason *r);
+    fg_result (*idem_expire)(store_meta *m, int64_t before, int64_t *n,
+                             fg_reason *r);
+
+    /* Retention (storage/purge.h). due: orders in `state` (cancelled or
+     * accepted) closed at or before cutoff with unpurged files. files:
+     * sets purged_at where it is still ''. */
+    fg_result (*purge_due)(store_meta *m, const char *state, const char *cutoff,
+                           size_t limit, char (*ids)[FG_MAX_ID + 1], size_t *n,
+                           fg_reason *r);
+    fg_result (*purge_files)(store_meta *m, const char *order_id, const char *at,
+                             int64_t *n, fg_reason *r);
+
     /* The last entry's seq and hash (0 and the genesis hash if none). */
     fg_result (*audit_head)(store_meta *m, int64_t *seq,
                             char hash[STORE_HEX_MAX], fg_reason *r);

@@ -17,8 +17,8 @@
  * address of their SQL text (every query here is a string literal).
  * Parsing a query costs more than running it: on the download path, where
  * a request is two point lookups, preparing each time was a quarter of
- * the worker's CPU. 48 covers every query in this file. */
-#define STMT_CACHE 48
+ * the worker's CPU. 64 covers every query in this file. */
+#define STMT_CACHE 64
 
 typedef struct meta_sqlite {
     store_meta base; /* first: a store_meta * is a meta_sqlite * */
@@ -361,7 +361,7 @@ out:
 #define FILE_COLS                                                            \
     "id, order_id, delivery, name, size, sha256, mime, kind, preview,"       \
     " reason, preview_sha256, preview_mime, created_at, buyer_views,"        \
-    " buyer_downloads, salt, commitment"
+    " buyer_downloads, salt, commitment, purged_at"
 
 static bool read_file(sqlite3_stmt *st, store_file *f)
 {
@@ -381,7 +381,8 @@ static bool read_file(sqlite3_stmt *st, store_file *f)
            col(st, 11, f->preview_mime, sizeof f->preview_mime) &&
            col(st, 12, f->created_at, sizeof f->created_at) &&
            col(st, 15, f->salt, sizeof f->salt) &&
-           col(st, 16, f->commitment, sizeof f->commitment);
+           col(st, 16, f->commitment, sizeof f->commitment) &&
+           col(st, 17, f->purged_at, sizeof f->purged_at);
 }
 
 static fg_result sq_file_insert(store_meta *m, const store_file *f,
@@ -901,6 +902,178 @@ static fg_result sq_blob_ref_drop(store_meta *m, const char *hex, int64_t cutoff
     return rc;
 }
 
+/* ---- idempotency keys ---- */
+
+static fg_result sq_idem_get(store_meta *m, const char *seller_id,
+                             const char *order_id, const char *key,
+                             int64_t *claimed_at, char *token, char *fingerprint,
+                             int *delivery, bool *found, fg_reason *r)
+{
+    sqlite3_stmt *st = NULL;
+    const char *v[] = {seller_id, order_id, key};
+    fg_result rc = prep(m,
+                        "SELECT claimed_at, token, fingerprint, COALESCE(delivery, 0)"
+                        " FROM idempotency_keys"
+                        " WHERE seller_id = ?1 AND order_id = ?2 AND key = ?3",
+                        &st, r);
+    if (rc)
+        return rc;
+    if (!bind_texts(st, 3, v)) {
+        rc = db_fail(m, "read an idempotency key", r);
+        goto out;
+    }
+    int step = sqlite3_step(st);
+    *found = step == SQLITE_ROW;
+    if (step == SQLITE_ROW) {
+        *claimed_at = sqlite3_column_int64(st, 0);
+        *delivery = sqlite3_column_int(st, 3);
+        if (!col(st, 1, token, STORE_FILE_ID_MAX) || !col(st, 2, fingerprint, STORE_HEX_MAX))
+            rc = corrupt("idempotency key", r);
+    } else if (step != SQLITE_DONE) {
+        rc = db_fail(m, "read an idempotency key", r);
+    }
+out:
+    done(m, st);
+    return rc;
+}
+
+static fg_result sq_idem_put(store_meta *m, const char *seller_id,
+                             const char *order_id, const char *key,
+                             const char *token, int64_t claimed_at, fg_reason *r)
+{
+    sqlite3_stmt *st = NULL;
+    const char *v[] = {seller_id, order_id, key, token};
+    fg_result rc = prep(m,
+                        "INSERT OR REPLACE INTO idempotency_keys(seller_id, order_id,"
+                        " key, token, fingerprint, delivery, claimed_at)"
+                        " VALUES (?1, ?2, ?3, ?4, '', NULL, ?5)",
+                        &st, r);
+    if (rc)
+        return rc;
+    if (!bind_texts(st, 4, v) || sqlite3_bind_int64(st, 5, claimed_at) != SQLITE_OK ||
+        sqlite3_step(st) != SQLITE_DONE)
+        rc = db_fail(m, "claim an idempotency key", r);
+    done(m, st);
+    return rc;
+}
+
+static fg_result sq_idem_complete(store_meta *m, const char *seller_id,
+                                  const char *order_id, const char *key,
+                                  const char *token, const char *fingerprint,
+                                  int delivery, bool *updated, fg_reason *r)
+{
+    sqlite3_stmt *st = NULL;
+    const char *v[] = {seller_id, order_id, key, token, fingerprint};
+    fg_result rc = prep(m,
+                        "UPDATE idempotency_keys SET fingerprint = ?5, delivery = ?6"
+                        " WHERE seller_id = ?1 AND order_id = ?2 AND key = ?3"
+                        " AND token = ?4 AND delivery IS NULL",
+                        &st, r);
+    if (rc)
+        return rc;
+    if (!bind_texts(st, 5, v) || sqlite3_bind_int(st, 6, delivery) != SQLITE_OK ||
+        sqlite3_step(st) != SQLITE_DONE)
+        rc = db_fail(m, "record an idempotency key", r);
+    else
+        *updated = sqlite3_changes(db_of(m)) == 1;
+    done(m, st);
+    return rc;
+}
+
+static fg_result sq_idem_release(store_meta *m, const char *seller_id,
+                                 const char *order_id, const char *key,
+                                 const char *token, fg_reason *r)
+{
+    sqlite3_stmt *st = NULL;
+    const char *v[] = {seller_id, order_id, key, token};
+    fg_result rc = prep(m,
+                        "DELETE FROM idempotency_keys WHERE seller_id = ?1"
+                        " AND order_id = ?2 AND key = ?3 AND token = ?4"
+                        " AND delivery IS NULL",
+                        &st, r);
+    if (rc)
+        return rc;
+    if (!bind_texts(st, 4, v) || sqlite3_step(st) != SQLITE_DONE)
+        rc = db_fail(m, "release an idempotency key", r);
+    done(m, st);
+    return rc;
+}
+
+static fg_result sq_idem_expire(store_meta *m, int64_t before, int64_t *n, fg_reason *r)
+{
+    sqlite3_stmt *st = NULL;
+    fg_result rc = prep(m, "DELETE FROM idempotency_keys WHERE claimed_at <= ?1", &st, r);
+    if (rc)
+        return rc;
+    if (sqlite3_bind_int64(st, 1, before) != SQLITE_OK || sqlite3_step(st) != SQLITE_DONE)
+        rc = db_fail(m, "expire idempotency keys", r);
+    else
+        *n = sqlite3_changes(db_of(m));
+    done(m, st);
+    return rc;
+}
+
+/* ---- retention ---- */
+
+static fg_result sq_purge_due(store_meta *m, const char *state, const char *cutoff,
+                              size_t limit, char (*ids)[FG_MAX_ID + 1], size_t *n,
+                              fg_reason *r)
+{
+    sqlite3_stmt *st = NULL;
+    int step = SQLITE_DONE;
+    *n = 0;
+    /* A cancelled order's closing time is its order.cancelled audit entry
+     * (orders keep no cancelled_at); an accepted one's is released_at. */
+    fg_result rc = prep(m,
+                        "SELECT o.id FROM orders o WHERE o.state = ?1"
+                        " AND EXISTS (SELECT 1 FROM files f WHERE f.order_id = o.id"
+                        "   AND f.purged_at = '')"
+                        " AND CASE o.state"
+                        "   WHEN 'accepted' THEN o.released_at <= ?2"
+                        "   ELSE (SELECT MAX(a.at) FROM audit a WHERE a.order_id = o.id"
+                        "     AND a.action = 'order.' || o.state) <= ?2 END"
+                        " ORDER BY o.id LIMIT ?3",
+                        &st, r);
+    if (rc)
+        return rc;
+    const char *v[] = {state, cutoff};
+    if (!bind_texts(st, 2, v) || sqlite3_bind_int64(st, 3, (sqlite3_int64)limit) != SQLITE_OK) {
+        rc = db_fail(m, "list orders due for purging", r);
+        goto out;
+    }
+    while (*n < limit && (step = sqlite3_step(st)) == SQLITE_ROW) {
+        if (!col(st, 0, ids[*n], FG_MAX_ID + 1)) {
+            rc = corrupt("order", r);
+            goto out;
+        }
+        (*n)++;
+    }
+    if (*n < limit && step != SQLITE_DONE)
+        rc = db_fail(m, "list orders due for purging", r);
+out:
+    done(m, st);
+    return rc;
+}
+
+static fg_result sq_purge_files(store_meta *m, const char *order_id, const char *at,
+                                int64_t *n, fg_reason *r)
+{
+    sqlite3_stmt *st = NULL;
+    const char *v[] = {order_id, at};
+    fg_result rc = prep(m,
+                        "UPDATE files SET purged_at = ?2"
+                        " WHERE order_id = ?1 AND purged_at = ''",
+                        &st, r);
+    if (rc)
+        return rc;
+    if (!bind_texts(st, 2, v) || sqlite3_step(st) != SQLITE_DONE)
+        rc = db_fail(m, "purge the files", r);
+    else
+        *n = sqlite3_changes(db_of(m));
+    done(m, st);
+    return rc;
+}
+
 static const store_meta_ops sqlite_ops = {
     .name = "sqlite",
     .free = sq_free,
@@ -927,6 +1100,13 @@ static const store_meta_ops sqlite_ops = {
     .blob_ref_get = sq_blob_ref_get,
     .blob_ref_unused = sq_blob_ref_unused,
     .blob_ref_drop = sq_blob_ref_drop,
+    .idem_get = sq_idem_get,
+    .idem_put = sq_idem_put,
+    .idem_complete = sq_idem_complete,
+    .idem_release = sq_idem_release,
+    .idem_expire = sq_idem_expire,
+    .purge_due = sq_purge_due,
+    .purge_files = sq_purge_files,
     .audit_head = sq_audit_head,
     .audit_insert = sq_audit_insert,
     .audit_list = sq_audit_list,

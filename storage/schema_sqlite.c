@@ -161,6 +161,63 @@ static const char *const steps[] = {
     "  UPDATE blob_refs SET refs = refs + 1"
     "    WHERE new.preview_sha256 <> '' AND sha256 = new.preview_sha256;"
     "END;",
+
+    /* 6: Idempotency-Key and retention purges.
+     * idempotency_keys: one row per (seller, order, key) (DESIGN, Settled
+     * details). delivery is NULL while the first request is in flight
+     * (claimed_at, unix seconds, with the claimer's random token), then
+     * the delivery it recorded and the fingerprint of what it delivered;
+     * rows older than the lifetime are deleted by the maintenance loop.
+     * files.purged_at: set when retention purged the file ('' until
+     * then). The row stays, so the order and its audit still show what
+     * was delivered, but a purged row holds no blob reference: the
+     * triggers of step 5 are recreated so that purging drops both
+     * references in the purging statement, and a purged row neither
+     * takes nor drops one afterwards. */
+    "CREATE TABLE idempotency_keys ("
+    "  seller_id TEXT NOT NULL,"
+    "  order_id TEXT NOT NULL,"
+    "  key TEXT NOT NULL,"
+    "  token TEXT NOT NULL,"
+    "  fingerprint TEXT NOT NULL DEFAULT '',"
+    "  delivery INTEGER CHECK (delivery IS NULL OR delivery >= 1),"
+    "  claimed_at INTEGER NOT NULL,"
+    "  PRIMARY KEY (seller_id, order_id, key)"
+    ") STRICT;"
+    "CREATE INDEX idempotency_keys_by_age ON idempotency_keys(claimed_at);"
+    "ALTER TABLE files ADD COLUMN purged_at TEXT NOT NULL DEFAULT '';"
+    "DROP TRIGGER blob_refs_file_delete;"
+    "DROP TRIGGER blob_refs_file_update;"
+    "CREATE TRIGGER blob_refs_file_delete AFTER DELETE ON files"
+    "  WHEN old.purged_at = '' BEGIN"
+    "  UPDATE blob_refs SET refs = MAX(refs - 1, 0),"
+    "    seen_at = CAST(strftime('%s','now') AS INTEGER)"
+    "    WHERE sha256 = old.sha256;"
+    "  UPDATE blob_refs SET refs = MAX(refs - 1, 0),"
+    "    seen_at = CAST(strftime('%s','now') AS INTEGER)"
+    "    WHERE old.preview_sha256 <> '' AND sha256 = old.preview_sha256;"
+    "END;"
+    "CREATE TRIGGER blob_refs_file_update"
+    "  AFTER UPDATE OF sha256, preview_sha256, purged_at ON files BEGIN"
+    "  UPDATE blob_refs SET refs = MAX(refs - 1, 0),"
+    "    seen_at = CAST(strftime('%s','now') AS INTEGER)"
+    "    WHERE old.purged_at = '' AND sha256 = old.sha256;"
+    "  UPDATE blob_refs SET refs = MAX(refs - 1, 0),"
+    "    seen_at = CAST(strftime('%s','now') AS INTEGER)"
+    "    WHERE old.purged_at = '' AND old.preview_sha256 <> ''"
+    "      AND sha256 = old.preview_sha256;"
+    "  INSERT OR IGNORE INTO blob_refs(sha256, refs, seen_at)"
+    "    SELECT new.sha256, 0, CAST(strftime('%s','now') AS INTEGER)"
+    "    WHERE new.purged_at = '';"
+    "  UPDATE blob_refs SET refs = refs + 1"
+    "    WHERE new.purged_at = '' AND sha256 = new.sha256;"
+    "  INSERT OR IGNORE INTO blob_refs(sha256, refs, seen_at)"
+    "    SELECT new.preview_sha256, 0, CAST(strftime('%s','now') AS INTEGER)"
+    "    WHERE new.purged_at = '' AND new.preview_sha256 <> '';"
+    "  UPDATE blob_refs SET refs = refs + 1"
+    "    WHERE new.purged_at = '' AND new.preview_sha256 <> ''"
+    "      AND sha256 = new.preview_sha256;"
+    "END;",
 };
 
 int store_sqlite_schema_latest(void)

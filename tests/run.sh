@@ -44,6 +44,9 @@ while [ $# -ge 2 ]; do
     builddir=$2
     shift 2
     export FILIGRANE_BIN="$top/$bindir"
+    # The CLI with FILIGRANE_TEST_HOOK compiled in (Makefile), for the
+    # tests that make the sandboxed child fail on purpose.
+    export FILIGRANE_HOOKS_CLI="$top/$builddir/filigrane-hooks"
     for t in "$builddir"/tests/test_*; do
         [ -x "$t" ] || continue
         run_one "$bindir:$(basename "$t")" "$t"

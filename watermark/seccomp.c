@@ -76,6 +76,9 @@ static int add_rules(scmp_filter_ctx ctx, const char *const *names, size_t n,
     return 0;
 }
 
+#ifdef FG_TEST_HOOKS
+/* Compiled into the test copy of the CLI only (Makefile: filigrane-hooks):
+ * the release binary has no way to crash, hang or misbehave on request. */
 static void run_test_hook(void)
 {
     const char *hook = getenv("FILIGRANE_TEST_HOOK");
@@ -154,6 +157,7 @@ static void run_test_hook(void)
         exit(1);
     }
 }
+#endif
 
 static bool active;
 
@@ -188,7 +192,9 @@ fg_result wm_sandbox_enter(fg_reason *r)
     active = true;
 out:
     seccomp_release(ctx);
+#ifdef FG_TEST_HOOKS
     if (rc == FG_OK)
         run_test_hook();
+#endif
     return rc;
 }

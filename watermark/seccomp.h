@@ -14,7 +14,9 @@
  * Also sets PR_SET_NO_NEW_PRIVS. Returns FG_EIO with a reason if the
  * kernel refuses the filter; the caller must then not go on decoding.
  *
- * Then honours FILIGRANE_TEST_HOOK, so the tests can drive the real CLI
+ * In the test copy of the CLI only (built with -DFG_TEST_HOOKS as
+ * BUILD/filigrane-hooks; never bin/filigrane), then honours
+ * FILIGRANE_TEST_HOOK, so the tests can drive the real CLI
  * into each failure the parent must survive: "hang" (sleeps forever),
  * "spin" (burns CPU), "crash" (dies of SIGSEGV), "oom" (allocates until
  * malloc fails, then aborts as glib does), "socket" (tries to open a

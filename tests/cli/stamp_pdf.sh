@@ -2,6 +2,9 @@
 # filigrane stamp on PDFs, as a user runs it: exit codes, messages, and
 # the sandbox's timeout seen from the command line.
 bin=${FILIGRANE_BIN:-bin}/filigrane
+# The test copy with FILIGRANE_TEST_HOOK compiled in (Makefile); the
+# release binary above has none.
+hooks=${FILIGRANE_HOOKS_CLI:-build/filigrane-hooks}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 n=0
@@ -79,14 +82,18 @@ check "a password-protected pdf is withheld (exit 3)" sh -c "
 check "a hung decoder is killed at FILIGRANE_STAMP_TIMEOUT" sh -c "
     start=\$(date +%s)
     FILIGRANE_STAMP_TIMEOUT=1 FILIGRANE_TEST_HOOK=hang \
-        '$bin' stamp '$tmp/doc.pdf' '$tmp/hung.pdf' 2>'$tmp/err'
+        '$hooks' stamp '$tmp/doc.pdf' '$tmp/hung.pdf' 2>'$tmp/err'
     rc=\$?; end=\$(date +%s)
     test \$rc -eq 1 && test \$((end - start)) -le 3 &&
     grep -q 'doc.pdf: preview timed out after 1 s' '$tmp/err' &&
     test ! -e '$tmp/hung.pdf'"
 check "a crashing decoder is reported, not fatal to the caller" sh -c "
-    FILIGRANE_TEST_HOOK=crash '$bin' stamp '$tmp/doc.pdf' '$tmp/crash.pdf' 2>'$tmp/err'
+    FILIGRANE_TEST_HOOK=crash '$hooks' stamp '$tmp/doc.pdf' '$tmp/crash.pdf' 2>'$tmp/err'
     test \$? -eq 1 && grep -q 'decoder crashed (signal 11' '$tmp/err'"
+check "the release binary has no test hooks: FILIGRANE_TEST_HOOK=crash is ignored" sh -c "
+    FILIGRANE_TEST_HOOK=crash '$bin' stamp '$tmp/doc.pdf' '$tmp/nocrash.pdf' 2>'$tmp/err' &&
+    test -s '$tmp/nocrash.pdf' && ! grep -q FILIGRANE_TEST_HOOK '$bin' &&
+    grep -q FILIGRANE_TEST_HOOK '$hooks'"
 check "a malformed sandbox setting is a usage error (exit 2)" sh -c "
     FILIGRANE_STAMP_TIMEOUT=soon '$bin' stamp '$tmp/doc.pdf' '$tmp/x.pdf' 2>'$tmp/err'
     test \$? -eq 2 && grep -q 'FILIGRANE_STAMP_TIMEOUT' '$tmp/err'"

@@ -8,6 +8,9 @@
 #include <stdlib.h>
 
 static char cli[512]; /* the filigrane CLI under test */
+/* Its test copy with FILIGRANE_TEST_HOOK compiled in (Makefile:
+ * BUILD/filigrane-hooks; $FILIGRANE_HOOKS_CLI, else build/). */
+static char hooks_cli[512];
 static char dir[600]; /* the scratch directory */
 
 /* Sets up the CLI path and the scratch directory (named after prefix) on
@@ -19,6 +22,8 @@ static void fixture_setup(const char *prefix)
         return;
     const char *bin = getenv("FILIGRANE_BIN");
     snprintf(cli, sizeof cli, "%s/filigrane", bin ? bin : "bin");
+    const char *hooks = getenv("FILIGRANE_HOOKS_CLI");
+    snprintf(hooks_cli, sizeof hooks_cli, "%s", hooks ? hooks : "build/filigrane-hooks");
     snprintf(dir, sizeof dir, "/tmp/%s-XXXXXX", prefix);
     if (!mkdtemp(dir))
         abort();

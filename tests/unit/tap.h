@@ -5,7 +5,8 @@
  *   int main(void) { return tap_run(); }
  *
  * A CHECK failing ends the current test (not the program) and prints where
- * and why on stderr. */
+ * and why on stderr. A program registers at most TAP_MAX_CASES tests: one
+ * past it is not dropped silently, it fails the run (tests/cli/tap_limit.sh). */
 #ifndef TAP_H
 #define TAP_H
 
@@ -22,6 +23,7 @@ struct tap_case {
 #define TAP_MAX_CASES 512
 extern struct tap_case tap_cases[TAP_MAX_CASES];
 extern int tap_ncases;
+extern int tap_dropped; /* registrations past TAP_MAX_CASES */
 extern jmp_buf tap_jmp;
 
 #define TAP_CAT2(a, b) a##b
@@ -33,6 +35,8 @@ extern jmp_buf tap_jmp;
         if (tap_ncases < TAP_MAX_CASES)                                      \
             tap_cases[tap_ncases++] =                                        \
                 (struct tap_case){title, TAP_CAT(test_, __LINE__)};          \
+        else                                                                 \
+            tap_dropped++;                                                   \
     }                                                                        \
     static void TAP_CAT(test_, __LINE__)(void)
 
@@ -72,10 +76,16 @@ int tap_run(void);
 #ifdef TAP_MAIN
 struct tap_case tap_cases[TAP_MAX_CASES];
 int tap_ncases;
+int tap_dropped;
 jmp_buf tap_jmp;
 int tap_run(void)
 {
     volatile int failed = 0; /* volatile: live across longjmp */
+    if (tap_dropped) {
+        printf("not ok - %d tests past the limit of %d were not run (raise TAP_MAX_CASES "
+               "or split the file)\n", tap_dropped, TAP_MAX_CASES);
+        failed++;
+    }
     for (volatile int i = 0; i < tap_ncases; i++) {
         if (setjmp(tap_jmp) == 0) {
             tap_cases[i].fn();

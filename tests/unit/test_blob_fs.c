@@ -90,6 +90,19 @@ static char *pattern(size_t len, unsigned seed)
     return buf;
 }
 
+/* Stores len bytes as a blob the way an upload is stored: a file in the
+ * store's tmp directory, then store_blob_put_file, which hashes it. */
+static fg_result put_mem(struct store *s, const void *buf, size_t len,
+                         char hex[STORE_HEX_MAX], fg_reason *r)
+{
+    static int seq;
+    char src[512];
+    snprintf(src, sizeof src, "%s/tmp/mem-%d", s->dir,
+             __atomic_add_fetch(&seq, 1, __ATOMIC_RELAXED));
+    write_file(src, buf, len);
+    return store_blob_put_file(s->b, src, NULL, hex, NULL, r);
+}
+
 TEST("opening makes blobs/sha256 and tmp with mode 0700 whatever the umask")
 {
     struct store s;
@@ -110,11 +123,10 @@ TEST("opening makes blobs/sha256 and tmp with mode 0700 whatever the umask")
     store_close(&s);
 }
 
-TEST("a streamed blob lands at blobs/sha256/ab/cd/<hex>, 0600, byte for byte")
+TEST("a stored blob lands at blobs/sha256/ab/cd/<hex>, 0600, byte for byte")
 {
     struct store s;
     fg_reason r;
-    store_blob_writer *w = NULL;
     char hex[STORE_HEX_MAX], want[STORE_HEX_MAX], rel[STORE_BLOB_REL_MAX];
     char p[512], tmp[300];
     struct stat st;
@@ -123,18 +135,9 @@ TEST("a streamed blob lands at blobs/sha256/ab/cd/<hex>, 0600, byte for byte")
     mode_t old = umask(0);
     store_open(&s);
     sha_hex(data, len, want);
-    CHECK_INT(store_blob_writer_new(s.b, &w, &r), FG_OK);
-    for (size_t off = 0; off < len; off += 65536) {
-        size_t n = len - off < 65536 ? len - off : 65536;
-        CHECK_INT(store_blob_writer_write(w, data + off, n, &r), FG_OK);
-    }
-    CHECK_INT(store_blob_writer_size(w), (long long)len);
-    CHECK_INT(store_blob_writer_commit(w, hex, &r), FG_OK);
+    CHECK_INT(put_mem(&s, data, len, hex, &r), FG_OK);
     umask(old);
     CHECK_STR(hex, want);
-    CHECK_INT(store_blob_writer_commit(w, hex, &r), FG_EUSAGE);
-    CHECK_INT(store_blob_writer_write(w, "x", 1, &r), FG_EUSAGE);
-    store_blob_writer_free(w);
 
     CHECK_INT(store_blob_relpath(hex, rel, &r), FG_OK);
     char want_rel[STORE_BLOB_REL_MAX];
@@ -172,15 +175,11 @@ TEST("the empty blob has the SHA-256 of nothing")
 {
     struct store s;
     fg_reason r;
-    store_blob_writer *w = NULL;
     char hex[STORE_HEX_MAX];
     bool exists = false;
     int64_t size = -1;
     store_open(&s);
-    CHECK_INT(store_blob_writer_new(s.b, &w, &r), FG_OK);
-    CHECK_INT(store_blob_writer_write(w, "", 0, &r), FG_OK);
-    CHECK_INT(store_blob_writer_commit(w, hex, &r), FG_OK);
-    store_blob_writer_free(w);
+    CHECK_INT(put_mem(&s, "", 0, hex, &r), FG_OK);
     CHECK_STR(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
     CHECK_INT(store_blob_stat(s.b, hex, &exists, &size, &r), FG_OK);
     CHECK(exists);
@@ -196,20 +195,12 @@ TEST("the same content stored twice is one blob, never rewritten")
     char p[512], src[512], tmp[300];
     struct stat st1, st2;
     store_open(&s);
-    store_blob_writer *w = NULL;
-    CHECK_INT(store_blob_writer_new(s.b, &w, &r), FG_OK);
-    CHECK_INT(store_blob_writer_write(w, "same bytes", 10, &r), FG_OK);
-    CHECK_INT(store_blob_writer_commit(w, hex1, &r), FG_OK);
-    store_blob_writer_free(w);
+    CHECK_INT(put_mem(&s, "same bytes", 10, hex1, &r), FG_OK);
     snprintf(p, sizeof p, "%s/blobs/sha256/%.2s/%.2s/%s", s.dir, hex1, hex1 + 2,
              hex1);
     CHECK(stat(p, &st1) == 0);
 
-    CHECK_INT(store_blob_writer_new(s.b, &w, &r), FG_OK);
-    CHECK_INT(store_blob_writer_write(w, "same ", 5, &r), FG_OK);
-    CHECK_INT(store_blob_writer_write(w, "bytes", 5, &r), FG_OK);
-    CHECK_INT(store_blob_writer_commit(w, hex2, &r), FG_OK);
-    store_blob_writer_free(w);
+    CHECK_INT(put_mem(&s, "same bytes", 10, hex2, &r), FG_OK);
     CHECK_STR(hex2, hex1);
 
     snprintf(src, sizeof src, "%s/tmp/upload-1", s.dir);
@@ -262,43 +253,34 @@ TEST("a file in the store's file system is renamed into place, with or without i
     store_close(&s);
 }
 
-TEST("a raw body is stored with its commitment, computed in the same pass, in place and across file systems")
+TEST("a raw body's sha256 and salted commitment come from one pass over the file")
 {
     struct store s;
     fg_reason r;
-    char hex[STORE_HEX_MAX], commit[STORE_HEX_MAX], want[STORE_HEX_MAX];
+    char hex[STORE_HEX_MAX], want[STORE_HEX_MAX], commit[STORE_HEX_MAX];
     char want_commit[STORE_HEX_MAX], src[512];
     unsigned char salt[FG_SALT_BYTES];
     int64_t size = 0;
     size_t len = 300000;
     store_open(&s);
-    const char *other = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
-    for (int where = 0; where < 2; where++) {
-        char *data = pattern(len, 20 + (unsigned)where);
-        CHECK_INT(fg_salt_new(salt, &r), FG_OK);
-        sha_hex(data, len, want);
-        char *salted = malloc(sizeof salt + len);
-        CHECK(salted != NULL);
-        memcpy(salted, salt, sizeof salt);
-        memcpy(salted + sizeof salt, data, len);
-        sha_hex(salted, sizeof salt + len, want_commit);
-        free(salted);
-        if (where == 0)
-            snprintf(src, sizeof src, "%s/tmp/body-c", s.dir);
-        else
-            snprintf(src, sizeof src, "%s/fg-blob-c-%d", other, (int)getpid());
-        write_file(src, data, len);
-        CHECK_INT(store_blob_put_file_committed(s.b, src, salt, hex, commit, &size, &r),
-                  FG_OK);
-        CHECK_STR(hex, want);
-        CHECK_STR(commit, want_commit);
-        CHECK(strcmp(commit, hex) != 0);
-        CHECK_INT(size, (long long)len);
-        CHECK(access(src, F_OK) != 0);
-        free(data);
-    }
-    CHECK_INT(store_blob_put_file_committed(s.b, src, NULL, hex, commit, &size, &r),
-              FG_EUSAGE);
+    char *data = pattern(len, 20);
+    CHECK_INT(fg_salt_new(salt, &r), FG_OK);
+    sha_hex(data, len, want);
+    char *salted = malloc(sizeof salt + len);
+    CHECK(salted != NULL);
+    memcpy(salted, salt, sizeof salt);
+    memcpy(salted + sizeof salt, data, len);
+    sha_hex(salted, sizeof salt + len, want_commit);
+    free(salted);
+    snprintf(src, sizeof src, "%s/tmp/body-c", s.dir);
+    write_file(src, data, len);
+    CHECK_INT(store_blob_hash_file_committed(src, salt, hex, commit, &size, &r), FG_OK);
+    CHECK_STR(hex, want);
+    CHECK_STR(commit, want_commit);
+    CHECK(strcmp(commit, hex) != 0);
+    CHECK_INT(size, (long long)len);
+    CHECK_INT(store_blob_hash_file_committed(src, NULL, hex, commit, &size, &r), FG_EUSAGE);
+    free(data);
     store_close(&s);
 }
 
@@ -424,25 +406,6 @@ TEST("unknown blobs are not found; symlinks and directories are not stored")
     store_close(&s);
 }
 
-TEST("a writer freed without commit leaves nothing behind")
-{
-    struct store s;
-    fg_reason r;
-    char tmp[300], blobs[300];
-    store_open(&s);
-    store_blob_writer *w = NULL;
-    CHECK_INT(store_blob_writer_new(s.b, &w, &r), FG_OK);
-    CHECK_INT(store_blob_writer_write(w, "half an upload", 14, &r), FG_OK);
-    snprintf(tmp, sizeof tmp, "%s/tmp", s.dir);
-    CHECK_INT(count_entries(tmp), 1);
-    store_blob_writer_free(w);
-    store_blob_writer_free(NULL);
-    CHECK_INT(count_entries(tmp), 0);
-    snprintf(blobs, sizeof blobs, "%s/blobs/sha256", s.dir);
-    CHECK_INT(count_entries(blobs), 0);
-    store_close(&s);
-}
-
 TEST("a stored blob opens for reading and reads back whole")
 {
     struct store s;
@@ -450,11 +413,7 @@ TEST("a stored blob opens for reading and reads back whole")
     char hex[STORE_HEX_MAX], buf[64];
     int fd = -1;
     store_open(&s);
-    store_blob_writer *w = NULL;
-    CHECK_INT(store_blob_writer_new(s.b, &w, &r), FG_OK);
-    CHECK_INT(store_blob_writer_write(w, "original bytes", 14, &r), FG_OK);
-    CHECK_INT(store_blob_writer_commit(w, hex, &r), FG_OK);
-    store_blob_writer_free(w);
+    CHECK_INT(put_mem(&s, "original bytes", 14, hex, &r), FG_OK);
     CHECK_INT(store_blob_open_read(s.b, hex, &fd, &r), FG_OK);
     CHECK(fd >= 0);
     CHECK(fcntl(fd, F_GETFD) & FD_CLOEXEC);
@@ -508,11 +467,7 @@ TEST("readers of one blob see it whole while another blob is being written")
     char *a = pattern(len_a, 5), *b = pattern(len_b, 6);
     volatile int stop = 0;
     store_open(&s);
-    store_blob_writer *w = NULL;
-    CHECK_INT(store_blob_writer_new(s.b, &w, &r), FG_OK);
-    CHECK_INT(store_blob_writer_write(w, a, len_a, &r), FG_OK);
-    CHECK_INT(store_blob_writer_commit(w, hex_a, &r), FG_OK);
-    store_blob_writer_free(w);
+    CHECK_INT(put_mem(&s, a, len_a, hex_a, &r), FG_OK);
     sha_hex(b, len_b, want_b);
 
     struct blob_reader x[2];
@@ -521,18 +476,16 @@ TEST("readers of one blob see it whole while another blob is being written")
         x[i] = (struct blob_reader){s.b, hex_a, a, len_a, &stop, 0, 0};
         CHECK(pthread_create(&t[i], NULL, read_loop, &x[i]) == 0);
     }
-    CHECK_INT(store_blob_writer_new(s.b, &w, &r), FG_OK);
-    for (size_t off = 0; off < len_b; off += 32768) {
-        CHECK_INT(store_blob_writer_write(w, b + off, 32768, &r), FG_OK);
-        if (off == len_b / 2) {
-            bool exists = true;
-            /* Not visible under its name until committed. */
-            CHECK_INT(store_blob_stat(s.b, want_b, &exists, NULL, &r), FG_OK);
-            CHECK(!exists);
-        }
+    char src_b[512];
+    snprintf(src_b, sizeof src_b, "%s/tmp/big-b", s.dir);
+    write_file(src_b, b, len_b);
+    {
+        bool exists = true;
+        /* Not visible under its name until stored. */
+        CHECK_INT(store_blob_stat(s.b, want_b, &exists, NULL, &r), FG_OK);
+        CHECK(!exists);
     }
-    CHECK_INT(store_blob_writer_commit(w, hex_b, &r), FG_OK);
-    store_blob_writer_free(w);
+    CHECK_INT(store_blob_put_file(s.b, src_b, NULL, hex_b, NULL, &r), FG_OK);
     __atomic_store_n(&stop, 1, __ATOMIC_RELEASE);
     for (int i = 0; i < 2; i++)
         pthread_join(t[i], NULL);

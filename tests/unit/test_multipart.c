@@ -711,71 +711,6 @@ TEST("a temp dir that cannot be written is an I/O error without leftovers")
     CHECK(strstr(r.text, "/nonexistent") == NULL);
 }
 
-/* ---- raw bodies ---- */
-
-TEST("a raw body streams to a temp file with its sha256")
-{
-    mkdir_tmp();
-    size_t n = 200000;
-    char *data = malloc(n);
-    CHECK(data != NULL);
-    for (size_t i = 0; i < n; i++)
-        data[i] = (char)(i * 31 + 7);
-    struct fcgi_upload_limits lim;
-    fcgi_upload_limits_init(&lim);
-    for (size_t chunk = 0; chunk <= 4096; chunk += 4096) {
-        struct mem mm = {data, n, 0};
-        struct fcgi_body b = {mem_read, &mm, -1};
-        struct fcgi_upload_file f;
-        fg_reason r = {{0}};
-        lim.read_chunk = chunk;
-        CHECK_INT(fcgi_upload_raw(&b, tmpdir, &lim, &f, &r), FG_OK);
-        CHECK_INT(f.size, n);
-        char want[65];
-        sha_hex(data, n, want);
-        CHECK_STR(f.sha256, want);
-        CHECK(f.filename == NULL && f.field == NULL);
-        size_t got;
-        const char *back = slurp(f.path, &got);
-        CHECK_INT(got, n);
-        CHECK(memcmp(back, data, n) == 0);
-        fcgi_upload_file_release(&f);
-        CHECK_INT(dir_entries(), 0);
-    }
-    free(data);
-    rm_tmp();
-}
-
-TEST("a raw body over the file limit is refused without leftovers")
-{
-    mkdir_tmp();
-    struct fcgi_upload_limits lim;
-    fcgi_upload_limits_init(&lim);
-    lim.max_file_bytes = 10;
-    lim.read_chunk = 3;
-    struct mem mm = {"01234567890", 11, 0};
-    struct fcgi_body b = {mem_read, &mm, -1};
-    struct fcgi_upload_file f;
-    fg_reason r = {{0}};
-    CHECK_INT(fcgi_upload_raw(&b, tmpdir, &lim, &f, &r), FG_ELIMIT);
-    CHECK(strstr(r.text, "FILIGRANE_MAX_FILE_BYTES") != NULL);
-    CHECK(f.path == NULL);
-    CHECK_INT(dir_entries(), 0);
-    mm.off = 0;
-    mm.n = 10;
-    CHECK_INT(fcgi_upload_raw(&b, tmpdir, &lim, &f, &r), FG_OK);
-    CHECK_INT(f.size, 10);
-    fcgi_upload_file_release(&f);
-    /* An empty raw body is an empty file. */
-    mm.off = 0;
-    mm.n = 0;
-    CHECK_INT(fcgi_upload_raw(&b, tmpdir, &lim, &f, &r), FG_OK);
-    CHECK_INT(f.size, 0);
-    fcgi_upload_file_release(&f);
-    CHECK_INT(dir_entries(), 0);
-    rm_tmp();
-}
-
 static long long failing_read(void *ctx, void *buf, size_t n)
 {
     (void)ctx;
@@ -791,36 +726,11 @@ TEST("a read error is an I/O error without leftovers")
     struct fcgi_upload_limits lim;
     fcgi_upload_limits_init(&lim);
     struct fcgi_body b = {failing_read, NULL, -1};
-    struct fcgi_upload_file f;
     struct fcgi_multipart m;
     fg_reason r = {{0}};
-    CHECK_INT(fcgi_upload_raw(&b, tmpdir, &lim, &f, &r), FG_EIO);
     CHECK_INT(fcgi_multipart_parse(&b, CT, tmpdir, &lim, &m, &r), FG_EIO);
     CHECK_INT(dir_entries(), 0);
     rm_tmp();
-}
-
-TEST("hashing a raw body in place gives its size and sha256, with the limit")
-{
-    struct fcgi_upload_limits lim;
-    fcgi_upload_limits_init(&lim);
-    lim.read_chunk = 7;
-    const char *data = "the body nginx already wrote to disk";
-    struct mem mm = {data, strlen(data), 0};
-    struct fcgi_body b = {mem_read, &mm, -1};
-    long long size = -1;
-    char sha[65], want[65];
-    fg_reason r = {{0}};
-    CHECK_INT(fcgi_upload_hash(&b, &lim, &size, sha, &r), FG_OK);
-    CHECK_INT(size, strlen(data));
-    sha_hex(data, strlen(data), want);
-    CHECK_STR(sha, want);
-    mm.off = 0;
-    lim.max_delivery_bytes = (long long)strlen(data) - 1;
-    CHECK_INT(fcgi_upload_hash(&b, &lim, &size, sha, &r), FG_ELIMIT);
-    CHECK(strstr(r.text, "FILIGRANE_MAX_DELIVERY_BYTES") != NULL);
-    struct fcgi_body bad = {failing_read, NULL, -1};
-    CHECK_INT(fcgi_upload_hash(&bad, &lim, &size, sha, &r), FG_EIO);
 }
 
 TEST("bodies with random bytes changed never crash nor leave temp files")

@@ -66,7 +66,7 @@ static fg_result run_hook(const char *hook, const wm_sandbox_limits *l,
 {
     setup();
     setenv("FILIGRANE_TEST_HOOK", hook, 1);
-    fg_result rc = wm_sandbox_stamp(cli, png, out, NULL, l, r);
+    fg_result rc = wm_sandbox_stamp(hooks_cli, png, out, NULL, l, r);
     unsetenv("FILIGRANE_TEST_HOOK");
     return rc;
 }
@@ -172,12 +172,12 @@ TEST("a sandboxed child can write beside its output and nowhere else")
 
     setenv("FILIGRANE_TEST_HOOK", "write", 1);
     setenv("FILIGRANE_TEST_WRITE_PATH", inside, 1);
-    fg_result rc = wm_sandbox_stamp(cli, png, sub_out, NULL, &l, &r);
+    fg_result rc = wm_sandbox_stamp(hooks_cli, png, sub_out, NULL, &l, &r);
     CHECK_INT(rc, FG_OK);
     CHECK(exists(inside));
 
     setenv("FILIGRANE_TEST_WRITE_PATH", outside, 1);
-    rc = wm_sandbox_stamp(cli, png, sub_out, NULL, &l, &r);
+    rc = wm_sandbox_stamp(hooks_cli, png, sub_out, NULL, &l, &r);
     unsetenv("FILIGRANE_TEST_HOOK");
     unsetenv("FILIGRANE_TEST_WRITE_PATH");
     if (kernel_has_landlock()) {
@@ -207,7 +207,7 @@ static fg_result try_read(const char *target, fg_reason *r)
     snprintf(job_out, sizeof job_out, "%s/preview", job);
     setenv("FILIGRANE_TEST_HOOK", "read", 1);
     setenv("FILIGRANE_TEST_READ_PATH", target, 1);
-    fg_result rc = wm_sandbox_stamp(cli, png, job_out, NULL, &l, r);
+    fg_result rc = wm_sandbox_stamp(hooks_cli, png, job_out, NULL, &l, r);
     unsetenv("FILIGRANE_TEST_HOOK");
     unsetenv("FILIGRANE_TEST_READ_PATH");
     return rc;
