@@ -13,13 +13,18 @@ top=$(pwd)
 pass=0
 fail=0
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+trap 'rm -f "$log" "$supp"' EXIT
 
 # Sanitizer settings for the asan build: leaks in our code are failures;
 # the suppressions cover caches glib, fontconfig and pango keep for the
 # life of a process.
 export ASAN_OPTIONS="abort_on_error=0:detect_leaks=1:allocator_may_return_null=1"
-export LSAN_OPTIONS="suppressions=$top/tests/tools/lsan.supp:print_suppressions=0"
+# The worker and its stamping children run as the service user, who may
+# not be able to enter the checkout (a clone under /root): they read a
+# copy of the suppressions in the temp directory.
+supp=$(mktemp)
+cp "$top/tests/tools/lsan.supp" "$supp" && chmod 0644 "$supp"
+export LSAN_OPTIONS="suppressions=$supp:print_suppressions=0"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 
 run_one() { # label command...

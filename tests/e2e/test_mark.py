@@ -105,7 +105,12 @@ spy = tempfile.mkdtemp(prefix="filigrane-mark-spy-")
 os.chmod(spy, 0o777)
 wrapper = os.path.join(spy, "filigrane")
 with open(wrapper, "w") as f:
-    f.write('#!/bin/sh\nenv > "%s/env.$$"\nexec "%s" "$@"\n' % (spy, os.path.join(BIN, "filigrane")))
+    # The service user may not enter the checkout (a clone under /root):
+    # the wrapper runs a copy of the CLI from its own directory.
+    real = os.path.join(spy, "filigrane-real")
+    shutil.copy(os.path.join(BIN, "filigrane"), real)
+    os.chmod(real, 0o755)
+    f.write('#!/bin/sh\nenv > "%s/env.$$"\nexec "%s" "$@"\n' % (spy, real))
 os.chmod(wrapper, 0o755)
 svc = Service(env={"FILIGRANE_CLI": wrapper})
 try:
