@@ -21,6 +21,9 @@ static const struct command {
     {"token", cli_token, "mint an access token (FILIGRANE_JWT_SECRET) for a role and order"},
     {"audit", cli_audit, "verify the evidence trail's hash chain: audit verify [--data DIR]"},
     {"blobs", cli_blobs, "remove blobs no file references: blobs gc [--data DIR] [--grace D]"},
+    {"jobs", cli_jobs, "list pending, running and failed jobs: jobs [--data DIR] [--state S]"},
+    {"previews", cli_previews,
+     "stamp previews again: previews rebuild (--order O | --all) [--data DIR]"},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 

@@ -127,6 +127,24 @@ fg_result store_job_count(store_meta *m, const char *state, int64_t *n, fg_reaso
     return m->ops->jobs->count(m, state, n, r);
 }
 
+fg_result store_job_rebuild_previews(store_meta *m, const char *order_id, int64_t *added,
+                                     fg_reason *r)
+{
+    char now[STORE_TIME_MAX];
+    int64_t n = 0;
+    fg_result rc;
+    if (m->tx == STORE_TX_READ)
+        return fg_fail(r, FG_EUSAGE, "cannot write inside a read transaction");
+    if (order_id && (rc = store_check_id(order_id, "order id", r)))
+        return rc;
+    store_time_now(now);
+    if ((rc = m->ops->jobs->rebuild_previews(m, order_id, now_ms(), now, &n, r)))
+        return rc;
+    if (added)
+        *added = n;
+    return FG_OK;
+}
+
 void store_job_list_release(store_job_list *l)
 {
     if (!l)

@@ -97,6 +97,14 @@ FG_MUST_CHECK fg_result store_job_list_get(store_meta *m, const char *state,
 FG_MUST_CHECK fg_result store_job_count(store_meta *m, const char *state,
                                         int64_t *n /* out */, fg_reason *r);
 
+/* Asks for every file of order_id (NULL: of every order that is not
+ * cancelled) that has a kind with previews to be stamped again: one
+ * preview job each, in one statement, except where one is waiting or
+ * running already. *added (may be NULL) receives the number of jobs
+ * added. FG_EUSAGE for a bad order id. */
+FG_MUST_CHECK fg_result store_job_rebuild_previews(store_meta *m, const char *order_id,
+                                                   int64_t *added /* out */, fg_reason *r);
+
 /* Frees the items and empties the list. Accepts NULL and empty lists. */
 void store_job_list_release(store_job_list *l);
 

@@ -25,6 +25,9 @@ typedef struct store_job_ops {
                       store_job_list *out, fg_reason *r);
     fg_result (*count)(store_meta *m, const char *state, int64_t *n,
                        fg_reason *r);
+    /* order_id NULL: every order not cancelled. */
+    fg_result (*rebuild_previews)(store_meta *m, const char *order_id, int64_t run_at,
+                                  const char *now, int64_t *added, fg_reason *r);
 } store_job_ops;
 
 /* The SQLite backend's (storage/jobs_sqlite.c). */

@@ -206,7 +206,36 @@ static fg_result sq_count(store_meta *m, const char *state, int64_t *n, fg_reaso
     return rc;
 }
 
+static fg_result sq_rebuild(store_meta *m, const char *order_id, int64_t run_at,
+                            const char *now, int64_t *added, fg_reason *r)
+{
+    sqlite3 *db = store_sqlite_db(m);
+    sqlite3_stmt *st = NULL;
+    fg_result rc = FG_OK;
+    if (sqlite3_prepare_v2(db,
+                           "INSERT INTO jobs(kind, subject, order_id, run_at, created_at,"
+                           " updated_at)"
+                           " SELECT 'preview', f.id, f.order_id, ?2, ?3, ?3 FROM files f"
+                           " JOIN orders o ON o.id = f.order_id"
+                           " WHERE f.kind <> 'other' AND (?1 IS NULL OR f.order_id = ?1)"
+                           "   AND o.state <> 'cancelled'"
+                           " ORDER BY f.seq ON CONFLICT DO NOTHING",
+                           -1, &st, NULL) != SQLITE_OK)
+        return fail(m, "prepare a rebuild", r);
+    if (order_id)
+        sqlite3_bind_text(st, 1, order_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, run_at);
+    sqlite3_bind_text(st, 3, now, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        rc = fail(m, "record rebuild jobs", r);
+    else
+        *added = sqlite3_changes(db);
+    sqlite3_finalize(st);
+    return rc;
+}
+
 const store_job_ops store_sqlite_job_ops = {
+    .rebuild_previews = sq_rebuild,
     .add = sq_add,
     .claim = sq_claim,
     .finish = sq_finish,
