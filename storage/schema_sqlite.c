@@ -187,7 +187,14 @@ static const char *const steps[] = {
     "CREATE INDEX jobs_pending ON jobs(run_at, id) WHERE state = 'pending';"
     "CREATE INDEX jobs_running ON jobs(lease_until) WHERE state = 'running';"
     "CREATE UNIQUE INDEX jobs_active ON jobs(kind, subject)"
-    "  WHERE state IN ('pending','running');",
+    "  WHERE state IN ('pending','running');"
+    /* Files a run before this step left processing (it stamped inside
+     * the request, and died): a job each, so they end. */
+    "INSERT INTO jobs(kind, subject, order_id, run_at, created_at, updated_at)"
+    "  SELECT 'preview', id, order_id,"
+    "    CAST(strftime('%s','now') AS INTEGER) * 1000,"
+    "    strftime('%Y-%m-%dT%H:%M:%fZ','now'), strftime('%Y-%m-%dT%H:%M:%fZ','now')"
+    "  FROM files WHERE preview = 'processing' ORDER BY seq;",
 };
 
 int store_sqlite_schema_latest(void)

@@ -125,8 +125,9 @@ try:
     r = svc.request("POST", "/v1/orders/ord-2/deliveries?filename=r%C3%A9sum%C3%A9.png",
                     body=image("png", 300, 200), token=seller2,
                     headers={"Content-Type": "application/octet-stream"})
-    f = ((r.json() or {}).get("files") or [{}])[0]
     check("a raw body upload with ?filename= is answered 201", r.status == 201, r)
+    o = svc.wait_ready("ord-2", seller2) or {}
+    f = ((o.get("deliveries") or [{}])[0].get("files") or [{}])[0]
     check("its UTF-8 name is kept and its PNG type detected",
           f.get("name") == "résumé.png" and f.get("type") == "image/png"
           and f.get("preview") == "ready", f)

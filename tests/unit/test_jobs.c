@@ -7,9 +7,11 @@
 #include "tests/unit/store_tmp.h"
 
 #include <pthread.h>
+#include <sqlite3.h>
 
 #include "storage/jobs.h"
 #include "storage/meta.h"
+#include "storage/schema_sqlite.h"
 
 #define T0 1700000000000LL /* unix ms */
 #define LEASE 60000LL
@@ -256,4 +258,43 @@ TEST("the listing shows pending, running and failed jobs, not done ones")
     CHECK_INT(l.n, 1);
     store_job_list_release(&l);
     db_close(&d);
+}
+
+TEST("the jobs step gives each file left processing by an older run a job")
+{
+    char dir[256], path[300];
+    sqlite3 *db = NULL;
+    store_meta *m = NULL;
+    store_job_list l = {0};
+    fg_reason r = {""};
+    int step = store_sqlite_schema_step_of("CREATE TABLE jobs");
+    CHECK(step > 1);
+    CHECK(tmp_dir_make(dir) == 0);
+    snprintf(path, sizeof path, "%s/meta.db", dir);
+    CHECK(sqlite3_open(path, &db) == SQLITE_OK);
+    CHECK_INT(store_sqlite_migrate_to(db, step - 1, &r), FG_OK);
+    CHECK(sqlite3_exec(db,
+                       "INSERT INTO orders(id, seller_id, buyer_id, created_at)"
+                       " VALUES ('ord-1', 's', 'b', '2026-11-22T10:00:00.000Z');"
+                       "INSERT INTO deliveries(order_id, number, created_at)"
+                       " VALUES ('ord-1', 1, '2026-11-22T10:00:00.000Z');"
+                       "INSERT INTO files(id, order_id, delivery, name, size, sha256, mime,"
+                       " kind, preview, created_at) VALUES"
+                       " ('f-stuck', 'ord-1', 1, 'a.jpg', 1, 'aa', 'image/jpeg', 'image',"
+                       "  'processing', '2026-11-22T10:00:00.000Z'),"
+                       " ('f-done', 'ord-1', 1, 'b.jpg', 1, 'bb', 'image/jpeg', 'image',"
+                       "  'ready', '2026-11-22T10:00:00.000Z')",
+                       NULL, NULL, NULL) == SQLITE_OK);
+    sqlite3_close(db);
+    CHECK_INT(store_meta_open_sqlite(path, &m, &r), FG_OK);
+    CHECK_INT(store_job_list_get(m, STORE_JOB_PENDING, 0, &l, &r), FG_OK);
+    CHECK_INT(l.n, 1);
+    if (l.n == 1) {
+        CHECK_STR(l.items[0].subject, "f-stuck");
+        CHECK_STR(l.items[0].order_id, "ord-1");
+        CHECK_INT(strlen(l.items[0].created_at), STORE_TIME_MAX - 1);
+    }
+    store_job_list_release(&l);
+    store_meta_free(m);
+    tmp_dir_remove(dir);
 }
