@@ -158,7 +158,7 @@ TEST("a job added in a transaction that rolls back does not exist")
 static pthread_barrier_t start_line;
 struct racer {
     const char *path;
-    char owner[8];
+    char owner[16];
     int64_t got[RACE_JOBS];
     int n;
     int errors;
