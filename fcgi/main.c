@@ -228,9 +228,10 @@ int main(void)
      * scratch directories went with the temp cleaning above. */
     preview_env = (orders_preview_env){.blobs = blobs, .cli = cfg.cli,
                                        .mark_template = cfg.mark_template,
-                                       .sandbox = &sandbox};
-    if (jobs_runner_start(&job_settings, db_path, fcgi_preview_job, &preview_env, &runners,
-                          &r) != FG_OK) {
+                                       .sandbox = &sandbox,
+                                       .max_attempts = job_settings.attempts};
+    if (jobs_runner_start(&job_settings, db_path, fcgi_preview_job, fcgi_preview_job_error,
+                          &preview_env, &runners, &r) != FG_OK) {
         fcgi_log(FCGI_LOG_ERROR, "%s", r.text);
         goto out;
     }

@@ -28,6 +28,7 @@ typedef struct runner {
 struct jobs_runner {
     jobs_settings s;
     jobs_handler fn;
+    jobs_error_fn on_error;
     void *ctx;
     runner *r;
     int started;
@@ -70,9 +71,11 @@ int64_t jobs_now_ms(void)
 fg_result jobs_settings_load(jobs_settings *s, long long stamp_timeout, fg_reason *r)
 {
     long long threads = JOBS_THREADS_DEFAULT, lease = JOBS_LEASE_DEFAULT;
+    long long attempts = JOBS_ATTEMPTS_DEFAULT;
     fg_result rc;
     if ((rc = fg_env_count("FILIGRANE_JOB_THREADS", false, 0, JOBS_THREADS_MAX, &threads, r)) ||
-        (rc = fg_duration_env("FILIGRANE_JOB_LEASE", 1, 7LL * 86400, &lease, r)))
+        (rc = fg_duration_env("FILIGRANE_JOB_LEASE", 1, 7LL * 86400, &lease, r)) ||
+        (rc = fg_env_count("FILIGRANE_JOB_ATTEMPTS", false, 1, JOBS_ATTEMPTS_MAX, &attempts, r)))
         return rc;
     /* A lease that can run out while its runner is still stamping hands
      * the job to a second runner: the work would be done twice. */
@@ -82,6 +85,7 @@ fg_result jobs_settings_load(jobs_settings *s, long long stamp_timeout, fg_reaso
                        "(%lld s)", stamp_timeout);
     s->threads = (int)threads;
     s->lease = lease;
+    s->attempts = (int)attempts;
     return FG_OK;
 }
 
@@ -97,9 +101,11 @@ static void *run(void *p)
         store_job job;
         bool got = false;
         int64_t now = jobs_now_ms();
-        if (store_job_claim(me->meta, me->owner, now, pool->s.lease * 1000, &job, &got, &r) ==
-                FG_OK &&
-            got) {
+        fg_result rc = store_job_claim(me->meta, me->owner, now, pool->s.lease * 1000, &job,
+                                       &got, &r);
+        if (rc != FG_OK && pool->on_error)
+            pool->on_error(pool->ctx, r.text);
+        if (rc == FG_OK && got) {
             double wait = job.run_at < now ? (double)(now - job.run_at) / 1e3 : 0;
             pool->fn(pool->ctx, me->meta, &job, me->owner, wait);
             if (store_meta_in_tx(me->meta))
@@ -125,7 +131,7 @@ static void *run(void *p)
 }
 
 fg_result jobs_runner_start(const jobs_settings *s, const char *db_path, jobs_handler fn,
-                            void *ctx, jobs_runner **out, fg_reason *r)
+                            jobs_error_fn on_error, void *ctx, jobs_runner **out, fg_reason *r)
 {
     jobs_runner *j = NULL;
     unsigned char rnd[4];
@@ -146,6 +152,7 @@ fg_result jobs_runner_start(const jobs_settings *s, const char *db_path, jobs_ha
     }
     j->s = *s;
     j->fn = fn;
+    j->on_error = on_error;
     j->ctx = ctx;
     for (int i = 0; i < s->threads; i++) {
         runner *me = &j->r[i];

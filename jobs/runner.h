@@ -21,15 +21,21 @@
 #define JOBS_THREADS_DEFAULT 2
 #define JOBS_THREADS_MAX 64
 #define JOBS_LEASE_DEFAULT 600 /* seconds */
+#define JOBS_ATTEMPTS_DEFAULT 3
+#define JOBS_ATTEMPTS_MAX 100
 
 typedef struct jobs_settings {
     int threads;     /* FILIGRANE_JOB_THREADS: 0 .. JOBS_THREADS_MAX; 0 runs none */
     long long lease; /* FILIGRANE_JOB_LEASE, seconds, > the stamp timeout */
+    int attempts;    /* FILIGRANE_JOB_ATTEMPTS: claims a job may have, 1 .. 100 */
 } jobs_settings;
 
-/* Reads FILIGRANE_JOB_THREADS (0 to 64, default 2) and FILIGRANE_JOB_LEASE
+/* Reads FILIGRANE_JOB_THREADS (0 to 64, default 2), FILIGRANE_JOB_LEASE
  * (a duration, default 10m, at most 7 days, and longer than
- * stamp_timeout seconds). FG_EUSAGE naming the variable otherwise. */
+ * stamp_timeout seconds) and FILIGRANE_JOB_ATTEMPTS (1 to 100, default 3:
+ * how many times a job is claimed before a handler gives it up, its
+ * runners having died each time). FG_EUSAGE naming the variable
+ * otherwise. */
 FG_MUST_CHECK fg_result jobs_settings_load(jobs_settings *s /* out */,
                                            long long stamp_timeout, fg_reason *r);
 
@@ -38,14 +44,20 @@ FG_MUST_CHECK fg_result jobs_settings_load(jobs_settings *s /* out */,
 typedef void (*jobs_handler)(void *ctx, store_meta *m, const store_job *job,
                              const char *owner, double wait_seconds);
 
+/* Told when a claim fails (the store is unreachable or locked past its
+ * busy timeout); the runner tries again a second later. */
+typedef void (*jobs_error_fn)(void *ctx, const char *reason);
+
 typedef struct jobs_runner jobs_runner;
 
 /* Starts s->threads runners, each with its own handle on db_path, calling
- * fn(ctx, ...) for each job (fn and ctx are shared by the threads). With
+ * fn(ctx, ...) for each job and on_error(ctx, ...) (may be NULL) when a
+ * claim fails (fn, on_error and ctx are shared by the threads). With
  * 0 threads nothing starts and *out is NULL (FG_OK). FG_EIO if a handle
  * or a thread cannot be had (none is left running then). */
 FG_MUST_CHECK fg_result jobs_runner_start(const jobs_settings *s, const char *db_path,
-                                          jobs_handler fn, void *ctx,
+                                          jobs_handler fn, jobs_error_fn on_error,
+                                          void *ctx,
                                           jobs_runner **out /* out */, fg_reason *r);
 
 /* Stops the runners (each finishes the job in hand) and frees them.

@@ -216,6 +216,12 @@ fg_result orders_preview_job_run(const orders_preview_env *env, store_meta *m,
     }
     if (rc != FG_OK)
         return rc;
-    fg_result st = stamp(env, m, &o, &f, hex, mime, out, &out->why);
+    fg_result st;
+    if (env->max_attempts > 0 && job->attempts > env->max_attempts)
+        st = fg_fail(&out->why, FG_ECRASH,
+                     "stamping was interrupted %d times (FILIGRANE_JOB_ATTEMPTS)",
+                     job->attempts - 1);
+    else
+        st = stamp(env, m, &o, &f, hex, mime, out, &out->why);
     return record(m, job, owner, st, hex, mime, out, r);
 }

@@ -21,6 +21,7 @@ typedef struct orders_preview_env {
     const char *cli;           /* the stamper program (FILIGRANE_CLI) */
     const char *mark_template; /* FILIGRANE_MARK_TEXT */
     const wm_sandbox_limits *sandbox;
+    int max_attempts;          /* FILIGRANE_JOB_ATTEMPTS: claims before giving up */
 } orders_preview_env;
 
 /* What happened, for the caller's log and metrics. */
@@ -39,7 +40,9 @@ typedef struct orders_preview_outcome {
  * recorded at once as the file's failure with its reason, never retried:
  * a hostile file must not cost several timeouts. A rebuild (the file had
  * a preview already) replaces it when stamping succeeds, and keeps the
- * old one otherwise; either way it is in the audit trail. The job's
+ * old one otherwise; either way it is in the audit trail. A job claimed
+ * more than env->max_attempts times (its runners died each time: the
+ * file may be what kills them) is failed without stamping. The job's
  * directory is removed whatever happens. Returns FG_OK when the outcome
  * was recorded or the lease had been lost (out->recorded false); an error
  * when recording failed (the job then stays running, and is taken again

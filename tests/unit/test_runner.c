@@ -50,6 +50,20 @@ TEST("job settings: defaults, 0 runners, and the edges of both")
     CHECK_INT(load(NULL, "0", 0, &s, &r), FG_EUSAGE);
     CHECK_INT(load(NULL, "soon", 120, &s, &r), FG_EUSAGE);
     CHECK(strstr(r.text, "FILIGRANE_JOB_LEASE") != NULL);
+    CHECK_INT(load(NULL, NULL, 120, &s, &r), FG_OK);
+    CHECK_INT(s.attempts, 3);
+    setenv("FILIGRANE_JOB_ATTEMPTS", "1", 1);
+    CHECK_INT(load(NULL, NULL, 120, &s, &r), FG_OK);
+    CHECK_INT(s.attempts, 1);
+    setenv("FILIGRANE_JOB_ATTEMPTS", "100", 1);
+    CHECK_INT(load(NULL, NULL, 120, &s, &r), FG_OK);
+    CHECK_INT(s.attempts, 100);
+    setenv("FILIGRANE_JOB_ATTEMPTS", "0", 1);
+    CHECK_INT(load(NULL, NULL, 120, &s, &r), FG_EUSAGE);
+    CHECK(strstr(r.text, "FILIGRANE_JOB_ATTEMPTS") != NULL);
+    setenv("FILIGRANE_JOB_ATTEMPTS", "101", 1);
+    CHECK_INT(load(NULL, NULL, 120, &s, &r), FG_EUSAGE);
+    unsetenv("FILIGRANE_JOB_ATTEMPTS");
     unsetenv("FILIGRANE_JOB_THREADS");
     unsetenv("FILIGRANE_JOB_LEASE");
 }
@@ -83,7 +97,7 @@ TEST("two runners take every job once, woken by jobs_wake")
     char subject[16];
     int64_t n = -1;
     db_open(&d);
-    CHECK_INT(jobs_runner_start(&s, d.path, handler, NULL, &j, &r), FG_OK);
+    CHECK_INT(jobs_runner_start(&s, d.path, handler, NULL, NULL, &j, &r), FG_OK);
     for (int i = 0; i < NJOBS; i++) {
         snprintf(subject, sizeof subject, "f-%d", i);
         CHECK_INT(store_job_add(d.m, STORE_JOB_PREVIEW, subject, NULL, 0, NULL, NULL, &r), FG_OK);
@@ -107,7 +121,7 @@ TEST("0 runners start nothing")
     jobs_settings s = {.threads = 0, .lease = 60};
     jobs_runner *j = (jobs_runner *)1;
     fg_reason r = {""};
-    CHECK_INT(jobs_runner_start(&s, "/nonexistent/db", handler, NULL, &j, &r), FG_OK);
+    CHECK_INT(jobs_runner_start(&s, "/nonexistent/db", handler, NULL, NULL, &j, &r), FG_OK);
     CHECK(j == NULL);
     jobs_runner_stop(j);
 }
