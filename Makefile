@@ -34,7 +34,9 @@ WM_SAFE_SRC  = watermark/detect.c watermark/template.c watermark/sandbox.c \
 WM_SAFE_SRC := $(filter $(wildcard watermark/*.c),$(WM_SAFE_SRC))
 WM_DEC_SRC   = $(filter-out $(WM_SAFE_SRC),$(wildcard watermark/*.c))
 STORE_SRC    = $(wildcard storage/*.c)
-ORDERS_SRC   = $(wildcard orders/*.c)
+# The application layer (orders/: recording deliveries, what a job does)
+# and the job queue's runners (jobs/): linked into the worker and the CLI.
+APP_SRC      = $(wildcard orders/*.c) $(wildcard jobs/*.c)
 FCGI_SRC     = $(filter-out fcgi/main.c,$(wildcard fcgi/*.c))
 CLI_SRC      = $(wildcard cli/*.c)
 
@@ -63,7 +65,7 @@ $(LIB_SAFE): $(call obj,$(COMMON_SRC) $(WM_SAFE_SRC))
 	@mkdir -p $(dir $@); rm -f $@; ar rcs $@ $^
 $(LIB_ENGINE): $(call obj,$(WM_DEC_SRC))
 	@mkdir -p $(dir $@); rm -f $@; ar rcs $@ $^
-$(LIB_WORKER): $(call obj,$(STORE_SRC) $(ORDERS_SRC) $(FCGI_SRC))
+$(LIB_WORKER): $(call obj,$(STORE_SRC) $(APP_SRC) $(FCGI_SRC))
 	@mkdir -p $(dir $@); rm -f $@; ar rcs $@ $^
 
 $(BIN)/filigrane: $(call obj,$(CLI_SRC)) $(LIB_WORKER) $(LIB_ENGINE) $(LIB_SAFE)

@@ -57,6 +57,11 @@ vips copy "$work/n.v" "$work/photo.jpg[Q=90]"
 curl -sf -H "Authorization: Bearer $seller" -F "file=@$work/photo.jpg" \
     "$url/v1/orders/ord-bench/deliveries" >"$work/delivery.json"
 file_id=$(sed -n 's/.*"id":"\([0-9a-f]\{32\}\)".*/\1/p' "$work/delivery.json" | head -n 1)
+# The preview is made by a job runner after the 201: wait for it.
+for _ in $(seq 300); do
+    curl -sf -o /dev/null -H "Authorization: Bearer $buyer" "$url/v1/files/$file_id/preview" && break
+    sleep 0.1
+done
 curl -sf -o "$work/preview.jpg" -H "Authorization: Bearer $buyer" "$url/v1/files/$file_id/preview" || {
     echo "bench: the preview could not be fetched" >&2
     cat "$work/delivery.json" >&2

@@ -16,6 +16,8 @@ int cli_detect(int argc, char **argv);
 int cli_audit(int argc, char **argv);
 int cli_blobs(int argc, char **argv);
 int cli_purge(int argc, char **argv);
+int cli_jobs(int argc, char **argv);
+int cli_previews(int argc, char **argv);
 
 /* Prints "filigrane: NAME: reason" (NAME is file's basename: a server
  * path never reaches a log or a client) and returns fg_result_exit(code).

@@ -22,6 +22,9 @@ static const struct command {
     {"audit", cli_audit, "verify the evidence trail's hash chain: audit verify [--data DIR]"},
     {"blobs", cli_blobs, "remove blobs no file references: blobs gc [--data DIR] [--grace D]"},
     {"purge", cli_purge, "purge orders past retention: purge [--data DIR] [--now TIME]"},
+    {"jobs", cli_jobs, "list pending, running and failed jobs: jobs [--data DIR] [--state S]"},
+    {"previews", cli_previews,
+     "stamp previews again: previews rebuild (--order O | --all) [--data DIR]"},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 

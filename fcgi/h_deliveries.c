@@ -4,9 +4,11 @@
  * so nothing here holds an upload in memory: a multipart body is split
  * into temp files while each part is hashed, a raw body is renamed into
  * the blob store as it is. Then, in one transaction, the delivery, its
- * files, their audit rows and the Idempotency-Key's record (if the request
- * has one: fcgi/idempotency.h) are recorded; then each previewable file is
- * stamped in the sandbox before the 201. */
+ * files, their audit rows, their preview jobs (orders/delivery.h) and the
+ * Idempotency-Key's record (if the request has one: fcgi/idempotency.h)
+ * are recorded, and the 201 goes at once: previews are made by the job
+ * runners, never inside the request, so a delivery of any size holds a
+ * request thread only while its bytes are stored. */
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,10 +24,10 @@
 #include "fcgi/log.h"
 #include "fcgi/metrics.h"
 #include "fcgi/multipart.h"
-#include "fcgi/outbox.h"
-#include "fcgi/previews.h"
 #include "fcgi/views.h"
-#include "storage/audit.h"
+#include "fcgi/worker.h"
+#include "jobs/runner.h"
+#include "orders/delivery.h"
 #include "storage/blob_refs.h"
 #include "watermark/wm.h"
 
@@ -189,119 +191,50 @@ static bool idem_answered(fcgi_req *req, const fcgi_idem *ik, const upload *u,
     return true;
 }
 
-/* The transaction: order still open, next delivery number, file rows,
- * audit rows, and the Idempotency-Key's record (ik, fingerprint fp).
- * *number receives the delivery's number. */
+/* Records the Idempotency-Key with the delivery, in its transaction. */
+struct idem_hook {
+    const fcgi_idem *ik;
+    const char *fp;
+};
+
+static fg_result idem_hook(store_meta *m, int number, void *ctx, fg_reason *r)
+{
+    const struct idem_hook *h = ctx;
+    return fcgi_idem_record(m, h->ik, h->fp, number, r);
+}
+
+/* The delivery, its files, their preview jobs and the Idempotency-Key's
+ * record (ik, fingerprint fp), in one transaction (orders/delivery.h);
+ * the runners are woken once it committed. */
 static fg_result record(fcgi_req *req, const struct fcgi_claims *who, const char *order_id,
                         upload *u, const fcgi_idem *ik, const char *fp, int *number,
                         fg_reason *r)
 {
-    store_meta *m = req->ctx->meta;
-    store_order o;
     char actor[FG_MAX_ACTOR + 1];
+    size_t jobs = 0;
+    orders_file_in *in = calloc(u->n ? u->n : 1, sizeof *in);
+    if (!in)
+        return fg_fail(r, FG_EIO, "out of memory");
     fcgi_actor(who, actor, sizeof actor);
-    fg_result rc = store_meta_begin(m, r);
-    if (rc != FG_OK)
-        return rc;
-    /* Re-checked inside the transaction: an acceptance that landed while
-     * the body was being stored closes the order to this delivery. */
-    if ((rc = store_order_get(m, order_id, &o, r)) != FG_OK)
-        goto fail;
-    ord_decision may = ord_may(ord_party_of(fcgi_ord_role(who), who->sub, who->ord, &o),
-                               ord_state_parse(o.state), ORD_DELIVER);
-    if (may.rc != FG_OK) {
-        rc = fg_fail(r, may.rc, "%s", may.message);
-        goto fail;
-    }
-    if ((rc = store_delivery_create(m, order_id, u->message, NULL, number, r)) != FG_OK ||
-        (rc = fcgi_idem_record(m, ik, fp, *number, r)) != FG_OK)
-        goto fail;
-    json_t *d = json_pack("{s:i, s:I}", "number", *number, "files", (json_int_t)u->n);
-    char *detail = d ? json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-    json_decref(d);
-    /* No detail, no entry: the store would record "{}" for NULL, and an
-     * audit entry that says nothing is not evidence. */
-    rc = detail ? store_audit_append(m, order_id, actor, "delivery.created", detail, NULL, NULL, r)
-                : fg_fail(r, FG_EIO, "cannot build the audit entry: out of memory");
-    free(detail);
-    if (rc != FG_OK)
-        goto fail;
     for (size_t i = 0; i < u->n; i++) {
-        incoming *in = &u->files[i];
-        store_file f;
-        memset(&f, 0, sizeof f);
-        snprintf(f.order_id, sizeof f.order_id, "%s", order_id);
-        f.delivery = *number;
-        snprintf(f.name, sizeof f.name, "%s", in->name);
-        f.size = in->size;
-        snprintf(f.sha256, sizeof f.sha256, "%s", in->sha256);
-        snprintf(f.salt, sizeof f.salt, "%s", in->salt);
-        snprintf(f.commitment, sizeof f.commitment, "%s", in->commitment);
-        snprintf(f.mime, sizeof f.mime, "%s", in->type.mime);
-        snprintf(f.kind, sizeof f.kind, "%s", wm_kind_name(in->type.kind));
-        snprintf(f.preview, sizeof f.preview, "%s",
-                 in->type.kind == WM_KIND_OTHER ? STORE_PREVIEW_WITHHELD
-                                                : STORE_PREVIEW_PROCESSING);
-        if (in->type.kind == WM_KIND_OTHER)
-            snprintf(f.reason, sizeof f.reason, "no preview for type %s", in->type.mime);
-        if ((rc = store_file_add(m, &f, in->id, r)) != FG_OK)
-            goto fail;
-        /* The buyer reads this trail: the commitment, never the plain
-         * sha256, until release reveals both (fcgi/h_hooks.c). */
-        d = json_pack("{s:s, s:s, s:I, s:s, s:s}", "file_id", in->id, "name", in->name, "size",
-                      (json_int_t)in->size, "commitment", in->commitment, "type",
-                      in->type.mime);
-        detail = d ? json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-        json_decref(d);
-        rc = detail ? store_audit_append(m, order_id, actor, "file.uploaded", detail, NULL, NULL, r)
-                    : fg_fail(r, FG_EUSAGE, "file name is not valid UTF-8");
-        free(detail);
-        if (rc != FG_OK)
-            goto fail;
+        const incoming *f = &u->files[i];
+        snprintf(in[i].name, sizeof in[i].name, "%s", f->name);
+        snprintf(in[i].sha256, sizeof in[i].sha256, "%s", f->sha256);
+        snprintf(in[i].salt, sizeof in[i].salt, "%s", f->salt);
+        snprintf(in[i].commitment, sizeof in[i].commitment, "%s", f->commitment);
+        in[i].size = f->size;
+        snprintf(in[i].mime, sizeof in[i].mime, "%s", f->type.mime);
+        snprintf(in[i].kind, sizeof in[i].kind, "%s", wm_kind_name(f->type.kind));
     }
-    return store_meta_commit(m, r);
-fail:
-    store_meta_rollback(m);
+    struct idem_hook hook = {.ik = ik, .fp = fp};
+    fg_result rc = orders_delivery_record(req->ctx->meta, order_id, actor, u->message, in, u->n,
+                                          idem_hook, &hook, number, &jobs, r);
+    for (size_t i = 0; rc == FG_OK && i < u->n; i++)
+        snprintf(u->files[i].id, sizeof u->files[i].id, "%s", in[i].id);
+    free(in);
+    if (rc == FG_OK && jobs)
+        jobs_wake();
     return rc;
-}
-
-/* Once the previews are made: delivery.ready for the order system, or
- * delivery.failed if a preview failed (or was left unrecorded), with
- * every file's preview state. Logged, not fatal: the delivery stands. */
-static void announce(fcgi_req *req, const char *order_id, int number)
-{
-    fg_reason r = {{0}};
-    store_meta *m = req->ctx->meta;
-    store_file_list files = {0};
-    bool failed = false;
-    json_t *list = json_array();
-    fg_result rc = store_meta_begin(m, &r);
-    if (rc == FG_OK)
-        rc = store_file_list_delivery(m, order_id, number, &files, &r);
-    for (size_t i = 0; rc == FG_OK && i < files.n; i++) {
-        const store_file *f = &files.items[i];
-        failed = failed || strcmp(f->preview, STORE_PREVIEW_FAILED) == 0 ||
-                 strcmp(f->preview, STORE_PREVIEW_PROCESSING) == 0;
-        if (!list || json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:s, s:s}", "id",
-                                                           f->id, "name", f->name, "sha256",
-                                                           f->sha256, "preview", f->preview,
-                                                           "reason", f->reason)) != 0)
-            rc = fg_fail(&r, FG_EIO, "out of memory");
-    }
-    if (rc == FG_OK)
-        rc = fcgi_event_enqueue(m, failed ? "delivery.failed" : "delivery.ready", order_id,
-                                json_pack("{s:s, s:i, s:O}", "order_id", order_id, "number",
-                                          number, "files", list),
-                                &r);
-    if (rc == FG_OK)
-        rc = store_meta_commit(m, &r);
-    if (rc != FG_OK) {
-        store_meta_rollback(m);
-        fcgi_log(FCGI_LOG_ERROR, "req=%s order=%s delivery=%d error=\"cannot record event: %s\"",
-                 req->id, order_id, number, r.text);
-    }
-    json_decref(list);
-    store_file_list_release(&files);
 }
 
 void fcgi_h_delivery_create(fcgi_req *req)
@@ -361,20 +294,7 @@ void fcgi_h_delivery_create(fcgi_req *req)
     fcgi_log(FCGI_LOG_INFO, "req=%s order=%s delivery=%d files=%zu", req->id, order_id, number,
              u.n);
 
-    /* Previews, one sandboxed child at a time, before the answer. */
-    for (size_t i = 0; i < u.n; i++) {
-        store_file f;
-        if (u.files[i].type.kind == WM_KIND_OTHER)
-            continue;
-        if (store_file_get(ctx->meta, u.files[i].id, &f, &r) == FG_OK)
-            fcgi_preview_make(ctx, &o, &f, req->id);
-        else /* the file stays "processing": say why */
-            fcgi_log(FCGI_LOG_ERROR,
-                     "req=%s order=%s file=%s error=\"preview skipped, cannot read the file: %s\"",
-                     req->id, order_id, u.files[i].id, r.text);
-    }
-    announce(req, order_id, number);
-
+    /* Answered now: the previews are the job runners' (orders/preview_job.h). */
     store_delivery dl;
     store_file_list files = {0};
     if ((rc = store_delivery_get(ctx->meta, order_id, number, &dl, &r)) == FG_OK &&

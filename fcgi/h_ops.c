@@ -7,6 +7,7 @@
 #include "fcgi/handlers.h"
 #include "fcgi/metrics.h"
 #include "fcgi/worker.h"
+#include "storage/jobs.h"
 
 void fcgi_h_healthz(fcgi_req *req)
 {
@@ -49,7 +50,12 @@ void fcgi_h_metrics(fcgi_req *req)
 {
     if (!metrics_allowed(req))
         return;
-    char buf[8192];
-    size_t n = fcgi_metrics_render(buf, sizeof buf);
+    char buf[16384];
+    fg_reason r = {{0}};
+    int64_t queued = -1;
+    /* The queue's depth is the database's: every node sees the same. */
+    if (store_job_count(req->ctx->meta, STORE_JOB_PENDING, &queued, &r) != FG_OK)
+        queued = -1;
+    size_t n = fcgi_metrics_render(buf, sizeof buf, (long long)queued);
     fcgi_send_text(req, 200, "text/plain; version=0.0.4", buf, n);
 }

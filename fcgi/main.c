@@ -31,8 +31,10 @@
 #include "fcgi/http.h"
 #include "fcgi/log.h"
 #include "fcgi/outbox.h"
+#include "fcgi/previews.h"
 #include "fcgi/router.h"
 #include "fcgi/worker.h"
+#include "jobs/runner.h"
 #include "storage/tmp_clean.h"
 
 static atomic_bool stopping;
@@ -108,6 +110,9 @@ int main(void)
     fcgi_outbox *outbox = NULL;
     fcgi_blob_gc *gc = NULL;
     fcgi_blob_gc_settings gc_settings;
+    jobs_settings job_settings;
+    jobs_runner *runners = NULL;
+    orders_preview_env preview_env;
     fg_reason r = {{0}};
     struct timespec started_at;
     /* Temp files older than this process are a dead run's leftovers. */
@@ -116,7 +121,8 @@ int main(void)
     char db_path[PATH_MAX + 16];
 
     if (fcgi_config_load(&cfg, &r) != FG_OK || wm_sandbox_limits_init(&sandbox, &r) != FG_OK ||
-        fcgi_blob_gc_settings_load(&gc_settings, &r) != FG_OK) {
+        fcgi_blob_gc_settings_load(&gc_settings, &r) != FG_OK ||
+        jobs_settings_load(&job_settings, sandbox.wall_seconds, &r) != FG_OK) {
         fprintf(stderr, "filigrane-fcgi: %s\n", r.text);
         return 2;
     }
@@ -218,6 +224,22 @@ int main(void)
         goto out;
     }
 
+    /* The job runners: previews are made here, off the requests. Jobs a
+     * dead run held are taken again once their lease runs out; its
+     * scratch directories went with the temp cleaning above. */
+    preview_env = (orders_preview_env){.blobs = blobs, .cli = cfg.cli,
+                                       .mark_template = cfg.mark_template,
+                                       .mark_key = cfg.mark_key,
+                                       .sandbox = &sandbox,
+                                       .max_attempts = job_settings.attempts};
+    if (jobs_runner_start(&job_settings, db_path, fcgi_preview_job, fcgi_preview_job_error,
+                          &preview_env, &runners, &r) != FG_OK) {
+        fcgi_log(FCGI_LOG_ERROR, "%s", r.text);
+        goto out;
+    }
+    fcgi_log(FCGI_LOG_INFO, "job runners started threads=%d lease_s=%lld", job_settings.threads,
+             job_settings.lease);
+
     threads = calloc((size_t)cfg.threads, sizeof *threads);
     if (!threads)
         goto out;
@@ -247,6 +269,7 @@ stop:
     }
     fcgi_log(FCGI_LOG_INFO, "filigrane-fcgi stopped");
 out:
+    jobs_runner_stop(runners);
     fcgi_blob_gc_stop(gc);
     fcgi_outbox_stop(outbox);
     if (listen_fd >= 0) {

@@ -1,15 +1,19 @@
-/* Making a file's preview: the sandboxed stamper on the stored original,
- * the preview stored as a blob, the file row and the audit trail updated. */
+/* The worker's preview job handler: runs a claimed preview job
+ * (orders/preview_job.h) for a job runner (jobs/runner.h), then logs its
+ * outcome and counts it in the metrics. */
 #ifndef FCGI_PREVIEWS_H
 #define FCGI_PREVIEWS_H
 
-#include "fcgi/worker.h"
+#include "orders/preview_job.h"
+#include "storage/jobs.h"
 
-/* Makes the preview of file f (its row exists, preview "processing") for
- * order o and records the outcome: "ready" with the preview's blob, or
- * "failed" / "withheld" with the stamper's reason. Never fails the
- * caller: an error is this file's state, not the request's. */
-void fcgi_preview_make(fcgi_ctx *ctx, const store_order *o, const store_file *f,
-                       const char *req_id);
+/* A jobs_handler; ctx is a const orders_preview_env *. Never fails: an
+ * error is logged and the job, still running, is taken again when its
+ * lease runs out. */
+void fcgi_preview_job(void *ctx, store_meta *m, const store_job *job, const char *owner,
+                      double wait_seconds);
+
+/* A jobs_error_fn: logs a failed claim. */
+void fcgi_preview_job_error(void *ctx, const char *reason);
 
 #endif

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "fcgi/access.h"
+#include "orders/delivery.h"
 
 /* null for an empty string: DESIGN shows absent values as null. */
 static json_t *str_or_null(const char *s)
@@ -65,9 +66,12 @@ json_t *fcgi_view_delivery(const store_delivery *d, const store_file_list *files
     }
     if (!arr)
         return NULL;
-    return json_pack("{s:s, s:i, s:s, s:o, s:o}", "order_id", d->order_id, "number",
+    /* Derived from its files (orders/delivery.h), so it can never
+     * disagree with them. */
+    return json_pack("{s:s, s:i, s:s, s:o, s:s, s:o}", "order_id", d->order_id, "number",
                      d->number, "created_at", d->created_at, "message",
-                     str_or_null(d->message), "files", arr);
+                     str_or_null(d->message), "state",
+                     orders_delivery_state(files, d->order_id, d->number), "files", arr);
 }
 
 fg_result fcgi_view_order(store_meta *m, const store_order *o, bool reveal, json_t **doc,

@@ -47,6 +47,15 @@ curl -sS -H "Authorization: Bearer $seller" -F "message=first version" \
 echo
 file_id=$(sed -n 's/.*"id":"\([0-9a-f]\{32\}\)".*/\1/p' "$work/delivery.json")
 
+step "the delivery is answered at once (processing); a job runner makes the preview"
+for _ in $(seq 100); do
+    state=$(curl -sS -H "Authorization: Bearer $seller" "$url/v1/orders/$order" |
+        sed -n 's/.*"number":1,[^]]*"state":"\([a-z]*\)".*/\1/p' | head -n 1)
+    [ -n "$state" ] && [ "$state" != processing ] && break
+    sleep 0.2
+done
+echo "delivery 1: $state"
+
 step "the buyer fetches the watermarked preview"
 curl -sS -o "$work/preview.jpg" -w 'HTTP %{http_code} %{content_type} %{size_download} bytes\n' \
     -H "Authorization: Bearer $buyer" "$url/v1/files/$file_id/preview"

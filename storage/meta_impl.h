@@ -140,6 +140,9 @@ typedef struct store_meta_ops {
                             size_t limit, store_audit_list *out, fg_reason *r);
     fg_result (*audit_each)(store_meta *m, store_audit_fn fn, void *ctx,
                             fg_reason *r);
+
+    /* The job queue (storage/jobs_impl.h). */
+    const struct store_job_ops *jobs;
 } store_meta_ops;
 
 /* The part of every handle that meta.c owns; backends embed it first. */

@@ -1,6 +1,7 @@
 /* The SQLite metadata backend. Input reaching these functions has been
  * checked by storage/meta.c; here it is only stored and read back. */
 #include "storage/meta_impl.h"
+#include "storage/jobs_impl.h"
 #include "storage/schema_sqlite.h"
 
 #include <pthread.h>
@@ -33,6 +34,11 @@ typedef struct meta_sqlite {
 static sqlite3 *db_of(store_meta *m)
 {
     return ((meta_sqlite *)m)->db;
+}
+
+sqlite3 *store_sqlite_db(store_meta *m)
+{
+    return db_of(m);
 }
 
 static fg_result db_fail(store_meta *m, const char *what, fg_reason *r)
@@ -1111,6 +1117,7 @@ static const store_meta_ops sqlite_ops = {
     .audit_insert = sq_audit_insert,
     .audit_list = sq_audit_list,
     .audit_each = sq_audit_each,
+    .jobs = &store_sqlite_job_ops,
 };
 
 /* Runs a pragma that answers with one row and checks the answer (a pragma

@@ -218,6 +218,40 @@ static const char *const steps[] = {
     "    WHERE new.purged_at = '' AND new.preview_sha256 <> ''"
     "      AND sha256 = new.preview_sha256;"
     "END;",
+
+    /* 7: durable jobs (jobs/queue.h). A job is written in the transaction
+     * of its cause (a delivery's files) and claimed by one runner with a
+     * lease: lease_until (unix ms) past, a running job is anyone's again.
+     * run_at (unix ms) lets scheduled work (purges) share the queue.
+     * subject names what the job is about (a file id for 'preview'). At
+     * most one pending or running job per kind and subject: a rebuild
+     * asked twice, or of a file still waiting, is one stamping. */
+    "CREATE TABLE jobs ("
+    "  id INTEGER PRIMARY KEY,"
+    "  kind TEXT NOT NULL CHECK (kind IN ('preview','purge','rebuild')),"
+    "  subject TEXT NOT NULL,"
+    "  order_id TEXT,"
+    "  state TEXT NOT NULL DEFAULT 'pending'"
+    "    CHECK (state IN ('pending','running','done','failed')),"
+    "  attempts INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),"
+    "  lease_owner TEXT NOT NULL DEFAULT '',"
+    "  lease_until INTEGER NOT NULL DEFAULT 0,"
+    "  run_at INTEGER NOT NULL,"
+    "  last_error TEXT NOT NULL DEFAULT '',"
+    "  created_at TEXT NOT NULL,"
+    "  updated_at TEXT NOT NULL"
+    ") STRICT;"
+    "CREATE INDEX jobs_pending ON jobs(run_at, id) WHERE state = 'pending';"
+    "CREATE INDEX jobs_running ON jobs(lease_until) WHERE state = 'running';"
+    "CREATE UNIQUE INDEX jobs_active ON jobs(kind, subject)"
+    "  WHERE state IN ('pending','running');"
+    /* Files a run before this step left processing (it stamped inside
+     * the request, and died): a job each, so they end. */
+    "INSERT INTO jobs(kind, subject, order_id, run_at, created_at, updated_at)"
+    "  SELECT 'preview', id, order_id,"
+    "    CAST(strftime('%s','now') AS INTEGER) * 1000,"
+    "    strftime('%Y-%m-%dT%H:%M:%fZ','now'), strftime('%Y-%m-%dT%H:%M:%fZ','now')"
+    "  FROM files WHERE preview = 'processing' ORDER BY seq;",
 };
 
 int store_sqlite_schema_latest(void)

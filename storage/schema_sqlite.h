@@ -25,4 +25,10 @@ FG_MUST_CHECK fg_result store_sqlite_migrate_to(sqlite3 *db, int target,
  * the step it is about whatever steps are added around it. */
 int store_sqlite_schema_step_of(const char *fragment);
 
+/* The SQLite connection behind a handle opened by store_meta_open_sqlite
+ * (storage/meta_sqlite.c), for the backend files beside it
+ * (storage/jobs_sqlite.c). Borrowed: valid until store_meta_free. */
+struct store_meta;
+sqlite3 *store_sqlite_db(struct store_meta *m);
+
 #endif

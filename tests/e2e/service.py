@@ -231,6 +231,40 @@ class Service:
         return self.request("POST", "/v1/orders/%s/deliveries" % order, body=body, token=token,
                             headers={"Content-Type": "multipart/form-data; boundary=" + boundary})
 
+    # ---- previews are made after the 201, by the job runners ----
+
+    def wait_ready(self, order, token, number=None, timeout=180):
+        """Polls GET /v1/orders/{order} until delivery `number` (every
+        delivery when None) is no longer processing; returns the order
+        JSON (or the last one seen, when the time is up)."""
+        deadline = time.time() + timeout
+        doc = None
+        while True:
+            r = self.get("/v1/orders/%s" % order, token=token)
+            doc = r.json() if r.status == 200 else None
+            ds = (doc or {}).get("deliveries") or []
+            if number is not None:
+                ds = [d for d in ds if d.get("number") == number]
+            if ds and all(d.get("state") != "processing" for d in ds):
+                return doc
+            if time.time() > deadline:
+                return doc
+            time.sleep(0.05)
+
+    def upload_done(self, order, files, token, message=None, boundary=None, timeout=180):
+        """upload(), then waits for that delivery's previews: the answer's
+        status and headers are the 201's, its body the delivery as it
+        ended (ready or failed)."""
+        r = self.upload(order, files, token, message=message, boundary=boundary)
+        d = r.json()
+        if r.status != 201 or not isinstance(d, dict):
+            return r
+        doc = self.wait_ready(order, token, number=d.get("number"), timeout=timeout) or {}
+        for x in doc.get("deliveries") or []:
+            if x.get("number") == d.get("number"):
+                return Response(r.status, r.headers, json.dumps(x).encode())
+        return r
+
 
 def image(path_or_fmt, width=640, height=480):
     """A photo-like test image made by libvips's CLI, returned as bytes."""

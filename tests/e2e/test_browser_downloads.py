@@ -71,7 +71,7 @@ try:
     svc.create_order("ord-b", "s-b", "b-b")
     seller = svc.token("seller", "s-b", "ord-b")
     buyer = svc.token("buyer", "b-b", "ord-b")
-    r = svc.upload("ord-b", [("quote.pdf", make_pdf()), ("photo.jpg", image("jpg", 400, 300)),
+    r = svc.upload_done("ord-b", [("quote.pdf", make_pdf()), ("photo.jpg", image("jpg", 400, 300)),
                              ("page.html", HTML)], seller)
     files = {f["name"]: f for f in (r.json() or {}).get("files", [])}
     check("a PDF, a photo and an HTML page are delivered, the previews made",

@@ -81,7 +81,7 @@ try:
     r = svc.request("POST", "/v1/orders/%s/deliveries?filename=pin.txt" % ORDER, body=PIN,
                     token=seller, headers={"Content-Type": "application/octet-stream"})
     check("a raw delivery of the PIN file is answered 201", r.status == 201, r)
-    r = svc.upload(ORDER, [("licence.key", LICENCE), ("bundle.zip", bundle)], seller)
+    r = svc.upload_done(ORDER, [("licence.key", LICENCE), ("bundle.zip", bundle)], seller)
     check("a multipart delivery of the licence key and a zip is answered 201", r.status == 201, r)
 
     # ---- the seller and the admin see plain hashes before release ----

@@ -22,7 +22,7 @@ try:
     def deliver(args):
         o, k = args
         files = [("p%d-%d.jpg" % (k, j), photos[(k + j) % len(photos)]) for j in range(2)]
-        r = svc.upload(o, files, svc.token("seller", "s-" + o, o), message="v%d" % k)
+        r = svc.upload_done(o, files, svc.token("seller", "s-" + o, o), message="v%d" % k)
         return o, r
 
     jobs = [(o, k) for o in orders for k in range(3)]

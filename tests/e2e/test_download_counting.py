@@ -19,7 +19,7 @@ try:
     buyer = svc.token("buyer", "b-c", "ord-c")
     photo = image("jpg", 320, 240)
     notes = b"line of the delivery notes\n" * 40
-    r = svc.upload("ord-c", [("photo.jpg", photo), ("notes.txt", notes)], seller)
+    r = svc.upload_done("ord-c", [("photo.jpg", photo), ("notes.txt", notes)], seller)
     check("a delivery of two files is answered 201", r.status == 201, r)
     files = {f["name"]: f for f in (r.json() or {}).get("files", [])}
     pid, nid = files.get("photo.jpg", {}).get("id"), files.get("notes.txt", {}).get("id")

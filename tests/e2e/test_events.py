@@ -117,7 +117,7 @@ try:
     seller = svc.token("seller", "s-1", "ord-ev")
     buyer = svc.token("buyer", "b-1", "ord-ev")
     svc.create_order("ord-ev", "s-1", "b-1")
-    r = svc.upload("ord-ev", [("cover.jpg", photo)], seller)
+    r = svc.upload_done("ord-ev", [("cover.jpg", photo)], seller)
     check("the delivery is uploaded", r.status == 201, r)
     f = ((r.json() or {}).get("files") or [{}])[0]
     for _ in range(2):

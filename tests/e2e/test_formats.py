@@ -54,7 +54,7 @@ try:
         z.writestr("notes/readme.txt", secret_text)
     archive = buf.getvalue()
 
-    r = svc.upload("ord-f", [("quote.pdf", pdf), ("assets.zip", archive)], seller)
+    r = svc.upload_done("ord-f", [("quote.pdf", pdf), ("assets.zip", archive)], seller)
     files = {f["name"]: f for f in (r.json() or {}).get("files", [])}
     check("a PDF and a zip delivery is answered 201", r.status == 201 and len(files) == 2, r)
     p, z = files.get("quote.pdf", {}), files.get("assets.zip", {})

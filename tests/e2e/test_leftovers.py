@@ -109,7 +109,7 @@ try:
     for mode, why in (("hang", "timed out"), ("crash", "crashed")):
         with open(os.path.join(scratch, "mode"), "w") as f:
             f.write(mode)
-        r = svc.upload("ord-t", [("photo-%s.jpg" % mode, image("jpg", 64, 48))], seller)
+        r = svc.upload_done("ord-t", [("photo-%s.jpg" % mode, image("jpg", 64, 48))], seller)
         f0 = ((r.json() or {}).get("files") or [{}])[0]
         check("a preview that %s fails with its reason" % why,
               r.status == 201 and f0.get("preview") == "failed" and why in (f0.get("reason") or ""), r)
@@ -131,7 +131,7 @@ try:
     check("the refused delivery's good part was stored before the refusal",
           os.path.exists(blob_path(svc.data, sha)))
     photo = image("jpg", 64, 48)
-    r = svc.upload("ord-g", [("kept.jpg", photo)], seller)
+    r = svc.upload_done("ord-g", [("kept.jpg", photo)], seller)
     kept = ((r.json() or {}).get("files") or [{}])[0]
     check("a good delivery is recorded", r.status == 201 and kept.get("preview") == "ready", r)
     empty = blob_path(svc.data, hashlib.sha256(b"").hexdigest())

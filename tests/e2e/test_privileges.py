@@ -250,7 +250,7 @@ try:
           status == 401 and b"filigrane_" not in body, (status, body[:200]))
 
     # ---- preview types and the stamping child's user ----
-    r = svc.upload("ord-p", [("page.png", image("png", 64, 48) + b"html-please")], seller)
+    r = svc.upload_done("ord-p", [("page.png", image("png", 64, 48) + b"html-please")], seller)
     f = ((r.json() or {}).get("files") or [{}])[0]
     check("a stamper that writes HTML fails that preview with a reason naming the type",
           r.status == 201 and f.get("preview") == "failed" and
@@ -258,7 +258,7 @@ try:
     pv = svc.get("/v1/files/%s/preview" % f.get("id"), token=seller)
     check("the HTML preview is never served", pv.status != 200 and b"<script>" not in pv.body, pv)
 
-    r = svc.upload("ord-p", [("photo.png", image("png", 64, 48))], seller)
+    r = svc.upload_done("ord-p", [("photo.png", image("png", 64, 48))], seller)
     f = ((r.json() or {}).get("files") or [{}])[0]
     reason = f.get("reason") or ""
     child_uid = int(reason.split("uid=")[1].split()[0]) if "uid=" in reason else -1
@@ -377,7 +377,7 @@ if ROOT:
     svc2 = Service(env={"FILIGRANE_BIN": closed_bin})
     try:
         svc2.create_order("ord-c", "s-c", "b-c")
-        r = svc2.upload("ord-c", [("photo.png", image("png", 320, 200))],
+        r = svc2.upload_done("ord-c", [("photo.png", image("png", 320, 200))],
                         svc2.token("seller", "s-c", "ord-c"))
         f = ((r.json() or {}).get("files") or [{}])[0]
         check("a build under a directory closed to the service user still makes previews",

@@ -30,7 +30,13 @@ try:
           jpg.get("sha256") == hashlib.sha256(photo).hexdigest() and jpg.get("size") == len(photo), jpg)
     check("the photo's type comes from its content", jpg.get("type") == "image/jpeg"
           and jpg.get("kind") == "image", jpg)
-    check("the photo's preview is ready before the 201", jpg.get("preview") == "ready", jpg)
+    check("the delivery is answered at once, still processing, the photo's preview too",
+          d.get("state") == "processing" and jpg.get("preview") == "processing", d)
+    o = svc.wait_ready("ord-1", seller) or {}
+    jpg = {f["name"]: f for f in o["deliveries"][0]["files"]}.get("logo final.jpg", {}) \
+        if o.get("deliveries") else {}
+    check("the delivery then becomes ready with the photo's preview",
+          o.get("deliveries", [{}])[0].get("state") == "ready" and jpg.get("preview") == "ready", o)
     check("a text file is withheld with its name, size, type and sha256",
           txt.get("preview") == "withheld" and txt.get("size") == len(notes)
           and txt.get("sha256") == hashlib.sha256(notes).hexdigest()
@@ -119,8 +125,9 @@ try:
     r = svc.request("POST", "/v1/orders/ord-2/deliveries?filename=r%C3%A9sum%C3%A9.png",
                     body=image("png", 300, 200), token=seller2,
                     headers={"Content-Type": "application/octet-stream"})
-    f = ((r.json() or {}).get("files") or [{}])[0]
     check("a raw body upload with ?filename= is answered 201", r.status == 201, r)
+    o = svc.wait_ready("ord-2", seller2) or {}
+    f = ((o.get("deliveries") or [{}])[0].get("files") or [{}])[0]
     check("its UTF-8 name is kept and its PNG type detected",
           f.get("name") == "résumé.png" and f.get("type") == "image/png"
           and f.get("preview") == "ready", f)

@@ -69,12 +69,12 @@ try:
                     headers={"Content-Type": "application/octet-stream"})
     check("a raw body without ?filename= answers 400", r.status == 400, r)
 
-    r = svc.upload("ord-u", [("fake.jpg", b"this is text, not a JPEG\n" * 10)], seller)
+    r = svc.upload_done("ord-u", [("fake.jpg", b"this is text, not a JPEG\n" * 10)], seller)
     f = ((r.json() or {}).get("files") or [{}])[0]
     check("a text file named .jpg is typed by content and withheld",
           r.status == 201 and f.get("kind") == "other" and f.get("preview") == "withheld", f)
     jpg = image("jpg", 400, 300)
-    r = svc.upload("ord-u", [("cut.jpg", jpg[: len(jpg) // 2])], seller)
+    r = svc.upload_done("ord-u", [("cut.jpg", jpg[: len(jpg) // 2])], seller)
     f = ((r.json() or {}).get("files") or [{}])[0]
     check("a truncated JPEG gets a failed preview with a reason",
           r.status == 201 and f.get("preview") == "failed" and f.get("reason"), f)

@@ -1,0 +1,192 @@
+#include "jobs/runner.h"
+
+#include <openssl/rand.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/duration.h"
+#include "common/setting.h"
+
+/* How long an idle runner sleeps before looking again on its own: bounds
+ * the delay for jobs added by another process (`filigrane previews
+ * rebuild`) and for taking over a dead runner's job. */
+#define IDLE_POLL_MS 1000
+
+typedef struct runner {
+    struct jobs_runner *pool;
+    store_meta *meta;
+    pthread_t tid;
+    char owner[STORE_JOB_OWNER_MAX];
+} runner;
+
+struct jobs_runner {
+    jobs_settings s;
+    jobs_handler fn;
+    jobs_error_fn on_error;
+    void *ctx;
+    runner *r;
+    int started;
+};
+
+/* One wake-up for the process: requests enqueue, runners wait. A counter,
+ * not a flag, so that a wake between a runner's empty claim and its wait
+ * is not lost. */
+static pthread_mutex_t wake_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t wake_cv;
+static pthread_once_t wake_once = PTHREAD_ONCE_INIT;
+static unsigned long long wake_gen;
+static atomic_bool stopping;
+
+static void wake_init(void)
+{
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&wake_cv, &ca);
+    pthread_condattr_destroy(&ca);
+}
+
+void jobs_wake(void)
+{
+    pthread_once(&wake_once, wake_init);
+    pthread_mutex_lock(&wake_mu);
+    wake_gen++;
+    pthread_cond_broadcast(&wake_cv);
+    pthread_mutex_unlock(&wake_mu);
+}
+
+int64_t jobs_now_ms(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+fg_result jobs_settings_load(jobs_settings *s, long long stamp_timeout, fg_reason *r)
+{
+    long long threads = JOBS_THREADS_DEFAULT, lease = JOBS_LEASE_DEFAULT;
+    long long attempts = JOBS_ATTEMPTS_DEFAULT;
+    fg_result rc;
+    if ((rc = fg_env_count("FILIGRANE_JOB_THREADS", false, 0, JOBS_THREADS_MAX, &threads, r)) ||
+        (rc = fg_duration_env("FILIGRANE_JOB_LEASE", 1, 7LL * 86400, &lease, r)) ||
+        (rc = fg_env_count("FILIGRANE_JOB_ATTEMPTS", false, 1, JOBS_ATTEMPTS_MAX, &attempts, r)))
+        return rc;
+    /* A lease that can run out while its runner is still stamping hands
+     * the job to a second runner: the work would be done twice. */
+    if (lease <= stamp_timeout)
+        return fg_fail(r, FG_EUSAGE,
+                       "FILIGRANE_JOB_LEASE must be longer than FILIGRANE_STAMP_TIMEOUT "
+                       "(%lld s)", stamp_timeout);
+    s->threads = (int)threads;
+    s->lease = lease;
+    s->attempts = (int)attempts;
+    return FG_OK;
+}
+
+static void *run(void *p)
+{
+    runner *me = p;
+    jobs_runner *pool = me->pool;
+    fg_reason r = {{0}};
+    while (!atomic_load(&stopping)) {
+        pthread_mutex_lock(&wake_mu);
+        unsigned long long gen = wake_gen;
+        pthread_mutex_unlock(&wake_mu);
+        store_job job;
+        bool got = false;
+        int64_t now = jobs_now_ms();
+        fg_result rc = store_job_claim(me->meta, me->owner, now, pool->s.lease * 1000, &job,
+                                       &got, &r);
+        if (rc != FG_OK && pool->on_error)
+            pool->on_error(pool->ctx, r.text);
+        if (rc == FG_OK && got) {
+            double wait = job.run_at < now ? (double)(now - job.run_at) / 1e3 : 0;
+            pool->fn(pool->ctx, me->meta, &job, me->owner, wait);
+            if (store_meta_in_tx(me->meta))
+                store_meta_rollback(me->meta);
+            continue;
+        }
+        /* Nothing due (or the store is busy: try again shortly). */
+        struct timespec until;
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        until.tv_sec += IDLE_POLL_MS / 1000;
+        until.tv_nsec += (long)(IDLE_POLL_MS % 1000) * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        pthread_mutex_lock(&wake_mu);
+        while (!atomic_load(&stopping) && wake_gen == gen &&
+               pthread_cond_timedwait(&wake_cv, &wake_mu, &until) == 0)
+            ;
+        pthread_mutex_unlock(&wake_mu);
+    }
+    return NULL;
+}
+
+fg_result jobs_runner_start(const jobs_settings *s, const char *db_path, jobs_handler fn,
+                            jobs_error_fn on_error, void *ctx, jobs_runner **out, fg_reason *r)
+{
+    jobs_runner *j = NULL;
+    unsigned char rnd[4];
+    char host[64] = "";
+    fg_result rc = FG_OK;
+    *out = NULL;
+    if (s->threads == 0)
+        return FG_OK;
+    pthread_once(&wake_once, wake_init);
+    atomic_store(&stopping, false);
+    if (gethostname(host, sizeof host - 1) != 0)
+        snprintf(host, sizeof host, "localhost");
+    if (RAND_bytes(rnd, sizeof rnd) != 1)
+        return fg_fail(r, FG_EIO, "cannot name the job runners: no randomness");
+    if (!(j = calloc(1, sizeof *j)) || !(j->r = calloc((size_t)s->threads, sizeof *j->r))) {
+        free(j);
+        return fg_fail(r, FG_EIO, "cannot start the job runners: out of memory");
+    }
+    j->s = *s;
+    j->fn = fn;
+    j->on_error = on_error;
+    j->ctx = ctx;
+    for (int i = 0; i < s->threads; i++) {
+        runner *me = &j->r[i];
+        me->pool = j;
+        /* Unique across hosts, processes and restarts (a pid is reused). */
+        snprintf(me->owner, sizeof me->owner, "%.60s/%d/%d/%02x%02x%02x%02x", host,
+                 (int)getpid(), i, rnd[0], rnd[1], rnd[2], rnd[3]);
+        if ((rc = store_meta_open_sqlite(db_path, &me->meta, r)))
+            break;
+        if (pthread_create(&me->tid, NULL, run, me) != 0) {
+            store_meta_free(me->meta);
+            rc = fg_fail(r, FG_EIO, "cannot start job runner %d", i);
+            break;
+        }
+        j->started++;
+    }
+    if (rc) {
+        jobs_runner_stop(j);
+        return rc;
+    }
+    *out = j;
+    return FG_OK;
+}
+
+void jobs_runner_stop(jobs_runner *j)
+{
+    if (!j)
+        return;
+    atomic_store(&stopping, true);
+    jobs_wake();
+    for (int i = 0; i < j->started; i++) {
+        pthread_join(j->r[i].tid, NULL);
+        store_meta_free(j->r[i].meta);
+    }
+    free(j->r);
+    free(j);
+}

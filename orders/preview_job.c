@@ -1,0 +1,244 @@
+#include "orders/preview_job.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "orders/delivery.h"
+#include "storage/audit.h"
+#include "storage/blob_refs.h"
+#include "storage/tmp_clean.h"
+#include "watermark/options.h"
+#include "watermark/wm.h"
+
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* The types a preview may have. It is served inline under the type
+ * libmagic reads from the child's output, and the child is the process
+ * that decoded hostile content: a stamper made to write HTML or SVG would
+ * otherwise have it served as a page on our origin. */
+static const char *const preview_types[] = {
+    "image/jpeg", "image/png", "image/webp", "image/gif", "application/pdf",
+    "application/zip", "video/mp4", "audio/mpeg", "audio/ogg", "audio/mp4",
+};
+
+static fg_result preview_type_allowed(const char *mime, fg_reason *r)
+{
+    for (size_t i = 0; i < sizeof preview_types / sizeof *preview_types; i++)
+        if (strcmp(mime, preview_types[i]) == 0)
+            return FG_OK;
+    return fg_fail(r, FG_ECORRUPT, "the stamper wrote a preview of type %.60s, which is not served",
+                   mime);
+}
+
+/* The stamper's arguments for file f of order o: every one is built here,
+ * and only here. The strings live in the caller's buffers. */
+typedef struct stamp_args {
+    char v_order[FG_MAX_ID + 8];
+    char v_buyer[FG_MAX_BUYER_NAME + 8];
+    char v_date[32];
+    char v_seed[24];
+    const char *argv[16];
+} stamp_args;
+
+static fg_result stamp_args_init(stamp_args *a, const orders_preview_env *env,
+                                 const store_order *o, const store_file *f, fg_reason *r)
+{
+    char date[16];
+    time_t t = time(NULL);
+    struct tm tm;
+    size_t n = 0;
+    /* Where the mark goes: keyed per file, order and buyer, so nothing a
+     * buyer sees lets him recompute it, and one file sold twice is marked
+     * in two places. The child gets the seed, never the key. */
+    uint64_t seed = 0;
+    fg_result rc = wm_mark_seed(env->mark_key, strlen(env->mark_key), f->sha256, o->id,
+                                o->buyer_id, &seed, r);
+    if (rc != FG_OK)
+        return rc;
+    snprintf(a->v_seed, sizeof a->v_seed, "%llu", (unsigned long long)seed);
+    gmtime_r(&t, &tm);
+    strftime(date, sizeof date, "%Y-%m-%d", &tm);
+    snprintf(a->v_order, sizeof a->v_order, "order=%s", o->id);
+    snprintf(a->v_buyer, sizeof a->v_buyer, "buyer=%s",
+             o->buyer_name[0] ? o->buyer_name : o->buyer_id);
+    snprintf(a->v_date, sizeof a->v_date, "date=%s", date);
+    a->argv[n++] = "--text";
+    a->argv[n++] = env->mark_template;
+    a->argv[n++] = "--var";
+    a->argv[n++] = a->v_order;
+    a->argv[n++] = "--var";
+    a->argv[n++] = a->v_buyer;
+    a->argv[n++] = "--var";
+    a->argv[n++] = a->v_date;
+    a->argv[n++] = "--seed";
+    a->argv[n++] = a->v_seed;
+    /* An archive's manifest commits to its entries under the file's salt
+     * (common/commit.h); other kinds have no use for it. */
+    if (f->salt[0] && strcmp(f->kind, "archive") == 0) {
+        a->argv[n++] = "--salt";
+        a->argv[n++] = f->salt;
+    }
+    a->argv[n] = NULL;
+    return FG_OK;
+}
+
+/* Runs the stamper; on FG_OK the preview is stored and *hex, *mime set. */
+static fg_result stamp(const orders_preview_env *env, store_meta *m, const store_order *o,
+                       const store_file *f, char hex[STORE_HEX_MAX], char mime[WM_MIME_MAX],
+                       orders_preview_outcome *out, fg_reason *r)
+{
+    char in[4096], dst[4200], dir[4096];
+    stamp_args args;
+    fg_result rc = store_blob_local_path(env->blobs, f->sha256, in, sizeof in, r);
+    if (rc != FG_OK)
+        return rc;
+    /* A directory of its own for each job: the sandboxed child may write
+     * only there (watermark/landlock.h), not beside other uploads in the
+     * temp directory. No extension on the output: the stamper picks the
+     * format from the content (JPEG, PNG with alpha, GIF, PDF, ZIP). A
+     * runner killed before it removes it leaves a stamp- directory that the
+     * next start removes (storage/tmp_clean.h). */
+    snprintf(dir, sizeof dir, "%s/stamp-XXXXXX", store_blob_tmp_dir(env->blobs));
+    if (!mkdtemp(dir))
+        return fg_fail(r, FG_EIO, "cannot make a working directory for the preview");
+    snprintf(dst, sizeof dst, "%s/preview", dir);
+    if ((rc = stamp_args_init(&args, env, o, f, r)) != FG_OK) {
+        store_tmp_remove_tree(dir);
+        return rc;
+    }
+    double t0 = now_s();
+    rc = wm_sandbox_stamp(env->cli, in, dst, args.argv, env->sandbox, r);
+    out->stamped = true;
+    out->stamp_seconds = now_s() - t0;
+    wm_type type;
+    /* The preview's blob is registered before it is stored
+     * (storage/blob_refs.h): if its row is never written (the lease was
+     * lost, the worker died), the collector removes it after the grace
+     * period. */
+    if (rc == FG_OK && (rc = wm_detect_file(dst, &type, r)) == FG_OK &&
+        (rc = preview_type_allowed(type.mime, r)) == FG_OK &&
+        (rc = store_blob_hash_file(dst, hex, NULL, r)) == FG_OK &&
+        (rc = store_blob_ref_touch(m, hex, r)) == FG_OK &&
+        (rc = store_blob_put_file(env->blobs, dst, hex, hex, NULL, r)) == FG_OK)
+        snprintf(mime, WM_MIME_MAX, "%s", type.mime);
+    /* Whatever the outcome (stored, failed, timed out, the child killed
+     * or crashed), the job's directory goes, with anything the child left
+     * in it: its half-written temp files, its scratch files (its TMPDIR is
+     * this directory). */
+    store_tmp_remove_tree(dir);
+    return rc;
+}
+
+/* The outcome, in one transaction: the job's end first (it fails unless
+ * this runner still holds the job, and then nothing is written: whoever
+ * holds it now records its own outcome), then the file, its audit entry
+ * and, for the delivery's last file, its event. */
+static fg_result record(store_meta *m, const store_job *job, const char *owner,
+                        fg_result stamped, const char *hex, const char *mime,
+                        orders_preview_outcome *out, fg_reason *r)
+{
+    store_file f;
+    json_t *d = NULL;
+    char *detail = NULL;
+    const char *state = stamped == FG_OK               ? STORE_PREVIEW_READY
+                        : stamped == FG_EUNSUPPORTED ? STORE_PREVIEW_WITHHELD
+                                                       : STORE_PREVIEW_FAILED;
+    out->state = state;
+    fg_result rc = store_meta_begin(m, r);
+    if (rc != FG_OK)
+        return rc;
+    rc = store_job_finish(m, job->id, owner,
+                          stamped == FG_OK ? STORE_JOB_DONE : STORE_JOB_FAILED,
+                          stamped == FG_OK ? NULL : out->why.text, r);
+    if (rc == FG_ESTATE) {
+        store_meta_rollback(m);
+        out->recorded = false;
+        return FG_OK;
+    }
+    if (rc != FG_OK || (rc = store_file_get(m, job->subject, &f, r)) != FG_OK)
+        goto fail;
+    out->rebuild = strcmp(f.preview, STORE_PREVIEW_PROCESSING) != 0;
+    /* A rebuild that fails keeps the preview the file has: the buyer
+     * keeps seeing the last good one, and the trail says why. */
+    if (stamped == FG_OK || !out->rebuild)
+        rc = store_file_set_preview(m, f.id, state, stamped == FG_OK ? NULL : out->why.text,
+                                    stamped == FG_OK ? hex : NULL,
+                                    stamped == FG_OK ? mime : NULL, r);
+    if (rc != FG_OK)
+        goto fail;
+    d = json_pack("{s:s, s:s, s:s, s:s}", "file_id", f.id, "preview", state, "preview_sha256",
+                  stamped == FG_OK ? hex : "", "reason", stamped == FG_OK ? "" : out->why.text);
+    if (d && out->rebuild &&
+        (json_object_set_new(d, "rebuild", json_true()) != 0 ||
+         json_object_set_new(d, "previous_sha256", json_string(f.preview_sha256)) != 0)) {
+        json_decref(d);
+        d = NULL;
+    }
+    detail = d ? json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    if (!detail) {
+        rc = fg_fail(r, FG_EIO, "cannot write the file.preview entry");
+        goto fail;
+    }
+    if ((rc = store_audit_append(m, f.order_id, "filigrane", "file.preview", detail, NULL, NULL,
+                                 r)) != FG_OK)
+        goto fail;
+    /* Only the move out of "processing" can finish a delivery: a rebuild
+     * announces nothing again. */
+    if (!out->rebuild &&
+        (rc = orders_delivery_announce_if_done(m, f.order_id, f.delivery, &out->announced, r)) !=
+            FG_OK)
+        goto fail;
+    if ((rc = store_meta_commit(m, r)) != FG_OK)
+        goto out;
+    out->recorded = true;
+    goto out;
+fail:
+    store_meta_rollback(m);
+out:
+    json_decref(d);
+    free(detail);
+    return rc;
+}
+
+fg_result orders_preview_job_run(const orders_preview_env *env, store_meta *m,
+                                 const store_job *job, const char *owner,
+                                 orders_preview_outcome *out, fg_reason *r)
+{
+    store_file f;
+    store_order o;
+    char hex[STORE_HEX_MAX] = "", mime[WM_MIME_MAX] = "";
+    memset(out, 0, sizeof *out);
+    fg_result rc;
+    if (strcmp(job->kind, STORE_JOB_PREVIEW) != 0)
+        return fg_fail(r, FG_EUSAGE, "job %lld is not a preview job", (long long)job->id);
+    if ((rc = store_file_get(m, job->subject, &f, r)) == FG_OK)
+        rc = store_order_get(m, f.order_id, &o, r);
+    if (rc == FG_ENOTFOUND) {
+        /* Nothing left to preview (the file was purged): the job ends. */
+        snprintf(out->why.text, sizeof out->why.text, "%s", r->text);
+        rc = store_meta_begin(m, r);
+        if (rc == FG_OK && (rc = store_job_finish(m, job->id, owner, STORE_JOB_FAILED,
+                                                  out->why.text, r)) == FG_OK)
+            return store_meta_commit(m, r);
+        store_meta_rollback(m);
+        return rc == FG_ESTATE ? FG_OK : rc;
+    }
+    if (rc != FG_OK)
+        return rc;
+    fg_result st;
+    if (env->max_attempts > 0 && job->attempts > env->max_attempts)
+        st = fg_fail(&out->why, FG_ECRASH,
+                     "stamping was interrupted %d times (FILIGRANE_JOB_ATTEMPTS)",
+                     job->attempts - 1);
+    else
+        st = stamp(env, m, &o, &f, hex, mime, out, &out->why);
+    return record(m, job, owner, st, hex, mime, out, r);
+}

@@ -1,0 +1,36 @@
+/* What a metadata backend implements for the job queue (private to
+ * storage/; storage/jobs.h is the interface). storage/jobs.c checks every
+ * argument and owns the transaction of a claim; a backend only stores. */
+#ifndef STORE_JOBS_IMPL_H
+#define STORE_JOBS_IMPL_H
+
+#include "storage/jobs.h"
+
+typedef struct store_job_ops {
+    /* INSERT unless an active job of kind and subject exists (*added). */
+    fg_result (*add)(store_meta *m, const char *kind, const char *subject,
+                     const char *order_id, int64_t run_at, const char *now,
+                     bool *added, int64_t *id, fg_reason *r);
+    /* Inside the caller's write transaction: one statement that picks the
+     * oldest due job and marks it running (*got false if none). */
+    fg_result (*claim)(store_meta *m, const char *owner, int64_t now,
+                       int64_t lease_until, const char *now_text,
+                       store_job *out, bool *got, fg_reason *r);
+    /* Guarded end: *updated false unless running and owned by owner. */
+    fg_result (*finish)(store_meta *m, int64_t id, const char *owner,
+                        const char *state, const char *error,
+                        const char *now_text, bool *updated, fg_reason *r);
+    /* state NULL: pending, running and failed. */
+    fg_result (*list)(store_meta *m, const char *state, size_t limit,
+                      store_job_list *out, fg_reason *r);
+    fg_result (*count)(store_meta *m, const char *state, int64_t *n,
+                       fg_reason *r);
+    /* order_id NULL: every order not cancelled. */
+    fg_result (*rebuild_previews)(store_meta *m, const char *order_id, int64_t run_at,
+                                  const char *now, int64_t *added, fg_reason *r);
+} store_job_ops;
+
+/* The SQLite backend's (storage/jobs_sqlite.c). */
+extern const store_job_ops store_sqlite_job_ops;
+
+#endif

@@ -1,0 +1,300 @@
+/* The durable job queue (storage/jobs.c, storage/jobs_sqlite.c) on a real
+ * SQLite file: claim order, leases that run out, two handles claiming at
+ * once, outcomes guarded by the lease. The clock is passed in. */
+#define _GNU_SOURCE
+#define TAP_MAIN
+#include "tests/unit/tap.h"
+#include "tests/unit/store_tmp.h"
+
+#include <pthread.h>
+#include <sqlite3.h>
+
+#include "storage/jobs.h"
+#include "storage/meta.h"
+#include "storage/schema_sqlite.h"
+
+#define T0 1700000000000LL /* unix ms */
+#define LEASE 60000LL
+
+static int64_t add(store_meta *m, const char *subject, int64_t run_at)
+{
+    fg_reason r = {""};
+    bool added = false;
+    int64_t id = 0;
+    if (store_job_add(m, STORE_JOB_PREVIEW, subject, "ord-1", run_at, &added, &id, &r) != FG_OK)
+        TAP_FAIL("add %s: %s", subject, r.text);
+    CHECK(added);
+    return id;
+}
+
+static bool claim(store_meta *m, const char *owner, int64_t now, store_job *j)
+{
+    fg_reason r = {""};
+    bool got = false;
+    if (store_job_claim(m, owner, now, LEASE, j, &got, &r) != FG_OK)
+        TAP_FAIL("claim: %s", r.text);
+    return got;
+}
+
+TEST("claims take the oldest due job first and never one not yet due")
+{
+    struct db d;
+    store_job j;
+    db_open(&d);
+    int64_t later = add(d.m, "f-later", T0 + 5000);
+    int64_t second = add(d.m, "f-second", T0 - 1000);
+    int64_t first = add(d.m, "f-first", T0 - 2000);
+    CHECK(claim(d.m, "a", T0, &j));
+    CHECK_INT(j.id, first);
+    CHECK_STR(j.state, STORE_JOB_RUNNING);
+    CHECK_STR(j.lease_owner, "a");
+    CHECK_INT(j.lease_until, T0 + LEASE);
+    CHECK_INT(j.attempts, 1);
+    CHECK(claim(d.m, "a", T0, &j));
+    CHECK_INT(j.id, second);
+    CHECK(!claim(d.m, "a", T0, &j));
+    CHECK(claim(d.m, "a", T0 + 5000, &j));
+    CHECK_INT(j.id, later);
+    db_close(&d);
+}
+
+TEST("a running job whose lease ran out is claimed again, and only then")
+{
+    struct db d;
+    store_job j;
+    db_open(&d);
+    int64_t id = add(d.m, "f-1", T0);
+    CHECK(claim(d.m, "dead-runner", T0, &j));
+    CHECK(!claim(d.m, "b", T0 + LEASE - 1, &j));
+    CHECK(claim(d.m, "b", T0 + LEASE, &j));
+    CHECK_INT(j.id, id);
+    CHECK_STR(j.lease_owner, "b");
+    CHECK_INT(j.attempts, 2);
+    db_close(&d);
+}
+
+TEST("only the runner holding a job may end it, and only once")
+{
+    struct db d;
+    store_job j;
+    fg_reason r = {""};
+    int64_t n = -1;
+    db_open(&d);
+    int64_t id = add(d.m, "f-1", T0);
+    CHECK(claim(d.m, "a", T0, &j));
+    CHECK(claim(d.m, "b", T0 + LEASE, &j)); /* a was presumed dead */
+    CHECK_INT(store_job_finish(d.m, id, "a", STORE_JOB_DONE, NULL, &r), FG_ESTATE);
+    CHECK_INT(store_job_finish(d.m, id, "b", STORE_JOB_FAILED, "timed out", &r), FG_OK);
+    CHECK_INT(store_job_finish(d.m, id, "b", STORE_JOB_DONE, NULL, &r), FG_ESTATE);
+    CHECK_INT(store_job_count(d.m, STORE_JOB_FAILED, &n, &r), FG_OK);
+    CHECK_INT(n, 1);
+    /* Ended inside a transaction that is rolled back: still running. */
+    add(d.m, "f-2", T0);
+    CHECK(claim(d.m, "c", T0, &j));
+    CHECK_INT(store_meta_begin(d.m, &r), FG_OK);
+    CHECK_INT(store_job_finish(d.m, j.id, "c", STORE_JOB_DONE, NULL, &r), FG_OK);
+    store_meta_rollback(d.m);
+    CHECK_INT(store_job_count(d.m, STORE_JOB_RUNNING, &n, &r), FG_OK);
+    CHECK_INT(n, 1);
+    CHECK_INT(store_job_finish(d.m, j.id, "c", "pending", NULL, &r), FG_EUSAGE);
+    db_close(&d);
+}
+
+TEST("one active job per kind and subject; a finished one can be asked again")
+{
+    struct db d;
+    store_job j;
+    fg_reason r = {""};
+    bool added = true;
+    db_open(&d);
+    int64_t id = add(d.m, "f-1", T0);
+    CHECK_INT(store_job_add(d.m, STORE_JOB_PREVIEW, "f-1", "ord-1", 0, &added, NULL, &r), FG_OK);
+    CHECK(!added);
+    CHECK(claim(d.m, "a", T0, &j));
+    CHECK_INT(store_job_add(d.m, STORE_JOB_PREVIEW, "f-1", "ord-1", 0, &added, NULL, &r), FG_OK);
+    CHECK(!added);
+    CHECK_INT(store_job_finish(d.m, id, "a", STORE_JOB_DONE, NULL, &r), FG_OK);
+    CHECK_INT(store_job_add(d.m, STORE_JOB_PREVIEW, "f-1", "ord-1", 0, &added, NULL, &r), FG_OK);
+    CHECK(added);
+    db_close(&d);
+}
+
+TEST("bad kinds, subjects, owners and states are refused")
+{
+    struct db d;
+    store_job j;
+    store_job_list l;
+    fg_reason r = {""};
+    bool got;
+    db_open(&d);
+    CHECK_INT(store_job_add(d.m, "mine", "f-1", NULL, 0, NULL, NULL, &r), FG_EUSAGE);
+    CHECK_INT(store_job_add(d.m, STORE_JOB_PREVIEW, "../x", NULL, 0, NULL, NULL, &r), FG_EUSAGE);
+    CHECK_INT(store_job_add(d.m, STORE_JOB_PREVIEW, "", NULL, 0, NULL, NULL, &r), FG_EUSAGE);
+    CHECK_INT(store_job_claim(d.m, "", T0, LEASE, &j, &got, &r), FG_EUSAGE);
+    CHECK_INT(store_job_claim(d.m, "a", T0, 0, &j, &got, &r), FG_EUSAGE);
+    CHECK_INT(store_job_list_get(d.m, "lost", 0, &l, &r), FG_EUSAGE);
+    /* A claim takes its own transaction: never inside a caller's. */
+    CHECK_INT(store_meta_begin(d.m, &r), FG_OK);
+    CHECK_INT(store_job_claim(d.m, "a", T0, LEASE, &j, &got, &r), FG_EUSAGE);
+    store_meta_rollback(d.m);
+    db_close(&d);
+}
+
+TEST("a job added in a transaction that rolls back does not exist")
+{
+    struct db d;
+    store_job j;
+    fg_reason r = {""};
+    db_open(&d);
+    CHECK_INT(store_meta_begin(d.m, &r), FG_OK);
+    add(d.m, "f-1", T0);
+    store_meta_rollback(d.m);
+    CHECK(!claim(d.m, "a", T0, &j));
+    db_close(&d);
+}
+
+/* Two handles (as two runners, or two nodes) claiming at once. */
+#define RACE_JOBS 300
+static pthread_barrier_t start_line;
+struct racer {
+    const char *path;
+    char owner[16];
+    int64_t got[RACE_JOBS];
+    int n;
+    int errors;
+};
+
+static void *race(void *p)
+{
+    struct racer *k = p;
+    store_meta *m = NULL;
+    fg_reason r = {""};
+    if (store_meta_open_sqlite(k->path, &m, &r) != FG_OK) {
+        k->errors++;
+        pthread_barrier_wait(&start_line);
+        return NULL;
+    }
+    /* Both handles open, then both claim as fast as they can. */
+    pthread_barrier_wait(&start_line);
+    for (;;) {
+        store_job j;
+        bool got = false;
+        if (store_job_claim(m, k->owner, T0, LEASE, &j, &got, &r) != FG_OK) {
+            k->errors++;
+            break;
+        }
+        if (!got)
+            break;
+        k->got[k->n++] = j.id;
+        usleep(200); /* room for the other handle between claims */
+    }
+    store_meta_free(m);
+    return NULL;
+}
+
+TEST("two handles claiming at once never get the same job, and miss none")
+{
+    struct db d;
+    fg_reason r = {""};
+    char subject[32];
+    static struct racer k[2];
+    pthread_t t[2];
+    static int seen[RACE_JOBS + 1];
+    db_open(&d);
+    CHECK_INT(store_meta_begin(d.m, &r), FG_OK);
+    for (int i = 0; i < RACE_JOBS; i++) {
+        snprintf(subject, sizeof subject, "f-%d", i);
+        add(d.m, subject, T0 - RACE_JOBS + i);
+    }
+    CHECK_INT(store_meta_commit(d.m, &r), FG_OK);
+    pthread_barrier_init(&start_line, NULL, 2);
+    for (int i = 0; i < 2; i++) {
+        memset(&k[i], 0, sizeof k[i]);
+        k[i].path = d.path;
+        snprintf(k[i].owner, sizeof k[i].owner, "r%d", i);
+        CHECK(pthread_create(&t[i], NULL, race, &k[i]) == 0);
+    }
+    for (int i = 0; i < 2; i++)
+        pthread_join(t[i], NULL);
+    pthread_barrier_destroy(&start_line);
+    CHECK_INT(k[0].errors + k[1].errors, 0);
+    CHECK_INT(k[0].n + k[1].n, RACE_JOBS);
+    int dup = 0;
+    for (int i = 0; i < 2; i++)
+        for (int x = 0; x < k[i].n; x++)
+            if (k[i].got[x] < 1 || k[i].got[x] > RACE_JOBS || seen[k[i].got[x]]++)
+                dup++;
+    CHECK_INT(dup, 0);
+    printf("# claims: %d and %d\n", k[0].n, k[1].n);
+    db_close(&d);
+}
+
+TEST("the listing shows pending, running and failed jobs, not done ones")
+{
+    struct db d;
+    store_job j;
+    store_job_list l;
+    fg_reason r = {""};
+    db_open(&d);
+    int64_t a = add(d.m, "f-a", T0 - 3);
+    int64_t b = add(d.m, "f-b", T0 - 2);
+    add(d.m, "f-c", T0 - 1);
+    add(d.m, "f-d", T0);
+    CHECK(claim(d.m, "x", T0, &j));
+    CHECK_INT(store_job_finish(d.m, a, "x", STORE_JOB_DONE, NULL, &r), FG_OK);
+    CHECK(claim(d.m, "x", T0, &j));
+    CHECK_INT(store_job_finish(d.m, b, "x", STORE_JOB_FAILED, "crashed", &r), FG_OK);
+    CHECK(claim(d.m, "x", T0, &j));
+    CHECK_INT(store_job_list_get(d.m, NULL, 0, &l, &r), FG_OK);
+    CHECK_INT(l.n, 3);
+    if (l.n == 3) {
+        CHECK_STR(l.items[0].state, STORE_JOB_FAILED);
+        CHECK_STR(l.items[0].last_error, "crashed");
+        CHECK_STR(l.items[1].state, STORE_JOB_RUNNING);
+        CHECK_STR(l.items[2].state, STORE_JOB_PENDING);
+    }
+    store_job_list_release(&l);
+    CHECK_INT(store_job_list_get(d.m, STORE_JOB_DONE, 0, &l, &r), FG_OK);
+    CHECK_INT(l.n, 1);
+    store_job_list_release(&l);
+    db_close(&d);
+}
+
+TEST("the jobs step gives each file left processing by an older run a job")
+{
+    char dir[256], path[300];
+    sqlite3 *db = NULL;
+    store_meta *m = NULL;
+    store_job_list l = {0};
+    fg_reason r = {""};
+    int step = store_sqlite_schema_step_of("CREATE TABLE jobs");
+    CHECK(step > 1);
+    CHECK(tmp_dir_make(dir) == 0);
+    snprintf(path, sizeof path, "%s/meta.db", dir);
+    CHECK(sqlite3_open(path, &db) == SQLITE_OK);
+    CHECK_INT(store_sqlite_migrate_to(db, step - 1, &r), FG_OK);
+    CHECK(sqlite3_exec(db,
+                       "INSERT INTO orders(id, seller_id, buyer_id, created_at)"
+                       " VALUES ('ord-1', 's', 'b', '2026-11-22T10:00:00.000Z');"
+                       "INSERT INTO deliveries(order_id, number, created_at)"
+                       " VALUES ('ord-1', 1, '2026-11-22T10:00:00.000Z');"
+                       "INSERT INTO files(id, order_id, delivery, name, size, sha256, mime,"
+                       " kind, preview, created_at) VALUES"
+                       " ('f-stuck', 'ord-1', 1, 'a.jpg', 1, 'aa', 'image/jpeg', 'image',"
+                       "  'processing', '2026-11-22T10:00:00.000Z'),"
+                       " ('f-done', 'ord-1', 1, 'b.jpg', 1, 'bb', 'image/jpeg', 'image',"
+                       "  'ready', '2026-11-22T10:00:00.000Z')",
+                       NULL, NULL, NULL) == SQLITE_OK);
+    sqlite3_close(db);
+    CHECK_INT(store_meta_open_sqlite(path, &m, &r), FG_OK);
+    CHECK_INT(store_job_list_get(m, STORE_JOB_PENDING, 0, &l, &r), FG_OK);
+    CHECK_INT(l.n, 1);
+    if (l.n == 1) {
+        CHECK_STR(l.items[0].subject, "f-stuck");
+        CHECK_STR(l.items[0].order_id, "ord-1");
+        CHECK_INT(strlen(l.items[0].created_at), STORE_TIME_MAX - 1);
+    }
+    store_job_list_release(&l);
+    store_meta_free(m);
+    tmp_dir_remove(dir);
+}
