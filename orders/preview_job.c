@@ -45,7 +45,9 @@ typedef struct stamp_args {
     char v_buyer[FG_MAX_BUYER_NAME + 8];
     char v_date[32];
     char v_seed[24];
+    char env_salt[32 + STORE_HEX_MAX];
     const char *argv[16];
+    const char *envp[2];
 } stamp_args;
 
 static fg_result stamp_args_init(stamp_args *a, const orders_preview_env *env,
@@ -80,13 +82,18 @@ static fg_result stamp_args_init(stamp_args *a, const orders_preview_env *env,
     a->argv[n++] = a->v_date;
     a->argv[n++] = "--seed";
     a->argv[n++] = a->v_seed;
-    /* An archive's manifest commits to its entries under the file's salt
-     * (common/commit.h); other kinds have no use for it. */
-    if (f->salt[0] && strcmp(f->kind, "archive") == 0) {
-        a->argv[n++] = "--salt";
-        a->argv[n++] = f->salt;
-    }
     a->argv[n] = NULL;
+    /* An archive's manifest commits to its entries under the file's salt
+     * (common/commit.h); other kinds have no use for it. The salt opens
+     * the commitments the buyer holds, so it goes in the environment
+     * (FILIGRANE_STAMP_SALT), which only our own user can read, never in
+     * the command line, which every local user can. */
+    a->envp[0] = NULL;
+    if (f->salt[0] && strcmp(f->kind, "archive") == 0) {
+        snprintf(a->env_salt, sizeof a->env_salt, "FILIGRANE_STAMP_SALT=%s", f->salt);
+        a->envp[0] = a->env_salt;
+        a->envp[1] = NULL;
+    }
     return FG_OK;
 }
 
@@ -115,7 +122,7 @@ static fg_result stamp(const orders_preview_env *env, store_meta *m, const store
         return rc;
     }
     double t0 = now_s();
-    rc = wm_sandbox_stamp(env->cli, in, dst, args.argv, env->sandbox, r);
+    rc = wm_sandbox_stamp_env(env->cli, in, dst, args.argv, args.envp, env->sandbox, r);
     out->stamped = true;
     out->stamp_seconds = now_s() - t0;
     wm_type type;

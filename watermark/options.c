@@ -50,7 +50,7 @@ static const struct opt {
     {"opacity", "FILIGRANE_OPACITY", T_DOUBLE, offsetof(wm_options, opacity),
      0.01, 1},
     {"seed", NULL, T_SEED, offsetof(wm_options, seed), 0, 0},
-    {"salt", NULL, T_SALT, offsetof(wm_options, salt), 0, 0},
+    {"salt", "FILIGRANE_STAMP_SALT", T_SALT, offsetof(wm_options, salt), 0, 0},
     {"quality", "FILIGRANE_QUALITY", T_INT,
      offsetof(wm_options, jpeg_quality), 1, 100},
     {"max-pixels", "FILIGRANE_MAX_PIXELS", T_LL,

@@ -154,12 +154,14 @@ static bool secret_name(const char *kv)
 
 /* The child's environment: the worker's, without its secrets, and under a
  * sanitizer with the memory limit handed to the sanitizer's allocator. */
-static fg_result plan_env(child_plan *p, fg_reason *r)
+static fg_result plan_env(child_plan *p, const char *const *extra, fg_reason *r)
 {
-    size_t n = 0;
+    size_t n = 0, nx = 0;
     while (environ[n])
         n++;
-    p->envp = calloc(n + 2, sizeof *p->envp);
+    while (extra && extra[nx])
+        nx++;
+    p->envp = calloc(n + nx + 2, sizeof *p->envp);
     if (!p->envp)
         return fg_fail(r, FG_EIO, "cannot start stamper: out of memory");
     size_t j = 0;
@@ -171,6 +173,10 @@ static fg_result plan_env(child_plan *p, fg_reason *r)
         if (!secret_name(environ[i]))
             p->envp[j++] = environ[i];
     }
+    /* The caller's own additions, even when their names look secret: it
+     * meant the child to have them. */
+    for (size_t i = 0; i < nx; i++)
+        p->envp[j++] = (char *)extra[i];
 #ifdef SANDBOX_UNDER_ASAN
     const char *old = getenv("ASAN_OPTIONS");
     size_t len = (old ? strlen(old) : 0) + 96;
@@ -469,6 +475,13 @@ fg_result wm_sandbox_stamp(const char *cli, const char *in, const char *out,
                            const char *const *args, const wm_sandbox_limits *l,
                            fg_reason *r)
 {
+    return wm_sandbox_stamp_env(cli, in, out, args, NULL, l, r);
+}
+
+fg_result wm_sandbox_stamp_env(const char *cli, const char *in, const char *out,
+                               const char *const *args, const char *const *env,
+                               const wm_sandbox_limits *l, fg_reason *r)
+{
     child_plan p = {.exec_fd = -1, .devnull = -1, .err_w = -1, .l = l};
     int err_r = -1;
     fg_result rc = FG_OK;
@@ -497,7 +510,7 @@ fg_result wm_sandbox_stamp(const char *cli, const char *in, const char *out,
     p.argv[k++] = p.in_arg;
     p.argv[k++] = p.out_arg;
     p.argv[k] = NULL;
-    if ((rc = plan_env(&p, r)))
+    if ((rc = plan_env(&p, env, r)))
         goto out;
     if (pinned_fd >= 0 && strcmp(cli, pinned_path) == 0)
         p.exec_fd = pinned_fd;

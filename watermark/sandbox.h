@@ -45,4 +45,13 @@ FG_MUST_CHECK fg_result wm_sandbox_stamp(const char *cli, const char *in,
                                          const wm_sandbox_limits *l,
                                          fg_reason *r);
 
+/* As wm_sandbox_stamp, and env (NULL-terminated "NAME=VALUE" strings,
+ * borrowed; may be NULL) is added to the child's environment. For what
+ * must not be in its argv: any local user can read a process's command
+ * line in /proc, but only its own user its environment. */
+FG_MUST_CHECK fg_result wm_sandbox_stamp_env(const char *cli, const char *in,
+                                             const char *out, const char *const *args,
+                                             const char *const *env,
+                                             const wm_sandbox_limits *l, fg_reason *r);
+
 #endif

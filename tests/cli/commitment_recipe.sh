@@ -33,6 +33,12 @@ ok $? "another salt opens nothing"
 ! grep -q "$(sha256sum <"$T/src/secrets/pin.txt" | cut -d' ' -f1)" "$T/manifest"
 ok $? "the PIN's plain sha256 is not in the manifest"
 
+# The worker hands the salt over in the environment, never on a command
+# line any local user can read: the same manifest either way.
+FILIGRANE_STAMP_SALT=$SALT "$FG" stamp "$T/delivery.zip" "$T/preview-env.zip" &&
+    unzip -p "$T/preview-env.zip" MANIFEST.txt | cmp -s - "$T/manifest"
+ok $? "FILIGRANE_STAMP_SALT gives the manifest --salt gives"
+
 # The file-level recipe: SHA-256(salt || content).
 want=$(python3 -c "import hashlib,sys; print(hashlib.sha256(bytes.fromhex('$SALT')+open('$T/src/secrets/pin.txt','rb').read()).hexdigest())")
 got=$({ printf %s "$SALT" | tr a-f A-F | basenc --base16 -d; cat "$T/src/secrets/pin.txt"; } | sha256sum | cut -d' ' -f1)

@@ -3,12 +3,14 @@ on two orders (two buyers) is marked in two different places, while the
 same photo delivered twice on one order keeps its place. A buyer cannot
 recompute the placement from what he sees (the file's hash, his order, his
 name): it is keyed by FILIGRANE_MARK_KEY, which service.py sets."""
+import io
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+import zipfile
 
 sys.path.insert(0, os.path.dirname(__file__))
 from service import BIN, Service, check, finish  # noqa: E402
@@ -110,7 +112,8 @@ with open(wrapper, "w") as f:
     real = os.path.join(spy, "filigrane-real")
     shutil.copy(os.path.join(BIN, "filigrane"), real)
     os.chmod(real, 0o755)
-    f.write('#!/bin/sh\nenv > "%s/env.$$"\nexec "%s" "$@"\n' % (spy, real))
+    f.write('#!/bin/sh\nenv > "%s/env.$$"\nprintf "%%s\\n" "$@" > "%s/args.$$"\n'
+            'exec "%s" "$@"\n' % (spy, spy, real))
 os.chmod(wrapper, 0o755)
 svc = Service(env={"FILIGRANE_CLI": wrapper})
 try:
@@ -122,6 +125,23 @@ try:
           (r, len(dumps)))
     check("the stamping child's environment holds no FILIGRANE_MARK_KEY, nor the key's value",
           dumps and not any("FILIGRANE_MARK_KEY" in d or svc.mark_key in d for d in dumps))
+
+    # An archive's salt opens the commitments a buyer holds: it reaches
+    # the child in its environment (readable by the service user alone),
+    # never on its command line (readable by every local user in /proc).
+    zbuf = io.BytesIO()
+    with zipfile.ZipFile(zbuf, "w") as z:
+        z.writestr("pin.txt", "4821\n")
+        z.writestr("photo.png", photo)
+    seller = svc.token("seller", "s-m", "ord-m3")
+    r = svc.upload_done("ord-m3", [("d.zip", zbuf.getvalue())], seller)
+    salt = ((r.json() or {}).get("files") or [{}])[0].get("salt") or ""
+    envs = [open(os.path.join(spy, n)).read() for n in os.listdir(spy) if n.startswith("env.")]
+    argv = [open(os.path.join(spy, n)).read() for n in os.listdir(spy) if n.startswith("args.")]
+    check("the archive's salt reaches the stamping child in its environment",
+          len(salt) == 64 and any("FILIGRANE_STAMP_SALT=" + salt in d for d in envs), (r, salt))
+    check("no stamping child's command line holds the salt",
+          len(salt) == 64 and argv and not any(salt in a for a in argv))
 finally:
     shutil.rmtree(spy, ignore_errors=True)
     svc.stop()
