@@ -4,7 +4,6 @@
 #include <time.h>
 
 #include "fcgi/log.h"
-#include "fcgi/metrics.h"
 #include "fcgi/previews.h"
 #include "orders/purge_job.h"
 
@@ -25,7 +24,8 @@ static void purge_job(const fcgi_jobs_env *env, store_meta *m, const store_job *
     struct purge_log l = {job};
     orders_purge_outcome out;
     fg_reason r = {{0}};
-    fcgi_histogram_observe(FCGI_H_JOB_WAIT, wait_seconds);
+    /* Not in filigrane_job_wait_seconds: that is the previews' queue (what
+     * a seller waits for), which a purge due every pass would only dilute. */
     fg_result rc = orders_purge_job_run(env->retention, m, job, owner, (int64_t)time(NULL),
                                         log_purged, &l, &out, &r);
     if (rc != FG_OK)
