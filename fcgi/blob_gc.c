@@ -6,8 +6,10 @@
 #include <time.h>
 
 #include "common/duration.h"
-#include "fcgi/log.h"
 #include "common/limits.h"
+#include "fcgi/log.h"
+#include "jobs/runner.h"
+#include "orders/purge_job.h"
 #include "storage/blob_refs.h"
 #include "storage/idempotency.h"
 #include "storage/meta.h"
@@ -43,24 +45,23 @@ static void log_removed(void *ctx, const char *hex, int64_t size)
     fcgi_log(FCGI_LOG_INFO, "blob_gc removed=%s bytes=%lld", hex, (long long)size);
 }
 
-static void log_purged(void *ctx, const char *order_id, const char *state, int64_t files)
-{
-    (void)ctx;
-    fcgi_log(FCGI_LOG_INFO, "retention purged order=%s state=%s files=%lld", order_id, state,
-             (long long)files);
-}
-
-/* Retention first: the blobs it unreferences start their grace period
- * now and go in a later pass. Each step's failure is logged and the next
- * still runs. */
+/* The purge itself is a job (orders/purge_job.h), run by a job runner:
+ * here only one is made due now, and a job still waiting or running from
+ * an earlier pass makes this a no-op, so a slow purge never piles up
+ * jobs. The blobs a purge unreferences start their grace period then and
+ * go in a later pass of the collector. Each step's failure is logged and
+ * the next still runs. */
 static void maintain(fcgi_blob_gc *g)
 {
     fg_reason r = {{0}};
-    orders_purge_stats ps = {0, 0};
-    int64_t expired = 0, now = (int64_t)time(NULL);
-    if (orders_retention_purge(g->meta, &g->s.retention, now, log_purged, NULL, &ps, &r) != FG_OK)
-        fcgi_log(FCGI_LOG_ERROR, "retention error=\"%s\" purged_orders=%lld", r.text,
-                 (long long)ps.orders);
+    bool added = false;
+    int64_t job = 0, expired = 0, now = (int64_t)time(NULL);
+    if (orders_purge_job_schedule(g->meta, jobs_now_ms(), &added, &job, &r) != FG_OK)
+        fcgi_log(FCGI_LOG_ERROR, "retention error=\"cannot schedule the purge job: %s\"", r.text);
+    else if (added) {
+        fcgi_log(FCGI_LOG_INFO, "job=%lld retention purge scheduled", (long long)job);
+        jobs_wake();
+    }
     if (store_idem_expire(g->meta, now - g->s.idem_ttl, &expired, &r) != FG_OK)
         fcgi_log(FCGI_LOG_ERROR, "idempotency_keys error=\"%s\"", r.text);
     else if (expired)

@@ -1,6 +1,8 @@
 /* The worker's maintenance loop: a thread that, every
- * FILIGRANE_BLOB_GC_INTERVAL, purges the orders whose retention ran out
- * (orders/retention.h), deletes Idempotency-Key records past their
+ * FILIGRANE_BLOB_GC_INTERVAL, schedules the retention purge as a job
+ * (orders/purge_job.h: one purge job due now, unless one is waiting or
+ * running; the job runners purge the orders whose retention ran out,
+ * orders/retention.h), deletes Idempotency-Key records past their
  * lifetime (storage/idempotency.h), then removes unreferenced blobs
  * (storage/blob_refs.h), keeping each for FILIGRANE_BLOB_GRACE after it
  * was last registered or unreferenced.
@@ -21,7 +23,7 @@
 typedef struct fcgi_blob_gc_settings {
     long long grace;    /* seconds, 1 .. 365 days */
     long long interval; /* seconds between passes, 1 .. 7 days; 0: never */
-    orders_retention retention;
+    orders_retention retention; /* for the purge jobs' handler */
     long long idem_ttl; /* seconds an Idempotency-Key is kept (the worker's
                            configuration sets it; default 24 h) */
 } fcgi_blob_gc_settings;

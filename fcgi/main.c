@@ -29,6 +29,7 @@
 #include "fcgi/blob_gc.h"
 #include "fcgi/body_file.h"
 #include "fcgi/http.h"
+#include "fcgi/jobs_handler.h"
 #include "fcgi/log.h"
 #include "fcgi/outbox.h"
 #include "fcgi/previews.h"
@@ -113,6 +114,7 @@ int main(void)
     jobs_settings job_settings;
     jobs_runner *runners = NULL;
     orders_preview_env preview_env;
+    fcgi_jobs_env job_env;
     fg_reason r = {{0}};
     struct timespec started_at;
     /* Temp files older than this process are a dead run's leftovers. */
@@ -232,8 +234,10 @@ int main(void)
                                        .mark_key = cfg.mark_key,
                                        .sandbox = &sandbox,
                                        .max_attempts = job_settings.attempts};
-    if (jobs_runner_start(&job_settings, db_path, fcgi_preview_job, fcgi_preview_job_error,
-                          &preview_env, &runners, &r) != FG_OK) {
+    /* They also run the retention purges the maintenance loop schedules. */
+    job_env = (fcgi_jobs_env){.preview = &preview_env, .retention = &gc_settings.retention};
+    if (jobs_runner_start(&job_settings, db_path, fcgi_job_handle, fcgi_preview_job_error,
+                          &job_env, &runners, &r) != FG_OK) {
         fcgi_log(FCGI_LOG_ERROR, "%s", r.text);
         goto out;
     }

@@ -294,7 +294,8 @@ try:
           temp_entries(data))
     out = subprocess.run([os.path.join(BIN, "filigrane"), "jobs", "--data", data, "--state", "done"],
                          capture_output=True, text=True)
-    rows = [l.split("\t") for l in out.stdout.splitlines()[1:]]
+    # Each start's maintenance pass also ran a retention purge job.
+    rows = [r for r in (l.split("\t") for l in out.stdout.splitlines()[1:]) if r[1] == "preview"]
     check("`filigrane jobs --state done` lists the 6 jobs, the interrupted one claimed twice",
           out.returncode == 0 and len(rows) == 6 and any(r[5] == "2" for r in rows), out)
     out = subprocess.run([os.path.join(BIN, "filigrane"), "jobs", "--data", data],

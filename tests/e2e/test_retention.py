@@ -2,8 +2,10 @@
 order's files once FILIGRANE_RETENTION_DAYS have passed; its downloads then
 answer 410 purged, the order and its audit still say what was delivered, and
 the collector removes the blob, but never one that another order's file of
-the same bytes still uses. A disputed order is never purged."""
+the same bytes still uses. A disputed order is never purged. The worker
+purges on its own through scheduled 'purge' jobs, listed by `filigrane jobs`."""
 import os
+import re
 import subprocess
 import sys
 import time
@@ -136,6 +138,90 @@ try:
     p = purge("yesterday")
     check("filigrane purge --now with a malformed time is a usage error (exit 2)",
           p.returncode == 2 and "--now" in p.stderr, p.stderr)
+finally:
+    svc.stop()
+
+# ---- the worker purges through scheduled 'purge' jobs ----
+# FILIGRANE_RETENTION_DAYS=0: a cancelled order is due at once, so the
+# next maintenance pass (every second) schedules a purge job and a job
+# runner purges it. The disputed and open orders are due never.
+svc = Service(env={"FILIGRANE_BLOB_GC_INTERVAL": "1", "FILIGRANE_BLOB_GRACE": "1",
+                   "FILIGRANE_RETENTION_DAYS": "0"})
+try:
+    def jobs(*args):
+        out = subprocess.run([os.path.join(BIN, "filigrane"), "jobs", "--data", svc.data]
+                             + list(args), capture_output=True, text=True, timeout=60)
+        return out, [l.split("\t") for l in out.stdout.splitlines()[1:]]
+
+    def worker_log():
+        with open(os.path.join(svc.data, "log", "worker.log"), errors="replace") as f:
+            return f.read()
+
+    tok = {}
+    files = {}
+    for o in ("ord-jc", "ord-jd", "ord-jo"):
+        svc.create_order(o, "s-1", "b-1")
+        tok[o] = svc.token("seller", "s-1", o)
+        r = svc.upload(o, [("w.bin", (o + " work ").encode() * 64)], tok[o])
+        files[o] = ((r.json() or {}).get("files") or [{}])[0]
+    check("three deliveries are taken", all(f.get("id") for f in files.values()), files)
+    svc.hook("order.disputed", {"order_id": "ord-jd"})
+    svc.hook("order.cancelled", {"order_id": "ord-jc"})
+    deadline = time.time() + 20
+    r = None
+    while time.time() < deadline:
+        r = svc.get("/v1/files/%s/original" % files["ord-jc"]["id"], token=tok["ord-jc"])
+        if r.status == 410:
+            break
+        time.sleep(0.2)
+    check("with FILIGRANE_RETENTION_DAYS=0 the worker purges the cancelled order within "
+          "seconds, unasked", r is not None and r.status == 410, r)
+    m = None
+    deadline = time.time() + 5
+    while True:
+        m = re.search(r"job=(\d+) retention purged order=ord-jc state=cancelled files=1",
+                      worker_log())
+        if m or time.time() > deadline:
+            break
+        time.sleep(0.1)
+    check("the worker log names the job that purged it", m is not None, svc.logs())
+    out, done = jobs("--state", "done")
+    purges = [row for row in done if row[1] == "purge"]
+    check("`filigrane jobs --state done` lists that job as a done 'purge' job of subject "
+          "retention", out.returncode == 0 and m is not None and
+          any(row[0] == m.group(1) and row[2] == "retention" and row[4] == "done"
+              for row in purges), out.stdout[-2000:])
+    audit = svc.get("/v1/orders/ord-jc/audit", token=svc.token("admin", "ops")).json() or {}
+    entries = [e for e in audit.get("entries", []) if e.get("action") == "order.purged"]
+    check("the job's purge is in the order's audit, once",
+          len(entries) == 1 and "w.bin" in str(entries[0].get("detail")), audit)
+    # Let several more passes, each with its purge job, run past the
+    # disputed and open orders.
+    before = len(purges)
+    deadline = time.time() + 15
+    while time.time() < deadline and len(purges) < before + 3:
+        time.sleep(0.5)
+        purges = [row for row in jobs("--state", "done")[1] if row[1] == "purge"]
+    check("each maintenance pass schedules a purge job that runs (3 more done)",
+          len(purges) >= before + 3, (before, len(purges)))
+    for o in ("ord-jd", "ord-jo"):
+        r = svc.get("/v1/files/%s/original" % files[o]["id"], token=tok[o])
+        check("after those purge jobs the %s order still downloads its original" %
+              ("disputed" if o == "ord-jd" else "open"),
+              r.status == 200 and r.body == (o + " work ").encode() * 64, r)
+    lines = [l for l in worker_log().splitlines() if "purge" in l]
+    purged = [l for l in lines if "retention purged" in l]
+    check("no purge job touched the disputed or open order, and none failed",
+          len(purged) == 1 and "order=ord-jc" in purged[0]
+          and not [l for l in lines if "purge=failed" in l or "error" in l], lines[-10:])
+    out, active = jobs()
+    check("`filigrane jobs` shows at most one purge job waiting or running, none failed",
+          out.returncode == 0 and len([row for row in active if row[1] == "purge"]) <= 1
+          and not [row for row in active if row[4] == "failed"], out.stdout)
+    p = subprocess.run([os.path.join(BIN, "filigrane"), "purge", "--data", svc.data],
+                       capture_output=True, text=True, timeout=60)
+    check("`filigrane purge` still purges directly: nothing left to do",
+          p.returncode == 0 and "purge: 0 orders" in p.stdout, p.stdout + p.stderr)
 finally:
     svc.stop()
 finish()
