@@ -237,8 +237,9 @@ int main(void)
         fcgi_log(FCGI_LOG_ERROR, "%s", r.text);
         goto out;
     }
-    fcgi_log(FCGI_LOG_INFO, "job runners started threads=%d lease_s=%lld", job_settings.threads,
-             job_settings.lease);
+    fcgi_log(FCGI_LOG_INFO,
+             "job runners started threads=%d lease_s=%lld released_dead_runner_jobs=%lld",
+             job_settings.threads, job_settings.lease, (long long)jobs_runner_released(runners));
 
     threads = calloc((size_t)cfg.threads, sizeof *threads);
     if (!threads)
