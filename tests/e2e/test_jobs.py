@@ -289,7 +289,8 @@ try:
     check("every file of the interrupted delivery ends ready",
           dl.get("state") == "ready" and len(dl.get("files", [])) == 6 and
           all(f["preview"] == "ready" for f in dl["files"]), dl)
-    print("# interrupted delivery ready %.1f s after the restart (lease 600 s)" % took)
+    print("# interrupted delivery %s %.1f s after the restart (lease 600 s)"
+          % (dl.get("state"), took))
     check("it is ready shortly after the restart, not a 10-minute lease later", took < 60, took)
     log = open(os.path.join(data, "log", "worker.log"), errors="replace").read()
     n = re.findall(r"job runners started .*released_dead_runner_jobs=(\d+)", log)
