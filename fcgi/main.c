@@ -227,8 +227,9 @@ int main(void)
     }
 
     /* The job runners: previews are made here, off the requests. Jobs a
-     * dead run held are taken again once their lease runs out; its
-     * scratch directories went with the temp cleaning above. */
+     * dead run of this host held are released at their start (another
+     * node's wait for their lease); its scratch directories went with the
+     * temp cleaning above. */
     preview_env = (orders_preview_env){.blobs = blobs, .cli = cfg.cli,
                                        .mark_template = cfg.mark_template,
                                        .mark_key = cfg.mark_key,
@@ -241,8 +242,9 @@ int main(void)
         fcgi_log(FCGI_LOG_ERROR, "%s", r.text);
         goto out;
     }
-    fcgi_log(FCGI_LOG_INFO, "job runners started threads=%d lease_s=%lld", job_settings.threads,
-             job_settings.lease);
+    fcgi_log(FCGI_LOG_INFO,
+             "job runners started threads=%d lease_s=%lld released_dead_runner_jobs=%lld",
+             job_settings.threads, job_settings.lease, (long long)jobs_runner_released(runners));
 
     threads = calloc((size_t)cfg.threads, sizeof *threads);
     if (!threads)

@@ -44,5 +44,5 @@ void fcgi_preview_job(void *ctx, store_meta *m, const store_job *job, const char
 void fcgi_preview_job_error(void *ctx, const char *reason)
 {
     (void)ctx;
-    fcgi_log(FCGI_LOG_ERROR, "job runner cannot claim a job: %s", reason);
+    fcgi_log(FCGI_LOG_ERROR, "job runner error=\"%s\"", reason);
 }

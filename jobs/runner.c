@@ -1,11 +1,15 @@
 #include "jobs/runner.h"
 
+#include <errno.h>
+#include <limits.h>
 #include <openssl/rand.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
@@ -32,6 +36,7 @@ struct jobs_runner {
     void *ctx;
     runner *r;
     int started;
+    int64_t released; /* dead runners' jobs released at the start */
 };
 
 /* One wake-up for the process: requests enqueue, runners wait. A counter,
@@ -89,6 +94,88 @@ fg_result jobs_settings_load(jobs_settings *s, long long stamp_timeout, fg_reaso
     return FG_OK;
 }
 
+/* This host's name, cut as the owner names carry it ("%.60s/"), and the
+ * '/' after it: the prefix of every owner name of this host. */
+static void host_prefix(char prefix[64])
+{
+    char host[64] = "";
+    if (gethostname(host, sizeof host - 1) != 0 || !host[0])
+        snprintf(host, sizeof host, "localhost");
+    snprintf(prefix, 64, "%.60s/", host);
+}
+
+/* The pid of an owner name "<prefix>pid/runner/random", or 0 if the name
+ * after the prefix does not start with a pid and a '/' (not a runner's
+ * name: left alone). */
+static pid_t owner_pid(const char *owner, size_t prefix_len)
+{
+    const char *p = owner + prefix_len;
+    long long v = 0;
+    int digits = 0;
+    while (*p >= '0' && *p <= '9' && digits < 10) {
+        v = v * 10 + (*p - '0');
+        p++;
+        digits++;
+    }
+    if (digits == 0 || *p != '/' || v <= 0 || v > INT_MAX)
+        return 0;
+    return (pid_t)v;
+}
+
+/* Only ESRCH says the process is gone: EPERM is a live process of
+ * another user (a reused pid, or the dead run was started as root). */
+static bool pid_dead(pid_t pid)
+{
+    return kill(pid, 0) != 0 && errno == ESRCH;
+}
+
+fg_result jobs_release_dead(store_meta *m, int64_t *released, fg_reason *r)
+{
+    char prefix[64];
+    store_job_owners owners = {0};
+    int64_t total = 0;
+    fg_result rc;
+    if (released)
+        *released = 0;
+    host_prefix(prefix);
+    size_t plen = strlen(prefix);
+    /* A plain read: the release below is guarded row by row, so an owner
+     * whose jobs changed since is harmless. */
+    if ((rc = store_job_owners_get(m, prefix, &owners, r)))
+        return rc;
+    bool any = false;
+    for (size_t i = 0; i < owners.n; i++) {
+        pid_t pid = owner_pid(owners.items[i], plen);
+        if (pid > 0 && pid != getpid() && pid_dead(pid))
+            any = true;
+        else
+            owners.items[i][0] = '\0'; /* alive, ours, or not a runner's name */
+    }
+    if (!any)
+        goto out;
+    if ((rc = store_meta_begin(m, r)))
+        goto out;
+    for (size_t i = 0; i < owners.n && rc == FG_OK; i++) {
+        int64_t n = 0;
+        if (owners.items[i][0] && (rc = store_job_release_owner(m, owners.items[i], &n, r)) == FG_OK)
+            total += n;
+    }
+    if (rc == FG_OK)
+        rc = store_meta_commit(m, r);
+    else
+        store_meta_rollback(m);
+out:
+    store_job_owners_release(&owners);
+    if (rc == FG_OK && released)
+        *released = total;
+    return rc;
+}
+
+int64_t jobs_runner_released(const jobs_runner *j)
+{
+    return j ? j->released : 0;
+}
+
 static void *run(void *p)
 {
     runner *me = p;
@@ -103,8 +190,11 @@ static void *run(void *p)
         int64_t now = jobs_now_ms();
         fg_result rc = store_job_claim(me->meta, me->owner, now, pool->s.lease * 1000, &job,
                                        &got, &r);
-        if (rc != FG_OK && pool->on_error)
-            pool->on_error(pool->ctx, r.text);
+        if (rc != FG_OK && pool->on_error) {
+            char why[sizeof r.text + 32];
+            snprintf(why, sizeof why, "cannot claim a job: %s", r.text);
+            pool->on_error(pool->ctx, why);
+        }
         if (rc == FG_OK && got) {
             double wait = job.run_at < now ? (double)(now - job.run_at) / 1e3 : 0;
             pool->fn(pool->ctx, me->meta, &job, me->owner, wait);
@@ -135,15 +225,14 @@ fg_result jobs_runner_start(const jobs_settings *s, const char *db_path, jobs_ha
 {
     jobs_runner *j = NULL;
     unsigned char rnd[4];
-    char host[64] = "";
+    char prefix[64];
     fg_result rc = FG_OK;
     *out = NULL;
     if (s->threads == 0)
         return FG_OK;
     pthread_once(&wake_once, wake_init);
     atomic_store(&stopping, false);
-    if (gethostname(host, sizeof host - 1) != 0)
-        snprintf(host, sizeof host, "localhost");
+    host_prefix(prefix);
     if (RAND_bytes(rnd, sizeof rnd) != 1)
         return fg_fail(r, FG_EIO, "cannot name the job runners: no randomness");
     if (!(j = calloc(1, sizeof *j)) || !(j->r = calloc((size_t)s->threads, sizeof *j->r))) {
@@ -158,10 +247,18 @@ fg_result jobs_runner_start(const jobs_settings *s, const char *db_path, jobs_ha
         runner *me = &j->r[i];
         me->pool = j;
         /* Unique across hosts, processes and restarts (a pid is reused). */
-        snprintf(me->owner, sizeof me->owner, "%.60s/%d/%d/%02x%02x%02x%02x", host,
+        snprintf(me->owner, sizeof me->owner, "%s%d/%d/%02x%02x%02x%02x", prefix,
                  (int)getpid(), i, rnd[0], rnd[1], rnd[2], rnd[3]);
         if ((rc = store_meta_open_sqlite(db_path, &me->meta, r)))
             break;
+        /* Before any runner of ours claims: a dead run's jobs are due at
+         * once instead of a lease later. A failure only costs that wait. */
+        fg_reason rr = {{0}};
+        if (i == 0 && jobs_release_dead(me->meta, &j->released, &rr) != FG_OK && on_error) {
+            char why[sizeof rr.text + 48];
+            snprintf(why, sizeof why, "cannot release the jobs of dead runs: %s", rr.text);
+            on_error(ctx, why);
+        }
         if (pthread_create(&me->tid, NULL, run, me) != 0) {
             store_meta_free(me->meta);
             rc = fg_fail(r, FG_EIO, "cannot start job runner %d", i);

@@ -10,7 +10,13 @@
  * longest stamping (FILIGRANE_STAMP_TIMEOUT), or a job still being worked
  * on would be claimed by a second runner; the second outcome is then
  * refused (the end of a job is guarded by its owner) but the work is
- * done twice. */
+ * done twice.
+ *
+ * A worker restarted after a crash does not wait for those leases: at
+ * its start, before its runners claim anything, the jobs held by runners
+ * of a dead process of this host go back to pending (jobs_release_dead).
+ * Other hosts' jobs wait for their leases: from here we cannot tell
+ * whether a process elsewhere is alive. */
 #ifndef JOBS_RUNNER_H
 #define JOBS_RUNNER_H
 
@@ -45,20 +51,42 @@ typedef void (*jobs_handler)(void *ctx, store_meta *m, const store_job *job,
                              const char *owner, double wait_seconds);
 
 /* Told when a claim fails (the store is unreachable or locked past its
- * busy timeout); the runner tries again a second later. */
+ * busy timeout; the runner tries again a second later) or when the
+ * release of dead runs' jobs at the start fails (those jobs then wait for
+ * their lease). reason says which. */
 typedef void (*jobs_error_fn)(void *ctx, const char *reason);
 
 typedef struct jobs_runner jobs_runner;
 
 /* Starts s->threads runners, each with its own handle on db_path, calling
  * fn(ctx, ...) for each job and on_error(ctx, ...) (may be NULL) when a
- * claim fails (fn, on_error and ctx are shared by the threads). With
+ * claim fails (fn, on_error and ctx are shared by the threads). Before
+ * the first runner starts, the jobs of this host's dead runners are
+ * released (jobs_release_dead; jobs_runner_released tells how many). With
  * 0 threads nothing starts and *out is NULL (FG_OK). FG_EIO if a handle
  * or a thread cannot be had (none is left running then). */
 FG_MUST_CHECK fg_result jobs_runner_start(const jobs_settings *s, const char *db_path,
                                           jobs_handler fn, jobs_error_fn on_error,
                                           void *ctx,
                                           jobs_runner **out /* out */, fg_reason *r);
+
+/* Puts back to pending, in one transaction, every running job whose
+ * lease owner is a runner of this host ("host/pid/..." with this host's
+ * name) in a process that no longer exists (kill(pid, 0) fails with
+ * ESRCH) and is not this one. A live process's jobs (another worker on
+ * this host; or a pid that was reused: it looks alive) and other hosts'
+ * jobs are left to their leases; so is a job that was finished or claimed
+ * again meanwhile. attempts stay as they are (storage/jobs.h,
+ * store_job_release_owner). Call it outside any transaction, before this
+ * process's runners start. *released (may be NULL) receives the number
+ * of jobs put back. FG_EIO if the store fails (nothing is released
+ * then). */
+FG_MUST_CHECK fg_result jobs_release_dead(store_meta *m, int64_t *released /* out */,
+                                          fg_reason *r);
+
+/* How many jobs of dead runners jobs_runner_start released. 0 for NULL
+ * (no runners). Can't fail. */
+int64_t jobs_runner_released(const jobs_runner *j);
 
 /* Stops the runners (each finishes the job in hand) and frees them.
  * Accepts NULL. Can't fail. */

@@ -145,6 +145,50 @@ fg_result store_job_rebuild_previews(store_meta *m, const char *order_id, int64_
     return FG_OK;
 }
 
+fg_result store_job_owners_get(store_meta *m, const char *prefix, store_job_owners *out,
+                               fg_reason *r)
+{
+    out->items = NULL;
+    out->n = 0;
+    if (!prefix || !*prefix || strlen(prefix) >= STORE_JOB_OWNER_MAX)
+        return fg_fail(r, FG_EUSAGE, "an owner prefix has 1 to %d bytes",
+                       STORE_JOB_OWNER_MAX - 1);
+    fg_result rc = m->ops->jobs->owners(m, prefix, FG_MAX_LIST_ROWS, out, r);
+    if (rc)
+        store_job_owners_release(out);
+    return rc;
+}
+
+fg_result store_job_release_owner(store_meta *m, const char *owner, int64_t *released,
+                                  fg_reason *r)
+{
+    char now_text[STORE_TIME_MAX];
+    int64_t n = 0;
+    fg_result rc;
+    if (released)
+        *released = 0;
+    if (m->tx == STORE_TX_READ)
+        return fg_fail(r, FG_EUSAGE, "cannot write inside a read transaction");
+    if (!owner || !*owner || strlen(owner) >= STORE_JOB_OWNER_MAX)
+        return fg_fail(r, FG_EUSAGE, "a lease owner has 1 to %d bytes",
+                       STORE_JOB_OWNER_MAX - 1);
+    store_time_now(now_text);
+    if ((rc = m->ops->jobs->release_owner(m, owner, now_text, &n, r)))
+        return rc;
+    if (released)
+        *released = n;
+    return FG_OK;
+}
+
+void store_job_owners_release(store_job_owners *l)
+{
+    if (!l)
+        return;
+    free(l->items);
+    l->items = NULL;
+    l->n = 0;
+}
+
 void store_job_list_release(store_job_list *l)
 {
     if (!l)

@@ -53,6 +53,11 @@ typedef struct store_job_list {
     size_t n;
 } store_job_list;
 
+typedef struct store_job_owners {
+    char (*items)[STORE_JOB_OWNER_MAX]; /* heap, owned by the list */
+    size_t n;
+} store_job_owners;
+
 /* Adds a pending job of `kind` about `subject` (an id) for order_id (an
  * id, or NULL), due at run_at (unix ms; 0: now). If a pending or running
  * job of that kind and subject exists, nothing is added and *added is
@@ -105,7 +110,33 @@ FG_MUST_CHECK fg_result store_job_count(store_meta *m, const char *state,
 FG_MUST_CHECK fg_result store_job_rebuild_previews(store_meta *m, const char *order_id,
                                                    int64_t *added /* out */, fg_reason *r);
 
+/* Lists the distinct lease owners of running jobs whose name starts with
+ * prefix (byte for byte: no pattern characters), up to FG_MAX_LIST_ROWS,
+ * sorted. A worker reads it at its start to find the runners of a dead
+ * run on its host (jobs/runner.h, jobs_release_dead). The caller owns
+ * *out on success (store_job_owners_release); on failure *out is empty.
+ * FG_EUSAGE for an empty or over-long prefix. */
+FG_MUST_CHECK fg_result store_job_owners_get(store_meta *m, const char *prefix,
+                                             store_job_owners *out /* out */,
+                                             fg_reason *r);
+
+/* Puts every job that is running and still owned by owner back to
+ * pending, due at once, without waiting for its lease to run out: the
+ * caller knows the owner is dead. A job that changed meanwhile (finished,
+ * or claimed by another runner since its lease ran out) is left alone.
+ * attempts are kept, so FILIGRANE_JOB_ATTEMPTS still bounds a file that
+ * kills its runners. Joins the caller's write transaction if one is open,
+ * else commits on its own. *released (may be NULL) receives the number
+ * of jobs put back. FG_EUSAGE for a bad owner or inside a read
+ * transaction. */
+FG_MUST_CHECK fg_result store_job_release_owner(store_meta *m, const char *owner,
+                                                int64_t *released /* out */,
+                                                fg_reason *r);
+
 /* Frees the items and empties the list. Accepts NULL and empty lists. */
 void store_job_list_release(store_job_list *l);
+
+/* Frees the items and empties the list. Accepts NULL and empty lists. */
+void store_job_owners_release(store_job_owners *l);
 
 #endif

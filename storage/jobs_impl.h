@@ -28,6 +28,13 @@ typedef struct store_job_ops {
     /* order_id NULL: every order not cancelled. */
     fg_result (*rebuild_previews)(store_meta *m, const char *order_id, int64_t run_at,
                                   const char *now, int64_t *added, fg_reason *r);
+    /* Distinct owners of running jobs starting with prefix, sorted. */
+    fg_result (*owners)(store_meta *m, const char *prefix, size_t limit,
+                        store_job_owners *out, fg_reason *r);
+    /* Guarded: only rows still running and owned by owner. */
+    fg_result (*release_owner)(store_meta *m, const char *owner,
+                               const char *now_text, int64_t *released,
+                               fg_reason *r);
 } store_job_ops;
 
 /* The SQLite backend's (storage/jobs_sqlite.c). */

@@ -234,7 +234,85 @@ static fg_result sq_rebuild(store_meta *m, const char *order_id, int64_t run_at,
     return rc;
 }
 
+/* The prefix is compared with substr, not LIKE: a host name may hold '_',
+ * which LIKE reads as a wildcard. The partial index jobs_running keeps
+ * this to the running rows. On PostgreSQL:
+ *
+ *   SELECT DISTINCT lease_owner FROM jobs
+ *    WHERE state = 'running' AND starts_with(lease_owner, $1)
+ *    ORDER BY lease_owner LIMIT $2;
+ *
+ * a plain read: the release below re-checks every row it changes. */
+static fg_result sq_owners(store_meta *m, const char *prefix, size_t limit,
+                           store_job_owners *out, fg_reason *r)
+{
+    sqlite3 *db = store_sqlite_db(m);
+    sqlite3_stmt *st = NULL;
+    fg_result rc = FG_OK;
+    size_t cap = 0;
+    if (sqlite3_prepare_v2(db,
+                           "SELECT DISTINCT lease_owner FROM jobs WHERE state = 'running'"
+                           " AND substr(lease_owner, 1, length(?1)) = ?1"
+                           " ORDER BY lease_owner LIMIT ?2",
+                           -1, &st, NULL) != SQLITE_OK)
+        return fail(m, "prepare the lease owners' list", r);
+    sqlite3_bind_text(st, 1, prefix, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)limit);
+    int s;
+    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+        if (out->n == cap) {
+            size_t nc = cap ? cap * 2 : 16;
+            char(*p)[STORE_JOB_OWNER_MAX] = realloc(out->items, nc * sizeof *p);
+            if (!p) {
+                rc = fg_fail(r, FG_EIO, "out of memory");
+                break;
+            }
+            out->items = p;
+            cap = nc;
+        }
+        if (!col(st, 0, out->items[out->n], STORE_JOB_OWNER_MAX)) {
+            rc = fg_fail(r, FG_ECORRUPT, "job row holds an impossible lease owner");
+            break;
+        }
+        out->n++;
+    }
+    if (rc == FG_OK && s != SQLITE_DONE)
+        rc = fail(m, "list the lease owners", r);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* Guarded by state and owner in the statement itself, so a job finished
+ * or claimed again after the owners were listed is not touched. attempts
+ * is left as it is: the claim that died counts. On PostgreSQL the same
+ * UPDATE (READ COMMITTED) waits for a row a concurrent claim holds and
+ * re-checks the WHERE on the row's new version, with the same effect. */
+static fg_result sq_release_owner(store_meta *m, const char *owner, const char *now_text,
+                                  int64_t *released, fg_reason *r)
+{
+    sqlite3 *db = store_sqlite_db(m);
+    sqlite3_stmt *st = NULL;
+    fg_result rc = FG_OK;
+    if (sqlite3_prepare_v2(db,
+                           "UPDATE jobs SET state = 'pending', lease_owner = '',"
+                           " lease_until = 0, last_error = 'its runner died',"
+                           " updated_at = ?1"
+                           " WHERE state = 'running' AND lease_owner = ?2",
+                           -1, &st, NULL) != SQLITE_OK)
+        return fail(m, "prepare a lease release", r);
+    sqlite3_bind_text(st, 1, now_text, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, owner, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        rc = fail(m, "release a dead runner's jobs", r);
+    else
+        *released = sqlite3_changes(db);
+    sqlite3_finalize(st);
+    return rc;
+}
+
 const store_job_ops store_sqlite_job_ops = {
+    .owners = sq_owners,
+    .release_owner = sq_release_owner,
     .rebuild_previews = sq_rebuild,
     .add = sq_add,
     .claim = sq_claim,

@@ -246,8 +246,10 @@ finally:
     svc.stop()
 
 # ---- kill -9 mid-stamp, restart: every file ready, once, no scratch ----
+# The default lease (10 minutes): the restart must not wait for it, since
+# the jobs of a dead process of this host are released as the runners start.
 set_delay(1)
-env = {"FILIGRANE_CLI": slow, "FILIGRANE_STAMP_TIMEOUT": "3", "FILIGRANE_JOB_LEASE": "4s"}
+env = {"FILIGRANE_CLI": slow, "FILIGRANE_STAMP_TIMEOUT": "3"}
 svc = Service(env=env)
 data = svc.data
 try:
@@ -273,6 +275,7 @@ processing = db.execute("SELECT count(*) FROM files WHERE preview = 'processing'
 db.close()
 check("the dead worker left a job running and files processing", running >= 1 and processing >= 1,
       (running, processing))
+restarted = time.time()
 svc = Service(data=data, env=env)
 try:
     seller = svc.token("seller", "s-k", "ord-k")
@@ -281,10 +284,18 @@ try:
     log = open(os.path.join(data, "log", "worker.log"), errors="replace").read()
     check("the start says it removed them", "temp entries left by a previous run" in log)
     doc = svc.wait_ready("ord-k", seller, timeout=120) or {}
+    took = time.time() - restarted
     dl = (doc.get("deliveries") or [{}])[0]
     check("every file of the interrupted delivery ends ready",
           dl.get("state") == "ready" and len(dl.get("files", [])) == 6 and
           all(f["preview"] == "ready" for f in dl["files"]), dl)
+    print("# interrupted delivery %s %.1f s after the restart (lease 600 s)"
+          % (dl.get("state"), took))
+    check("it is ready shortly after the restart, not a 10-minute lease later", took < 60, took)
+    log = open(os.path.join(data, "log", "worker.log"), errors="replace").read()
+    n = re.findall(r"job runners started .*released_dead_runner_jobs=(\d+)", log)
+    check("the restart logs how many jobs of the dead run it released",
+          len(n) == 2 and n[0] == "0" and int(n[1]) == running, (n, running))
     got = previews_of(audit(svc, "ord-k", seller))
     check("no preview is recorded twice: one audit entry per file",
           sorted(got) == sorted(ids) and all(len(v) == 1 for v in got.values()),

@@ -260,6 +260,123 @@ TEST("the listing shows pending, running and failed jobs, not done ones")
     db_close(&d);
 }
 
+/* The job with this id, as the listing shows it (pending, running, failed). */
+static bool find(store_meta *m, int64_t id, store_job *out)
+{
+    store_job_list l = {0};
+    fg_reason r = {""};
+    bool found = false;
+    if (store_job_list_get(m, NULL, 0, &l, &r) != FG_OK)
+        TAP_FAIL("list: %s", r.text);
+    for (size_t i = 0; i < l.n; i++)
+        if (l.items[i].id == id) {
+            *out = l.items[i];
+            found = true;
+        }
+    store_job_list_release(&l);
+    return found;
+}
+
+TEST("running jobs' owners are listed by exact prefix: '_' is no wildcard, pending jobs no owner")
+{
+    struct db d;
+    store_job j;
+    store_job_owners o = {0};
+    fg_reason r = {""};
+    db_open(&d);
+    add(d.m, "f-1", T0 - 5);
+    add(d.m, "f-2", T0 - 4);
+    add(d.m, "f-3", T0 - 3);
+    add(d.m, "f-4", T0 - 2);
+    add(d.m, "f-5", T0 - 1);
+    CHECK(claim(d.m, "h_1/20/0/aa", T0, &j));
+    CHECK(claim(d.m, "h_1/20/0/aa", T0, &j));
+    CHECK(claim(d.m, "hx1/20/0/aa", T0, &j));
+    CHECK(claim(d.m, "h_1/10/1/bb", T0, &j));
+    CHECK_INT(store_job_owners_get(d.m, "h_1/", &o, &r), FG_OK);
+    CHECK_INT(o.n, 2);
+    if (o.n == 2) {
+        CHECK_STR(o.items[0], "h_1/10/1/bb");
+        CHECK_STR(o.items[1], "h_1/20/0/aa");
+    }
+    store_job_owners_release(&o);
+    CHECK_INT(store_job_owners_get(d.m, "h_1/20/0/aa/", &o, &r), FG_OK);
+    CHECK_INT(o.n, 0);
+    store_job_owners_release(&o);
+    CHECK_INT(store_job_owners_get(d.m, "", &o, &r), FG_EUSAGE);
+    store_job_owners_release(&o);
+    db_close(&d);
+}
+
+TEST("a dead owner's jobs go back to pending at once, attempts kept, its late outcome refused")
+{
+    struct db d;
+    store_job j;
+    fg_reason r = {""};
+    int64_t n = -1;
+    db_open(&d);
+    int64_t a = add(d.m, "f-a", T0 - 2);
+    int64_t b = add(d.m, "f-b", T0 - 1);
+    int64_t c = add(d.m, "f-c", T0);
+    CHECK(claim(d.m, "dead", T0, &j));
+    CHECK(claim(d.m, "dead", T0, &j));
+    CHECK(claim(d.m, "alive", T0, &j));
+    CHECK_INT(store_job_release_owner(d.m, "dead", &n, &r), FG_OK);
+    CHECK_INT(n, 2);
+    CHECK(find(d.m, a, &j));
+    CHECK_STR(j.state, STORE_JOB_PENDING);
+    CHECK_STR(j.lease_owner, "");
+    CHECK_INT(j.lease_until, 0);
+    CHECK_INT(j.attempts, 1);
+    CHECK(find(d.m, c, &j));
+    CHECK_STR(j.state, STORE_JOB_RUNNING);
+    CHECK_STR(j.lease_owner, "alive");
+    /* Due again long before the lease would have run out. */
+    CHECK(claim(d.m, "next", T0 + 1, &j));
+    CHECK_INT(j.id, a);
+    CHECK_INT(j.attempts, 2);
+    CHECK_INT(store_job_finish(d.m, b, "dead", STORE_JOB_DONE, NULL, &r), FG_ESTATE);
+    CHECK_INT(store_job_release_owner(d.m, "dead", &n, &r), FG_OK);
+    CHECK_INT(n, 0);
+    CHECK_INT(store_job_release_owner(d.m, "", &n, &r), FG_EUSAGE);
+    db_close(&d);
+}
+
+TEST("a job whose owner changed between the listing and the release is left alone")
+{
+    struct db d;
+    store_job j;
+    store_job_owners o = {0};
+    fg_reason r = {""};
+    int64_t n = -1;
+    db_open(&d);
+    int64_t a = add(d.m, "f-a", T0 - 1);
+    int64_t b = add(d.m, "f-b", T0);
+    CHECK(claim(d.m, "h/1/0/aa", T0, &j));
+    CHECK(claim(d.m, "h/1/0/aa", T0, &j));
+    CHECK_INT(store_job_owners_get(d.m, "h/", &o, &r), FG_OK);
+    CHECK_INT(o.n, 1);
+    /* Meanwhile: a's lease ran out and another node took it; b ended. */
+    CHECK(claim(d.m, "other/2/0/bb", T0 + LEASE, &j));
+    CHECK_INT(j.id, a);
+    CHECK_INT(store_job_finish(d.m, b, "h/1/0/aa", STORE_JOB_DONE, NULL, &r), FG_OK);
+    if (o.n == 1) {
+        CHECK_INT(store_meta_begin(d.m, &r), FG_OK);
+        CHECK_INT(store_job_release_owner(d.m, o.items[0], &n, &r), FG_OK);
+        CHECK_INT(store_meta_commit(d.m, &r), FG_OK);
+        CHECK_INT(n, 0);
+    }
+    store_job_owners_release(&o);
+    CHECK(find(d.m, a, &j));
+    CHECK_STR(j.state, STORE_JOB_RUNNING);
+    CHECK_STR(j.lease_owner, "other/2/0/bb");
+    CHECK_INT(j.attempts, 2);
+    int64_t done = -1;
+    CHECK_INT(store_job_count(d.m, STORE_JOB_DONE, &done, &r), FG_OK);
+    CHECK_INT(done, 1);
+    db_close(&d);
+}
+
 TEST("the jobs step gives each file left processing by an older run a job")
 {
     char dir[256], path[300];
