@@ -13,7 +13,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from service import Service, check, finish  # noqa: E402
+from service import TOP, Service, check, finish  # noqa: E402
 import socket  # noqa: E402
 import subprocess  # noqa: E402
 
@@ -323,4 +323,38 @@ try:
     check("a chunk for a swept upload is refused (404)", r.status == 404, r)
 finally:
     svc.stop()
+
+# ---- FILIGRANE_RATE_TUS: nginx's per-client rate of tus requests ----
+svc = Service(env={"FILIGRANE_RATE_TUS": "3"})
+try:
+    svc.create_order("ord-r", "s-r", "b-r")
+    tok = svc.token("seller", "s-r", "ord-r")
+    statuses = [create(svc, "ord-r", tok, 10, "r%d" % i).status for i in range(4)]
+    check("FILIGRANE_RATE_TUS=3: three tus requests in a burst pass, the fourth is 429",
+          statuses == [201, 201, 201, 429], statuses)
+finally:
+    svc.stop()
+for value, ok in (("0", False), ("1000001", False), ("1", True), ("1000000", True)):
+    env = dict(os.environ, FILIGRANE_RATE_TUS=value, FILIGRANE_USER="nobody")
+    p = subprocess.run(["sh", os.path.join(TOP, "scripts", "nginx-conf.sh"), "/tmp", "8080",
+                        "/tmp/s.sock", "4G"], env=env, capture_output=True, text=True)
+    if ok:
+        check("FILIGRANE_RATE_TUS=%s (an edge) is written into the nginx configuration" % value,
+              p.returncode == 0 and "zone=filigrane_tus:10m rate=%sr/m" % value in p.stdout,
+              p.stderr)
+    else:
+        check("FILIGRANE_RATE_TUS=%s is refused with a message naming it" % value,
+              p.returncode != 0 and "FILIGRANE_RATE_TUS" in p.stderr, p.stderr)
+
+# ---- FILIGRANE_UPLOAD_EXPIRY's edges: 1 s to 30 d ----
+for value, ok in (("0", False), ("31d", False), ("1", True), ("30d", True)):
+    env = dict(os.environ, FILIGRANE_DATA="/nonexistent/x", FILIGRANE_UPLOAD_EXPIRY=value,
+               FILIGRANE_JWT_SECRET="", FILIGRANE_WEBHOOK_SECRET="")
+    p = subprocess.run([os.path.join(os.environ.get("FILIGRANE_BIN", os.path.join(TOP, "bin")),
+                                     "filigrane-fcgi")], env=env, capture_output=True, text=True,
+                       timeout=20)
+    named = "FILIGRANE_UPLOAD_EXPIRY" in p.stderr
+    check("FILIGRANE_UPLOAD_EXPIRY=%s is %s" % (value, "accepted" if ok else
+                                                 "refused with a message naming it"),
+          (not named) if ok else (p.returncode != 0 and named), p.stderr)
 finish()
