@@ -74,6 +74,7 @@ for c in "$work"/chunks/c*; do
     offset=$((offset + size))
 done
 t3=$(now)
+rss_patch=$(hwm "$worker")
 id=${loc##*/}
 code=$(curl -s -o "$work/delivery.json" -w '%{http_code}' -X POST "$url/v1/orders/ord-tus/deliveries" \
     -H "Authorization: Bearer $seller" -H "Content-Type: application/json" \
@@ -91,4 +92,4 @@ awk -v a="$t0" -v b="$t1" -v mb="$mb" 'BEGIN {printf "| cp of the same file (sam
 awk -v a="$t2" -v b="$t3" -v mb="$mb" 'BEGIN {printf "| tus creation + %d PATCHes through nginx (spooled, appended, hashed twice, fdatasync) | %.0f MB/s (%.1f s) |\n", mb / 64, mb / (b - a), b - a}'
 awk -v a="$t3" -v b="$t4" 'BEGIN {printf "| finishing into a delivery (JSON body: link, store, record) | %.2f s |\n", b - a}'
 echo "| delivery answered | $code; blob stored with the file's sha256: $([ "$got" -ge 1 ] && echo yes || echo NO) |"
-echo "| worker peak RSS (VmHWM) before / after | $rss0 MB / $rss1 MB |"
+echo "| worker peak RSS (VmHWM): idle / after the PATCHes / after finishing | $rss0 MB / $rss_patch MB / $rss1 MB |"
