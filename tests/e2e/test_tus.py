@@ -185,6 +185,8 @@ try:
     r = patch(svc, loc, other, half, data[half:])
     check("another seller's token on the upload is refused (404), before its body",
           r.status == 404, r)
+    check("nginx's early refusal says Tus-Resumable too", r.header("tus-resumable") == "1.0.0",
+          r)
     r = patch(svc, loc, buyer, half, data[half:])
     check("the buyer's token on the upload is refused (404)", r.status == 404, r)
     r = head(svc, loc, other)
@@ -225,6 +227,9 @@ try:
     patch(svc, loc2, seller, 0, small)
     r = finish_uploads(svc, "ord-t", other, [uid, id2])
     check("another seller cannot finish these uploads (403)", r.status in (403, 404), r)
+    r = finish_uploads(svc, "ord-u", other, [id2])
+    check("a seller cannot deliver another order's upload to their own order (404)",
+          r.status == 404 and code(r) == "not_found", r)
     r = finish_uploads(svc, "ord-t", seller, [uid, uid])
     check("an upload listed twice is answered 400", r.status == 400, r)
     r = finish_uploads(svc, "ord-t", seller, [uid, id2], "two files", {"Idempotency-Key": "k1"})
@@ -346,6 +351,9 @@ try:
     statuses = [create(svc, "ord-r", tok, 10, "r%d" % i).status for i in range(4)]
     check("FILIGRANE_RATE_TUS=3: three tus requests in a burst pass, the fourth is 429",
           statuses == [201, 201, 201, 429], statuses)
+    r = create(svc, "ord-r", tok, 10, "r5")
+    check("the 429 says Tus-Resumable", r.status == 429 and r.header("tus-resumable") == "1.0.0",
+          r)
 finally:
     svc.stop()
 for value, ok in (("0", False), ("1000001", False), ("1", True), ("1000000", True)):
