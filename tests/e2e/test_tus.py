@@ -68,6 +68,7 @@ def read_final(sock, timeout=10):
 
 TUS = {"Tus-Resumable": "1.0.0"}
 MAX_FILE = 4 * 1024 * 1024
+MAX_DELIVERY = 5 * 1024 * 1024
 
 
 def meta(name):
@@ -108,7 +109,8 @@ def sha_b64(data):
     return "sha256 " + base64.b64encode(hashlib.sha256(data).digest()).decode()
 
 
-svc = Service(env={"FILIGRANE_MAX_FILE_BYTES": str(MAX_FILE), "FILIGRANE_MAX_FILES": "4"})
+svc = Service(env={"FILIGRANE_MAX_FILE_BYTES": str(MAX_FILE), "FILIGRANE_MAX_FILES": "4",
+                   "FILIGRANE_MAX_DELIVERY_BYTES": str(MAX_DELIVERY)})
 try:
     svc.create_order("ord-t", "s-t", "b-t")
     svc.create_order("ord-u", "s-u", "b-u")
@@ -280,6 +282,22 @@ try:
     r = create(svc, "ord-u", other, 10, "n5")
     check("an order holds at most FILIGRANE_MAX_FILES unfinished uploads (413 naming it)",
           r.status == 413 and b"FILIGRANE_MAX_FILES" in r.body, r)
+    # The files of a JSON delivery add up under FILIGRANE_MAX_DELIVERY_BYTES.
+    svc.create_order("ord-w", "s-w", "b-w")
+    wt = svc.token("seller", "s-w", "ord-w")
+    big = os.urandom(MAX_DELIVERY // 2)
+    ids = []
+    for i, size in enumerate((len(big), len(big), 1)):
+        loc5 = create(svc, "ord-w", wt, size, "p%d.bin" % i).header("location")
+        patch(svc, loc5, wt, 0, big[:size])
+        ids.append(loc5.rsplit("/", 1)[1])
+    r = finish_uploads(svc, "ord-w", wt, ids)
+    check("uploads adding up to one byte more than FILIGRANE_MAX_DELIVERY_BYTES are refused "
+          "(413 naming it)", r.status == 413 and b"FILIGRANE_MAX_DELIVERY_BYTES" in r.body, r)
+    r = finish_uploads(svc, "ord-w", wt, ids[:2])
+    check("uploads adding up to exactly FILIGRANE_MAX_DELIVERY_BYTES become a delivery (201)",
+          r.status == 201, r)
+
     # ---- early refusal: no body spooled for a bad token ----
     svc.create_order("ord-v", "s-v", "b-v")
     r = create(svc, "ord-v", svc.token("seller", "s-v", "ord-v"), MAX_FILE, "big.bin")
