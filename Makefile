@@ -115,9 +115,13 @@ DEBS = build-essential pkg-config libvips-dev libvips-tools libmagic-dev \
 deps:
 	@./scripts/deps.sh $(DEBS)
 	@command -v npm >/dev/null 2>&1 || ./scripts/deps.sh nodejs npm
-	@[ -d tests/e2e/node_modules/playwright-core ] || \
-	    (cd tests/e2e && npm ci --no-audit --no-fund --ignore-scripts >/dev/null) || \
+	@$(MAKE) -s --no-print-directory tests/e2e/node_modules/.package-lock.json
+
+# npm ci again whenever the lock file changed (npm writes this copy of it).
+tests/e2e/node_modules/.package-lock.json: tests/e2e/package-lock.json
+	@(cd tests/e2e && npm ci --no-audit --no-fund --ignore-scripts >/dev/null) || \
 	    { echo "deps: npm ci failed in tests/e2e" >&2; exit 1; }
+	@touch $@
 
 test: deps
 	@$(MAKE) --no-print-directory check-src
