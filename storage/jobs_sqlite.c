@@ -13,18 +13,7 @@
 
 static fg_result fail(store_meta *m, const char *what, fg_reason *r)
 {
-    return fg_fail(r, FG_EIO, "cannot %s: %s", what, sqlite3_errmsg(store_sqlite_db(m)));
-}
-
-static bool col(sqlite3_stmt *st, int i, char *dst, size_t cap)
-{
-    const unsigned char *s = sqlite3_column_text(st, i);
-    size_t n = s ? (size_t)sqlite3_column_bytes(st, i) : 0;
-    if (n >= cap)
-        return false;
-    memcpy(dst, s ? (const char *)s : "", n);
-    dst[n] = '\0';
-    return true;
+    return store_sqlite_fail(m, what, r);
 }
 
 static fg_result read_job(sqlite3_stmt *st, store_job *j, fg_reason *r)
@@ -34,12 +23,12 @@ static fg_result read_job(sqlite3_stmt *st, store_job *j, fg_reason *r)
     j->attempts = sqlite3_column_int(st, 5);
     j->lease_until = sqlite3_column_int64(st, 7);
     j->run_at = sqlite3_column_int64(st, 8);
-    if (!col(st, 1, j->kind, sizeof j->kind) || !col(st, 2, j->subject, sizeof j->subject) ||
-        !col(st, 3, j->order_id, sizeof j->order_id) || !col(st, 4, j->state, sizeof j->state) ||
-        !col(st, 6, j->lease_owner, sizeof j->lease_owner) ||
-        !col(st, 9, j->last_error, sizeof j->last_error) ||
-        !col(st, 10, j->created_at, sizeof j->created_at) ||
-        !col(st, 11, j->updated_at, sizeof j->updated_at))
+    if (!store_sqlite_col(st, 1, j->kind, sizeof j->kind) || !store_sqlite_col(st, 2, j->subject, sizeof j->subject) ||
+        !store_sqlite_col(st, 3, j->order_id, sizeof j->order_id) || !store_sqlite_col(st, 4, j->state, sizeof j->state) ||
+        !store_sqlite_col(st, 6, j->lease_owner, sizeof j->lease_owner) ||
+        !store_sqlite_col(st, 9, j->last_error, sizeof j->last_error) ||
+        !store_sqlite_col(st, 10, j->created_at, sizeof j->created_at) ||
+        !store_sqlite_col(st, 11, j->updated_at, sizeof j->updated_at))
         return fg_fail(r, FG_ECORRUPT, "job row holds an impossible value");
     return FG_OK;
 }
@@ -270,7 +259,7 @@ static fg_result sq_owners(store_meta *m, const char *prefix, size_t limit,
             out->items = p;
             cap = nc;
         }
-        if (!col(st, 0, out->items[out->n], STORE_JOB_OWNER_MAX)) {
+        if (!store_sqlite_col(st, 0, out->items[out->n], STORE_JOB_OWNER_MAX)) {
             rc = fg_fail(r, FG_ECORRUPT, "job row holds an impossible lease owner");
             break;
         }

@@ -42,9 +42,14 @@ sqlite3 *store_sqlite_db(store_meta *m)
     return db_of(m);
 }
 
-static fg_result db_fail(store_meta *m, const char *what, fg_reason *r)
+fg_result store_sqlite_fail(store_meta *m, const char *what, fg_reason *r)
 {
     return fg_fail(r, FG_EIO, "cannot %s: %s", what, sqlite3_errmsg(db_of(m)));
+}
+
+static fg_result db_fail(store_meta *m, const char *what, fg_reason *r)
+{
+    return store_sqlite_fail(m, what, r);
 }
 
 /* Hands out the statement for sql, prepared once per handle. The caller
@@ -98,10 +103,7 @@ static bool bind_texts(sqlite3_stmt *st, int n, const char *const *v)
     return true;
 }
 
-/* Copies text column i into dst. A value that does not fit cannot have
- * been written through this interface: the file was altered. NULL reads
- * as "". */
-static bool col(sqlite3_stmt *st, int i, char *dst, size_t cap)
+bool store_sqlite_col(sqlite3_stmt *st, int i, char *dst, size_t cap)
 {
     const unsigned char *s = sqlite3_column_text(st, i);
     size_t n = s ? (size_t)sqlite3_column_bytes(st, i) : 0;
@@ -207,14 +209,14 @@ static fg_result sq_order_get(store_meta *m, const char *id, store_order *o,
         rc = fg_fail(r, FG_ENOTFOUND, "no such order");
     } else if (step != SQLITE_ROW) {
         rc = db_fail(m, "read the order", r);
-    } else if (!col(st, 0, o->id, sizeof o->id) ||
-               !col(st, 1, o->state, sizeof o->state) ||
-               !col(st, 2, o->seller_id, sizeof o->seller_id) ||
-               !col(st, 3, o->buyer_id, sizeof o->buyer_id) ||
-               !col(st, 4, o->buyer_name, sizeof o->buyer_name) ||
-               !col(st, 5, o->labels, sizeof o->labels) ||
-               !col(st, 6, o->created_at, sizeof o->created_at) ||
-               !col(st, 7, o->released_at, sizeof o->released_at)) {
+    } else if (!store_sqlite_col(st, 0, o->id, sizeof o->id) ||
+               !store_sqlite_col(st, 1, o->state, sizeof o->state) ||
+               !store_sqlite_col(st, 2, o->seller_id, sizeof o->seller_id) ||
+               !store_sqlite_col(st, 3, o->buyer_id, sizeof o->buyer_id) ||
+               !store_sqlite_col(st, 4, o->buyer_name, sizeof o->buyer_name) ||
+               !store_sqlite_col(st, 5, o->labels, sizeof o->labels) ||
+               !store_sqlite_col(st, 6, o->created_at, sizeof o->created_at) ||
+               !store_sqlite_col(st, 7, o->released_at, sizeof o->released_at)) {
         rc = corrupt("order", r);
     }
     done(m, st);
@@ -285,9 +287,9 @@ out:
 static bool read_delivery(sqlite3_stmt *st, store_delivery *d)
 {
     d->number = sqlite3_column_int(st, 1);
-    return col(st, 0, d->order_id, sizeof d->order_id) &&
-           col(st, 2, d->message, sizeof d->message) &&
-           col(st, 3, d->created_at, sizeof d->created_at);
+    return store_sqlite_col(st, 0, d->order_id, sizeof d->order_id) &&
+           store_sqlite_col(st, 2, d->message, sizeof d->message) &&
+           store_sqlite_col(st, 3, d->created_at, sizeof d->created_at);
 }
 
 #define DELIVERY_COLS "order_id, number, message, created_at"
@@ -376,20 +378,20 @@ static bool read_file(sqlite3_stmt *st, store_file *f)
     f->size = sqlite3_column_int64(st, 4);
     f->buyer_views = sqlite3_column_int64(st, 13);
     f->buyer_downloads = sqlite3_column_int64(st, 14);
-    return col(st, 0, f->id, sizeof f->id) &&
-           col(st, 1, f->order_id, sizeof f->order_id) &&
-           col(st, 3, f->name, sizeof f->name) &&
-           col(st, 5, f->sha256, sizeof f->sha256) &&
-           col(st, 6, f->mime, sizeof f->mime) &&
-           col(st, 7, f->kind, sizeof f->kind) &&
-           col(st, 8, f->preview, sizeof f->preview) &&
-           col(st, 9, f->reason, sizeof f->reason) &&
-           col(st, 10, f->preview_sha256, sizeof f->preview_sha256) &&
-           col(st, 11, f->preview_mime, sizeof f->preview_mime) &&
-           col(st, 12, f->created_at, sizeof f->created_at) &&
-           col(st, 15, f->salt, sizeof f->salt) &&
-           col(st, 16, f->commitment, sizeof f->commitment) &&
-           col(st, 17, f->purged_at, sizeof f->purged_at);
+    return store_sqlite_col(st, 0, f->id, sizeof f->id) &&
+           store_sqlite_col(st, 1, f->order_id, sizeof f->order_id) &&
+           store_sqlite_col(st, 3, f->name, sizeof f->name) &&
+           store_sqlite_col(st, 5, f->sha256, sizeof f->sha256) &&
+           store_sqlite_col(st, 6, f->mime, sizeof f->mime) &&
+           store_sqlite_col(st, 7, f->kind, sizeof f->kind) &&
+           store_sqlite_col(st, 8, f->preview, sizeof f->preview) &&
+           store_sqlite_col(st, 9, f->reason, sizeof f->reason) &&
+           store_sqlite_col(st, 10, f->preview_sha256, sizeof f->preview_sha256) &&
+           store_sqlite_col(st, 11, f->preview_mime, sizeof f->preview_mime) &&
+           store_sqlite_col(st, 12, f->created_at, sizeof f->created_at) &&
+           store_sqlite_col(st, 15, f->salt, sizeof f->salt) &&
+           store_sqlite_col(st, 16, f->commitment, sizeof f->commitment) &&
+           store_sqlite_col(st, 17, f->purged_at, sizeof f->purged_at);
 }
 
 static fg_result sq_file_insert(store_meta *m, const store_file *f,
@@ -594,12 +596,12 @@ static fg_result read_outbox(sqlite3_stmt *st, store_outbox_event *e,
     e->attempts = sqlite3_column_int(st, 5);
     e->next_attempt_at = sqlite3_column_int64(st, 6);
     e->payload = NULL;
-    if (!col(st, 1, e->created_at, sizeof e->created_at) ||
-        !col(st, 2, e->type, sizeof e->type) ||
-        !col(st, 3, e->order_id, sizeof e->order_id) ||
-        !col(st, 7, e->last_error, sizeof e->last_error) ||
-        !col(st, 8, e->state, sizeof e->state) ||
-        !col(st, 9, e->sent_at, sizeof e->sent_at))
+    if (!store_sqlite_col(st, 1, e->created_at, sizeof e->created_at) ||
+        !store_sqlite_col(st, 2, e->type, sizeof e->type) ||
+        !store_sqlite_col(st, 3, e->order_id, sizeof e->order_id) ||
+        !store_sqlite_col(st, 7, e->last_error, sizeof e->last_error) ||
+        !store_sqlite_col(st, 8, e->state, sizeof e->state) ||
+        !store_sqlite_col(st, 9, e->sent_at, sizeof e->sent_at))
         return corrupt("outbox", r);
     const unsigned char *p = sqlite3_column_text(st, 4);
     size_t n = p ? (size_t)sqlite3_column_bytes(st, 4) : 0;
@@ -691,7 +693,7 @@ static fg_result sq_audit_head(store_meta *m, int64_t *seq,
         rc = db_fail(m, "read the audit head", r);
     } else {
         *seq = sqlite3_column_int64(st, 0);
-        if (!col(st, 1, hash, STORE_HEX_MAX))
+        if (!store_sqlite_col(st, 1, hash, STORE_HEX_MAX))
             rc = corrupt("audit", r);
     }
     done(m, st);
@@ -731,12 +733,12 @@ static fg_result read_audit(sqlite3_stmt *st, store_audit_entry *e,
 {
     e->seq = sqlite3_column_int64(st, 0);
     e->detail = NULL;
-    if (!col(st, 1, e->order_id, sizeof e->order_id) ||
-        !col(st, 2, e->at, sizeof e->at) ||
-        !col(st, 3, e->actor, sizeof e->actor) ||
-        !col(st, 4, e->action, sizeof e->action) ||
-        !col(st, 6, e->prev_hash, sizeof e->prev_hash) ||
-        !col(st, 7, e->hash, sizeof e->hash))
+    if (!store_sqlite_col(st, 1, e->order_id, sizeof e->order_id) ||
+        !store_sqlite_col(st, 2, e->at, sizeof e->at) ||
+        !store_sqlite_col(st, 3, e->actor, sizeof e->actor) ||
+        !store_sqlite_col(st, 4, e->action, sizeof e->action) ||
+        !store_sqlite_col(st, 6, e->prev_hash, sizeof e->prev_hash) ||
+        !store_sqlite_col(st, 7, e->hash, sizeof e->hash))
         return corrupt("audit", r);
     const unsigned char *d = sqlite3_column_text(st, 5);
     size_t n = d ? (size_t)sqlite3_column_bytes(st, 5) : 0;
@@ -876,7 +878,7 @@ static fg_result sq_blob_ref_unused(store_meta *m, int64_t cutoff, size_t limit,
     sqlite3_bind_int64(st, 1, cutoff);
     sqlite3_bind_int64(st, 2, (sqlite3_int64)limit);
     while (*n < limit && (step = sqlite3_step(st)) == SQLITE_ROW) {
-        if (!col(st, 0, hexes[*n], STORE_HEX_MAX)) {
+        if (!store_sqlite_col(st, 0, hexes[*n], STORE_HEX_MAX)) {
             rc = corrupt("blob reference", r);
             goto out;
         }
@@ -934,7 +936,7 @@ static fg_result sq_idem_get(store_meta *m, const char *seller_id,
     if (step == SQLITE_ROW) {
         *claimed_at = sqlite3_column_int64(st, 0);
         *delivery = sqlite3_column_int(st, 3);
-        if (!col(st, 1, token, STORE_FILE_ID_MAX) || !col(st, 2, fingerprint, STORE_HEX_MAX))
+        if (!store_sqlite_col(st, 1, token, STORE_FILE_ID_MAX) || !store_sqlite_col(st, 2, fingerprint, STORE_HEX_MAX))
             rc = corrupt("idempotency key", r);
     } else if (step != SQLITE_DONE) {
         rc = db_fail(m, "read an idempotency key", r);
@@ -1049,7 +1051,7 @@ static fg_result sq_purge_due(store_meta *m, const char *state, const char *cuto
         goto out;
     }
     while (*n < limit && (step = sqlite3_step(st)) == SQLITE_ROW) {
-        if (!col(st, 0, ids[*n], FG_MAX_ID + 1)) {
+        if (!store_sqlite_col(st, 0, ids[*n], FG_MAX_ID + 1)) {
             rc = corrupt("order", r);
             goto out;
         }

@@ -3,6 +3,7 @@
 #define STORE_SCHEMA_SQLITE_H
 
 #include <sqlite3.h>
+#include <stdbool.h>
 
 #include "common/result.h"
 
@@ -30,5 +31,15 @@ int store_sqlite_schema_step_of(const char *fragment);
  * (storage/jobs_sqlite.c). Borrowed: valid until store_meta_free. */
 struct store_meta;
 sqlite3 *store_sqlite_db(struct store_meta *m);
+
+/* For the SQLite backend files: FG_EIO "cannot WHAT: <SQLite's message>"
+ * for handle m. */
+FG_MUST_CHECK fg_result store_sqlite_fail(struct store_meta *m, const char *what,
+                                          fg_reason *r);
+
+/* Copies text column i of st into dst (cap bytes). False when the value
+ * does not fit: it cannot have been written through this interface, the
+ * file was altered. NULL reads as "". Can't fail otherwise. */
+bool store_sqlite_col(sqlite3_stmt *st, int i, char *dst, size_t cap);
 
 #endif

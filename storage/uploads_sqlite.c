@@ -13,18 +13,7 @@
 
 static fg_result fail(store_meta *m, const char *what, fg_reason *r)
 {
-    return fg_fail(r, FG_EIO, "cannot %s: %s", what, sqlite3_errmsg(store_sqlite_db(m)));
-}
-
-static bool col(sqlite3_stmt *st, int i, char *dst, size_t cap)
-{
-    const unsigned char *s = sqlite3_column_text(st, i);
-    size_t n = s ? (size_t)sqlite3_column_bytes(st, i) : 0;
-    if (n >= cap)
-        return false;
-    memcpy(dst, s ? (const char *)s : "", n);
-    dst[n] = '\0';
-    return true;
+    return store_sqlite_fail(m, what, r);
 }
 
 static fg_result sq_insert(store_meta *m, const store_upload *u, fg_reason *r)
@@ -69,14 +58,14 @@ static fg_result sq_get(store_meta *m, const char *id, store_upload *out, bool *
         out->length = sqlite3_column_int64(st, 4);
         out->offset = sqlite3_column_int64(st, 5);
         out->expires_at = sqlite3_column_int64(st, 10);
-        if (!col(st, 0, out->id, sizeof out->id) ||
-            !col(st, 1, out->order_id, sizeof out->order_id) ||
-            !col(st, 2, out->seller_id, sizeof out->seller_id) ||
-            !col(st, 3, out->name, sizeof out->name) ||
-            !col(st, 6, out->sha_state, sizeof out->sha_state) ||
-            !col(st, 7, out->commit_state, sizeof out->commit_state) ||
-            !col(st, 8, out->salt, sizeof out->salt) ||
-            !col(st, 9, out->created_at, sizeof out->created_at))
+        if (!store_sqlite_col(st, 0, out->id, sizeof out->id) ||
+            !store_sqlite_col(st, 1, out->order_id, sizeof out->order_id) ||
+            !store_sqlite_col(st, 2, out->seller_id, sizeof out->seller_id) ||
+            !store_sqlite_col(st, 3, out->name, sizeof out->name) ||
+            !store_sqlite_col(st, 6, out->sha_state, sizeof out->sha_state) ||
+            !store_sqlite_col(st, 7, out->commit_state, sizeof out->commit_state) ||
+            !store_sqlite_col(st, 8, out->salt, sizeof out->salt) ||
+            !store_sqlite_col(st, 9, out->created_at, sizeof out->created_at))
             rc = fg_fail(r, FG_ECORRUPT, "upload row holds an impossible value");
         else
             *found = true;
@@ -160,7 +149,7 @@ static fg_result sq_expired(store_meta *m, int64_t now, char (*ids)[STORE_FILE_I
     sqlite3_bind_int64(st, 1, now);
     sqlite3_bind_int64(st, 2, (sqlite3_int64)cap);
     while ((s = sqlite3_step(st)) == SQLITE_ROW && *n < cap)
-        if (col(st, 0, ids[*n], STORE_FILE_ID_MAX))
+        if (store_sqlite_col(st, 0, ids[*n], STORE_FILE_ID_MAX))
             (*n)++;
     if (s != SQLITE_ROW && s != SQLITE_DONE)
         rc = fail(m, "list expired uploads", r);
