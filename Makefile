@@ -109,7 +109,9 @@ DEBS = build-essential pkg-config libvips-dev libvips-tools libmagic-dev \
        imagemagick libimage-exiftool-perl wrk hyperfine time zip \
        libarchive-tools clang libclang-rt-14-dev chromium python3-skimage
 # The browser tests drive Debian's Chromium with npm's playwright-core
-# (pinned in tests/e2e/package-lock.json; it downloads no browser). npm
+# (pinned in tests/e2e/package-lock.json; it downloads no browser). The
+# order page's one library, tus-js-client, is pinned in
+# web/package-lock.json; scripts/run.sh serves its browser bundle. npm
 # comes from Debian only where no npm is installed (a NodeSource nodejs
 # carries its own, and Debian's npm package would conflict with it).
 deps:
@@ -118,6 +120,9 @@ deps:
 	@[ -d tests/e2e/node_modules/playwright-core ] || \
 	    (cd tests/e2e && npm ci --no-audit --no-fund --ignore-scripts >/dev/null) || \
 	    { echo "deps: npm ci failed in tests/e2e" >&2; exit 1; }
+	@[ -f web/node_modules/tus-js-client/dist/tus.min.js ] || \
+	    (cd web && npm ci --no-audit --no-fund --ignore-scripts >/dev/null) || \
+	    { echo "deps: npm ci failed in web" >&2; exit 1; }
 
 test: deps
 	@$(MAKE) --no-print-directory check-src
