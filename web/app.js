@@ -141,7 +141,7 @@ function fileCard(f, activity) {
   }
   if (!f.purged_at) {
     if (released()) meta.append(el('a', { class: 'button original', href: withToken(`/v1/files/${enc(f.id)}/original`), download: f.name, text: t('original') }));
-    else meta.append(el('p', { class: 'locked', text: '🔒 ' + t('originalLocked') }));
+    else meta.append(el('p', { class: 'locked', text: t('originalLocked') }));
   }
   li.append(meta);
   return li;
@@ -162,7 +162,7 @@ function renderDeliveries() {
     art.append(el('p', { class: 'small muted' , text: `${t('deliveredOn', { date: formatDate(d.created_at) })} · ${t('dstate_' + d.state)}` }));
     if (d.message) art.append(el('blockquote', { class: 'message', text: d.message }));
     if (released()) art.append(el('a', { class: 'button zip', href: withToken(`/v1/orders/${enc(o.id)}/deliveries/${d.number}/archive`), download: `${o.id}-${d.number}.zip`, text: t('zip') }));
-    else art.append(el('p', { class: 'locked', text: '🔒 ' + t('zipLocked') + ' — ' + t('originalLocked').replace(/^[^:]*:\s*/, '') }));
+    else art.append(el('p', { class: 'locked', text: t('zipLocked') + ' — ' + t('originalLocked').replace(/^[^:]*:\s*/, '') }));
     const ul = el('ul', { class: 'files' });
     for (const f of d.files || []) ul.append(fileCard(f, activity));
     art.append(ul);

@@ -1,0 +1,257 @@
+// The order page in a real browser: Debian's Chromium driven by
+// playwright-core. Run by tests/e2e/test_pages.py, which starts filigrane,
+// makes the files and passes everything in FILIGRANE_PAGES_CASE
+// (a JSON file's path); FILIGRANE_PAGES_PHASE is "before" (seller uploads, buyer before release)
+// or "after" (buyer after the acceptance webhook). Prints TAP lines and
+// writes a screenshot of each step into c.shots.
+import { chromium } from 'playwright-core';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+const c = JSON.parse(fs.readFileSync(process.env.FILIGRANE_PAGES_CASE, 'utf8'));
+const phase = process.env.FILIGRANE_PAGES_PHASE;
+let failed = 0;
+const check = (name, ok, detail) => {
+  console.log(`${ok ? 'ok' : 'not ok'} - ${name}`);
+  if (!ok) {
+    failed++;
+    if (detail !== undefined) console.error('  ' + String(detail).slice(0, 2000));
+  }
+  return ok;
+};
+const shot = async (page, name) => page.screenshot({ path: path.join(c.shots, `${phase}-${name}.png`), fullPage: true });
+const pageUrl = (tok) => `${c.base}/o/${encodeURIComponent(c.order)}#t=${tok}`;
+const sha256 = (file) => new Promise((res, rej) => {
+  const h = crypto.createHash('sha256');
+  fs.createReadStream(file).on('data', (d) => h.update(d)).on('end', () => res(h.digest('hex'))).on('error', rej);
+});
+
+const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'filigrane-pages-'));
+const browser = await chromium.launch({
+  executablePath: '/usr/bin/chromium',
+  headless: true,
+  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+         '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+});
+// Every request any page makes, and every CSP complaint.
+const foreign = [], cspErrors = [];
+async function context(opts = {}) {
+  const ctx = await browser.newContext({ acceptDownloads: true, viewport: { width: 1100, height: 800 }, locale: 'en-GB', ...opts });
+  ctx.on('request', (r) => { if (!r.url().startsWith(c.base) && !r.url().startsWith('data:') && !r.url().startsWith('blob:')) foreign.push(r.url()); });
+  ctx.on('page', (p) => p.on('console', (m) => { if (/Content Security Policy|Refused to/.test(m.text())) cspErrors.push(m.text()); }));
+  return ctx;
+}
+async function open(ctx, tok) {
+  const page = await ctx.newPage();
+  page.on('console', (m) => { if (/Content Security Policy|Refused to/.test(m.text())) cspErrors.push(m.text()); });
+  const resp = await page.goto(pageUrl(tok), { waitUntil: 'load' });
+  await page.waitForSelector('#summary:not([hidden]), #alert:not([hidden])', { timeout: 20000 });
+  return { page, resp };
+}
+const previews = (page) => page.$$eval('li.file', (xs) => xs.map((x) => x.dataset.preview));
+
+try {
+  if (phase === 'before') {
+    // ---- the seller ----
+    const sctx = await context();
+    const { page: seller, resp } = await open(sctx, c.seller);
+    const h = resp.headers();
+    check('the page is sent with a strict CSP (no inline script, nothing from elsewhere), nosniff and no referrer',
+          /script-src 'self'/.test(h['content-security-policy'] || '') && !/unsafe/.test(h['content-security-policy']) &&
+          /default-src 'none'/.test(h['content-security-policy']) && h['x-content-type-options'] === 'nosniff' &&
+          h['referrer-policy'] === 'no-referrer', JSON.stringify(h));
+    check('the token leaves the address bar (fragment removed) and is kept in sessionStorage',
+          !seller.url().includes('#') && (await seller.evaluate((o) => sessionStorage.getItem('filigrane:t:' + o), c.order)) === c.seller,
+          seller.url());
+    check("the seller sees the upload form", await seller.isVisible('#drop') && await seller.isVisible('#message'));
+    await shot(seller, '1-seller-empty');
+
+    if (c.tus) {
+      // The cut: while it is on, every PATCH fails as a reset connection.
+      let cut = false;
+      const patches = [];
+      let creations = 0;
+      await seller.route('**/v1/**uploads**', async (route) => {
+        const req = route.request();
+        if (req.method() === 'POST') creations++;
+        if (req.method() === 'PATCH') {
+          patches.push({ url: req.url(), offset: Number(req.headers()['upload-offset']), cut });
+          if (cut) return route.abort('connectionreset');
+        }
+        return route.continue();
+      });
+      // Two images dropped on the drop zone, the big file by the picker.
+      const dt = await seller.evaluateHandle(async (files) => {
+        const d = new DataTransfer();
+        for (const f of files) {
+          const bytes = Uint8Array.from(atob(f.b64), (ch) => ch.charCodeAt(0));
+          d.items.add(new File([bytes], f.name, { type: f.type }));
+        }
+        return d;
+      }, c.dropped.map((f) => ({ ...f, b64: fs.readFileSync(f.path).toString('base64') })));
+      await seller.dispatchEvent('#drop', 'drop', { dataTransfer: dt });
+      await seller.setInputFiles('#picker', c.big.path);
+      check('three files are queued, each with its progress bar', (await seller.$$('#queue li progress')).length === 3);
+      // Wait for the big file (the third) to be between 25 and 60 %.
+      await seller.waitForFunction(() => {
+        const b = document.querySelectorAll('#queue li progress')[2];
+        return b && b.value > 0.25;
+      }, null, { timeout: 180000, polling: 50 });
+      cut = true;
+      const cutAt = Date.now();
+      await seller.waitForFunction(() => /retry|essai/.test(document.querySelectorAll('#queue li .info')[2].textContent), null, { timeout: 30000 }).catch(() => {});
+      await shot(seller, '2-seller-connection-cut');
+      check('the cut is shown to the seller (retrying)', /retrying/.test(await seller.textContent('#queue li:nth-child(3) .info')));
+      const during = await seller.evaluate(() => document.querySelectorAll('#queue li progress')[2].value);
+      await seller.waitForTimeout(Math.max(0, 2500 - (Date.now() - cutAt)));
+      cut = false;
+      // Pause and resume by hand as well, once the connection is back.
+      await seller.waitForFunction((v) => document.querySelectorAll('#queue li progress')[2].value > v + 0.02, during, { timeout: 60000 });
+      await seller.click('#pause');
+      const pausedAt = await seller.evaluate(() => document.querySelectorAll('#queue li progress')[2].value);
+      await seller.waitForTimeout(1500);
+      const stillPaused = await seller.evaluate(() => document.querySelectorAll('#queue li progress')[2].value);
+      await shot(seller, '3-seller-paused');
+      check('pause stops the upload', stillPaused - pausedAt < 0.1 && await seller.isVisible('#resume'), `${pausedAt} -> ${stillPaused}`);
+      await seller.click('#resume');
+      await seller.waitForFunction(() => !document.querySelector('#submit').disabled, null, { timeout: 300000 });
+      const bigPatches = patches.filter((p) => p.url === patches[patches.length - 1].url);
+      const afterCut = bigPatches.filter((p, i) => i > 0 && bigPatches[i - 1].cut && !p.cut);
+      check('after the cut the big file resumed from its offset, not from zero',
+            afterCut.length > 0 && afterCut.every((p) => p.offset > 0) && creations === 3,
+            JSON.stringify({ creations, afterCut, n: bigPatches.length }));
+      await shot(seller, '4-seller-uploaded');
+      await seller.fill('#message', c.message);
+      await seller.click('#submit');
+      await seller.waitForSelector('article.delivery', { timeout: 60000 });
+      await seller.evaluate(() => { window.__filigraneMarker = 1; });
+      const first = await previews(seller);
+      await shot(seller, '5-seller-submitted');
+      await seller.waitForFunction(() => [...document.querySelectorAll('li.file')].every((x) => x.dataset.preview !== 'processing'),
+                                   null, { timeout: 180000 });
+      const last = await previews(seller);
+      check('after submitting, the seller sees the previews turn from processing to ready without a reload',
+            first.includes('processing') && last.filter((x) => x === 'ready').length === 2 &&
+            (await seller.evaluate(() => window.__filigraneMarker)) === 1, JSON.stringify({ first, last }));
+      const doc = await (await sctx.request.get(`${c.base}/v1/orders/${c.order}`, { headers: { Authorization: 'Bearer ' + c.seller } })).json();
+      const big = doc.deliveries[0].files.find((f) => f.name === path.basename(c.big.path));
+      check('the big file arrived whole, despite the cut: same size and sha256',
+            big && big.size === c.big.size && big.sha256 === c.big.sha256, JSON.stringify(big));
+      check('the delivery carries the message', doc.deliveries[0].message === c.message);
+      await shot(seller, '6-seller-ready');
+    }
+    await sctx.close();
+
+    // ---- the buyer, before release ----
+    const bctx = await context();
+    const { page: buyer } = await open(bctx, c.buyer);
+    await buyer.evaluate(() => { window.__filigraneMarker = 1; });
+    const seen = new Set(await previews(buyer));
+    await buyer.waitForFunction(() => document.querySelectorAll('li.file').length > 0 &&
+      [...document.querySelectorAll('li.file')].every((x) => x.dataset.preview !== 'processing'), null, { timeout: 180000, polling: 200 });
+    await buyer.waitForSelector('li.file[data-preview="ready"] img');
+    await buyer.waitForFunction(() => [...document.querySelectorAll('li.file img')].every((i) => i.complete && i.naturalWidth > 0));
+    console.log(`# the buyer's page saw previews: ${[...seen].join(', ')} at first`);
+    check("the buyer's previews are ready (polled without a reload) and shown as images",
+          (await buyer.evaluate(() => window.__filigraneMarker)) === 1 &&
+          (await buyer.$$('li.file[data-preview="ready"] img')).length === 2);
+    const hrefs = await buyer.$$eval('a', (as) => as.map((a) => a.getAttribute('href') || ''));
+    check('before release the page offers no link to an original or a zip',
+          !hrefs.some((x) => /\/original|\/archive/.test(x)), hrefs.join(' '));
+    const locked = await buyer.$$eval('.locked', (xs) => xs.map((x) => x.textContent));
+    check('every original and the zip are shown locked, with the reason',
+          locked.length === 4 && locked.every((x) => /not released yet|must be accepted/.test(x)), locked.join(' | '));
+    check('the lock is explained at the top', /must be accepted/.test(await buyer.textContent('#lock-note')));
+    check('fingerprints before release are commitments, not sha256',
+          !(await buyer.content()).includes(c.big.sha256) && (await buyer.$$('text=Commitment')).length === 3);
+    await shot(buyer, '7-buyer-locked');
+    // The lightbox: open, arrows move, Escape closes and gives focus back.
+    const thumb = buyer.locator('li.file .thumb-button').first();
+    await thumb.focus();
+    await buyer.keyboard.press('Enter');
+    await buyer.waitForSelector('#lightbox[open]');
+    const cap1 = await buyer.textContent('#lb-caption');
+    await buyer.keyboard.press('ArrowRight');
+    const cap2 = await buyer.textContent('#lb-caption');
+    await shot(buyer, '8-buyer-lightbox');
+    await buyer.keyboard.press('Escape');
+    await buyer.waitForSelector('#lightbox:not([open])', { state: 'attached' });
+    check('the lightbox opens by keyboard, ArrowRight shows the next image, Escape closes it and focus returns',
+          cap1 !== cap2 && /\(2\/2\)/.test(cap2) && await thumb.evaluate((b) => b === document.activeElement), `${cap1} / ${cap2}`);
+    check('every image has alternative text', await buyer.$$eval('img', (xs) => xs.every((i) => i.alt && i.alt.length > 0)));
+    check('the history timeline lists the delivery', (await buyer.$$('#timeline li')).length > 3 &&
+          /Delivery sent|File received/.test(await buyer.textContent('#timeline')));
+    await bctx.close();
+
+    // ---- an expired link: a friendly message, not a stack trace ----
+    const ectx = await context();
+    const { page: old } = await open(ectx, c.expired);
+    check('an expired link says so in plain words', /expired/.test(await old.textContent('#alert')), await old.textContent('#alert'));
+    await shot(old, '9-expired-link');
+    await ectx.close();
+  } else {
+    // ---- the buyer, after the acceptance webhook ----
+    const bctx = await context();
+    const { page: buyer } = await open(bctx, c.buyer);
+    await buyer.waitForSelector('a.original');
+    check('after release the lock note says released', /Released on/.test(await buyer.textContent('#lock-note')));
+    await shot(buyer, '1-buyer-released');
+    const link = buyer.locator(`li.file:has(h4:text-is("${c.download.name}")) a.original`);
+    check('the original is a plain ?token= link', /\/original\?token=/.test(await link.getAttribute('href')));
+    const [dl] = await Promise.all([buyer.waitForEvent('download', { timeout: 60000 }), link.click()]);
+    const got = await dl.path();
+    check('the buyer downloads an original through the page, byte for byte',
+          got && fs.statSync(got).size === c.download.size && (await sha256(got)) === c.download.sha256, got);
+    check('after release the plain sha256 is shown', (await buyer.content()).includes(c.download.sha256));
+    await bctx.close();
+
+    // ---- the seller sees the buyer's activity ----
+    const sctx = await context();
+    const { page: seller } = await open(sctx, c.seller);
+    const card = seller.locator(`li.file:has(h4:text-is("${c.download.name}"))`);
+    const seenText = await card.locator('.seen').textContent();
+    const dlText = await card.locator('.downloads').textContent();
+    check('the seller sees when the buyer first saw the file and how many times it was downloaded',
+          /First seen by the buyer on/.test(seenText) && /Downloaded once/.test(dlText), `${seenText} | ${dlText}`);
+    await shot(seller, '2-seller-activity');
+    await sctx.close();
+
+    // ---- 390 px wide, in French (from the browser's language) ----
+    const fctx = await context({ viewport: { width: 390, height: 844 }, locale: 'fr-FR', isMobile: true, hasTouch: true });
+    const { page: phone } = await open(fctx, c.buyer);
+    await phone.waitForSelector('li.file img');
+    const widths = await phone.evaluate(() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]);
+    check('at 390 px wide nothing scrolls sideways', widths[0] <= 390 && widths[0] <= widths[1], widths.join(' '));
+    const fr = {
+      title: await phone.textContent('#title'), h: await phone.textContent('#deliveries-h'),
+      state: await phone.textContent('#order-state'), orig: await phone.locator('a.original').first().textContent(),
+      lang: await phone.getAttribute('html', 'lang'), hist: await phone.textContent('#history-h'),
+    };
+    check('the page is in French for a French browser, with the marketplaces\u2019 words',
+          fr.title === 'Votre commande' && fr.h === 'Livraisons' && fr.state === 'validée' &&
+          fr.orig === "Télécharger l'original" && fr.lang === 'fr' && fr.hist === 'Historique', JSON.stringify(fr));
+    await shot(phone, '3-buyer-390px-fr');
+    await phone.click('#lang');
+    check('the language switch turns it to English', (await phone.textContent('#title')) === 'Your order' &&
+          (await phone.getAttribute('html', 'lang')) === 'en');
+    await fctx.close();
+
+    // The seller's page at 390 px, in French.
+    const sfctx = await context({ viewport: { width: 390, height: 844 }, locale: 'fr-FR', isMobile: true, hasTouch: true });
+    const { page: sphone } = await open(sfctx, c.seller);
+    const sw = await sphone.evaluate(() => document.documentElement.scrollWidth);
+    check("the seller's page fits 390 px too, in French", sw <= 390 && (await sphone.textContent('#seller-h')) === 'Envoyer une livraison', sw);
+    await shot(sphone, '4-seller-390px-fr');
+    await sfctx.close();
+  }
+  check('no request left our origin', foreign.length === 0, foreign.join(' '));
+  check('the CSP refused nothing (no inline script or style)', cspErrors.length === 0, cspErrors.join('\n'));
+} catch (e) {
+  check(`the ${phase} phase ran to its end`, false, e.stack);
+} finally {
+  await browser.close();
+  fs.rmSync(profile, { recursive: true, force: true });
+}
+process.exit(failed ? 1 : 0);
