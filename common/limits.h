@@ -300,4 +300,16 @@
 #define FG_IDEM_TTL_LIMIT (7LL * 86400)
 #define FG_IDEM_LEASE_SECONDS 900
 
+/* tus uploads (fcgi/h_tus.c). An upload untouched for
+ * FILIGRANE_UPLOAD_EXPIRY (default 24 h, 1 s to 30 d) expires: answered
+ * 410, then removed with its bytes. Chunks are read and written through a
+ * buffer of FG_TUS_BUFFER_BYTES whatever their size. An order holds at
+ * most FILIGRANE_MAX_FILES uploads at once (a delivery could not take
+ * more), so a seller cannot fill the disk with abandoned starts. */
+#define FG_UPLOAD_EXPIRY_SECONDS (24LL * 3600)
+#define FG_UPLOAD_EXPIRY_LIMIT (30LL * 86400)
+#define FG_TUS_BUFFER_BYTES (256 * 1024)
+/* The JSON body that turns uploads into a delivery: ids and a message. */
+#define FG_MAX_TUS_FINISH_BODY (64 * 1024)
+
 #endif

@@ -1,4 +1,5 @@
 #include "fcgi/blob_gc.h"
+#include "fcgi/h_tus.h"
 
 #include <pthread.h>
 #include <stdbool.h>
@@ -65,6 +66,7 @@ static void maintain(fcgi_blob_gc *g)
         fcgi_log(FCGI_LOG_ERROR, "idempotency_keys error=\"%s\"", r.text);
     else if (expired)
         fcgi_log(FCGI_LOG_INFO, "idempotency_keys expired=%lld", (long long)expired);
+    fcgi_tus_maintain(g->meta, g->blobs, now); /* expired tus uploads (fcgi/h_tus.h) */
 }
 
 static void pass(fcgi_blob_gc *g)

@@ -228,6 +228,10 @@ fg_result fcgi_config_load(struct fcgi_config *cfg, fg_reason *r)
     if ((res = fg_duration_env("FILIGRANE_IDEMPOTENCY_TTL", 1, FG_IDEM_TTL_LIMIT,
                                &cfg->idem_ttl, r)) != FG_OK)
         goto out;
+    cfg->upload_expiry = FG_UPLOAD_EXPIRY_SECONDS;
+    if ((res = fg_duration_env("FILIGRANE_UPLOAD_EXPIRY", 1, FG_UPLOAD_EXPIRY_LIMIT,
+                               &cfg->upload_expiry, r)) != FG_OK)
+        goto out;
 
     /* Secrets last: a reason about them names the variable only. */
     if (!(s = env("FILIGRANE_JWT_SECRET"))) {

@@ -24,6 +24,8 @@
  *                                 becomes                         filigrane
  *   FILIGRANE_JWT_MAX_TTL         longest token lifetime accepted  30d
  *                                 (seconds, or s, m, h, d suffix)
+ *   FILIGRANE_UPLOAD_EXPIRY       a tus upload untouched this long 24h
+ *                                 expires (duration, 1s .. 30d)
  *
  * A variable set to the empty string counts as unset. Numbers are decimal
  * integers, byte sizes may end in K, M or G (powers of 1024); anything else,
@@ -64,6 +66,7 @@ struct fcgi_config {
     char run_user[FCGI_RUN_USER_MAX + 1];   /* used only when started as root */
     long long jwt_max_ttl;                  /* seconds, 1 .. FG_JWT_MAX_TTL_LIMIT */
     long long idem_ttl; /* Idempotency-Key lifetime, seconds, 1 .. FG_IDEM_TTL_LIMIT */
+    long long upload_expiry; /* tus: seconds of inactivity, 1 .. FG_UPLOAD_EXPIRY_LIMIT */
 };
 
 /* Reads the environment into cfg, and removes FILIGRANE_MARK_KEY from it

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "fcgi/access.h"
+#include "fcgi/h_tus.h"
 #include "fcgi/handlers.h"
 
 void fcgi_h_auth_deliver(fcgi_req *req)
@@ -28,6 +29,29 @@ void fcgi_h_auth_deliver(fcgi_req *req)
         return;
     }
     if (!fcgi_load_order(req, req->params[0], ORD_DELIVER, &who, &o))
+        return;
+    fcgi_send_text(req, 204, "text/plain", "", 0);
+}
+
+/* The same early check for a tus request on /v1/uploads/{id} (a PATCH
+ * carries a chunk): the token, the upload's owner, its expiry and the
+ * order's rules, exactly as the handler checks them (fcgi_tus_load).
+ * OPTIONS carries no body and needs no token. */
+void fcgi_h_auth_upload(fcgi_req *req)
+{
+    struct fcgi_claims who;
+    store_upload u;
+    req->auth_check = true;
+    if (strcmp(req->method, "OPTIONS") == 0) {
+        fcgi_send_text(req, 204, "text/plain", "", 0);
+        return;
+    }
+    if (strcmp(req->method, "PATCH") != 0 && strcmp(req->method, "HEAD") != 0 &&
+        strcmp(req->method, "DELETE") != 0) {
+        fcgi_send_method_not_allowed(req, "HEAD, PATCH, DELETE, OPTIONS");
+        return;
+    }
+    if (!fcgi_tus_load(req, req->params[0], &who, &u))
         return;
     fcgi_send_text(req, 204, "text/plain", "", 0);
 }

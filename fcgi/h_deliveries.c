@@ -10,6 +10,8 @@
  * runners, never inside the request, so a delivery of any size holds a
  * request thread only while its bytes are stored. */
 #include <fcntl.h>
+#include <jansson.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +21,7 @@
 #include "common/commit.h"
 #include "fcgi/access.h"
 #include "fcgi/body_file.h"
+#include "fcgi/h_tus.h"
 #include "fcgi/handlers.h"
 #include "fcgi/idempotency.h"
 #include "fcgi/log.h"
@@ -29,6 +32,7 @@
 #include "jobs/runner.h"
 #include "orders/delivery.h"
 #include "storage/blob_refs.h"
+#include "storage/uploads.h"
 #include "watermark/wm.h"
 
 /* One delivered file on its way in. */
@@ -46,12 +50,14 @@ typedef struct upload {
     incoming *files;
     size_t n;
     char *message;
+    char (*tus)[STORE_FILE_ID_MAX]; /* the JSON body's tus uploads, n of them */
 } upload;
 
 static void upload_release(upload *u)
 {
     free(u->files);
     free(u->message);
+    free(u->tus);
     memset(u, 0, sizeof *u);
 }
 
@@ -148,6 +154,138 @@ static fg_result read_raw(fcgi_req *req, const char *body_file, int fd,
     return store_one(req->ctx, body_file, NULL, name, &u->files[0], r);
 }
 
+/* ---- the JSON body: finished tus uploads (fcgi/h_tus.c) ----
+ *
+ * {"uploads":["<id>",...],"message":"..."}: each upload must be complete
+ * and the caller's, for this order. Their hashes were computed as the
+ * bytes arrived; each data file is linked under a temp name and that link
+ * stored as the blob (the upload keeps its own name until the delivery is
+ * recorded, so a refused delivery leaves the uploads whole), and the
+ * uploads' rows go in the delivery's transaction (idem_hook): an upload
+ * is delivered once, whatever races. */
+static fg_result read_json(int fd, const struct fcgi_upload_limits *lim, upload *u,
+                           fg_reason *r)
+{
+    struct stat st;
+    json_error_t jerr;
+    json_t *doc = NULL, *ids, *msg;
+    char *buf = NULL;
+    fg_result rc = FG_OK;
+    if (fstat(fd, &st) != 0)
+        return fg_fail(r, FG_EIO, "cannot read the request");
+    if (st.st_size > FG_MAX_TUS_FINISH_BODY)
+        return fg_fail(r, FG_ELIMIT, "the JSON body is longer than %d bytes",
+                       FG_MAX_TUS_FINISH_BODY);
+    if (!(buf = malloc((size_t)st.st_size + 1)))
+        return fg_fail(r, FG_EIO, "out of memory");
+    if (pread(fd, buf, (size_t)st.st_size, 0) != st.st_size) {
+        rc = fg_fail(r, FG_EIO, "cannot read the request");
+        goto out;
+    }
+    doc = json_loadb(buf, (size_t)st.st_size, JSON_REJECT_DUPLICATES, &jerr);
+    ids = doc ? json_object_get(doc, "uploads") : NULL;
+    msg = doc ? json_object_get(doc, "message") : NULL;
+    if (!json_is_array(ids) || json_array_size(ids) == 0 || (msg && !json_is_string(msg))) {
+        rc = fg_fail(r, FG_EUSAGE, "the body must be {\"uploads\":[\"<id>\",...],"
+                                   "\"message\":\"...\"} with at least one upload");
+        goto out;
+    }
+    if (json_array_size(ids) > (size_t)lim->max_files) {
+        rc = fg_fail(r, FG_ELIMIT, "a delivery holds at most %d files (FILIGRANE_MAX_FILES)",
+                     lim->max_files);
+        goto out;
+    }
+    u->n = json_array_size(ids);
+    if (!(u->tus = calloc(u->n, sizeof *u->tus)) || !(u->files = calloc(u->n, sizeof *u->files)) ||
+        (msg && !(u->message = strdup(json_string_value(msg))))) {
+        rc = fg_fail(r, FG_EIO, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < u->n; i++) {
+        const char *id = json_string_value(json_array_get(ids, i));
+        if (!id || !store_file_id_valid(id)) {
+            rc = fg_fail(r, FG_EUSAGE, "an upload id is malformed");
+            goto out;
+        }
+        for (size_t k = 0; k < i; k++)
+            if (strcmp(u->tus[k], id) == 0) {
+                rc = fg_fail(r, FG_EUSAGE, "upload %s is listed twice", id);
+                goto out;
+            }
+        snprintf(u->tus[i], sizeof u->tus[i], "%s", id);
+    }
+out:
+    json_decref(doc);
+    free(buf);
+    return rc;
+}
+
+/* The fingerprint of a JSON delivery: its message and upload ids (an id
+ * is random and names one content), so a retry after the uploads are
+ * gone is still recognised. */
+static void tus_fingerprint(const upload *u, const char **names, char out[STORE_HEX_MAX])
+{
+    const char **ids = names + u->n;
+    for (size_t i = 0; i < u->n; i++) {
+        names[i] = "tus";
+        ids[i] = u->tus[i];
+    }
+    store_idem_fingerprint(u->message, u->n, names, ids, out);
+}
+
+/* Stores each finished upload of u->tus as a blob into u->files. */
+static fg_result store_uploads(fcgi_req *req, const struct fcgi_claims *who,
+                               const char *order_id, upload *u, fg_reason *r)
+{
+    fcgi_ctx *ctx = req->ctx;
+    for (size_t i = 0; i < u->n; i++) {
+        store_upload t;
+        fg_sha256 h;
+        struct stat st;
+        struct fcgi_upload_file mp = {0};
+        char data[PATH_MAX], link_path[PATH_MAX], tag[STORE_FILE_ID_MAX];
+        fg_result rc = store_upload_get(ctx->meta, u->tus[i], &t, r);
+        if (rc == FG_OK && (strcmp(t.seller_id, who->sub) != 0 || strcmp(t.order_id, order_id) != 0))
+            rc = fg_fail(r, FG_ENOTFOUND, "no such upload: %s", u->tus[i]);
+        else if (rc == FG_ENOTFOUND)
+            rc = fg_fail(r, FG_ENOTFOUND, "no such upload: %s (delivered already, deleted or "
+                                          "expired?)", u->tus[i]);
+        if (rc != FG_OK)
+            return rc;
+        if (t.expires_at <= (int64_t)time(NULL))
+            return fg_fail(r, FG_EGONE, "upload %s expired (FILIGRANE_UPLOAD_EXPIRY)", t.id);
+        if (t.offset != t.length)
+            return fg_fail(r, FG_ESTATE, "upload %s is not complete: %lld of %lld bytes", t.id,
+                           (long long)t.offset, (long long)t.length);
+        if ((rc = fg_sha256_load(&h, t.sha_state, r)) != FG_OK)
+            return rc;
+        fg_sha256_peek_hex(&h, mp.sha256);
+        if ((rc = fg_sha256_load(&h, t.commit_state, r)) != FG_OK)
+            return rc;
+        fg_sha256_peek_hex(&h, mp.commitment);
+        snprintf(mp.salt, sizeof mp.salt, "%s", t.salt);
+        /* The data file may hold more than the offset (a chunk that died
+         * before its update): only a file of exactly the length is the
+         * upload. */
+        if (!fcgi_tus_data_path(ctx->blobs, t.id, data, sizeof data) || lstat(data, &st) != 0 ||
+            !S_ISREG(st.st_mode) || st.st_size != t.length)
+            return fg_fail(r, FG_ECORRUPT, "upload %s is damaged; send it again", t.id);
+        /* "upload-": a link left by a crash here is the startup
+         * cleaning's (storage/tmp_clean.h). */
+        if ((rc = store_file_id_new(tag, r)) != FG_OK)
+            return rc;
+        if (snprintf(link_path, sizeof link_path, "%s/upload-tus-%s", store_blob_tmp_dir(ctx->blobs),
+                     tag) >= (int)sizeof link_path ||
+            link(data, link_path) != 0)
+            return fg_fail(r, FG_EIO, "cannot store upload %s", t.id);
+        if ((rc = store_one(ctx, link_path, &mp, t.name, &u->files[i], r)) != FG_OK) {
+            unlink(link_path);
+            return rc;
+        }
+    }
+    return FG_OK;
+}
+
 /* Idempotency-Key: what this request delivers, as its fingerprint (the
  * message and the ordered (name, sha256) of the files: a retried
  * multipart body has a new boundary, so not the raw body). */
@@ -195,12 +333,22 @@ static bool idem_answered(fcgi_req *req, const fcgi_idem *ik, const upload *u,
 struct idem_hook {
     const fcgi_idem *ik;
     const char *fp;
+    const upload *u;
 };
 
+/* With it, the tus uploads delivered lose their rows: one that is gone
+ * already was delivered by a request racing this one, which rolls back. */
 static fg_result idem_hook(store_meta *m, int number, void *ctx, fg_reason *r)
 {
     const struct idem_hook *h = ctx;
-    return fcgi_idem_record(m, h->ik, h->fp, number, r);
+    fg_result rc = fcgi_idem_record(m, h->ik, h->fp, number, r);
+    for (size_t i = 0; rc == FG_OK && h->u->tus && i < h->u->n; i++) {
+        bool removed = false;
+        if ((rc = store_upload_delete(m, h->u->tus[i], &removed, r)) == FG_OK && !removed)
+            rc = fg_fail(r, FG_ESTATE, "upload %s was delivered by another request",
+                         h->u->tus[i]);
+    }
+    return rc;
 }
 
 /* The delivery, its files, their preview jobs and the Idempotency-Key's
@@ -226,7 +374,7 @@ static fg_result record(fcgi_req *req, const struct fcgi_claims *who, const char
         snprintf(in[i].mime, sizeof in[i].mime, "%s", f->type.mime);
         snprintf(in[i].kind, sizeof in[i].kind, "%s", wm_kind_name(f->type.kind));
     }
-    struct idem_hook hook = {.ik = ik, .fp = fp};
+    struct idem_hook hook = {.ik = ik, .fp = fp, .u = u};
     fg_result rc = orders_delivery_record(req->ctx->meta, order_id, actor, u->message, in, u->n,
                                           idem_hook, &hook, number, &jobs, r);
     for (size_t i = 0; rc == FG_OK && i < u->n; i++)
@@ -271,12 +419,32 @@ void fcgi_h_delivery_create(fcgi_req *req)
         return;
     }
     struct fcgi_upload_limits lim = ctx->cfg->upload;
-    if (ctype && strncasecmp(ctype, "multipart/form-data", 19) == 0)
+    bool json = ctype && strncasecmp(ctype, "application/json", 16) == 0;
+    if (json && (rc = read_json(fd, &lim, &u, &r)) == FG_OK && ik.on) {
+        /* Answered before the uploads are looked at: they are gone once
+         * delivered, and a retry must still get its delivery. */
+        const char **names = calloc(2 * u.n, sizeof *names); /* names, then ids */
+        if (!names) {
+            rc = fg_fail(&r, FG_EIO, "out of memory");
+        } else {
+            tus_fingerprint(&u, names, fp);
+            free(names);
+            if (fcgi_idem_done(&ik)) {
+                close(fd);
+                fcgi_idem_answer(req, &ik, fp);
+                fcgi_idem_abandon(req, &ik);
+                goto out;
+            }
+        }
+    }
+    if (json && rc == FG_OK)
+        rc = store_uploads(req, &who, order_id, &u, &r);
+    else if (!json && ctype && strncasecmp(ctype, "multipart/form-data", 19) == 0)
         rc = read_multipart(req, fd, ctype, &lim, &u, &r);
-    else
+    else if (!json)
         rc = read_raw(req, body_file, fd, &lim, &u, &r);
     close(fd);
-    if (rc == FG_OK && idem_answered(req, &ik, &u, fp)) {
+    if (rc == FG_OK && !json && idem_answered(req, &ik, &u, fp)) {
         fcgi_idem_abandon(req, &ik); /* a claim of ours only: not a DONE key */
         goto out;
     }
@@ -286,6 +454,13 @@ void fcgi_h_delivery_create(fcgi_req *req)
         fcgi_idem_abandon(req, &ik);
         fcgi_send_error(req, rc, NULL, r.text);
         goto out;
+    }
+    /* Delivered: the uploads' rows went with the delivery's transaction,
+     * their data files go now (the blobs hold the bytes). */
+    for (size_t i = 0; u.tus && i < u.n; i++) {
+        char data[PATH_MAX];
+        if (fcgi_tus_data_path(ctx->blobs, u.tus[i], data, sizeof data))
+            unlink(data);
     }
     for (size_t i = 0; i < u.n; i++) {
         fcgi_metric_inc(FCGI_M_UPLOAD_FILES);

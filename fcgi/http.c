@@ -170,9 +170,11 @@ static const char *reason_phrase(int status)
     case 405: return "Method Not Allowed";
     case 409: return "Conflict";
     case 410: return "Gone";
+    case 412: return "Precondition Failed";
     case 413: return "Payload Too Large";
     case 415: return "Unsupported Media Type";
     case 422: return "Unprocessable Content";
+    case 460: return "Checksum Mismatch"; /* tus 1.0, checksum extension */
     case 503: return "Service Unavailable";
     default: return status < 500 ? "Error" : "Internal Server Error";
     }
@@ -210,8 +212,18 @@ static void put_status(fcgi_req *req, int status)
 {
     req->status = status;
     count_status(status);
-    out_printf(req, "Status: %d %s\r\nX-Request-Id: %s\r\n", status,
-                 reason_phrase(status), req->id);
+    out_printf(req, "Status: %d %s\r\nX-Request-Id: %s\r\n%s", status,
+                 reason_phrase(status), req->id, req->headers);
+}
+
+void fcgi_add_header(fcgi_req *req, const char *name, const char *value)
+{
+    size_t n = strlen(req->headers);
+    if (strpbrk(name, "\r\n:") || strpbrk(value, "\r\n"))
+        return;
+    int k = snprintf(req->headers + n, sizeof req->headers - n, "%s: %s\r\n", name, value);
+    if (k < 0 || (size_t)k >= sizeof req->headers - n)
+        req->headers[n] = '\0'; /* cut: never half a header */
 }
 
 void fcgi_send_text(fcgi_req *req, int status, const char *content_type,

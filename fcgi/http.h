@@ -40,7 +40,14 @@ typedef struct fcgi_req {
     bool auth_check;         /* answering nginx's auth_request: see
                                 fcgi_send_error */
     fcgi_cleanup *cleanups;
+    char headers[1024];      /* fcgi_add_header's lines, sent with the answer */
 } fcgi_req;
+
+/* Adds "name: value" to the answer, whichever fcgi_send_* sends it (tus's
+ * Upload-Offset, Location, ...). A header that does not fit, or holds a
+ * CR or LF, is dropped: values come from the worker, never the client.
+ * Can't fail. */
+void fcgi_add_header(fcgi_req *req, const char *name, const char *value);
 
 /* Fills req from an accepted FastCGI request. Returns FG_EUSAGE if the
  * request line is unusable (no method, path too long or not decodable). */

@@ -25,6 +25,15 @@ static const struct route {
     /* nginx's early check of an upload, before its body is read: never
      * reachable from outside (nginx sends no client path to /_auth). */
     {"*", "/_auth/v1/orders/{order}/deliveries", fcgi_h_auth_deliver},
+    {"*", "/_auth/v1/uploads/{upload}", fcgi_h_auth_upload},
+    /* tus 1.0 (fcgi/h_tus.c): HEAD is its own route, not GET's. */
+    {"OPTIONS", "/v1/uploads", fcgi_h_tus_options},
+    {"OPTIONS", "/v1/orders/{order}/uploads", fcgi_h_tus_options},
+    {"POST", "/v1/orders/{order}/uploads", fcgi_h_tus_create},
+    {"HEAD", "/v1/uploads/{upload}", fcgi_h_tus_head},
+    {"PATCH", "/v1/uploads/{upload}", fcgi_h_tus_patch},
+    {"DELETE", "/v1/uploads/{upload}", fcgi_h_tus_delete},
+    {"OPTIONS", "/v1/uploads/{upload}", fcgi_h_tus_options},
     {"GET", "/v1/orders/{order}", fcgi_h_order_get},
     {"GET", "/v1/orders/{order}/audit", fcgi_h_order_audit},
     {"GET", "/v1/orders/{order}/deliveries/{n}/archive", fcgi_h_delivery_archive},

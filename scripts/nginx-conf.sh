@@ -1,7 +1,7 @@
 #!/bin/sh
 # Writes the nginx configuration for one filigrane data directory.
 #   scripts/nginx-conf.sh DATA PORT SOCKET MAX_DELIVERY_BYTES > nginx.conf
-# and reads FILIGRANE_RATE_UPLOADS and FILIGRANE_RATE_WEBHOOKS itself.
+# and reads FILIGRANE_RATE_UPLOADS, FILIGRANE_RATE_WEBHOOKS and FILIGRANE_RATE_TUS itself.
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 data=$1 port=$2 socket=$3 max=$4
@@ -37,6 +37,7 @@ rate() {
 }
 rate_uploads=$(rate FILIGRANE_RATE_UPLOADS 30)
 rate_webhooks=$(rate FILIGRANE_RATE_WEBHOOKS 600)
+rate_tus=$(rate FILIGRANE_RATE_TUS 600)
 # The order page's Content-Security-Policy (README, "The order page"):
 # everything from this origin only, nothing inline; previews are shown as
 # images and opened (PDFs) in their own tab, never embedded as plugins.
@@ -45,4 +46,5 @@ sed -e "s|@PAGE_CSP@|$page_csp|g" -e "s|@DATA@|$data|g" -e "s|@PORT@|$port|g" -e
     -e "s|@MAX_DELIVERY_BYTES@|$max|g" -e "s|@USER_LINE@|$user_line|g" \
     -e "s|@RATE_UPLOADS@|$rate_uploads|g" -e "s|@BURST_UPLOADS@|$((rate_uploads - 1))|g" \
     -e "s|@RATE_WEBHOOKS@|$rate_webhooks|g" -e "s|@BURST_WEBHOOKS@|$((rate_webhooks - 1))|g" \
+    -e "s|@RATE_TUS@|$rate_tus|g" -e "s|@BURST_TUS@|$((rate_tus - 1))|g" \
     "$top/nginx.conf"

@@ -143,6 +143,8 @@ typedef struct store_meta_ops {
 
     /* The job queue (storage/jobs_impl.h). */
     const struct store_job_ops *jobs;
+    /* tus uploads (storage/uploads_impl.h). */
+    const struct store_upload_ops *uploads;
 } store_meta_ops;
 
 /* The part of every handle that meta.c owns; backends embed it first. */

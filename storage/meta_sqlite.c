@@ -2,6 +2,7 @@
  * checked by storage/meta.c; here it is only stored and read back. */
 #include "storage/meta_impl.h"
 #include "storage/jobs_impl.h"
+#include "storage/uploads_impl.h"
 #include "storage/schema_sqlite.h"
 
 #include <pthread.h>
@@ -1118,6 +1119,7 @@ static const store_meta_ops sqlite_ops = {
     .audit_list = sq_audit_list,
     .audit_each = sq_audit_each,
     .jobs = &store_sqlite_job_ops,
+    .uploads = &store_sqlite_upload_ops,
 };
 
 /* Runs a pragma that answers with one row and checks the answer (a pragma

@@ -252,6 +252,26 @@ static const char *const steps[] = {
     "    CAST(strftime('%s','now') AS INTEGER) * 1000,"
     "    strftime('%Y-%m-%dT%H:%M:%fZ','now'), strftime('%Y-%m-%dT%H:%M:%fZ','now')"
     "  FROM files WHERE preview = 'processing' ORDER BY seq;",
+    /* 8: tus uploads in progress (storage/uploads.h). received is the
+     * offset; the two hash states are those after exactly `received`
+     * bytes (common/sha256_state.h); expires_at is unix seconds, moved on
+     * by each chunk. A finished upload's row goes in the transaction that
+     * records its delivery. */
+    "CREATE TABLE uploads ("
+    "  id TEXT PRIMARY KEY,"
+    "  order_id TEXT NOT NULL,"
+    "  seller_id TEXT NOT NULL,"
+    "  name TEXT NOT NULL,"
+    "  length INTEGER NOT NULL CHECK (length > 0),"
+    "  received INTEGER NOT NULL DEFAULT 0 CHECK (received >= 0 AND received <= length),"
+    "  sha_state TEXT NOT NULL,"
+    "  commit_state TEXT NOT NULL,"
+    "  salt TEXT NOT NULL,"
+    "  created_at TEXT NOT NULL,"
+    "  expires_at INTEGER NOT NULL"
+    ") STRICT;"
+    "CREATE INDEX uploads_by_order ON uploads(order_id);"
+    "CREATE INDEX uploads_by_expiry ON uploads(expires_at);",
 };
 
 int store_sqlite_schema_latest(void)
