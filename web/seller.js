@@ -90,9 +90,11 @@ export function startSeller({ orderId, token, api, refresh, showError, announce 
       removeFingerprintOnSuccess: false,
       onShouldRetry: (err) => {
         const s = err.originalResponse ? err.originalResponse.getStatus() : 0;
-        it.info.textContent = t('retrying');
+        it.retrying = true;
+        paint();
         return s === 0 || s === 409 || s === 423 || s === 429 || s >= 500;
       },
+      onChunkComplete: () => { it.retrying = false; },
       onProgress: (sent, total) => {
         it.sent = sent;
         it.samples.push([performance.now(), sent]);
@@ -138,7 +140,8 @@ export function startSeller({ orderId, token, api, refresh, showError, announce 
       total += it.file.size; sent += it.sent;
       it.bar.value = it.file.size ? it.sent / it.file.size : 1;
       it.li.dataset.state = it.state;
-      if (it.state === 'uploading') {
+      if (it.state === 'uploading' && it.retrying) it.info.textContent = t('retrying');
+      else if (it.state === 'uploading') {
         const v = speedOf(it);
         it.info.textContent = t('speed', { done: formatSize(it.sent), size: formatSize(it.file.size), speed: formatSize(v), eta: formatDuration(v ? (it.file.size - it.sent) / v : NaN) });
       } else if (it.state === 'done') it.info.textContent = t('speedDone', { size: formatSize(it.file.size) });
@@ -166,7 +169,7 @@ export function startSeller({ orderId, token, api, refresh, showError, announce 
   });
   $('resume').addEventListener('click', () => {
     pausedAll = false;
-    for (const it of items) if (it.state === 'paused' || it.state === 'failed') { it.state = 'waiting'; it.samples = []; }
+    for (const it of items) if (it.state === 'paused' || it.state === 'failed') { it.state = 'waiting'; it.samples = []; it.retrying = false; }
     $('alert').hidden = true;
     paint(); next();
     $('pause').focus();

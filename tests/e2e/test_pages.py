@@ -78,11 +78,16 @@ try:
             h.update(chunk)
             f.write(chunk)
             left -= len(chunk)
+    svc.create_order("ord-resume", "s-pages", "b-pages")
+    draft = keep("draft.bin", os.urandom(48 << 20))
+    with open(draft, "rb") as f:
+        draft_sha = hashlib.sha256(f.read()).hexdigest()
     photo = image("png", 1600, 1200)
     poster = image("jpg", 1200, 900)
     # Are the tus routes there? A creation of one byte, then its removal.
     r = svc.request("POST", "/v1/orders/ord-pages/uploads", token=seller,
-                    headers={"Tus-Resumable": "1.0.0", "Upload-Length": "1"})
+                    headers={"Tus-Resumable": "1.0.0", "Upload-Length": "1",
+                             "Upload-Metadata": "filename eC5iaW4="})
     tus = r.status == 201 and (r.header("location") or "").startswith("/v1/uploads/")
     if tus:
         svc.request("DELETE", r.header("location"), token=seller, headers={"Tus-Resumable": "1.0.0"})
@@ -108,6 +113,8 @@ try:
         "message": "Voici les fichiers finaux",
         "dropped": [{"name": "photo.png", "type": "image/png", "path": keep("photo.png", photo)},
                     {"name": "poster.jpg", "type": "image/jpeg", "path": keep("poster.jpg", poster)}],
+        "resume": {"order": "ord-resume", "path": draft, "size": 48 << 20, "sha256": draft_sha,
+                   "seller": svc.token("seller", "s-pages", "ord-resume", ttl=3600)},
         "big": {"path": big, "size": BIG, "sha256": h.hexdigest()},
         "download": {"name": "photo.png", "size": len(photo),
                      "sha256": hashlib.sha256(photo).hexdigest()},
