@@ -5,11 +5,12 @@
 // browser downloads itself: no original is ever read into this script.
 import { pickLanguage, setLanguage, currentLanguage, t, errorText, formatDate, formatSize } from './i18n.js';
 import { startSeller } from './seller.js';
+import { readManifest } from './manifest.js';
 
 const $ = (id) => document.getElementById(id);
 const orderId = decodeURIComponent(location.pathname.replace(/^\/o\//, ''));
 const enc = encodeURIComponent;
-const state = { order: null, audit: [], role: null, timer: 0, images: [], lbIndex: 0, lbOpener: null, sigs: new Map() };
+const state = { order: null, audit: [], role: null, timer: 0, images: [], lbIndex: 0, lbOpener: null, sigs: new Map(), manifests: new Map() };
 
 function takeToken() {
   const key = 'filigrane:t:' + orderId;
@@ -118,7 +119,10 @@ function fileCard(f, activity) {
     fig.append(b);
   } else if (f.kind === 'video') fig.append(el('video', { src: previewUrl, controls: true, preload: 'metadata', 'aria-label': t('previewAlt', { name: f.name }) }));
   else if (f.kind === 'audio') fig.append(el('audio', { src: previewUrl, controls: true, preload: 'none', 'aria-label': t('previewAlt', { name: f.name }) }));
-  else if (f.kind === 'archive') fig.append(el('a', { href: previewUrl, class: 'button', text: t('openZip') }));
+  else if (f.kind === 'archive') {
+    fig.append(el('a', { href: previewUrl, class: 'button', text: t('openZip') }));
+    li.dataset.archive = '1';
+  }
   else fig.append(el('a', { href: previewUrl, target: '_blank', rel: 'noopener noreferrer', class: 'button', text: t('openPdf') }));
   li.append(fig);
 
@@ -144,7 +148,32 @@ function fileCard(f, activity) {
     else meta.append(el('p', { class: 'locked', text: t('originalLocked') }));
   }
   li.append(meta);
+  if (li.dataset.archive && f.preview === 'ready' && !f.purged_at) li.append(manifestTable(f));
   return li;
+}
+
+// An archive's manifest as a table, read once per file from the end of
+// its preview zip (manifest.js).
+function manifestTable(f) {
+  const box = el('div', { class: 'manifest' });
+  const draw = () => {
+    const m = state.manifests.get(f.id);
+    if (!m) { box.replaceChildren(el('p', { class: 'small muted', text: t('manifestLoading') })); return; }
+    if (m.error) { box.replaceChildren(el('p', { class: 'small muted', text: t('manifestError') })); return; }
+    const head = el('tr', {}, ...['mState', 'mSize', 'mType', 'mName', 'mNote'].map((k) => el('th', { scope: 'col', text: t(k) })));
+    const rows = m.rows.slice(0, 2000).map(([st, size, , type, name, note]) => el('tr', { 'data-state': st },
+      el('td', { text: t('m_' + st) === 'm_' + st ? st : t('m_' + st) }), el('td', { text: size === '-' || Number(size) < 0 ? '' : formatSize(size) }),
+      el('td', { text: type === '-' ? '' : type }), el('td', { text: name }), el('td', { text: note === '-' ? '' : note })));
+    box.replaceChildren(el('table', {}, el('caption', { text: t('manifestCaption', { n: m.rows.length }) }), el('thead', {}, head), el('tbody', {}, ...rows)));
+  };
+  if (!state.manifests.has(f.id)) {
+    state.manifests.set(f.id, null);
+    readManifest(`/v1/files/${enc(f.id)}/preview`, token)
+      .then((rows) => state.manifests.set(f.id, { rows }), () => state.manifests.set(f.id, { error: true }))
+      .then(() => { state.sigs.clear(); render(); });
+  }
+  draw();
+  return box;
 }
 
 function renderDeliveries() {

@@ -7,12 +7,14 @@ the buyer downloads an original through the page, byte for byte; the page
 fits 390 px and speaks French. Screenshots of every step are written to
 build/pages-screens/ (kept, also after a failure)."""
 import hashlib
+import io
 import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import zipfile
 
 sys.path.insert(0, os.path.dirname(__file__))
 from service import TOP, Service, check, finish, image  # noqa: E402
@@ -83,6 +85,16 @@ try:
     with open(draft, "rb") as f:
         draft_sha = hashlib.sha256(f.read()).hexdigest()
     photo = image("png", 1600, 1200)
+    # An archive: its manifest is shown as a table on the buyer's page.
+    zbuf = io.BytesIO()
+    with zipfile.ZipFile(zbuf, "w") as z:
+        z.writestr("art/cover.png", image("png", 300, 200))
+        z.writestr("notes.txt", "draft notes\n" * 50)
+    svc.create_order("ord-archive", "s-pages", "b-pages")
+    r = svc.upload_done("ord-archive", [("bundle.zip", zbuf.getvalue())],
+                        svc.token("seller", "s-pages", "ord-archive"))
+    check("an archive is delivered and previewed",
+          r.status == 201 and (r.json() or {}).get("files", [{}])[0].get("preview") == "ready", r)
     poster = image("jpg", 1200, 900)
     # Are the tus routes there? A creation of one byte, then its removal.
     r = svc.request("POST", "/v1/orders/ord-pages/uploads", token=seller,
@@ -115,6 +127,8 @@ try:
                     {"name": "poster.jpg", "type": "image/jpeg", "path": keep("poster.jpg", poster)}],
         "resume": {"order": "ord-resume", "path": draft, "size": 48 << 20, "sha256": draft_sha,
                    "seller": svc.token("seller", "s-pages", "ord-resume", ttl=3600)},
+        "archive": {"order": "ord-archive",
+                    "buyer": svc.token("buyer", "b-pages", "ord-archive", ttl=3600)},
         "big": {"path": big, "size": BIG, "sha256": h.hexdigest()},
         "download": {"name": "photo.png", "size": len(photo),
                      "sha256": hashlib.sha256(photo).hexdigest()},

@@ -221,6 +221,21 @@ try {
           /Delivery sent|File received/.test(await buyer.textContent('#timeline')));
     await bctx.close();
 
+    // ---- an archive's manifest, as a table ----
+    const actx = await context();
+    const ranges = [];
+    actx.on('request', (r) => { if (/\/preview/.test(r.url())) ranges.push(r.headers().range || 'none'); });
+    const { page: arch } = await open(actx, c.archive.buyer, c.archive.order);
+    await arch.waitForSelector('.manifest table', { timeout: 20000 }).catch(() => {});
+    const rows = await arch.$$eval('.manifest tbody tr', (trs) => trs.map((tr) => [...tr.children].map((td) => td.textContent)));
+    check("an archive's manifest is shown as a table: the previewed image and the withheld text file",
+          rows.length === 2 && rows.some((r) => r[0] === 'previewed' && r[3] === 'art/cover.png') &&
+          rows.some((r) => r[0] === 'listed only' && r[3] === 'notes.txt' && /not an image/.test(r[4])), JSON.stringify(rows));
+    check('the manifest is read from the end of the preview zip (a Range request), not the whole zip',
+          ranges.length > 0 && ranges.every((x) => /^bytes=/.test(x)), ranges.join(' '));
+    await shot(arch, '8b-buyer-archive-manifest');
+    await actx.close();
+
     // ---- an expired link: a friendly message, not a stack trace ----
     const ectx = await context();
     const { page: old } = await open(ectx, c.expired);
