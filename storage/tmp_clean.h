@@ -7,7 +7,9 @@
  * "blob-" (a blob being written, storage/blob_fs.c). nginx keeps its own
  * directories beside them (body/, fastcgi/, ...): those are never ours to
  * touch, even at startup, since nginx may be serving requests while the
- * worker restarts. A new kind of temp file gets a prefix here. */
+ * worker restarts. A new kind of temp file gets a prefix here. The data
+ * files of tus uploads ("tus-", fcgi/h_tus.h) deliberately have none:
+ * they outlive the process, and expire by their rows instead. */
 #ifndef STORE_TMP_CLEAN_H
 #define STORE_TMP_CLEAN_H
 

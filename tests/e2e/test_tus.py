@@ -13,7 +13,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from service import Service, check, finish  # noqa: E402
+from service import TOP, Service, check, finish  # noqa: E402
 import socket  # noqa: E402
 import subprocess  # noqa: E402
 
@@ -202,6 +202,14 @@ try:
     uid = loc.rsplit("/", 1)[1]
     with open(os.path.join(svc.data, "tmp", "tus-" + uid), "ab") as f:
         f.write(b"garbage of a dead request")
+    # Another chunk of this upload being written (its lock held): refused.
+    import fcntl
+    with open(os.path.join(svc.data, "tmp", "tus-" + uid), "rb") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        r = patch(svc, loc, seller, half, data[half:])
+        fcntl.flock(held, fcntl.LOCK_UN)
+    check("a chunk while another chunk of the upload is being written answers 409 upload_busy",
+          r.status == 409 and code(r) == "upload_busy", r)
     r = patch(svc, loc, seller, half, data[half:])
     check("the last chunk completes the upload (204, offset = length)",
           r.status == 204 and r.header("upload-offset") == str(len(data)), r)
@@ -272,6 +280,8 @@ try:
     r = create(svc, "ord-v", svc.token("seller", "s-v", "ord-v"), MAX_FILE, "big.bin")
     loc4 = r.header("location")
     for name, tok in (("no token", None), ("another seller's token", other)):
+        time.sleep(0.3)  # earlier requests' body files are cleaned up
+        earlier = set(body_files(svc))
         s = socket.create_connection(("127.0.0.1", svc.port))
         h = ("PATCH %s HTTP/1.1\r\nHost: x\r\nTus-Resumable: 1.0.0\r\nUpload-Offset: 0\r\n"
              "Content-Type: application/offset+octet-stream\r\nContent-Length: %d\r\n"
@@ -280,15 +290,18 @@ try:
             h += "Authorization: Bearer %s\r\n" % tok
         s.sendall((h + "\r\n").encode())
         got, hd, body = read_final(s)
-        spooled = body_files(svc)
+        spooled = set(body_files(svc)) - earlier
         s.close()
         check("a PATCH with %s is refused before its body is sent, nothing spooled" % name,
               got in (401, 404) and not spooled, (got, hd, spooled))
 finally:
     svc.stop()
 
-# ---- expiry, in a service whose uploads expire after 2 s ----
-svc = Service(env={"FILIGRANE_UPLOAD_EXPIRY": "2s", "FILIGRANE_BLOB_GC_INTERVAL": "1"})
+# ---- expiry, in a service whose uploads expire after 3 s ----
+# Upload-Expires is an HTTP date, whole seconds: an upload lives between
+# FILIGRANE_UPLOAD_EXPIRY - 1 s and FILIGRANE_UPLOAD_EXPIRY after its last
+# activity; the sleeps below keep clear of that second.
+svc = Service(env={"FILIGRANE_UPLOAD_EXPIRY": "3s", "FILIGRANE_BLOB_GC_INTERVAL": "1"})
 try:
     svc.create_order("ord-x", "s-x", "b-x")
     tok = svc.token("seller", "s-x", "ord-x")
@@ -300,20 +313,21 @@ try:
     stamp = time.time()
     r = patch(svc, gone, tok, 0, b"12345")
     exp = r.header("upload-expires") or ""
-    want = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(int(stamp) + 2))
+    want = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(int(stamp) + 3))
     check("Upload-Expires is last activity + FILIGRANE_UPLOAD_EXPIRY in RFC 9110 form",
           r.status == 204 and exp in (want, time.strftime(
-              "%a, %d %b %Y %H:%M:%S GMT", time.gmtime(int(stamp) + 3))), (exp, want))
-    time.sleep(1.2)
+              "%a, %d %b %Y %H:%M:%S GMT", time.gmtime(int(stamp) + 4))), (exp, want))
+    time.sleep(1.5)
     r = patch(svc, keep, tok, 0, b"1")
     check("activity before the expiry keeps an upload (204)", r.status == 204, r)
-    time.sleep(1.3)
+    time.sleep(0.8)
+    r = head(svc, keep, tok)
+    check("the upload touched 0.8 s before is still there", r.status == 200, r)
+    time.sleep(1.0)
     r = head(svc, gone, tok)
     check("an upload untouched for FILIGRANE_UPLOAD_EXPIRY answers 410 (or 404 once swept)",
           r.status in (404, 410), r)
-    r = head(svc, keep, tok)
-    check("the upload touched 1.3 s before is still there", r.status == 200, r)
-    time.sleep(3.5)
+    time.sleep(4)
     left = [f for f in os.listdir(os.path.join(svc.data, "tmp")) if f.startswith("tus-")]
     n = sqlite3.connect(os.path.join(svc.data, "filigrane.db")).execute(
         "SELECT count(*) FROM uploads").fetchone()[0]
@@ -323,4 +337,38 @@ try:
     check("a chunk for a swept upload is refused (404)", r.status == 404, r)
 finally:
     svc.stop()
+
+# ---- FILIGRANE_RATE_TUS: nginx's per-client rate of tus requests ----
+svc = Service(env={"FILIGRANE_RATE_TUS": "3"})
+try:
+    svc.create_order("ord-r", "s-r", "b-r")
+    tok = svc.token("seller", "s-r", "ord-r")
+    statuses = [create(svc, "ord-r", tok, 10, "r%d" % i).status for i in range(4)]
+    check("FILIGRANE_RATE_TUS=3: three tus requests in a burst pass, the fourth is 429",
+          statuses == [201, 201, 201, 429], statuses)
+finally:
+    svc.stop()
+for value, ok in (("0", False), ("1000001", False), ("1", True), ("1000000", True)):
+    env = dict(os.environ, FILIGRANE_RATE_TUS=value, FILIGRANE_USER="nobody")
+    p = subprocess.run(["sh", os.path.join(TOP, "scripts", "nginx-conf.sh"), "/tmp", "8080",
+                        "/tmp/s.sock", "4G"], env=env, capture_output=True, text=True)
+    if ok:
+        check("FILIGRANE_RATE_TUS=%s (an edge) is written into the nginx configuration" % value,
+              p.returncode == 0 and "zone=filigrane_tus:10m rate=%sr/m" % value in p.stdout,
+              p.stderr)
+    else:
+        check("FILIGRANE_RATE_TUS=%s is refused with a message naming it" % value,
+              p.returncode != 0 and "FILIGRANE_RATE_TUS" in p.stderr, p.stderr)
+
+# ---- FILIGRANE_UPLOAD_EXPIRY's edges: 1 s to 30 d ----
+for value, ok in (("0", False), ("31d", False), ("1", True), ("30d", True)):
+    env = dict(os.environ, FILIGRANE_DATA="/nonexistent/x", FILIGRANE_UPLOAD_EXPIRY=value,
+               FILIGRANE_JWT_SECRET="", FILIGRANE_WEBHOOK_SECRET="")
+    p = subprocess.run([os.path.join(os.environ.get("FILIGRANE_BIN", os.path.join(TOP, "bin")),
+                                     "filigrane-fcgi")], env=env, capture_output=True, text=True,
+                       timeout=20)
+    named = "FILIGRANE_UPLOAD_EXPIRY" in p.stderr
+    check("FILIGRANE_UPLOAD_EXPIRY=%s is %s" % (value, "accepted" if ok else
+                                                 "refused with a message naming it"),
+          (not named) if ok else (p.returncode != 0 and named), p.stderr)
 finish()
