@@ -10,6 +10,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -35,6 +36,27 @@ ready = (os.path.exists(CHROMIUM)
                                          "tus.min.js")))
 if not check("chromium, playwright-core and tus-js-client are installed (make deps)", ready):
     finish()
+
+# Every error code the service can answer a person with has a sentence in
+# both languages (web/i18n.js), so the page never shows a bare code. The
+# codes only the operator or the order system meets are exempt.
+NOT_FOR_PEOPLE = {"bad_body_file", "bad_metrics_token", "bad_webhook", "metrics_disabled", "ok",
+                  "unhealthy", "stale_webhook", "bad_signature"}
+codes = set()
+for d in ("fcgi", "orders"):
+    for n in sorted(os.listdir(os.path.join(TOP, d))):
+        if n.endswith(".c"):
+            text = open(os.path.join(TOP, d, n)).read()
+            codes |= set(re.findall(r'fcgi_send_error\([^;]*?"([a-z_]+)"', text, re.S))
+codes |= set(re.findall(r'\] = "([a-z_]+)"', open(os.path.join(TOP, "common", "result.c")).read()))
+codes |= set(re.findall(r'"code":"([a-z_]+)"', open(os.path.join(TOP, "nginx.conf")).read()))
+codes |= {"not_released", "revoked", "download_limit", "wrong_order", "not_party", "purged"}
+i18n = open(os.path.join(TOP, "web", "i18n.js")).read()
+en, fr = i18n[:i18n.index("const fr")], i18n[i18n.index("const fr"):]
+missing = sorted(c for c in codes - NOT_FOR_PEOPLE
+                 if ("err_%s:" % c) not in en or ("err_%s:" % c) not in fr)
+check("every error code a person can meet (%d) has a sentence in English and French"
+      % len(codes - NOT_FOR_PEOPLE), len(codes) > 30 and not missing, missing)
 
 shots = os.path.join(TOP, "build", "pages-screens")
 shutil.rmtree(shots, ignore_errors=True)
