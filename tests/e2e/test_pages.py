@@ -23,6 +23,8 @@ from service import TOP, Service, check, finish, image  # noqa: E402
 HERE = os.path.dirname(os.path.abspath(__file__))
 CHROMIUM = "/usr/bin/chromium"
 BIG = 200 * 1000 * 1000 + 12345
+HOSTILE_MESSAGE = "<img src=/xss-message onerror=\"document.title='PWNED'\"><script>document.title='PWNED'</script>"
+HOSTILE_NAME = "<svg onload=alert(1)>.txt"
 
 # DESIGN, Settled details (test time): browser suites run in the plain
 # pass only.
@@ -113,8 +115,10 @@ try:
         z.writestr("art/cover.png", image("png", 300, 200))
         z.writestr("notes.txt", "draft notes\n" * 50)
     svc.create_order("ord-archive", "s-pages", "b-pages")
-    r = svc.upload_done("ord-archive", [("bundle.zip", zbuf.getvalue())],
-                        svc.token("seller", "s-pages", "ord-archive"))
+    # A hostile seller: markup in the message and in a file name.
+    r = svc.upload_done("ord-archive", [("bundle.zip", zbuf.getvalue()),
+                                        (HOSTILE_NAME, b"just text\n")],
+                        svc.token("seller", "s-pages", "ord-archive"), message=HOSTILE_MESSAGE)
     check("an archive is delivered and previewed",
           r.status == 201 and (r.json() or {}).get("files", [{}])[0].get("preview") == "ready", r)
     poster = image("jpg", 1200, 900)
@@ -149,7 +153,7 @@ try:
                     {"name": "poster.jpg", "type": "image/jpeg", "path": keep("poster.jpg", poster)}],
         "resume": {"order": "ord-resume", "path": draft, "size": 48 << 20, "sha256": draft_sha,
                    "seller": svc.token("seller", "s-pages", "ord-resume", ttl=3600)},
-        "archive": {"order": "ord-archive",
+        "archive": {"order": "ord-archive", "message": HOSTILE_MESSAGE, "name": HOSTILE_NAME,
                     "buyer": svc.token("buyer", "b-pages", "ord-archive", ttl=3600)},
         "big": {"path": big, "size": BIG, "sha256": h.hexdigest()},
         "download": {"name": "photo.png", "size": len(photo),

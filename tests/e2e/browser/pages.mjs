@@ -224,7 +224,9 @@ try {
     // ---- an archive's manifest, as a table ----
     const actx = await context();
     const ranges = [];
-    actx.on('request', (r) => { if (/\/preview/.test(r.url())) ranges.push(r.headers().range || 'none'); });
+    const urls = [], dialogs = [];
+    actx.on('request', (r) => { urls.push(r.url()); if (/\/preview/.test(r.url())) ranges.push(r.headers().range || 'none'); });
+    actx.on('page', (p) => p.on('dialog', (d) => { dialogs.push(d.message()); d.dismiss().catch(() => {}); }));
     const { page: arch } = await open(actx, c.archive.buyer, c.archive.order);
     await arch.waitForSelector('.manifest table', { timeout: 20000 }).catch(() => {});
     const rows = await arch.$$eval('.manifest tbody tr', (trs) => trs.map((tr) => [...tr.children].map((td) => td.textContent)));
@@ -234,6 +236,17 @@ try {
     check('the manifest is read from the end of the preview zip (a Range request), not the whole zip',
           ranges.length > 0 && ranges.every((x) => /^bytes=/.test(x)), ranges.join(' '));
     await shot(arch, '8b-buyer-archive-manifest');
+    // The same delivery came from a hostile seller: markup in its message
+    // and in a file name is shown as text and runs nothing.
+    const shown = await arch.evaluate(() => ({
+      title: document.title, msg: document.querySelector('.message')?.textContent,
+      names: [...document.querySelectorAll('li.file h4')].map((h) => h.textContent),
+      injected: document.querySelectorAll('.message img, .message script, li.file h4 svg').length,
+    }));
+    check("a seller's markup in a message or a file name is shown as text and runs nothing",
+          shown.title !== 'PWNED' && shown.msg === c.archive.message && shown.names.includes(c.archive.name) &&
+          shown.injected === 0 && !urls.some((x) => /xss/.test(x)) && dialogs.length === 0,
+          JSON.stringify({ shown, dialogs }));
     await actx.close();
 
     // ---- an expired link: a friendly message, not a stack trace ----
