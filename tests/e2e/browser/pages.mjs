@@ -94,6 +94,16 @@ try {
       await seller.dispatchEvent('#drop', 'drop', { dataTransfer: dt });
       await seller.setInputFiles('#picker', c.big.path);
       check('three files are queued, each with its progress bar', (await seller.$$('#queue li progress')).length === 3);
+      // Every control has a name a screen reader can say, and the focus
+      // ring is visible.
+      const unnamed = await seller.evaluate(() => [...document.querySelectorAll('input, textarea, button, progress, a')]
+        .filter((e) => e.offsetParent !== null || e.type === 'file')
+        .filter((e) => !((e.labels && e.labels.length) || e.getAttribute('aria-label') || e.textContent.trim()))
+        .map((e) => e.outerHTML.slice(0, 80)));
+      check('every control on the seller page has a label or an accessible name', unnamed.length === 0, unnamed.join(' '));
+      await seller.focus('#message');
+      const ring = await seller.evaluate(() => getComputedStyle(document.activeElement).outlineStyle);
+      check('the focused control shows a visible focus ring', ring === 'solid', ring);
       // Wait for the big file (the third) to be between 25 and 60 %.
       await seller.waitForFunction(() => {
         const b = document.querySelectorAll('#queue li progress')[2];
