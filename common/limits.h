@@ -309,6 +309,8 @@
 #define FG_UPLOAD_EXPIRY_SECONDS (24LL * 3600)
 #define FG_UPLOAD_EXPIRY_LIMIT (30LL * 86400)
 #define FG_TUS_BUFFER_BYTES (256 * 1024)
+/* A tus data file with no row is a crash's leftover once this old (s). */
+#define FG_TUS_ORPHAN_GRACE 3600
 /* The JSON body that turns uploads into a delivery: ids and a message. */
 #define FG_MAX_TUS_FINISH_BODY (64 * 1024)
 

@@ -235,9 +235,11 @@ static void tus_fingerprint(const upload *u, const char **names, char out[STORE_
 
 /* Stores each finished upload of u->tus as a blob into u->files. */
 static fg_result store_uploads(fcgi_req *req, const struct fcgi_claims *who,
-                               const char *order_id, upload *u, fg_reason *r)
+                               const char *order_id, const struct fcgi_upload_limits *lim,
+                               upload *u, fg_reason *r)
 {
     fcgi_ctx *ctx = req->ctx;
+    long long total = 0;
     for (size_t i = 0; i < u->n; i++) {
         store_upload t;
         fg_sha256 h;
@@ -257,6 +259,10 @@ static fg_result store_uploads(fcgi_req *req, const struct fcgi_claims *who,
         if (t.offset != t.length)
             return fg_fail(r, FG_ESTATE, "upload %s is not complete: %lld of %lld bytes", t.id,
                            (long long)t.offset, (long long)t.length);
+        /* The limit of a multipart delivery's body, on its files here. */
+        if ((total += t.length) > lim->max_delivery_bytes)
+            return fg_fail(r, FG_ELIMIT, "the files add up to more than %lld bytes "
+                           "(FILIGRANE_MAX_DELIVERY_BYTES)", lim->max_delivery_bytes);
         if ((rc = fg_sha256_load(&h, t.sha_state, r)) != FG_OK)
             return rc;
         fg_sha256_peek_hex(&h, mp.sha256);
@@ -438,7 +444,7 @@ void fcgi_h_delivery_create(fcgi_req *req)
         }
     }
     if (json && rc == FG_OK)
-        rc = store_uploads(req, &who, order_id, &u, &r);
+        rc = store_uploads(req, &who, order_id, &lim, &u, &r);
     else if (!json && ctype && strncasecmp(ctype, "multipart/form-data", 19) == 0)
         rc = read_multipart(req, fd, ctype, &lim, &u, &r);
     else if (!json)

@@ -18,6 +18,7 @@
  * POST /v1/orders/{order}/deliveries (fcgi/h_deliveries.c). */
 #include "fcgi/h_tus.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -102,6 +103,35 @@ static fg_result remove_upload(store_meta *m, const store_blob *b, const char *i
     return rc;
 }
 
+/* Data files whose row is gone: a worker that died between a delivery's
+ * commit (which removes the rows) and unlinking the files, or between
+ * creating a file and its row. Only files older than FG_TUS_ORPHAN_GRACE
+ * seconds, so a creation under way is never taken for one. */
+static int64_t sweep_orphans(store_meta *m, const store_blob *b, int64_t now)
+{
+    const char *dir = store_blob_tmp_dir(b);
+    const size_t plen = strlen(FCGI_TUS_DATA_PREFIX);
+    int64_t count = 0;
+    DIR *d = dir ? opendir(dir) : NULL;
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        store_upload u;
+        struct stat st;
+        fg_reason r = {{0}};
+        const char *id = e->d_name + plen;
+        if (strncmp(e->d_name, FCGI_TUS_DATA_PREFIX, plen) != 0 || !store_file_id_valid(id) ||
+            fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+            st.st_mtime > now - FG_TUS_ORPHAN_GRACE ||
+            store_upload_get(m, id, &u, &r) != FG_ENOTFOUND)
+            continue;
+        if (unlinkat(dirfd(d), e->d_name, 0) == 0)
+            count++;
+    }
+    if (d)
+        closedir(d);
+    return count;
+}
+
 fg_result fcgi_tus_sweep(store_meta *m, const store_blob *b, int64_t now, int64_t *removed,
                          fg_reason *r)
 {
@@ -114,6 +144,8 @@ fg_result fcgi_tus_sweep(store_meta *m, const store_blob *b, int64_t now, int64_
         if ((rc = remove_upload(m, b, ids[i], &gone, r)) == FG_OK && gone)
             count++;
     }
+    if (rc == FG_OK)
+        count += sweep_orphans(m, b, now);
     if (removed)
         *removed = count;
     return rc;

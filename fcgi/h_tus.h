@@ -36,7 +36,9 @@ bool fcgi_tus_load(fcgi_req *req, const char *id, struct fcgi_claims *who /* out
 bool fcgi_tus_version_ok(fcgi_req *req);
 
 /* Removes the uploads expired at `now` (rows, then data files), at most a
- * few hundred per call; *removed (may be NULL) gets how many. Called by
+ * few hundred per call, and data files left without a row (a crash
+ * between a delivery's commit and their removal) once older than
+ * FG_TUS_ORPHAN_GRACE; *removed (may be NULL) gets how many. Called by
  * the maintenance loop (fcgi/blob_gc.c). FG_EIO if the store fails. */
 FG_MUST_CHECK fg_result fcgi_tus_sweep(store_meta *m, const store_blob *b, int64_t now,
                                        int64_t *removed /* out */, fg_reason *r);

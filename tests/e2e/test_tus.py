@@ -68,6 +68,7 @@ def read_final(sock, timeout=10):
 
 TUS = {"Tus-Resumable": "1.0.0"}
 MAX_FILE = 4 * 1024 * 1024
+MAX_DELIVERY = 5 * 1024 * 1024
 
 
 def meta(name):
@@ -108,7 +109,8 @@ def sha_b64(data):
     return "sha256 " + base64.b64encode(hashlib.sha256(data).digest()).decode()
 
 
-svc = Service(env={"FILIGRANE_MAX_FILE_BYTES": str(MAX_FILE), "FILIGRANE_MAX_FILES": "4"})
+svc = Service(env={"FILIGRANE_MAX_FILE_BYTES": str(MAX_FILE), "FILIGRANE_MAX_FILES": "4",
+                   "FILIGRANE_MAX_DELIVERY_BYTES": str(MAX_DELIVERY)})
 try:
     svc.create_order("ord-t", "s-t", "b-t")
     svc.create_order("ord-u", "s-u", "b-u")
@@ -185,6 +187,8 @@ try:
     r = patch(svc, loc, other, half, data[half:])
     check("another seller's token on the upload is refused (404), before its body",
           r.status == 404, r)
+    check("nginx's early refusal says Tus-Resumable too", r.header("tus-resumable") == "1.0.0",
+          r)
     r = patch(svc, loc, buyer, half, data[half:])
     check("the buyer's token on the upload is refused (404)", r.status == 404, r)
     r = head(svc, loc, other)
@@ -225,6 +229,9 @@ try:
     patch(svc, loc2, seller, 0, small)
     r = finish_uploads(svc, "ord-t", other, [uid, id2])
     check("another seller cannot finish these uploads (403)", r.status in (403, 404), r)
+    r = finish_uploads(svc, "ord-u", other, [id2])
+    check("a seller cannot deliver another order's upload to their own order (404)",
+          r.status == 404 and code(r) == "not_found", r)
     r = finish_uploads(svc, "ord-t", seller, [uid, uid])
     check("an upload listed twice is answered 400", r.status == 400, r)
     r = finish_uploads(svc, "ord-t", seller, [uid, id2], "two files", {"Idempotency-Key": "k1"})
@@ -275,6 +282,22 @@ try:
     r = create(svc, "ord-u", other, 10, "n5")
     check("an order holds at most FILIGRANE_MAX_FILES unfinished uploads (413 naming it)",
           r.status == 413 and b"FILIGRANE_MAX_FILES" in r.body, r)
+    # The files of a JSON delivery add up under FILIGRANE_MAX_DELIVERY_BYTES.
+    svc.create_order("ord-w", "s-w", "b-w")
+    wt = svc.token("seller", "s-w", "ord-w")
+    big = os.urandom(MAX_DELIVERY // 2)
+    ids = []
+    for i, size in enumerate((len(big), len(big), 1)):
+        loc5 = create(svc, "ord-w", wt, size, "p%d.bin" % i).header("location")
+        patch(svc, loc5, wt, 0, big[:size])
+        ids.append(loc5.rsplit("/", 1)[1])
+    r = finish_uploads(svc, "ord-w", wt, ids)
+    check("uploads adding up to one byte more than FILIGRANE_MAX_DELIVERY_BYTES are refused "
+          "(413 naming it)", r.status == 413 and b"FILIGRANE_MAX_DELIVERY_BYTES" in r.body, r)
+    r = finish_uploads(svc, "ord-w", wt, ids[:2])
+    check("uploads adding up to exactly FILIGRANE_MAX_DELIVERY_BYTES become a delivery (201)",
+          r.status == 201, r)
+
     # ---- early refusal: no body spooled for a bad token ----
     svc.create_order("ord-v", "s-v", "b-v")
     r = create(svc, "ord-v", svc.token("seller", "s-v", "ord-v"), MAX_FILE, "big.bin")
@@ -346,6 +369,9 @@ try:
     statuses = [create(svc, "ord-r", tok, 10, "r%d" % i).status for i in range(4)]
     check("FILIGRANE_RATE_TUS=3: three tus requests in a burst pass, the fourth is 429",
           statuses == [201, 201, 201, 429], statuses)
+    r = create(svc, "ord-r", tok, 10, "r5")
+    check("the 429 says Tus-Resumable", r.status == 429 and r.header("tus-resumable") == "1.0.0",
+          r)
 finally:
     svc.stop()
 for value, ok in (("0", False), ("1000001", False), ("1", True), ("1000000", True)):

@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "fcgi/h_tus.h"
 #include "storage/blob.h"
@@ -169,6 +170,32 @@ TEST("the sweep removes expired uploads' rows and data files, and keeps the othe
     CHECK(access(p1, F_OK) != 0 && access(p2, F_OK) == 0);
     CHECK_INT(store_upload_get(d.m, ID1, &u, &r), FG_ENOTFOUND);
     CHECK_INT(store_upload_get(d.m, ID2, &u, &r), FG_OK);
+    store_blob_free(b);
+    db_close(&d);
+}
+
+TEST("the sweep removes a data file left without a row once it is an hour old, not before")
+{
+    struct db d;
+    store_blob *b = NULL;
+    char p1[PATH_MAX], p2[PATH_MAX], other[PATH_MAX];
+    int64_t n = 0, now = (int64_t)time(NULL);
+    struct timespec old[2] = {{now - FG_TUS_ORPHAN_GRACE - 5, 0},
+                              {now - FG_TUS_ORPHAN_GRACE - 5, 0}};
+    fg_reason r = {""};
+    db_open(&d);
+    CHECK_INT(store_blob_open_fs(d.dir, &b, &r), FG_OK);
+    CHECK(fcgi_tus_data_path(b, ID1, p1, sizeof p1) && fcgi_tus_data_path(b, ID2, p2, sizeof p2));
+    snprintf(other, sizeof other, "%s/tus-notes.txt", store_blob_tmp_dir(b));
+    close(open(p1, O_CREAT | O_WRONLY, 0600));
+    close(open(p2, O_CREAT | O_WRONLY, 0600));
+    close(open(other, O_CREAT | O_WRONLY, 0600));
+    CHECK(utimensat(AT_FDCWD, p1, old, 0) == 0 && utimensat(AT_FDCWD, other, old, 0) == 0);
+    CHECK_INT(fcgi_tus_sweep(d.m, b, now, &n, &r), FG_OK);
+    CHECK(n == 1);
+    CHECK(access(p1, F_OK) != 0);  /* an hour old, no row */
+    CHECK(access(p2, F_OK) == 0);  /* new: a creation may be under way */
+    CHECK(access(other, F_OK) == 0); /* not an upload's name */
     store_blob_free(b);
     db_close(&d);
 }
