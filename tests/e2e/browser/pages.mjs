@@ -279,6 +279,13 @@ try {
     check('the buyer downloads an original through the page, byte for byte',
           got && fs.statSync(got).size === c.download.size && (await sha256(got)) === c.download.sha256, got);
     check('after release the plain sha256 is shown', (await buyer.content()).includes(c.download.sha256));
+    // The delivery's zip, through its link too (a download of each file).
+    const [zdl] = await Promise.all([buyer.waitForEvent('download', { timeout: 120000 }), buyer.locator('a.zip').first().click()]);
+    const zpath = await zdl.path();
+    const head = zpath ? fs.readFileSync(zpath).subarray(0, 2).toString() : '';
+    check("the buyer downloads the delivery's zip through the page",
+          zdl.suggestedFilename().endsWith('.zip') && head === 'PK' && fs.statSync(zpath).size > c.big.size,
+          `${zdl.suggestedFilename()} ${zpath && fs.statSync(zpath).size}`);
     await bctx.close();
 
     // ---- the seller sees the buyer's activity ----
@@ -287,8 +294,10 @@ try {
     const card = seller.locator(`li.file:has(h4:text-is("${c.download.name}"))`);
     const seenText = await card.locator('.seen').textContent();
     const dlText = await card.locator('.downloads').textContent();
-    check('the seller sees when the buyer first saw the file and how many times it was downloaded',
-          /First seen by the buyer on/.test(seenText) && /Downloaded once/.test(dlText), `${seenText} | ${dlText}`);
+    const bigText = await seller.locator(`li.file:has(h4:text-is("${path.basename(c.big.path)}")) .downloads`).textContent();
+    check('the seller sees when the buyer first saw the file and how many times it was downloaded (the zip counts for each file)',
+          /First seen by the buyer on/.test(seenText) && /Downloaded 2 times/.test(dlText) && /Downloaded once/.test(bigText),
+          `${seenText} | ${dlText} | ${bigText}`);
     await shot(seller, '2-seller-activity');
     await sctx.close();
 
