@@ -67,6 +67,26 @@ work = tempfile.mkdtemp(prefix="filigrane-pages-")
 svc = Service()
 
 
+def tiny_pdf():
+    """A one-page PDF written by hand (catalog, page, font, one text line)."""
+    stream = b"BT /F1 36 Tf 72 600 Td (Quote, page 1) Tj ET"
+    objs = [b"<< /Type /Catalog /Pages 2 0 R >>",
+            b"<< /Type /Pages /Kids [4 0 R] /Count 1 >>",
+            b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
+            b"/Resources << /Font << /F1 3 0 R >> >> /Contents 5 0 R >>",
+            b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream"]
+    out, offsets = b"%PDF-1.4\n", []
+    for n, body in enumerate(objs, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % n + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objs) + 1)
+    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objs) + 1, xref)
+    return out
+
+
 def keep(name, data):
     path = os.path.join(work, name)
     with open(path, "wb") as f:
@@ -117,7 +137,8 @@ try:
     svc.create_order("ord-archive", "s-pages", "b-pages")
     # A hostile seller: markup in the message and in a file name.
     r = svc.upload_done("ord-archive", [("bundle.zip", zbuf.getvalue()),
-                                        (HOSTILE_NAME, b"just text\n")],
+                                        (HOSTILE_NAME, b"just text\n"),
+                                        ("quote.pdf", tiny_pdf())],
                         svc.token("seller", "s-pages", "ord-archive"), message=HOSTILE_MESSAGE)
     check("an archive is delivered and previewed",
           r.status == 201 and (r.json() or {}).get("files", [{}])[0].get("preview") == "ready", r)

@@ -39,7 +39,9 @@ const browser = await chromium.launch({
 const foreign = [], cspErrors = [];
 async function context(opts = {}) {
   const ctx = await browser.newContext({ acceptDownloads: true, viewport: { width: 1100, height: 800 }, locale: 'en-GB', ...opts });
-  ctx.on('request', (r) => { if (!r.url().startsWith(c.base) && !r.url().startsWith('data:') && !r.url().startsWith('blob:')) foreign.push(r.url()); });
+  // Network requests only: the PDF viewer's own chrome:// and
+  // chrome-extension:// resources come from the browser itself.
+  ctx.on('request', (r) => { if (/^(https?|wss?|ftp):/.test(r.url()) && !r.url().startsWith(c.base + '/')) foreign.push(r.url()); });
   ctx.on('page', (p) => p.on('console', (m) => { if (/Content Security Policy|Refused to/.test(m.text())) cspErrors.push(m.text()); }));
   return ctx;
 }
@@ -140,6 +142,8 @@ try {
       await seller.evaluate(() => { window.__filigraneMarker = 1; });
       const first = await previews(seller);
       await shot(seller, '5-seller-submitted');
+      const leftKeys = await seller.evaluate((o) => Object.keys(localStorage).filter((k) => k.includes(`filigrane/${o}/`)), c.order);
+      check('once delivered, no upload of the order is left in localStorage to resume', leftKeys.length === 0, leftKeys.join(' '));
       await seller.waitForFunction(() => [...document.querySelectorAll('li.file')].every((x) => x.dataset.preview !== 'processing'),
                                    null, { timeout: 180000 });
       const last = await previews(seller);
@@ -246,6 +250,21 @@ try {
     check('the manifest is read from the end of the preview zip (a Range request), not the whole zip',
           ranges.length > 0 && ranges.every((x) => /^bytes=/.test(x)), ranges.join(' '));
     await shot(arch, '8b-buyer-archive-manifest');
+    // A document's preview is a PDF: its link opens Chromium's viewer in a
+    // tab of its own (the page frames nothing).
+    const pdfLink = arch.locator('li.file a[target="_blank"]').first();
+    await arch.waitForSelector('li.file a[target="_blank"]', { timeout: 60000 }).catch(() => {});
+    if (await pdfLink.count()) {
+      const [tab] = await Promise.all([actx.waitForEvent('page'), pdfLink.click()]);
+      await tab.waitForLoadState('load').catch(() => {});
+      await tab.waitForTimeout(2000);
+      const frames = tab.frames().map((f) => f.url());
+      check("a document's PDF preview opens in the browser's PDF viewer, in its own tab",
+            frames.some((u) => u.startsWith('chrome-extension://mhjfbmdgcfjbbpaeojofohoefgiehjai/')) &&
+            /\/preview\?token=/.test(tab.url()), frames.join(' '));
+      await tab.screenshot({ path: path.join(c.shots, 'before-8c-pdf-preview.png') });
+      await tab.close();
+    } else check("a document's PDF preview has a link", false, await arch.content());
     // The same delivery came from a hostile seller: markup in its message
     // and in a file name is shown as text and runs nothing.
     const shown = await arch.evaluate(() => ({
