@@ -241,8 +241,15 @@ export async function refresh() {
   clearTimeout(state.timer);
   const wasBusy = state.order && busy();
   try {
-    state.order = await api(`/v1/orders/${enc(orderId)}`);
-    await loadAudit();
+    const o = await api(`/v1/orders/${enc(orderId)}`);
+    // The audit (timeline, the buyer's views and downloads) is read again
+    // only when the order changed: polling reads one small document.
+    const sig = JSON.stringify(o);
+    if (sig !== state.orderSig) {
+      await loadAudit();
+      state.orderSig = sig;
+    }
+    state.order = o;
     $('alert').hidden = true;
   } catch (e) {
     showError(e.code);
