@@ -109,18 +109,26 @@ DEBS = build-essential pkg-config libvips-dev libvips-tools libmagic-dev \
        imagemagick libimage-exiftool-perl wrk hyperfine time zip \
        libarchive-tools clang libclang-rt-14-dev chromium python3-skimage
 # The browser tests drive Debian's Chromium with npm's playwright-core
-# (pinned in tests/e2e/package-lock.json; it downloads no browser). npm
+# (pinned in tests/e2e/package-lock.json; it downloads no browser). The
+# order page's one library, tus-js-client, is pinned in
+# web/package-lock.json; scripts/run.sh serves its browser bundle. npm
 # comes from Debian only where no npm is installed (a NodeSource nodejs
 # carries its own, and Debian's npm package would conflict with it).
 deps:
 	@./scripts/deps.sh $(DEBS)
 	@command -v npm >/dev/null 2>&1 || ./scripts/deps.sh nodejs npm
-	@$(MAKE) -s --no-print-directory tests/e2e/node_modules/.package-lock.json
+	@$(MAKE) -s --no-print-directory tests/e2e/node_modules/.package-lock.json \
+	    web/node_modules/.package-lock.json
 
-# npm ci again whenever the lock file changed (npm writes this copy of it).
+# npm ci again whenever a lock file changed (npm writes this copy of it).
 tests/e2e/node_modules/.package-lock.json: tests/e2e/package-lock.json
 	@(cd tests/e2e && npm ci --no-audit --no-fund --ignore-scripts >/dev/null) || \
 	    { echo "deps: npm ci failed in tests/e2e" >&2; exit 1; }
+	@touch $@
+
+web/node_modules/.package-lock.json: web/package-lock.json
+	@(cd web && npm ci --no-audit --no-fund --ignore-scripts >/dev/null) || \
+	    { echo "deps: npm ci failed in web" >&2; exit 1; }
 	@touch $@
 
 test: deps

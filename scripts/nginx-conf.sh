@@ -38,7 +38,11 @@ rate() {
 rate_uploads=$(rate FILIGRANE_RATE_UPLOADS 30)
 rate_webhooks=$(rate FILIGRANE_RATE_WEBHOOKS 600)
 rate_tus=$(rate FILIGRANE_RATE_TUS 600)
-sed -e "s|@DATA@|$data|g" -e "s|@PORT@|$port|g" -e "s|@SOCKET@|$socket|g" \
+# The order page's Content-Security-Policy (README, "The order page"):
+# everything from this origin only, nothing inline; previews are shown as
+# images and opened (PDFs) in their own tab, never embedded as plugins.
+page_csp="default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; media-src 'self'; connect-src 'self'; frame-src 'none'; object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+sed -e "s|@PAGE_CSP@|$page_csp|g" -e "s|@DATA@|$data|g" -e "s|@PORT@|$port|g" -e "s|@SOCKET@|$socket|g" \
     -e "s|@MAX_DELIVERY_BYTES@|$max|g" -e "s|@USER_LINE@|$user_line|g" \
     -e "s|@RATE_UPLOADS@|$rate_uploads|g" -e "s|@BURST_UPLOADS@|$((rate_uploads - 1))|g" \
     -e "s|@RATE_WEBHOOKS@|$rate_webhooks|g" -e "s|@BURST_WEBHOOKS@|$((rate_webhooks - 1))|g" \

@@ -90,6 +90,23 @@ fi
 # Owner only, also for a data directory made by an older version.
 find "$data" ! -type l -perm /077 -exec chmod go-rwx {} +
 
+# The order page: nginx's workers run as the service user, who may not
+# enter the checkout (/root is 0700), so the page is served from a copy
+# in the data directory, made afresh at each start, with tus-js-client's
+# browser bundle (web/package.json, installed by `make deps`) beside it.
+rm -rf "$data/web.new"
+mkdir -p "$data/web.new"
+cp "$top"/web/*.html "$top"/web/*.css "$top"/web/*.js "$data/web.new/"
+tus_js="$top/web/node_modules/tus-js-client/dist/tus.min.js"
+if [ -f "$tus_js" ]; then
+    cp "$tus_js" "$data/web.new/tus.min.js"
+else
+    echo "filigrane: $tus_js is missing (make deps): the seller's upload page will not work" >&2
+fi
+[ -n "${FILIGRANE_USER:-}" ] && chown -R "$FILIGRANE_USER:$(id -gn "$FILIGRANE_USER")" "$data/web.new"
+rm -rf "$data/web"
+mv "$data/web.new" "$data/web"
+
 socket=${FILIGRANE_SOCKET:-$data/run/fcgi.sock}
 export FILIGRANE_SOCKET="$socket"
 # nginx and the worker read the same limit (the worker's default: 4G).
