@@ -123,10 +123,25 @@ static pid_t owner_pid(const char *owner, size_t prefix_len)
 }
 
 /* Only ESRCH says the process is gone: EPERM is a live process of
- * another user (a reused pid, or the dead run was started as root). */
+ * another user (a reused pid, or the dead run was started as root). A
+ * zombie answers kill() too, yet runs nothing: a worker killed while its
+ * parent (the service script, or whatever inherits it) has not reaped it
+ * yet. Its state letter in /proc, after the command's closing ')', says
+ * so. */
 static bool pid_dead(pid_t pid)
 {
-    return kill(pid, 0) != 0 && errno == ESRCH;
+    if (kill(pid, 0) != 0)
+        return errno == ESRCH;
+    char path[32], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return false;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')');
+    return p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X');
 }
 
 fg_result jobs_release_dead(store_meta *m, int64_t *released, fg_reason *r)

@@ -176,6 +176,21 @@ static void state_of(store_meta *m, int64_t id, store_job *out)
     store_job_list_release(&l);
 }
 
+/* Whether pid is a zombie, from its state letter in /proc. */
+static bool is_zombie(pid_t pid)
+{
+    char path[32], buf[512] = "";
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return false;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')');
+    return p && p[1] == ' ' && p[2] == 'Z';
+}
+
 TEST("at the start, only the jobs of this host's dead processes are released")
 {
     struct db d;
@@ -193,7 +208,15 @@ TEST("at the start, only the jobs of this host's dead processes are released")
         pause();
         _exit(0);
     }
-    CHECK(dead > 0 && live > 0);
+    /* A zombie: exited, not reaped yet (a killed worker whose parent has
+     * not waited for it). */
+    pid_t zombie = fork();
+    if (zombie == 0)
+        _exit(0);
+    CHECK(dead > 0 && live > 0 && zombie > 0);
+    for (int i = 0; i < 200 && !is_zombie(zombie); i++)
+        usleep(10000);
+    CHECK(is_zombie(zombie));
     db_open(&d);
     snprintf(owner, sizeof owner, "%s%d/0/deadbeef", prefix, (int)dead);
     int64_t of_dead = held_by(d.m, "f-dead", owner);
@@ -201,6 +224,8 @@ TEST("at the start, only the jobs of this host's dead processes are released")
     int64_t of_dead2 = held_by(d.m, "f-dead2", owner);
     snprintf(owner, sizeof owner, "%s%d/0/0badcafe", prefix, (int)getpid());
     int64_t of_ours = held_by(d.m, "f-ours", owner);
+    snprintf(owner, sizeof owner, "%s%d/0/0badcafe", prefix, (int)zombie);
+    int64_t of_zombie = held_by(d.m, "f-zombie", owner);
     snprintf(owner, sizeof owner, "%s%d/0/0badcafe", prefix, (int)live);
     int64_t of_live = held_by(d.m, "f-live", owner);
     /* Another host, whose name starts like ours: its pids mean nothing here. */
@@ -213,7 +238,10 @@ TEST("at the start, only the jobs of this host's dead processes are released")
     int64_t of_odd = held_by(d.m, "f-odd", owner);
 
     CHECK_INT(jobs_release_dead(d.m, &n, &r), FG_OK);
-    CHECK_INT(n, 2);
+    CHECK_INT(n, 3);
+    waitpid(zombie, NULL, 0);
+    state_of(d.m, of_zombie, &j);
+    CHECK_STR(j.state, STORE_JOB_PENDING);
     state_of(d.m, of_dead, &j);
     CHECK_STR(j.state, STORE_JOB_PENDING);
     CHECK_INT(j.attempts, 1);
