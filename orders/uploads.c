@@ -180,6 +180,81 @@ out:
     return rc;
 }
 
+fg_result orders_upload_take(store_meta *m, const store_blob *b, const char *id,
+                             const char *seller_id, const char *order_id, int64_t now,
+                             long long max_total, long long *total, orders_upload_taken *out,
+                             fg_reason *r)
+{
+    store_upload t;
+    fg_sha256 h;
+    struct stat st;
+    char data[PATH_MAX], tag[STORE_FILE_ID_MAX];
+    fg_result rc = store_upload_get(m, id, &t, r);
+    memset(out, 0, sizeof *out);
+    if (rc == FG_OK && (strcmp(t.seller_id, seller_id) != 0 || strcmp(t.order_id, order_id) != 0))
+        rc = fg_fail(r, FG_ENOTFOUND, "no such upload: %s", id);
+    else if (rc == FG_ENOTFOUND)
+        rc = fg_fail(r, FG_ENOTFOUND, "no such upload: %s (delivered already, deleted or "
+                                      "expired?)", id);
+    if (rc != FG_OK)
+        return rc;
+    if (t.expires_at <= now)
+        return fg_fail(r, FG_EGONE, "upload %s expired (FILIGRANE_UPLOAD_EXPIRY)", t.id);
+    if (t.offset != t.length)
+        return fg_fail(r, FG_ESTATE, "upload %s is not complete: %lld of %lld bytes", t.id,
+                       (long long)t.offset, (long long)t.length);
+    /* The limit of a multipart delivery's body, on its files here. */
+    if ((*total += t.length) > max_total)
+        return fg_fail(r, FG_ELIMIT, "the files add up to more than %lld bytes "
+                       "(FILIGRANE_MAX_DELIVERY_BYTES)", max_total);
+    if ((rc = fg_sha256_load(&h, t.sha_state, r)) != FG_OK)
+        return rc;
+    fg_sha256_peek_hex(&h, out->sha256);
+    if ((rc = fg_sha256_load(&h, t.commit_state, r)) != FG_OK)
+        return rc;
+    fg_sha256_peek_hex(&h, out->commitment);
+    snprintf(out->salt, sizeof out->salt, "%s", t.salt);
+    snprintf(out->name, sizeof out->name, "%s", t.name);
+    /* The data file may hold more than the offset (a chunk that died
+     * before its update): only a file of exactly the length is the
+     * upload. */
+    if (!orders_upload_data_path(b, t.id, data, sizeof data) || lstat(data, &st) != 0 ||
+        !S_ISREG(st.st_mode) || st.st_size != t.length)
+        return fg_fail(r, FG_ECORRUPT, "upload %s is damaged; send it again", t.id);
+    /* "upload-": a link left by a crash here is the startup cleaning's
+     * (storage/tmp_clean.h). */
+    if ((rc = store_file_id_new(tag, r)) != FG_OK)
+        return rc;
+    if (snprintf(out->link, sizeof out->link, "%s/upload-tus-%s", store_blob_tmp_dir(b), tag) >=
+            (int)sizeof out->link ||
+        link(data, out->link) != 0) {
+        out->link[0] = '\0';
+        return fg_fail(r, FG_EIO, "cannot store upload %s", t.id);
+    }
+    return FG_OK;
+}
+
+fg_result orders_upload_consume(store_meta *m, const char (*ids)[STORE_FILE_ID_MAX], size_t n,
+                                fg_reason *r)
+{
+    fg_result rc = FG_OK;
+    for (size_t i = 0; rc == FG_OK && i < n; i++) {
+        bool removed = false;
+        if ((rc = store_upload_delete(m, ids[i], &removed, r)) == FG_OK && !removed)
+            rc = fg_fail(r, FG_ESTATE, "upload %s was delivered by another request", ids[i]);
+    }
+    return rc;
+}
+
+void orders_upload_discard(const store_blob *b, const char (*ids)[STORE_FILE_ID_MAX], size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        char data[PATH_MAX];
+        if (orders_upload_data_path(b, ids[i], data, sizeof data))
+            unlink(data);
+    }
+}
+
 fg_result orders_upload_remove(store_meta *m, const store_blob *b, const char *id,
                                bool *removed, fg_reason *r)
 {

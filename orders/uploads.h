@@ -13,10 +13,12 @@
 #ifndef ORDERS_UPLOADS_H
 #define ORDERS_UPLOADS_H
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/limits.h"
 #include "common/result.h"
 #include "storage/blob.h"
 #include "storage/uploads.h"
@@ -72,6 +74,41 @@ FG_MUST_CHECK fg_result orders_upload_append(store_meta *m, const store_blob *b,
                                              int64_t n, const unsigned char *want,
                                              int64_t expires_at,
                                              orders_upload_outcome *res /* out */, fg_reason *r);
+
+/* A finished upload on its way into a delivery. */
+typedef struct orders_upload_taken {
+    char name[FG_MAX_FILE_NAME + 1];
+    char sha256[STORE_HEX_MAX];     /* from the states kept as the bytes came */
+    char salt[STORE_HEX_MAX];
+    char commitment[STORE_HEX_MAX];
+    char link[PATH_MAX];            /* a new link to its data file, to store as the blob */
+} orders_upload_taken;
+
+/* Takes upload id for a delivery of order_id by seller_id at `now`: it
+ * must be theirs (FG_ENOTFOUND otherwise, as when there is none), not
+ * expired (FG_EGONE), complete (FG_ESTATE), keep *total (the delivery's
+ * bytes so far, advanced by its length) within max_total (FG_ELIMIT) and
+ * have a data file of exactly its length (FG_ECORRUPT). Its data file is
+ * linked under a new temp name ("upload-": the startup cleaning's, should
+ * a crash leave it) into out->link, so the upload stays whole until the
+ * delivery is recorded; the caller stores or unlinks that link. */
+FG_MUST_CHECK fg_result orders_upload_take(store_meta *m, const store_blob *b, const char *id,
+                                           const char *seller_id, const char *order_id,
+                                           int64_t now, long long max_total,
+                                           long long *total /* in, out */,
+                                           orders_upload_taken *out /* out */, fg_reason *r);
+
+/* Inside the delivery's write transaction (an orders_delivery_hook's
+ * work): removes the rows of the n uploads delivered. One that is gone
+ * already was delivered by a request racing this one: FG_ESTATE, and the
+ * caller's transaction rolls back, so an upload is delivered once. */
+FG_MUST_CHECK fg_result orders_upload_consume(store_meta *m, const char (*ids)[STORE_FILE_ID_MAX],
+                                              size_t n, fg_reason *r);
+
+/* Once the delivery committed: removes the n uploads' data files (the
+ * blobs hold the bytes). A file left by a crash before this is the
+ * sweep's. Can't fail. */
+void orders_upload_discard(const store_blob *b, const char (*ids)[STORE_FILE_ID_MAX], size_t n);
 
 /* Removes an upload: its row first (from then on nobody can reach the
  * file), then its data file. *removed (may be NULL) says whether there
