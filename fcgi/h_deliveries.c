@@ -21,7 +21,6 @@
 #include "common/commit.h"
 #include "fcgi/access.h"
 #include "fcgi/body_file.h"
-#include "fcgi/h_tus.h"
 #include "fcgi/handlers.h"
 #include "fcgi/idempotency.h"
 #include "fcgi/log.h"
@@ -31,8 +30,8 @@
 #include "fcgi/worker.h"
 #include "jobs/runner.h"
 #include "orders/delivery.h"
+#include "orders/uploads.h"
 #include "storage/blob_refs.h"
-#include "storage/uploads.h"
 #include "watermark/wm.h"
 
 /* One delivered file on its way in. */
@@ -233,7 +232,8 @@ static void tus_fingerprint(const upload *u, const char **names, char out[STORE_
     store_idem_fingerprint(u->message, u->n, names, ids, out);
 }
 
-/* Stores each finished upload of u->tus as a blob into u->files. */
+/* Stores each finished upload of u->tus as a blob into u->files
+ * (orders/uploads.h takes it: its checks, its hashes, a link to store). */
 static fg_result store_uploads(fcgi_req *req, const struct fcgi_claims *who,
                                const char *order_id, const struct fcgi_upload_limits *lim,
                                upload *u, fg_reason *r)
@@ -241,51 +241,18 @@ static fg_result store_uploads(fcgi_req *req, const struct fcgi_claims *who,
     fcgi_ctx *ctx = req->ctx;
     long long total = 0;
     for (size_t i = 0; i < u->n; i++) {
-        store_upload t;
-        fg_sha256 h;
-        struct stat st;
+        orders_upload_taken t;
         struct fcgi_upload_file mp = {0};
-        char data[PATH_MAX], link_path[PATH_MAX], tag[STORE_FILE_ID_MAX];
-        fg_result rc = store_upload_get(ctx->meta, u->tus[i], &t, r);
-        if (rc == FG_OK && (strcmp(t.seller_id, who->sub) != 0 || strcmp(t.order_id, order_id) != 0))
-            rc = fg_fail(r, FG_ENOTFOUND, "no such upload: %s", u->tus[i]);
-        else if (rc == FG_ENOTFOUND)
-            rc = fg_fail(r, FG_ENOTFOUND, "no such upload: %s (delivered already, deleted or "
-                                          "expired?)", u->tus[i]);
+        fg_result rc = orders_upload_take(ctx->meta, ctx->blobs, u->tus[i], who->sub, order_id,
+                                          (int64_t)time(NULL), lim->max_delivery_bytes, &total,
+                                          &t, r);
         if (rc != FG_OK)
             return rc;
-        if (t.expires_at <= (int64_t)time(NULL))
-            return fg_fail(r, FG_EGONE, "upload %s expired (FILIGRANE_UPLOAD_EXPIRY)", t.id);
-        if (t.offset != t.length)
-            return fg_fail(r, FG_ESTATE, "upload %s is not complete: %lld of %lld bytes", t.id,
-                           (long long)t.offset, (long long)t.length);
-        /* The limit of a multipart delivery's body, on its files here. */
-        if ((total += t.length) > lim->max_delivery_bytes)
-            return fg_fail(r, FG_ELIMIT, "the files add up to more than %lld bytes "
-                           "(FILIGRANE_MAX_DELIVERY_BYTES)", lim->max_delivery_bytes);
-        if ((rc = fg_sha256_load(&h, t.sha_state, r)) != FG_OK)
-            return rc;
-        fg_sha256_peek_hex(&h, mp.sha256);
-        if ((rc = fg_sha256_load(&h, t.commit_state, r)) != FG_OK)
-            return rc;
-        fg_sha256_peek_hex(&h, mp.commitment);
+        snprintf(mp.sha256, sizeof mp.sha256, "%s", t.sha256);
+        snprintf(mp.commitment, sizeof mp.commitment, "%s", t.commitment);
         snprintf(mp.salt, sizeof mp.salt, "%s", t.salt);
-        /* The data file may hold more than the offset (a chunk that died
-         * before its update): only a file of exactly the length is the
-         * upload. */
-        if (!fcgi_tus_data_path(ctx->blobs, t.id, data, sizeof data) || lstat(data, &st) != 0 ||
-            !S_ISREG(st.st_mode) || st.st_size != t.length)
-            return fg_fail(r, FG_ECORRUPT, "upload %s is damaged; send it again", t.id);
-        /* "upload-": a link left by a crash here is the startup
-         * cleaning's (storage/tmp_clean.h). */
-        if ((rc = store_file_id_new(tag, r)) != FG_OK)
-            return rc;
-        if (snprintf(link_path, sizeof link_path, "%s/upload-tus-%s", store_blob_tmp_dir(ctx->blobs),
-                     tag) >= (int)sizeof link_path ||
-            link(data, link_path) != 0)
-            return fg_fail(r, FG_EIO, "cannot store upload %s", t.id);
-        if ((rc = store_one(ctx, link_path, &mp, t.name, &u->files[i], r)) != FG_OK) {
-            unlink(link_path);
+        if ((rc = store_one(ctx, t.link, &mp, t.name, &u->files[i], r)) != FG_OK) {
+            unlink(t.link);
             return rc;
         }
     }
@@ -348,12 +315,8 @@ static fg_result idem_hook(store_meta *m, int number, void *ctx, fg_reason *r)
 {
     const struct idem_hook *h = ctx;
     fg_result rc = fcgi_idem_record(m, h->ik, h->fp, number, r);
-    for (size_t i = 0; rc == FG_OK && h->u->tus && i < h->u->n; i++) {
-        bool removed = false;
-        if ((rc = store_upload_delete(m, h->u->tus[i], &removed, r)) == FG_OK && !removed)
-            rc = fg_fail(r, FG_ESTATE, "upload %s was delivered by another request",
-                         h->u->tus[i]);
-    }
+    if (rc == FG_OK && h->u->tus)
+        rc = orders_upload_consume(m, (const char(*)[STORE_FILE_ID_MAX])h->u->tus, h->u->n, r);
     return rc;
 }
 
@@ -463,11 +426,8 @@ void fcgi_h_delivery_create(fcgi_req *req)
     }
     /* Delivered: the uploads' rows went with the delivery's transaction,
      * their data files go now (the blobs hold the bytes). */
-    for (size_t i = 0; u.tus && i < u.n; i++) {
-        char data[PATH_MAX];
-        if (fcgi_tus_data_path(ctx->blobs, u.tus[i], data, sizeof data))
-            unlink(data);
-    }
+    if (u.tus)
+        orders_upload_discard(ctx->blobs, (const char(*)[STORE_FILE_ID_MAX])u.tus, u.n);
     for (size_t i = 0; i < u.n; i++) {
         fcgi_metric_inc(FCGI_M_UPLOAD_FILES);
         fcgi_metric_add(FCGI_M_UPLOAD_BYTES, (unsigned long long)u.files[i].size);

@@ -8,49 +8,33 @@
  *   DELETE  /v1/uploads/{id}                          termination
  *
  * A chunk reaches the worker as a file nginx wrote (REQUEST_BODY_FILE,
- * fcgi/body_file.h) and is appended to the upload's data file through one
- * small buffer, so memory stays flat whatever the size. The SHA-256 of
- * the file and its commitment (common/commit.h) are computed as the bytes
- * arrive; their states are put down in the upload's row in the same
- * update that moves the offset (storage/uploads.h), so nothing is read
- * twice and the upload can be taken up after a restart or on another
- * node. Finished uploads become a delivery through the JSON body of
+ * fcgi/body_file.h) and is appended to the upload by orders/uploads.h,
+ * which keeps its data file, its offset and its hash states together;
+ * this file parses, calls it and answers. Finished uploads become a delivery through the JSON body of
  * POST /v1/orders/{order}/deliveries (fcgi/h_deliveries.c). */
 #include "fcgi/h_tus.h"
 
-#include <dirent.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
-#include <openssl/crypto.h>
-
-#include "common/commit.h"
-#include "common/hex.h"
-#include "common/sha256_state.h"
 #include "common/utf8.h"
 #include "fcgi/access.h"
 #include "fcgi/body_file.h"
 #include "fcgi/handlers.h"
 #include "fcgi/log.h"
 #include "fcgi/worker.h"
+#include "orders/uploads.h"
 
 #define TUS_VERSION "1.0.0"
 #define TUS_EXTENSIONS "creation,termination,expiration,checksum"
 
 bool fcgi_tus_data_path(const store_blob *b, const char *id, char *out, size_t cap)
 {
-    const char *dir = store_blob_tmp_dir(b);
-    if (!dir)
-        return false;
-    int n = snprintf(out, cap, "%s/" FCGI_TUS_DATA_PREFIX "%s", dir, id);
-    return n > 0 && (size_t)n < cap;
+    return orders_upload_data_path(b, id, out, cap);
 }
 
 bool fcgi_tus_version_ok(fcgi_req *req)
@@ -91,64 +75,10 @@ static void add_expires(fcgi_req *req, int64_t at)
     fcgi_add_header(req, "Upload-Expires", date);
 }
 
-/* Removes an upload: its row first (from then on nobody can reach the
- * file), then its data file. */
-static fg_result remove_upload(store_meta *m, const store_blob *b, const char *id,
-                               bool *removed, fg_reason *r)
-{
-    char path[PATH_MAX];
-    fg_result rc = store_upload_delete(m, id, removed, r);
-    if (rc == FG_OK && fcgi_tus_data_path(b, id, path, sizeof path))
-        unlink(path);
-    return rc;
-}
-
-/* Data files whose row is gone: a worker that died between a delivery's
- * commit (which removes the rows) and unlinking the files, or between
- * creating a file and its row. Only files older than FG_TUS_ORPHAN_GRACE
- * seconds, so a creation under way is never taken for one. */
-static int64_t sweep_orphans(store_meta *m, const store_blob *b, int64_t now)
-{
-    const char *dir = store_blob_tmp_dir(b);
-    const size_t plen = strlen(FCGI_TUS_DATA_PREFIX);
-    int64_t count = 0;
-    DIR *d = dir ? opendir(dir) : NULL;
-    struct dirent *e;
-    while (d && (e = readdir(d))) {
-        store_upload u;
-        struct stat st;
-        fg_reason r = {{0}};
-        const char *id = e->d_name + plen;
-        if (strncmp(e->d_name, FCGI_TUS_DATA_PREFIX, plen) != 0 || !store_file_id_valid(id) ||
-            fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
-            st.st_mtime > now - FG_TUS_ORPHAN_GRACE ||
-            store_upload_get(m, id, &u, &r) != FG_ENOTFOUND)
-            continue;
-        if (unlinkat(dirfd(d), e->d_name, 0) == 0)
-            count++;
-    }
-    if (d)
-        closedir(d);
-    return count;
-}
-
 fg_result fcgi_tus_sweep(store_meta *m, const store_blob *b, int64_t now, int64_t *removed,
                          fg_reason *r)
 {
-    char ids[256][STORE_FILE_ID_MAX];
-    size_t n = 0;
-    int64_t count = 0;
-    fg_result rc = store_upload_expired(m, now, ids, 256, &n, r);
-    for (size_t i = 0; rc == FG_OK && i < n; i++) {
-        bool gone = false;
-        if ((rc = remove_upload(m, b, ids[i], &gone, r)) == FG_OK && gone)
-            count++;
-    }
-    if (rc == FG_OK)
-        count += sweep_orphans(m, b, now);
-    if (removed)
-        *removed = count;
-    return rc;
+    return orders_upload_sweep(m, b, now, removed, r);
 }
 
 void fcgi_tus_maintain(store_meta *m, const store_blob *b, int64_t now)
@@ -178,7 +108,7 @@ bool fcgi_tus_load(fcgi_req *req, const char *id, struct fcgi_claims *who, store
     }
     if (u->expires_at <= (int64_t)time(NULL)) {
         bool gone = false;
-        if (remove_upload(req->ctx->meta, req->ctx->blobs, u->id, &gone, &r) != FG_OK)
+        if (orders_upload_remove(req->ctx->meta, req->ctx->blobs, u->id, &gone, &r) != FG_OK)
             fcgi_log(FCGI_LOG_WARN, "req=%s cannot remove an expired upload: %s", req->id,
                      r.text);
         fcgi_send_error(req, FG_EGONE, "upload_expired",
@@ -308,9 +238,7 @@ void fcgi_h_tus_create(fcgi_req *req)
     store_order o;
     store_upload u;
     fg_reason r = {{0}};
-    fg_sha256 sha, com;
-    unsigned char salt[FG_SALT_BYTES];
-    char path[PATH_MAX], location[64];
+    char location[64];
     long long length = 0;
     int64_t live = 0;
     fcgi_ctx *ctx = req->ctx;
@@ -356,34 +284,11 @@ void fcgi_h_tus_create(fcgi_req *req)
         fcgi_send_error(req, FG_ELIMIT, "too_many_uploads", msg);
         return;
     }
-    /* The commitment's salt is drawn now and fed first: the content then
-     * feeds both hashes alike, chunk after chunk. */
-    if ((rc = fg_salt_new(salt, &r)) != FG_OK || (rc = store_file_id_new(u.id, &r)) != FG_OK) {
-        fcgi_send_error(req, rc, NULL, r.text);
-        return;
-    }
-    fg_sha256_init(&sha);
-    fg_sha256_init(&com);
-    fg_sha256_update(&com, salt, sizeof salt);
-    fg_sha256_save(&sha, u.sha_state);
-    fg_sha256_save(&com, u.commit_state);
-    fg_hex_encode(salt, sizeof salt, u.salt);
-    OPENSSL_cleanse(salt, sizeof salt);
     snprintf(u.order_id, sizeof u.order_id, "%s", order_id);
     snprintf(u.seller_id, sizeof u.seller_id, "%s", who.sub);
     u.length = length;
     u.expires_at = (int64_t)time(NULL) + ctx->cfg->upload_expiry;
-
-    /* The data file first: a row always has its file. */
-    int fd = -1;
-    if (!fcgi_tus_data_path(ctx->blobs, u.id, path, sizeof path) ||
-        (fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600)) < 0) {
-        fcgi_send_error(req, FG_EIO, NULL, "cannot create the upload's file");
-        return;
-    }
-    close(fd);
-    if ((rc = store_upload_insert(ctx->meta, &u, &r)) != FG_OK) {
-        unlink(path);
+    if ((rc = orders_upload_create(ctx->meta, ctx->blobs, &u, &r)) != FG_OK) {
         fcgi_send_error(req, rc, NULL, r.text);
         return;
     }
@@ -423,60 +328,15 @@ static fg_result parse_checksum(const char *h, unsigned char want[32], fg_reason
     return FG_OK;
 }
 
-/* Appends body (its whole content, n bytes) to the data file at offset,
- * feeding both hashes and the chunk's own. */
-static fg_result append(int body, int data, int64_t offset, int64_t n, fg_sha256 *sha,
-                        fg_sha256 *com, fg_sha256 *chunk, fg_reason *r)
-{
-    unsigned char *buf = malloc(FG_TUS_BUFFER_BYTES);
-    fg_result rc = FG_OK;
-    int64_t done = 0;
-    if (!buf)
-        return fg_fail(r, FG_EIO, "out of memory");
-    while (done < n) {
-        ssize_t got = read(body, buf, FG_TUS_BUFFER_BYTES);
-        if (got < 0 && errno == EINTR)
-            continue;
-        if (got <= 0) {
-            rc = fg_fail(r, FG_EIO, "cannot read the chunk");
-            goto out;
-        }
-        if (got > n - done)
-            got = (ssize_t)(n - done); /* the file grew: only what fstat saw */
-        fg_sha256_update(sha, buf, (size_t)got);
-        fg_sha256_update(com, buf, (size_t)got);
-        fg_sha256_update(chunk, buf, (size_t)got);
-        for (ssize_t w = 0; w < got;) {
-            ssize_t k = pwrite(data, buf + w, (size_t)(got - w), offset + done + w);
-            if (k < 0 && errno == EINTR)
-                continue;
-            if (k <= 0) {
-                rc = fg_fail(r, FG_EIO, "cannot write the upload: disk full?");
-                goto out;
-            }
-            w += k;
-        }
-        done += got;
-    }
-    /* On disk before the offset says so: a power cut must not leave a
-     * recorded offset past the file's end. */
-    if (fdatasync(data) != 0)
-        rc = fg_fail(r, FG_EIO, "cannot write the upload: disk full?");
-out:
-    free(buf);
-    return rc;
-}
-
 void fcgi_h_tus_patch(fcgi_req *req)
 {
     struct fcgi_claims who;
     store_upload u;
     fg_reason r = {{0}};
-    fg_sha256 sha, com, chunk;
-    unsigned char want[32], got[32];
-    char path[PATH_MAX], sha_state[FG_SHA256_STATE_HEX_MAX], com_state[FG_SHA256_STATE_HEX_MAX];
+    orders_upload_outcome res;
+    unsigned char want[32];
     long long offset = 0;
-    int body = -1, data = -1;
+    int body = -1;
     struct stat st;
     fcgi_ctx *ctx = req->ctx;
     fg_result rc;
@@ -495,6 +355,8 @@ void fcgi_h_tus_patch(fcgi_req *req)
                         "Upload-Offset must be a whole number of bytes");
         return;
     }
+    /* Before the checksum and the body are looked at (orders_upload_append
+     * refuses it too). */
     if (offset != u.offset) {
         add_int_header(req, "Upload-Offset", u.offset);
         fcgi_send_error(req, FG_ESTATE, "offset_mismatch",
@@ -509,12 +371,6 @@ void fcgi_h_tus_patch(fcgi_req *req)
         }
         check = true;
     }
-    if ((rc = fg_sha256_load(&sha, u.sha_state, &r)) != FG_OK ||
-        (rc = fg_sha256_load(&com, u.commit_state, &r)) != FG_OK) {
-        fcgi_send_error(req, rc, NULL, r.text);
-        return;
-    }
-    fg_sha256_init(&chunk);
 
     /* nginx makes no body file for an empty body: a chunk of 0 bytes. */
     const char *body_file = fcgi_param(req, "REQUEST_BODY_FILE");
@@ -530,73 +386,44 @@ void fcgi_h_tus_patch(fcgi_req *req)
         }
         n = st.st_size;
     }
-    if (n > u.length - u.offset) {
-        char msg[128];
-        snprintf(msg, sizeof msg, "the chunk is longer than the %lld bytes left",
-                 (long long)(u.length - u.offset));
-        fcgi_send_error(req, FG_ELIMIT, "chunk_too_large", msg);
-        goto out;
-    }
-    if (!fcgi_tus_data_path(ctx->blobs, u.id, path, sizeof path) ||
-        (data = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW)) < 0) {
-        fcgi_send_error(req, FG_EIO, NULL, "the upload's file is missing");
-        goto out;
-    }
-    /* One chunk at a time per upload: a second PATCH racing this one
-     * would write over the same offset. */
-    if (flock(data, LOCK_EX | LOCK_NB) != 0) {
-        fcgi_send_error(req, FG_ESTATE, "upload_busy",
-                        "another chunk of this upload is being written");
-        goto out;
-    }
-    /* The recorded offset is the truth: bytes past it were written by a
-     * request that died before its update committed, or were a chunk
-     * refused for its checksum. */
-    if (fstat(data, &st) != 0 || st.st_size < u.offset ||
-        (st.st_size > u.offset && ftruncate(data, u.offset) != 0)) {
-        fcgi_send_error(req, FG_ECORRUPT, "upload_damaged",
-                        "the upload's file is shorter than its offset; start it again");
-        goto out;
-    }
-    if (n && (rc = append(body, data, u.offset, n, &sha, &com, &chunk, &r)) != FG_OK) {
-        if (ftruncate(data, u.offset) != 0)
-            fcgi_log(FCGI_LOG_WARN, "req=%s cannot cut upload %s back", req->id, u.id);
-        fcgi_send_error(req, rc, NULL, r.text);
-        goto out;
-    }
-    if (check) {
-        fg_sha256_peek(&chunk, got);
-        if (CRYPTO_memcmp(got, want, 32) != 0) {
-            if (ftruncate(data, u.offset) != 0)
-                fcgi_log(FCGI_LOG_WARN, "req=%s cannot cut upload %s back", req->id, u.id);
-            add_int_header(req, "Upload-Offset", u.offset);
-            fcgi_send_text(req, 460, "application/json",
-                           "{\"error\":{\"code\":\"checksum_mismatch\",\"message\":\"the "
-                           "chunk does not match Upload-Checksum; it was discarded\"}}",
-                           strlen("{\"error\":{\"code\":\"checksum_mismatch\",\"message\":"
-                                  "\"the chunk does not match Upload-Checksum; it was "
-                                  "discarded\"}}"));
-            goto out;
-        }
-    }
-    fg_sha256_save(&sha, sha_state);
-    fg_sha256_save(&com, com_state);
     int64_t expires = (int64_t)time(NULL) + ctx->cfg->upload_expiry;
-    if ((rc = store_upload_advance(ctx->meta, u.id, u.offset, u.offset + n, sha_state,
-                                   com_state, expires, &r)) != FG_OK) {
-        /* Not recorded: the bytes past the offset are cut by the next
-         * PATCH (or now, while the lock is ours). */
-        if (ftruncate(data, u.offset) != 0)
-            fcgi_log(FCGI_LOG_WARN, "req=%s cannot cut upload %s back", req->id, u.id);
-        fcgi_send_error(req, rc, rc == FG_ESTATE ? "offset_mismatch" : NULL, r.text);
-        goto out;
+    rc = orders_upload_append(ctx->meta, ctx->blobs, &u, offset, body, n, check ? want : NULL,
+                              expires, &res, &r);
+    if (res.uncut)
+        fcgi_log(FCGI_LOG_WARN, "req=%s cannot cut upload %s back", req->id, u.id);
+    switch (rc == FG_OK ? ORDERS_UPLOAD_WHY_NONE : res.why) {
+    case ORDERS_UPLOAD_WHY_NONE:
+        if (rc != FG_OK) {
+            fcgi_send_error(req, rc, NULL, r.text);
+            break;
+        }
+        add_int_header(req, "Upload-Offset", res.offset);
+        add_expires(req, expires);
+        fcgi_send_text(req, 204, "text/plain", "", 0);
+        break;
+    case ORDERS_UPLOAD_WHY_OFFSET:
+        fcgi_send_error(req, rc, "offset_mismatch", r.text);
+        break;
+    case ORDERS_UPLOAD_WHY_TOO_LONG:
+        fcgi_send_error(req, rc, "chunk_too_large", r.text);
+        break;
+    case ORDERS_UPLOAD_WHY_BUSY:
+        fcgi_send_error(req, rc, "upload_busy", r.text);
+        break;
+    case ORDERS_UPLOAD_WHY_DAMAGED:
+        fcgi_send_error(req, rc, "upload_damaged", r.text);
+        break;
+    case ORDERS_UPLOAD_WHY_CHECKSUM:
+        add_int_header(req, "Upload-Offset", u.offset);
+        fcgi_send_text(req, 460, "application/json",
+                       "{\"error\":{\"code\":\"checksum_mismatch\",\"message\":\"the "
+                       "chunk does not match Upload-Checksum; it was discarded\"}}",
+                       strlen("{\"error\":{\"code\":\"checksum_mismatch\",\"message\":"
+                              "\"the chunk does not match Upload-Checksum; it was "
+                              "discarded\"}}"));
+        break;
     }
-    add_int_header(req, "Upload-Offset", u.offset + n);
-    add_expires(req, expires);
-    fcgi_send_text(req, 204, "text/plain", "", 0);
 out:
-    if (data >= 0)
-        close(data); /* drops the lock */
     if (body >= 0)
         close(body);
 }
@@ -609,7 +436,7 @@ void fcgi_h_tus_delete(fcgi_req *req)
     bool gone = false;
     if (!fcgi_tus_version_ok(req) || !fcgi_tus_load(req, req->params[0], &who, &u))
         return;
-    fg_result rc = remove_upload(req->ctx->meta, req->ctx->blobs, u.id, &gone, &r);
+    fg_result rc = orders_upload_remove(req->ctx->meta, req->ctx->blobs, u.id, &gone, &r);
     if (rc != FG_OK) {
         fcgi_send_error(req, rc, NULL, r.text);
         return;

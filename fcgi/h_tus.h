@@ -9,6 +9,7 @@
 
 #include "fcgi/http.h"
 #include "fcgi/jwt.h"
+#include "orders/uploads.h"
 #include "storage/blob.h"
 #include "storage/uploads.h"
 
@@ -16,7 +17,7 @@
  * Deliberately not one of storage/tmp_clean.h's prefixes: the worker's
  * startup cleaning must leave live uploads alone (they survive restarts);
  * expired ones are removed by fcgi_tus_sweep. */
-#define FCGI_TUS_DATA_PREFIX "tus-"
+#define FCGI_TUS_DATA_PREFIX ORDERS_UPLOAD_DATA_PREFIX
 
 /* The path of upload id's data file into out. False if it does not fit
  * or the store has no temp directory. Can't fail otherwise. */
