@@ -102,10 +102,12 @@ out:
     return rc;
 }
 
-fg_result orders_upload_append(store_meta *m, const store_blob *b, const store_upload *u,
+fg_result orders_upload_append(store_meta *m, const store_blob *b, const store_upload *given,
                                int64_t offset, int body, int64_t n, const unsigned char *want,
                                int64_t expires_at, orders_upload_outcome *res, fg_reason *r)
 {
+    store_upload cur;
+    const store_upload *u = given;
     fg_sha256 sha, com, chunk;
     unsigned char got[32];
     char path[PATH_MAX], sha_state[FG_SHA256_STATE_HEX_MAX], com_state[FG_SHA256_STATE_HEX_MAX];
@@ -120,15 +122,6 @@ fg_result orders_upload_append(store_meta *m, const store_blob *b, const store_u
         res->why = ORDERS_UPLOAD_WHY_OFFSET;
         return fg_fail(r, FG_ESTATE, "the chunk's offset is not the upload's offset");
     }
-    if ((rc = fg_sha256_load(&sha, u->sha_state, r)) != FG_OK ||
-        (rc = fg_sha256_load(&com, u->commit_state, r)) != FG_OK)
-        return rc;
-    fg_sha256_init(&chunk);
-    if (n < 0 || n > u->length - u->offset) {
-        res->why = ORDERS_UPLOAD_WHY_TOO_LONG;
-        return fg_fail(r, FG_ELIMIT, "the chunk is longer than the %lld bytes left",
-                       (long long)(u->length - u->offset));
-    }
     if (!orders_upload_data_path(b, u->id, path, sizeof path) ||
         (data = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW)) < 0)
         return fg_fail(r, FG_EIO, "the upload's file is missing");
@@ -137,6 +130,29 @@ fg_result orders_upload_append(store_meta *m, const store_blob *b, const store_u
     if (flock(data, LOCK_EX | LOCK_NB) != 0) {
         res->why = ORDERS_UPLOAD_WHY_BUSY;
         rc = fg_fail(r, FG_ESTATE, "another chunk of this upload is being written");
+        goto out;
+    }
+    /* The row as it is now that the lock is ours: the caller read it
+     * before, and a chunk that went through meanwhile (a client retrying
+     * one it thought lost) moved the offset. Cutting back to the stale
+     * offset would throw that chunk away under its recorded row. */
+    if ((rc = store_upload_get(m, given->id, &cur, r)) != FG_OK)
+        goto out;
+    u = &cur;
+    res->offset = u->offset;
+    if (offset != u->offset) {
+        res->why = ORDERS_UPLOAD_WHY_OFFSET;
+        rc = fg_fail(r, FG_ESTATE, "the chunk's offset is not the upload's offset");
+        goto out;
+    }
+    if ((rc = fg_sha256_load(&sha, u->sha_state, r)) != FG_OK ||
+        (rc = fg_sha256_load(&com, u->commit_state, r)) != FG_OK)
+        goto out;
+    fg_sha256_init(&chunk);
+    if (n < 0 || n > u->length - u->offset) {
+        res->why = ORDERS_UPLOAD_WHY_TOO_LONG;
+        rc = fg_fail(r, FG_ELIMIT, "the chunk is longer than the %lld bytes left",
+                     (long long)(u->length - u->offset));
         goto out;
     }
     /* The recorded offset is the truth: bytes past it were written by a

@@ -67,8 +67,10 @@ FG_MUST_CHECK fg_result orders_upload_create(store_meta *m, const store_blob *b,
  * u->offset, or when want (32 bytes, may be NULL) is not the chunk's
  * SHA-256 (nothing is kept). Bytes past u->offset in the data file are
  * cut first. On success the row holds the new offset (res->offset),
- * hash states and expires_at. FG_ESTATE with WHY_OFFSET too when another
- * request advanced the row first; FG_EIO when the disk fails. */
+ * hash states and expires_at. u is the row as the caller read it; the
+ * checks are made again on the row as it is once the upload is held, so
+ * a chunk retried after it went through is refused (FG_ESTATE,
+ * WHY_OFFSET), never written over the first. FG_EIO when the disk fails. */
 FG_MUST_CHECK fg_result orders_upload_append(store_meta *m, const store_blob *b,
                                              const store_upload *u, int64_t offset, int body,
                                              int64_t n, const unsigned char *want,

@@ -257,3 +257,34 @@ TEST("only the upload's seller and order take it, within the delivery's limit, o
               FG_ENOTFOUND);
     env_close(&e);
 }
+
+TEST("a chunk sent again with the row read before the first one landed is refused, not written over it")
+{
+    struct env e;
+    fg_reason r = {""};
+    orders_upload_outcome res;
+    store_upload stale, now;
+    env_open(&e);
+    /* Both requests read the row at offset 0; the first one lands. */
+    CHECK_INT(store_upload_get(e.d.m, e.u.id, &stale, &r), FG_OK);
+    int fd = chunk(&e, "0123");
+    CHECK_INT(orders_upload_append(e.d.m, e.b, &stale, 0, fd, 4, NULL, e.now + 7200, &res, &r),
+              FG_OK);
+    close(fd);
+    fd = chunk(&e, "0123");
+    CHECK_INT(orders_upload_append(e.d.m, e.b, &stale, 0, fd, 4, NULL, e.now + 7200, &res, &r),
+              FG_ESTATE);
+    close(fd);
+    CHECK_INT(res.why, ORDERS_UPLOAD_WHY_OFFSET);
+    CHECK_INT(res.offset, 4);
+    /* The first chunk is intact: the upload goes on from 4. */
+    CHECK_INT(store_upload_get(e.d.m, e.u.id, &now, &r), FG_OK);
+    CHECK_INT(now.offset, 4);
+    CHECK_INT(send_at(&e, 4, "456789", NULL, &res, &r), FG_OK);
+    CHECK_INT(res.offset, 10);
+    char path[PATH_MAX];
+    struct stat st;
+    CHECK(orders_upload_data_path(e.b, e.u.id, path, sizeof path));
+    CHECK(stat(path, &st) == 0 && st.st_size == 10);
+    env_close(&e);
+}
