@@ -13,6 +13,7 @@
 #include "orders/purge_job.h"
 #include "storage/blob_refs.h"
 #include "storage/idempotency.h"
+#include "storage/jobs.h"
 #include "storage/meta.h"
 
 struct fcgi_blob_gc {
@@ -27,13 +28,16 @@ struct fcgi_blob_gc {
 
 fg_result fcgi_blob_gc_settings_load(fcgi_blob_gc_settings *s, fg_reason *r)
 {
-    long long grace = FCGI_BLOB_GRACE_DEFAULT, every = FCGI_BLOB_GC_INTERVAL_DEFAULT;
+    long long grace = FCGI_BLOB_GRACE_DEFAULT, every = FCGI_BLOB_GC_INTERVAL_DEFAULT,
+              keep = FCGI_JOB_KEEP_DEFAULT;
     fg_result rc;
     /* A grace of 0 would let a pass remove a blob an upload registered a
      * moment ago and is about to record: at least a second. */
     if ((rc = fg_duration_env("FILIGRANE_BLOB_GRACE", 1, 365LL * 86400, &grace, r)) ||
-        (rc = fg_duration_env("FILIGRANE_BLOB_GC_INTERVAL", 0, 7LL * 86400, &every, r)))
+        (rc = fg_duration_env("FILIGRANE_BLOB_GC_INTERVAL", 0, 7LL * 86400, &every, r)) ||
+        (rc = fg_duration_env("FILIGRANE_JOB_KEEP", 1, 365LL * 86400, &keep, r)))
         return rc;
+    s->job_keep = keep;
     s->grace = grace;
     s->interval = every;
     s->idem_ttl = FG_IDEM_TTL_SECONDS;
@@ -56,7 +60,7 @@ static void maintain(fcgi_blob_gc *g)
 {
     fg_reason r = {{0}};
     bool added = false;
-    int64_t job = 0, expired = 0, now = (int64_t)time(NULL);
+    int64_t job = 0, expired = 0, pruned = 0, now = (int64_t)time(NULL);
     if (orders_purge_job_schedule(g->meta, jobs_now_ms(), &added, &job, &r) != FG_OK)
         fcgi_log(FCGI_LOG_ERROR, "retention error=\"cannot schedule the purge job: %s\"", r.text);
     else if (added) {
@@ -67,6 +71,10 @@ static void maintain(fcgi_blob_gc *g)
         fcgi_log(FCGI_LOG_ERROR, "idempotency_keys error=\"%s\"", r.text);
     else if (expired)
         fcgi_log(FCGI_LOG_INFO, "idempotency_keys expired=%lld", (long long)expired);
+    if (store_job_prune(g->meta, jobs_now_ms() - g->s.job_keep * 1000, &pruned, &r) != FG_OK)
+        fcgi_log(FCGI_LOG_ERROR, "jobs error=\"cannot prune done jobs: %s\"", r.text);
+    else if (pruned)
+        fcgi_log(FCGI_LOG_INFO, "jobs pruned=%lld", (long long)pruned);
     fcgi_tus_maintain(g->meta, g->blobs, now); /* expired tus uploads (fcgi/h_tus.h) */
 }
 

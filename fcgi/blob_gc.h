@@ -3,7 +3,8 @@
  * (orders/purge_job.h: one purge job due now, unless one is waiting or
  * running; the job runners purge the orders whose retention ran out,
  * orders/retention.h), deletes Idempotency-Key records past their
- * lifetime (storage/idempotency.h), then removes unreferenced blobs
+ * lifetime (storage/idempotency.h), deletes the rows of jobs done more
+ * than FILIGRANE_JOB_KEEP ago (storage/jobs.h), then removes unreferenced blobs
  * (storage/blob_refs.h), keeping each for FILIGRANE_BLOB_GRACE after it
  * was last registered or unreferenced.
  * The worker's pass looks only at counted blobs (one indexed query); the
@@ -19,6 +20,9 @@
  * registering its blobs and recording its rows; a pass every 10 minutes. */
 #define FCGI_BLOB_GRACE_DEFAULT 3600
 #define FCGI_BLOB_GC_INTERVAL_DEFAULT 600
+/* A week of finished jobs: enough to answer "was this preview stamped,
+ * when?" after a weekend; failed jobs are never deleted. */
+#define FCGI_JOB_KEEP_DEFAULT (7LL * 86400)
 
 typedef struct fcgi_blob_gc_settings {
     long long grace;    /* seconds, 1 .. 365 days */
@@ -26,9 +30,11 @@ typedef struct fcgi_blob_gc_settings {
     orders_retention retention; /* for the purge jobs' handler */
     long long idem_ttl; /* seconds an Idempotency-Key is kept (the worker's
                            configuration sets it; default 24 h) */
+    long long job_keep; /* seconds a done job's row is kept, 1 .. 365 days */
 } fcgi_blob_gc_settings;
 
-/* Reads FILIGRANE_BLOB_GRACE and FILIGRANE_BLOB_GC_INTERVAL (durations:
+/* Reads FILIGRANE_BLOB_GRACE, FILIGRANE_BLOB_GC_INTERVAL and
+ * FILIGRANE_JOB_KEEP (durations:
  * seconds, or with s, m, h, d) and the retention settings over the
  * defaults. FG_EUSAGE naming the variable for a bad value. */
 FG_MUST_CHECK fg_result fcgi_blob_gc_settings_load(fcgi_blob_gc_settings *s /* out */,

@@ -34,9 +34,11 @@ void fcgi_h_auth_deliver(fcgi_req *req)
 }
 
 /* The same early check for a tus request on /v1/uploads/{id} (a PATCH
- * carries a chunk): the token, the upload's owner, its expiry and the
- * order's rules, exactly as the handler checks them (fcgi_tus_load).
- * OPTIONS carries no body and needs no token. */
+ * carries a chunk): the protocol version, then the token, the upload's
+ * owner, its expiry and the order's rules, in the handler's order
+ * (fcgi_tus_version_ok, then fcgi_tus_load), so a chunk the handler would
+ * answer 412 is refused before nginx spools it. nginx adds Tus-Version to
+ * the 412 (@auth_refused). OPTIONS carries no body and needs neither. */
 void fcgi_h_auth_upload(fcgi_req *req)
 {
     struct fcgi_claims who;
@@ -49,6 +51,11 @@ void fcgi_h_auth_upload(fcgi_req *req)
     if (strcmp(req->method, "PATCH") != 0 && strcmp(req->method, "HEAD") != 0 &&
         strcmp(req->method, "DELETE") != 0) {
         fcgi_send_method_not_allowed(req, "HEAD, PATCH, DELETE, OPTIONS");
+        return;
+    }
+    const char *v = fcgi_param(req, "HTTP_TUS_RESUMABLE");
+    if (!v || strcmp(v, "1.0.0") != 0) {
+        fcgi_send_error_status(req, 412, "tus_version", "send Tus-Resumable: 1.0.0");
         return;
     }
     if (!fcgi_tus_load(req, req->params[0], &who, &u))

@@ -275,16 +275,20 @@ void fcgi_send_error(fcgi_req *req, fg_result code, const char *api_code,
         fcgi_log(FCGI_LOG_ERROR, "req=%s method=%s path=\"%s\" status=%d error=\"%s\"",
                  req->id, req->method ? req->method : "-", req->path, status,
                  message ? message : "");
+    fcgi_send_error_status(req, status, api_code ? api_code : fg_result_name(code),
+                           message && *message ? message : fg_result_name(code));
+}
+
+void fcgi_send_error_status(fcgi_req *req, int status, const char *api_code,
+                            const char *message)
+{
     if (req->auth_check && status >= 400 && status < 500) {
         if (!req->status)
-            send_auth_refusal(req, status, api_code ? api_code : fg_result_name(code),
-                              message && *message ? message : fg_result_name(code));
+            send_auth_refusal(req, status, api_code, message);
         return;
     }
-    json_t *doc = json_pack("{s:{s:s, s:s, s:s}}", "error", "code",
-                            api_code ? api_code : fg_result_name(code), "message",
-                            message && *message ? message : fg_result_name(code),
-                            "request_id", req->id);
+    json_t *doc = json_pack("{s:{s:s, s:s, s:s}}", "error", "code", api_code, "message",
+                            message, "request_id", req->id);
     fcgi_send_json(req, status, doc);
 }
 

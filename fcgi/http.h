@@ -98,6 +98,12 @@ void fcgi_send_json(fcgi_req *req, int status, json_t *doc);
 void fcgi_send_error(fcgi_req *req, fg_result code, const char *api_code,
                      const char *message);
 
+/* fcgi_send_error for a 4xx status no fg_result maps to (412: a tus
+ * version refused), with api_code and message as given; with
+ * req->auth_check the same refusal in headers. */
+void fcgi_send_error_status(fcgi_req *req, int status, const char *api_code,
+                            const char *message);
+
 /* Starts a JSON answer whose body the handler writes itself to
  * req->fx->out, piece by piece (no Content-Length: nginx chunks it), so
  * a long list is never held whole as one document. FG_EIO if the client

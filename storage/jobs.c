@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
+#include <time.h>
 
 static bool is_kind(const char *s)
 {
@@ -177,6 +178,31 @@ fg_result store_job_release_owner(store_meta *m, const char *owner, int64_t *rel
         return rc;
     if (released)
         *released = n;
+    return FG_OK;
+}
+
+/* updated_at is text in store_time_now's one form (milliseconds, Z), so
+ * the limit is written in that form and compared as a string. */
+fg_result store_job_prune(store_meta *m, int64_t older_than, int64_t *removed, fg_reason *r)
+{
+    char before[STORE_TIME_MAX], sec[32];
+    struct tm tm;
+    int64_t n = 0;
+    fg_result rc;
+    if (removed)
+        *removed = 0;
+    if (m->tx == STORE_TX_READ)
+        return fg_fail(r, FG_EUSAGE, "cannot write inside a read transaction");
+    if (older_than < 0)
+        return fg_fail(r, FG_EUSAGE, "a prune limit cannot be before 1970");
+    time_t t = (time_t)(older_than / 1000);
+    if (!gmtime_r(&t, &tm) || strftime(sec, sizeof sec, "%Y-%m-%dT%H:%M:%S", &tm) != 19)
+        return fg_fail(r, FG_EUSAGE, "a prune limit past year 9999");
+    snprintf(before, sizeof before, "%.19s.%03uZ", sec, (unsigned)(older_than % 1000));
+    if ((rc = m->ops->jobs->prune(m, before, &n, r)))
+        return rc;
+    if (removed)
+        *removed = n;
     return FG_OK;
 }
 

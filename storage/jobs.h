@@ -133,6 +133,17 @@ FG_MUST_CHECK fg_result store_job_release_owner(store_meta *m, const char *owner
                                                 int64_t *released /* out */,
                                                 fg_reason *r);
 
+/* Deletes the jobs in state done whose updated_at (the time they ended)
+ * is before older_than (unix ms): what is left of a finished job is only
+ * a row nobody reads. Failed jobs are kept: an operator reads them
+ * (`filigrane jobs --state failed`) to learn why a preview is missing,
+ * and there are few. Pending and running jobs are never touched. Joins
+ * the caller's write transaction if one is open, else commits on its
+ * own. *removed (may be NULL) receives the number of rows deleted.
+ * FG_EUSAGE for a negative time or inside a read transaction. */
+FG_MUST_CHECK fg_result store_job_prune(store_meta *m, int64_t older_than,
+                                        int64_t *removed /* out */, fg_reason *r);
+
 /* Frees the items and empties the list. Accepts NULL and empty lists. */
 void store_job_list_release(store_job_list *l);
 

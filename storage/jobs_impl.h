@@ -35,6 +35,9 @@ typedef struct store_job_ops {
     fg_result (*release_owner)(store_meta *m, const char *owner,
                                const char *now_text, int64_t *released,
                                fg_reason *r);
+    /* Done jobs with updated_at < before (a stored time's text). */
+    fg_result (*prune)(store_meta *m, const char *before, int64_t *removed,
+                       fg_reason *r);
 } store_job_ops;
 
 /* The SQLite backend's (storage/jobs_sqlite.c). */

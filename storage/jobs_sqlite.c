@@ -299,7 +299,27 @@ static fg_result sq_release_owner(store_meta *m, const char *owner, const char *
     return rc;
 }
 
+/* A full scan of jobs: the pass runs every few minutes and the table
+ * holds at most FILIGRANE_JOB_KEEP worth of finished jobs. */
+static fg_result sq_prune(store_meta *m, const char *before, int64_t *removed, fg_reason *r)
+{
+    sqlite3 *db = store_sqlite_db(m);
+    sqlite3_stmt *st = NULL;
+    fg_result rc = FG_OK;
+    if (sqlite3_prepare_v2(db, "DELETE FROM jobs WHERE state = 'done' AND updated_at < ?1", -1,
+                           &st, NULL) != SQLITE_OK)
+        return fail(m, "prepare a job prune", r);
+    sqlite3_bind_text(st, 1, before, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        rc = fail(m, "prune finished jobs", r);
+    else
+        *removed = sqlite3_changes(db);
+    sqlite3_finalize(st);
+    return rc;
+}
+
 const store_job_ops store_sqlite_job_ops = {
+    .prune = sq_prune,
     .owners = sq_owners,
     .release_owner = sq_release_owner,
     .rebuild_previews = sq_rebuild,

@@ -401,4 +401,35 @@ try:
           "queued 1 preview job" in out.stdout, out)
 finally:
     svc.stop()
+# ---- done jobs are pruned by the maintenance pass; failed ones stay ----
+svc = Service(env={"FILIGRANE_JOB_KEEP": "2s", "FILIGRANE_BLOB_GC_INTERVAL": "1"})
+try:
+    svc.create_order("ord-k", "s-k", "b-k")
+    seller = svc.token("seller", "s-k", "ord-k")
+    r = svc.upload_done("ord-k", [("k.jpg", image("jpg", 64, 64))], seller)
+    check("the delivery's preview is made", (r.json() or {}).get("state") == "ready", r)
+    db = sqlite3.connect(os.path.join(svc.data, "filigrane.db"), timeout=30)
+    db.execute("INSERT INTO jobs(kind, subject, state, run_at, last_error, created_at,"
+               " updated_at) VALUES ('preview', 'f-old-failed', 'failed', 0, 'bad file',"
+               " '2001-01-01T00:00:00.000Z', '2001-01-01T00:00:00.000Z')")
+    db.commit()
+    left = None
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        # Each pass ends a purge job too: the preview's is the one to watch.
+        left = db.execute("SELECT count(*) FROM jobs WHERE state = 'done'"
+                          " AND kind = 'preview'").fetchone()[0]
+        if left == 0:
+            break
+        time.sleep(0.2)
+    failed = db.execute("SELECT count(*) FROM jobs WHERE subject = 'f-old-failed'").fetchone()[0]
+    db.close()
+    check("a maintenance pass deletes the preview job done more than FILIGRANE_JOB_KEEP ago",
+          left == 0, left)
+    check("a failed job, however old, is kept for the operator", failed == 1, failed)
+    log = open(os.path.join(svc.data, "log", "worker.log"), errors="replace").read()
+    check("the pass logs how many job rows it deleted", re.search(r"jobs pruned=[1-9]", log),
+          log[-2000:])
+finally:
+    svc.stop()
 finish()

@@ -186,7 +186,10 @@ finally:
 for name, value, what in (("FILIGRANE_BLOB_GC_INTERVAL", "8d", "a collector interval past 7 days"),
                           ("FILIGRANE_BLOB_GRACE", "0", "a grace period of 0"),
                           ("FILIGRANE_BLOB_GRACE", "366d", "a grace period past 365 days"),
-                          ("FILIGRANE_BLOB_GRACE", "1h30", "a grace period that is no duration")):
+                          ("FILIGRANE_BLOB_GRACE", "1h30", "a grace period that is no duration"),
+                          ("FILIGRANE_JOB_KEEP", "0", "a job retention of 0"),
+                          ("FILIGRANE_JOB_KEEP", "366d", "a job retention past 365 days"),
+                          ("FILIGRANE_JOB_KEEP", "1h30", "a job retention that is no duration")):
     env = dict(os.environ, FILIGRANE_DATA=tempfile.mkdtemp(prefix="filigrane-e2e-bad-"),
                FILIGRANE_JWT_SECRET=os.urandom(24).hex(),
                FILIGRANE_WEBHOOK_SECRET="whsec_" + base64.b64encode(os.urandom(32)).decode(),

@@ -317,6 +317,43 @@ try:
         s.close()
         check("a PATCH with %s is refused before its body is sent, nothing spooled" % name,
               got in (401, 404) and not spooled, (got, hd, spooled))
+
+    # The version too: a good token without Tus-Resumable: 1.0.0 is
+    # answered 412 by the early check, before a byte of the chunk is sent.
+    seller_v = svc.token("seller", "s-v", "ord-v")
+    for name, line in (("no Tus-Resumable", ""), ("Tus-Resumable: 0.2.2",
+                                                  "Tus-Resumable: 0.2.2\r\n")):
+        time.sleep(0.3)
+        earlier = set(body_files(svc))
+        s = socket.create_connection(("127.0.0.1", svc.port))
+        s.sendall(("PATCH %s HTTP/1.1\r\nHost: x\r\n%sUpload-Offset: 0\r\n"
+                   "Content-Type: application/offset+octet-stream\r\nContent-Length: %d\r\n"
+                   "Expect: 100-continue\r\nAuthorization: Bearer %s\r\n\r\n"
+                   % (loc4, line, MAX_FILE, seller_v)).encode())
+        got, hd, body = read_final(s)
+        spooled = set(body_files(svc)) - earlier
+        s.close()
+        hdl = hd.lower() if isinstance(hd, str) else ""
+        try:
+            err = json.loads(body.split(b"\n")[0]).get("error") or {}
+        except ValueError:
+            err = {}
+        check("a seller's PATCH with %s (Expect: 100-continue, 4 MiB announced) is answered "
+              "412 before its body is sent, nothing spooled" % name,
+              got == 412 and not spooled, (got, hd, spooled))
+        check("that early 412 says Tus-Version: 1.0.0 and Tus-Resumable: 1.0.0",
+              "\r\ntus-version: 1.0.0" in hdl and "\r\ntus-resumable: 1.0.0" in hdl, hd)
+        check("that early 412 is our JSON error (tus_version, with a request id)",
+              err.get("code") == "tus_version" and "1.0.0" in err.get("message", "")
+              and err.get("request_id"), body)
+    r = svc.request("HEAD", loc4, token=seller_v, headers={"Tus-Resumable": "0.2.2"})
+    check("a HEAD with another Tus-Resumable is answered 412 with Tus-Version",
+          r.status == 412 and r.header("tus-version") == "1.0.0", r)
+    r = svc.request("OPTIONS", loc4)
+    check("OPTIONS on an upload needs no Tus-Resumable (204)", r.status == 204, r)
+    r = head(svc, loc4, seller_v)
+    check("the refused chunks left the upload at offset 0",
+          r.status == 200 and r.header("upload-offset") == "0", r)
 finally:
     svc.stop()
 

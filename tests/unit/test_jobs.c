@@ -415,3 +415,76 @@ TEST("the jobs step gives each file left processing by an older run a job")
     store_meta_free(m);
     tmp_dir_remove(dir);
 }
+
+/* Sets a job's updated_at behind the store's back: the store writes the
+ * real time, and a test cannot wait a week. */
+static bool done_has(store_meta *m, int64_t id)
+{
+    store_job_list l = {0};
+    fg_reason r = {""};
+    bool found = false;
+    if (store_job_list_get(m, STORE_JOB_DONE, 0, &l, &r) != FG_OK)
+        TAP_FAIL("list: %s", r.text);
+    for (size_t i = 0; i < l.n; i++)
+        found = found || l.items[i].id == id;
+    store_job_list_release(&l);
+    return found;
+}
+
+static void set_updated(const char *path, int64_t id, const char *at)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    CHECK(sqlite3_open(path, &db) == SQLITE_OK);
+    CHECK(sqlite3_prepare_v2(db, "UPDATE jobs SET updated_at = ?1 WHERE id = ?2", -1, &st,
+                             NULL) == SQLITE_OK);
+    sqlite3_bind_text(st, 1, at, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, id);
+    CHECK(sqlite3_step(st) == SQLITE_DONE);
+    CHECK_INT(sqlite3_changes(db), 1);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
+TEST("a prune deletes done jobs older than the limit and keeps the rest")
+{
+    struct db d;
+    store_job j;
+    fg_reason r = {""};
+    int64_t n = -1;
+    db_open(&d);
+    /* T0 is 2023-11-14T22:13:20.000Z; the limit is T0. */
+    int64_t old_done = add(d.m, "f-old-done", T0 - 4000);
+    int64_t young_done = add(d.m, "f-young-done", T0 - 3000);
+    int64_t old_failed = add(d.m, "f-old-failed", T0 - 2000);
+    int64_t old_running = add(d.m, "f-old-running", T0 - 1000);
+    int64_t old_pending = add(d.m, "f-old-pending", T0 + 999999);
+    for (int i = 0; i < 4; i++)
+        CHECK(claim(d.m, "a", T0, &j));
+    CHECK_INT(store_job_finish(d.m, old_done, "a", STORE_JOB_DONE, NULL, &r), FG_OK);
+    CHECK_INT(store_job_finish(d.m, young_done, "a", STORE_JOB_DONE, NULL, &r), FG_OK);
+    CHECK_INT(store_job_finish(d.m, old_failed, "a", STORE_JOB_FAILED, "bad file", &r), FG_OK);
+    set_updated(d.path, old_done, "2023-11-14T22:13:19.999Z");
+    set_updated(d.path, young_done, "2023-11-14T22:13:20.000Z");
+    set_updated(d.path, old_failed, "2001-01-01T00:00:00.000Z");
+    set_updated(d.path, old_running, "2001-01-01T00:00:00.000Z");
+    set_updated(d.path, old_pending, "2001-01-01T00:00:00.000Z");
+    CHECK_INT(store_job_prune(d.m, T0, &n, &r), FG_OK);
+    CHECK_INT(n, 1);
+    CHECK(!done_has(d.m, old_done));
+    CHECK(done_has(d.m, young_done)); /* exactly at the limit: not older */
+    CHECK(find(d.m, old_failed, &j));
+    CHECK_STR(j.last_error, "bad file");
+    CHECK(find(d.m, old_running, &j));
+    CHECK_STR(j.state, STORE_JOB_RUNNING);
+    CHECK(find(d.m, old_pending, &j));
+    CHECK_STR(j.state, STORE_JOB_PENDING);
+    /* Once past the limit the other done job goes too, nothing else. */
+    CHECK_INT(store_job_prune(d.m, T0 + 1, &n, &r), FG_OK);
+    CHECK_INT(n, 1);
+    CHECK(!done_has(d.m, young_done));
+    CHECK_INT(store_job_prune(d.m, INT64_C(253402300799000), &n, &r), FG_OK);
+    CHECK_INT(n, 0);
+    CHECK_INT(store_job_prune(d.m, -1, &n, &r), FG_EUSAGE);
+    db_close(&d);
+}
