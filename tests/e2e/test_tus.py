@@ -132,6 +132,11 @@ try:
     check("creation answers 201 with Location /v1/uploads/{id}, Upload-Expires and "
           "Tus-Resumable", r.status == 201 and loc.startswith("/v1/uploads/")
           and r.header("upload-expires", ) and r.header("tus-resumable") == "1.0.0", r)
+    r = svc.request("PUT", loc, body=b"x" * 1024, token=seller, headers=TUS)
+    check("a PUT on an upload is refused early 405 naming tus's methods, with Tus-Resumable",
+          r.status == 405 and "PATCH" in (r.header("allow") or "")
+          and "POST" not in (r.header("allow") or "")
+          and r.header("tus-resumable") == "1.0.0", r)
     r2 = svc.request("POST", "/v1/orders/ord-t/uploads", token=seller,
                      headers={"Upload-Length": "10", "Upload-Metadata": meta("x")})
     check("a request without Tus-Resumable is answered 412 with Tus-Version",
