@@ -6,11 +6,11 @@
 #   samples/demo.sh [URL]        (default http://127.0.0.1:${FILIGRANE_PORT:-8080})
 #
 # Reads the secrets the way `make run` does: from the environment, else from
-# $FILIGRANE_DATA/secrets.env (default ./var).
+# $FILIGRANE_DATA/secrets.env (default: as `make run`, scripts/data-dir.sh).
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 url=${1:-http://127.0.0.1:${FILIGRANE_PORT:-8080}}
-data=${FILIGRANE_DATA:-$top/var}
+data=$("$top/scripts/data-dir.sh" "$top")
 bin=${FILIGRANE_BIN:-$top/bin}
 if [ -f "$data/secrets.env" ]; then
     : "${FILIGRANE_JWT_SECRET:=$(sed -n 's/^FILIGRANE_JWT_SECRET=//p' "$data/secrets.env")}"

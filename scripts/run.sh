@@ -18,7 +18,7 @@ umask 077
 top=$(cd "$(dirname "$0")/.." && pwd)
 bin=${FILIGRANE_BIN:-$top/bin}
 port=${FILIGRANE_PORT:-8080}
-data=${FILIGRANE_DATA:-./var}
+data=$("$top/scripts/data-dir.sh" "$top")
 mkdir -p "$data"
 data=$(cd "$data" && pwd)
 export FILIGRANE_DATA="$data"
