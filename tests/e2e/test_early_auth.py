@@ -14,74 +14,10 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from service import TOP, Service, check, finish  # noqa: E402
+from service import TOP, Service, check, finish, body_files, read_final  # noqa: E402
 
 RATE_UPLOADS = 3
 RATE_WEBHOOKS = 4
-
-
-def body_files(svc):
-    """Every file nginx has spooled in its body temp directory: those with
-    a name, and those nginx unlinked at once but still holds open (an
-    ordinary request body's temp file is unlinked as soon as it is made)."""
-    body_dir = os.path.join(svc.data, "tmp", "body")
-    out = []
-    for d, _, files in os.walk(body_dir):
-        out += [os.path.join(d, f) for f in files]
-    try:
-        master = open(os.path.join(svc.data, "run", "nginx.pid")).read().strip()
-        workers = subprocess.run(["pgrep", "-P", master], capture_output=True,
-                                 text=True).stdout.split()
-    except OSError:
-        workers = []
-    for pid in workers:
-        fd_dir = "/proc/%s/fd" % pid
-        try:
-            fds = os.listdir(fd_dir)
-        except OSError:
-            continue
-        for fd in fds:
-            try:
-                target = os.readlink(os.path.join(fd_dir, fd))
-            except OSError:
-                continue
-            if target.startswith(body_dir + "/"):
-                out.append(target)
-    return out
-
-
-def read_final(sock, timeout=10):
-    """Reads until a final (non-1xx) response head and its body. Returns
-    (status, head, body) or (None, data, b"") when none arrived in time."""
-    sock.settimeout(timeout)
-    data = b""
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        # Drop interim 1xx answers (nginx sends 100 Continue when it
-        # discards a refused body: the client has still sent nothing).
-        while data.startswith(b"HTTP/1.1 1") and b"\r\n\r\n" in data:
-            data = data.split(b"\r\n\r\n", 1)[1]
-        if b"\r\n\r\n" in data:
-            head, rest = data.split(b"\r\n\r\n", 1)
-            length = 0
-            for line in head.split(b"\r\n")[1:]:
-                k, _, v = line.partition(b":")
-                if k.strip().lower() == b"content-length":
-                    length = int(v.strip())
-            while len(rest) < length:
-                chunk = sock.recv(65536)
-                if not chunk:
-                    break
-                rest += chunk
-            return int(head.split(b" ")[1]), head.decode(errors="replace"), rest
-        try:
-            chunk = sock.recv(65536)
-        except socket.timeout:
-            break
-        if not chunk:
-            break
-        data += chunk
-    return None, data, b""
 
 
 def raw_head(svc, path, token=None, length=1 << 30, expect=True, ctype="application/octet-stream"):

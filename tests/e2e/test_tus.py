@@ -13,58 +13,10 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from service import TOP, Service, check, finish  # noqa: E402
+from service import TOP, Service, check, finish, body_files, read_final  # noqa: E402
 import socket  # noqa: E402
 import subprocess  # noqa: E402
 
-
-def body_files(svc):
-    """Files nginx spooled in its body temp directory, named or held open
-    unlinked by its workers (as tests/e2e/test_early_auth.py)."""
-    body_dir = os.path.join(svc.data, "tmp", "body")
-    out = []
-    for d, _, names in os.walk(body_dir):
-        out += [os.path.join(d, f) for f in names]
-    try:
-        master = open(os.path.join(svc.data, "run", "nginx.pid")).read().strip()
-        workers = subprocess.run(["pgrep", "-P", master], capture_output=True,
-                                 text=True).stdout.split()
-    except OSError:
-        workers = []
-    for pid in workers:
-        try:
-            fds = os.listdir("/proc/%s/fd" % pid)
-        except OSError:
-            continue
-        for fd in fds:
-            try:
-                target = os.readlink("/proc/%s/fd/%s" % (pid, fd))
-            except OSError:
-                continue
-            if target.startswith(body_dir + "/"):
-                out.append(target)
-    return out
-
-
-def read_final(sock, timeout=10):
-    """The status of the first final (non-1xx) answer, its head, its body."""
-    sock.settimeout(timeout)
-    data = b""
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        while data.startswith(b"HTTP/1.1 1") and b"\r\n\r\n" in data:
-            data = data.split(b"\r\n\r\n", 1)[1]
-        if b"\r\n\r\n" in data:
-            hd, rest = data.split(b"\r\n\r\n", 1)
-            return int(hd.split(b" ")[1]), hd.decode(errors="replace"), rest
-        try:
-            chunk = sock.recv(65536)
-        except socket.timeout:
-            break
-        if not chunk:
-            break
-        data += chunk
-    return None, data, b""
 
 TUS = {"Tus-Resumable": "1.0.0"}
 MAX_FILE = 4 * 1024 * 1024
