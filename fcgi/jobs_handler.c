@@ -57,3 +57,9 @@ void fcgi_job_handle(void *ctx, store_meta *m, const store_job *job, const char 
     else
         fcgi_preview_job((void *)env->preview, m, job, owner, wait_seconds);
 }
+
+void fcgi_job_error(void *ctx, const char *reason)
+{
+    (void)ctx;
+    fcgi_log(FCGI_LOG_ERROR, "job runner error=\"%s\"", reason);
+}

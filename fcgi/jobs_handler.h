@@ -24,4 +24,8 @@ typedef struct fcgi_jobs_env {
 void fcgi_job_handle(void *ctx, store_meta *m, const store_job *job, const char *owner,
                      double wait_seconds);
 
+/* A jobs_error_fn: logs what the runners could not do (a claim, the
+ * release at start). Can't fail. */
+void fcgi_job_error(void *ctx, const char *reason);
+
 #endif

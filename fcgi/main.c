@@ -237,7 +237,7 @@ int main(void)
                                        .max_attempts = job_settings.attempts};
     /* They also run the retention purges the maintenance loop schedules. */
     job_env = (fcgi_jobs_env){.preview = &preview_env, .retention = &gc_settings.retention};
-    if (jobs_runner_start(&job_settings, db_path, fcgi_job_handle, fcgi_preview_job_error,
+    if (jobs_runner_start(&job_settings, db_path, fcgi_job_handle, fcgi_job_error,
                           &job_env, &runners, &r) != FG_OK) {
         fcgi_log(FCGI_LOG_ERROR, "%s", r.text);
         goto out;

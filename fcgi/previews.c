@@ -40,9 +40,3 @@ void fcgi_preview_job(void *ctx, store_meta *m, const store_job *job, const char
                  (long long)job->id, job->subject, out.state ? out.state : "-",
                  out.rebuild ? " rebuild=1" : "", out.why.text);
 }
-
-void fcgi_preview_job_error(void *ctx, const char *reason)
-{
-    (void)ctx;
-    fcgi_log(FCGI_LOG_ERROR, "job runner error=\"%s\"", reason);
-}

@@ -13,7 +13,4 @@
 void fcgi_preview_job(void *ctx, store_meta *m, const store_job *job, const char *owner,
                       double wait_seconds);
 
-/* A jobs_error_fn: logs a failed claim. */
-void fcgi_preview_job_error(void *ctx, const char *reason);
-
 #endif
