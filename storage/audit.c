@@ -449,15 +449,26 @@ static fg_result verify_checkpoints(store_meta *m, store_audit_report *rep, fg_r
     char prev[STORE_HEX_MAX] = STORE_AUDIT_GENESIS;
     char want[STORE_HEX_MAX];
     char why[FG_REASON_MAX];
-    fg_result rc = FG_OK;
-    for (int64_t seq = 1;; seq++) {
+    int64_t last = 0;
+    fg_result rc = m->ops->audit_checkpoint_last(m, &last, want, r);
+    if (rc == FG_ECORRUPT)
+        return broken(rep, "", last, true, "the row holds an impossible value", r);
+    /* Walked by seq up to the last: a checkpoint taken out of the middle
+     * is a gap, not the end. */
+    for (int64_t seq = 1; rc == FG_OK && seq <= last; seq++) {
         bool found = false;
         store_audit_checkpoint_release(&c);
         rc = m->ops->audit_checkpoint_get(m, seq, &c, &found, r);
-        if (rc == FG_ECORRUPT)
-            return broken(rep, "", seq, true, "the row holds an impossible value", r);
-        if (rc || !found)
+        if (rc == FG_ECORRUPT) {
+            rc = broken(rep, "", seq, true, "the row holds an impossible value", r);
             break;
+        }
+        if (rc)
+            break;
+        if (!found) {
+            rc = broken(rep, "", seq, true, "it is missing (checkpoints were removed)", r);
+            break;
+        }
         rep->checkpoints++;
         if ((rc = store_audit_checkpoint_hash(&c, want, r)))
             break;

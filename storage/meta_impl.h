@@ -215,11 +215,14 @@ typedef struct store_meta_ops {
                                   store_audit_head *out, size_t *n,
                                   fg_reason *r);
     /* The last checkpoint's seq and hash (0 and STORE_AUDIT_GENESIS if
-     * none), in the checkpoint's write transaction:
+     * none):
      *   SELECT seq, hash FROM audit_checkpoints ORDER BY seq DESC LIMIT 1
-     * PG: ... FOR UPDATE, so two checkpointers queue; with no row yet
-     * nothing is locked and the loser's INSERT fails on the primary key
-     * (FG_ESTATE, from 23505). Not on any request's path. */
+     * In a write transaction (the checkpoint's), PG adds FOR UPDATE, so
+     * two checkpointers queue; with no row yet nothing is locked and the
+     * loser's INSERT fails on the primary key (FG_ESTATE, from 23505).
+     * In a read transaction (verify: m->tx == STORE_TX_READ) it is a
+     * plain read (FOR UPDATE is refused in a READ ONLY transaction). Not
+     * on any request's path. */
     fg_result (*audit_checkpoint_last)(store_meta *m, int64_t *seq,
                                        char hash[STORE_HEX_MAX], fg_reason *r);
     /* Inserts c (all fields given, hash computed) and marks the n heads
