@@ -481,6 +481,7 @@ static fg_result verify_checkpoints(store_meta *m, store_audit_report *rep, fg_r
             }
             rep->legacy_entries = legacy_int(c.legacy, "entries");
             memcpy(prev, c.prev_hash, STORE_HEX_MAX); /* the old head, covered by the hash */
+            memcpy(rep->legacy_head, c.prev_hash, STORE_HEX_MAX);
             if (at > 0) {
                 snprintf(why, sizeof why,
                          "the global chain was already broken at its entry %" PRId64

@@ -214,6 +214,9 @@ typedef struct store_audit_report {
                                  checkpoints alone cannot show. */
     int64_t legacy_entries; /* entries moved from the global chain by
                                step 9 (0: none, or a database made after) */
+    char legacy_head[STORE_HEX_MAX]; /* that chain's last hash, as `audit
+                                        verify` printed it before the
+                                        upgrade ("" if none) */
     char why[FG_REASON_MAX]; /* what is wrong, "" if intact */
 } store_audit_report;
 

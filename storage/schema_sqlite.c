@@ -283,9 +283,11 @@ static const char *const steps[] = {
      * are written in each append's transaction; checkpoints by a job,
      * whose kind joins the jobs table's check (the table is rebuilt: a
      * CHECK cannot be altered). */
-    "DROP TRIGGER audit_no_update;"
-    "DROP TRIGGER audit_no_delete;"
-    "DROP INDEX audit_by_order;"
+    /* IF EXISTS: a file whose triggers were dropped (tampered with) must
+     * migrate too, and its break be reported, not block the start. */
+    "DROP TRIGGER IF EXISTS audit_no_update;"
+    "DROP TRIGGER IF EXISTS audit_no_delete;"
+    "DROP INDEX IF EXISTS audit_by_order;"
     "ALTER TABLE audit RENAME TO audit_v1;"
     "CREATE TABLE audit ("
     "  seq INTEGER PRIMARY KEY CHECK (seq >= 1),"
