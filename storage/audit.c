@@ -452,6 +452,45 @@ static int64_t legacy_int(const char *legacy, const char *name)
     return v;
 }
 
+/* Walks the heads text of checkpoint seq: with lookup false, checks only
+ * its form ("[" items sorted by chain, no duplicate, "]", nothing else, at
+ * least one item); with lookup, also that each (chain, seq, hash) is
+ * still in its chain. */
+static fg_result walk_heads(store_meta *m, store_audit_report *rep, int64_t seq,
+                            const char *heads, bool lookup, fg_reason *r)
+{
+    const char *p = heads;
+    char last[FG_MAX_ID + 1] = "";
+    char why[FG_REASON_MAX];
+    bool any = false;
+    if (*p++ != '[' || *p == ']')
+        return broken(rep, "", seq, true, "its heads are malformed", r);
+    while (*p != ']') {
+        store_audit_head h;
+        char hash[STORE_HEX_MAX];
+        bool found = false;
+        if ((any && *p++ != ',') || !heads_item(&p, &h) || (any && strcmp(h.chain, last) <= 0))
+            return broken(rep, "", seq, true, "its heads are malformed", r);
+        any = true;
+        memcpy(last, h.chain, sizeof last);
+        if (!lookup)
+            continue;
+        fg_result rc = entry_at(m, h.chain, h.seq, hash, &found, r);
+        if (rc)
+            return rc;
+        if (!found || strcmp(hash, h.hash) != 0) {
+            snprintf(why, sizeof why,
+                     "checkpoint %" PRId64 " names entry %" PRId64
+                     " of this chain, which %s (entries were dropped or rewritten)",
+                     seq, h.seq, found ? "has another hash" : "is missing");
+            return broken(rep, h.chain, h.seq, false, why, r);
+        }
+    }
+    if (p[1] != '\0')
+        return broken(rep, "", seq, true, "its heads are malformed", r);
+    return FG_OK;
+}
+
 static fg_result verify_checkpoints(store_meta *m, store_audit_report *rep, fg_reason *r)
 {
     store_audit_checkpoint c = {0};
@@ -509,41 +548,12 @@ static fg_result verify_checkpoints(store_meta *m, store_audit_report *rep, fg_r
             rc = broken(rep, "", seq, true, "hash does not match the checkpoint's content", r);
             break;
         }
-        /* Every head it names must still be there, whole. */
-        const char *p = c.heads;
-        char last[FG_MAX_ID + 1] = "";
-        bool any = false;
-        if (*p++ != '[') {
-            rc = broken(rep, "", seq, true, "its heads are malformed", r);
+        /* Its form first (the one way to write it, or a second spelling
+         * could hide a chain from some parser), then every head it names
+         * must still be there, whole. */
+        if ((rc = walk_heads(m, rep, seq, c.heads, false, r)) ||
+            (rc = walk_heads(m, rep, seq, c.heads, true, r)))
             break;
-        }
-        while (rc == FG_OK && *p != ']') {
-            store_audit_head h;
-            char hash[STORE_HEX_MAX];
-            bool found = false;
-            if ((any && *p++ != ',') || !heads_item(&p, &h) ||
-                (any && strcmp(h.chain, last) <= 0)) {
-                rc = broken(rep, "", seq, true, "its heads are malformed", r);
-                break;
-            }
-            any = true;
-            memcpy(last, h.chain, sizeof last);
-            if ((rc = entry_at(m, h.chain, h.seq, hash, &found, r)))
-                break;
-            if (!found || strcmp(hash, h.hash) != 0) {
-                snprintf(why, sizeof why,
-                         "checkpoint %" PRId64 " names entry %" PRId64
-                         " of this chain, which %s (entries were dropped or rewritten)",
-                         seq, h.seq, found ? "has another hash" : "is missing");
-                rc = broken(rep, h.chain, h.seq, false, why, r);
-            }
-        }
-        if (rc)
-            break;
-        if (p[1] != '\0') {
-            rc = broken(rep, "", seq, true, "its heads are malformed", r);
-            break;
-        }
         memcpy(prev, c.hash, STORE_HEX_MAX);
     }
     store_audit_checkpoint_release(&c);
