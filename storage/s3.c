@@ -523,12 +523,10 @@ fg_result s3_perform(s3_client *c, CURL *h, s3_req *req, fg_reason *r)
     if (!(t = curl_slist_append(hdrs, line)))
         goto nomem;
     hdrs = t;
-    /* No "Expect: 100-continue" round trip before a body: S3 answers
-     * errors at once anyway, and the wait costs a second on servers that
-     * ignore it. */
-    if (!(t = curl_slist_append(hdrs, "Expect:")))
-        goto nomem;
-    hdrs = t;
+    /* No "Expect:" line to drop libcurl's 100-continue: libcurl 7.88
+     * signs that removal as an empty "expect" header it never sends, and
+     * every server then refuses the signature. The wait is bounded below
+     * instead (CURLOPT_EXPECT_100_TIMEOUT_MS). */
     if (req->content_type) {
         snprintf(line, sizeof line, "Content-Type: %s", req->content_type);
         if (!(t = curl_slist_append(hdrs, line)))
@@ -543,6 +541,7 @@ fg_result s3_perform(s3_client *c, CURL *h, s3_req *req, fg_reason *r)
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, CONNECT_TIMEOUT);
     curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, LOW_SPEED);
     curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, LOW_SPEED_TIME);
+    curl_easy_setopt(h, CURLOPT_EXPECT_100_TIMEOUT_MS, 200L);
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
     curl_easy_setopt(h, CURLOPT_AWS_SIGV4, c->sigv4);
     curl_easy_setopt(h, CURLOPT_USERNAME, c->access_key_id);
