@@ -80,6 +80,13 @@ static fg_result make_scratch(const char *dir, fg_reason *r)
     struct stat st;
     if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
         return fg_fail(r, FG_EUSAGE, "FILIGRANE_SCRATCH is not a directory: %s", dir);
+    /* Ours alone: a directory others may write to (/tmp) would let a
+     * local user plant a symlink where a stamp or a copy of an original
+     * is about to go, and its cleaning at startup would remove their
+     * files. */
+    if ((st.st_uid != geteuid() && geteuid() != 0) || (st.st_mode & 022))
+        return fg_fail(r, FG_EUSAGE, "FILIGRANE_SCRATCH must be a directory of this user's "
+                       "own, not group or world writable: %s", dir);
     if (access(dir, R_OK | W_OK | X_OK) != 0)
         return fg_fail(r, FG_EUSAGE, "FILIGRANE_SCRATCH is not writable: %s", dir);
     return FG_OK;

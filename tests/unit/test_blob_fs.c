@@ -18,6 +18,20 @@ struct store {
     store_blob *b;
 };
 
+/* Opens blob hex for reading through a local copy on loan: *fd is the
+ * caller's, the copy is given back at once (the open file outlives it). */
+static fg_result open_read(store_blob *b, const char *hex, int *fd, fg_reason *r)
+{
+    char path[512];
+    fg_result rc = store_blob_acquire_local(b, hex, path, sizeof path, r);
+    *fd = -1;
+    if (rc != FG_OK)
+        return rc;
+    *fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    store_blob_release_local(b, path);
+    return *fd >= 0 ? FG_OK : fg_fail(r, FG_EIO, "cannot open a blob");
+}
+
 static void store_open(struct store *s)
 {
     fg_reason r = {""};
@@ -117,8 +131,7 @@ TEST("opening makes blobs/sha256 and tmp with mode 0700 whatever the umask")
         CHECK(stat(p, &st) == 0 && S_ISDIR(st.st_mode));
         CHECK_INT(st.st_mode & 0777, 0700);
     }
-    snprintf(p, sizeof p, "%s/tmp", s.dir);
-    CHECK_STR(store_blob_tmp_dir(s.b), p);
+    CHECK_STR(store_blob_backend(s.b), "fs");
     store_blob_free(NULL); /* accepted */
     store_close(&s);
 }
@@ -127,7 +140,7 @@ TEST("a stored blob lands at blobs/sha256/ab/cd/<hex>, 0600, byte for byte")
 {
     struct store s;
     fg_reason r;
-    char hex[STORE_HEX_MAX], want[STORE_HEX_MAX], rel[STORE_BLOB_REL_MAX];
+    char hex[STORE_HEX_MAX], want[STORE_HEX_MAX], target[STORE_BLOB_TARGET_MAX];
     char p[512], tmp[300];
     struct stat st;
     size_t len = 1000003, got_len = 0;
@@ -139,12 +152,15 @@ TEST("a stored blob lands at blobs/sha256/ab/cd/<hex>, 0600, byte for byte")
     umask(old);
     CHECK_STR(hex, want);
 
-    CHECK_INT(store_blob_relpath(hex, rel, &r), FG_OK);
-    char want_rel[STORE_BLOB_REL_MAX];
-    snprintf(want_rel, sizeof want_rel, "sha256/%c%c/%c%c/%s", hex[0], hex[1],
+    /* nginx's internal location serves <data>/blobs/ under /_blobs/. */
+    CHECK_INT(store_blob_download_target(s.b, hex, "attachment", target, sizeof target, &r),
+              FG_OK);
+    char want_target[STORE_BLOB_TARGET_MAX];
+    snprintf(want_target, sizeof want_target, "/_blobs/sha256/%c%c/%c%c/%s", hex[0], hex[1],
              hex[2], hex[3], hex);
-    CHECK_STR(rel, want_rel);
-    snprintf(p, sizeof p, "%s/blobs/%s", s.dir, rel);
+    CHECK_STR(target, want_target);
+    CHECK_INT(store_blob_download_target(s.b, hex, NULL, target, 20, &r), FG_ELIMIT);
+    snprintf(p, sizeof p, "%s/blobs/%.200s", s.dir, want_target + strlen("/_blobs/"));
     CHECK(stat(p, &st) == 0 && S_ISREG(st.st_mode));
     CHECK_INT(st.st_mode & 0777, 0600);
     char *back = read_file(p, &got_len);
@@ -162,11 +178,15 @@ TEST("a stored blob lands at blobs/sha256/ab/cd/<hex>, 0600, byte for byte")
     snprintf(tmp, sizeof tmp, "%s/tmp", s.dir);
     CHECK_INT(count_entries(tmp), 0);
 
+    /* A local copy is the blob itself, and giving it back leaves it. */
     char local[512];
-    CHECK_INT(store_blob_local_path(s.b, hex, local, sizeof local, &r), FG_OK);
-    snprintf(p, sizeof p, "%s/blobs/%s", s.dir, rel);
+    CHECK_INT(store_blob_acquire_local(s.b, hex, local, sizeof local, &r), FG_OK);
+    snprintf(p, sizeof p, "%s/blobs/%.200s", s.dir, want_target + strlen("/_blobs/"));
     CHECK_STR(local, p);
-    CHECK_INT(store_blob_local_path(s.b, hex, local, 10, &r), FG_ELIMIT);
+    store_blob_release_local(s.b, local);
+    CHECK(access(p, R_OK) == 0);
+    CHECK_INT(store_blob_acquire_local(s.b, hex, local, 10, &r), FG_ELIMIT);
+    CHECK_STR(local, "");
     free(data);
     store_close(&s);
 }
@@ -351,17 +371,17 @@ TEST("malformed hex is refused before any path is built from it")
     write_file(src, "some upload", 11);
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         fg_reason r;
-        char rel[STORE_BLOB_REL_MAX], local[512];
+        char target[STORE_BLOB_TARGET_MAX], local[512];
         bool exists = true;
-        int fd = 99;
         CHECK(!store_hex_valid(bad[i]));
-        CHECK_INT(store_blob_relpath(bad[i], rel, &r), FG_EUSAGE);
+        CHECK_INT(store_blob_download_target(s.b, bad[i], NULL, target, sizeof target, &r),
+                  FG_EUSAGE);
+        CHECK_STR(target, "");
         CHECK_INT(store_blob_stat(s.b, bad[i], &exists, NULL, &r), FG_EUSAGE);
         CHECK(!exists);
-        CHECK_INT(store_blob_open_read(s.b, bad[i], &fd, &r), FG_EUSAGE);
-        CHECK_INT(fd, -1);
-        CHECK_INT(store_blob_local_path(s.b, bad[i], local, sizeof local, &r),
+        CHECK_INT(store_blob_acquire_local(s.b, bad[i], local, sizeof local, &r),
                   FG_EUSAGE);
+        CHECK_STR(local, "");
         if (bad[i]) {
             CHECK_INT(store_blob_put_file(s.b, src, bad[i], NULL, NULL, &r),
                       FG_EUSAGE);
@@ -382,13 +402,11 @@ TEST("unknown blobs are not found; symlinks and directories are not stored")
     const char *none =
         "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
     bool exists = true;
-    int fd = 0;
     store_open(&s);
     CHECK_INT(store_blob_stat(s.b, none, &exists, NULL, &r), FG_OK);
     CHECK(!exists);
-    CHECK_INT(store_blob_open_read(s.b, none, &fd, &r), FG_ENOTFOUND);
     char local[512];
-    CHECK_INT(store_blob_local_path(s.b, none, local, sizeof local, &r),
+    CHECK_INT(store_blob_acquire_local(s.b, none, local, sizeof local, &r),
               FG_ENOTFOUND);
     snprintf(link_path, sizeof link_path, "%s/tmp/link", s.dir);
     CHECK(symlink("/etc/passwd", link_path) == 0);
@@ -414,7 +432,7 @@ TEST("a stored blob opens for reading and reads back whole")
     int fd = -1;
     store_open(&s);
     CHECK_INT(put_mem(&s, "original bytes", 14, hex, &r), FG_OK);
-    CHECK_INT(store_blob_open_read(s.b, hex, &fd, &r), FG_OK);
+    CHECK_INT(open_read(s.b, hex, &fd, &r), FG_OK);
     CHECK(fd >= 0);
     CHECK(fcntl(fd, F_GETFD) & FD_CLOEXEC);
     ssize_t n = read(fd, buf, sizeof buf);
@@ -441,7 +459,7 @@ static void *read_loop(void *arg)
     while (!__atomic_load_n(x->stop, __ATOMIC_ACQUIRE) || x->reads < 10) {
         fg_reason r;
         int fd = -1;
-        if (store_blob_open_read(x->b, x->hex, &fd, &r) != FG_OK) {
+        if (open_read(x->b, x->hex, &fd, &r) != FG_OK) {
             x->failed++;
             break;
         }
