@@ -302,6 +302,7 @@ fg_result fcgi_blob_env_load(struct fcgi_blob_env *e, const char *data, fg_reaso
                                    "FILIGRANE_S3_SECRET_ACCESS_KEY_FILE, not both");
     } else if (file) {
         rc = s3_secret_file(file, &e->s3_secret, r);
+        snprintf(e->s3_secret_file, sizeof e->s3_secret_file, "%s", file);
     } else if (!secret) {
         rc = fg_fail(r, FG_EUSAGE, "FILIGRANE_S3_SECRET_ACCESS_KEY (or _FILE) is not set "
                                    "(FILIGRANE_S3_ENDPOINT is)");
@@ -604,7 +605,8 @@ void fcgi_config_describe(const struct fcgi_config *c, FILE *f)
             "FILIGRANE_JWT_SECRET=%s\nFILIGRANE_WEBHOOK_SECRET=%s\nFILIGRANE_MARK_KEY=%s\n"
             "FILIGRANE_SCRATCH=%s\nFILIGRANE_S3_ENDPOINT=%s\nFILIGRANE_S3_BUCKET=%s\n"
             "FILIGRANE_S3_REGION=%s\nFILIGRANE_S3_ACCESS_KEY_ID=%s\n"
-            "FILIGRANE_S3_SECRET_ACCESS_KEY=%s\nFILIGRANE_S3_ADDRESSING=%s\n"
+            "FILIGRANE_S3_SECRET_ACCESS_KEY=%s\nFILIGRANE_S3_SECRET_ACCESS_KEY_FILE=%s\n"
+            "FILIGRANE_S3_ADDRESSING=%s\n"
             "FILIGRANE_S3_PRESIGN_SECONDS=%lld\n",
             c->port, c->data, c->socket, c->threads, c->upload.max_file_bytes,
             c->upload.max_files, c->upload.max_delivery_bytes, c->mark_template,
@@ -615,6 +617,7 @@ void fcgi_config_describe(const struct fcgi_config *c, FILE *f)
             c->mark_key ? "(set)" : "(unset)", c->blob.scratch,
             c->blob.s3_endpoint[0] ? c->blob.s3_endpoint : "(unset)", c->blob.s3_bucket,
             c->blob.s3_region, c->blob.s3_access_key_id,
-            c->blob.s3_secret ? "(set)" : "(unset)", c->blob.s3_virtual ? "virtual" : "path",
+            c->blob.s3_secret ? "(set)" : "(unset)",
+            c->blob.s3_secret_file[0] ? c->blob.s3_secret_file : "(unset)", c->blob.s3_virtual ? "virtual" : "path",
             c->blob.s3_presign_seconds);
 }

@@ -77,6 +77,7 @@ struct fcgi_blob_env {
     char s3_region[FCGI_S3_REGION_MAX + 1];
     char s3_access_key_id[FCGI_S3_KEY_ID_MAX + 1];
     char *s3_secret;                             /* heap; wiped by release */
+    char s3_secret_file[PATH_MAX];               /* "" unless read from a file */
     bool s3_virtual;
     long long s3_presign_seconds;
 };
