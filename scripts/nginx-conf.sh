@@ -169,10 +169,18 @@ if [ -n "${FILIGRANE_S3_ENDPOINT:-}" ]; then
             # error is not the file: a JSON 502 instead.
             proxy_intercept_errors on;
             error_page 400 403 404 500 502 503 504 = @s3_failed;
+            error_page 416 = @s3_range;
             add_header ETag \"\\\"\$blob_sha\\\"\" always;
             add_header X-Content-Type-Options nosniff always;
             add_header Content-Security-Policy \$filigrane_blob_csp always;
             add_header Referrer-Policy no-referrer always;
+        }
+
+        # A range past the end: 416 as for a local file, not S3's XML.
+        location @s3_range {
+            default_type application/json;
+            add_header Cache-Control no-store always;
+            return 416 '{\"error\":{\"code\":\"range_not_satisfiable\",\"message\":\"the range is outside the file\"}}\\n';
         }
 
         location @s3_failed {
