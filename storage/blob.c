@@ -129,10 +129,7 @@ fg_result store_blob_open(const store_blob_settings *s, store_blob **out, fg_rea
         resolved.s3_presign_seconds > STORE_BLOB_PRESIGN_MAX)
         return fg_fail(r, FG_EUSAGE, "FILIGRANE_S3_PRESIGN_SECONDS must be %d to %d",
                        STORE_BLOB_PRESIGN_MIN, STORE_BLOB_PRESIGN_MAX);
-    /* Until storage/blob_s3.c is in the tree, this build has none. */
-    (void)resolved;
-    return fg_fail(r, FG_EUSAGE, "FILIGRANE_S3_ENDPOINT is set but this build has no S3 "
-                                 "backend");
+    return store_blob_open_s3(&resolved, out, r);
 }
 
 void store_blob_free(store_blob *b)

@@ -10,6 +10,7 @@
 #include "tests/unit/tap.h"
 #undef main
 #include "tests/unit/store_tmp.h"
+#include "tests/unit/s3_server.h"
 
 #include <arpa/inet.h>
 #include <curl/curl.h>
@@ -27,9 +28,6 @@
 #include "storage/s3.h"
 #include "storage/s3_sign.h"
 
-static char server_dir[256];
-static int server_port;
-static char endpoint[64];
 
 static s3_client *client_with(const char *ep, const char *akid, const char *secret,
                               s3_addressing a, int64_t part_size)
@@ -520,49 +518,7 @@ TEST("virtual-host addressing reaches the bucket by name (bucket.s3.localhost)")
     s3_client_free(p);
 }
 
-/* ---- the server ---- */
-
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof a;
-    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) != 0 ||
-        getsockname(fd, (struct sockaddr *)&a, &len) != 0) {
-        if (fd >= 0)
-            close(fd);
-        return -1;
-    }
-    close(fd);
-    return ntohs(a.sin_port);
-}
-
 int main(void)
 {
-    if (system("command -v node >/dev/null 2>&1") != 0) {
-        if (getenv("CI") && *getenv("CI")) {
-            printf("not ok - s3rver tests need node, and CI must run them\n");
-            return 1;
-        }
-        printf("ok - S3 client against s3rver # SKIP node is not installed (make deps)\n");
-        return 0;
-    }
-    if (tmp_dir_make(server_dir) != 0 || (server_port = free_port()) < 0) {
-        printf("not ok - cannot make a directory and port for s3rver\n");
-        return 1;
-    }
-    snprintf(endpoint, sizeof endpoint, "http://127.0.0.1:%d", server_port);
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "scripts/s3-server.sh start %s %d >/dev/null", server_dir,
-             server_port);
-    if (system(cmd) != 0) {
-        printf("not ok - scripts/s3-server.sh start failed\n");
-        return 1;
-    }
-    int rc = tap_run();
-    snprintf(cmd, sizeof cmd, "scripts/s3-server.sh stop %s", server_dir);
-    if (system(cmd) != 0)
-        printf("not ok - scripts/s3-server.sh stop failed\n");
-    tmp_dir_remove(server_dir);
-    return rc;
+    return s3_server_main();
 }
