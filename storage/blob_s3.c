@@ -112,20 +112,31 @@ static fg_result s3b_download_target(store_blob *base, const char *hex,
     char key[STORE_BLOB_KEY_MAX], *url = NULL;
     fg_result rc;
 
-    /* The disposition is not signed into the URL (no
-     * response-content-disposition): nginx sends the worker's
-     * Content-Disposition and hides S3's, so it would change nothing the
-     * client sees, and the RFC 5987 form the worker writes
-     * (filename*=UTF-8''...) holds a quote that S3-compatible servers do
-     * not all canonicalise alike (s3rver keeps it, AWS encodes it %27):
-     * signing it would break downloads on some of them. */
-    (void)disposition;
+    /* Signed into the URL is the disposition's type alone ("attachment",
+     * "inline"), as response-content-disposition: a URL that escapes
+     * (logs, a proxy) then downloads rather than renders, and cannot be
+     * changed to. Not the file names: nginx sends the worker's whole
+     * Content-Disposition anyway and hides S3's, and the RFC 5987 form
+     * the worker writes (filename*=UTF-8''...) holds quotes and brackets
+     * that S3-compatible servers do not canonicalise alike (s3rver keeps
+     * ' ( ) * ! where AWS encodes them %27...): signing them would break
+     * downloads on some servers. */
+    char type[32] = "";
+    s3_param param = {"response-content-disposition", type};
+    size_t tn = 0;
+    while (disposition && tn + 1 < sizeof type &&
+           ((disposition[tn] >= 'a' && disposition[tn] <= 'z') || disposition[tn] == '-'))
+        tn++;
+    if (disposition && tn && (disposition[tn] == '\0' || disposition[tn] == ';')) {
+        memcpy(type, disposition, tn);
+        type[tn] = '\0';
+    }
     store_blob_key(hex, key);
     url = malloc(S3_URL_MAX);
     if (!url)
         return fg_fail(r, FG_EIO, "out of memory");
-    rc = s3_presign_get(b->c, key, b->presign_seconds, time(NULL), NULL, 0, url,
-                        S3_URL_MAX, r);
+    rc = s3_presign_get(b->c, key, b->presign_seconds, time(NULL), &param, type[0] ? 1 : 0,
+                        url, S3_URL_MAX, r);
     if (rc == FG_OK) {
         /* scheme://host/path?query -> /_s3/path?query: nginx proxies it to
          * the one endpoint it was configured with. */

@@ -144,6 +144,9 @@ TEST("the download target is /_s3/ and a presigned path that serves the blob, an
     snprintf(want, sizeof want, "/_s3/filigrane/sha256/%.2s/%.2s/%s?", hex, hex + 2, hex);
     CHECK(strncmp(target, want, strlen(want)) == 0);
     CHECK(strstr(target, "X-Amz-Expires=300&") != NULL);
+    /* the disposition's type is signed in, its file names are not */
+    CHECK(strstr(target, "&response-content-disposition=attachment&") != NULL);
+    CHECK(strstr(target, "filename") == NULL);
     /* what nginx does: the path and query, to the endpoint */
     char cmd[STORE_BLOB_TARGET_MAX + 600], body[64] = "";
     snprintf(cmd, sizeof cmd, "curl -s -o %s/got '%s%s'", s.dir, endpoint, target + 4);
@@ -159,6 +162,18 @@ TEST("the download target is /_s3/ and a presigned path that serves the blob, an
     snprintf(cmd, sizeof cmd, "curl -s -o /dev/null -w '%%{http_code}' '%s%s' | grep -qx 403",
              endpoint, other + 4);
     CHECK(system(cmd) == 0);
+    /* nor may the signed disposition be changed */
+    snprintf(other, sizeof other, "%s", target);
+    char *d = strstr(other, "disposition=attachment") + 12;
+    memcpy(d, "inline&", 7);
+    memmove(d + 6, d + 10, strlen(d + 10) + 1);
+    CHECK(strstr(other, "disposition=inline&X-Amz-Signature=") != NULL);
+    snprintf(cmd, sizeof cmd, "curl -s -o /dev/null -w '%%{http_code}' '%s%s' | grep -qx 403",
+             endpoint, other + 4);
+    CHECK(system(cmd) == 0);
+    /* without a disposition none is signed */
+    CHECK(store_blob_download_target(s.b, hex, NULL, other, sizeof other, &r) == FG_OK);
+    CHECK(strstr(other, "response-content-disposition") == NULL);
     /* a short buffer fails cleanly */
     CHECK(store_blob_download_target(s.b, hex, NULL, target, 40, &r) == FG_ELIMIT);
     CHECK_STR(target, "");
