@@ -282,8 +282,10 @@ TEST("a 20 MB file goes up in 5 MiB parts with flat memory and comes back byte f
     long grew = rss_grew(mark);
     printf("# multipart put of 20 MB in 5 MiB parts: %.0f ms, peak RSS grew by %ld KiB\n",
            (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6, grew);
-    /* a client that held a part in memory would grow by 5 MiB or more */
-    CHECK(grew < 2048);
+    /* a client that held a part in memory would grow by 5 MiB (5120 KiB)
+     * or more; the margin below is for the sanitizer build, whose
+     * quarantine keeps freed buffers (1.8 MiB measured there, 0 without) */
+    CHECK(grew < 4096);
     bool exists = false;
     int64_t size = 0;
     CHECK(s3_head(c, key, &exists, &size, &r) == FG_OK);
@@ -296,7 +298,7 @@ TEST("a 20 MB file goes up in 5 MiB parts with flat memory and comes back byte f
     grew = rss_grew(mark);
     printf("# get of 20 MB: %.0f ms, peak RSS grew by %ld KiB\n",
            (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6, grew);
-    CHECK(grew < 2048);
+    CHECK(grew < 4096);
     file_sha(dst, got);
     CHECK_STR(got, sha);
     /* it went up in parts: the server's log shows part 4 and no part 5 */
