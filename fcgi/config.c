@@ -2,6 +2,7 @@
 
 #include "common/duration.h"
 #include "common/setting.h"
+#include "storage/s3.h"
 #include "watermark/options.h"
 
 #include <curl/curl.h>
@@ -102,7 +103,7 @@ out:
 /* ---- where blobs live: FILIGRANE_SCRATCH, FILIGRANE_S3_* ---- */
 
 static const char *const S3_VARS[] = {
-    "FILIGRANE_S3_BUCKET", "FILIGRANE_S3_REGION", "FILIGRANE_S3_ACCESS_KEY_ID",
+    "FILIGRANE_S3_PART_SIZE", "FILIGRANE_S3_BUCKET", "FILIGRANE_S3_REGION", "FILIGRANE_S3_ACCESS_KEY_ID",
     "FILIGRANE_S3_SECRET_ACCESS_KEY", "FILIGRANE_S3_SECRET_ACCESS_KEY_FILE",
     "FILIGRANE_S3_ADDRESSING", "FILIGRANE_S3_PRESIGN_SECONDS", NULL};
 
@@ -293,6 +294,9 @@ fg_result fcgi_blob_env_load(struct fcgi_blob_env *e, const char *data, fg_reaso
                      STORE_BLOB_PRESIGN_MAX, 0, STORE_BLOB_PRESIGN_DEFAULT, &v, r)) != FG_OK)
         goto out;
     e->s3_presign_seconds = v;
+    if ((rc = number("FILIGRANE_S3_PART_SIZE", S3_PART_SIZE_MIN, S3_PART_SIZE_MAX, 1,
+                     S3_PART_SIZE_DEFAULT, &e->s3_part_size, r)) != FG_OK)
+        goto out;
 
     /* The secret last, from exactly one place. */
     const char *secret = env("FILIGRANE_S3_SECRET_ACCESS_KEY");
@@ -340,6 +344,7 @@ void fcgi_blob_env_settings(const struct fcgi_blob_env *e, const char *data,
         .s3_secret_access_key = e->s3_secret,
         .s3_virtual = e->s3_virtual,
         .s3_presign_seconds = e->s3_presign_seconds,
+        .s3_part_size = e->s3_part_size,
     };
 }
 
@@ -607,7 +612,7 @@ void fcgi_config_describe(const struct fcgi_config *c, FILE *f)
             "FILIGRANE_S3_REGION=%s\nFILIGRANE_S3_ACCESS_KEY_ID=%s\n"
             "FILIGRANE_S3_SECRET_ACCESS_KEY=%s\nFILIGRANE_S3_SECRET_ACCESS_KEY_FILE=%s\n"
             "FILIGRANE_S3_ADDRESSING=%s\n"
-            "FILIGRANE_S3_PRESIGN_SECONDS=%lld\n",
+            "FILIGRANE_S3_PRESIGN_SECONDS=%lld\nFILIGRANE_S3_PART_SIZE=%lld\n",
             c->port, c->data, c->socket, c->threads, c->upload.max_file_bytes,
             c->upload.max_files, c->upload.max_delivery_bytes, c->mark_template,
             c->cli, fcgi_log_level_name(c->log_level),
@@ -619,5 +624,5 @@ void fcgi_config_describe(const struct fcgi_config *c, FILE *f)
             c->blob.s3_region, c->blob.s3_access_key_id,
             c->blob.s3_secret ? "(set)" : "(unset)",
             c->blob.s3_secret_file[0] ? c->blob.s3_secret_file : "(unset)", c->blob.s3_virtual ? "virtual" : "path",
-            c->blob.s3_presign_seconds);
+            c->blob.s3_presign_seconds, c->blob.s3_part_size);
 }

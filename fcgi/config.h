@@ -38,6 +38,7 @@
  *   FILIGRANE_S3_ADDRESSING       path or virtual                 path
  *   FILIGRANE_S3_PRESIGN_SECONDS  validity of a download's        300
  *                                 presigned URL (1 .. 604800)
+ *   FILIGRANE_S3_PART_SIZE        multipart part size (5M .. 5G)  64M
  *
  * A variable set to the empty string counts as unset. Numbers are decimal
  * integers, byte sizes may end in K, M or G (powers of 1024); anything else,
@@ -80,6 +81,7 @@ struct fcgi_blob_env {
     char s3_secret_file[PATH_MAX];               /* "" unless read from a file */
     bool s3_virtual;
     long long s3_presign_seconds;
+    long long s3_part_size;                      /* 0 when S3 is not used */
 };
 
 struct fcgi_config {

@@ -18,6 +18,16 @@
 #include "common/limits.h"
 #include "common/sha256_state.h"
 
+/* Removes upload id's bytes. What cannot be removed now is left to the
+ * sweep of orphans (bytes without a row), so a failure here is nobody's
+ * to handle. */
+static void drop_bytes(store_blob *b, const char *id)
+{
+    fg_reason ignored = {{0}};
+    if (store_blob_parts_remove(b, id, &ignored) != FG_OK)
+        return;
+}
+
 fg_result orders_upload_create(store_meta *m, store_blob *b, store_upload *u,
                                fg_reason *r)
 {
@@ -40,11 +50,8 @@ fg_result orders_upload_create(store_meta *m, store_blob *b, store_upload *u,
     /* The bytes' place first: a row always has its bytes. */
     if ((rc = store_blob_parts_create(b, u->id, r)) != FG_OK)
         return rc;
-    fg_reason ignored = {{0}};
-    /* A failed removal leaves an orphan for the sweep. */
-    if ((rc = store_upload_insert(m, u, r)) != FG_OK &&
-        store_blob_parts_remove(b, u->id, &ignored) != FG_OK)
-        return rc;
+    if ((rc = store_upload_insert(m, u, r)) != FG_OK)
+        drop_bytes(b, u->id);
     return rc;
 }
 
@@ -228,21 +235,16 @@ fg_result orders_upload_consume(store_meta *m, const char (*ids)[STORE_FILE_ID_M
 
 void orders_upload_discard(store_blob *b, const char (*ids)[STORE_FILE_ID_MAX], size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
-        fg_reason ignored = {{0}};
-        if (store_blob_parts_remove(b, ids[i], &ignored) != FG_OK)
-            continue; /* the sweep's, as an orphan */
-    }
+    for (size_t i = 0; i < n; i++)
+        drop_bytes(b, ids[i]);
 }
 
 fg_result orders_upload_remove(store_meta *m, store_blob *b, const char *id, bool *removed,
                                fg_reason *r)
 {
     fg_result rc = store_upload_delete(m, id, removed, r);
-    fg_reason ignored = {{0}};
-    /* Left behind on a failure: the sweep of orphans takes them. */
-    if (rc == FG_OK && store_blob_parts_remove(b, id, &ignored) != FG_OK)
-        return rc;
+    if (rc == FG_OK)
+        drop_bytes(b, id);
     return rc;
 }
 

@@ -186,6 +186,11 @@ if [ -n "${FILIGRANE_S3_ENDPOINT:-}" ]; then
         location @s3_failed {
             default_type application/json;
             add_header Cache-Control no-store always;
+            # No upstream at all: a client named /_s3/ itself (internal
+            # answered 404); the route does not exist for it.
+            if (\$upstream_status = \"\") {
+                return 404 '{\"error\":{\"code\":\"not_found\",\"message\":\"no such route\"}}\\n';
+            }
             return 502 '{\"error\":{\"code\":\"store_unavailable\",\"message\":\"the file store did not answer as expected; retry later\"}}\\n';
         }"
 fi

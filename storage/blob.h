@@ -85,7 +85,9 @@ bool store_hex_valid(const char *s);
 
 /* Opens the store the settings name: S3 when s->s3_endpoint is set, the
  * local backend under s->data_dir otherwise. Makes the scratch directory
- * (0700) if missing. Sends nothing to S3: store_blob_check does.
+ * (0700, with its parents) if missing; refuses one that is not absolute,
+ * or is group or world writable or another user's (FG_EUSAGE naming
+ * FILIGRANE_SCRATCH). Sends nothing to S3: store_blob_check does.
  * FG_EUSAGE for a bad setting (the reason names the variable, never the
  * secret), FG_EIO if a directory cannot be made. On success *out is the
  * caller's (store_blob_free); on failure NULL. */

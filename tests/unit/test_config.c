@@ -23,7 +23,7 @@ static const char *const VARS[] = {
     "FILIGRANE_SCRATCH", "FILIGRANE_S3_ENDPOINT", "FILIGRANE_S3_BUCKET", "FILIGRANE_S3_REGION",
     "FILIGRANE_S3_ACCESS_KEY_ID", "FILIGRANE_S3_SECRET_ACCESS_KEY",
     "FILIGRANE_S3_SECRET_ACCESS_KEY_FILE", "FILIGRANE_S3_ADDRESSING",
-    "FILIGRANE_S3_PRESIGN_SECONDS",
+    "FILIGRANE_S3_PRESIGN_SECONDS", "FILIGRANE_S3_PART_SIZE",
 };
 
 /* A clean environment with only the required secrets. */
@@ -514,6 +514,7 @@ TEST("blob settings: every S3 setting is read, defaults for region, addressing, 
     CHECK_STR(c.blob.s3_secret, S3_SECRET);
     CHECK(!c.blob.s3_virtual);
     CHECK_INT(c.blob.s3_presign_seconds, 300);
+    CHECK_INT(c.blob.s3_part_size, 64LL * 1024 * 1024);
     fcgi_config_release(&c);
     CHECK(c.blob.s3_secret == NULL);
 
@@ -521,6 +522,7 @@ TEST("blob settings: every S3 setting is read, defaults for region, addressing, 
     setenv("FILIGRANE_S3_REGION", "eu-west-3", 1);
     setenv("FILIGRANE_S3_ADDRESSING", "virtual", 1);
     setenv("FILIGRANE_S3_PRESIGN_SECONDS", "604800", 1);
+    setenv("FILIGRANE_S3_PART_SIZE", "5M", 1);
     setenv("FILIGRANE_MARK_KEY", MARK, 1);
     if (fcgi_config_load(&c, &r) != FG_OK)
         TAP_FAIL("%s", r.text);
@@ -533,6 +535,7 @@ TEST("blob settings: every S3 setting is read, defaults for region, addressing, 
     CHECK_STR(bs.s3_secret_access_key, S3_SECRET);
     CHECK(bs.s3_virtual);
     CHECK_INT(bs.s3_presign_seconds, 604800);
+    CHECK_INT(bs.s3_part_size, 5LL * 1024 * 1024);
     fcgi_config_release(&c);
     setenv("FILIGRANE_S3_PRESIGN_SECONDS", "1", 1);
     setenv("FILIGRANE_MARK_KEY", MARK, 1);
@@ -564,6 +567,8 @@ TEST("blob settings: each bad S3 value is refused naming its variable, never the
         {"FILIGRANE_S3_PRESIGN_SECONDS", "0"},
         {"FILIGRANE_S3_PRESIGN_SECONDS", "604801"},
         {"FILIGRANE_S3_PRESIGN_SECONDS", "5m"},
+        {"FILIGRANE_S3_PART_SIZE", "5242879"},
+        {"FILIGRANE_S3_PART_SIZE", "6G"},
         {"FILIGRANE_S3_SECRET_ACCESS_KEY", "has a space EXAMPLEKEY"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
