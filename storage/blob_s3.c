@@ -381,6 +381,10 @@ static bool on_chunk(void *ud, const char *key, int64_t size, int64_t mtime)
 {
     chunks *c = ud;
     (void)mtime;
+    /* A listing holds only keys under the prefix asked for; a server that
+     * answers otherwise is not followed past the end of a short key. */
+    if (strncmp(key, c->prefix, c->plen) != 0)
+        return true;
     int64_t off = key_offset(key + c->plen);
     if (off < 0)
         return true;
@@ -515,7 +519,9 @@ static bool on_upload(void *ud, const char *key, int64_t size, int64_t mtime)
     parts_each_ctx *e = ud;
     char id[STORE_BLOB_KEY_MAX];
     (void)size;
-    const char *s = key + strlen("uploads/"), *slash = strchr(s, '/');
+    if (strncmp(key, "uploads/", 8) != 0)
+        return true;
+    const char *s = key + 8, *slash = strchr(s, '/');
     if (!slash || slash == s || (size_t)(slash - s) >= sizeof id || key_offset(slash + 1) < 0)
         return true;
     memcpy(id, s, (size_t)(slash - s));
