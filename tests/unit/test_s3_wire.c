@@ -24,6 +24,7 @@
 #include <openssl/evp.h>
 
 #include "common/hex.h"
+#include "storage/blob.h"
 #include "storage/s3.h"
 #include "storage/s3_sign.h"
 
@@ -92,7 +93,8 @@ enum {
     COMPLETE_ERROR, /* CompleteMultipartUpload: 200 with an <Error> body */
     NO_ETAG,        /* part PUTs answered without an ETag */
     EVIL_CODE,      /* an error whose <Code> is not a code */
-    SHORT_BODY      /* a GET that stops before its Content-Length */
+    SHORT_BODY,     /* a GET that stops before its Content-Length */
+    ODD_KEYS        /* a listing of keys outside the prefix asked for */
 };
 static volatile int mode = NORMAL;
 
@@ -194,6 +196,18 @@ static void serve_conn(int fd)
             if (write(fd, cut, strlen(cut)) < 0)
                 return;
             return; /* the connection closes 91 bytes short */
+        }
+        if (mode == ODD_KEYS && strstr(q.target, "list-type=2")) {
+            answer(fd, "200 OK", "",
+                   "<ListBucketResult><IsTruncated>false</IsTruncated>"
+                   "<Contents><Key>u</Key><Size>1</Size>"
+                   "<LastModified>2026-01-01T00:00:00Z</LastModified></Contents>"
+                   "<Contents><Key>uploads</Key><Size>1</Size>"
+                   "<LastModified>2026-01-01T00:00:00Z</LastModified></Contents>"
+                   "<Contents><Key>sha256/ab</Key><Size>1</Size>"
+                   "<LastModified>2026-01-01T00:00:00Z</LastModified></Contents>"
+                   "</ListBucketResult>");
+            continue;
         }
         if (strcmp(q.method, "POST") == 0 && strstr(q.target, "?uploads="))
             answer(fd, "200 OK", "",
@@ -506,4 +520,43 @@ TEST("a download cut short fails and leaves no local file")
     CHECK(access(path, F_OK) != 0);
     tmp_dir_remove(dir);
     s3_client_free(c);
+}
+
+static bool count_upload(void *ctx, const char *id, int64_t mtime)
+{
+    (void)id, (void)mtime;
+    (*(int *)ctx)++;
+    return true;
+}
+
+static bool count_blob(void *ctx, const char *hex, int64_t size, int64_t mtime)
+{
+    (void)hex, (void)size, (void)mtime;
+    (*(int *)ctx)++;
+    return true;
+}
+
+TEST("the S3 blob store skips listed keys outside its prefixes (short ones included)")
+{
+    char dir[256], ep[64], path[4096];
+    fg_reason r = {""};
+    store_blob *b = NULL;
+    server_start();
+    CHECK(tmp_dir_make(dir) == 0);
+    snprintf(ep, sizeof ep, "http://127.0.0.1:%d", port);
+    store_blob_settings set = {.data_dir = dir, .s3_endpoint = ep, .s3_bucket = "wire-bucket",
+                               .s3_access_key_id = "AKWIRE", .s3_secret_access_key = SECRET};
+    if (store_blob_open(&set, &b, &r) != FG_OK)
+        TAP_FAIL("open: %s", r.text);
+    mode = ODD_KEYS;
+    int uploads = 0, blobs = 0;
+    CHECK(store_blob_parts_each(b, count_upload, &uploads, &r) == FG_OK);
+    CHECK(store_blob_each(b, count_blob, &blobs, &r) == FG_OK);
+    CHECK(store_blob_parts_assemble(b, "0123456789abcdef0123456789abcdef", 1, NULL, path,
+                                    sizeof path, &r) == FG_ECORRUPT);
+    mode = NORMAL;
+    CHECK_INT(uploads, 0);
+    CHECK_INT(blobs, 0);
+    store_blob_free(b);
+    tmp_dir_remove(dir);
 }
