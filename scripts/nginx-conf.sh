@@ -115,9 +115,12 @@ if [ -n "${FILIGRANE_S3_ENDPOINT:-}" ]; then
         \"~^\\\"([0-9a-f]{64})\\\":\\1\$\"          1;
         default                             0;
     }
-    map \$filigrane_s3_range_ok \$filigrane_s3_range {
-        1       \$http_range;
-        default \"\";
+    # One range only: S3 answers several (bytes=0-1,5-6) with the whole
+    # file anyway, and some servers with less; so they get the whole file
+    # here too, as nginx sends it for overlapping ranges of a local file.
+    map \"\$filigrane_s3_range_ok:\$http_range\" \$filigrane_s3_range {
+        \"~^1:(?<filigrane_s3_one>bytes=([0-9]+-[0-9]*|-[0-9]+))\$\"  \$filigrane_s3_one;
+        default                                                    \"\";
     }"
     s3_location="        # Stored files in S3, fetched by nginx once the worker has said yes
         # (X-Accel-Redirect to a presigned GET it wrote, valid
