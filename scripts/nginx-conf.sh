@@ -93,6 +93,12 @@ if [ -n "${FILIGRANE_S3_ENDPOINT:-}" ]; then
     virtual) s3_authority=$bucket.$s3_authority s3_sni=$bucket.$s3_host ;;
     *) s3_die "FILIGRANE_S3_ADDRESSING must be path or virtual" ;;
     esac
+    # *.localhost is loopback (RFC 6761), as libcurl resolves it for the
+    # worker; the system's resolver may not know the name.
+    s3_connect=$s3_host
+    case $s3_host in
+    localhost | *.localhost) s3_connect=127.0.0.1 ;;
+    esac
     s3_tls=""
     if [ "$s3_scheme" = https ]; then
         s3_tls="
@@ -103,7 +109,7 @@ if [ -n "${FILIGRANE_S3_ENDPOINT:-}" ]; then
             proxy_ssl_trusted_certificate /etc/ssl/certs/ca-certificates.crt;"
     fi
     s3_http="    upstream filigrane_s3 {
-        server $s3_host:$s3_port;
+        server $s3_connect:$s3_port;
         keepalive 8;
     }
 
