@@ -156,6 +156,7 @@ fg_result s3_client_new(const s3_config *cfg, s3_client **out, fg_reason *r)
     c = calloc(1, sizeof *c);
     if (!c)
         return fg_fail(r, FG_EIO, "s3: out of memory");
+    pthread_mutex_init(&c->lock, NULL);
     res = parse_endpoint(cfg->endpoint, &c->scheme, &c->host, r);
     if (res != FG_OK)
         goto out;
@@ -223,6 +224,9 @@ void s3_client_free(s3_client *c)
 {
     if (!c)
         return;
+    for (int i = 0; i < c->nidle; i++)
+        curl_easy_cleanup(c->idle[i]);
+    pthread_mutex_destroy(&c->lock);
     if (c->secret) {
         OPENSSL_cleanse(c->secret, strlen(c->secret));
         free(c->secret);
@@ -310,12 +314,30 @@ void s3_req_release(s3_req *req)
     req->body_len = req->body_cap = 0;
 }
 
-fg_result s3_handle_new(CURL **h, fg_reason *r)
+fg_result s3_handle_take(s3_client *c, CURL **h, fg_reason *r)
 {
-    *h = curl_easy_init();
-    if (!*h)
+    *h = NULL;
+    pthread_mutex_lock(&c->lock);
+    if (c->nidle > 0)
+        *h = c->idle[--c->nidle];
+    pthread_mutex_unlock(&c->lock);
+    if (!*h && !(*h = curl_easy_init()))
         return fg_fail(r, FG_EIO, "s3: libcurl cannot make a handle");
     return FG_OK;
+}
+
+void s3_handle_give(s3_client *c, CURL *h)
+{
+    if (!h)
+        return;
+    pthread_mutex_lock(&c->lock);
+    if (c->nidle < S3_IDLE_MAX) {
+        c->idle[c->nidle++] = h;
+        h = NULL;
+    }
+    pthread_mutex_unlock(&c->lock);
+    if (h)
+        curl_easy_cleanup(h);
 }
 
 static size_t on_read(char *buf, size_t size, size_t nmemb, void *ud)
@@ -621,7 +643,7 @@ fg_result s3_head(s3_client *c, const char *key, bool *exists, int64_t *size,
     s3_req req;
 
     *exists = false;
-    if ((res = s3_key_check(key, r)) != FG_OK || (res = s3_handle_new(&h, r)) != FG_OK)
+    if ((res = s3_key_check(key, r)) != FG_OK || (res = s3_handle_take(c, &h, r)) != FG_OK)
         return res;
     s3_req_init(&req, "HEAD", key, NULL);
     res = s3_perform(c, h, &req, r);
@@ -635,7 +657,7 @@ fg_result s3_head(s3_client *c, const char *key, bool *exists, int64_t *size,
             r->text[0] = '\0';
     }
     s3_req_release(&req);
-    curl_easy_cleanup(h);
+    s3_handle_give(c, h);
     return res;
 }
 
@@ -645,7 +667,7 @@ fg_result s3_head_bucket(s3_client *c, fg_reason *r)
     CURL *h = NULL;
     s3_req req;
 
-    if ((res = s3_handle_new(&h, r)) != FG_OK)
+    if ((res = s3_handle_take(c, &h, r)) != FG_OK)
         return res;
     s3_req_init(&req, "HEAD", NULL, NULL);
     res = s3_perform(c, h, &req, r);
@@ -662,7 +684,7 @@ fg_result s3_head_bucket(s3_client *c, fg_reason *r)
         }
     }
     s3_req_release(&req);
-    curl_easy_cleanup(h);
+    s3_handle_give(c, h);
     return res;
 }
 
@@ -675,7 +697,7 @@ fg_result s3_get_fd(s3_client *c, const char *key, int fd, int64_t *size,
 
     if (size)
         *size = 0;
-    if ((res = s3_key_check(key, r)) != FG_OK || (res = s3_handle_new(&h, r)) != FG_OK)
+    if ((res = s3_key_check(key, r)) != FG_OK || (res = s3_handle_take(c, &h, r)) != FG_OK)
         return res;
     s3_req_init(&req, "GET", key, NULL);
     req.out_fd = fd;
@@ -686,7 +708,7 @@ fg_result s3_get_fd(s3_client *c, const char *key, int fd, int64_t *size,
     if (size)
         *size = req.out_written;
     s3_req_release(&req);
-    curl_easy_cleanup(h);
+    s3_handle_give(c, h);
     return res;
 }
 
@@ -716,7 +738,7 @@ fg_result s3_delete(s3_client *c, const char *key, fg_reason *r)
     CURL *h = NULL;
     s3_req req;
 
-    if ((res = s3_key_check(key, r)) != FG_OK || (res = s3_handle_new(&h, r)) != FG_OK)
+    if ((res = s3_key_check(key, r)) != FG_OK || (res = s3_handle_take(c, &h, r)) != FG_OK)
         return res;
     s3_req_init(&req, "DELETE", key, NULL);
     res = s3_perform(c, h, &req, r);
@@ -727,7 +749,7 @@ fg_result s3_delete(s3_client *c, const char *key, fg_reason *r)
             r->text[0] = '\0';
     }
     s3_req_release(&req);
-    curl_easy_cleanup(h);
+    s3_handle_give(c, h);
     return res;
 }
 

@@ -5,6 +5,7 @@
 #define STORE_S3_IMPL_H
 
 #include <curl/curl.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -20,6 +21,10 @@
 /* SHA-256 of the empty body. */
 #define S3_EMPTY_SHA256 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
+/* Idle handles a client keeps, each with its connection: about one per
+ * thread that talks to S3 at once (the worker's request and job threads). */
+#define S3_IDLE_MAX 16
+
 struct s3_client {
     char *scheme;  /* "http" or "https" */
     char *host;    /* "127.0.0.1:9000", default port left out */
@@ -30,6 +35,10 @@ struct s3_client {
     char *sigv4;   /* "aws:amz:<region>:s3" */
     s3_addressing addressing;
     int64_t part_size;
+    /* the one mutable part, under lock: handles between calls */
+    pthread_mutex_t lock;
+    CURL *idle[S3_IDLE_MAX];
+    int nidle;
 };
 
 /* One request and its answer. Set what applies, zero the rest. */
@@ -76,8 +85,15 @@ void s3_req_release(s3_req *req);
 FG_MUST_CHECK fg_result s3_perform(s3_client *c, CURL *h, s3_req *req,
                                    fg_reason *r);
 
-/* A CURL handle for one call. FG_EIO if libcurl cannot make one. */
-FG_MUST_CHECK fg_result s3_handle_new(CURL **h /* out */, fg_reason *r);
+/* A CURL handle for one call: an idle one of the client's (with its live
+ * connection to the server, so a call does not pay a new TCP and TLS
+ * handshake), or a new one. FG_EIO if libcurl cannot make one. Give it
+ * back with s3_handle_give. */
+FG_MUST_CHECK fg_result s3_handle_take(s3_client *c, CURL **h /* out */, fg_reason *r);
+
+/* Keeps h for a later call, or frees it when S3_IDLE_MAX are kept.
+ * Accepts NULL. Can't fail. */
+void s3_handle_give(s3_client *c, CURL *h);
 
 /* Checks an object key: 1..S3_KEY_MAX bytes, no control characters.
  * FG_EUSAGE otherwise. */

@@ -104,7 +104,7 @@ fg_result s3_list(s3_client *c, const char *prefix, s3_list_fn fn, void *ctx,
         res = fg_fail(r, FG_EIO, "s3: out of memory");
         goto out;
     }
-    if ((res = s3_handle_new(&h, r)) != FG_OK)
+    if ((res = s3_handle_take(c, &h, r)) != FG_OK)
         goto out;
     for (;;) {
         /* Canonical order: continuation-token < list-type < prefix. */
@@ -147,7 +147,7 @@ fg_result s3_list(s3_client *c, const char *prefix, s3_list_fn fn, void *ctx,
 out:
     s3_req_release(&req);
     if (h)
-        curl_easy_cleanup(h);
+        s3_handle_give(c, h);
     free(query);
     free(token);
     free(prev);

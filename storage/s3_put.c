@@ -274,7 +274,7 @@ fg_result s3_put_file(s3_client *c, const char *key, const char *path,
         res = fg_fail(r, FG_EUSAGE, "s3 PUT %.80s: not a regular file", key);
         goto out;
     }
-    if ((res = s3_handle_new(&h, r)) != FG_OK)
+    if ((res = s3_handle_take(c, &h, r)) != FG_OK)
         goto out;
     if (st.st_size < c->part_size) {
         if (!sha256_hex) {
@@ -291,7 +291,7 @@ fg_result s3_put_file(s3_client *c, const char *key, const char *path,
     }
 out:
     if (h)
-        curl_easy_cleanup(h);
+        s3_handle_give(c, h);
     if (fd >= 0)
         close(fd);
     return res;
@@ -305,7 +305,7 @@ fg_result s3_put_mem(s3_client *c, const char *key, const void *buf, size_t len,
     s3_req req;
     char sha[65];
 
-    if ((res = s3_key_check(key, r)) != FG_OK || (res = s3_handle_new(&h, r)) != FG_OK)
+    if ((res = s3_key_check(key, r)) != FG_OK || (res = s3_handle_take(c, &h, r)) != FG_OK)
         return res;
     s3_sha256_hex(buf, len, sha);
     s3_req_init(&req, "PUT", key, NULL);
@@ -315,6 +315,6 @@ fg_result s3_put_mem(s3_client *c, const char *key, const void *buf, size_t len,
     req.in_mem_len = len;
     res = s3_perform(c, h, &req, r);
     s3_req_release(&req);
-    curl_easy_cleanup(h);
+    s3_handle_give(c, h);
     return res;
 }

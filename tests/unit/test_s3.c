@@ -203,7 +203,7 @@ TEST("list follows continuation tokens past one page of 1000 keys, within the pr
             TAP_FAIL("put %s: %s", key, r.text);
     }
     clock_gettime(CLOCK_MONOTONIC, &t1);
-    printf("# 1003 small PUTs, one connection each: %.2f ms per PUT\n",
+    printf("# 1003 small PUTs on one kept connection: %.2f ms per PUT\n",
            ((t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6) / 1003);
     CHECK(s3_put_mem(c, "list/q/0", "x", 1, &r) == FG_OK);
     CHECK(s3_put_mem(c, "list/pp", "x", 1, &r) == FG_OK);
@@ -282,8 +282,10 @@ TEST("a 20 MB file goes up in 5 MiB parts with flat memory and comes back byte f
     long grew = rss_grew(mark);
     printf("# multipart put of 20 MB in 5 MiB parts: %.0f ms, peak RSS grew by %ld KiB\n",
            (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6, grew);
-    /* a client that held a part in memory would grow by 5 MiB or more */
-    CHECK(grew < 2048);
+    /* a client that held a part in memory would grow by 5 MiB (5120 KiB)
+     * or more; the margin below is for the sanitizer build, whose
+     * quarantine keeps freed buffers (1.8 MiB measured there, 0 without) */
+    CHECK(grew < 4096);
     bool exists = false;
     int64_t size = 0;
     CHECK(s3_head(c, key, &exists, &size, &r) == FG_OK);
@@ -296,7 +298,7 @@ TEST("a 20 MB file goes up in 5 MiB parts with flat memory and comes back byte f
     grew = rss_grew(mark);
     printf("# get of 20 MB: %.0f ms, peak RSS grew by %ld KiB\n",
            (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6, grew);
-    CHECK(grew < 2048);
+    CHECK(grew < 4096);
     file_sha(dst, got);
     CHECK_STR(got, sha);
     /* it went up in parts: the server's log shows part 4 and no part 5 */
@@ -362,6 +364,50 @@ TEST("a multipart upload whose file shrinks midway fails and is aborted")
              server_dir);
     CHECK(system(cmd) == 0);
     tmp_dir_remove(dir);
+    s3_client_free(c);
+}
+
+struct worker {
+    s3_client *c;
+    int n;
+    int ok;
+};
+
+static void *hammer(void *arg)
+{
+    struct worker *w = arg;
+    fg_reason r = {""};
+    char key[64], body[32];
+    for (int i = 0; i < 20; i++) {
+        snprintf(key, sizeof key, "threads/%d/%d", w->n, i);
+        snprintf(body, sizeof body, "thread %d item %d", w->n, i);
+        bool exists = false;
+        int64_t size = -1;
+        if (s3_put_mem(w->c, key, body, strlen(body), &r) == FG_OK &&
+            s3_head(w->c, key, &exists, &size, &r) == FG_OK && exists &&
+            size == (int64_t)strlen(body))
+            w->ok++;
+    }
+    return NULL;
+}
+
+TEST("one client serves eight threads at once, its idle connections shared under a lock")
+{
+    s3_client *c = client();
+    struct worker w[8];
+    pthread_t t[8];
+    for (int i = 0; i < 8; i++) {
+        w[i] = (struct worker){c, i, 0};
+        CHECK(pthread_create(&t[i], NULL, hammer, &w[i]) == 0);
+    }
+    for (int i = 0; i < 8; i++)
+        pthread_join(t[i], NULL);
+    for (int i = 0; i < 8; i++)
+        CHECK_INT(w[i].ok, 20);
+    struct listed l = {0};
+    fg_reason r = {""};
+    CHECK(s3_list(c, "threads/", on_key, &l, &r) == FG_OK);
+    CHECK_INT(l.n, 160);
     s3_client_free(c);
 }
 

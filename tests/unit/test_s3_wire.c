@@ -83,6 +83,19 @@ static void answer(int fd, const char *status, const char *extra, const char *bo
         return;
 }
 
+/* How the recording server misbehaves, for the tests of a hostile or
+ * broken S3 (set before the client's first request of a test). */
+enum {
+    NORMAL,
+    HUGE_LIST,      /* a listing longer than the client keeps */
+    SAME_TOKEN,     /* truncated pages that never advance */
+    COMPLETE_ERROR, /* CompleteMultipartUpload: 200 with an <Error> body */
+    NO_ETAG,        /* part PUTs answered without an ETag */
+    EVIL_CODE,      /* an error whose <Code> is not a code */
+    SHORT_BODY      /* a GET that stops before its Content-Length */
+};
+static volatile int mode = NORMAL;
+
 static void serve_conn(int fd)
 {
     static char head[16384];
@@ -141,6 +154,47 @@ static void serve_conn(int fd)
             reqs[idx] = q;
         pthread_mutex_unlock(&lock);
 
+        if (mode == HUGE_LIST && strstr(q.target, "list-type=2")) {
+            /* 5 MiB of <Contents>: more than the 4 MiB an answer may be */
+            const char *item = "<Contents><Key>k</Key><Size>1</Size>"
+                               "<LastModified>2026-01-01T00:00:00.000Z</LastModified></Contents>";
+            size_t il = strlen(item), count = (5u << 20) / il + 1;
+            char hdr[128];
+            int hn = snprintf(hdr, sizeof hdr, "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\n\r\n",
+                              il * count);
+            if (write(fd, hdr, (size_t)hn) != hn)
+                return;
+            for (size_t i = 0; i < count; i++)
+                if (write(fd, item, il) != (ssize_t)il)
+                    return;
+            continue;
+        }
+        if (mode == SAME_TOKEN && strstr(q.target, "list-type=2")) {
+            answer(fd, "200 OK", "",
+                   "<ListBucketResult><IsTruncated>true</IsTruncated>"
+                   "<NextContinuationToken>again</NextContinuationToken></ListBucketResult>");
+            continue;
+        }
+        if (mode == COMPLETE_ERROR && strcmp(q.method, "POST") == 0 &&
+            strstr(q.target, "?uploadId=")) {
+            answer(fd, "200 OK", "", "<Error><Code>InternalError</Code></Error>");
+            continue;
+        }
+        if (mode == NO_ETAG && strcmp(q.method, "PUT") == 0) {
+            answer(fd, "200 OK", "", "");
+            continue;
+        }
+        if (mode == EVIL_CODE) {
+            answer(fd, "403 Forbidden", "",
+                   "<Error><Code>Bad&#10;level=error msg=forged</Code></Error>");
+            continue;
+        }
+        if (mode == SHORT_BODY && strcmp(q.method, "GET") == 0) {
+            const char *cut = "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly part";
+            if (write(fd, cut, strlen(cut)) < 0)
+                return;
+            return; /* the connection closes 91 bytes short */
+        }
         if (strcmp(q.method, "POST") == 0 && strstr(q.target, "?uploads="))
             answer(fd, "200 OK", "",
                    "<InitiateMultipartUploadResult><UploadId>up/1+x</UploadId>"
@@ -356,6 +410,100 @@ TEST("a given sha-256 is the one signed, so S3 can refuse bytes that do not matc
     /* a malformed hash never goes out */
     CHECK(s3_put_file(c, "k", src, "not-a-hash", &r) == FG_EUSAGE);
     CHECK_INT(nreqs, 1);
+    tmp_dir_remove(dir);
+    s3_client_free(c);
+}
+
+/* ---- a hostile or broken server ---- */
+
+static int count_method(const char *method, const char *in_target)
+{
+    int n = 0;
+    pthread_mutex_lock(&lock);
+    for (int i = 0; i < nreqs; i++)
+        n += strcmp(reqs[i].method, method) == 0 && strstr(reqs[i].target, in_target);
+    pthread_mutex_unlock(&lock);
+    return n;
+}
+
+TEST("a listing answer over 4 MiB is refused, not kept")
+{
+    s3_client *c = wire_client(S3_ADDRESSING_PATH, 0);
+    fg_reason r = {""};
+    mode = HUGE_LIST;
+    CHECK(s3_list(c, "", no_key, NULL, &r) == FG_EIO);
+    mode = NORMAL;
+    CHECK(strstr(r.text, "answer longer than 4194304 bytes") != NULL);
+    s3_client_free(c);
+}
+
+TEST("truncated listing pages that never advance are an error, not an endless loop")
+{
+    s3_client *c = wire_client(S3_ADDRESSING_PATH, 0);
+    fg_reason r = {""};
+    mode = SAME_TOKEN;
+    CHECK(s3_list(c, "p/", no_key, NULL, &r) == FG_EIO);
+    mode = NORMAL;
+    CHECK(strstr(r.text, "continuation token") != NULL);
+    CHECK_INT(nreqs, 2);
+    s3_client_free(c);
+}
+
+static void multipart_fails_and_aborts(int how, const char *want)
+{
+    s3_client *c = wire_client(S3_ADDRESSING_PATH, S3_PART_SIZE_MIN);
+    fg_reason r = {""};
+    char dir[256], big[300];
+    CHECK(tmp_dir_make(dir) == 0);
+    snprintf(big, sizeof big, "%s/big", dir);
+    write_file(big, S3_PART_SIZE_MIN + 10);
+    mode = how;
+    fg_result rc = s3_put_file(c, "sha256/big", big, NULL, &r);
+    mode = NORMAL;
+    CHECK_INT(rc, FG_EIO);
+    if (!strstr(r.text, want))
+        TAP_FAIL("reason \"%s\" lacks \"%s\"", r.text, want);
+    /* the upload was aborted, once */
+    CHECK_INT(count_method("DELETE", "/wire-bucket/sha256/big?uploadId=up%2F1%2Bx"), 1);
+    tmp_dir_remove(dir);
+    s3_client_free(c);
+}
+
+TEST("a multipart completion answered 200 with an <Error> fails and is aborted")
+{
+    multipart_fails_and_aborts(COMPLETE_ERROR, "200 InternalError");
+}
+
+TEST("a part answered without an ETag fails the upload, which is aborted")
+{
+    multipart_fails_and_aborts(NO_ETAG, "without an ETag");
+}
+
+TEST("an error <Code> that is not letters and digits never reaches the reason")
+{
+    s3_client *c = wire_client(S3_ADDRESSING_PATH, 0);
+    fg_reason r = {""};
+    bool exists;
+    mode = EVIL_CODE;
+    CHECK(s3_head(c, "k", &exists, NULL, &r) == FG_EAUTH);
+    CHECK(s3_delete(c, "k", &r) == FG_EAUTH);
+    mode = NORMAL;
+    CHECK(strstr(r.text, "403 Forbidden") != NULL);
+    CHECK(strstr(r.text, "forged") == NULL && strchr(r.text, '\n') == NULL);
+    s3_client_free(c);
+}
+
+TEST("a download cut short fails and leaves no local file")
+{
+    s3_client *c = wire_client(S3_ADDRESSING_PATH, 0);
+    fg_reason r = {""};
+    char dir[256], path[300];
+    CHECK(tmp_dir_make(dir) == 0);
+    snprintf(path, sizeof path, "%s/got", dir);
+    mode = SHORT_BODY;
+    CHECK(s3_get_file(c, "k", path, &r) == FG_EIO);
+    mode = NORMAL;
+    CHECK(access(path, F_OK) != 0);
     tmp_dir_remove(dir);
     s3_client_free(c);
 }
