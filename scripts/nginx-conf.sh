@@ -93,6 +93,12 @@ if [ -n "${FILIGRANE_S3_ENDPOINT:-}" ]; then
     virtual) s3_authority=$bucket.$s3_authority s3_sni=$bucket.$s3_host ;;
     *) s3_die "FILIGRANE_S3_ADDRESSING must be path or virtual" ;;
     esac
+    # *.localhost is loopback (RFC 6761), as libcurl resolves it for the
+    # worker; the system's resolver may not know the name.
+    s3_connect=$s3_host
+    case $s3_host in
+    localhost | *.localhost) s3_connect=127.0.0.1 ;;
+    esac
     s3_tls=""
     if [ "$s3_scheme" = https ]; then
         s3_tls="
@@ -103,7 +109,7 @@ if [ -n "${FILIGRANE_S3_ENDPOINT:-}" ]; then
             proxy_ssl_trusted_certificate /etc/ssl/certs/ca-certificates.crt;"
     fi
     s3_http="    upstream filigrane_s3 {
-        server $s3_host:$s3_port;
+        server $s3_connect:$s3_port;
         keepalive 8;
     }
 
@@ -115,9 +121,12 @@ if [ -n "${FILIGRANE_S3_ENDPOINT:-}" ]; then
         \"~^\\\"([0-9a-f]{64})\\\":\\1\$\"          1;
         default                             0;
     }
-    map \$filigrane_s3_range_ok \$filigrane_s3_range {
-        1       \$http_range;
-        default \"\";
+    # One range only: S3 answers several (bytes=0-1,5-6) with the whole
+    # file anyway, and some servers with less; so they get the whole file
+    # here too, as nginx sends it for overlapping ranges of a local file.
+    map \"\$filigrane_s3_range_ok:\$http_range\" \$filigrane_s3_range {
+        \"~^1:(?<filigrane_s3_one>bytes=([0-9]+-[0-9]*|-[0-9]+))\$\"  \$filigrane_s3_one;
+        default                                                    \"\";
     }"
     s3_location="        # Stored files in S3, fetched by nginx once the worker has said yes
         # (X-Accel-Redirect to a presigned GET it wrote, valid
