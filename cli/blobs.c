@@ -15,6 +15,7 @@
 
 #include "cli/cli.h"
 #include "common/duration.h"
+#include "fcgi/config.h"
 #include "storage/blob.h"
 #include "storage/blob_refs.h"
 #include "storage/meta.h"
@@ -65,6 +66,16 @@ int cli_blobs(int argc, char **argv)
     if (access(path, R_OK) != 0)
         return cli_error("filigrane.db", FG_ENOTFOUND, "no database in the data directory");
 
+    /* The worker's blob store: S3 when FILIGRANE_S3_ENDPOINT is set, as
+     * it reads it (fcgi/config.h). */
+    struct fcgi_blob_env be;
+    store_blob_settings bs;
+    char abs_data[PATH_MAX];
+    if (!realpath(data, abs_data))
+        return cli_error("data directory", FG_ENOTFOUND, "cannot resolve the data directory");
+    if (fcgi_blob_env_load(&be, abs_data, &r) != FG_OK)
+        return cli_usage_error("blobs", USAGE, r.text);
+    fcgi_blob_env_settings(&be, abs_data, &bs);
     store_meta *m = NULL;
     store_blob *b = NULL;
     store_blob_gc_stats st = {0, 0};
@@ -72,10 +83,13 @@ int cli_blobs(int argc, char **argv)
                             .fn = print_removed};
     fg_result rc = store_meta_open_sqlite(path, &m, &r);
     if (rc == FG_OK)
-        rc = store_blob_open_fs(data, &b, &r);
+        rc = store_blob_open(&bs, &b, &r);
+    if (rc == FG_OK)
+        rc = store_blob_check(b, &r);
     if (rc == FG_OK)
         rc = store_blob_gc(m, b, &o, &st, &r);
     store_blob_free(b);
+    fcgi_blob_env_release(&be);
     store_meta_free(m);
     printf("blobs: removed %lld, %lld bytes\n", (long long)st.removed, (long long)st.bytes);
     if (rc != FG_OK)

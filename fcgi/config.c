@@ -2,10 +2,12 @@
 
 #include "common/duration.h"
 #include "common/setting.h"
+#include "storage/s3.h"
 #include "watermark/options.h"
 
 #include <curl/curl.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <openssl/crypto.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -96,6 +98,254 @@ out:
     curl_free(host);
     curl_url_cleanup(u);
     return rc;
+}
+
+/* ---- where blobs live: FILIGRANE_SCRATCH, FILIGRANE_S3_* ---- */
+
+static const char *const S3_VARS[] = {
+    "FILIGRANE_S3_PART_SIZE", "FILIGRANE_S3_BUCKET", "FILIGRANE_S3_REGION", "FILIGRANE_S3_ACCESS_KEY_ID",
+    "FILIGRANE_S3_SECRET_ACCESS_KEY", "FILIGRANE_S3_SECRET_ACCESS_KEY_FILE",
+    "FILIGRANE_S3_ADDRESSING", "FILIGRANE_S3_PRESIGN_SECONDS", NULL};
+
+static bool all_of(const char *s, const char *set)
+{
+    return strspn(s, set) == strlen(s);
+}
+
+/* http(s)://host[:port], nothing else: no user info (a credential would
+ * end up in logs and nginx.conf), no path, query or fragment (the bucket
+ * and keys are ours to add). The value also goes into nginx.conf, so only
+ * URL-safe host characters are let through. The reason never holds it. */
+static fg_result s3_endpoint(const char *s, char *out, size_t cap, fg_reason *r)
+{
+    CURLU *u = NULL;
+    char *scheme = NULL, *host = NULL, *user = NULL, *path = NULL, *query = NULL,
+         *frag = NULL;
+    fg_result rc = FG_OK;
+    const char *bad = "FILIGRANE_S3_ENDPOINT must be http://host[:port] or "
+                      "https://host[:port], without user, path or query";
+    if (strlen(s) >= cap)
+        return fg_fail(r, FG_EUSAGE, "FILIGRANE_S3_ENDPOINT is longer than %d bytes",
+                       (int)cap - 1);
+    if (!all_of(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:/[]"))
+        return fg_fail(r, FG_EUSAGE, "%s", bad);
+    if (!(u = curl_url()))
+        return fg_fail(r, FG_EIO, "cannot load configuration: out of memory");
+    if (curl_url_set(u, CURLUPART_URL, s, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || !*host ||
+        (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0) ||
+        curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_OK ||
+        curl_url_get(u, CURLUPART_QUERY, &query, 0) == CURLUE_OK ||
+        curl_url_get(u, CURLUPART_FRAGMENT, &frag, 0) == CURLUE_OK ||
+        (curl_url_get(u, CURLUPART_PATH, &path, 0) == CURLUE_OK && strcmp(path, "/") != 0)) {
+        rc = fg_fail(r, FG_EUSAGE, "%s", bad);
+        goto out;
+    }
+    /* Without a trailing slash: keys are appended as "/bucket/key". */
+    snprintf(out, cap, "%s", s);
+    size_t n = strlen(out);
+    if (n && out[n - 1] == '/')
+        out[n - 1] = '\0';
+out:
+    curl_free(scheme);
+    curl_free(host);
+    curl_free(user);
+    curl_free(path);
+    curl_free(query);
+    curl_free(frag);
+    curl_url_cleanup(u);
+    return rc;
+}
+
+/* The secret's bytes: visible ASCII, as AWS and every S3 server issue
+ * them. A reason names the variable, never the value. */
+static fg_result s3_secret_check(const char *name, const char *s, size_t n, fg_reason *r)
+{
+    if (n == 0 || n > FCGI_S3_SECRET_MAX)
+        return fg_fail(r, FG_EUSAGE, "%s must be 1 to %d bytes", name, FCGI_S3_SECRET_MAX);
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] >= 0x7f)
+            return fg_fail(r, FG_EUSAGE, "%s holds a byte that is not visible ASCII", name);
+    return FG_OK;
+}
+
+/* Reads the secret from a file (a mounted secret, so not in the
+ * environment of every process that can read ours), without its final
+ * newline. */
+static fg_result s3_secret_file(const char *path, char **out, fg_reason *r)
+{
+    char buf[FCGI_S3_SECRET_FILE_MAX + 1];
+    size_t n = 0;
+    fg_result rc = FG_OK;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return fg_fail(r, FG_EUSAGE, "FILIGRANE_S3_SECRET_ACCESS_KEY_FILE cannot be read: %s",
+                       errno == ENOENT   ? "no such file"
+                       : errno == EACCES ? "permission denied"
+                                         : "cannot open it");
+    for (;;) {
+        ssize_t k = read(fd, buf + n, sizeof buf - 1 - n);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0) {
+            rc = fg_fail(r, FG_EUSAGE, "FILIGRANE_S3_SECRET_ACCESS_KEY_FILE cannot be read");
+            goto out;
+        }
+        if (k == 0)
+            break;
+        n += (size_t)k;
+        if (n == sizeof buf - 1) {
+            rc = fg_fail(r, FG_EUSAGE, "FILIGRANE_S3_SECRET_ACCESS_KEY_FILE is longer than %d "
+                                       "bytes", FCGI_S3_SECRET_FILE_MAX - 1);
+            goto out;
+        }
+    }
+    if (n && buf[n - 1] == '\n')
+        n--;
+    if (n && buf[n - 1] == '\r')
+        n--;
+    buf[n] = '\0';
+    if ((rc = s3_secret_check("FILIGRANE_S3_SECRET_ACCESS_KEY_FILE", buf, n, r)) != FG_OK)
+        goto out;
+    if (!(*out = strdup(buf)))
+        rc = fg_fail(r, FG_EIO, "cannot load configuration: out of memory");
+out:
+    OPENSSL_cleanse(buf, sizeof buf);
+    close(fd);
+    return rc;
+}
+
+fg_result fcgi_blob_env_load(struct fcgi_blob_env *e, const char *data, fg_reason *r)
+{
+    fg_result rc = FG_OK;
+    const char *s;
+    long long v;
+    memset(e, 0, sizeof *e);
+    e->s3_presign_seconds = STORE_BLOB_PRESIGN_DEFAULT;
+    if ((s = env("FILIGRANE_SCRATCH")))
+        rc = path_setting("FILIGRANE_SCRATCH", s, e->scratch, sizeof e->scratch, r);
+    else if ((size_t)snprintf(e->scratch, sizeof e->scratch, "%s/tmp", data) >= sizeof e->scratch)
+        rc = fg_fail(r, FG_EUSAGE, "FILIGRANE_DATA is too long");
+    if (rc != FG_OK)
+        goto out;
+
+    if (!(s = env("FILIGRANE_S3_ENDPOINT"))) {
+        /* An S3 setting without the endpoint is a mistake, not a wish for
+         * local blobs: the operator meant S3 and would not notice. */
+        for (int i = 0; S3_VARS[i]; i++)
+            if (env(S3_VARS[i])) {
+                rc = fg_fail(r, FG_EUSAGE, "%s is set but FILIGRANE_S3_ENDPOINT is not",
+                             S3_VARS[i]);
+                goto out;
+            }
+        goto out;
+    }
+    if ((rc = s3_endpoint(s, e->s3_endpoint, sizeof e->s3_endpoint, r)) != FG_OK)
+        goto out;
+
+    /* S3's bucket naming rules; the name also goes into nginx.conf. */
+    s = env("FILIGRANE_S3_BUCKET");
+    if (!s) {
+        rc = fg_fail(r, FG_EUSAGE, "FILIGRANE_S3_BUCKET is not set (FILIGRANE_S3_ENDPOINT is)");
+        goto out;
+    }
+    if (strlen(s) < 3 || strlen(s) > FCGI_S3_BUCKET_MAX ||
+        !all_of(s, "abcdefghijklmnopqrstuvwxyz0123456789.-") || s[0] == '.' || s[0] == '-' ||
+        s[strlen(s) - 1] == '.' || s[strlen(s) - 1] == '-' || strstr(s, "..")) {
+        rc = fg_fail(r, FG_EUSAGE, "FILIGRANE_S3_BUCKET must be 3 to 63 of a-z, 0-9, '.' "
+                                   "and '-', starting and ending with a letter or digit");
+        goto out;
+    }
+    snprintf(e->s3_bucket, sizeof e->s3_bucket, "%s", s);
+
+    s = env("FILIGRANE_S3_REGION");
+    s = s ? s : "us-east-1";
+    if (strlen(s) > FCGI_S3_REGION_MAX || !all_of(s, "abcdefghijklmnopqrstuvwxyz0123456789-")) {
+        rc = fg_fail(r, FG_EUSAGE, "FILIGRANE_S3_REGION must be 1 to %d of a-z, 0-9 and '-'",
+                     FCGI_S3_REGION_MAX);
+        goto out;
+    }
+    snprintf(e->s3_region, sizeof e->s3_region, "%s", s);
+
+    s = env("FILIGRANE_S3_ACCESS_KEY_ID");
+    if (!s) {
+        rc = fg_fail(r, FG_EUSAGE,
+                     "FILIGRANE_S3_ACCESS_KEY_ID is not set (FILIGRANE_S3_ENDPOINT is)");
+        goto out;
+    }
+    if (strlen(s) > FCGI_S3_KEY_ID_MAX ||
+        !all_of(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")) {
+        rc = fg_fail(r, FG_EUSAGE, "FILIGRANE_S3_ACCESS_KEY_ID must be 1 to %d letters and "
+                                   "digits", FCGI_S3_KEY_ID_MAX);
+        goto out;
+    }
+    snprintf(e->s3_access_key_id, sizeof e->s3_access_key_id, "%s", s);
+
+    s = env("FILIGRANE_S3_ADDRESSING");
+    if (s && strcmp(s, "path") != 0 && strcmp(s, "virtual") != 0) {
+        rc = fg_fail(r, FG_EUSAGE, "FILIGRANE_S3_ADDRESSING must be path or virtual");
+        goto out;
+    }
+    e->s3_virtual = s && strcmp(s, "virtual") == 0;
+
+    v = STORE_BLOB_PRESIGN_DEFAULT;
+    if ((rc = number("FILIGRANE_S3_PRESIGN_SECONDS", STORE_BLOB_PRESIGN_MIN,
+                     STORE_BLOB_PRESIGN_MAX, 0, STORE_BLOB_PRESIGN_DEFAULT, &v, r)) != FG_OK)
+        goto out;
+    e->s3_presign_seconds = v;
+    if ((rc = number("FILIGRANE_S3_PART_SIZE", S3_PART_SIZE_MIN, S3_PART_SIZE_MAX, 1,
+                     S3_PART_SIZE_DEFAULT, &e->s3_part_size, r)) != FG_OK)
+        goto out;
+
+    /* The secret last, from exactly one place. */
+    const char *secret = env("FILIGRANE_S3_SECRET_ACCESS_KEY");
+    const char *file = env("FILIGRANE_S3_SECRET_ACCESS_KEY_FILE");
+    if (secret && file) {
+        rc = fg_fail(r, FG_EUSAGE, "set FILIGRANE_S3_SECRET_ACCESS_KEY or "
+                                   "FILIGRANE_S3_SECRET_ACCESS_KEY_FILE, not both");
+    } else if (file) {
+        rc = s3_secret_file(file, &e->s3_secret, r);
+        snprintf(e->s3_secret_file, sizeof e->s3_secret_file, "%s", file);
+    } else if (!secret) {
+        rc = fg_fail(r, FG_EUSAGE, "FILIGRANE_S3_SECRET_ACCESS_KEY (or _FILE) is not set "
+                                   "(FILIGRANE_S3_ENDPOINT is)");
+    } else if ((rc = s3_secret_check("FILIGRANE_S3_SECRET_ACCESS_KEY", secret, strlen(secret),
+                                     r)) == FG_OK && !(e->s3_secret = strdup(secret))) {
+        rc = fg_fail(r, FG_EIO, "cannot load configuration: out of memory");
+    }
+out:
+    if (rc != FG_OK)
+        fcgi_blob_env_release(e);
+    return rc;
+}
+
+void fcgi_blob_env_release(struct fcgi_blob_env *e)
+{
+    if (!e)
+        return;
+    if (e->s3_secret) {
+        OPENSSL_cleanse(e->s3_secret, strlen(e->s3_secret));
+        free(e->s3_secret);
+    }
+    e->s3_secret = NULL;
+}
+
+void fcgi_blob_env_settings(const struct fcgi_blob_env *e, const char *data,
+                            store_blob_settings *out)
+{
+    *out = (store_blob_settings){
+        .data_dir = data,
+        .scratch = e->scratch,
+        .s3_endpoint = e->s3_endpoint,
+        .s3_bucket = e->s3_bucket,
+        .s3_region = e->s3_region,
+        .s3_access_key_id = e->s3_access_key_id,
+        .s3_secret_access_key = e->s3_secret,
+        .s3_virtual = e->s3_virtual,
+        .s3_presign_seconds = e->s3_presign_seconds,
+        .s3_part_size = e->s3_part_size,
+    };
 }
 
 bool fcgi_secret_weak(const unsigned char *s, size_t n)
@@ -233,6 +483,9 @@ fg_result fcgi_config_load(struct fcgi_config *cfg, fg_reason *r)
                                &cfg->upload_expiry, r)) != FG_OK)
         goto out;
 
+    if ((res = fcgi_blob_env_load(&cfg->blob, cfg->data, r)) != FG_OK)
+        goto out;
+
     /* Secrets last: a reason about them names the variable only. */
     if (!(s = env("FILIGRANE_JWT_SECRET"))) {
         res = fg_fail(r, FG_EUSAGE, "FILIGRANE_JWT_SECRET is not set");
@@ -342,6 +595,7 @@ void fcgi_config_release(struct fcgi_config *cfg)
     }
     cfg->mark_key = NULL;
     fcgi_webhook_key_release(&cfg->webhook_key);
+    fcgi_blob_env_release(&cfg->blob);
 }
 
 void fcgi_config_describe(const struct fcgi_config *c, FILE *f)
@@ -353,12 +607,22 @@ void fcgi_config_describe(const struct fcgi_config *c, FILE *f)
             "FILIGRANE_MARK_TEXT=%s\nFILIGRANE_CLI=%s\n"
             "FILIGRANE_LOG_LEVEL=%s\nFILIGRANE_EVENTS_URL=%s\n"
             "FILIGRANE_EVENTS_RETRY_SCALE=%d\nFILIGRANE_JWT_MAX_TTL=%lld\n"
-            "FILIGRANE_JWT_SECRET=%s\nFILIGRANE_WEBHOOK_SECRET=%s\nFILIGRANE_MARK_KEY=%s\n",
+            "FILIGRANE_JWT_SECRET=%s\nFILIGRANE_WEBHOOK_SECRET=%s\nFILIGRANE_MARK_KEY=%s\n"
+            "FILIGRANE_SCRATCH=%s\nFILIGRANE_S3_ENDPOINT=%s\nFILIGRANE_S3_BUCKET=%s\n"
+            "FILIGRANE_S3_REGION=%s\nFILIGRANE_S3_ACCESS_KEY_ID=%s\n"
+            "FILIGRANE_S3_SECRET_ACCESS_KEY=%s\nFILIGRANE_S3_SECRET_ACCESS_KEY_FILE=%s\n"
+            "FILIGRANE_S3_ADDRESSING=%s\n"
+            "FILIGRANE_S3_PRESIGN_SECONDS=%lld\nFILIGRANE_S3_PART_SIZE=%lld\n",
             c->port, c->data, c->socket, c->threads, c->upload.max_file_bytes,
             c->upload.max_files, c->upload.max_delivery_bytes, c->mark_template,
             c->cli, fcgi_log_level_name(c->log_level),
             c->events_url[0] ? "(set)" : "(unset)", c->events_retry_scale, c->jwt_max_ttl,
             c->jwt_secret ? "(set)" : "(unset)",
             c->webhook_key.len ? "(set)" : "(unset)",
-            c->mark_key ? "(set)" : "(unset)");
+            c->mark_key ? "(set)" : "(unset)", c->blob.scratch,
+            c->blob.s3_endpoint[0] ? c->blob.s3_endpoint : "(unset)", c->blob.s3_bucket,
+            c->blob.s3_region, c->blob.s3_access_key_id,
+            c->blob.s3_secret ? "(set)" : "(unset)",
+            c->blob.s3_secret_file[0] ? c->blob.s3_secret_file : "(unset)", c->blob.s3_virtual ? "virtual" : "path",
+            c->blob.s3_presign_seconds, c->blob.s3_part_size);
 }

@@ -26,6 +26,19 @@
  *                                 (seconds, or s, m, h, d suffix)
  *   FILIGRANE_UPLOAD_EXPIRY       a tus upload untouched this long 24h
  *                                 expires (duration, 1s .. 30d)
+ *   FILIGRANE_SCRATCH             local scratch: stamping, upload  $DATA/tmp
+ *                                 parts, local copies of S3 blobs
+ *   FILIGRANE_S3_ENDPOINT         http(s)://host[:port] of an S3   unset: blobs
+ *                                 server                           in $DATA
+ *   FILIGRANE_S3_BUCKET           the bucket (3..63 of a-z 0-9 . -) required with S3
+ *   FILIGRANE_S3_REGION           signing region                  us-east-1
+ *   FILIGRANE_S3_ACCESS_KEY_ID    key id (1..128 of A-Z a-z 0-9)  required with S3
+ *   FILIGRANE_S3_SECRET_ACCESS_KEY  the secret, or                 required with S3
+ *   FILIGRANE_S3_SECRET_ACCESS_KEY_FILE  a file holding it (one of the two)
+ *   FILIGRANE_S3_ADDRESSING       path or virtual                 path
+ *   FILIGRANE_S3_PRESIGN_SECONDS  validity of a download's        300
+ *                                 presigned URL (1 .. 604800)
+ *   FILIGRANE_S3_PART_SIZE        multipart part size (5M .. 5G)  64M
  *
  * A variable set to the empty string counts as unset. Numbers are decimal
  * integers, byte sizes may end in K, M or G (powers of 1024); anything else,
@@ -43,10 +56,33 @@
 #include "fcgi/log.h"
 #include "fcgi/multipart.h"
 #include "fcgi/webhook_sig.h"
+#include "storage/blob.h"
 
 #define FCGI_RUN_USER_MAX 32
 #define FCGI_METRICS_TOKEN_MIN 16
 #define FCGI_METRICS_TOKEN_MAX 256
+#define FCGI_S3_ENDPOINT_MAX 255
+#define FCGI_S3_BUCKET_MAX 63
+#define FCGI_S3_REGION_MAX 32
+#define FCGI_S3_KEY_ID_MAX 128
+#define FCGI_S3_SECRET_MAX 256
+#define FCGI_S3_SECRET_FILE_MAX 4096 /* a secret file longer than this is not one */
+
+/* Where blobs live (storage/blob.h): the settings both the worker and the
+ * CLI read. The S3 ones are all "" (and s3_secret NULL) when
+ * FILIGRANE_S3_ENDPOINT is unset. */
+struct fcgi_blob_env {
+    char scratch[PATH_MAX];                      /* absolute */
+    char s3_endpoint[FCGI_S3_ENDPOINT_MAX + 1];  /* "" when unset */
+    char s3_bucket[FCGI_S3_BUCKET_MAX + 1];
+    char s3_region[FCGI_S3_REGION_MAX + 1];
+    char s3_access_key_id[FCGI_S3_KEY_ID_MAX + 1];
+    char *s3_secret;                             /* heap; wiped by release */
+    char s3_secret_file[PATH_MAX];               /* "" unless read from a file */
+    bool s3_virtual;
+    long long s3_presign_seconds;
+    long long s3_part_size;                      /* 0 when S3 is not used */
+};
 
 struct fcgi_config {
     int port;
@@ -67,6 +103,7 @@ struct fcgi_config {
     long long jwt_max_ttl;                  /* seconds, 1 .. FG_JWT_MAX_TTL_LIMIT */
     long long idem_ttl; /* Idempotency-Key lifetime, seconds, 1 .. FG_IDEM_TTL_LIMIT */
     long long upload_expiry; /* tus: seconds of inactivity, 1 .. FG_UPLOAD_EXPIRY_LIMIT */
+    struct fcgi_blob_env blob;  /* FILIGRANE_SCRATCH, FILIGRANE_S3_* */
 };
 
 /* Reads the environment into cfg, and removes FILIGRANE_MARK_KEY from it
@@ -76,6 +113,23 @@ struct fcgi_config {
  * fcgi_config_release. Not thread-safe (getenv): call once at start. */
 FG_MUST_CHECK fg_result fcgi_config_load(struct fcgi_config *cfg /* out */,
                                          fg_reason *r);
+
+/* Reads FILIGRANE_SCRATCH and the FILIGRANE_S3_* settings into e, data
+ * being the absolute data directory. FG_EUSAGE with a reason naming the
+ * variable (never a secret's value, nor a file's content), FG_EIO (out of
+ * memory, a secret file that cannot be read). On FG_OK release e with
+ * fcgi_blob_env_release; on failure it holds nothing. Not thread-safe
+ * (getenv). */
+FG_MUST_CHECK fg_result fcgi_blob_env_load(struct fcgi_blob_env *e /* out */, const char *data,
+                                           fg_reason *r);
+
+/* Wipes the secret and frees. Accepts NULL. Can't fail. */
+void fcgi_blob_env_release(struct fcgi_blob_env *e);
+
+/* The settings store_blob_open takes, borrowing e's strings (keep e alive
+ * for the call). Can't fail. */
+void fcgi_blob_env_settings(const struct fcgi_blob_env *e, const char *data,
+                            store_blob_settings *out /* out */);
 
 /* True when a secret (its bytes; for a whsec_ secret, the decoded key)
  * carries too little entropy to be one: fewer than FG_SECRET_MIN_DISTINCT

@@ -11,6 +11,7 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,13 +68,21 @@ static char *entry_name(const store_file *f, const store_file_list *files, size_
 static fg_result add_file(struct archive *a, fcgi_ctx *ctx, const store_file *f,
                           const char *name, char *buf, fg_reason *r)
 {
+    char path[PATH_MAX];
     int fd = -1;
-    fg_result rc = store_blob_open_read(ctx->blobs, f->sha256, &fd, r);
+    /* A local file to read (S3: a copy in the scratch directory, given
+     * back below). */
+    fg_result rc = store_blob_acquire_local(ctx->blobs, f->sha256, path, sizeof path, r);
     if (rc != FG_OK)
         return rc;
+    if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
+        store_blob_release_local(ctx->blobs, path);
+        return fg_fail(r, FG_EIO, "cannot read a stored file");
+    }
     struct archive_entry *e = archive_entry_new();
     if (!e) {
         close(fd);
+        store_blob_release_local(ctx->blobs, path);
         return fg_fail(r, FG_EIO, "out of memory");
     }
     archive_entry_set_pathname_utf8(e, name);
@@ -102,6 +111,7 @@ static fg_result add_file(struct archive *a, fcgi_ctx *ctx, const store_file *f,
 out:
     archive_entry_free(e);
     close(fd);
+    store_blob_release_local(ctx->blobs, path);
     return rc;
 }
 

@@ -67,7 +67,8 @@ static void upload_release(upload *u)
 static fg_result store_one(fcgi_ctx *ctx, const char *path, const struct fcgi_upload_file *mp,
                            const char *name, incoming *in, fg_reason *r)
 {
-    char blob[4096], stored[STORE_HEX_MAX];
+    char stored[STORE_HEX_MAX];
+    struct stat st;
     unsigned char salt[FG_SALT_BYTES];
     fg_result rc = FG_OK;
     if (strlen(name) > FG_MAX_FILE_NAME)
@@ -85,13 +86,18 @@ static fg_result store_one(fcgi_ctx *ctx, const char *path, const struct fcgi_up
                                                     NULL, r)) == FG_OK) {
         fg_hex_encode(salt, sizeof salt, in->salt);
     }
-    if (rc != FG_OK || (rc = store_blob_ref_touch(ctx->meta, in->sha256, r)) != FG_OK ||
-        (rc = store_blob_put_file(ctx->blobs, path, in->sha256, stored, &in->size, r)) != FG_OK)
+    if (rc != FG_OK)
         return rc;
-    if (in->size == 0)
+    /* The type from the file in hand, before the store takes it: the
+     * stored blob is these very bytes (named by their hash), and a remote
+     * store would otherwise be asked at once for what was just sent. */
+    if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode))
+        return fg_fail(r, FG_EIO, "cannot read the uploaded file");
+    if (st.st_size == 0)
         return fg_fail(r, FG_EUSAGE, "file \"%.80s\" is empty", name);
-    if ((rc = store_blob_local_path(ctx->blobs, in->sha256, blob, sizeof blob, r)) != FG_OK ||
-        (rc = wm_detect_file(blob, &in->type, r)) != FG_OK)
+    if ((rc = wm_detect_file(path, &in->type, r)) != FG_OK ||
+        (rc = store_blob_ref_touch(ctx->meta, in->sha256, r)) != FG_OK ||
+        (rc = store_blob_put_file(ctx->blobs, path, in->sha256, stored, &in->size, r)) != FG_OK)
         return rc;
     snprintf(in->name, sizeof in->name, "%s", name);
     return FG_OK;
@@ -103,7 +109,7 @@ static fg_result read_multipart(fcgi_req *req, int fd, const char *ctype,
     struct fcgi_multipart mp = {0};
     struct fcgi_body body = {.read = NULL, .ctx = NULL, .fd = fd};
     fcgi_ctx *ctx = req->ctx;
-    fg_result rc = fcgi_multipart_parse(&body, ctype, store_blob_tmp_dir(ctx->blobs), lim, &mp, r);
+    fg_result rc = fcgi_multipart_parse(&body, ctype, ctx->cfg->blob.scratch, lim, &mp, r);
     if (rc != FG_OK)
         return rc;
     if (mp.nfiles == 0) {

@@ -136,14 +136,17 @@ static void send_blob(fcgi_req *req, const char *sha, const char *mime,
                       const char *name, bool inline_, const char *cache)
 {
     fg_reason r = {{0}};
-    char rel[STORE_BLOB_REL_MAX];
+    char target[STORE_BLOB_TARGET_MAX];
     char disp[FCGI_DISPOSITION_BYTES];
-    if (store_blob_relpath(sha, rel, &r) != FG_OK) {
+    fcgi_disposition(inline_ ? FCGI_DISPOSITION_INLINE : FCGI_DISPOSITION_ATTACHMENT, name, disp);
+    if (store_blob_download_target(req->ctx->blobs, sha, disp, target, sizeof target, &r) !=
+        FG_OK) {
+        fcgi_log(FCGI_LOG_ERROR, "req=%s error=\"cannot name the download: %s\"", req->id,
+                 r.text);
         fcgi_send_error(req, FG_EIO, NULL, "stored file is unreadable");
         return;
     }
-    fcgi_disposition(inline_ ? FCGI_DISPOSITION_INLINE : FCGI_DISPOSITION_ATTACHMENT, name, disp);
-    fcgi_file_reply reply = {rel, sha, mime, disp, cache};
+    fcgi_file_reply reply = {target, sha, mime, disp, cache};
     fcgi_send_file(req, &reply);
 }
 

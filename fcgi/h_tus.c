@@ -9,7 +9,8 @@
  *
  * A chunk reaches the worker as a file nginx wrote (REQUEST_BODY_FILE,
  * fcgi/body_file.h) and is appended to the upload by orders/uploads.h,
- * which keeps its data file, its offset and its hash states together;
+ * which keeps its bytes (in the blob store), its offset and its hash
+ * states together;
  * this file parses, calls it and answers. Finished uploads become a delivery through the JSON body of
  * POST /v1/orders/{order}/deliveries (fcgi/h_deliveries.c). */
 #include "fcgi/h_tus.h"
@@ -31,11 +32,6 @@
 
 #define TUS_VERSION "1.0.0"
 #define TUS_EXTENSIONS "creation,termination,expiration,checksum"
-
-bool fcgi_tus_data_path(const store_blob *b, const char *id, char *out, size_t cap)
-{
-    return orders_upload_data_path(b, id, out, cap);
-}
 
 bool fcgi_tus_version_ok(fcgi_req *req)
 {
@@ -75,13 +71,13 @@ static void add_expires(fcgi_req *req, int64_t at)
     fcgi_add_header(req, "Upload-Expires", date);
 }
 
-fg_result fcgi_tus_sweep(store_meta *m, const store_blob *b, int64_t now, int64_t *removed,
+fg_result fcgi_tus_sweep(store_meta *m, store_blob *b, int64_t now, int64_t *removed,
                          fg_reason *r)
 {
     return orders_upload_sweep(m, b, now, removed, r);
 }
 
-void fcgi_tus_maintain(store_meta *m, const store_blob *b, int64_t now)
+void fcgi_tus_maintain(store_meta *m, store_blob *b, int64_t now)
 {
     fg_reason r = {{0}};
     int64_t n = 0;

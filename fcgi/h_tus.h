@@ -13,16 +13,6 @@
 #include "storage/blob.h"
 #include "storage/uploads.h"
 
-/* The prefix of an upload's data file in the blob store's temp directory.
- * Deliberately not one of storage/tmp_clean.h's prefixes: the worker's
- * startup cleaning must leave live uploads alone (they survive restarts);
- * expired ones are removed by fcgi_tus_sweep. */
-#define FCGI_TUS_DATA_PREFIX ORDERS_UPLOAD_DATA_PREFIX
-
-/* The path of upload id's data file into out. False if it does not fit
- * or the store has no temp directory. Can't fail otherwise. */
-bool fcgi_tus_data_path(const store_blob *b, const char *id, char *out /* out */, size_t cap);
-
 /* The usual start of a request on /v1/uploads/{id}: authenticates, reads
  * the upload and checks that it is the caller's (a seller token naming
  * its order and its seller: anything else is 404, so another party
@@ -41,11 +31,11 @@ bool fcgi_tus_version_ok(fcgi_req *req);
  * between a delivery's commit and their removal) once older than
  * FG_TUS_ORPHAN_GRACE; *removed (may be NULL) gets how many. Called by
  * the maintenance loop (fcgi/blob_gc.c). FG_EIO if the store fails. */
-FG_MUST_CHECK fg_result fcgi_tus_sweep(store_meta *m, const store_blob *b, int64_t now,
+FG_MUST_CHECK fg_result fcgi_tus_sweep(store_meta *m, store_blob *b, int64_t now,
                                        int64_t *removed /* out */, fg_reason *r);
 
 /* fcgi_tus_sweep for the maintenance loop: logs what it did or why it
  * failed. Can't fail. */
-void fcgi_tus_maintain(store_meta *m, const store_blob *b, int64_t now);
+void fcgi_tus_maintain(store_meta *m, store_blob *b, int64_t now);
 
 #endif

@@ -348,15 +348,17 @@ void fcgi_send_file(fcgi_req *req, const fcgi_file_reply *f)
                      f->sha256, f->cache_control);
         return;
     }
-    /* nginx takes over from here: the internal location adds the ETag from
-     * the blob's name and serves ranges; Content-Type, Content-Disposition
-     * and Cache-Control pass through the redirect. */
+    /* nginx takes over from here: the internal location (/_blobs/ for
+     * local files, /_s3/ proxied to S3) adds the ETag from the blob's
+     * name and serves ranges; Content-Type, Content-Disposition and
+     * Cache-Control pass through the redirect, and the /_s3/ location
+     * hides S3's own. The target is the store's, never a client's. */
     put_status(req, 200);
     out_printf(req,
-                 "X-Accel-Redirect: /_blobs/%s\r\nContent-Type: %s\r\n"
+                 "X-Accel-Redirect: %s\r\nContent-Type: %s\r\n"
                  "Content-Disposition: %s\r\nCache-Control: %s\r\n"
                  "X-Content-Type-Options: nosniff\r\n\r\n",
-                 f->blob_path, f->content_type, f->disposition, f->cache_control);
+                 f->target, f->content_type, f->disposition, f->cache_control);
 }
 
 fg_result fcgi_send_stream_head(fcgi_req *req, const fcgi_file_reply *f, const char *name)

@@ -120,7 +120,7 @@ void fcgi_send_text(fcgi_req *req, int status, const char *content_type,
 
 /* Headers for a file that nginx sends itself. */
 typedef struct fcgi_file_reply {
-    const char *blob_path;    /* "sha256/ab/cd/<hex>", relative to blobs/ */
+    const char *target;       /* X-Accel-Redirect: store_blob_download_target */
     const char *sha256;       /* becomes the ETag */
     const char *content_type;
     const char *disposition;  /* full Content-Disposition value */

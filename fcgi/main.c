@@ -171,10 +171,20 @@ int main(void)
         goto out;
     }
 
-    if (store_blob_open_fs(cfg.data, &blobs, &r) != FG_OK) {
+    store_blob_settings blob_settings;
+    fcgi_blob_env_settings(&cfg.blob, cfg.data, &blob_settings);
+    if (store_blob_open(&blob_settings, &blobs, &r) != FG_OK) {
         fcgi_log(FCGI_LOG_ERROR, "cannot open the blob store: %s", r.text);
         goto out;
     }
+    /* A store we cannot write to (S3: wrong keys, no bucket, nobody
+     * answering) is found now, not at the first delivery. */
+    if (store_blob_check(blobs, &r) != FG_OK) {
+        fcgi_log(FCGI_LOG_ERROR, "the blob store is not usable: %s", r.text);
+        goto out;
+    }
+    fcgi_log(FCGI_LOG_INFO, "blob store backend=%s scratch=%s", store_blob_backend(blobs),
+             cfg.blob.scratch);
     if (snprintf(db_path, sizeof db_path, "%s/filigrane.db", cfg.data) >= (int)sizeof db_path) {
         fcgi_log(FCGI_LOG_ERROR, "FILIGRANE_DATA is too long");
         goto out;
@@ -183,11 +193,19 @@ int main(void)
      * (kill -9, power cut): our prefixes only, never nginx's body files,
      * and nothing is in flight for this process yet. */
     int64_t swept = 0;
-    if (store_tmp_clean(store_blob_tmp_dir(blobs), &started_at, &swept, &r) != FG_OK)
-        fcgi_log(FCGI_LOG_WARN, "cannot clean the temp directory: %s", r.text);
-    else if (swept)
-        fcgi_log(FCGI_LOG_INFO, "removed %lld temp entries left by a previous run",
-                 (long long)swept);
+    char data_tmp[PATH_MAX + 8];
+    snprintf(data_tmp, sizeof data_tmp, "%s/tmp", cfg.data);
+    const char *tmp_dirs[] = {data_tmp, cfg.blob.scratch};
+    for (int i = 0; i < 2; i++) {
+        if (i == 1 && strcmp(tmp_dirs[0], tmp_dirs[1]) == 0)
+            break;
+        if (store_tmp_clean(tmp_dirs[i], &started_at, &swept, &r) != FG_OK)
+            fcgi_log(FCGI_LOG_WARN, "cannot clean the temp directory %s: %s", tmp_dirs[i],
+                     r.text);
+        else if (swept)
+            fcgi_log(FCGI_LOG_INFO, "removed %lld temp entries left by a previous run in %s",
+                     (long long)swept, tmp_dirs[i]);
+    }
 
     if (FCGX_Init() != 0) {
         fcgi_log(FCGI_LOG_ERROR, "cannot initialise libfcgi");
@@ -241,7 +259,7 @@ int main(void)
      * dead run of this host held are released at their start (another
      * node's wait for their lease); its scratch directories went with the
      * temp cleaning above. */
-    preview_env = (orders_preview_env){.blobs = blobs, .cli = cfg.cli,
+    preview_env = (orders_preview_env){.blobs = blobs, .scratch = cfg.blob.scratch, .cli = cfg.cli,
                                        .mark_template = cfg.mark_template,
                                        .mark_key = cfg.mark_key,
                                        .sandbox = &sandbox,

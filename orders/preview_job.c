@@ -104,7 +104,11 @@ static fg_result stamp(const orders_preview_env *env, store_meta *m, const store
 {
     char in[4096], dst[4200], dir[4096];
     stamp_args args;
-    fg_result rc = store_blob_local_path(env->blobs, f->sha256, in, sizeof in, r);
+    if (!env->scratch || !*env->scratch)
+        return fg_fail(r, FG_EUSAGE, "no scratch directory for the preview (FILIGRANE_SCRATCH)");
+    /* The original as a local file for the stamper (S3: a copy in the
+     * scratch directory), given back whatever happens below. */
+    fg_result rc = store_blob_acquire_local(env->blobs, f->sha256, in, sizeof in, r);
     if (rc != FG_OK)
         return rc;
     /* A directory of its own for each job: the sandboxed child may write
@@ -113,12 +117,15 @@ static fg_result stamp(const orders_preview_env *env, store_meta *m, const store
      * format from the content (JPEG, PNG with alpha, GIF, PDF, ZIP). A
      * runner killed before it removes it leaves a stamp- directory that the
      * next start removes (storage/tmp_clean.h). */
-    snprintf(dir, sizeof dir, "%s/stamp-XXXXXX", store_blob_tmp_dir(env->blobs));
-    if (!mkdtemp(dir))
+    if (snprintf(dir, sizeof dir, "%s/stamp-XXXXXX", env->scratch) >= (int)sizeof dir ||
+        !mkdtemp(dir)) {
+        store_blob_release_local(env->blobs, in);
         return fg_fail(r, FG_EIO, "cannot make a working directory for the preview");
+    }
     snprintf(dst, sizeof dst, "%s/preview", dir);
     if ((rc = stamp_args_init(&args, env, o, f, r)) != FG_OK) {
         store_tmp_remove_tree(dir);
+        store_blob_release_local(env->blobs, in);
         return rc;
     }
     double t0 = now_s();
@@ -141,6 +148,7 @@ static fg_result stamp(const orders_preview_env *env, store_meta *m, const store
      * in it: its half-written temp files, its scratch files (its TMPDIR is
      * this directory). */
     store_tmp_remove_tree(dir);
+    store_blob_release_local(env->blobs, in);
     return rc;
 }
 

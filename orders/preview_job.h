@@ -18,6 +18,7 @@
 /* What stamping needs; shared and read-only, outliving every job. */
 typedef struct orders_preview_env {
     store_blob *blobs;
+    const char *scratch;       /* FILIGRANE_SCRATCH: the jobs' working directories */
     const char *cli;           /* the stamper program (FILIGRANE_CLI) */
     const char *mark_template; /* FILIGRANE_MARK_TEXT */
     const char *mark_key;      /* FILIGRANE_MARK_KEY: keys the mark's placement */

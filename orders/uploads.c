@@ -18,21 +18,21 @@
 #include "common/limits.h"
 #include "common/sha256_state.h"
 
-bool orders_upload_data_path(const store_blob *b, const char *id, char *out, size_t cap)
+/* Removes upload id's bytes. What cannot be removed now is left to the
+ * sweep of orphans (bytes without a row), so a failure here is nobody's
+ * to handle. */
+static void drop_bytes(store_blob *b, const char *id)
 {
-    const char *dir = store_blob_tmp_dir(b);
-    if (!dir)
-        return false;
-    int n = snprintf(out, cap, "%s/" ORDERS_UPLOAD_DATA_PREFIX "%s", dir, id);
-    return n > 0 && (size_t)n < cap;
+    fg_reason ignored = {{0}};
+    if (store_blob_parts_remove(b, id, &ignored) != FG_OK)
+        return;
 }
 
-fg_result orders_upload_create(store_meta *m, const store_blob *b, store_upload *u,
+fg_result orders_upload_create(store_meta *m, store_blob *b, store_upload *u,
                                fg_reason *r)
 {
     fg_sha256 sha, com;
     unsigned char salt[FG_SALT_BYTES];
-    char path[PATH_MAX];
     fg_result rc;
     /* The commitment's salt is drawn now and fed first: the content then
      * feeds both hashes alike, chunk after chunk. */
@@ -47,20 +47,17 @@ fg_result orders_upload_create(store_meta *m, const store_blob *b, store_upload 
     OPENSSL_cleanse(salt, sizeof salt);
     u->offset = 0;
 
-    /* The data file first: a row always has its file. */
-    int fd = -1;
-    if (!orders_upload_data_path(b, u->id, path, sizeof path) ||
-        (fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600)) < 0)
-        return fg_fail(r, FG_EIO, "cannot create the upload's file");
-    close(fd);
+    /* The bytes' place first: a row always has its bytes. */
+    if ((rc = store_blob_parts_create(b, u->id, r)) != FG_OK)
+        return rc;
     if ((rc = store_upload_insert(m, u, r)) != FG_OK)
-        unlink(path);
+        drop_bytes(b, u->id);
     return rc;
 }
 
-/* Appends body (its next n bytes) to the data file at offset, feeding
- * both hashes and the chunk's own. */
-static fg_result append(int body, int data, int64_t offset, int64_t n, fg_sha256 *sha,
+/* Appends body (its next n bytes) to the upload's chunk, feeding both
+ * hashes and the chunk's own. */
+static fg_result append(int body, store_blob_part *part, int64_t n, fg_sha256 *sha,
                         fg_sha256 *com, fg_sha256 *chunk, fg_reason *r)
 {
     unsigned char *buf = malloc(FG_TUS_BUFFER_BYTES);
@@ -81,28 +78,19 @@ static fg_result append(int body, int data, int64_t offset, int64_t n, fg_sha256
         fg_sha256_update(sha, buf, (size_t)got);
         fg_sha256_update(com, buf, (size_t)got);
         fg_sha256_update(chunk, buf, (size_t)got);
-        for (ssize_t w = 0; w < got;) {
-            ssize_t k = pwrite(data, buf + w, (size_t)(got - w), offset + done + w);
-            if (k < 0 && errno == EINTR)
-                continue;
-            if (k <= 0) {
-                rc = fg_fail(r, FG_EIO, "cannot write the upload: disk full?");
-                goto out;
-            }
-            w += k;
-        }
+        if ((rc = store_blob_part_write(part, buf, (size_t)got, r)) != FG_OK)
+            goto out;
         done += got;
     }
-    /* On disk before the offset says so: a power cut must not leave a
-     * recorded offset past the file's end. */
-    if (fdatasync(data) != 0)
-        rc = fg_fail(r, FG_EIO, "cannot write the upload: disk full?");
+    /* Stored before the offset says so: a power cut must not leave a
+     * recorded offset past the bytes kept. */
+    rc = store_blob_part_flush(part, r);
 out:
     free(buf);
     return rc;
 }
 
-fg_result orders_upload_append(store_meta *m, const store_blob *b, const store_upload *given,
+fg_result orders_upload_append(store_meta *m, store_blob *b, const store_upload *given,
                                int64_t offset, int body, int64_t n, const unsigned char *want,
                                int64_t expires_at, orders_upload_outcome *res, fg_reason *r)
 {
@@ -110,10 +98,9 @@ fg_result orders_upload_append(store_meta *m, const store_blob *b, const store_u
     const store_upload *u = given;
     fg_sha256 sha, com, chunk;
     unsigned char got[32];
-    char path[PATH_MAX], sha_state[FG_SHA256_STATE_HEX_MAX], com_state[FG_SHA256_STATE_HEX_MAX];
-    struct stat st;
-    int data = -1;
-    bool cut = false; /* on failure, cut the data file back to the offset */
+    char sha_state[FG_SHA256_STATE_HEX_MAX], com_state[FG_SHA256_STATE_HEX_MAX];
+    store_blob_part *part = NULL;
+    bool busy = false, kept = false;
     fg_result rc;
 
     memset(res, 0, sizeof *res);
@@ -122,17 +109,14 @@ fg_result orders_upload_append(store_meta *m, const store_blob *b, const store_u
         res->why = ORDERS_UPLOAD_WHY_OFFSET;
         return fg_fail(r, FG_ESTATE, "the chunk's offset is not the upload's offset");
     }
-    if (!orders_upload_data_path(b, u->id, path, sizeof path) ||
-        (data = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW)) < 0)
-        return fg_fail(r, FG_EIO, "the upload's file is missing");
     /* One chunk at a time per upload: a second append racing this one
      * would write over the same offset. */
-    if (flock(data, LOCK_EX | LOCK_NB) != 0) {
-        res->why = ORDERS_UPLOAD_WHY_BUSY;
-        rc = fg_fail(r, FG_ESTATE, "another chunk of this upload is being written");
-        goto out;
+    if ((rc = store_blob_part_begin(b, u->id, &part, &busy, r)) != FG_OK) {
+        if (busy)
+            res->why = ORDERS_UPLOAD_WHY_BUSY;
+        return rc;
     }
-    /* The row as it is now that the lock is ours: the caller read it
+    /* The row as it is now that the upload is held: the caller read it
      * before, and a chunk that went through meanwhile (a client retrying
      * one it thought lost) moved the offset. Cutting back to the stale
      * offset would throw that chunk away under its recorded row. */
@@ -157,16 +141,13 @@ fg_result orders_upload_append(store_meta *m, const store_blob *b, const store_u
     }
     /* The recorded offset is the truth: bytes past it were written by a
      * request that died before its update committed, or were a chunk
-     * refused for its checksum. */
-    if (fstat(data, &st) != 0 || st.st_size < u->offset ||
-        (st.st_size > u->offset && ftruncate(data, u->offset) != 0)) {
-        res->why = ORDERS_UPLOAD_WHY_DAMAGED;
-        rc = fg_fail(r, FG_ECORRUPT,
-                     "the upload's file is shorter than its offset; start it again");
+     * refused for its checksum. The seek cuts them. */
+    if ((rc = store_blob_part_seek(part, u->offset, r)) != FG_OK) {
+        if (rc == FG_ECORRUPT)
+            res->why = ORDERS_UPLOAD_WHY_DAMAGED;
         goto out;
     }
-    cut = true;
-    if (n && (rc = append(body, data, u->offset, n, &sha, &com, &chunk, r)) != FG_OK)
+    if (n && (rc = append(body, part, n, &sha, &com, &chunk, r)) != FG_OK)
         goto out;
     if (want) {
         fg_sha256_peek(&chunk, got);
@@ -183,28 +164,25 @@ fg_result orders_upload_append(store_meta *m, const store_blob *b, const store_u
                                    expires_at, r)) != FG_OK) {
         if (rc == FG_ESTATE)
             res->why = ORDERS_UPLOAD_WHY_OFFSET;
-        /* Not recorded: the bytes past the offset are cut by the next
-         * append (or now, while the lock is ours). */
+        /* Not recorded: the bytes past the offset are cut by the end
+         * below (or by the next append). */
         goto out;
     }
+    kept = true;
     res->offset = u->offset + n;
 out:
     /* A failed cut is repaired by the next append, which cuts first. */
-    if (rc != FG_OK && cut)
-        res->uncut = ftruncate(data, u->offset) != 0;
-    close(data); /* drops the lock */
+    res->uncut = !store_blob_part_end(part, kept); /* releases the upload */
     return rc;
 }
 
-fg_result orders_upload_take(store_meta *m, const store_blob *b, const char *id,
+fg_result orders_upload_take(store_meta *m, store_blob *b, const char *id,
                              const char *seller_id, const char *order_id, int64_t now,
                              long long max_total, long long *total, orders_upload_taken *out,
                              fg_reason *r)
 {
     store_upload t;
     fg_sha256 h;
-    struct stat st;
-    char data[PATH_MAX], tag[STORE_FILE_ID_MAX];
     fg_result rc = store_upload_get(m, id, &t, r);
     memset(out, 0, sizeof *out);
     if (rc == FG_OK && (strcmp(t.seller_id, seller_id) != 0 || strcmp(t.order_id, order_id) != 0))
@@ -231,21 +209,14 @@ fg_result orders_upload_take(store_meta *m, const store_blob *b, const char *id,
     fg_sha256_peek_hex(&h, out->commitment);
     snprintf(out->salt, sizeof out->salt, "%s", t.salt);
     snprintf(out->name, sizeof out->name, "%s", t.name);
-    /* The data file may hold more than the offset (a chunk that died
-     * before its update): only a file of exactly the length is the
-     * upload. */
-    if (!orders_upload_data_path(b, t.id, data, sizeof data) || lstat(data, &st) != 0 ||
-        !S_ISREG(st.st_mode) || st.st_size != t.length)
-        return fg_fail(r, FG_ECORRUPT, "upload %s is damaged; send it again", t.id);
-    /* "upload-": a link left by a crash here is the startup cleaning's
-     * (storage/tmp_clean.h). */
-    if ((rc = store_file_id_new(tag, r)) != FG_OK)
-        return rc;
-    if (snprintf(out->link, sizeof out->link, "%s/upload-tus-%s", store_blob_tmp_dir(b), tag) >=
-            (int)sizeof out->link ||
-        link(data, out->link) != 0) {
+    /* The bytes as one local file to store (local: a new link to the
+     * data file, so the upload stays whole until the delivery is
+     * recorded; S3: the chunks downloaded in order and checked against
+     * the hash the row's states give). */
+    if ((rc = store_blob_parts_assemble(b, t.id, t.length, out->sha256, out->link,
+                                        sizeof out->link, r)) != FG_OK) {
         out->link[0] = '\0';
-        return fg_fail(r, FG_EIO, "cannot store upload %s", t.id);
+        return rc;
     }
     return FG_OK;
 }
@@ -262,56 +233,69 @@ fg_result orders_upload_consume(store_meta *m, const char (*ids)[STORE_FILE_ID_M
     return rc;
 }
 
-void orders_upload_discard(const store_blob *b, const char (*ids)[STORE_FILE_ID_MAX], size_t n)
+void orders_upload_discard(store_blob *b, const char (*ids)[STORE_FILE_ID_MAX], size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
-        char data[PATH_MAX];
-        if (orders_upload_data_path(b, ids[i], data, sizeof data))
-            unlink(data);
-    }
+    for (size_t i = 0; i < n; i++)
+        drop_bytes(b, ids[i]);
 }
 
-fg_result orders_upload_remove(store_meta *m, const store_blob *b, const char *id,
-                               bool *removed, fg_reason *r)
+fg_result orders_upload_remove(store_meta *m, store_blob *b, const char *id, bool *removed,
+                               fg_reason *r)
 {
-    char path[PATH_MAX];
     fg_result rc = store_upload_delete(m, id, removed, r);
-    if (rc == FG_OK && orders_upload_data_path(b, id, path, sizeof path))
-        unlink(path);
+    if (rc == FG_OK)
+        drop_bytes(b, id);
     return rc;
 }
 
-/* Data files whose row is gone: a worker that died between a delivery's
- * commit (which removes the rows) and unlinking the files, or between
- * creating a file and its row. Only files older than FG_TUS_ORPHAN_GRACE
+/* Bytes whose row is gone: a worker that died between a delivery's
+ * commit (which removes the rows) and removing the bytes, or between
+ * creating them and the row. Only bytes older than FG_TUS_ORPHAN_GRACE
  * seconds, so a creation under way is never taken for one. */
-static int64_t sweep_orphans(store_meta *m, const store_blob *b, int64_t now)
+typedef struct orphan_walk {
+    store_meta *m;
+    int64_t now;
+    char ids[256][STORE_FILE_ID_MAX]; /* at most this many a pass */
+    size_t n;
+} orphan_walk;
+
+static bool orphan_seen(void *ctx, const char *id, int64_t mtime)
 {
-    const char *dir = store_blob_tmp_dir(b);
-    const size_t plen = strlen(ORDERS_UPLOAD_DATA_PREFIX);
+    orphan_walk *w = ctx;
+    store_upload u;
+    fg_reason r = {{0}};
+    if (mtime > w->now - FG_TUS_ORPHAN_GRACE)
+        return true;
+    /* S3 reports an id once per chunk. */
+    for (size_t i = 0; i < w->n; i++)
+        if (strcmp(w->ids[i], id) == 0)
+            return true;
+    if (store_upload_get(w->m, id, &u, &r) != FG_ENOTFOUND)
+        return true;
+    snprintf(w->ids[w->n++], STORE_FILE_ID_MAX, "%s", id);
+    return w->n < sizeof w->ids / sizeof w->ids[0];
+}
+
+static int64_t sweep_orphans(store_meta *m, store_blob *b, int64_t now)
+{
+    orphan_walk *w = calloc(1, sizeof *w);
+    fg_reason r = {{0}};
     int64_t count = 0;
-    DIR *d = dir ? opendir(dir) : NULL;
-    struct dirent *e;
-    while (d && (e = readdir(d))) {
-        store_upload u;
-        struct stat st;
-        fg_reason r = {{0}};
-        const char *id = e->d_name + plen;
-        if (strncmp(e->d_name, ORDERS_UPLOAD_DATA_PREFIX, plen) != 0 ||
-            !store_file_id_valid(id) ||
-            fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
-            st.st_mtime > now - FG_TUS_ORPHAN_GRACE ||
-            store_upload_get(m, id, &u, &r) != FG_ENOTFOUND)
-            continue;
-        if (unlinkat(dirfd(d), e->d_name, 0) == 0)
+    if (!w)
+        return 0;
+    w->m = m;
+    w->now = now;
+    /* A listing that fails halfway still removes what it found. */
+    if (store_blob_parts_each(b, orphan_seen, w, &r) != FG_OK)
+        r.text[0] = '\0';
+    for (size_t i = 0; i < w->n; i++)
+        if (store_blob_parts_remove(b, w->ids[i], &r) == FG_OK)
             count++;
-    }
-    if (d)
-        closedir(d);
+    free(w);
     return count;
 }
 
-fg_result orders_upload_sweep(store_meta *m, const store_blob *b, int64_t now, int64_t *removed,
+fg_result orders_upload_sweep(store_meta *m, store_blob *b, int64_t now, int64_t *removed,
                               fg_reason *r)
 {
     char ids[256][STORE_FILE_ID_MAX];

@@ -1,7 +1,10 @@
 #!/bin/sh
 # Writes the nginx configuration for one filigrane data directory.
 #   scripts/nginx-conf.sh DATA PORT SOCKET MAX_DELIVERY_BYTES > nginx.conf
-# and reads FILIGRANE_RATE_UPLOADS, FILIGRANE_RATE_WEBHOOKS and FILIGRANE_RATE_TUS itself.
+# and reads FILIGRANE_RATE_UPLOADS, FILIGRANE_RATE_WEBHOOKS and FILIGRANE_RATE_TUS itself,
+# and FILIGRANE_S3_ENDPOINT, FILIGRANE_S3_BUCKET and FILIGRANE_S3_ADDRESSING
+# for the /_s3/ location (blobs in S3; never the keys: nginx fetches only
+# URLs the worker presigned).
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 data=$1 port=$2 socket=$3 max=$4
@@ -42,9 +45,170 @@ rate_tus=$(rate FILIGRANE_RATE_TUS 600)
 # everything from this origin only, nothing inline; previews are shown as
 # images and opened (PDFs) in their own tab, never embedded as plugins.
 page_csp="default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; media-src 'self'; connect-src 'self'; frame-src 'none'; object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+
+# Blobs in S3 (FILIGRANE_S3_ENDPOINT): the worker answers a download with
+# X-Accel-Redirect: /_s3/<path and query of a presigned GET>, and nginx
+# fetches it from the one endpoint configured here and streams it to the
+# client, so the bytes never pass through the worker. The endpoint is
+# fixed at start (an upstream block: no resolver, no host taken from a
+# request); the Host header is the one the URL was signed for.
+s3_die() {
+    echo "filigrane: $*" >&2
+    exit 2
+}
+s3_http="" s3_location=""
+if [ -n "${FILIGRANE_S3_ENDPOINT:-}" ]; then
+    ep=${FILIGRANE_S3_ENDPOINT%/}
+    case $ep in
+    http://*) s3_scheme=http s3_rest=${ep#http://} s3_default=80 ;;
+    https://*) s3_scheme=https s3_rest=${ep#https://} s3_default=443 ;;
+    *) s3_die "FILIGRANE_S3_ENDPOINT must be http://host[:port] or https://host[:port]" ;;
+    esac
+    # Host characters only: the value goes into this configuration.
+    case $s3_rest in
+    '' | *[!A-Za-z0-9.:\[\]-]*)
+        s3_die "FILIGRANE_S3_ENDPOINT must be http://host[:port] or https://host[:port], without user, path or query"
+        ;;
+    esac
+    case $s3_rest in
+    \[*\]:*) s3_host=${s3_rest%:*} s3_port=${s3_rest##*:} ;;
+    \[*\]) s3_host=$s3_rest s3_port=$s3_default ;;
+    *:*) s3_host=${s3_rest%:*} s3_port=${s3_rest##*:} ;;
+    *) s3_host=$s3_rest s3_port=$s3_default ;;
+    esac
+    case $s3_port in
+    '' | *[!0-9]*) s3_die "FILIGRANE_S3_ENDPOINT has a bad port" ;;
+    esac
+    bucket=${FILIGRANE_S3_BUCKET:-}
+    case $bucket in
+    '' | *[!a-z0-9.-]*) s3_die "FILIGRANE_S3_BUCKET must be 3 to 63 of a-z, 0-9, '.' and '-'" ;;
+    esac
+    # The Host the URL was signed for: the endpoint's (its port left out
+    # when it is the scheme's), or bucket.endpoint's.
+    s3_authority=$s3_host
+    [ "$s3_port" = "$s3_default" ] || s3_authority=$s3_host:$s3_port
+    s3_sni=$s3_host
+    case ${FILIGRANE_S3_ADDRESSING:-path} in
+    path) ;;
+    virtual) s3_authority=$bucket.$s3_authority s3_sni=$bucket.$s3_host ;;
+    *) s3_die "FILIGRANE_S3_ADDRESSING must be path or virtual" ;;
+    esac
+    # *.localhost is loopback (RFC 6761), as libcurl resolves it for the
+    # worker; the system's resolver may not know the name.
+    s3_connect=$s3_host
+    case $s3_host in
+    localhost | *.localhost) s3_connect=127.0.0.1 ;;
+    esac
+    s3_tls=""
+    if [ "$s3_scheme" = https ]; then
+        s3_tls="
+            proxy_ssl_server_name on;
+            proxy_ssl_name $s3_sni;
+            proxy_ssl_verify on;
+            proxy_ssl_verify_depth 4;
+            proxy_ssl_trusted_certificate /etc/ssl/certs/ca-certificates.crt;"
+    fi
+    s3_http="    upstream filigrane_s3 {
+        server $s3_connect:$s3_port;
+        keepalive 8;
+    }
+
+    # A Range goes to S3 only when it stands: no If-Range, or an If-Range
+    # naming the blob (its ETag, \"<sha256>\"), as nginx decides for a
+    # local file. Any other If-Range asks for the whole file.
+    map \"\$http_if_range:\$blob_sha\" \$filigrane_s3_range_ok {
+        \"~^:\"                               1;
+        \"~^\\\"([0-9a-f]{64})\\\":\\1\$\"          1;
+        default                             0;
+    }
+    # One range only: S3 answers several (bytes=0-1,5-6) with the whole
+    # file anyway, and some servers with less; so they get the whole file
+    # here too, as nginx sends it for overlapping ranges of a local file.
+    map \"\$filigrane_s3_range_ok:\$http_range\" \$filigrane_s3_range {
+        \"~^1:(?<filigrane_s3_one>bytes=([0-9]+-[0-9]*|-[0-9]+))\$\"  \$filigrane_s3_one;
+        default                                                    \"\";
+    }"
+    s3_location="        # Stored files in S3, fetched by nginx once the worker has said yes
+        # (X-Accel-Redirect to a presigned GET it wrote, valid
+        # FILIGRANE_S3_PRESIGN_SECONDS). Never reachable from outside.
+        # Nothing of the client's request goes to S3 but its Range: not
+        # its token, not its cookies. Our ETag, Content-Type,
+        # Content-Disposition and Cache-Control (from the worker's answer)
+        # are what the client gets, never S3's; S3's own headers stay here.
+        # The worker answers If-None-Match itself (304) before redirecting.
+        location ~ \"^/_s3(?<s3_path>/[A-Za-z0-9._/-]*/(?<blob_sha>[0-9a-f]{64}))\$\" {
+            internal;
+            proxy_pass $s3_scheme://filigrane_s3\$s3_path\$is_args\$args;$s3_tls
+            proxy_http_version 1.1;
+            proxy_method GET;
+            proxy_pass_request_headers off;
+            proxy_pass_request_body off;
+            proxy_set_header Host $s3_authority;
+            proxy_set_header Connection \"\";
+            proxy_set_header Range \$filigrane_s3_range;
+            # Large originals stream through a small buffer, never to disk.
+            proxy_buffering off;
+            proxy_max_temp_file_size 0;
+            proxy_connect_timeout 10s;
+            proxy_read_timeout 60s;
+            proxy_hide_header ETag;
+            proxy_hide_header Content-Type;
+            proxy_hide_header Content-Disposition;
+            proxy_hide_header Cache-Control;
+            proxy_hide_header Expires;
+            proxy_hide_header Last-Modified;
+            proxy_hide_header Set-Cookie;
+            proxy_hide_header x-amz-request-id;
+            proxy_hide_header x-amz-id-2;
+            proxy_hide_header x-amz-version-id;
+            proxy_hide_header x-amz-delete-marker;
+            proxy_hide_header x-amz-server-side-encryption;
+            proxy_hide_header x-amz-storage-class;
+            proxy_hide_header x-amz-expiration;
+            proxy_hide_header x-amz-restore;
+            proxy_hide_header x-amz-replication-status;
+            proxy_hide_header x-amz-mp-parts-count;
+            proxy_hide_header x-amz-tagging-count;
+            proxy_hide_header x-amz-checksum-sha256;
+            proxy_hide_header x-amz-checksum-crc32;
+            proxy_hide_header x-amz-checksum-crc32c;
+            proxy_hide_header x-amz-checksum-sha1;
+            # S3 refusing the URL (expired, tampered: 403) or missing the
+            # blob (404) is our failure, not the client's, and its XML
+            # error is not the file: a JSON 502 instead.
+            proxy_intercept_errors on;
+            error_page 400 403 404 500 502 503 504 = @s3_failed;
+            error_page 416 = @s3_range;
+            add_header ETag \"\\\"\$blob_sha\\\"\" always;
+            add_header X-Content-Type-Options nosniff always;
+            add_header Content-Security-Policy \$filigrane_blob_csp always;
+            add_header Referrer-Policy no-referrer always;
+        }
+
+        # A range past the end: 416 as for a local file, not S3's XML.
+        location @s3_range {
+            default_type application/json;
+            add_header Cache-Control no-store always;
+            return 416 '{\"error\":{\"code\":\"range_not_satisfiable\",\"message\":\"the range is outside the file\"}}\\n';
+        }
+
+        location @s3_failed {
+            default_type application/json;
+            add_header Cache-Control no-store always;
+            # No upstream at all: a client named /_s3/ itself (internal
+            # answered 404); the route does not exist for it.
+            if (\$upstream_status = \"\") {
+                return 404 '{\"error\":{\"code\":\"not_found\",\"message\":\"no such route\"}}\\n';
+            }
+            return 502 '{\"error\":{\"code\":\"store_unavailable\",\"message\":\"the file store did not answer as expected; retry later\"}}\\n';
+        }"
+fi
+S3_HTTP=$s3_http S3_LOCATION=$s3_location \
+    awk '$0 == "@S3_HTTP@" { print ENVIRON["S3_HTTP"]; next }
+         $0 == "@S3_LOCATION@" { print ENVIRON["S3_LOCATION"]; next }
+         { print }' "$top/nginx.conf" |
 sed -e "s|@PAGE_CSP@|$page_csp|g" -e "s|@DATA@|$data|g" -e "s|@PORT@|$port|g" -e "s|@SOCKET@|$socket|g" \
     -e "s|@MAX_DELIVERY_BYTES@|$max|g" -e "s|@USER_LINE@|$user_line|g" \
     -e "s|@RATE_UPLOADS@|$rate_uploads|g" -e "s|@BURST_UPLOADS@|$((rate_uploads - 1))|g" \
     -e "s|@RATE_WEBHOOKS@|$rate_webhooks|g" -e "s|@BURST_WEBHOOKS@|$((rate_webhooks - 1))|g" \
-    -e "s|@RATE_TUS@|$rate_tus|g" -e "s|@BURST_TUS@|$((rate_tus - 1))|g" \
-    "$top/nginx.conf"
+    -e "s|@RATE_TUS@|$rate_tus|g" -e "s|@BURST_TUS@|$((rate_tus - 1))|g"

@@ -1,10 +1,12 @@
 /* The blob interface: hex checks and the layout shared by every backend,
  * then the backend's ops. */
+#define _GNU_SOURCE
 #include "storage/blob_impl.h"
 
 #include "common/commit.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
 #include <stdio.h>
@@ -30,14 +32,104 @@ static fg_result check_hex(const char *hex, fg_reason *r)
     return FG_OK;
 }
 
-fg_result store_blob_relpath(const char *hex, char out[STORE_BLOB_REL_MAX],
-                             fg_reason *r)
+static fg_result check_id(const char *id, fg_reason *r)
 {
-    fg_result rc = check_hex(hex, r);
-    if (rc)
-        return rc;
-    snprintf(out, STORE_BLOB_REL_MAX, "sha256/%.2s/%.2s/%s", hex, hex + 2, hex);
+    if (!store_file_id_valid(id))
+        return fg_fail(r, FG_EUSAGE, "upload id is not 32 lowercase hex");
     return FG_OK;
+}
+
+static fg_result cannot(fg_reason *r, const char *what)
+{
+    return fg_fail(r, FG_EUSAGE, "this blob store cannot %s", what);
+}
+
+void store_blob_key(const char *hex, char out[STORE_BLOB_KEY_MAX])
+{
+    snprintf(out, STORE_BLOB_KEY_MAX, "sha256/%.2s/%.2s/%s", hex, hex + 2, hex);
+}
+
+void store_blob_part_key(const char *id, int64_t offset, char out[STORE_BLOB_KEY_MAX])
+{
+    snprintf(out, STORE_BLOB_KEY_MAX, "uploads/%s/%020lld", id, (long long)offset);
+}
+
+/* Makes dir with mode 0700 whatever the umask, its parents too (the
+ * scratch directory may be anywhere). An existing directory is kept as
+ * it is: an operator may have made it shared with other tools. */
+static fg_result make_scratch(const char *dir, fg_reason *r)
+{
+    char path[PATH_MAX];
+    size_t len = strlen(dir);
+    if (len == 0 || len >= sizeof path)
+        return fg_fail(r, FG_EUSAGE, "FILIGRANE_SCRATCH is empty or too long");
+    memcpy(path, dir, len + 1);
+    for (size_t i = 1; i <= len; i++) {
+        if (path[i] != '/' && path[i] != '\0')
+            continue;
+        char c = path[i];
+        path[i] = '\0';
+        if (mkdir(path, 0700) != 0 && errno != EEXIST) {
+            char buf[128];
+            return fg_fail(r, FG_EIO, "cannot make the scratch directory "
+                           "(FILIGRANE_SCRATCH) %s: %s", dir,
+                           strerror_r(errno, buf, sizeof buf));
+        }
+        path[i] = c;
+    }
+    struct stat st;
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+        return fg_fail(r, FG_EUSAGE, "FILIGRANE_SCRATCH is not a directory: %s", dir);
+    /* Ours alone: a directory others may write to (/tmp) would let a
+     * local user plant a symlink where a stamp or a copy of an original
+     * is about to go, and its cleaning at startup would remove their
+     * files. */
+    if ((st.st_uid != geteuid() && geteuid() != 0) || (st.st_mode & 022))
+        return fg_fail(r, FG_EUSAGE, "FILIGRANE_SCRATCH must be a directory of this user's "
+                       "own, not group or world writable: %s", dir);
+    if (access(dir, R_OK | W_OK | X_OK) != 0)
+        return fg_fail(r, FG_EUSAGE, "FILIGRANE_SCRATCH is not writable: %s", dir);
+    return FG_OK;
+}
+
+fg_result store_blob_open(const store_blob_settings *s, store_blob **out, fg_reason *r)
+{
+    char scratch[PATH_MAX];
+    fg_result rc;
+    *out = NULL;
+    if (!s || !s->data_dir || !*s->data_dir)
+        return fg_fail(r, FG_EUSAGE, "no data directory given (FILIGRANE_DATA)");
+    if (s->scratch && *s->scratch) {
+        if (s->scratch[0] != '/')
+            return fg_fail(r, FG_EUSAGE, "FILIGRANE_SCRATCH must be an absolute path");
+        if (snprintf(scratch, sizeof scratch, "%s", s->scratch) >= (int)sizeof scratch)
+            return fg_fail(r, FG_EUSAGE, "FILIGRANE_SCRATCH is too long");
+    } else if (snprintf(scratch, sizeof scratch, "%s/tmp", s->data_dir) >=
+               (int)sizeof scratch) {
+        return fg_fail(r, FG_EUSAGE, "FILIGRANE_DATA is too long");
+    }
+    if (!s->s3_endpoint || !*s->s3_endpoint) {
+        /* The default scratch is the local store's own temp directory,
+         * which it makes. */
+        if ((rc = store_blob_open_fs(s->data_dir, out, r)) != FG_OK)
+            return rc;
+        if ((rc = make_scratch(scratch, r)) != FG_OK) {
+            store_blob_free(*out);
+            *out = NULL;
+        }
+        return rc;
+    }
+    if ((rc = make_scratch(scratch, r)) != FG_OK)
+        return rc;
+    store_blob_settings resolved = *s;
+    resolved.scratch = scratch;
+    if (resolved.s3_presign_seconds == 0)
+        resolved.s3_presign_seconds = STORE_BLOB_PRESIGN_DEFAULT;
+    if (resolved.s3_presign_seconds < STORE_BLOB_PRESIGN_MIN ||
+        resolved.s3_presign_seconds > STORE_BLOB_PRESIGN_MAX)
+        return fg_fail(r, FG_EUSAGE, "FILIGRANE_S3_PRESIGN_SECONDS must be %d to %d",
+                       STORE_BLOB_PRESIGN_MIN, STORE_BLOB_PRESIGN_MAX);
+    return store_blob_open_s3(&resolved, out, r);
 }
 
 void store_blob_free(store_blob *b)
@@ -46,9 +138,14 @@ void store_blob_free(store_blob *b)
         b->ops->free(b);
 }
 
-const char *store_blob_tmp_dir(const store_blob *b)
+const char *store_blob_backend(const store_blob *b)
 {
-    return b->ops->tmp_dir ? b->ops->tmp_dir(b) : NULL;
+    return b->ops->name;
+}
+
+fg_result store_blob_check(store_blob *b, fg_reason *r)
+{
+    return b->ops->check ? b->ops->check(b, r) : FG_OK;
 }
 
 fg_result store_blob_put_file(store_blob *b, const char *src_path,
@@ -82,23 +179,38 @@ fg_result store_blob_stat(store_blob *b, const char *hex, bool *exists,
     return b->ops->stat(b, hex, exists, size ? size : &ignored, r);
 }
 
-fg_result store_blob_open_read(store_blob *b, const char *hex, int *fd,
-                               fg_reason *r)
+fg_result store_blob_download_target(store_blob *b, const char *hex, const char *disposition,
+                                     char *out, size_t cap, fg_reason *r)
 {
     fg_result rc = check_hex(hex, r);
-    *fd = -1;
+    if (cap)
+        out[0] = '\0';
     if (rc)
         return rc;
-    return b->ops->open_read(b, hex, fd, r);
+    if (!b->ops->download_target)
+        return cannot(r, "name a download target");
+    return b->ops->download_target(b, hex, disposition, out, cap, r);
 }
 
-fg_result store_blob_local_path(store_blob *b, const char *hex, char *out,
-                                size_t cap, fg_reason *r)
+fg_result store_blob_acquire_local(store_blob *b, const char *hex, char *path, size_t cap,
+                                   fg_reason *r)
 {
     fg_result rc = check_hex(hex, r);
+    if (cap)
+        path[0] = '\0';
     if (rc)
         return rc;
-    return b->ops->local_path(b, hex, out, cap, r);
+    if (!b->ops->acquire_local)
+        return cannot(r, "make a local copy");
+    if ((rc = b->ops->acquire_local(b, hex, path, cap, r)) != FG_OK && cap)
+        path[0] = '\0';
+    return rc;
+}
+
+void store_blob_release_local(store_blob *b, const char *path)
+{
+    if (b && path && *path && b->ops->release_local)
+        b->ops->release_local(b, path);
 }
 
 fg_result store_blob_remove(store_blob *b, const char *hex, fg_reason *r)
@@ -107,7 +219,7 @@ fg_result store_blob_remove(store_blob *b, const char *hex, fg_reason *r)
     if (rc)
         return rc;
     if (!b->ops->remove)
-        return fg_fail(r, FG_EUSAGE, "this blob store cannot remove blobs");
+        return cannot(r, "remove blobs");
     return b->ops->remove(b, hex, r);
 }
 
@@ -115,8 +227,84 @@ fg_result store_blob_each(store_blob *b, store_blob_each_fn fn, void *ctx,
                           fg_reason *r)
 {
     if (!b->ops->each)
-        return fg_fail(r, FG_EUSAGE, "this blob store cannot list blobs");
+        return cannot(r, "list blobs");
     return b->ops->each(b, fn, ctx, r);
+}
+
+fg_result store_blob_parts_create(store_blob *b, const char *id, fg_reason *r)
+{
+    fg_result rc = check_id(id, r);
+    if (rc)
+        return rc;
+    return b->ops->parts_create ? b->ops->parts_create(b, id, r) : cannot(r, "keep uploads");
+}
+
+fg_result store_blob_part_begin(store_blob *b, const char *id, store_blob_part **out,
+                                bool *busy, fg_reason *r)
+{
+    bool ignored = false;
+    fg_result rc = check_id(id, r);
+    *out = NULL;
+    if (busy)
+        *busy = false;
+    if (rc)
+        return rc;
+    if (!b->ops->part_begin)
+        return cannot(r, "keep uploads");
+    return b->ops->part_begin(b, id, out, busy ? busy : &ignored, r);
+}
+
+fg_result store_blob_part_seek(store_blob_part *p, int64_t offset, fg_reason *r)
+{
+    if (offset < 0)
+        return fg_fail(r, FG_EUSAGE, "negative upload offset");
+    return p->b->ops->part_seek(p, offset, r);
+}
+
+fg_result store_blob_part_write(store_blob_part *p, const void *buf, size_t n, fg_reason *r)
+{
+    return n ? p->b->ops->part_write(p, buf, n, r) : FG_OK;
+}
+
+fg_result store_blob_part_flush(store_blob_part *p, fg_reason *r)
+{
+    return p->b->ops->part_flush(p, r);
+}
+
+bool store_blob_part_end(store_blob_part *p, bool keep)
+{
+    return p ? p->b->ops->part_end(p, keep) : true;
+}
+
+fg_result store_blob_parts_assemble(store_blob *b, const char *id, int64_t length,
+                                    const char *sha256, char *path, size_t cap, fg_reason *r)
+{
+    fg_result rc = check_id(id, r);
+    if (cap)
+        path[0] = '\0';
+    if (rc || (sha256 && (rc = check_hex(sha256, r))))
+        return rc;
+    if (length < 0)
+        return fg_fail(r, FG_EUSAGE, "negative upload length");
+    if (!b->ops->parts_assemble)
+        return cannot(r, "keep uploads");
+    if ((rc = b->ops->parts_assemble(b, id, length, sha256, path, cap, r)) != FG_OK && cap)
+        path[0] = '\0';
+    return rc;
+}
+
+fg_result store_blob_parts_remove(store_blob *b, const char *id, fg_reason *r)
+{
+    fg_result rc = check_id(id, r);
+    if (rc)
+        return rc;
+    return b->ops->parts_remove ? b->ops->parts_remove(b, id, r) : cannot(r, "keep uploads");
+}
+
+fg_result store_blob_parts_each(store_blob *b, store_blob_parts_each_fn fn, void *ctx,
+                                fg_reason *r)
+{
+    return b->ops->parts_each ? b->ops->parts_each(b, fn, ctx, r) : cannot(r, "keep uploads");
 }
 
 /* SHA-256 of the file at path and, with a salt, its commitment

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -26,6 +27,12 @@
 #define DIR_MODE 0700
 #define FILE_MODE 0600
 #define IO_CHUNK (128 * 1024)
+
+/* A tus upload's data file in <root>/tmp. Deliberately not one of
+ * storage/tmp_clean.h's prefixes: the worker's startup cleaning must leave
+ * live uploads alone (they survive restarts); expired ones are removed by
+ * their rows (orders/uploads.h). */
+#define FS_TUS_PREFIX "tus-"
 
 /* Room left in a PATH_MAX buffer for "/sha256/ab/cd/" + 64 hex or a temp
  * name after a store directory. */
@@ -286,22 +293,20 @@ static fg_result fs_stat(store_blob *base, const char *hex, bool *exists,
     return FG_OK;
 }
 
-static fg_result fs_open_read(store_blob *base, const char *hex, int *fd,
-                              fg_reason *r)
+static fg_result fs_download_target(store_blob *base, const char *hex,
+                                    const char *disposition, char *out, size_t cap,
+                                    fg_reason *r)
 {
-    char dir[PATH_MAX], path[PATH_MAX];
-    blob_paths((blob_fs *)base, hex, dir, path);
-    *fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-    if (*fd < 0) {
-        if (errno == ENOENT || errno == ENOTDIR)
-            return fg_fail(r, FG_ENOTFOUND, "no such blob");
-        return io_fail(r, "open a blob", errno);
-    }
+    (void)base;
+    (void)disposition; /* the worker's header passes through the redirect */
+    if ((size_t)snprintf(out, cap, "/_blobs/sha256/%.2s/%.2s/%s", hex, hex + 2, hex) >= cap)
+        return fg_fail(r, FG_ELIMIT, "download target does not fit the buffer");
     return FG_OK;
 }
 
-static fg_result fs_local_path(store_blob *base, const char *hex, char *out,
-                               size_t cap, fg_reason *r)
+/* The blob itself: nothing to copy, nothing to release. */
+static fg_result fs_acquire_local(store_blob *base, const char *hex, char *out,
+                                  size_t cap, fg_reason *r)
 {
     char dir[PATH_MAX], path[PATH_MAX];
     blob_paths((blob_fs *)base, hex, dir, path);
@@ -311,6 +316,182 @@ static fg_result fs_local_path(store_blob *base, const char *hex, char *out,
                    : io_fail(r, "look up a blob", errno);
     if ((size_t)snprintf(out, cap, "%s", path) >= cap)
         return fg_fail(r, FG_ELIMIT, "blob path does not fit the buffer");
+    return FG_OK;
+}
+
+static fg_result fs_check(store_blob *base, fg_reason *r)
+{
+    blob_fs *b = (blob_fs *)base;
+    char sha[PATH_MAX];
+    snprintf(sha, sizeof sha, "%s/sha256", b->root);
+    if (access(sha, W_OK | X_OK) != 0 || access(b->tmp, W_OK | X_OK) != 0)
+        return io_fail(r, "write to the blob store", errno);
+    return FG_OK;
+}
+
+/* ---- tus data files: <root>/tmp/tus-<id>, appended to in place ---- */
+
+typedef struct fs_part {
+    store_blob_part base; /* first */
+    int fd;               /* the data file, flock'ed */
+    int64_t offset;       /* where the chunk starts; -1 before the seek */
+    int64_t written;
+} fs_part;
+
+static bool tus_path(const blob_fs *b, const char *id, char path[PATH_MAX])
+{
+    int n = snprintf(path, PATH_MAX, "%s/" FS_TUS_PREFIX "%s", b->tmp, id);
+    return n > 0 && n < PATH_MAX;
+}
+
+static fg_result fs_parts_create(store_blob *base, const char *id, fg_reason *r)
+{
+    char path[PATH_MAX];
+    int fd = -1;
+    if (!tus_path((blob_fs *)base, id, path) ||
+        (fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, FILE_MODE)) < 0)
+        return fg_fail(r, FG_EIO, "cannot create the upload's file");
+    close(fd);
+    return FG_OK;
+}
+
+static fg_result fs_part_begin(store_blob *base, const char *id, store_blob_part **out,
+                               bool *busy, fg_reason *r)
+{
+    char path[PATH_MAX];
+    fs_part *p = NULL;
+    int fd = -1;
+    if (!tus_path((blob_fs *)base, id, path) ||
+        (fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW)) < 0)
+        return fg_fail(r, FG_EIO, "the upload's file is missing");
+    /* One chunk at a time per upload: a second append racing this one
+     * would write over the same offset. */
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        close(fd);
+        *busy = true;
+        return fg_fail(r, FG_ESTATE, "another chunk of this upload is being written");
+    }
+    if (!(p = calloc(1, sizeof *p))) {
+        close(fd);
+        return fg_fail(r, FG_EIO, "out of memory");
+    }
+    p->base.b = base;
+    p->fd = fd;
+    p->offset = -1;
+    *out = &p->base;
+    return FG_OK;
+}
+
+static fg_result fs_part_seek(store_blob_part *base, int64_t offset, fg_reason *r)
+{
+    fs_part *p = (fs_part *)base;
+    struct stat st;
+    /* Bytes past the recorded offset were written by a request that died
+     * before its update committed, or were a chunk refused for its
+     * checksum. */
+    if (fstat(p->fd, &st) != 0 || st.st_size < offset ||
+        (st.st_size > offset && ftruncate(p->fd, offset) != 0))
+        return fg_fail(r, FG_ECORRUPT,
+                       "the upload's file is shorter than its offset; start it again");
+    p->offset = offset;
+    p->written = 0;
+    return FG_OK;
+}
+
+static fg_result fs_part_write(store_blob_part *base, const void *buf, size_t n, fg_reason *r)
+{
+    fs_part *p = (fs_part *)base;
+    const char *c = buf;
+    if (p->offset < 0)
+        return fg_fail(r, FG_EUSAGE, "an upload chunk written before its offset");
+    for (size_t w = 0; w < n;) {
+        ssize_t k = pwrite(p->fd, c + w, n - w, p->offset + p->written + (int64_t)w);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            return fg_fail(r, FG_EIO, "cannot write the upload: disk full?");
+        w += (size_t)k;
+    }
+    p->written += (int64_t)n;
+    return FG_OK;
+}
+
+static fg_result fs_part_flush(store_blob_part *base, fg_reason *r)
+{
+    /* On disk before the offset says so: a power cut must not leave a
+     * recorded offset past the file's end. */
+    if (fdatasync(((fs_part *)base)->fd) != 0)
+        return fg_fail(r, FG_EIO, "cannot write the upload: disk full?");
+    return FG_OK;
+}
+
+static bool fs_part_end(store_blob_part *base, bool keep)
+{
+    fs_part *p = (fs_part *)base;
+    bool cut = true;
+    /* A failed cut is repaired by the next seek, which cuts first. */
+    if (!keep && p->offset >= 0)
+        cut = ftruncate(p->fd, p->offset) == 0;
+    close(p->fd); /* drops the lock */
+    free(p);
+    return cut;
+}
+
+static fg_result fs_parts_assemble(store_blob *base, const char *id, int64_t length,
+                                   const char *sha256, char *out, size_t cap, fg_reason *r)
+{
+    blob_fs *b = (blob_fs *)base;
+    char data[PATH_MAX], tag[STORE_FILE_ID_MAX];
+    struct stat st;
+    fg_result rc;
+    (void)sha256; /* the row's states hashed these very bytes as they came */
+    /* Only a file of exactly the length is the upload: it may hold more
+     * (a chunk that died before its update). */
+    if (!tus_path(b, id, data) || lstat(data, &st) != 0 || !S_ISREG(st.st_mode) ||
+        st.st_size != length)
+        return fg_fail(r, FG_ECORRUPT, "upload %s is damaged; send it again", id);
+    /* A new link, so the upload stays whole until the delivery is
+     * recorded. "upload-": a link left by a crash here is the startup
+     * cleaning's (storage/tmp_clean.h). */
+    if ((rc = store_file_id_new(tag, r)) != FG_OK)
+        return rc;
+    if ((size_t)snprintf(out, cap, "%s/upload-tus-%s", b->tmp, tag) >= cap)
+        return fg_fail(r, FG_ELIMIT, "upload path does not fit the buffer");
+    if (link(data, out) != 0)
+        return fg_fail(r, FG_EIO, "cannot store upload %s", id);
+    return FG_OK;
+}
+
+static fg_result fs_parts_remove(store_blob *base, const char *id, fg_reason *r)
+{
+    char path[PATH_MAX];
+    if (!tus_path((blob_fs *)base, id, path))
+        return fg_fail(r, FG_EIO, "upload path is too long");
+    if (unlink(path) != 0 && errno != ENOENT)
+        return io_fail(r, "remove an upload's file", errno);
+    return FG_OK;
+}
+
+static fg_result fs_parts_each(store_blob *base, store_blob_parts_each_fn fn, void *ctx,
+                               fg_reason *r)
+{
+    blob_fs *b = (blob_fs *)base;
+    const size_t plen = strlen(FS_TUS_PREFIX);
+    struct dirent *e;
+    struct stat st;
+    DIR *d = opendir(b->tmp);
+    if (!d)
+        return io_fail(r, "list the upload files", errno);
+    while ((e = readdir(d))) {
+        const char *id = e->d_name + plen;
+        if (strncmp(e->d_name, FS_TUS_PREFIX, plen) != 0 || !store_file_id_valid(id) ||
+            fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+            !S_ISREG(st.st_mode))
+            continue;
+        if (!fn(ctx, id, (int64_t)st.st_mtime))
+            break;
+    }
+    closedir(d);
     return FG_OK;
 }
 
@@ -381,11 +562,6 @@ static fg_result fs_each(store_blob *base, store_blob_each_fn fn, void *ctx,
     return rc;
 }
 
-static const char *fs_tmp_dir(const store_blob *base)
-{
-    return ((const blob_fs *)base)->tmp;
-}
-
 static void fs_free(store_blob *base)
 {
     free(base);
@@ -394,13 +570,22 @@ static void fs_free(store_blob *base)
 static const store_blob_ops fs_ops = {
     .name = "fs",
     .free = fs_free,
-    .tmp_dir = fs_tmp_dir,
+    .check = fs_check,
     .put_file = fs_put_file,
     .stat = fs_stat,
-    .open_read = fs_open_read,
-    .local_path = fs_local_path,
+    .download_target = fs_download_target,
+    .acquire_local = fs_acquire_local,
     .remove = fs_remove,
     .each = fs_each,
+    .parts_create = fs_parts_create,
+    .part_begin = fs_part_begin,
+    .part_seek = fs_part_seek,
+    .part_write = fs_part_write,
+    .part_flush = fs_part_flush,
+    .part_end = fs_part_end,
+    .parts_assemble = fs_parts_assemble,
+    .parts_remove = fs_parts_remove,
+    .parts_each = fs_parts_each,
 };
 
 fg_result store_blob_open_fs(const char *root, store_blob **out, fg_reason *r)

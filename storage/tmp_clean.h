@@ -1,14 +1,16 @@
-/* Temp files of ours in the data directory's temp directory
- * (store_blob_tmp_dir): what is ours, and removing it.
+/* Temp files of ours in the data directory's temp directory and in the
+ * scratch directory (FILIGRANE_SCRATCH, by default the same): what is
+ * ours, and removing it.
  *
  * Every temp entry filigrane makes there starts with one of
  * STORE_TMP_PREFIXES: "upload-" (a multipart part being split out,
  * fcgi/multipart.c), "stamp-" (a preview job's directory, fcgi/previews.c),
- * "blob-" (a blob being written, storage/blob_fs.c). nginx keeps its own
+ * "blob-" (a blob being written, storage/blob_fs.c; a local copy of an
+ * S3 blob or an assembled upload, storage/blob_s3.c). nginx keeps its own
  * directories beside them (body/, fastcgi/, ...): those are never ours to
  * touch, even at startup, since nginx may be serving requests while the
  * worker restarts. A new kind of temp file gets a prefix here. The data
- * files of tus uploads ("tus-", fcgi/h_tus.h) deliberately have none:
+ * files of tus uploads ("tus-", storage/blob_fs.c) deliberately have none:
  * they outlive the process, and expire by their rows instead. */
 #ifndef STORE_TMP_CLEAN_H
 #define STORE_TMP_CLEAN_H

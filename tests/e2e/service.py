@@ -78,7 +78,19 @@ class Service:
         self.hook_secret = "whsec_" + base64.b64encode(self.hook_key).decode()
         self.metrics_token = "metrics-" + uuid.uuid4().hex
         self.mark_key = "mark-" + uuid.uuid4().hex + uuid.uuid4().hex
-        self.env = env or {}
+        self.env = dict(env or {})
+        # FILIGRANE_TEST_S3=1 runs a suite with its blobs in S3: a private
+        # s3rver per service (scripts/s3-server.sh), unless the suite
+        # brought its own.
+        self.s3_dir = None
+        if os.environ.get("FILIGRANE_TEST_S3") and "FILIGRANE_S3_ENDPOINT" not in self.env:
+            self.s3_dir = tempfile.mkdtemp(prefix="filigrane-e2e-s3-")
+            out = subprocess.run(["sh", os.path.join(TOP, "scripts", "s3-server.sh"), "start",
+                                  self.s3_dir, str(free_port())], capture_output=True,
+                                 text=True, timeout=60)
+            if out.returncode != 0:
+                raise RuntimeError("s3-server.sh: " + out.stderr)
+            self.env.update(dict(line.split("=", 1) for line in out.stdout.split()))
         # A port found free can be taken before nginx binds it (by any
         # outgoing connection on this machine): try again on another one.
         why = ""
@@ -90,7 +102,15 @@ class Service:
             why += "\n--- attempt on port %d: %s%s" % (self.port, err, self.logs())
             self._kill()
         shutil.rmtree(self.data, ignore_errors=True)
+        self._s3_stop()
         raise RuntimeError("filigrane did not start:" + why)
+
+    def _s3_stop(self):
+        if self.s3_dir:
+            subprocess.run(["sh", os.path.join(TOP, "scripts", "s3-server.sh"), "stop",
+                            self.s3_dir], capture_output=True, timeout=60)
+            shutil.rmtree(self.s3_dir, ignore_errors=True)
+            self.s3_dir = None
 
     def _start(self):
         e = dict(os.environ)
@@ -151,6 +171,7 @@ class Service:
         bad = [l for l in text.splitlines()
                if "AddressSanitizer" in l or "runtime error:" in l or "LeakSanitizer" in l]
         check("the worker's log holds no sanitizer report", not bad, "\n".join(bad[:20]))
+        self._s3_stop()
         if not os.environ.get("FILIGRANE_KEEP"):
             shutil.rmtree(self.data, ignore_errors=True)
 

@@ -18,6 +18,20 @@ struct store {
     store_blob *b;
 };
 
+/* Opens blob hex for reading through a local copy on loan: *fd is the
+ * caller's, the copy is given back at once (the open file outlives it). */
+static fg_result open_read(store_blob *b, const char *hex, int *fd, fg_reason *r)
+{
+    char path[512];
+    fg_result rc = store_blob_acquire_local(b, hex, path, sizeof path, r);
+    *fd = -1;
+    if (rc != FG_OK)
+        return rc;
+    *fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    store_blob_release_local(b, path);
+    return *fd >= 0 ? FG_OK : fg_fail(r, FG_EIO, "cannot open a blob");
+}
+
 static void store_open(struct store *s)
 {
     fg_reason r = {""};
@@ -117,8 +131,7 @@ TEST("opening makes blobs/sha256 and tmp with mode 0700 whatever the umask")
         CHECK(stat(p, &st) == 0 && S_ISDIR(st.st_mode));
         CHECK_INT(st.st_mode & 0777, 0700);
     }
-    snprintf(p, sizeof p, "%s/tmp", s.dir);
-    CHECK_STR(store_blob_tmp_dir(s.b), p);
+    CHECK_STR(store_blob_backend(s.b), "fs");
     store_blob_free(NULL); /* accepted */
     store_close(&s);
 }
@@ -127,7 +140,7 @@ TEST("a stored blob lands at blobs/sha256/ab/cd/<hex>, 0600, byte for byte")
 {
     struct store s;
     fg_reason r;
-    char hex[STORE_HEX_MAX], want[STORE_HEX_MAX], rel[STORE_BLOB_REL_MAX];
+    char hex[STORE_HEX_MAX], want[STORE_HEX_MAX], target[STORE_BLOB_TARGET_MAX];
     char p[512], tmp[300];
     struct stat st;
     size_t len = 1000003, got_len = 0;
@@ -139,12 +152,15 @@ TEST("a stored blob lands at blobs/sha256/ab/cd/<hex>, 0600, byte for byte")
     umask(old);
     CHECK_STR(hex, want);
 
-    CHECK_INT(store_blob_relpath(hex, rel, &r), FG_OK);
-    char want_rel[STORE_BLOB_REL_MAX];
-    snprintf(want_rel, sizeof want_rel, "sha256/%c%c/%c%c/%s", hex[0], hex[1],
+    /* nginx's internal location serves <data>/blobs/ under /_blobs/. */
+    CHECK_INT(store_blob_download_target(s.b, hex, "attachment", target, sizeof target, &r),
+              FG_OK);
+    char want_target[STORE_BLOB_TARGET_MAX];
+    snprintf(want_target, sizeof want_target, "/_blobs/sha256/%c%c/%c%c/%s", hex[0], hex[1],
              hex[2], hex[3], hex);
-    CHECK_STR(rel, want_rel);
-    snprintf(p, sizeof p, "%s/blobs/%s", s.dir, rel);
+    CHECK_STR(target, want_target);
+    CHECK_INT(store_blob_download_target(s.b, hex, NULL, target, 20, &r), FG_ELIMIT);
+    snprintf(p, sizeof p, "%s/blobs/%.200s", s.dir, want_target + strlen("/_blobs/"));
     CHECK(stat(p, &st) == 0 && S_ISREG(st.st_mode));
     CHECK_INT(st.st_mode & 0777, 0600);
     char *back = read_file(p, &got_len);
@@ -162,11 +178,15 @@ TEST("a stored blob lands at blobs/sha256/ab/cd/<hex>, 0600, byte for byte")
     snprintf(tmp, sizeof tmp, "%s/tmp", s.dir);
     CHECK_INT(count_entries(tmp), 0);
 
+    /* A local copy is the blob itself, and giving it back leaves it. */
     char local[512];
-    CHECK_INT(store_blob_local_path(s.b, hex, local, sizeof local, &r), FG_OK);
-    snprintf(p, sizeof p, "%s/blobs/%s", s.dir, rel);
+    CHECK_INT(store_blob_acquire_local(s.b, hex, local, sizeof local, &r), FG_OK);
+    snprintf(p, sizeof p, "%s/blobs/%.200s", s.dir, want_target + strlen("/_blobs/"));
     CHECK_STR(local, p);
-    CHECK_INT(store_blob_local_path(s.b, hex, local, 10, &r), FG_ELIMIT);
+    store_blob_release_local(s.b, local);
+    CHECK(access(p, R_OK) == 0);
+    CHECK_INT(store_blob_acquire_local(s.b, hex, local, 10, &r), FG_ELIMIT);
+    CHECK_STR(local, "");
     free(data);
     store_close(&s);
 }
@@ -351,17 +371,17 @@ TEST("malformed hex is refused before any path is built from it")
     write_file(src, "some upload", 11);
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         fg_reason r;
-        char rel[STORE_BLOB_REL_MAX], local[512];
+        char target[STORE_BLOB_TARGET_MAX], local[512];
         bool exists = true;
-        int fd = 99;
         CHECK(!store_hex_valid(bad[i]));
-        CHECK_INT(store_blob_relpath(bad[i], rel, &r), FG_EUSAGE);
+        CHECK_INT(store_blob_download_target(s.b, bad[i], NULL, target, sizeof target, &r),
+                  FG_EUSAGE);
+        CHECK_STR(target, "");
         CHECK_INT(store_blob_stat(s.b, bad[i], &exists, NULL, &r), FG_EUSAGE);
         CHECK(!exists);
-        CHECK_INT(store_blob_open_read(s.b, bad[i], &fd, &r), FG_EUSAGE);
-        CHECK_INT(fd, -1);
-        CHECK_INT(store_blob_local_path(s.b, bad[i], local, sizeof local, &r),
+        CHECK_INT(store_blob_acquire_local(s.b, bad[i], local, sizeof local, &r),
                   FG_EUSAGE);
+        CHECK_STR(local, "");
         if (bad[i]) {
             CHECK_INT(store_blob_put_file(s.b, src, bad[i], NULL, NULL, &r),
                       FG_EUSAGE);
@@ -382,13 +402,11 @@ TEST("unknown blobs are not found; symlinks and directories are not stored")
     const char *none =
         "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
     bool exists = true;
-    int fd = 0;
     store_open(&s);
     CHECK_INT(store_blob_stat(s.b, none, &exists, NULL, &r), FG_OK);
     CHECK(!exists);
-    CHECK_INT(store_blob_open_read(s.b, none, &fd, &r), FG_ENOTFOUND);
     char local[512];
-    CHECK_INT(store_blob_local_path(s.b, none, local, sizeof local, &r),
+    CHECK_INT(store_blob_acquire_local(s.b, none, local, sizeof local, &r),
               FG_ENOTFOUND);
     snprintf(link_path, sizeof link_path, "%s/tmp/link", s.dir);
     CHECK(symlink("/etc/passwd", link_path) == 0);
@@ -414,7 +432,7 @@ TEST("a stored blob opens for reading and reads back whole")
     int fd = -1;
     store_open(&s);
     CHECK_INT(put_mem(&s, "original bytes", 14, hex, &r), FG_OK);
-    CHECK_INT(store_blob_open_read(s.b, hex, &fd, &r), FG_OK);
+    CHECK_INT(open_read(s.b, hex, &fd, &r), FG_OK);
     CHECK(fd >= 0);
     CHECK(fcntl(fd, F_GETFD) & FD_CLOEXEC);
     ssize_t n = read(fd, buf, sizeof buf);
@@ -441,7 +459,7 @@ static void *read_loop(void *arg)
     while (!__atomic_load_n(x->stop, __ATOMIC_ACQUIRE) || x->reads < 10) {
         fg_reason r;
         int fd = -1;
-        if (store_blob_open_read(x->b, x->hex, &fd, &r) != FG_OK) {
+        if (open_read(x->b, x->hex, &fd, &r) != FG_OK) {
             x->failed++;
             break;
         }
@@ -501,5 +519,237 @@ TEST("readers of one blob see it whole while another blob is being written")
     CHECK_INT(size, (long long)len_b);
     free(a);
     free(b);
+    store_close(&s);
+}
+
+/* ---- tus bytes (store_blob_part_*, store_blob_parts_*) ---- */
+
+#define UPLOAD_ID "0123456789abcdef0123456789abcdef"
+
+static long long tus_size(struct store *s)
+{
+    char p[400];
+    struct stat st;
+    snprintf(p, sizeof p, "%s/tmp/tus-%s", s->dir, UPLOAD_ID);
+    return stat(p, &st) == 0 ? (long long)st.st_size : -1;
+}
+
+/* Writes bytes at offset as one chunk; keep says whether its offset was
+ * "recorded". Returns what begin/seek/write/flush gave. */
+static fg_result chunk_at(struct store *s, int64_t offset, const char *bytes, bool keep)
+{
+    store_blob_part *p = NULL;
+    fg_reason r;
+    fg_result rc = store_blob_part_begin(s->b, UPLOAD_ID, &p, NULL, &r);
+    if (rc != FG_OK)
+        return rc;
+    if ((rc = store_blob_part_seek(p, offset, &r)) == FG_OK &&
+        (rc = store_blob_part_write(p, bytes, strlen(bytes), &r)) == FG_OK)
+        rc = store_blob_part_flush(p, &r);
+    CHECK(store_blob_part_end(p, keep && rc == FG_OK));
+    return rc;
+}
+
+TEST("tus bytes: chunks land at their offsets, an unkept chunk is cut, the whole is assembled as a new file")
+{
+    struct store s;
+    fg_reason r;
+    char path[600], hex[STORE_HEX_MAX], want[STORE_HEX_MAX];
+    size_t len = 0;
+    store_open(&s);
+    CHECK_INT(store_blob_parts_create(s.b, UPLOAD_ID, &r), FG_OK);
+    CHECK_INT(tus_size(&s), 0);
+    /* A second create of the same upload does not wipe the first. */
+    CHECK_INT(store_blob_parts_create(s.b, UPLOAD_ID, &r), FG_EIO);
+    CHECK_INT(chunk_at(&s, 0, "hello ", true), FG_OK);
+    CHECK_INT(tus_size(&s), 6);
+    /* Refused (a bad checksum, a lost race): its bytes go. */
+    CHECK_INT(chunk_at(&s, 6, "garbage!", false), FG_OK);
+    CHECK_INT(tus_size(&s), 6);
+    /* Bytes past the recorded offset (a request that died) are cut by
+     * the next seek. */
+    CHECK_INT(chunk_at(&s, 6, "world, and more", true), FG_OK);
+    CHECK_INT(chunk_at(&s, 6, "world", true), FG_OK);
+    CHECK_INT(tus_size(&s), 11);
+    /* Only exactly the length is the upload. */
+    CHECK_INT(store_blob_parts_assemble(s.b, UPLOAD_ID, 12, NULL, path, sizeof path, &r),
+              FG_ECORRUPT);
+    CHECK_STR(path, "");
+    sha_hex("hello world", 11, want);
+    CHECK_INT(store_blob_parts_assemble(s.b, UPLOAD_ID, 11, want, path, sizeof path, &r),
+              FG_OK);
+    char *back = read_file(path, &len);
+    CHECK(back && len == 11 && memcmp(back, "hello world", 11) == 0);
+    free(back);
+    /* The assembled file is the caller's to store; the upload stays
+     * whole until it is removed. */
+    CHECK_INT(store_blob_put_file(s.b, path, want, hex, NULL, &r), FG_OK);
+    CHECK_STR(hex, want);
+    CHECK(access(path, F_OK) != 0);
+    CHECK_INT(tus_size(&s), 11);
+    CHECK_INT(store_blob_parts_remove(s.b, UPLOAD_ID, &r), FG_OK);
+    CHECK_INT(tus_size(&s), -1);
+    CHECK_INT(store_blob_parts_remove(s.b, UPLOAD_ID, &r), FG_OK); /* nothing: fine */
+    store_close(&s);
+}
+
+TEST("tus bytes: a second writer of one upload is refused as busy until the first ends")
+{
+    struct store s;
+    fg_reason r;
+    store_blob_part *first = NULL, *second = NULL;
+    bool busy = false;
+    store_open(&s);
+    CHECK_INT(store_blob_parts_create(s.b, UPLOAD_ID, &r), FG_OK);
+    CHECK_INT(store_blob_part_begin(s.b, UPLOAD_ID, &first, &busy, &r), FG_OK);
+    CHECK(!busy);
+    CHECK_INT(store_blob_part_seek(first, 0, &r), FG_OK);
+    CHECK_INT(store_blob_part_write(first, "abc", 3, &r), FG_OK);
+    CHECK_INT(store_blob_part_begin(s.b, UPLOAD_ID, &second, &busy, &r), FG_ESTATE);
+    CHECK(busy);
+    CHECK(second == NULL);
+    /* The first's bytes were not cut by the refused second. */
+    CHECK_INT(store_blob_part_flush(first, &r), FG_OK);
+    CHECK_INT(tus_size(&s), 3);
+    CHECK(store_blob_part_end(first, true));
+    busy = true;
+    CHECK_INT(store_blob_part_begin(s.b, UPLOAD_ID, &second, &busy, &r), FG_OK);
+    CHECK(!busy);
+    CHECK(store_blob_part_end(second, false)); /* never sought: nothing cut */
+    CHECK_INT(tus_size(&s), 3);
+    store_close(&s);
+}
+
+TEST("tus bytes: a seek past the stored bytes is damage; a missing upload is refused")
+{
+    struct store s;
+    fg_reason r;
+    store_blob_part *p = NULL;
+    store_open(&s);
+    CHECK_INT(store_blob_part_begin(s.b, UPLOAD_ID, &p, NULL, &r), FG_EIO);
+    CHECK(p == NULL);
+    CHECK_INT(store_blob_parts_create(s.b, UPLOAD_ID, &r), FG_OK);
+    CHECK_INT(chunk_at(&s, 0, "12345", true), FG_OK);
+    CHECK_INT(chunk_at(&s, 9, "6789", true), FG_ECORRUPT);
+    CHECK_INT(tus_size(&s), 5); /* nothing cut or written */
+    CHECK_INT(store_blob_part_begin(s.b, UPLOAD_ID, &p, NULL, &r), FG_OK);
+    CHECK_INT(store_blob_part_seek(p, -1, &r), FG_EUSAGE);
+    CHECK(store_blob_part_end(p, false));
+    CHECK(store_blob_part_end(NULL, false));
+    store_close(&s);
+}
+
+struct seen_ids {
+    int n;
+    char id[4][STORE_FILE_ID_MAX];
+};
+
+static bool note_id(void *ctx, const char *id, int64_t mtime)
+{
+    struct seen_ids *w = ctx;
+    CHECK(mtime > 0);
+    if (w->n < 4)
+        snprintf(w->id[w->n], STORE_FILE_ID_MAX, "%s", id);
+    w->n++;
+    return true;
+}
+
+TEST("tus bytes: the walk names uploads with bytes and nothing else in the temp directory")
+{
+    struct store s;
+    fg_reason r;
+    char p[400];
+    struct seen_ids w = {0};
+    store_open(&s);
+    CHECK_INT(store_blob_parts_create(s.b, UPLOAD_ID, &r), FG_OK);
+    /* Not uploads: other temp files, a malformed id, a symlink. */
+    snprintf(p, sizeof p, "%s/tmp/tus-notes.txt", s.dir);
+    write_file(p, "x", 1);
+    snprintf(p, sizeof p, "%s/tmp/blob-123456", s.dir);
+    write_file(p, "x", 1);
+    snprintf(p, sizeof p, "%s/tmp/tus-fedcba9876543210fedcba9876543210", s.dir);
+    CHECK(symlink("/etc/passwd", p) == 0);
+    CHECK_INT(store_blob_parts_each(s.b, note_id, &w, &r), FG_OK);
+    CHECK_INT(w.n, 1);
+    CHECK_STR(w.id[0], UPLOAD_ID);
+    store_close(&s);
+}
+
+TEST("tus bytes: an upload id that is not 32 lowercase hex never becomes a path")
+{
+    static const char *const bad[] = {
+        "../../../../../../../../etc/passw", "0123456789ABCDEF0123456789ABCDEF",
+        "0123456789abcdef0123456789abcde", "0123456789abcdef0123456789abcdef0", "", NULL,
+    };
+    struct store s;
+    char path[600];
+    store_open(&s);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        fg_reason r;
+        store_blob_part *p = NULL;
+        CHECK_INT(store_blob_parts_create(s.b, bad[i], &r), FG_EUSAGE);
+        CHECK_INT(store_blob_part_begin(s.b, bad[i], &p, NULL, &r), FG_EUSAGE);
+        CHECK_INT(store_blob_parts_assemble(s.b, bad[i], 1, NULL, path, sizeof path, &r),
+                  FG_EUSAGE);
+        CHECK_INT(store_blob_parts_remove(s.b, bad[i], &r), FG_EUSAGE);
+    }
+    snprintf(path, sizeof path, "%s/tmp", s.dir);
+    CHECK_INT(count_entries(path), 0);
+    store_close(&s);
+}
+
+/* ---- opening from the settings ---- */
+
+TEST("store_blob_open: local by default, its scratch made 0700, a shared scratch refused")
+{
+    char dir[256], scratch[400];
+    fg_reason r;
+    store_blob *b = NULL;
+    struct stat st;
+    CHECK(tmp_dir_make(dir) == 0);
+    store_blob_settings set = {.data_dir = dir};
+    CHECK_INT(store_blob_open(&set, &b, &r), FG_OK);
+    CHECK_STR(store_blob_backend(b), "fs");
+    CHECK_INT(store_blob_check(b, &r), FG_OK);
+    store_blob_free(b);
+
+    /* A scratch of its own, made with its parents, owner only. */
+    snprintf(scratch, sizeof scratch, "%s/fast/scratch", dir);
+    set.scratch = scratch;
+    mode_t old = umask(0);
+    CHECK_INT(store_blob_open(&set, &b, &r), FG_OK);
+    umask(old);
+    CHECK(stat(scratch, &st) == 0 && S_ISDIR(st.st_mode));
+    CHECK_INT(st.st_mode & 0777, 0700);
+    store_blob_free(b);
+
+    /* Writable by others (/tmp, a shared mount): a local user could plant
+     * a symlink where a copy of an original goes. */
+    CHECK(chmod(scratch, 01777) == 0);
+    CHECK_INT(store_blob_open(&set, &b, &r), FG_EUSAGE);
+    CHECK(b == NULL);
+    CHECK(strstr(r.text, "FILIGRANE_SCRATCH") != NULL);
+    CHECK(chmod(scratch, 0700) == 0);
+    set.scratch = "relative/scratch";
+    CHECK_INT(store_blob_open(&set, &b, &r), FG_EUSAGE);
+    CHECK(strstr(r.text, "FILIGRANE_SCRATCH") != NULL);
+
+    /* The data directory missing altogether. */
+    store_blob_settings none = {.data_dir = NULL};
+    CHECK_INT(store_blob_open(&none, &b, &r), FG_EUSAGE);
+    CHECK(strstr(r.text, "FILIGRANE_DATA") != NULL);
+    tmp_dir_remove(dir);
+}
+
+TEST("store_blob_check: a blob directory the worker cannot write to stops it at start")
+{
+    struct store s;
+    fg_reason r;
+    char p[400];
+    store_open(&s);
+    CHECK_INT(store_blob_check(s.b, &r), FG_OK);
+    snprintf(p, sizeof p, "%s/blobs/sha256", s.dir);
+    tmp_dir_remove(p);
+    CHECK_INT(store_blob_check(s.b, &r), FG_EIO);
     store_close(&s);
 }

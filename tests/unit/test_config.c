@@ -1,3 +1,4 @@
+#define _GNU_SOURCE
 #define TAP_MAIN
 #include "tests/unit/tap.h"
 
@@ -19,6 +20,10 @@ static const char *const VARS[] = {
     "FILIGRANE_LOG_LEVEL", "FILIGRANE_EVENTS_URL", "FILIGRANE_EVENTS_RETRY_SCALE",
     "FILIGRANE_JWT_MAX_TTL",
     "FILIGRANE_MARK_KEY",
+    "FILIGRANE_SCRATCH", "FILIGRANE_S3_ENDPOINT", "FILIGRANE_S3_BUCKET", "FILIGRANE_S3_REGION",
+    "FILIGRANE_S3_ACCESS_KEY_ID", "FILIGRANE_S3_SECRET_ACCESS_KEY",
+    "FILIGRANE_S3_SECRET_ACCESS_KEY_FILE", "FILIGRANE_S3_ADDRESSING",
+    "FILIGRANE_S3_PRESIGN_SECONDS", "FILIGRANE_S3_PART_SIZE",
 };
 
 /* A clean environment with only the required secrets. */
@@ -438,4 +443,196 @@ TEST("FILIGRANE_USER: filigrane by default, a user name or refused")
         CHECK_STR(r.text, "FILIGRANE_USER is not a user name");
     }
     unsetenv("FILIGRANE_USER");
+}
+
+/* ---- FILIGRANE_SCRATCH and FILIGRANE_S3_* ---- */
+
+static const char *S3_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+
+/* The smallest complete S3 setting, on top of reset(). */
+static void s3_reset(void)
+{
+    reset();
+    setenv("FILIGRANE_S3_ENDPOINT", "http://127.0.0.1:9000", 1);
+    setenv("FILIGRANE_S3_BUCKET", "filigrane", 1);
+    setenv("FILIGRANE_S3_ACCESS_KEY_ID", "AKIDEXAMPLE", 1);
+    setenv("FILIGRANE_S3_SECRET_ACCESS_KEY", S3_SECRET, 1);
+}
+
+/* Loads, expecting FG_EUSAGE with a reason naming var and holding no
+ * secret. */
+static void refused(const char *var, const char *why)
+{
+    struct fcgi_config c;
+    fg_reason r = {{0}};
+    setenv("FILIGRANE_MARK_KEY", MARK, 1);
+    if (fcgi_config_load(&c, &r) != FG_EUSAGE) {
+        TAP_FAIL("%s: accepted (%s)", var, why);
+        fcgi_config_release(&c);
+        return;
+    }
+    if (!strstr(r.text, var))
+        TAP_FAIL("%s (%s): the reason does not name it: %s", var, why, r.text);
+    CHECK(strstr(r.text, S3_SECRET) == NULL);
+    CHECK(strstr(r.text, "EXAMPLEKEY") == NULL);
+}
+
+TEST("blob settings: local blobs, scratch under the data directory, by default")
+{
+    reset();
+    setenv("FILIGRANE_DATA", "/srv/fg", 1);
+    struct fcgi_config c;
+    fg_reason r = {{0}};
+    CHECK_INT(fcgi_config_load(&c, &r), FG_OK);
+    CHECK_STR(c.blob.scratch, "/srv/fg/tmp");
+    CHECK_STR(c.blob.s3_endpoint, "");
+    CHECK(c.blob.s3_secret == NULL);
+    store_blob_settings bs;
+    fcgi_blob_env_settings(&c.blob, c.data, &bs);
+    CHECK_STR(bs.data_dir, "/srv/fg");
+    CHECK_STR(bs.s3_endpoint, "");
+    fcgi_config_release(&c);
+
+    setenv("FILIGRANE_SCRATCH", "/fast/scratch", 1);
+    setenv("FILIGRANE_MARK_KEY", MARK, 1); /* the load took it out */
+    if (fcgi_config_load(&c, &r) != FG_OK)
+        TAP_FAIL("%s", r.text);
+    CHECK_STR(c.blob.scratch, "/fast/scratch");
+    fcgi_config_release(&c);
+}
+
+TEST("blob settings: every S3 setting is read, defaults for region, addressing, expiry")
+{
+    s3_reset();
+    struct fcgi_config c;
+    fg_reason r = {{0}};
+    CHECK_INT(fcgi_config_load(&c, &r), FG_OK);
+    CHECK_STR(c.blob.s3_endpoint, "http://127.0.0.1:9000");
+    CHECK_STR(c.blob.s3_bucket, "filigrane");
+    CHECK_STR(c.blob.s3_region, "us-east-1");
+    CHECK_STR(c.blob.s3_access_key_id, "AKIDEXAMPLE");
+    CHECK_STR(c.blob.s3_secret, S3_SECRET);
+    CHECK(!c.blob.s3_virtual);
+    CHECK_INT(c.blob.s3_presign_seconds, 300);
+    CHECK_INT(c.blob.s3_part_size, 64LL * 1024 * 1024);
+    fcgi_config_release(&c);
+    CHECK(c.blob.s3_secret == NULL);
+
+    setenv("FILIGRANE_S3_ENDPOINT", "https://s3.eu-west-3.amazonaws.com/", 1);
+    setenv("FILIGRANE_S3_REGION", "eu-west-3", 1);
+    setenv("FILIGRANE_S3_ADDRESSING", "virtual", 1);
+    setenv("FILIGRANE_S3_PRESIGN_SECONDS", "604800", 1);
+    setenv("FILIGRANE_S3_PART_SIZE", "5M", 1);
+    setenv("FILIGRANE_MARK_KEY", MARK, 1);
+    if (fcgi_config_load(&c, &r) != FG_OK)
+        TAP_FAIL("%s", r.text);
+    CHECK_STR(c.blob.s3_endpoint, "https://s3.eu-west-3.amazonaws.com");
+    CHECK_STR(c.blob.s3_region, "eu-west-3");
+    CHECK(c.blob.s3_virtual);
+    CHECK_INT(c.blob.s3_presign_seconds, 604800);
+    store_blob_settings bs;
+    fcgi_blob_env_settings(&c.blob, c.data, &bs);
+    CHECK_STR(bs.s3_secret_access_key, S3_SECRET);
+    CHECK(bs.s3_virtual);
+    CHECK_INT(bs.s3_presign_seconds, 604800);
+    CHECK_INT(bs.s3_part_size, 5LL * 1024 * 1024);
+    fcgi_config_release(&c);
+    setenv("FILIGRANE_S3_PRESIGN_SECONDS", "1", 1);
+    setenv("FILIGRANE_MARK_KEY", MARK, 1);
+    CHECK_INT(fcgi_config_load(&c, &r), FG_OK);
+    CHECK_INT(c.blob.s3_presign_seconds, 1);
+    fcgi_config_release(&c);
+}
+
+TEST("blob settings: each bad S3 value is refused naming its variable, never the secret")
+{
+    static const struct {
+        const char *var, *value;
+    } bad[] = {
+        {"FILIGRANE_S3_ENDPOINT", "ftp://127.0.0.1:9000"},
+        {"FILIGRANE_S3_ENDPOINT", "127.0.0.1:9000"},
+        {"FILIGRANE_S3_ENDPOINT", "http://127.0.0.1:9000/bucket"},
+        {"FILIGRANE_S3_ENDPOINT", "http://127.0.0.1:9000?x=1"},
+        /* a credential in the URL would reach logs and nginx.conf */
+        {"FILIGRANE_S3_ENDPOINT", "http://AKID:wJalrXUtnFEMIEXAMPLEKEY@127.0.0.1:9000"},
+        {"FILIGRANE_S3_ENDPOINT", "http://127.0.0.1:9000;\n}\nserver{"},
+        {"FILIGRANE_S3_BUCKET", "ab"},
+        {"FILIGRANE_S3_BUCKET", "Filigrane"},
+        {"FILIGRANE_S3_BUCKET", "fili;grane"},
+        {"FILIGRANE_S3_BUCKET", "-filigrane"},
+        {"FILIGRANE_S3_BUCKET", "a234567890123456789012345678901234567890123456789012345678901234"},
+        {"FILIGRANE_S3_REGION", "us east 1"},
+        {"FILIGRANE_S3_ACCESS_KEY_ID", "AKID/EXAMPLE"},
+        {"FILIGRANE_S3_ADDRESSING", "host"},
+        {"FILIGRANE_S3_PRESIGN_SECONDS", "0"},
+        {"FILIGRANE_S3_PRESIGN_SECONDS", "604801"},
+        {"FILIGRANE_S3_PRESIGN_SECONDS", "5m"},
+        {"FILIGRANE_S3_PART_SIZE", "5242879"},
+        {"FILIGRANE_S3_PART_SIZE", "6G"},
+        {"FILIGRANE_S3_SECRET_ACCESS_KEY", "has a space EXAMPLEKEY"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        s3_reset();
+        setenv(bad[i].var, bad[i].value, 1);
+        refused(bad[i].var, bad[i].value);
+    }
+    /* Required with the endpoint. */
+    const char *required[] = {"FILIGRANE_S3_BUCKET", "FILIGRANE_S3_ACCESS_KEY_ID",
+                              "FILIGRANE_S3_SECRET_ACCESS_KEY"};
+    for (size_t i = 0; i < 3; i++) {
+        s3_reset();
+        unsetenv(required[i]);
+        refused(required[i], "unset");
+    }
+    /* An S3 setting without the endpoint is a mistake, not local blobs. */
+    reset();
+    setenv("FILIGRANE_S3_BUCKET", "filigrane", 1);
+    refused("FILIGRANE_S3_ENDPOINT", "bucket without endpoint");
+    reset();
+    setenv("FILIGRANE_S3_SECRET_ACCESS_KEY", S3_SECRET, 1);
+    refused("FILIGRANE_S3_SECRET_ACCESS_KEY", "secret without endpoint");
+}
+
+TEST("blob settings: the secret from FILIGRANE_S3_SECRET_ACCESS_KEY_FILE, not both, never shown")
+{
+    char dir[] = "/tmp/fg-config-XXXXXX", path[64];
+    CHECK(mkdtemp(dir) != NULL);
+    snprintf(path, sizeof path, "%s/secret", dir);
+    FILE *f = fopen(path, "w");
+    CHECK(f != NULL);
+    fprintf(f, "%s\n", S3_SECRET);
+    fclose(f);
+    s3_reset();
+    unsetenv("FILIGRANE_S3_SECRET_ACCESS_KEY");
+    setenv("FILIGRANE_S3_SECRET_ACCESS_KEY_FILE", path, 1);
+    struct fcgi_config c;
+    fg_reason r = {{0}};
+    CHECK_INT(fcgi_config_load(&c, &r), FG_OK);
+    CHECK_STR(c.blob.s3_secret, S3_SECRET); /* its final newline dropped */
+    /* describe says it is set, never what it is */
+    char *text = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&text, &len);
+    fcgi_config_describe(&c, mem);
+    fclose(mem);
+    CHECK(strstr(text, "FILIGRANE_S3_SECRET_ACCESS_KEY=(set)") != NULL);
+    CHECK(strstr(text, path) != NULL); /* the file's name, not its content */
+    CHECK(strstr(text, "FILIGRANE_S3_ENDPOINT=http://127.0.0.1:9000") != NULL);
+    CHECK(strstr(text, S3_SECRET) == NULL);
+    free(text);
+    fcgi_config_release(&c);
+
+    setenv("FILIGRANE_S3_SECRET_ACCESS_KEY", S3_SECRET, 1);
+    refused("FILIGRANE_S3_SECRET_ACCESS_KEY_FILE", "both set");
+    unsetenv("FILIGRANE_S3_SECRET_ACCESS_KEY");
+    f = fopen(path, "w");
+    fprintf(f, "two words EXAMPLEKEY\n");
+    fclose(f);
+    refused("FILIGRANE_S3_SECRET_ACCESS_KEY_FILE", "a space in it");
+    f = fopen(path, "w");
+    fclose(f);
+    refused("FILIGRANE_S3_SECRET_ACCESS_KEY_FILE", "empty");
+    unlink(path);
+    refused("FILIGRANE_S3_SECRET_ACCESS_KEY_FILE", "missing");
+    rmdir(dir);
 }

@@ -86,11 +86,17 @@ static int64_t row_offset(struct env *e)
     return u.offset;
 }
 
+/* The local backend's data file of the upload (storage/blob.h). */
+static bool data_path(struct env *e, char *out, size_t cap)
+{
+    return (size_t)snprintf(out, cap, "%s/tmp/tus-%s", e->d.dir, e->u.id) < cap;
+}
+
 static long long data_size(struct env *e)
 {
     char path[PATH_MAX];
     struct stat st;
-    CHECK(orders_upload_data_path(e->b, e->u.id, path, sizeof path));
+    CHECK(data_path(e, path, sizeof path));
     return stat(path, &st) == 0 ? (long long)st.st_size : -1;
 }
 
@@ -184,7 +190,7 @@ TEST("bytes a crash left past the recorded offset are cut before the next chunk"
     env_open(&e);
     CHECK_INT(send_at(&e, 0, "0123", NULL, &res, &r), FG_OK);
     /* A worker died after writing its chunk, before its update. */
-    CHECK(orders_upload_data_path(e.b, e.u.id, path, sizeof path));
+    CHECK(data_path(&e, path, sizeof path));
     int fd = open(path, O_WRONLY | O_APPEND);
     CHECK(fd >= 0 && write(fd, "JUNKJU", 6) == 6);
     close(fd);
@@ -213,7 +219,7 @@ TEST("a data file shorter than the recorded offset is refused as damaged")
     fg_reason r = {""};
     env_open(&e);
     CHECK_INT(send_at(&e, 0, "0123", NULL, &res, &r), FG_OK);
-    CHECK(orders_upload_data_path(e.b, e.u.id, path, sizeof path));
+    CHECK(data_path(&e, path, sizeof path));
     CHECK(truncate(path, 2) == 0);
     CHECK_INT(send_at(&e, 4, "456", NULL, &res, &r), FG_ECORRUPT);
     CHECK_INT(res.why, ORDERS_UPLOAD_WHY_DAMAGED);
@@ -284,7 +290,7 @@ TEST("a chunk sent again with the row read before the first one landed is refuse
     CHECK_INT(res.offset, 10);
     char path[PATH_MAX];
     struct stat st;
-    CHECK(orders_upload_data_path(e.b, e.u.id, path, sizeof path));
+    CHECK(data_path(&e, path, sizeof path));
     CHECK(stat(path, &st) == 0 && st.st_size == 10);
     env_close(&e);
 }

@@ -21,6 +21,7 @@
 
 struct world {
     struct db d;
+    char scratch[300];
     store_blob *b;
     char file_id[STORE_FILE_ID_MAX];
     orders_preview_env env;
@@ -60,7 +61,9 @@ static void world_open(struct world *w)
     CHECK_INT(jobs, 1);
     snprintf(w->file_id, sizeof w->file_id, "%s", in.id);
     /* No stamper: a test that reached it would fail on this path. */
-    w->env = (orders_preview_env){.blobs = w->b, .cli = "/nonexistent/stamper",
+    snprintf(w->scratch, sizeof w->scratch, "%s/tmp", w->d.dir);
+    w->env = (orders_preview_env){.blobs = w->b, .scratch = w->scratch,
+                                  .cli = "/nonexistent/stamper",
                                   .mark_template = "x",
                                   .mark_key = "mark-key-0123456789-abcdefghij-xyz",
                                   .sandbox = NULL, .max_attempts = 1};

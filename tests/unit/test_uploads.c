@@ -39,6 +39,12 @@ static void make(store_upload *u, const char *id, const char *order, int64_t exp
 #define ID2 "1123456789abcdef0123456789abcdef"
 #define ID3 "2123456789abcdef0123456789abcdef"
 
+/* The local backend's data file of upload id (storage/blob.h). */
+static bool data_path(const struct db *d, const char *id, char *out, size_t cap)
+{
+    return (size_t)snprintf(out, cap, "%s/tmp/tus-%s", d->dir, id) < cap;
+}
+
 TEST("an upload's row reads back as written, at offset 0")
 {
     struct db d;
@@ -162,7 +168,7 @@ TEST("the sweep removes expired uploads' rows and data files, and keeps the othe
     CHECK_INT(store_upload_insert(d.m, &u, &r), FG_OK);
     make(&u, ID2, "ord-1", T0 + 100);
     CHECK_INT(store_upload_insert(d.m, &u, &r), FG_OK);
-    CHECK(fcgi_tus_data_path(b, ID1, p1, sizeof p1) && fcgi_tus_data_path(b, ID2, p2, sizeof p2));
+    CHECK(data_path(&d, ID1, p1, sizeof p1) && data_path(&d, ID2, p2, sizeof p2));
     close(open(p1, O_CREAT | O_WRONLY, 0600));
     close(open(p2, O_CREAT | O_WRONLY, 0600));
     CHECK_INT(fcgi_tus_sweep(d.m, b, T0 + 1, &n, &r), FG_OK);
@@ -185,8 +191,8 @@ TEST("the sweep removes a data file left without a row once it is an hour old, n
     fg_reason r = {""};
     db_open(&d);
     CHECK_INT(store_blob_open_fs(d.dir, &b, &r), FG_OK);
-    CHECK(fcgi_tus_data_path(b, ID1, p1, sizeof p1) && fcgi_tus_data_path(b, ID2, p2, sizeof p2));
-    snprintf(other, sizeof other, "%s/tus-notes.txt", store_blob_tmp_dir(b));
+    CHECK(data_path(&d, ID1, p1, sizeof p1) && data_path(&d, ID2, p2, sizeof p2));
+    snprintf(other, sizeof other, "%s/tmp/tus-notes.txt", d.dir);
     close(open(p1, O_CREAT | O_WRONLY, 0600));
     close(open(p2, O_CREAT | O_WRONLY, 0600));
     close(open(other, O_CREAT | O_WRONLY, 0600));
