@@ -46,7 +46,7 @@ static fg_result cannot(fg_reason *r, const char *what)
 
 void store_blob_key(const char *hex, char out[STORE_BLOB_KEY_MAX])
 {
-    snprintf(out, STORE_BLOB_KEY_MAX, "sha256/%.2s/%.2s/%s", hex, hex + 2, hex);
+    snprintf(out, STORE_BLOB_KEY_MAX, "sha256/%s", hex);
 }
 
 void store_blob_part_key(const char *id, int64_t offset, char out[STORE_BLOB_KEY_MAX])

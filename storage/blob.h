@@ -25,7 +25,7 @@
  * run as the worker's user and send blobs themselves (X-Accel-Redirect),
  * and no other user of the host may read an original.
  *
- * S3 backend: the same key layout, "sha256/ab/cd/<hex>", in one bucket;
+ * S3 backend: the same key layout, "sha256/<hex>", in one bucket;
  * tus parts under "uploads/<id>/<offset, 20 digits>". Local copies
  * (acquired blobs, assembled uploads) go in the scratch directory
  * (FILIGRANE_SCRATCH) under the "blob-" prefix, so the worker's startup

@@ -73,7 +73,8 @@ FG_MUST_CHECK fg_result store_blob_open_s3(const store_blob_settings *s,
  * removes them at startup). */
 #define STORE_BLOB_SCRATCH_PREFIX "blob-"
 
-/* The S3 key of blob hex, "sha256/ab/cd/<hex>", and of a tus chunk,
+/* The S3 key of blob hex, "sha256/<hex>" (DESIGN, Storage: S3 keys need
+ * no fan-out directories), and of a tus chunk,
  * "uploads/<id>/<offset, 20 digits>"; shared so both backends agree with
  * the nginx location. Inputs already checked. */
 #define STORE_BLOB_KEY_MAX 96

@@ -1,7 +1,7 @@
 /* The blob store in an S3 bucket (storage/blob.h says what; the client
  * is storage/s3.h).
  *
- * Keys: blobs at "sha256/ab/cd/<hex>", tus chunks at
+ * Keys: blobs at "sha256/<hex>", tus chunks at
  * "uploads/<id>/<offset, 20 digits>" (store_blob_key, store_blob_part_key).
  * Local files (copies on loan, chunks being received, assembled uploads)
  * live in the scratch directory under STORE_BLOB_SCRATCH_PREFIX, mode
@@ -209,13 +209,10 @@ static bool is_hex64(const char *s)
 static bool on_blob(void *ud, const char *key, int64_t size, int64_t mtime)
 {
     each_ctx *e = ud;
-    /* "sha256/ab/cd/<hex>", with ab and cd the hex's own first bytes:
-     * anything else in the bucket is not ours to report. */
-    if (strlen(key) != 7 + 6 + 64 || strncmp(key, "sha256/", 7) != 0 || key[9] != '/' ||
-        key[12] != '/' || !is_hex64(key + 13) || memcmp(key + 7, key + 13, 2) != 0 ||
-        memcmp(key + 10, key + 15, 2) != 0)
+    /* "sha256/<hex>": anything else in the bucket is not ours to report. */
+    if (strlen(key) != 7 + 64 || strncmp(key, "sha256/", 7) != 0 || !is_hex64(key + 7))
         return true;
-    return e->fn(e->ctx, key + 13, size, mtime);
+    return e->fn(e->ctx, key + 7, size, mtime);
 }
 
 static fg_result s3b_each(store_blob *base, store_blob_each_fn fn, void *ctx, fg_reason *r)
