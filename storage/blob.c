@@ -49,11 +49,6 @@ void store_blob_key(const char *hex, char out[STORE_BLOB_KEY_MAX])
     snprintf(out, STORE_BLOB_KEY_MAX, "sha256/%s", hex);
 }
 
-void store_blob_part_key(const char *id, int64_t offset, char out[STORE_BLOB_KEY_MAX])
-{
-    snprintf(out, STORE_BLOB_KEY_MAX, "uploads/%s/%020lld", id, (long long)offset);
-}
-
 /* Makes dir with mode 0700 whatever the umask, its parents too (the
  * scratch directory may be anywhere). An existing directory is kept as
  * it is: an operator may have made it shared with other tools. */

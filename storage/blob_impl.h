@@ -74,11 +74,9 @@ FG_MUST_CHECK fg_result store_blob_open_s3(const store_blob_settings *s,
 #define STORE_BLOB_SCRATCH_PREFIX "blob-"
 
 /* The S3 key of blob hex, "sha256/<hex>" (DESIGN, Storage: S3 keys need
- * no fan-out directories), and of a tus chunk,
- * "uploads/<id>/<offset, 20 digits>"; shared so both backends agree with
- * the nginx location. Inputs already checked. */
+ * no fan-out directories), shared with the tests that look in the bucket.
+ * hex already checked. (tus chunks' keys: storage/blob_s3.c.) */
 #define STORE_BLOB_KEY_MAX 96
 void store_blob_key(const char *hex, char out[STORE_BLOB_KEY_MAX]);
-void store_blob_part_key(const char *id, int64_t offset, char out[STORE_BLOB_KEY_MAX]);
 
 #endif

@@ -2,7 +2,7 @@
  * is storage/s3.h).
  *
  * Keys: blobs at "sha256/<hex>", tus chunks at
- * "uploads/<id>/<offset, 20 digits>" (store_blob_key, store_blob_part_key).
+ * "uploads/<id>/<offset, 20 digits>-<tag>" (store_blob_key, part_key).
  * Local files (copies on loan, chunks being received, assembled uploads)
  * live in the scratch directory under STORE_BLOB_SCRATCH_PREFIX, mode
  * 0600, so the worker's startup cleaning removes what a killed run left.
@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include <openssl/evp.h>
+#include <openssl/rand.h>
 
 #include "common/hex.h"
 #include "storage/blob_impl.h"
@@ -221,7 +222,18 @@ static fg_result s3b_each(store_blob *base, store_blob_each_fn fn, void *ctx, fg
     return s3_list(((blob_s3 *)base)->c, "sha256/", on_blob, &e, r);
 }
 
-/* ---- tus chunks: one object each, "uploads/<id>/<offset>" ---- */
+/* ---- tus chunks: one object each, "uploads/<id>/<offset>-<tag>" ----
+ *
+ * The tag is 8 random bytes drawn per attempt. Two PATCHes of one upload
+ * at the same offset on two nodes are not locked against each other (the
+ * row's guarded offset update decides which one counts); with one key per
+ * offset, the loser's cleanup would delete the winner's object. With a key
+ * per attempt the loser removes only its own. A chunk left by a node that
+ * died between its PUT and its update stays beside the winner's; the
+ * assembly chooses between them (chunk_pick) and the upload's sha-256
+ * decides. */
+
+#define TAG_HEX 16
 
 typedef struct s3_part {
     store_blob_part base; /* first */
@@ -232,7 +244,16 @@ typedef struct s3_part {
     EVP_MD_CTX *md;       /* its SHA-256, as it arrives */
     int64_t written;
     bool put;             /* its object was put */
+    char tag[TAG_HEX + 1];
 } s3_part;
+
+/* "uploads/<id>/<offset, 20 digits>-<tag>". */
+static void part_key(const char *id, int64_t offset, const char *tag,
+                     char out[STORE_BLOB_KEY_MAX])
+{
+    /* id is 32 hex (checked by storage/blob.c), tag TAG_HEX: 78 bytes. */
+    snprintf(out, STORE_BLOB_KEY_MAX, "uploads/%.32s/%020lld-%.16s", id, (long long)offset, tag);
+}
 
 static fg_result s3b_parts_create(store_blob *base, const char *id, fg_reason *r)
 {
@@ -254,7 +275,13 @@ static fg_result s3b_part_begin(store_blob *base, const char *id, store_blob_par
     p->offset = -1;
     p->fd = -1;
     snprintf(p->id, sizeof p->id, "%s", id);
-    fg_result rc = scratch_file(b, &p->fd, p->path, sizeof p->path, r);
+    unsigned char tag[TAG_HEX / 2];
+    fg_result rc = RAND_bytes(tag, sizeof tag) == 1
+                       ? FG_OK
+                       : fg_fail(r, FG_EIO, "cannot draw an upload chunk's tag");
+    fg_hex_encode(tag, sizeof tag, p->tag);
+    if (rc == FG_OK)
+        rc = scratch_file(b, &p->fd, p->path, sizeof p->path, r);
     if (rc == FG_OK && (!(p->md = EVP_MD_CTX_new()) ||
                         !EVP_DigestInit_ex(p->md, EVP_sha256(), NULL)))
         rc = fg_fail(r, FG_EIO, "cannot start sha-256");
@@ -276,8 +303,8 @@ static fg_result s3b_part_seek(store_blob_part *base, int64_t offset, fg_reason 
     s3_part *p = (s3_part *)base;
     (void)r;
     /* A chunk stored earlier at this offset whose offset was never
-     * recorded is overwritten by this one's object (same key); bytes past
-     * the recorded offset are ignored by the assembly. */
+     * recorded stays under its own tag; the assembly chooses between
+     * them, and bytes past the recorded length are ignored. */
     p->offset = offset;
     return FG_OK;
 }
@@ -322,7 +349,7 @@ static fg_result s3b_part_flush(store_blob_part *base, fg_reason *r)
     }
     EVP_MD_CTX_free(copy);
     fg_hex_encode(dig, 32, hex);
-    store_blob_part_key(p->id, p->offset, key);
+    part_key(p->id, p->offset, p->tag, key);
     fg_result rc = s3_put_file(b->c, key, p->path, hex, r);
     if (rc == FG_OK)
         p->put = true;
@@ -337,7 +364,7 @@ static bool s3b_part_end(store_blob_part *base, bool keep)
     if (!keep && p->put) {
         char key[STORE_BLOB_KEY_MAX];
         fg_reason ignore;
-        store_blob_part_key(p->id, p->offset, key);
+        part_key(p->id, p->offset, p->tag, key);
         ok = s3_delete(b->c, key, &ignore) == FG_OK;
     }
     close(p->fd);
@@ -350,6 +377,7 @@ static bool s3b_part_end(store_blob_part *base, bool keep)
 /* One chunk of an upload, from its key. */
 typedef struct chunk {
     int64_t offset, size;
+    char tag[TAG_HEX + 1];
 } chunk;
 
 typedef struct chunks {
@@ -360,12 +388,15 @@ typedef struct chunks {
     bool toomany, nomem;
 } chunks;
 
-/* The offset of "uploads/<id>/<20 digits>", or -1. */
+/* The offset of "<20 digits>-<tag>" (the end of a chunk's key), or -1. */
 static int64_t key_offset(const char *rest)
 {
     int64_t v = 0;
-    if (strlen(rest) != 20)
+    if (strlen(rest) != 20 + 1 + TAG_HEX || rest[20] != '-')
         return -1;
+    for (int i = 21; i < 21 + TAG_HEX; i++)
+        if (!((rest[i] >= '0' && rest[i] <= '9') || (rest[i] >= 'a' && rest[i] <= 'f')))
+            return -1;
     for (int i = 0; i < 20; i++) {
         if (rest[i] < '0' || rest[i] > '9' || v > (INT64_MAX - 9) / 10)
             return -1;
@@ -399,8 +430,40 @@ static bool on_chunk(void *ud, const char *key, int64_t size, int64_t mtime)
         c->v = v;
         c->cap = cap;
     }
-    c->v[c->n++] = (chunk){off, size};
+    chunk *k = &c->v[c->n++];
+    k->offset = off;
+    k->size = size;
+    memcpy(k->tag, key + c->plen + 21, TAG_HEX + 1);
     return true;
+}
+
+/* The chunk to take at offset `at` among v[i..n) (sorted by key, so the
+ * candidates at one offset are together): the only one, or, when a dead
+ * attempt left another beside it, the one whose end is where the next
+ * chunk starts or where the upload ends. -1 when none starts at `at` or
+ * the choice stays open (then the upload is damaged and sent again). */
+static ssize_t chunk_pick(const chunks *c, size_t i, int64_t at, int64_t length)
+{
+    size_t j = i;
+    while (j < c->n && c->v[j].offset == at)
+        j++;
+    if (j == i)
+        return -1;
+    if (j == i + 1)
+        return (ssize_t)i;
+    ssize_t pick = -1;
+    for (size_t k = i; k < j; k++) {
+        int64_t end = c->v[k].offset + c->v[k].size;
+        bool leads = end == length;
+        for (size_t m = j; m < c->n && !leads && c->v[m].offset <= end; m++)
+            leads = c->v[m].offset == end;
+        if (leads) {
+            if (pick >= 0)
+                return -1;
+            pick = (ssize_t)k;
+        }
+    }
+    return pick;
 }
 
 static fg_result s3b_parts_assemble(store_blob *base, const char *id, int64_t length,
@@ -427,20 +490,24 @@ static fg_result s3b_parts_assemble(store_blob *base, const char *id, int64_t le
     if ((rc = scratch_file(b, &fd, path, cap, r)) != FG_OK)
         goto out;
     int64_t at = 0;
-    for (size_t i = 0; i < c.n && c.v[i].offset < length; i++) {
+    for (size_t i = 0; i < c.n && at < length;) {
         /* Chunks start where the recorded offsets were; past the length
          * are leftovers of chunks never recorded, ignored. */
-        if (c.v[i].offset != at) {
+        while (i < c.n && c.v[i].offset < at)
+            i++; /* a dead attempt's chunk that the chosen one passed over */
+        ssize_t k = chunk_pick(&c, i, at, length);
+        if (k < 0) {
             rc = fg_fail(r, FG_ECORRUPT, "upload bytes missing at offset %lld",
                          (long long)at);
             goto out;
         }
-        store_blob_part_key(id, c.v[i].offset, key);
+        while (i < c.n && c.v[i].offset == at)
+            i++;
+        part_key(id, at, c.v[k].tag, key);
         int64_t got = 0;
         if ((rc = s3_get_fd(b->c, key, fd, &got, r)) != FG_OK) {
             if (rc == FG_ENOTFOUND) /* removed since the listing */
-                rc = fg_fail(r, FG_ECORRUPT, "upload chunk at %lld is gone",
-                             (long long)c.v[i].offset);
+                rc = fg_fail(r, FG_ECORRUPT, "upload chunk at %lld is gone", (long long)at);
             goto out;
         }
         at += got;

@@ -356,6 +356,53 @@ TEST("tus chunks are objects; they assemble in order, a refused one is cut, gaps
     store_close(&s);
 }
 
+#define UP3 "00000000000000000000000000000003"
+
+/* Two nodes take a PATCH at one offset at once: both put their chunk,
+ * the row's guarded update lets one count, and the other ends without
+ * keeping. Its cleanup must remove its own object, never the winner's. */
+TEST("two attempts at one offset: the loser's cleanup leaves the winner's chunk")
+{
+    struct store s;
+    char path[4096], body[64];
+    fg_reason r = {""};
+    store_open(&s);
+    CHECK(store_blob_parts_create(s.b, UP3, &r) == FG_OK);
+    store_blob_part *win = NULL, *lose = NULL;
+    bool busy = false;
+    CHECK(store_blob_part_begin(s.b, UP3, &win, &busy, &r) == FG_OK);
+    CHECK(store_blob_part_begin(s.b, UP3, &lose, &busy, &r) == FG_OK);
+    CHECK(store_blob_part_seek(win, 0, &r) == FG_OK && store_blob_part_seek(lose, 0, &r) == FG_OK);
+    CHECK(store_blob_part_write(win, "winner", 6, &r) == FG_OK);
+    CHECK(store_blob_part_write(lose, "loser!", 6, &r) == FG_OK);
+    CHECK(store_blob_part_flush(win, &r) == FG_OK);
+    CHECK(store_blob_part_flush(lose, &r) == FG_OK);
+    CHECK(store_blob_part_end(win, true));
+    CHECK(store_blob_part_end(lose, false));
+    if (store_blob_parts_assemble(s.b, UP3, 6, NULL, path, sizeof path, &r) != FG_OK)
+        TAP_FAIL("assemble after the race: %s", r.text);
+    read_all(path, body, sizeof body);
+    CHECK_STR(body, "winner");
+    unlink(path);
+
+    /* A node that died after its PUT leaves a chunk beside the one that
+     * counted; the one whose end leads on to the next chunk is taken. */
+    CHECK(chunk(s.b, UP3, 6, "+dead attempt", true, &r) == FG_OK);
+    CHECK(chunk(s.b, UP3, 6, "+ok", true, &r) == FG_OK);
+    CHECK(chunk(s.b, UP3, 9, "!", true, &r) == FG_OK);
+    if (store_blob_parts_assemble(s.b, UP3, 10, NULL, path, sizeof path, &r) != FG_OK)
+        TAP_FAIL("assemble past a dead attempt: %s", r.text);
+    read_all(path, body, sizeof body);
+    CHECK_STR(body, "winner+ok!");
+    unlink(path);
+    /* two candidates that both lead on: the choice is not guessed */
+    CHECK(chunk(s.b, UP3, 10, "ab", true, &r) == FG_OK);
+    CHECK(chunk(s.b, UP3, 10, "cd", true, &r) == FG_OK);
+    CHECK(store_blob_parts_assemble(s.b, UP3, 12, NULL, path, sizeof path, &r) == FG_ECORRUPT);
+    CHECK(store_blob_parts_remove(s.b, UP3, &r) == FG_OK);
+    store_close(&s);
+}
+
 int main(void)
 {
     return s3_server_main();
