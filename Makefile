@@ -10,8 +10,8 @@ BIN     ?= bin
 
 # Every library the code links; pkg-config gives the flags.
 PKGS_ENGINE = vips libmagic libarchive cairo poppler-glib libseccomp
-PKGS_STORE  = sqlite3 openssl libpq
-PKGS_WORKER = fcgi libjwt jansson libcurl libmagic libseccomp sqlite3 openssl libarchive libpq
+PKGS_STORE  = sqlite3 libpq openssl
+PKGS_WORKER = fcgi libjwt jansson libcurl libmagic libseccomp sqlite3 libpq openssl libarchive
 PKGS_ALL    = $(sort $(PKGS_ENGINE) $(PKGS_STORE) $(PKGS_WORKER))
 
 PKG_CFLAGS  = $(shell pkg-config --cflags $(PKGS_ALL) 2>/dev/null)

@@ -71,6 +71,22 @@ FG_MUST_CHECK fg_result store_meta_open_sqlite(const char *path,
                                                store_meta **out /* out */,
                                                fg_reason *r);
 
+/* Opens the store the settings name: with database_url set (not NULL, not
+ * ""), the PostgreSQL database there (postgres:// or postgresql://, libpq's
+ * URI syntax: storage/pg_conn.h), its schema brought up to date; otherwise
+ * SQLite at data_dir/filigrane.db, as store_meta_open_sqlite. Every
+ * program opens its store through this (the worker, its runners and the
+ * CLI), so both engines are reached the same way. FG_EUSAGE for another
+ * URL scheme; FG_EIO "cannot connect to PostgreSQL at
+ * postgres://user:***@host:port/db: <reason>" when the server cannot be
+ * reached (the password never appears in a reason); otherwise as
+ * store_meta_open_sqlite. On success *out is the caller's
+ * (store_meta_free); on failure *out is NULL. */
+FG_MUST_CHECK fg_result store_meta_open_url(const char *database_url,
+                                            const char *data_dir,
+                                            store_meta **out /* out */,
+                                            fg_reason *r);
+
 /* Closes the handle; an open transaction is rolled back. Accepts NULL. */
 void store_meta_free(store_meta *m);
 
