@@ -402,6 +402,34 @@ FG_MUST_CHECK fg_result store_outbox_due(store_meta *m, int64_t now,
                                          store_outbox_list *out /* out */,
                                          fg_reason *r);
 
+/* Claims up to `limit` pending events due at `now` (unix seconds), oldest
+ * due first (0 or over FG_MAX_LIST_ROWS: FG_MAX_LIST_ROWS), for one sender:
+ * in the statement that picks them, their next_attempt_at moves to now +
+ * lease_s, so no other sender, on this node or another, sees them due
+ * until the lease ends. The sender then records the try
+ * (store_outbox_mark_sent / _failed), or gives the event back unsent
+ * (store_outbox_release); a sender that dies loses its claims when the
+ * lease ends, and the event is tried again by whichever sender claims it
+ * next. So each try is made once, by one sender. The items hold
+ * next_attempt_at = now + lease_s (the claim's token for release). Takes
+ * its own write transaction: FG_EUSAGE inside one, or for a lease_s < 1,
+ * a negative now or one so large the lease end would overflow. The
+ * caller owns *out on success (store_outbox_list_release); on failure
+ * *out is empty. */
+FG_MUST_CHECK fg_result store_outbox_claim(store_meta *m, int64_t now,
+                                           int64_t lease_s, size_t limit,
+                                           store_outbox_list *out /* out */,
+                                           fg_reason *r);
+
+/* Gives back event e, claimed by store_outbox_claim and not tried (its
+ * sender is stopping): it is due again at once, its attempts unchanged.
+ * Only while the claim holds (next_attempt_at still the claim's lease
+ * end): a claim that ran out and was taken by another sender is left
+ * alone, and that is no error. */
+FG_MUST_CHECK fg_result store_outbox_release(store_meta *m,
+                                             const store_outbox_event *e,
+                                             fg_reason *r);
+
 /* Marks pending event id sent (now), counting the try; last_error keeps
  * the error of the try before, if any (why it was late). FG_ENOTFOUND if
  * there is no pending event id (unknown, sent or dead already). */
