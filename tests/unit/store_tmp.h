@@ -97,6 +97,29 @@ static inline const char *db_engine_name(void)
     }                                                                          \
     static void TAP_CAT(dbt_, __LINE__)(void)
 
+/* A test of PostgreSQL's own behaviour (row locks, SKIP LOCKED):
+ * registered only when the variable is set, as "... (postgresql)". */
+#define PG_TEST(title)                                                         \
+    static void TAP_CAT(pgt_, __LINE__)(void);                                 \
+    static void TAP_CAT(pgt_run_, __LINE__)(void)                              \
+    {                                                                          \
+        db_engine = DB_POSTGRESQL;                                             \
+        TAP_CAT(pgt_, __LINE__)();                                             \
+        db_engine = DB_SQLITE;                                                 \
+    }                                                                          \
+    __attribute__((constructor)) static void TAP_CAT(pgreg_, __LINE__)(void)   \
+    {                                                                          \
+        const char *u_ = getenv(DB_URL_ENV);                                   \
+        if (!u_ || !*u_)                                                       \
+            return;                                                            \
+        if (tap_ncases < TAP_MAX_CASES)                                        \
+            tap_cases[tap_ncases++] =                                          \
+                (struct tap_case){title " (postgresql)", TAP_CAT(pgt_run_, __LINE__)}; \
+        else                                                                   \
+            tap_dropped++;                                                     \
+    }                                                                          \
+    static void TAP_CAT(pgt_, __LINE__)(void)
+
 /* A metadata store on a fresh SQLite file or PostgreSQL database, with
  * its own temp directory (dir) either way, for the tests of the store and
  * of what is built on it. The including test includes tests/unit/tap.h
@@ -215,6 +238,43 @@ static inline void db_exec(struct db *d, const char *sql)
     PQfinish(c);
     if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK)
         TAP_FAIL("%s: %s", sql, msg);
+}
+
+/* A plain libpq connection to d's PostgreSQL database, beside the store's
+ * handles, for a test that holds row locks itself (PQfinish it). */
+static inline PGconn *db_raw_pg(struct db *d)
+{
+    PGconn *c = PQconnectdb(d->url);
+    if (PQstatus(c) != CONNECTION_OK) {
+        char msg[256];
+        snprintf(msg, sizeof msg, "%s", PQerrorMessage(c));
+        PQfinish(c);
+        TAP_FAIL("connect: %s", msg);
+    }
+    return c;
+}
+
+/* Runs sql on c; fails the test unless it succeeds. */
+static inline void db_raw_exec(PGconn *c, const char *sql)
+{
+    PGresult *res = PQexec(c, sql);
+    ExecStatusType s = PQresultStatus(res);
+    char msg[256];
+    snprintf(msg, sizeof msg, "%s", PQresultErrorMessage(res));
+    PQclear(res);
+    if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK)
+        TAP_FAIL("%s: %s", sql, msg);
+}
+
+/* Sets a server setting for every later connection to d's database
+ * (ALTER DATABASE ... SET), e.g. lock_timeout, so that a statement that
+ * should never wait fails instead of hanging the test. */
+static inline void db_pg_setting(struct db *d, const char *name, const char *value)
+{
+    char sql[256], err[512] = "";
+    snprintf(sql, sizeof sql, "ALTER DATABASE %s SET %s = '%s'", d->dbname, name, value);
+    if (db_admin(sql, err, sizeof err) != 0)
+        TAP_FAIL("%s: %s", sql, err);
 }
 
 static inline void db_close(struct db *d)

@@ -9,6 +9,7 @@
 #include "tests/unit/store_tmp.h"
 
 #include <pthread.h>
+#include <time.h>
 #include <sqlite3.h>
 
 #include "storage/jobs.h"
@@ -225,6 +226,117 @@ DB_TEST("two handles claiming at once never get the same job, and miss none")
                 dup++;
     CHECK_INT(dup, 0);
     printf("# claims: %d and %d\n", k[0].n, k[1].n);
+    db_close(&d);
+}
+
+static double seconds_since(const struct timespec *t0)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)(t.tv_sec - t0->tv_sec) + (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+PG_TEST("a claim passes over a job another node holds locked, without waiting for it")
+{
+    struct db d;
+    store_job j;
+    char sql[128];
+    struct timespec t0;
+    db_open(&d);
+    int64_t first = add(d.m, "f-first", T0 - 2);
+    int64_t second = add(d.m, "f-second", T0 - 1);
+    /* A claim that waited for the lock would fail after 3 s. */
+    db_pg_setting(&d, "lock_timeout", "3s");
+    store_meta *m = db_handle(&d);
+    PGconn *other = db_raw_pg(&d);
+    db_raw_exec(other, "BEGIN");
+    snprintf(sql, sizeof sql, "SELECT id FROM jobs WHERE id = %lld FOR UPDATE", (long long)first);
+    db_raw_exec(other, sql);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    bool got = claim(m, "b", T0, &j);
+    double took = seconds_since(&t0);
+    db_raw_exec(other, "COMMIT");
+    PQfinish(other);
+    CHECK(got);
+    CHECK_INT(j.id, second);
+    CHECK(took < 1.0);
+    /* Once the lock is gone the first is anyone's. */
+    CHECK(claim(m, "b", T0, &j));
+    CHECK_INT(j.id, first);
+    store_meta_free(m);
+    db_close(&d);
+}
+
+/* Four nodes claiming at once, with no pause between claims. */
+#define MANY_JOBS 400
+#define MANY_HANDLES 4
+struct many {
+    store_meta *m;
+    char owner[16];
+    int n, errors;
+    int64_t got[MANY_JOBS];
+};
+static pthread_barrier_t many_line;
+
+static void *claim_many(void *p)
+{
+    struct many *k = p;
+    fg_reason r = {""};
+    pthread_barrier_wait(&many_line);
+    for (;;) {
+        store_job j;
+        bool got = false;
+        if (store_job_claim(k->m, k->owner, T0, LEASE, &j, &got, &r) != FG_OK) {
+            k->errors++;
+            break;
+        }
+        if (!got || k->n == MANY_JOBS)
+            break;
+        k->got[k->n++] = j.id;
+    }
+    return NULL;
+}
+
+PG_TEST("four handles claiming flat out share the jobs: none twice, none missed")
+{
+    struct db d;
+    fg_reason r = {""};
+    char subject[32];
+    static struct many k[MANY_HANDLES];
+    static int seen[MANY_JOBS + 1];
+    pthread_t t[MANY_HANDLES];
+    db_open(&d);
+    CHECK_INT(store_meta_begin(d.m, &r), FG_OK);
+    for (int i = 0; i < MANY_JOBS; i++) {
+        snprintf(subject, sizeof subject, "f-%d", i);
+        add(d.m, subject, T0 - MANY_JOBS + i);
+    }
+    CHECK_INT(store_meta_commit(d.m, &r), FG_OK);
+    memset(seen, 0, sizeof seen);
+    pthread_barrier_init(&many_line, NULL, MANY_HANDLES);
+    for (int i = 0; i < MANY_HANDLES; i++) {
+        memset(&k[i], 0, sizeof k[i]);
+        k[i].m = db_handle(&d);
+        snprintf(k[i].owner, sizeof k[i].owner, "node%d", i);
+    }
+    for (int i = 0; i < MANY_HANDLES; i++)
+        CHECK(pthread_create(&t[i], NULL, claim_many, &k[i]) == 0);
+    int total = 0, errors = 0, dup = 0;
+    for (int i = 0; i < MANY_HANDLES; i++)
+        pthread_join(t[i], NULL);
+    pthread_barrier_destroy(&many_line);
+    for (int i = 0; i < MANY_HANDLES; i++) {
+        store_meta_free(k[i].m);
+        total += k[i].n;
+        errors += k[i].errors;
+        for (int x = 0; x < k[i].n; x++)
+            if (k[i].got[x] < 1 || k[i].got[x] > MANY_JOBS || seen[k[i].got[x]]++)
+                dup++;
+    }
+    printf("# claims: %d %d %d %d\n", k[0].n, k[1].n, k[2].n, k[3].n);
+    CHECK_INT(errors, 0);
+    CHECK_INT(dup, 0);
+    CHECK_INT(total, MANY_JOBS);
     db_close(&d);
 }
 
