@@ -4,11 +4,13 @@
  * once, as several nodes would hold them.
  *
  * The server is FILIGRANE_TEST_DATABASE_URL (tests/run.sh starts one for
- * the run); each test makes its own database there. Without it, each test
- * reports itself skipped. */
+ * the run); each test makes its own database there (tests/unit/store_tmp.h).
+ * The tests that need no server always run; the others are registered
+ * only when it is set (PG_TEST). */
 #define _GNU_SOURCE
 #define TAP_MAIN
 #include "tests/unit/tap.h"
+#include "tests/unit/store_tmp.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -25,45 +27,11 @@
 #include "storage/meta.h"
 #include "storage/meta_pg_impl.h"
 
-/* ---- a fresh database per test ---- */
-
-struct pgdb {
-    char admin[1024]; /* the server's URL, as given */
-    char url[1100];   /* the test's own database */
-    char name[64];
-    store_meta *m;
-};
-
+/* The server's URL, as given (its own database, where databases are made
+ * and dropped). */
 static const char *server_url(void)
 {
-    const char *u = getenv("FILIGRANE_TEST_DATABASE_URL");
-    return u && *u ? u : NULL;
-}
-
-#define NEED_SERVER()                                                        \
-    do {                                                                     \
-        if (!server_url()) {                                                 \
-            printf("# SKIP no FILIGRANE_TEST_DATABASE_URL\n");               \
-            return;                                                          \
-        }                                                                    \
-    } while (0)
-
-/* url with its database (the path) replaced by name. */
-static void url_with_db(const char *url, const char *name, char *out, size_t cap)
-{
-    const char *p = strstr(url, "://");
-    p = p ? p + 3 : url;
-    size_t host = strcspn(p, "/?");
-    const char *query = strchr(p + host, '?');
-    snprintf(out, cap, "%.*s/%s%s", (int)(p + host - url), url, name, query ? query : "");
-}
-
-static PGconn *admin_conn(void)
-{
-    PGconn *c = PQconnectdb(server_url());
-    if (PQstatus(c) != CONNECTION_OK)
-        TAP_FAIL("cannot reach the test server: %s", PQerrorMessage(c));
-    return c;
+    return getenv(DB_URL_ENV);
 }
 
 /* Runs sql on a connection of its own to url; returns the first value of
@@ -82,44 +50,6 @@ static bool raw(const char *url, const char *sql, char *out, size_t cap)
     PQclear(res);
     PQfinish(c);
     return ok;
-}
-
-static void pgdb_open(struct pgdb *d)
-{
-    static atomic_int counter;
-    fg_reason r = {""};
-    char sql[128];
-    snprintf(d->admin, sizeof d->admin, "%s", server_url());
-    snprintf(d->name, sizeof d->name, "fg_meta_pg_%d_%d", (int)getpid(),
-             atomic_fetch_add(&counter, 1));
-    snprintf(sql, sizeof sql, "CREATE DATABASE %s", d->name);
-    PGconn *c = admin_conn();
-    PGresult *res = PQexec(c, sql);
-    if (PQresultStatus(res) != PGRES_COMMAND_OK)
-        TAP_FAIL("create database: %s", PQerrorMessage(c));
-    PQclear(res);
-    PQfinish(c);
-    url_with_db(d->admin, d->name, d->url, sizeof d->url);
-    if (store_meta_open_url(d->url, NULL, &d->m, &r) != FG_OK)
-        TAP_FAIL("open: %s", r.text);
-}
-
-static store_meta *pgdb_handle(struct pgdb *d)
-{
-    fg_reason r = {""};
-    store_meta *m = NULL;
-    if (store_meta_open_url(d->url, NULL, &m, &r) != FG_OK)
-        TAP_FAIL("open another handle: %s", r.text);
-    return m;
-}
-
-static void pgdb_close(struct pgdb *d)
-{
-    char sql[128];
-    store_meta_free(d->m);
-    d->m = NULL;
-    snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s WITH (FORCE)", d->name);
-    raw(d->admin, sql, NULL, 0);
 }
 
 static void mk_order(store_meta *m, const char *id)
@@ -218,9 +148,8 @@ TEST("an unreachable server is a clear error that shows no password")
     CHECK(strstr(r.text, "hunter2") == NULL);
 }
 
-TEST("a wrong password is refused by the server, and not echoed")
+PG_TEST("a wrong password is refused by the server, and not echoed")
 {
-    NEED_SERVER();
     char url[1100], bad[1100];
     snprintf(url, sizeof url, "%s", server_url());
     /* The same URL with another password. */
@@ -240,13 +169,12 @@ TEST("a wrong password is refused by the server, and not echoed")
 
 /* ---- schema ---- */
 
-TEST("a fresh database is migrated to the latest step, once per step")
+PG_TEST("a fresh database is migrated to the latest step, once per step")
 {
-    NEED_SERVER();
-    struct pgdb d;
+    struct db d;
     fg_reason r;
     int v = 0;
-    pgdb_open(&d);
+    db_open(&d);
     CHECK_INT(store_meta_schema_version(d.m, &v, &r), FG_OK);
     CHECK_INT(v, store_pg_schema_latest());
     CHECK_INT(raw_num(d.url, "SELECT count(*) FROM schema_version"), store_pg_schema_latest());
@@ -255,10 +183,10 @@ TEST("a fresh database is migrated to the latest step, once per step")
                              "'audit','outbox','blob_refs','idempotency_keys','jobs','uploads')"),
               10);
     /* Opening again applies nothing. */
-    store_meta *again = pgdb_handle(&d);
+    store_meta *again = db_handle(&d);
     store_meta_free(again);
     CHECK_INT(raw_num(d.url, "SELECT count(*) FROM schema_version"), store_pg_schema_latest());
-    pgdb_close(&d);
+    db_close(&d);
 }
 
 struct opener {
@@ -278,19 +206,18 @@ static void *open_one(void *p)
     return NULL;
 }
 
-TEST("six nodes opening one empty database at once all succeed, each step applied once")
+PG_TEST("six nodes opening one empty database at once all succeed, each step applied once")
 {
-    NEED_SERVER();
-    struct pgdb d;
+    struct db d;
     char sql[128];
-    pgdb_open(&d);
+    db_open(&d);
     store_meta_free(d.m);
     d.m = NULL;
     /* Empty it again: the opens below race on a database with no tables. */
-    snprintf(sql, sizeof sql, "DROP DATABASE %s WITH (FORCE)", d.name);
-    CHECK(raw(d.admin, sql, NULL, 0));
-    snprintf(sql, sizeof sql, "CREATE DATABASE %s", d.name);
-    CHECK(raw(d.admin, sql, NULL, 0));
+    snprintf(sql, sizeof sql, "DROP DATABASE %s WITH (FORCE)", d.dbname);
+    CHECK(raw(server_url(), sql, NULL, 0));
+    snprintf(sql, sizeof sql, "CREATE DATABASE %s", d.dbname);
+    CHECK(raw(server_url(), sql, NULL, 0));
     pthread_t t[6];
     struct opener o[6];
     for (int i = 0; i < 6; i++) {
@@ -305,15 +232,14 @@ TEST("six nodes opening one empty database at once all succeed, each step applie
     CHECK_INT(raw_num(d.url, "SELECT count(*) FROM schema_version"), store_pg_schema_latest());
     CHECK_INT(raw_num(d.url, "SELECT count(DISTINCT version) FROM schema_version"),
               store_pg_schema_latest());
-    pgdb_close(&d);
+    db_close(&d);
 }
 
-TEST("a database migrated by a newer program is refused")
+PG_TEST("a database migrated by a newer program is refused")
 {
-    NEED_SERVER();
-    struct pgdb d;
+    struct db d;
     char sql[160];
-    pgdb_open(&d);
+    db_open(&d);
     snprintf(sql, sizeof sql,
              "INSERT INTO schema_version(version, applied_at) VALUES (%d, 'later')",
              store_pg_schema_latest() + 1);
@@ -323,15 +249,14 @@ TEST("a database migrated by a newer program is refused")
     CHECK_INT(store_meta_open_url(d.url, NULL, &m, &r), FG_ECORRUPT);
     CHECK(m == NULL);
     CHECK(strstr(r.text, "newer than this program") != NULL);
-    pgdb_close(&d);
+    db_close(&d);
 }
 
-TEST("the audit table refuses UPDATE, DELETE and TRUNCATE from any client")
+PG_TEST("the audit table refuses UPDATE, DELETE and TRUNCATE from any client")
 {
-    NEED_SERVER();
-    struct pgdb d;
+    struct db d;
     fg_reason r;
-    pgdb_open(&d);
+    db_open(&d);
     mk_order(d.m, "ord-1");
     CHECK_INT(store_audit_append(d.m, "ord-1", "seller:s-7", "delivery.created", "{}", NULL,
                                  NULL, &r),
@@ -343,20 +268,19 @@ TEST("the audit table refuses UPDATE, DELETE and TRUNCATE from any client")
     store_audit_report rep;
     CHECK_INT(store_audit_verify(d.m, &rep, &r), FG_OK);
     CHECK_INT(rep.first_bad, 0);
-    pgdb_close(&d);
+    db_close(&d);
 }
 
-TEST("blob references follow file rows in the writing statement, purges drop them")
+PG_TEST("blob references follow file rows in the writing statement, purges drop them")
 {
-    NEED_SERVER();
-    struct pgdb d;
+    struct db d;
     fg_reason r;
     int n = 0;
     int64_t refs = 0, purged = 0;
     bool known = false;
     const char *a = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
     const char *b = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
-    pgdb_open(&d);
+    db_open(&d);
     mk_order(d.m, "ord-1");
     CHECK_INT(store_delivery_create(d.m, "ord-1", NULL, NULL, &n, &r), FG_OK);
     store_file f = {.order_id = "ord-1", .delivery = 1, .name = "a.jpg", .size = 3,
@@ -381,16 +305,15 @@ TEST("blob references follow file rows in the writing statement, purges drop the
     CHECK_INT(refs, 0);
     CHECK_INT(store_blob_ref_count(d.m, b, &refs, &known, &r), FG_OK);
     CHECK_INT(refs, 0);
-    pgdb_close(&d);
+    db_close(&d);
 }
 
-TEST("an expected conflict inside a transaction does not abort it")
+PG_TEST("an expected conflict inside a transaction does not abort it")
 {
-    NEED_SERVER();
-    struct pgdb d;
+    struct db d;
     fg_reason r;
     int n = 0;
-    pgdb_open(&d);
+    db_open(&d);
     mk_order(d.m, "ord-1");
     CHECK_INT(store_meta_begin(d.m, &r), FG_OK);
     CHECK_INT(store_delivery_create(d.m, "ord-1", NULL, NULL, &n, &r), FG_OK);
@@ -416,15 +339,14 @@ TEST("an expected conflict inside a transaction does not abort it")
     CHECK_INT(store_file_list_order(d.m, "ord-1", &l, &r), FG_OK);
     CHECK_INT(l.n, 1);
     store_file_list_release(&l);
-    pgdb_close(&d);
+    db_close(&d);
 }
 
-TEST("a commit after a failed statement is reported as a failed commit")
+PG_TEST("a commit after a failed statement is reported as a failed commit")
 {
-    NEED_SERVER();
-    struct pgdb d;
+    struct db d;
     fg_reason r;
-    pgdb_open(&d);
+    db_open(&d);
     mk_order(d.m, "ord-1");
     store_pg *pg = store_meta_pg_conn(d.m);
     CHECK_INT(store_meta_begin(d.m, &r), FG_OK);
@@ -437,72 +359,70 @@ TEST("a commit after a failed statement is reported as a failed commit")
     store_order o;
     CHECK_INT(store_order_get(d.m, "ord-1", &o, &r), FG_OK);
     CHECK_STR(o.state, "open");
-    pgdb_close(&d);
+    db_close(&d);
 }
 
 /* ---- reconnection ---- */
 
 /* Ends m's server session from another connection, as a server restart
  * or an administrator would. */
-static void kill_session(struct pgdb *d, store_meta *m)
+static void kill_session(store_meta *m)
 {
     char sql[128];
     int pid = PQbackendPID(store_pg_conn_ptr(store_meta_pg_conn(m)));
     snprintf(sql, sizeof sql, "SELECT pg_terminate_backend(%d)", pid);
-    CHECK(raw(d->admin, sql, NULL, 0));
+    CHECK(raw(server_url(), sql, NULL, 0));
     /* pg_terminate_backend signals; wait until the session is gone. */
     for (int i = 0; i < 200; i++) {
         snprintf(sql, sizeof sql, "SELECT count(*) FROM pg_stat_activity WHERE pid = %d", pid);
-        if (raw_num(d->admin, sql) == 0)
+        if (raw_num(server_url(), sql) == 0)
             return;
         usleep(10000);
     }
     TAP_FAIL("session %d did not end", pid);
 }
 
-TEST("a connection the server dropped is re-established for the next statement")
+PG_TEST("a connection the server dropped is re-established for the next statement")
 {
-    NEED_SERVER();
-    struct pgdb d;
+    struct db d;
     fg_reason r;
     store_order o;
-    pgdb_open(&d);
+    db_open(&d);
     mk_order(d.m, "ord-1");
     store_pg *pg = store_meta_pg_conn(d.m);
     CHECK_INT(store_pg_reconnects(pg), 0);
-    kill_session(&d, d.m);
+    kill_session(d.m);
     /* Outside a transaction: reconnect, run again, succeed. */
     CHECK_INT(store_order_get(d.m, "ord-1", &o, &r), FG_OK);
     CHECK_STR(o.id, "ord-1");
     CHECK_INT(store_pg_reconnects(pg), 1);
     /* Statements prepared on the old session are prepared again. */
-    kill_session(&d, d.m);
+    kill_session(d.m);
     bool created = false;
     CHECK_INT(store_order_create(d.m, "ord-2", "s-7", "b-9", NULL, NULL, NULL, &created, &r),
               FG_OK);
     CHECK(created);
     CHECK_INT(store_pg_reconnects(pg), 2);
     /* A dropped connection before begin: begin reconnects. */
-    kill_session(&d, d.m);
+    kill_session(d.m);
     CHECK_INT(store_meta_begin(d.m, &r), FG_OK);
     CHECK_INT(store_order_get(d.m, "ord-2", &o, &r), FG_OK);
     CHECK_INT(store_meta_commit(d.m, &r), FG_OK);
     CHECK_INT(store_pg_reconnects(pg), 3);
-    pgdb_close(&d);
+    db_close(&d);
 }
 
-TEST("a connection lost inside a transaction fails it, and the next one works")
+PG_TEST("a connection lost inside a transaction fails it, and the next one works")
 {
-    NEED_SERVER();
-    struct pgdb d;
+    struct db d;
     fg_reason r;
     store_order o;
     int n = 0;
-    pgdb_open(&d);
+    db_open(&d);
     mk_order(d.m, "ord-1");
     CHECK_INT(store_meta_begin(d.m, &r), FG_OK);
     CHECK_INT(store_delivery_create(d.m, "ord-1", NULL, NULL, &n, &r), FG_OK);
-    kill_session(&d, d.m);
+    kill_session(d.m);
     /* The delivery went with the session: no silent retry of half a
      * transaction. */
     CHECK_INT(store_order_get(d.m, "ord-1", &o, &r), FG_EIO);
@@ -515,7 +435,7 @@ TEST("a connection lost inside a transaction fails it, and the next one works")
     store_delivery_list_release(&l);
     CHECK_INT(store_delivery_create(d.m, "ord-1", NULL, NULL, &n, &r), FG_OK);
     CHECK_INT(n, 1);
-    pgdb_close(&d);
+    db_close(&d);
 }
 
 /* ---- concurrency: several handles, as several nodes ---- */
@@ -524,7 +444,7 @@ TEST("a connection lost inside a transaction fails it, and the next one works")
 #define EACH 10
 
 struct numberer {
-    struct pgdb *d;
+    struct db *d;
     int numbers[EACH];
     fg_result rc;
     char why[FG_REASON_MAX];
@@ -563,12 +483,11 @@ out:
     return NULL;
 }
 
-TEST("four nodes creating deliveries for one order at once get distinct numbers 1..40")
+PG_TEST("four nodes creating deliveries for one order at once get distinct numbers 1..40")
 {
-    NEED_SERVER();
-    struct pgdb d;
+    struct db d;
     fg_reason r;
-    pgdb_open(&d);
+    db_open(&d);
     mk_order(d.m, "ord-1");
     pthread_t t[NUMBERERS];
     struct numberer x[NUMBERERS];
@@ -596,13 +515,13 @@ TEST("four nodes creating deliveries for one order at once get distinct numbers 
     store_audit_report rep;
     CHECK_INT(store_audit_verify(d.m, &rep, &r), FG_OK);
     CHECK_INT(rep.count, NUMBERERS * EACH / 2);
-    pgdb_close(&d);
+    db_close(&d);
 }
 
 /* The acceptance webhook's side of the race: accept, then count the
  * deliveries the acceptance covers, in its transaction. */
 struct acceptor {
-    struct pgdb *d;
+    struct db *d;
     const char *order;
     int delay_ms;
     size_t covered;
@@ -664,13 +583,12 @@ static void *check_open(void *p)
     return NULL;
 }
 
-TEST("a delivery that checked the order open and an acceptance exclude each other")
+PG_TEST("a delivery that checked the order open and an acceptance exclude each other")
 {
-    NEED_SERVER();
-    struct pgdb d;
+    struct db d;
     fg_reason r;
-    pgdb_open(&d);
-    store_meta *seller = pgdb_handle(&d);
+    db_open(&d);
+    store_meta *seller = db_handle(&d);
     for (int round = 0; round < 4; round++) {
         char order[32];
         snprintf(order, sizeof order, "ord-%d", round);
@@ -718,13 +636,13 @@ TEST("a delivery that checked the order open and an acceptance exclude each othe
     CHECK(up.waited > 0.1);
     CHECK_STR(up.state, "accepted");
     store_meta_free(seller);
-    pgdb_close(&d);
+    db_close(&d);
 }
 
 #define ORDERS 12
 
 struct seller {
-    struct pgdb *d;
+    struct db *d;
     char (*names)[16];
     int made, refused;
     fg_result rc;
@@ -764,12 +682,11 @@ out:
     return NULL;
 }
 
-TEST("racing deliveries and acceptances on many orders: none lands after its acceptance")
+PG_TEST("racing deliveries and acceptances on many orders: none lands after its acceptance")
 {
-    NEED_SERVER();
-    struct pgdb d;
+    struct db d;
     fg_reason r;
-    pgdb_open(&d);
+    db_open(&d);
     struct acceptor a[ORDERS];
     pthread_t ta[ORDERS];
     char names[ORDERS][16];
@@ -814,12 +731,12 @@ TEST("racing deliveries and acceptances on many orders: none lands after its acc
     /* The race happened: some deliveries were made and some refused. */
     CHECK(total > 0);
     CHECK(s[0].refused + s[1].refused > 0);
-    pgdb_close(&d);
+    db_close(&d);
 }
 
 /* Another order's writes while order A is held: they must not wait. */
 struct other {
-    struct pgdb *d;
+    struct db *d;
     const char *order;
     atomic_int done;
     fg_result rc;
@@ -875,14 +792,13 @@ static void *accept_a(void *p)
     return NULL;
 }
 
-TEST("writers of order B never wait for a transaction holding order A")
+PG_TEST("writers of order B never wait for a transaction holding order A")
 {
-    NEED_SERVER();
-    struct pgdb d;
+    struct db d;
     fg_reason r;
     store_order o;
     int n = 0;
-    pgdb_open(&d);
+    db_open(&d);
     mk_order(d.m, "ord-a");
     /* Order A held as a delivery holds it: its row locked, a delivery
      * numbered, an audit entry appended, not committed. */
@@ -912,5 +828,5 @@ TEST("writers of order B never wait for a transaction holding order A")
     CHECK_INT(a.covered, 1);
     store_audit_report rep;
     CHECK_INT(store_audit_verify(d.m, &rep, &r), FG_OK);
-    pgdb_close(&d);
+    db_close(&d);
 }
