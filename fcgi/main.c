@@ -250,7 +250,7 @@ int main(void)
     }
     /* Audit checkpoints (storage/audit.h): asked for by a timer, written
      * by the job runners. */
-    if (fcgi_checkpoints_start(checkpoint_interval, db_path, &checkpoints, &r) != FG_OK) {
+    if (fcgi_checkpoints_start(checkpoint_interval, db, &checkpoints, &r) != FG_OK) {
         fcgi_log(FCGI_LOG_ERROR, "%s", r.text);
         goto out;
     }

@@ -830,3 +830,121 @@ PG_TEST("writers of order B never wait for a transaction holding order A")
     CHECK_INT(store_audit_verify(d.m, &rep, &r), FG_OK);
     db_close(&d);
 }
+
+/* ---- schema step 9 on PostgreSQL: the global chain moves per order ---- */
+
+/* The old entries: orders interleaved, a service event, non-ASCII. */
+static const struct {
+    const char *order, *action, *detail;
+} OLD[] = {
+    {"ord-1", "order.created", "{\"buyer\":\"Zo\xc3\xab\"}"},
+    {"ord-2", "order.created", "{}"},
+    {NULL, "store.opened", "{}"},
+    {"ord-1", "delivery.created", "{\"number\":1}"},
+    {"ord-1", "order.accepted", "{}"},
+};
+#define N_OLD ((int)(sizeof OLD / sizeof OLD[0]))
+
+/* d's database at the step before per-order chains, holding OLD as a
+ * version 1 chain (hashed as the old code did), then tamper (may be NULL)
+ * run on it; the last old hash into head. */
+static void make_old_pg(struct db *d, const char *tamper, char head[STORE_HEX_MAX])
+{
+    fg_reason r = {""};
+    store_pg *pg = NULL;
+    char sql[128];
+    int step = store_pg_schema_step_of("CREATE TABLE audit_heads");
+    CHECK(step > 1);
+    /* A database of its own, not migrated by db_open. */
+    store_meta_free(d->m);
+    d->m = NULL;
+    snprintf(sql, sizeof sql, "DROP DATABASE %s WITH (FORCE)", d->dbname);
+    CHECK(raw(server_url(), sql, NULL, 0));
+    snprintf(sql, sizeof sql, "CREATE DATABASE %s", d->dbname);
+    CHECK(raw(server_url(), sql, NULL, 0));
+    CHECK_INT(store_pg_connect(d->url, &pg, &r), FG_OK);
+    CHECK_INT(store_pg_migrate_to(pg, step - 1, &r), FG_OK);
+    memcpy(head, STORE_AUDIT_GENESIS, STORE_HEX_MAX);
+    for (int i = 0; i < N_OLD; i++) {
+        store_audit_entry e = {.seq = i + 1, .at = "2026-11-20T09:00:00.000Z",
+                               .actor = "order-system", .detail = (char *)OLD[i].detail};
+        char sb[24];
+        snprintf(e.order_id, sizeof e.order_id, "%s", OLD[i].order ? OLD[i].order : "");
+        snprintf(e.action, sizeof e.action, "%s", OLD[i].action);
+        memcpy(e.prev_hash, head, STORE_HEX_MAX);
+        CHECK_INT(store_audit_hash_v1(&e, e.hash, &r), FG_OK);
+        const char *v[] = {store_pg_i64(sb, e.seq), OLD[i].order, e.at, e.actor, e.action,
+                           e.detail, e.prev_hash, e.hash};
+        if (store_pg_exec(pg,
+                          "INSERT INTO audit(seq, order_id, at, actor, action, detail,"
+                          " prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                          8, v, NULL, "insert", &r))
+            TAP_FAIL("%s", r.text);
+        memcpy(head, e.hash, STORE_HEX_MAX);
+    }
+    store_pg_free(pg);
+    if (tamper)
+        CHECK(raw(d->url, tamper, NULL, 0));
+}
+
+PG_TEST("step 9 moves a global audit chain into per-order chains, vouched for by a checkpoint")
+{
+    struct db d;
+    fg_reason r;
+    char head[STORE_HEX_MAX];
+    store_audit_report rep;
+    db_open(&d);
+    make_old_pg(&d, NULL, head);
+    d.m = db_handle(&d);
+    CHECK_INT(store_audit_verify(d.m, &rep, &r), FG_OK);
+    CHECK_INT(rep.count, N_OLD);
+    CHECK_INT(rep.chains, 3);
+    CHECK_INT(rep.checkpoints, 1);
+    CHECK_INT(rep.legacy_entries, N_OLD);
+    CHECK_STR(rep.legacy_head, head);
+    /* Every field byte for byte, in its order's chain, old seq kept. */
+    store_audit_list l;
+    CHECK_INT(store_audit_list_get(d.m, "ord-1", 0, 0, &l, &r), FG_OK);
+    CHECK_INT(l.n, 3);
+    CHECK_INT(l.items[0].chain_seq, 1);
+    CHECK_INT(l.items[0].seq, 1);
+    CHECK_STR(l.items[0].detail, "{\"buyer\":\"Zo\xc3\xab\"}");
+    CHECK_INT(l.items[2].chain_seq, 3);
+    CHECK_INT(l.items[2].seq, 5);
+    store_audit_list_release(&l);
+    CHECK(!raw(d.url, "SELECT 1 FROM audit_v1", NULL, 0));
+    /* New entries follow: after the moved seqs, on their chains. */
+    int64_t cs = 0;
+    CHECK_INT(store_audit_append(d.m, "ord-2", "seller:s-7", "delivery.created", "{}", NULL, &cs,
+                                 &r),
+              FG_OK);
+    CHECK_INT(cs, 2);
+    CHECK_INT(raw_num(d.url, "SELECT MAX(seq) FROM audit"), N_OLD + 1);
+    CHECK_INT(store_audit_verify(d.m, &rep, &r), FG_OK);
+    /* A job of the new kind is accepted by the altered check. */
+    CHECK(raw(d.url,
+              "INSERT INTO jobs(kind, subject, run_at, created_at, updated_at)"
+              " VALUES ('checkpoint', 'audit', 1, 'x', 'x')",
+              NULL, 0));
+    db_close(&d);
+}
+
+PG_TEST("step 9 moves a broken global chain but keeps it failing, and keeps the old table")
+{
+    struct db d;
+    fg_reason r;
+    char head[STORE_HEX_MAX];
+    store_audit_report rep;
+    db_open(&d);
+    /* Entry 2 rewritten before the upgrade (triggers dropped first). */
+    make_old_pg(&d,
+                "ALTER TABLE audit DISABLE TRIGGER USER;"
+                " UPDATE audit SET detail = '{\"forged\":1}' WHERE seq = 2",
+                head);
+    d.m = db_handle(&d);
+    CHECK_INT(store_audit_verify(d.m, &rep, &r), FG_ECORRUPT);
+    CHECK(strstr(rep.why, "2") != NULL);
+    CHECK_INT(raw_num(d.url, "SELECT count(*) FROM audit_v1"), N_OLD);
+    CHECK(!raw(d.url, "DELETE FROM audit_v1", NULL, 0));
+    db_close(&d);
+}
