@@ -19,6 +19,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "storage/audit.h"
@@ -947,4 +950,104 @@ PG_TEST("step 9 moves a broken global chain but keeps it failing, and keeps the 
     CHECK_INT(raw_num(d.url, "SELECT count(*) FROM audit_v1"), N_OLD);
     CHECK(!raw(d.url, "DELETE FROM audit_v1", NULL, 0));
     db_close(&d);
+}
+
+/* ---- a real server restart (a private cluster: scripts/pg.sh) ---- */
+
+/* Runs scripts/pg.sh with args; its stdout's first line into out. */
+static int pg_script(const char *args, char *out, size_t cap)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "./scripts/pg.sh %s 2>/dev/null", args);
+    FILE *p = popen(cmd, "r");
+    if (!p)
+        return -1;
+    char line[1024];
+    bool first = true;
+    if (out && cap)
+        out[0] = '\0';
+    /* Read it all: closing early would kill the script with SIGPIPE. */
+    while (fgets(line, sizeof line, p)) {
+        if (first && out && cap)
+            snprintf(out, cap, "%.*s", (int)strcspn(line, "\n"), line);
+        first = false;
+    }
+    return pclose(p);
+}
+
+/* A loopback port nothing listens on now. */
+static int free_port(void)
+{
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t n = sizeof a;
+    int port = -1;
+    if (s >= 0 && bind(s, (struct sockaddr *)&a, sizeof a) == 0 &&
+        getsockname(s, (struct sockaddr *)&a, &n) == 0)
+        port = ntohs(a.sin_port);
+    close(s);
+    return port;
+}
+
+TEST("after the server restarts, the handle reconnects; while it is down, a clear error")
+{
+    char dir[] = "/tmp/fg-pg-restart-XXXXXX", args[256], url[1024];
+    fg_reason r = {""};
+    store_meta *m = NULL;
+    store_order o;
+    bool created = false;
+    if (pg_script("bindir", NULL, 0) != 0)
+        TAP_FAIL("PostgreSQL's server binaries are not installed (make deps)");
+    CHECK(mkdtemp(dir) != NULL);
+    int port = free_port();
+    CHECK(port > 0);
+    snprintf(args, sizeof args, "start %s %d", dir, port);
+    if (pg_script(args, url, sizeof url) != 0 || strncmp(url, "postgres://", 11) != 0)
+        TAP_FAIL("scripts/pg.sh %s failed", args);
+    const char *password = strchr(strstr(url, "://") + 3, ':') + 1;
+    char secret[64];
+    snprintf(secret, sizeof secret, "%.*s", (int)strcspn(password, "@"), password);
+    CHECK(strlen(secret) >= 16);
+
+    fg_result rc = store_meta_open_url(url, NULL, &m, &r);
+    if (rc == FG_OK)
+        rc = store_order_create(m, "ord-1", "s-7", "b-9", NULL, NULL, NULL, &created, &r);
+    snprintf(args, sizeof args, "stop %s", dir);
+    bool stopped = rc == FG_OK && pg_script(args, NULL, 0) == 0;
+    /* Down: the statement fails, its reason names the server without the
+     * password. */
+    fg_result down = stopped ? store_order_get(m, "ord-1", &o, &r) : FG_OK;
+    char down_why[FG_REASON_MAX];
+    snprintf(down_why, sizeof down_why, "%s", r.text);
+    snprintf(args, sizeof args, "start %s %d", dir, port);
+    bool restarted = stopped && pg_script(args, NULL, 0) == 0;
+    /* Up again: the same handle goes on, outside and inside transactions. */
+    fg_result up = restarted ? store_order_get(m, "ord-1", &o, &r) : FG_EIO;
+    fg_result tx = FG_EIO;
+    int n = 0;
+    if (up == FG_OK && (tx = store_meta_begin(m, &r)) == FG_OK &&
+        (tx = store_order_get(m, "ord-1", &o, &r)) == FG_OK &&
+        (tx = store_delivery_create(m, "ord-1", NULL, NULL, &n, &r)) == FG_OK)
+        tx = store_meta_commit(m, &r);
+    store_meta_rollback(m);
+    int64_t reconnects = m ? store_pg_reconnects(store_meta_pg_conn(m)) : 0;
+    store_meta_free(m);
+    snprintf(args, sizeof args, "stop %s", dir);
+    pg_script(args, NULL, 0);
+    snprintf(args, sizeof args, "rm -rf %s", dir);
+    if (system(args) != 0)
+        fprintf(stderr, "# cannot remove %s\n", dir);
+
+    CHECK_INT(rc, FG_OK);
+    CHECK(stopped);
+    CHECK_INT(down, FG_EIO);
+    CHECK(strstr(down_why, "cannot connect to PostgreSQL at postgres://") == down_why);
+    CHECK(strstr(down_why, ":***@127.0.0.1:") != NULL);
+    CHECK(strstr(down_why, secret) == NULL);
+    CHECK(restarted);
+    CHECK_INT(up, FG_OK);
+    CHECK_STR(o.id, "ord-1");
+    CHECK_INT(tx, FG_OK);
+    CHECK_INT(n, 1);
+    CHECK(reconnects >= 1);
 }
