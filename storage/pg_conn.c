@@ -1,7 +1,9 @@
 /* One PostgreSQL connection with reconnection (storage/pg_conn.h). */
 #include "storage/pg_conn.h"
 
+#include <ctype.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -229,6 +231,31 @@ static bool lost(const store_pg *pg)
     return PQstatus(pg->conn) != CONNECTION_OK;
 }
 
+/* An idle connection has nothing to read. If it has, the server sent its
+ * last words (a restart's "terminating connection") and closed it: let
+ * libpq read them, so the loss is known before a statement is sent. */
+static void probe(store_pg *pg)
+{
+    for (int i = 0; i < 4 && !lost(pg); i++) {
+        struct pollfd p = {.fd = PQsocket(pg->conn), .events = POLLIN};
+        if (p.fd < 0 || poll(&p, 1, 0) <= 0)
+            return;
+        if (!PQconsumeInput(pg->conn))
+            return;
+    }
+}
+
+/* A statement that may run again after a loss in flight: it reads, or it
+ * begins a transaction. A write whose reply was lost may have been
+ * committed by the server; running it twice would count a download
+ * twice or record an event twice. */
+static bool repeatable(const char *sql)
+{
+    while (isspace((unsigned char)*sql))
+        sql++;
+    return strncasecmp(sql, "SELECT", 6) == 0 || strncasecmp(sql, "BEGIN", 5) == 0;
+}
+
 /* Maps a failed result (or its absence) to a code and a reason. */
 static fg_result result_fail(store_pg *pg, const PGresult *res, const char *what,
                              fg_reason *r)
@@ -316,24 +343,29 @@ fg_result store_pg_exec(store_pg *pg, const char *sql, int nparams,
         *res = NULL;
     if (pg->in_tx && pg->tx_lost)
         return fg_fail(r, FG_EIO, "cannot %s: connection to PostgreSQL lost", what);
-    /* A connection found dead before the statement: outside a transaction
-     * nothing is lost by reconnecting first. */
-    if (!pg->in_tx && lost(pg) && !reconnect(pg))
-        goto conn_fail;
+    /* A connection found dead before the statement (the server restarted
+     * while it was idle): outside a transaction nothing is lost by
+     * reconnecting first, and the statement runs once, on the new one. */
+    if (!pg->in_tx) {
+        probe(pg);
+        if (lost(pg) && !reconnect(pg))
+            goto conn_fail;
+    }
     got = run_once(pg, sql, nparams, params);
     if (!good(got) && lost(pg)) {
         if (pg->in_tx) {
             pg->tx_lost = true;
-        } else {
-            /* Lost outside a transaction: the statement committed on its
-             * own or not at all; every such statement here is safe to run
-             * again (guarded or idempotent). One retry, not a loop. */
+        } else if (repeatable(sql)) {
+            /* Lost in flight outside a transaction: a read or a begin
+             * runs again on a new connection. One retry, not a loop. */
             PQclear(got);
             got = NULL;
             if (!reconnect(pg))
                 goto conn_fail;
             got = run_once(pg, sql, nparams, params);
         }
+        /* A write lost in flight is reported, not repeated: the next
+         * statement reconnects. */
     }
     if (!good(got)) {
         rc = result_fail(pg, got, what, r);

@@ -5,13 +5,19 @@
  * (storage/meta.h): libpq connections are not shared between threads.
  *
  * Reconnection: when the server goes away (restart, failover, an idle
- * connection cut), a statement run outside a transaction reconnects once
- * and runs again; it was not applied, or it was applied and committed on
- * its own, and every statement the backend runs outside a transaction is
- * safe to repeat or guarded by its WHERE. Inside a transaction the work
- * before the loss is gone with it: the statement fails with FG_EIO and
- * the caller's transaction is over (store_pg_rollback, then a new begin
- * reconnects).
+ * connection cut), a statement outside a transaction reconnects once and
+ * runs:
+ * - a connection found dead before the statement is sent (the server
+ *   closed it while idle: a restart) is replaced first, and the statement
+ *   runs once, on the new one;
+ * - a connection lost while the statement was in flight: a read (SELECT)
+ *   or a BEGIN runs again on a new connection; a write fails with FG_EIO
+ *   "connection to PostgreSQL lost", because the server may have committed
+ *   it before the reply was lost, and running it twice would count a
+ *   download or record an event twice. The next statement reconnects.
+ * Inside a transaction the work before the loss is gone with it: the
+ * statement fails with FG_EIO and the caller's transaction is over
+ * (store_pg_rollback, then a new begin reconnects).
  *
  * Errors map to the program's codes from the SQLSTATE:
  *   23505 unique_violation           FG_ESTATE
