@@ -162,7 +162,8 @@ fg_result store_pg_connect(const char *url, store_pg **out, fg_reason *r)
     const char *const keys[] = {"connect_timeout", "application_name", "dbname",
                                 "client_encoding", "options", NULL};
     const char *const vals[] = {STORE_PG_CONNECT_TIMEOUT, "filigrane", url, "UTF8",
-                                "-c TimeZone=UTC", NULL};
+                                "-c TimeZone=UTC -c lock_timeout=" STORE_PG_LOCK_TIMEOUT_MS,
+                                NULL};
     pg->conn = PQconnectdbParams(keys, vals, 1);
     if (!pg->conn || PQstatus(pg->conn) != CONNECTION_OK) {
         conn_reason(pg->conn, why, sizeof why);
@@ -266,7 +267,7 @@ static fg_result result_fail(store_pg *pg, const PGresult *res, const char *what
         return fg_fail(r, FG_EIO, "cannot %s: connection to PostgreSQL lost", what);
     if (state && strcmp(state, "40001") == 0)
         return fg_fail(r, FG_EIO, "cannot %s: conflict, try again", what);
-    if (state && strcmp(state, "40P01") == 0)
+    if (state && (strcmp(state, "40P01") == 0 || strcmp(state, "55P03") == 0))
         return fg_fail(r, FG_EIO, "cannot %s: conflict, try again", what);
     const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
     char why[FG_REASON_MAX];

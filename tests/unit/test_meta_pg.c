@@ -1215,3 +1215,31 @@ PG_TEST("a read whose connection dies in flight runs again on a new connection")
     store_meta_free(m);
     db_close(&d);
 }
+
+PG_TEST("a row lock held past the lock timeout fails the waiter as a conflict, not a hang")
+{
+    struct db d;
+    fg_reason r;
+    store_order o;
+    db_open(&d);
+    mk_order(d.m, "ord-1");
+    PGconn *holder = db_raw_pg(&d);
+    db_raw_exec(holder, "BEGIN");
+    db_raw_exec(holder, "SELECT 1 FROM orders WHERE id = 'ord-1' FOR UPDATE");
+    double t0 = now_s();
+    CHECK_INT(store_meta_begin(d.m, &r), FG_OK);
+    fg_result rc = store_order_get(d.m, "ord-1", &o, &r);
+    double waited = now_s() - t0;
+    store_meta_rollback(d.m);
+    db_raw_exec(holder, "ROLLBACK");
+    PQfinish(holder);
+    CHECK_INT(rc, FG_EIO);
+    CHECK(strstr(r.text, "conflict, try again") != NULL);
+    CHECK_STR(store_pg_sqlstate(store_meta_pg_conn(d.m)), "55P03");
+    CHECK(waited > 4.5 && waited < 8.0);
+    /* Released: the same read goes through. */
+    CHECK_INT(store_meta_begin(d.m, &r), FG_OK);
+    CHECK_INT(store_order_get(d.m, "ord-1", &o, &r), FG_OK);
+    CHECK_INT(store_meta_commit(d.m, &r), FG_OK);
+    db_close(&d);
+}
