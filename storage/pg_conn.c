@@ -23,7 +23,7 @@ struct store_pg {
     int64_t reconnects;
     struct {
         char *sql;
-        char name[12];
+        char name[16];
     } cache[STMT_CACHE];
     int ncache;
 };
@@ -294,7 +294,7 @@ static const char *prepared(store_pg *pg, const char *sql, int nparams, PGresult
             return pg->cache[i].name;
     if (pg->ncache == STMT_CACHE)
         return NULL;
-    char name[12];
+    char name[16];
     snprintf(name, sizeof name, "fg%d", pg->ncache);
     PGresult *p = PQprepare(pg->conn, name, sql, nparams, NULL);
     if (!p || PQresultStatus(p) != PGRES_COMMAND_OK) {

@@ -646,7 +646,7 @@ PG_TEST("a delivery that checked the order open and an acceptance exclude each o
 
 struct seller {
     struct db *d;
-    char (*names)[16];
+    char (*names)[24];
     int made, refused;
     fg_result rc;
     char why[FG_REASON_MAX];
@@ -692,7 +692,7 @@ PG_TEST("racing deliveries and acceptances on many orders: none lands after its 
     db_open(&d);
     struct acceptor a[ORDERS];
     pthread_t ta[ORDERS];
-    char names[ORDERS][16];
+    char names[ORDERS][24];
     for (int i = 0; i < ORDERS; i++) {
         snprintf(names[i], sizeof names[i], "ord-r%d", i);
         mk_order(d.m, names[i]);
