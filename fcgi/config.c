@@ -3,6 +3,7 @@
 #include "common/duration.h"
 #include "common/setting.h"
 #include "storage/s3.h"
+#include "storage/pg_conn.h"
 #include "watermark/options.h"
 
 #include <curl/curl.h>
@@ -485,6 +486,25 @@ fg_result fcgi_config_load(struct fcgi_config *cfg, fg_reason *r)
 
     if ((res = fcgi_blob_env_load(&cfg->blob, cfg->data, r)) != FG_OK)
         goto out;
+    /* The metadata store: PostgreSQL at this URL, shared by every node;
+     * unset, SQLite in the data directory. The URL may hold a password:
+     * kept like a secret, shown redacted (storage/pg_conn.h). */
+    if ((s = env("FILIGRANE_DATABASE_URL"))) {
+        if (!store_pg_url_is_pg(s)) {
+            res = fg_fail(r, FG_EUSAGE,
+                          "FILIGRANE_DATABASE_URL must start with postgres:// or postgresql://");
+            goto out;
+        }
+        if (strlen(s) > FCGI_DATABASE_URL_MAX) {
+            res = fg_fail(r, FG_EUSAGE, "FILIGRANE_DATABASE_URL is longer than %d bytes",
+                          FCGI_DATABASE_URL_MAX);
+            goto out;
+        }
+        if (!(cfg->database_url = strdup(s))) {
+            res = fg_fail(r, FG_EIO, "cannot load configuration: out of memory");
+            goto out;
+        }
+    }
 
     /* Secrets last: a reason about them names the variable only. */
     if (!(s = env("FILIGRANE_JWT_SECRET"))) {
@@ -594,6 +614,11 @@ void fcgi_config_release(struct fcgi_config *cfg)
         free(cfg->mark_key);
     }
     cfg->mark_key = NULL;
+    if (cfg->database_url) {
+        OPENSSL_cleanse(cfg->database_url, strlen(cfg->database_url));
+        free(cfg->database_url);
+    }
+    cfg->database_url = NULL;
     fcgi_webhook_key_release(&cfg->webhook_key);
     fcgi_blob_env_release(&cfg->blob);
 }
@@ -623,6 +648,10 @@ void fcgi_config_describe(const struct fcgi_config *c, FILE *f)
             c->blob.s3_endpoint[0] ? c->blob.s3_endpoint : "(unset)", c->blob.s3_bucket,
             c->blob.s3_region, c->blob.s3_access_key_id,
             c->blob.s3_secret ? "(set)" : "(unset)",
-            c->blob.s3_secret_file[0] ? c->blob.s3_secret_file : "(unset)", c->blob.s3_virtual ? "virtual" : "path",
-            c->blob.s3_presign_seconds, c->blob.s3_part_size);
+            c->blob.s3_secret_file[0] ? c->blob.s3_secret_file : "(unset)",
+            c->blob.s3_virtual ? "virtual" : "path", c->blob.s3_presign_seconds,
+            c->blob.s3_part_size);
+    char shown[STORE_PG_URL_MAX];
+    store_pg_redact_url(c->database_url, shown, sizeof shown);
+    fprintf(f, "FILIGRANE_DATABASE_URL=%s\n", c->database_url ? shown : "(unset: SQLite)");
 }

@@ -39,6 +39,9 @@
  *   FILIGRANE_S3_PRESIGN_SECONDS  validity of a download's        300
  *                                 presigned URL (1 .. 604800)
  *   FILIGRANE_S3_PART_SIZE        multipart part size (5M .. 5G)  64M
+ *   FILIGRANE_DATABASE_URL        the metadata store: PostgreSQL at a
+ *                                 postgres:// or postgresql:// URL
+ *                                 unset: SQLite at $DATA/filigrane.db
  *
  * A variable set to the empty string counts as unset. Numbers are decimal
  * integers, byte sizes may end in K, M or G (powers of 1024); anything else,
@@ -83,6 +86,8 @@ struct fcgi_blob_env {
     long long s3_presign_seconds;
     long long s3_part_size;                      /* 0 when S3 is not used */
 };
+/* Longest FILIGRANE_DATABASE_URL (storage/pg_conn.h takes this much). */
+#define FCGI_DATABASE_URL_MAX 1000
 
 struct fcgi_config {
     int port;
@@ -104,6 +109,7 @@ struct fcgi_config {
     long long idem_ttl; /* Idempotency-Key lifetime, seconds, 1 .. FG_IDEM_TTL_LIMIT */
     long long upload_expiry; /* tus: seconds of inactivity, 1 .. FG_UPLOAD_EXPIRY_LIMIT */
     struct fcgi_blob_env blob;  /* FILIGRANE_SCRATCH, FILIGRANE_S3_* */
+    char *database_url; /* heap, wiped: may hold a password; NULL: SQLite */
 };
 
 /* Reads the environment into cfg, and removes FILIGRANE_MARK_KEY from it
