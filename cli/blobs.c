@@ -58,16 +58,6 @@ int cli_blobs(int argc, char **argv)
         else
             return cli_usage_error("blobs", USAGE, "unknown argument");
     }
-    /* The worker's blob store: S3 when FILIGRANE_S3_ENDPOINT is set, as
-     * it reads it (fcgi/config.h). */
-    struct fcgi_blob_env be;
-    store_blob_settings bs;
-    char abs_data[PATH_MAX];
-    if (!realpath(data, abs_data))
-        return cli_error("data directory", FG_ENOTFOUND, "cannot resolve the data directory");
-    if (fcgi_blob_env_load(&be, abs_data, &r) != FG_OK)
-        return cli_usage_error("blobs", USAGE, r.text);
-    fcgi_blob_env_settings(&be, abs_data, &bs);
     store_meta *m = NULL;
     store_blob *b = NULL;
     store_blob_gc_stats st = {0, 0};
@@ -76,10 +66,22 @@ int cli_blobs(int argc, char **argv)
     /* The collector only removes what the store says is unused: opening
      * the store first refuses a mistyped --data before any sweep. */
     int status = cli_open_store("blobs", USAGE, data, &m);
-    if (status) {
-        fcgi_blob_env_release(&be);
+    if (status)
         return status;
+    /* The worker's blob store: S3 when FILIGRANE_S3_ENDPOINT is set, as
+     * it reads it (fcgi/config.h). */
+    struct fcgi_blob_env be;
+    store_blob_settings bs;
+    char abs_data[PATH_MAX];
+    if (!realpath(data, abs_data)) {
+        store_meta_free(m);
+        return cli_error("data directory", FG_ENOTFOUND, "cannot resolve the data directory");
     }
+    if (fcgi_blob_env_load(&be, abs_data, &r) != FG_OK) {
+        store_meta_free(m);
+        return cli_usage_error("blobs", USAGE, r.text);
+    }
+    fcgi_blob_env_settings(&be, abs_data, &bs);
     fg_result rc = store_blob_open(&bs, &b, &r);
     if (rc == FG_OK)
         rc = store_blob_check(b, &r);
