@@ -127,11 +127,16 @@ int main(void)
     int status = 1, started = 0;
     char db_path[PATH_MAX + 16];
 
-    if (fcgi_config_load(&cfg, &r) != FG_OK || wm_sandbox_limits_init(&sandbox, &r) != FG_OK ||
+    if (fcgi_config_load(&cfg, &r) != FG_OK) {
+        fprintf(stderr, "filigrane-fcgi: %s\n", r.text);
+        return 2;
+    }
+    if (wm_sandbox_limits_init(&sandbox, &r) != FG_OK ||
         fcgi_blob_gc_settings_load(&gc_settings, &r) != FG_OK ||
         jobs_settings_load(&job_settings, sandbox.wall_seconds, &r) != FG_OK ||
         orders_checkpoint_interval_load(&checkpoint_interval, &r) != FG_OK) {
         fprintf(stderr, "filigrane-fcgi: %s\n", r.text);
+        fcgi_config_release(&cfg); /* its secrets are wiped, not left behind */
         return 2;
     }
     gc_settings.idem_ttl = cfg.idem_ttl;
