@@ -1,0 +1,362 @@
+"""Starts filigrane as a cluster for a test: PostgreSQL, an S3 server and
+two nodes (each nginx + worker), through scripts/run-cluster.sh (the
+script behind `make run-cluster`), on free loopback ports in a fresh
+temp directory the service user can reach; and tears it all down.
+
+Not a test itself: the test_cluster*.py files import it. A Cluster speaks
+HTTP like a load balancer in front of the nodes (each request to the next
+node in turn), so a suite written for one Service runs against it
+unchanged; cluster.nodes[0] and [1] speak to one node each.
+"""
+import base64
+import http.client
+import itertools
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import uuid
+
+sys.path.insert(0, os.path.dirname(__file__))
+from service import BIN, TOP, Service, check, free_port  # noqa: E402,F401
+
+RUN_CLUSTER = os.path.join(TOP, "scripts", "run-cluster.sh")
+
+
+def plain_pass_only():
+    """DESIGN, Settled details (test time): the cluster suites run in the
+    plain pass, not again under the sanitizers (the worker code they drive
+    is the same, and every single-node suite runs it under ASan)."""
+    if os.path.basename(os.path.normpath(BIN)) == "asan":
+        print("# the cluster suites run in the plain pass only")
+        sys.exit(0)
+
+
+def missing():
+    """What this tree or machine lacks to start a cluster, or "" when
+    nothing: the parts come from other work (scripts/pg.sh,
+    scripts/s3-server.sh and its npm package)."""
+    for part in ("pg.sh", "s3-server.sh", "run-cluster.sh"):
+        if not os.access(os.path.join(TOP, "scripts", part), os.X_OK):
+            return "scripts/%s is not in this tree" % part
+    if subprocess.run([os.path.join(TOP, "scripts", "pg.sh"), "bindir"],
+                      capture_output=True).returncode != 0:
+        return "PostgreSQL's server binaries are not installed (make deps)"
+    return ""
+
+
+def skip_unless_ready():
+    why = missing()
+    if why:
+        # No check at all, so no pass is claimed: the summary line shows
+        # this suite ran nothing, and says why.
+        print("# SKIP the cluster cannot be started: " + why)
+        sys.exit(0)
+
+
+def free_pair():
+    """A port p with p + 1 free too (the two nodes' nginx)."""
+    for _ in range(50):
+        p = free_port()
+        if p >= 65534:
+            continue
+        try:
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", p + 1))
+            return p
+        except OSError:
+            continue
+    raise RuntimeError("no two consecutive free ports")
+
+
+def processes_under(root):
+    """Every process of this machine whose command line or environment
+    names ROOT: the cluster's postgres, S3 server, nginx, workers and
+    stamping children (the workers' command line names no path, their
+    FILIGRANE_DATA does)."""
+    out = []
+    needle = root.encode()
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        hit = False
+        for what in ("cmdline", "environ"):
+            try:
+                with open("/proc/%s/%s" % (pid, what), "rb") as f:
+                    if needle in f.read():
+                        hit = True
+                        break
+            except OSError:
+                continue
+        if hit:
+            try:
+                with open("/proc/%s/stat" % pid) as f:
+                    state = f.read().rsplit(")", 1)[1].split()[0]
+                with open("/proc/%s/cmdline" % pid, "rb") as f:
+                    cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if state != "Z":
+                out.append((int(pid), cmd.strip()))
+    return out
+
+
+class Node(Service):
+    """One node of a cluster: its own nginx, the cluster's secrets."""
+
+    def __init__(self, cluster, n, port):  # noqa: super().__init__ starts a service
+        self.cluster = cluster
+        self.n = n
+        self.port = port
+        self.data = os.path.join(cluster.root, "node%d" % n)
+        self.jwt_secret = cluster.jwt_secret
+        self.hook_key = cluster.hook_key
+        self.hook_secret = cluster.hook_secret
+        self.metrics_token = cluster.metrics_token
+        self.mark_key = cluster.mark_key
+        self.env = cluster.env
+
+    def worker_pid(self):
+        """The pid of this node's worker (its log's last ready line)."""
+        try:
+            text = open(os.path.join(self.data, "log", "worker.log"), errors="replace").read()
+        except OSError:
+            return None
+        pids = re.findall(r"filigrane-fcgi ready threads=\d+ pid=(\d+)", text)
+        return int(pids[-1]) if pids else None
+
+    def logs(self):
+        out = ""
+        for name in ("run.log", "worker.log", "nginx-error.log"):
+            p = os.path.join(self.data, "log", name)
+            if os.path.exists(p):
+                with open(p, errors="replace") as f:
+                    out += "\n--- node%d %s\n%s" % (self.n, name, f.read()[-3000:])
+        return out
+
+
+def start_cluster(root, env):
+    """Runs scripts/run-cluster.sh with FILIGRANE_DATA=ROOT and ENV until
+    both nodes answer or it ends. Returns (proc, ok); its stdout and
+    stderr are in ROOT/run-cluster.out and .err."""
+    out = open(os.path.join(root, "run-cluster.out"), "wb")
+    err = open(os.path.join(root, "run-cluster.err"), "wb")
+    try:
+        proc = subprocess.Popen([RUN_CLUSTER], env=env, stdout=out, stderr=err,
+                                start_new_session=True)
+    finally:
+        out.close()
+        err.close()
+    deadline = time.time() + 180
+    marker = "filigrane cluster: node 1 on"
+    while time.time() < deadline and proc.poll() is None:
+        try:
+            if marker in open(os.path.join(root, "run-cluster.out"), errors="replace").read():
+                return proc, True
+        except OSError:
+            pass
+        time.sleep(0.1)
+    return proc, False
+
+
+class Cluster(Service):
+    """PostgreSQL + an S3 server + two nodes. env: settings for every
+    node (and for run-cluster.sh, which passes them on)."""
+
+    def __init__(self, env=None):  # noqa: super().__init__ starts a single node
+        self.root = tempfile.mkdtemp(prefix="filigrane-cluster-")
+        os.chmod(self.root, 0o755)
+        self.data = os.path.join(self.root, "cluster")
+        # The secrets a Service would make, shared by both nodes.
+        self.jwt_secret = "jwt-" + uuid.uuid4().hex + uuid.uuid4().hex
+        self.hook_key = os.urandom(32)
+        self.hook_secret = "whsec_" + base64.b64encode(self.hook_key).decode()
+        self.metrics_token = "metrics-" + uuid.uuid4().hex
+        self.mark_key = "mark-" + uuid.uuid4().hex + uuid.uuid4().hex
+        self.env = env or {}
+        self._turn = itertools.count()
+        self.proc = None
+        why = ""
+        for _ in range(3):
+            self.port = free_pair()
+            e = self.environ()
+            self.proc, ok = start_cluster(self.root, e)
+            if ok:
+                self.nodes = [Node(self, 1, self.port), Node(self, 2, self.port + 1)]
+                return
+            why += "\n--- attempt on ports %d-%d:\n%s" % (self.port, self.port + 3, self.output())
+            self._kill()
+        self._wipe()
+        raise RuntimeError("the cluster did not start:" + why)
+
+    def environ(self, port=None):
+        """The environment run-cluster.sh is started with."""
+        port = self.port if port is None else port
+        e = dict(os.environ)
+        for k in list(e):
+            # The test's own environment must not point the cluster at
+            # another database or store.
+            if k.startswith("FILIGRANE_S3_") or k == "FILIGRANE_DATABASE_URL":
+                del e[k]
+        e.update({
+            "FILIGRANE_DATA": self.root,
+            "FILIGRANE_PORT": str(port),
+            "FILIGRANE_CLUSTER_PG_PORT": str(free_port()),
+            "FILIGRANE_CLUSTER_S3_PORT": str(free_port()),
+            "FILIGRANE_JWT_SECRET": self.jwt_secret,
+            "FILIGRANE_WEBHOOK_SECRET": self.hook_secret,
+            "FILIGRANE_METRICS_TOKEN": self.metrics_token,
+            "FILIGRANE_MARK_KEY": self.mark_key,
+            "FILIGRANE_BIN": BIN,
+            "FILIGRANE_QUIET": "1",
+            "FILIGRANE_PG_UNSAFE_FAST": "1",
+            "FILIGRANE_RATE_UPLOADS": "1000000",
+            "FILIGRANE_RATE_WEBHOOKS": "1000000",
+            "FILIGRANE_RATE_TUS": "1000000",
+        })
+        e.update(self.env)
+        return e
+
+    def output(self):
+        """What run-cluster.sh printed, stdout then stderr."""
+        out = ""
+        for name in ("run-cluster.out", "run-cluster.err"):
+            try:
+                out += open(os.path.join(self.root, name), errors="replace").read()
+            except OSError:
+                pass
+        return out
+
+    # ---- the shared state ----
+
+    def database_url(self):
+        with open(os.path.join(self.data, "pg", "url")) as f:
+            return f.read().strip()
+
+    def s3_settings(self):
+        """The FILIGRANE_S3_* settings the nodes were given."""
+        out = {}
+        try:
+            for line in open(os.path.join(self.data, "s3.env")):
+                k, _, v = line.strip().partition("=")
+                if k.startswith("FILIGRANE_S3_"):
+                    out[k] = v
+        except OSError:
+            pass
+        return out
+
+    def sql(self, query):
+        """Runs QUERY with psql on the cluster's database; rows as lists
+        of strings. The password goes through the environment, not argv."""
+        u = urllib.parse.urlsplit(self.database_url())
+        env = dict(os.environ, PGPASSWORD=urllib.parse.unquote(u.password or ""))
+        p = subprocess.run(["psql", "-X", "-q", "-A", "-t", "-F", "\t", "-v", "ON_ERROR_STOP=1",
+                            "-h", u.hostname, "-p", str(u.port), "-U", u.username,
+                            "-d", u.path.lstrip("/"), "-c", query],
+                           capture_output=True, text=True, env=env)
+        if p.returncode != 0:
+            raise RuntimeError("psql: " + p.stderr)
+        return [l.split("\t") for l in p.stdout.splitlines() if l]
+
+    def cli(self, *args, node=1):
+        """Runs bin/filigrane against the cluster's database and store,
+        from node N's data directory."""
+        env = dict(os.environ)
+        env.update({k: v for k, v in self.environ(self.port).items()
+                    if k.startswith("FILIGRANE_") and k not in ("FILIGRANE_CLUSTER_PG_PORT",
+                                                              "FILIGRANE_CLUSTER_S3_PORT")})
+        env.update(self.s3_settings())
+        env["FILIGRANE_DATABASE_URL"] = self.database_url()
+        env["FILIGRANE_DATA"] = self.nodes[node - 1].data
+        return subprocess.run([os.path.join(BIN, "filigrane")] + list(args),
+                              capture_output=True, text=True, env=env)
+
+    # ---- HTTP: like a load balancer, each request to the next node ----
+
+    def request(self, method, path, body=None, headers=None, token=None):
+        node = self.nodes[next(self._turn) % len(self.nodes)]
+        return node.request(method, path, body=body, headers=headers, token=token)
+
+    def logs(self):
+        return self.output() + "".join(n.logs() for n in getattr(self, "nodes", []))
+
+    # ---- stopping ----
+
+    def _kill(self):
+        """SIGTERM to run-cluster.sh alone (as a service manager would),
+        which stops the nodes, the S3 server and PostgreSQL itself; after
+        60 s, SIGKILL to everything left under the root."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        deadline = time.time() + 10
+        while processes_under(self.root) and time.time() < deadline:
+            time.sleep(0.2)
+
+    def _wipe(self):
+        for pid, _ in processes_under(self.root):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        if not os.environ.get("FILIGRANE_KEEP"):
+            shutil.rmtree(self.root, ignore_errors=True)
+
+    def stop(self):
+        """Stops the cluster and checks that nothing of it is left running
+        and that no worker's log holds a sanitizer report."""
+        self._kill()
+        left = processes_under(self.root)
+        check("the cluster stops with no process of it left (postgres, S3 server, nginx, "
+              "workers)", not left, left)
+        for n in getattr(self, "nodes", []):
+            log = os.path.join(n.data, "log", "worker.log")
+            text = open(log, errors="replace").read() if os.path.exists(log) else ""
+            bad = [l for l in text.splitlines()
+                   if "AddressSanitizer" in l or "runtime error:" in l or "LeakSanitizer" in l]
+            check("node %d's worker log holds no sanitizer report" % n.n, not bad,
+                  "\n".join(bad[:20]))
+        self._wipe()
+
+
+def secrets_in(text, cluster, extra=()):
+    """The secrets found in TEXT (none should be): the shared ones, the
+    database password, the S3 secret key, and EXTRA."""
+    found = []
+    names = {"jwt secret": cluster.jwt_secret, "webhook secret": cluster.hook_secret,
+             "mark key": cluster.mark_key, "metrics token": cluster.metrics_token}
+    try:
+        pw = urllib.parse.urlsplit(cluster.database_url()).password
+        if pw:
+            names["database password"] = pw
+    except OSError:
+        pass
+    s3 = cluster.s3_settings().get("FILIGRANE_S3_SECRET_ACCESS_KEY")
+    if s3:
+        names["S3 secret key"] = s3
+    for i, x in enumerate(extra):
+        names["given secret %d" % i] = x
+    for name, value in names.items():
+        if value and value in text:
+            found.append(name)
+    return found
+
+
+def http_get(port, path, timeout=5):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request("GET", path)
+        r = conn.getresponse()
+        return r.status, r.read()
+    finally:
+        conn.close()
