@@ -10,8 +10,8 @@ BIN     ?= bin
 
 # Every library the code links; pkg-config gives the flags.
 PKGS_ENGINE = vips libmagic libarchive cairo poppler-glib libseccomp
-PKGS_STORE  = sqlite3 openssl
-PKGS_WORKER = fcgi libjwt jansson libcurl libmagic libseccomp sqlite3 openssl libarchive
+PKGS_STORE  = sqlite3 libpq openssl
+PKGS_WORKER = fcgi libjwt jansson libcurl libmagic libseccomp sqlite3 libpq openssl libarchive
 PKGS_ALL    = $(sort $(PKGS_ENGINE) $(PKGS_STORE) $(PKGS_WORKER))
 
 PKG_CFLAGS  = $(shell pkg-config --cflags $(PKGS_ALL) 2>/dev/null)
@@ -103,7 +103,7 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIB_WORKER) $(LIB_ENGINE) $(LIB_SAFE
 # dpkg -s first, so a set-up machine pays nothing.
 DEBS = build-essential pkg-config libvips-dev libvips-tools libmagic-dev \
        libarchive-dev libcairo2-dev libpoppler-glib-dev libseccomp-dev \
-       libsqlite3-dev libssl-dev \
+       libsqlite3-dev libssl-dev postgresql libpq-dev \
        libfcgi-dev libjwt-dev libjansson-dev libcurl4-openssl-dev \
        fonts-dejavu-core nginx curl python3 sqlite3 poppler-utils qpdf \
        imagemagick libimage-exiftool-perl wrk hyperfine time zip \

@@ -276,12 +276,15 @@
 /* Longest FILIGRANE_EVENTS_URL. */
 #define FG_MAX_EVENTS_URL 2048
 
-/* Due events taken from the outbox per pass of the sender. */
-#define FG_OUTBOX_BATCH 32
-
 /* The sender's HTTP timeouts: connecting, and the whole request. */
 #define FG_EVENTS_CONNECT_TIMEOUT_S 5
 #define FG_EVENTS_TIMEOUT_S 15
+
+/* How long a sender holds an event it claimed (store_outbox_claim): twice
+ * a whole try, so a live sender's claim never runs out during its try,
+ * and an event claimed by a sender that died is tried again half a minute
+ * later by any node. */
+#define FG_OUTBOX_LEASE_S (2 * FG_EVENTS_TIMEOUT_S)
 
 /* Largest FILIGRANE_EVENTS_RETRY_SCALE (a test-only divisor of the retry
  * schedule). */

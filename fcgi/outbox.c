@@ -203,8 +203,14 @@ static void send_one(fcgi_outbox *o, const store_outbox_event *e)
     fg_reason r = {{0}};
     int attempt = e->attempts + 1;
     enum outcome res = post(o, e, err, sizeof err);
-    if (res == ABANDONED)
+    if (res == ABANDONED) {
+        /* Not a try: the event is due again at once for the next sender
+         * (this worker's next run, or another node), not after the lease. */
+        if (store_outbox_release(o->meta, e, &r) != FG_OK)
+            fcgi_log(FCGI_LOG_ERROR, "event=evt_%" PRId64 " error=\"cannot give it back: %s\"",
+                     e->id, r.text);
         return;
+    }
     if (res == SENT) {
         fcgi_metric_inc(FCGI_M_EVENTS_SENT);
         fcgi_log(FCGI_LOG_INFO, "event=evt_%" PRId64 " type=%s order=%s sent attempt=%d", e->id,
@@ -238,15 +244,21 @@ static void send_one(fcgi_outbox *o, const store_outbox_event *e)
 static void *run(void *p)
 {
     fcgi_outbox *o = p;
+    /* One event per claim: with several senders (nodes), an event waits
+     * only for a sender to be free, never behind another's slow try, and a
+     * sender that dies holds one event for one lease. The lease outlasts
+     * a whole try (FG_EVENTS_TIMEOUT_S), so a live sender's claim never
+     * runs out under it and no try is made twice. */
     while (!stopping(o)) {
         store_outbox_list due = {0};
         fg_reason r = {{0}};
-        if (store_outbox_due(o->meta, (int64_t)time(NULL), FG_OUTBOX_BATCH, &due, &r) != FG_OK)
+        if (store_outbox_claim(o->meta, (int64_t)time(NULL), FG_OUTBOX_LEASE_S, 1, &due,
+                               &r) != FG_OK)
             fcgi_log(FCGI_LOG_ERROR, "error=\"cannot read the outbox: %s\"", r.text);
-        for (size_t i = 0; i < due.n && !stopping(o); i++)
+        for (size_t i = 0; i < due.n; i++)
             send_one(o, &due.items[i]);
-        /* A full batch: more may be due now. */
-        bool more = due.n == FG_OUTBOX_BATCH;
+        /* One sent: more may be due now. */
+        bool more = due.n > 0;
         store_outbox_list_release(&due);
         if (!more)
             pause_a_second(o);

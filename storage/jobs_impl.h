@@ -1,6 +1,7 @@
-/* What a metadata backend implements for the job queue (private to
- * storage/; storage/jobs.h is the interface). storage/jobs.c checks every
- * argument and owns the transaction of a claim; a backend only stores. */
+/* What a metadata backend implements for the job queue and the outbox's
+ * claims (private to storage/; storage/jobs.h and storage/meta.h are the
+ * interfaces). storage/jobs.c and storage/outbox.c check every argument
+ * and own the transaction of a claim; a backend only stores. */
 #ifndef STORE_JOBS_IMPL_H
 #define STORE_JOBS_IMPL_H
 
@@ -38,6 +39,20 @@ typedef struct store_job_ops {
     /* Done jobs with updated_at < before (a stored time's text). */
     fg_result (*prune)(store_meta *m, const char *before, int64_t *removed,
                        fg_reason *r);
+
+    /* The outbox's sender claims events as runners claim jobs
+     * (storage/meta.h, store_outbox_claim), so its claim lives here too.
+     * claim, inside the caller's write transaction: one statement that
+     * picks up to limit pending events due at now (next_attempt_at <=
+     * now), oldest due first, sets their next_attempt_at to until (the
+     * lease end) and returns them sorted by id. release: sets
+     * next_attempt_at of pending event id to now where it is still until
+     * (*released says whether). */
+    fg_result (*outbox_claim)(store_meta *m, int64_t now, int64_t until,
+                              size_t limit, store_outbox_list *out,
+                              fg_reason *r);
+    fg_result (*outbox_release)(store_meta *m, int64_t id, int64_t until,
+                                int64_t now, bool *released, fg_reason *r);
 } store_job_ops;
 
 /* The SQLite backend's (storage/jobs_sqlite.c). */

@@ -328,4 +328,6 @@ const store_job_ops store_sqlite_job_ops = {
     .finish = sq_finish,
     .list = sq_list,
     .count = sq_count,
+    .outbox_claim = store_sqlite_outbox_claim,
+    .outbox_release = store_sqlite_outbox_release,
 };

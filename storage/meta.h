@@ -71,6 +71,22 @@ FG_MUST_CHECK fg_result store_meta_open_sqlite(const char *path,
                                                store_meta **out /* out */,
                                                fg_reason *r);
 
+/* Opens the store the settings name: with database_url set (not NULL, not
+ * ""), the PostgreSQL database there (postgres:// or postgresql://, libpq's
+ * URI syntax: storage/pg_conn.h), its schema brought up to date; otherwise
+ * SQLite at data_dir/filigrane.db, as store_meta_open_sqlite. Every
+ * program opens its store through this (the worker, its runners and the
+ * CLI), so both engines are reached the same way. FG_EUSAGE for another
+ * URL scheme; FG_EIO "cannot connect to PostgreSQL at
+ * postgres://user:***@host:port/db: <reason>" when the server cannot be
+ * reached (the password never appears in a reason); otherwise as
+ * store_meta_open_sqlite. On success *out is the caller's
+ * (store_meta_free); on failure *out is NULL. */
+FG_MUST_CHECK fg_result store_meta_open_url(const char *database_url,
+                                            const char *data_dir,
+                                            store_meta **out /* out */,
+                                            fg_reason *r);
+
 /* Closes the handle; an open transaction is rolled back. Accepts NULL. */
 void store_meta_free(store_meta *m);
 
@@ -385,6 +401,34 @@ FG_MUST_CHECK fg_result store_outbox_due(store_meta *m, int64_t now,
                                          size_t limit,
                                          store_outbox_list *out /* out */,
                                          fg_reason *r);
+
+/* Claims up to `limit` pending events due at `now` (unix seconds), oldest
+ * due first (0 or over FG_MAX_LIST_ROWS: FG_MAX_LIST_ROWS), for one sender:
+ * in the statement that picks them, their next_attempt_at moves to now +
+ * lease_s, so no other sender, on this node or another, sees them due
+ * until the lease ends. The sender then records the try
+ * (store_outbox_mark_sent / _failed), or gives the event back unsent
+ * (store_outbox_release); a sender that dies loses its claims when the
+ * lease ends, and the event is tried again by whichever sender claims it
+ * next. So each try is made once, by one sender. The items hold
+ * next_attempt_at = now + lease_s (the claim's token for release). Takes
+ * its own write transaction: FG_EUSAGE inside one, or for a lease_s < 1,
+ * a negative now or one so large the lease end would overflow. The
+ * caller owns *out on success (store_outbox_list_release); on failure
+ * *out is empty. */
+FG_MUST_CHECK fg_result store_outbox_claim(store_meta *m, int64_t now,
+                                           int64_t lease_s, size_t limit,
+                                           store_outbox_list *out /* out */,
+                                           fg_reason *r);
+
+/* Gives back event e, claimed by store_outbox_claim and not tried (its
+ * sender is stopping): it is due again at once, its attempts unchanged.
+ * Only while the claim holds (next_attempt_at still the claim's lease
+ * end): a claim that ran out and was taken by another sender is left
+ * alone, and that is no error. */
+FG_MUST_CHECK fg_result store_outbox_release(store_meta *m,
+                                             const store_outbox_event *e,
+                                             fg_reason *r);
 
 /* Marks pending event id sent (now), counting the try; last_error keeps
  * the error of the try before, if any (why it was late). FG_ENOTFOUND if

@@ -675,6 +675,79 @@ static fg_result sq_outbox_update(store_meta *m, int64_t id, const char *state,
     return rc;
 }
 
+/* The outbox claim (in store_sqlite_job_ops, storage/jobs_impl.h).
+ * One UPDATE inside store_outbox_claim's BEGIN IMMEDIATE: the write lock
+ * is held from the pick to the move, so a second connection's claim sees
+ * the new next_attempt_at and skips the rows. RETURNING gives no order:
+ * the rows are sorted by id after (they all share the lease end now). */
+static int by_id(const void *a, const void *b)
+{
+    int64_t x = ((const store_outbox_event *)a)->id;
+    int64_t y = ((const store_outbox_event *)b)->id;
+    return (x > y) - (x < y);
+}
+
+fg_result store_sqlite_outbox_claim(store_meta *m, int64_t now, int64_t until,
+                                    size_t limit, store_outbox_list *out,
+                                    fg_reason *r)
+{
+    sqlite3_stmt *st = NULL;
+    size_t cap = 0;
+    int step;
+    fg_result rc = prep(m,
+                        "UPDATE outbox SET next_attempt_at = ?2 WHERE id IN ("
+                        " SELECT id FROM outbox WHERE state = 'pending'"
+                        "  AND next_attempt_at <= ?1"
+                        "  ORDER BY next_attempt_at, id LIMIT ?3)"
+                        " RETURNING " OUTBOX_COLS,
+                        &st, r);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, now);
+    sqlite3_bind_int64(st, 2, until);
+    sqlite3_bind_int64(st, 3, (sqlite3_int64)limit);
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        if (!grow((void **)&out->items, out->n, &cap, sizeof *out->items)) {
+            rc = fg_fail(r, FG_EIO, "cannot claim events: out of memory");
+            goto out;
+        }
+        rc = read_outbox(st, &out->items[out->n], r);
+        if (out->items[out->n].payload)
+            out->n++; /* so release frees it, even on a later failure */
+        if (rc)
+            goto out;
+    }
+    if (step != SQLITE_DONE)
+        rc = db_fail(m, "claim events", r);
+out:
+    done(m, st);
+    if (rc)
+        store_outbox_list_release(out);
+    else if (out->n > 1)
+        qsort(out->items, out->n, sizeof *out->items, by_id);
+    return rc;
+}
+
+fg_result store_sqlite_outbox_release(store_meta *m, int64_t id, int64_t until,
+                                      int64_t now, bool *released, fg_reason *r)
+{
+    sqlite3_stmt *st = NULL;
+    fg_result rc = prep(m,
+                        "UPDATE outbox SET next_attempt_at = ?3"
+                        " WHERE id = ?1 AND state = 'pending' AND next_attempt_at = ?2",
+                        &st, r);
+    if (rc)
+        return rc;
+    if (sqlite3_bind_int64(st, 1, id) != SQLITE_OK ||
+        sqlite3_bind_int64(st, 2, until) != SQLITE_OK ||
+        sqlite3_bind_int64(st, 3, now) != SQLITE_OK || sqlite3_step(st) != SQLITE_DONE)
+        rc = db_fail(m, "give an event back", r);
+    else
+        *released = sqlite3_changes(db_of(m)) == 1;
+    done(m, st);
+    return rc;
+}
+
 /* ---- audit ---- */
 
 static fg_result sq_audit_head(store_meta *m, int64_t *seq,

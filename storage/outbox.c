@@ -1,6 +1,8 @@
 /* The outbox interface: checks and defaults, then the backend's ops. */
+#include "storage/jobs_impl.h"
 #include "storage/meta_impl.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -55,6 +57,42 @@ fg_result store_outbox_due(store_meta *m, int64_t now, size_t limit,
     if (limit == 0 || limit > FG_MAX_LIST_ROWS)
         limit = FG_MAX_LIST_ROWS;
     return m->ops->outbox_due(m, now, limit, out, r);
+}
+
+fg_result store_outbox_claim(store_meta *m, int64_t now, int64_t lease_s,
+                             size_t limit, store_outbox_list *out, fg_reason *r)
+{
+    fg_result rc;
+    out->items = NULL;
+    out->n = 0;
+    if (m->tx != STORE_TX_NONE)
+        return fg_fail(r, FG_EUSAGE, "an outbox claim takes its own transaction");
+    if (lease_s < 1 || now < 0 || now > INT64_MAX - lease_s)
+        return fg_fail(r, FG_EUSAGE, "an outbox claim needs a positive lease and time");
+    if (limit == 0 || limit > FG_MAX_LIST_ROWS)
+        limit = FG_MAX_LIST_ROWS;
+    /* SQLite: BEGIN IMMEDIATE, so the pick and the move happen under the
+     * write lock; PostgreSQL: the pick skips rows another claim holds. */
+    if ((rc = store_meta_begin(m, r)))
+        return rc;
+    rc = m->ops->jobs->outbox_claim(m, now, now + lease_s, limit, out, r);
+    if (rc == FG_OK && (rc = store_meta_commit(m, r)) == FG_OK)
+        return FG_OK;
+    store_meta_rollback(m);
+    store_outbox_list_release(out);
+    return rc;
+}
+
+fg_result store_outbox_release(store_meta *m, const store_outbox_event *e,
+                               fg_reason *r)
+{
+    bool released = false;
+    if (m->tx == STORE_TX_READ)
+        return fg_fail(r, FG_EUSAGE, "cannot write inside a read transaction");
+    if (!e || e->id < 1)
+        return fg_fail(r, FG_ENOTFOUND, "no such pending event");
+    return m->ops->jobs->outbox_release(m, e->id, e->next_attempt_at, (int64_t)time(NULL),
+                                  &released, r);
 }
 
 static fg_result update(store_meta *m, int64_t id, const char *state,

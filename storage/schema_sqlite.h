@@ -4,6 +4,7 @@
 
 #include <sqlite3.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "common/result.h"
 
@@ -36,6 +37,15 @@ sqlite3 *store_sqlite_db(struct store_meta *m);
  * for handle m. */
 FG_MUST_CHECK fg_result store_sqlite_fail(struct store_meta *m, const char *what,
                                           fg_reason *r);
+
+/* The outbox claim and release of store_sqlite_job_ops (jobs_impl.h),
+ * written in storage/meta_sqlite.c beside the other outbox queries. */
+struct store_outbox_list;
+fg_result store_sqlite_outbox_claim(struct store_meta *m, int64_t now, int64_t until,
+                                    size_t limit, struct store_outbox_list *out,
+                                    fg_reason *r);
+fg_result store_sqlite_outbox_release(struct store_meta *m, int64_t id, int64_t until,
+                                      int64_t now, bool *released, fg_reason *r);
 
 /* Copies text column i of st into dst (cap bytes). False when the value
  * does not fit: it cannot have been written through this interface, the

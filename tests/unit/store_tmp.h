@@ -55,6 +55,17 @@ static inline void db_open(struct db *d)
         TAP_FAIL("open: %s", r.text);
 }
 
+/* Another handle on d's store (as another thread, process or node would
+ * open): the caller frees it (store_meta_free). */
+static inline store_meta *db_handle(struct db *d)
+{
+    fg_reason r = {""};
+    store_meta *m = NULL;
+    if (store_meta_open_sqlite(d->path, &m, &r) != FG_OK)
+        TAP_FAIL("open another handle: %s", r.text);
+    return m;
+}
+
 static inline void db_close(struct db *d)
 {
     store_meta_free(d->m);

@@ -5,7 +5,9 @@
 #include "tests/unit/tap.h"
 #include "tests/unit/store_tmp.h"
 
+#include <pthread.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "fcgi/outbox.h"
 #include "storage/audit.h"
@@ -173,6 +175,195 @@ TEST("an event survives closing and reopening the database")
     CHECK_INT(store_outbox_due(d.m, INT64_MAX, 0, &l, &r), FG_OK);
     CHECK_INT((long long)l.n, 1);
     store_outbox_list_release(&l);
+    db_close(&d);
+}
+
+/* ---- claims: one sender per try, across handles and nodes ---- */
+
+static size_t claim(store_meta *m, int64_t now, int64_t lease, size_t limit,
+                    store_outbox_list *l)
+{
+    fg_reason r = {""};
+    store_outbox_list_release(l);
+    if (store_outbox_claim(m, now, lease, limit, l, &r) != FG_OK)
+        TAP_FAIL("claim: %s", r.text);
+    return l->n;
+}
+
+TEST("a claimed event is not due to another claim until its lease ends")
+{
+    struct db d;
+    fg_reason r = {""};
+    int64_t a = 0, b = 0;
+    store_outbox_list l = {0};
+    int64_t now = (int64_t)time(NULL);
+    db_open(&d);
+    store_meta *other = db_handle(&d);
+    CHECK_INT(store_outbox_add(d.m, "order.released", "ord-1", BODY, &a, &r), FG_OK);
+    CHECK_INT(store_outbox_add(d.m, "delivery.ready", "ord-1", BODY, &b, &r), FG_OK);
+    CHECK_INT(claim(d.m, now, 30, 1, &l), 1);
+    CHECK(l.items[0].id == a);
+    CHECK(l.items[0].next_attempt_at == now + 30);
+    CHECK_INT(l.items[0].attempts, 0);
+    CHECK_STR(l.items[0].payload, BODY);
+    /* The other handle gets the next one only, and nothing more while
+     * both leases hold. */
+    CHECK_INT(claim(other, now, 30, 10, &l), 1);
+    CHECK(l.items[0].id == b);
+    CHECK_INT(claim(other, now + 29, 30, 10, &l), 0);
+    CHECK_INT(claim(d.m, now + 29, 30, 10, &l), 0);
+    /* A sender that died: at the lease end both are due again, to anyone. */
+    CHECK_INT(claim(other, now + 30, 30, 10, &l), 2);
+    CHECK(l.items[0].id == a && l.items[1].id == b);
+    CHECK_INT(l.items[0].attempts, 0);
+    store_outbox_list_release(&l);
+    store_meta_free(other);
+    db_close(&d);
+}
+
+TEST("a claimed event's try is recorded as before: sent is final, a failure reschedules")
+{
+    struct db d;
+    fg_reason r = {""};
+    int64_t a = 0, b = 0;
+    store_outbox_list l = {0};
+    int64_t now = (int64_t)time(NULL);
+    db_open(&d);
+    CHECK_INT(store_outbox_add(d.m, "order.released", "ord-1", BODY, &a, &r), FG_OK);
+    CHECK_INT(store_outbox_add(d.m, "delivery.ready", "ord-1", BODY, &b, &r), FG_OK);
+    CHECK_INT(claim(d.m, now, 30, 10, &l), 2);
+    CHECK_INT(store_outbox_mark_sent(d.m, a, &r), FG_OK);
+    CHECK_INT(store_outbox_mark_failed(d.m, b, "answered 500", now + 5, &r), FG_OK);
+    /* The failure's schedule replaces the lease: due in 5 s, not 30. */
+    CHECK_INT(claim(d.m, now + 5, 30, 10, &l), 1);
+    CHECK(l.items[0].id == b);
+    CHECK_INT(l.items[0].attempts, 1);
+    CHECK_STR(l.items[0].last_error, "answered 500");
+    /* Much later only b (pending, its claim long over) is claimed: the
+     * sent event never is. */
+    CHECK_INT(claim(d.m, INT64_MAX - 30, 30, 10, &l), 1);
+    CHECK(l.items[0].id == b);
+    store_outbox_list_release(&l);
+    db_close(&d);
+}
+
+TEST("an event given back unsent is due again at once, its tries uncounted")
+{
+    struct db d;
+    fg_reason r = {""};
+    int64_t a = 0;
+    store_outbox_list l = {0}, late = {0};
+    int64_t now = (int64_t)time(NULL);
+    db_open(&d);
+    CHECK_INT(store_outbox_add(d.m, "order.released", "ord-1", BODY, &a, &r), FG_OK);
+    CHECK_INT(claim(d.m, now, 30, 1, &l), 1);
+    CHECK_INT(store_outbox_release(d.m, &l.items[0], &r), FG_OK);
+    CHECK_INT(claim(d.m, (int64_t)time(NULL), 30, 1, &late), 1);
+    CHECK_INT(late.items[0].attempts, 0);
+    /* A late give-back, after the lease ran out and another sender took
+     * the event, leaves that sender's claim alone. */
+    CHECK_INT(claim(d.m, late.items[0].next_attempt_at, 30, 1, &late), 1);
+    CHECK_INT(store_outbox_release(d.m, &l.items[0], &r), FG_OK);
+    CHECK_INT(claim(d.m, late.items[0].next_attempt_at - 1, 30, 1, &l), 0);
+    store_outbox_list_release(&l);
+    store_outbox_list_release(&late);
+    db_close(&d);
+}
+
+TEST("bad claims are refused: no lease, a time past the end, inside a transaction")
+{
+    struct db d;
+    fg_reason r = {""};
+    store_outbox_list l = {0};
+    db_open(&d);
+    CHECK_INT(store_outbox_add(d.m, "order.released", "ord-1", BODY, NULL, &r), FG_OK);
+    CHECK_INT(store_outbox_claim(d.m, 100, 0, 1, &l, &r), FG_EUSAGE);
+    CHECK_INT(store_outbox_claim(d.m, -1, 30, 1, &l, &r), FG_EUSAGE);
+    CHECK_INT(store_outbox_claim(d.m, INT64_MAX - 29, 30, 1, &l, &r), FG_EUSAGE);
+    CHECK_INT(store_meta_begin(d.m, &r), FG_OK);
+    CHECK_INT(store_outbox_claim(d.m, INT64_MAX / 2, 30, 1, &l, &r), FG_EUSAGE);
+    store_meta_rollback(d.m);
+    CHECK_INT((long long)l.n, 0);
+    /* Nothing was taken by the refused claims. */
+    CHECK_INT(claim(d.m, INT64_MAX - 30, 30, 1, &l), 1);
+    store_outbox_list_release(&l);
+    db_close(&d);
+}
+
+/* Two handles (two senders, or two nodes) claiming at once. */
+#define RACE_EVENTS 200
+static pthread_barrier_t start_line;
+struct racer {
+    store_meta *m;
+    int64_t now;
+    int64_t got[RACE_EVENTS];
+    int n;
+    int errors;
+};
+
+static void *race(void *p)
+{
+    struct racer *k = p;
+    fg_reason r = {""};
+    pthread_barrier_wait(&start_line);
+    for (;;) {
+        store_outbox_list l = {0};
+        if (store_outbox_claim(k->m, k->now, 30, 3, &l, &r) != FG_OK) {
+            k->errors++;
+            break;
+        }
+        size_t n = l.n;
+        for (size_t i = 0; i < n && k->n < RACE_EVENTS; i++)
+            k->got[k->n++] = l.items[i].id;
+        store_outbox_list_release(&l);
+        if (n == 0)
+            break;
+        usleep(300); /* room for the other handle between claims */
+    }
+    return NULL;
+}
+
+TEST("two handles claiming at once never get the same event, and miss none")
+{
+    struct db d;
+    fg_reason r = {""};
+    static struct racer k[2];
+    pthread_t t[2];
+    static int seen[RACE_EVENTS + 1];
+    int64_t first = 0;
+    db_open(&d);
+    CHECK_INT(store_meta_begin(d.m, &r), FG_OK);
+    for (int i = 0; i < RACE_EVENTS; i++) {
+        int64_t id = 0;
+        CHECK_INT(store_outbox_add(d.m, "file.previewed", "ord-1", BODY, &id, &r), FG_OK);
+        if (i == 0)
+            first = id;
+    }
+    CHECK_INT(store_meta_commit(d.m, &r), FG_OK);
+    pthread_barrier_init(&start_line, NULL, 2);
+    memset(seen, 0, sizeof seen);
+    for (int i = 0; i < 2; i++) {
+        memset(&k[i], 0, sizeof k[i]);
+        k[i].m = db_handle(&d);
+        k[i].now = (int64_t)time(NULL) + 1;
+        CHECK(pthread_create(&t[i], NULL, race, &k[i]) == 0);
+    }
+    for (int i = 0; i < 2; i++)
+        pthread_join(t[i], NULL);
+    pthread_barrier_destroy(&start_line);
+    for (int i = 0; i < 2; i++)
+        store_meta_free(k[i].m);
+    CHECK_INT(k[0].errors + k[1].errors, 0);
+    CHECK_INT(k[0].n + k[1].n, RACE_EVENTS);
+    int dup = 0;
+    for (int i = 0; i < 2; i++)
+        for (int x = 0; x < k[i].n; x++) {
+            int64_t at = k[i].got[x] - first + 1;
+            if (at < 1 || at > RACE_EVENTS || seen[at]++)
+                dup++;
+        }
+    CHECK_INT(dup, 0);
+    printf("# claims: %d and %d\n", k[0].n, k[1].n);
     db_close(&d);
 }
 
