@@ -82,14 +82,23 @@ export FILIGRANE_WEBHOOK_SECRET="${FILIGRANE_WEBHOOK_SECRET:-$(from_file FILIGRA
 export FILIGRANE_METRICS_TOKEN="${FILIGRANE_METRICS_TOKEN:-$(from_file FILIGRANE_METRICS_TOKEN)}"
 export FILIGRANE_MARK_KEY="${FILIGRANE_MARK_KEY:-$(from_file FILIGRANE_MARK_KEY)}"
 
-# Run as root, the service user must reach every part's directory.
+# Run as root, the parts run as the service user (scripts/run.sh and
+# scripts/pg.sh; the S3 server is scripts/s3-server.sh's), who must own
+# and reach the cluster's directory: made here as run.sh would make it.
 if [ "$(id -u)" = 0 ]; then
     user=${FILIGRANE_USER:-filigrane}
-    if id -u "$user" >/dev/null 2>&1 &&
-        ! setpriv --reuid="$user" --regid="$(id -gn "$user")" --clear-groups test -x "$root/."; then
+    if ! id -u "$user" >/dev/null 2>&1; then
+        useradd --system --user-group --no-create-home --home-dir /nonexistent \
+            --shell /usr/sbin/nologin "$user" || die "cannot create the system user $user (FILIGRANE_USER)"
+        echo "filigrane cluster: created the system user $user (FILIGRANE_USER)" >&2
+    fi
+    [ "$(id -u "$user")" != 0 ] || die "FILIGRANE_USER must not be root"
+    chown "$user:$(id -gn "$user")" "$root"
+    if ! setpriv --reuid="$user" --regid="$(id -gn "$user")" --clear-groups test -x "$root/."; then
         die "user $user cannot reach $root (a parent directory is closed to it);" \
             "set FILIGRANE_DATA to a directory it can enter, e.g. /var/lib/filigrane"
     fi
+    export FILIGRANE_USER="$user"
 fi
 
 pg_started="" s3_started="" node1_pid="" node2_pid=""

@@ -76,35 +76,40 @@ def free_pair():
 
 
 def processes_under(root):
-    """Every process of this machine whose command line or environment
-    names ROOT: the cluster's postgres, S3 server, nginx, workers and
-    stamping children (the workers' command line names no path, their
-    FILIGRANE_DATA does)."""
-    out = []
+    """Every live process of this machine whose command line or
+    environment names ROOT, and their descendants: the cluster's
+    postgres (its helpers name nothing), S3 server, nginx, workers and
+    stamping children (a worker's command line names no path, its
+    FILIGRANE_DATA does). [(pid, command line)]"""
     needle = root.encode()
+    procs = {}
     for pid in os.listdir("/proc"):
         if not pid.isdigit() or int(pid) == os.getpid():
             continue
-        hit = False
-        for what in ("cmdline", "environ"):
-            try:
-                with open("/proc/%s/%s" % (pid, what), "rb") as f:
-                    if needle in f.read():
-                        hit = True
-                        break
-            except OSError:
-                continue
-        if hit:
-            try:
-                with open("/proc/%s/stat" % pid) as f:
-                    state = f.read().rsplit(")", 1)[1].split()[0]
-                with open("/proc/%s/cmdline" % pid, "rb") as f:
-                    cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
-            except OSError:
-                continue
-            if state != "Z":
-                out.append((int(pid), cmd.strip()))
-    return out
+        try:
+            with open("/proc/%s/stat" % pid) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            with open("/proc/%s/cmdline" % pid, "rb") as f:
+                cmd = f.read()
+        except OSError:
+            continue
+        if fields[0] == "Z":
+            continue
+        env = b""
+        try:
+            with open("/proc/%s/environ" % pid, "rb") as f:
+                env = f.read()
+        except OSError:
+            pass
+        procs[int(pid)] = (int(fields[1]), needle in cmd or needle in env,
+                           cmd.replace(b"\0", b" ").decode(errors="replace").strip())
+    hit = {p for p, (_, yes, _) in procs.items() if yes}
+    grew = True
+    while grew:
+        more = {p for p, (ppid, _, _) in procs.items() if ppid in hit and p not in hit}
+        hit |= more
+        grew = bool(more)
+    return sorted((p, procs[p][2]) for p in hit)
 
 
 class Node(Service):

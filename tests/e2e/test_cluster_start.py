@@ -69,7 +69,7 @@ try:
           pw not in out, out)
     check("it prints no secret (the environment's are not shown)", not secrets_in(out, c),
           secrets_in(out, c))
-    tokens = re.findall(r"(seller|buyer) token \(order ord-demo\): (\S+)", out)
+    tokens = re.findall(r"(seller|buyer) token\s+\(order ord-demo\): (\S+)", out)
     check("it prints a seller and a buyer token", sorted(t[0] for t in tokens) ==
           ["buyer", "seller"], tokens)
     n1.create_order("ord-demo", "s-demo", "b-demo")
