@@ -119,7 +119,7 @@ class Node(Service):
         self.cluster = cluster
         self.n = n
         self.port = port
-        self.data = os.path.join(cluster.root, "node%d" % n)
+        self.data = os.path.join(cluster.data, "node%d" % n)
         self.jwt_secret = cluster.jwt_secret
         self.hook_key = cluster.hook_key
         self.hook_secret = cluster.hook_secret
