@@ -88,6 +88,812 @@ static void pg_rollback(store_meta *m)
     store_pg_rollback(pg_of(m));
 }
 
+/* Runs sql on m's connection (storage/pg_conn.h). */
+static fg_result q(store_meta *m, const char *sql, int n, const char *const *v,
+                   PGresult **res, const char *what, fg_reason *r)
+{
+    return store_pg_exec(pg_of(m), sql, n, v, res, what, r);
+}
+
+/* Rows changed by the command of res. */
+static int64_t changed(const PGresult *res)
+{
+    const char *t = PQcmdTuples((PGresult *)res);
+    return t && *t ? strtoll(t, NULL, 10) : 0;
+}
+
+/* Runs a write that changes at most one row and says whether it did. */
+static fg_result q_changed(store_meta *m, const char *sql, int n, const char *const *v,
+                           int64_t *count, const char *what, fg_reason *r)
+{
+    PGresult *res = NULL;
+    fg_result rc = q(m, sql, n, v, &res, what, r);
+    if (rc == FG_OK)
+        *count = changed(res);
+    PQclear(res);
+    return rc;
+}
+
+/* A heap copy of text value (row, col), "" for NULL. */
+static char *col_dup(const PGresult *res, int row, int col)
+{
+    size_t n = PQgetisnull(res, row, col) ? 0 : (size_t)PQgetlength(res, row, col);
+    char *d = malloc(n + 1);
+    if (!d)
+        return NULL;
+    memcpy(d, n ? PQgetvalue(res, row, col) : "", n);
+    d[n] = '\0';
+    return d;
+}
+
+static bool col_int(const PGresult *res, int row, int col, int *out)
+{
+    int64_t v = 0;
+    if (!store_pg_col_i64(res, row, col, &v) || v < -2147483647 || v > 2147483647)
+        return false;
+    *out = (int)v;
+    return true;
+}
+
+/* ---- orders ---- */
+
+static fg_result pg_order_insert(store_meta *m, const store_order *o, bool *inserted,
+                                 fg_reason *r)
+{
+    int64_t n = 0;
+    const char *v[] = {o->id, o->seller_id, o->buyer_id, o->buyer_name, o->labels,
+                       o->created_at};
+    fg_result rc = q_changed(m,
+                             "INSERT INTO orders(id, seller_id, buyer_id, buyer_name,"
+                             " labels, created_at) VALUES ($1,$2,$3,$4,$5,$6)"
+                             " ON CONFLICT (id) DO NOTHING",
+                             6, v, &n, "create the order", r);
+    *inserted = n == 1;
+    return rc;
+}
+
+#define ORDER_COLS                                                          \
+    "id, state, seller_id, buyer_id, buyer_name, labels, created_at, released_at"
+
+static fg_result pg_order_get(store_meta *m, const char *id, store_order *o, fg_reason *r)
+{
+    PGresult *res = NULL;
+    const char *v[] = {id};
+    /* In a write transaction the read is the order's lock: whatever the
+     * caller decides from this state (a delivery while "open", a state
+     * change) holds until its commit, and writers of other orders never
+     * wait on it. */
+    const char *sql = m->tx == STORE_TX_WRITE
+                          ? "SELECT " ORDER_COLS " FROM orders WHERE id = $1 FOR UPDATE"
+                          : "SELECT " ORDER_COLS " FROM orders WHERE id = $1";
+    fg_result rc = q(m, sql, 1, v, &res, "read the order", r);
+    if (rc)
+        return rc;
+    if (PQntuples(res) == 0)
+        rc = fg_fail(r, FG_ENOTFOUND, "no such order");
+    else if (!store_pg_col(res, 0, 0, o->id, sizeof o->id) ||
+             !store_pg_col(res, 0, 1, o->state, sizeof o->state) ||
+             !store_pg_col(res, 0, 2, o->seller_id, sizeof o->seller_id) ||
+             !store_pg_col(res, 0, 3, o->buyer_id, sizeof o->buyer_id) ||
+             !store_pg_col(res, 0, 4, o->buyer_name, sizeof o->buyer_name) ||
+             !store_pg_col(res, 0, 5, o->labels, sizeof o->labels) ||
+             !store_pg_col(res, 0, 6, o->created_at, sizeof o->created_at) ||
+             !store_pg_col(res, 0, 7, o->released_at, sizeof o->released_at))
+        rc = corrupt("order", r);
+    PQclear(res);
+    return rc;
+}
+
+static fg_result pg_order_cas_state(store_meta *m, const char *id, const char *from,
+                                    const char *to, const char *released_at, bool *updated,
+                                    fg_reason *r)
+{
+    int64_t n = 0;
+    const char *v[] = {id, from, to, released_at};
+    /* READ COMMITTED re-checks "state = from" on the newest version of the
+     * row after waiting for a concurrent writer: compare-and-set. */
+    fg_result rc = q_changed(m,
+                             "UPDATE orders SET state = $3,"
+                             " released_at = COALESCE($4, released_at)"
+                             " WHERE id = $1 AND state = $2",
+                             4, v, &n, "change the order state", r);
+    *updated = n == 1;
+    return rc;
+}
+
+/* ---- deliveries ---- */
+
+static fg_result pg_delivery_insert(store_meta *m, const char *order_id, const char *message,
+                                    const char *created_at, int *number, fg_reason *r)
+{
+    store_pg *pg = pg_of(m);
+    PGresult *res[2] = {NULL, NULL};
+    const char *lock_v[] = {order_id};
+    const char *ins_v[] = {order_id, message, created_at};
+    /* Two statements, one round trip: the lock, then the number. The
+     * second runs after the first has waited for any other writer of the
+     * order, with a snapshot taken then, so MAX(number) counts the
+     * delivery that writer committed. An unknown order inserts nothing
+     * (no foreign-key error to abort the transaction). */
+    const char *const sql[] = {
+        "SELECT 1 FROM orders WHERE id = $1 FOR UPDATE",
+        "INSERT INTO deliveries(order_id, number, message, created_at)"
+        " SELECT o.id, (SELECT COALESCE(MAX(d.number), 0) + 1 FROM deliveries d"
+        "   WHERE d.order_id = $1), $2, $3 FROM orders o WHERE o.id = $1"
+        " RETURNING number"};
+    const int np[] = {1, 3};
+    const char *const *pv[] = {lock_v, ins_v};
+    bool own = !store_pg_in_tx(pg);
+    fg_result rc;
+    /* Alone, the lock would end with its own statement: one transaction. */
+    if (own && (rc = store_pg_begin(pg, true, r)))
+        return rc;
+    if ((rc = store_pg_pipeline(pg, 2, sql, np, pv, res, "create the delivery", r)))
+        goto out;
+    if (PQntuples(res[1]) != 1)
+        rc = fg_fail(r, FG_ENOTFOUND, "no such order");
+    else if (!col_int(res[1], 0, 0, number))
+        rc = corrupt("delivery", r);
+    if (own && rc == FG_OK)
+        rc = store_pg_commit(pg, r);
+out:
+    if (own && rc)
+        store_pg_rollback(pg);
+    PQclear(res[0]);
+    PQclear(res[1]);
+    return rc;
+}
+
+#define DELIVERY_COLS "order_id, number, message, created_at"
+
+static bool read_delivery(const PGresult *res, int row, store_delivery *d)
+{
+    return col_int(res, row, 1, &d->number) &&
+           store_pg_col(res, row, 0, d->order_id, sizeof d->order_id) &&
+           store_pg_col(res, row, 2, d->message, sizeof d->message) &&
+           store_pg_col(res, row, 3, d->created_at, sizeof d->created_at);
+}
+
+static fg_result pg_delivery_get(store_meta *m, const char *order_id, int number,
+                                 store_delivery *out, fg_reason *r)
+{
+    PGresult *res = NULL;
+    char nb[24];
+    const char *v[] = {order_id, store_pg_i64(nb, number)};
+    fg_result rc = q(m,
+                     "SELECT " DELIVERY_COLS " FROM deliveries"
+                     " WHERE order_id = $1 AND number = $2",
+                     2, v, &res, "read the delivery", r);
+    if (rc)
+        return rc;
+    if (PQntuples(res) == 0)
+        rc = fg_fail(r, FG_ENOTFOUND, "no such delivery");
+    else if (!read_delivery(res, 0, out))
+        rc = corrupt("delivery", r);
+    PQclear(res);
+    return rc;
+}
+
+static fg_result pg_delivery_list(store_meta *m, const char *order_id,
+                                  store_delivery_list *out, fg_reason *r)
+{
+    PGresult *res = NULL;
+    char lb[24];
+    const char *v[] = {order_id, store_pg_i64(lb, FG_MAX_LIST_ROWS)};
+    fg_result rc = q(m,
+                     "SELECT " DELIVERY_COLS " FROM deliveries"
+                     " WHERE order_id = $1 ORDER BY number LIMIT $2",
+                     2, v, &res, "list deliveries", r);
+    if (rc)
+        return rc;
+    int n = PQntuples(res);
+    if (n > 0 && !(out->items = calloc((size_t)n, sizeof *out->items))) {
+        rc = fg_fail(r, FG_EIO, "cannot list deliveries: out of memory");
+        goto out;
+    }
+    for (int i = 0; i < n; i++, out->n++) {
+        if (!read_delivery(res, i, &out->items[i])) {
+            rc = corrupt("delivery", r);
+            goto out;
+        }
+    }
+out:
+    PQclear(res);
+    if (rc)
+        store_delivery_list_release(out);
+    return rc;
+}
+
+/* ---- files ---- */
+
+#define FILE_COLS                                                            \
+    "id, order_id, delivery, name, size, sha256, mime, kind, preview,"       \
+    " reason, preview_sha256, preview_mime, created_at, buyer_views,"        \
+    " buyer_downloads, salt, commitment, purged_at"
+
+static bool read_file(const PGresult *res, int i, store_file *f)
+{
+    return col_int(res, i, 2, &f->delivery) && store_pg_col_i64(res, i, 4, &f->size) &&
+           store_pg_col_i64(res, i, 13, &f->buyer_views) &&
+           store_pg_col_i64(res, i, 14, &f->buyer_downloads) &&
+           store_pg_col(res, i, 0, f->id, sizeof f->id) &&
+           store_pg_col(res, i, 1, f->order_id, sizeof f->order_id) &&
+           store_pg_col(res, i, 3, f->name, sizeof f->name) &&
+           store_pg_col(res, i, 5, f->sha256, sizeof f->sha256) &&
+           store_pg_col(res, i, 6, f->mime, sizeof f->mime) &&
+           store_pg_col(res, i, 7, f->kind, sizeof f->kind) &&
+           store_pg_col(res, i, 8, f->preview, sizeof f->preview) &&
+           store_pg_col(res, i, 9, f->reason, sizeof f->reason) &&
+           store_pg_col(res, i, 10, f->preview_sha256, sizeof f->preview_sha256) &&
+           store_pg_col(res, i, 11, f->preview_mime, sizeof f->preview_mime) &&
+           store_pg_col(res, i, 12, f->created_at, sizeof f->created_at) &&
+           store_pg_col(res, i, 15, f->salt, sizeof f->salt) &&
+           store_pg_col(res, i, 16, f->commitment, sizeof f->commitment) &&
+           store_pg_col(res, i, 17, f->purged_at, sizeof f->purged_at);
+}
+
+static fg_result pg_file_insert(store_meta *m, const store_file *f, fg_reason *r)
+{
+    char db[24], sb[24];
+    int64_t n = 0;
+    const char *v[] = {f->id, f->order_id, store_pg_i64(db, f->delivery), f->name,
+                       store_pg_i64(sb, f->size), f->sha256, f->mime, f->kind, f->preview,
+                       f->reason, f->preview_sha256, f->preview_mime, f->created_at,
+                       f->salt, f->commitment};
+    /* Neither a missing delivery nor a taken id may abort the caller's
+     * transaction: the insert guards both, and an empty result is told
+     * apart below. */
+    fg_result rc = q_changed(m,
+                             "INSERT INTO files(id, order_id, delivery, name, size,"
+                             " sha256, mime, kind, preview, reason, preview_sha256,"
+                             " preview_mime, created_at, salt, commitment)"
+                             " SELECT $1, $2, $3::integer, $4, $5::bigint, $6, $7, $8, $9,"
+                             " $10, $11, $12, $13, $14, $15"
+                             " WHERE EXISTS (SELECT 1 FROM deliveries"
+                             "   WHERE order_id = $2 AND number = $3::integer)"
+                             " ON CONFLICT (id) DO NOTHING",
+                             15, v, &n, "add the file", r);
+    if (rc || n == 1)
+        return rc;
+    PGresult *res = NULL;
+    const char *w[] = {f->id};
+    if ((rc = q(m, "SELECT 1 FROM files WHERE id = $1", 1, w, &res, "add the file", r)))
+        return rc;
+    rc = PQntuples(res) ? fg_fail(r, FG_ESTATE, "a file with this id exists already")
+                        : fg_fail(r, FG_ENOTFOUND, "no such delivery");
+    PQclear(res);
+    return rc;
+}
+
+static fg_result pg_file_set_preview(store_meta *m, const char *id, const char *preview,
+                                     const char *reason, const char *psha, const char *pmime,
+                                     fg_reason *r)
+{
+    int64_t n = 0;
+    const char *v[] = {id, preview, reason, psha, pmime};
+    fg_result rc = q_changed(m,
+                             "UPDATE files SET preview = $2, reason = $3,"
+                             " preview_sha256 = $4, preview_mime = $5 WHERE id = $1",
+                             5, v, &n, "update the preview", r);
+    if (rc == FG_OK && n != 1)
+        rc = fg_fail(r, FG_ENOTFOUND, "no such file");
+    return rc;
+}
+
+static fg_result pg_file_get(store_meta *m, const char *id, store_file *out, fg_reason *r)
+{
+    PGresult *res = NULL;
+    const char *v[] = {id};
+    fg_result rc = q(m, "SELECT " FILE_COLS " FROM files WHERE id = $1", 1, v, &res,
+                     "read the file", r);
+    if (rc)
+        return rc;
+    if (PQntuples(res) == 0)
+        rc = fg_fail(r, FG_ENOTFOUND, "no such file");
+    else if (!read_file(res, 0, out))
+        rc = corrupt("file", r);
+    PQclear(res);
+    return rc;
+}
+
+static fg_result pg_file_list(store_meta *m, const char *order_id, int delivery,
+                              store_file_list *out, fg_reason *r)
+{
+    PGresult *res = NULL;
+    char db[24], lb[24];
+    const char *v[] = {order_id, store_pg_i64(db, delivery), store_pg_i64(lb, FG_MAX_LIST_ROWS)};
+    fg_result rc = q(m,
+                     "SELECT " FILE_COLS " FROM files WHERE order_id = $1"
+                     " AND ($2::integer = 0 OR delivery = $2::integer)"
+                     " ORDER BY delivery, seq LIMIT $3",
+                     3, v, &res, "list files", r);
+    if (rc)
+        return rc;
+    int n = PQntuples(res);
+    if (n > 0 && !(out->items = calloc((size_t)n, sizeof *out->items))) {
+        rc = fg_fail(r, FG_EIO, "cannot list files: out of memory");
+        goto out;
+    }
+    for (int i = 0; i < n; i++, out->n++) {
+        if (!read_file(res, i, &out->items[i])) {
+            rc = corrupt("file", r);
+            goto out;
+        }
+    }
+out:
+    PQclear(res);
+    if (rc)
+        store_file_list_release(out);
+    return rc;
+}
+
+static fg_result pg_file_count(store_meta *m, const char *id, store_counter which,
+                               int64_t *after, fg_reason *r)
+{
+    PGresult *res = NULL;
+    const char *v[] = {id};
+    /* Column names cannot be parameters: one of two fixed statements. */
+    const char *sql = which == STORE_COUNT_BUYER_VIEW
+                          ? "UPDATE files SET buyer_views = buyer_views + 1 WHERE id = $1"
+                            " RETURNING buyer_views"
+                          : "UPDATE files SET buyer_downloads = buyer_downloads + 1"
+                            " WHERE id = $1 RETURNING buyer_downloads";
+    fg_result rc = q(m, sql, 1, v, &res, "count the file", r);
+    if (rc)
+        return rc;
+    if (PQntuples(res) == 0)
+        rc = fg_fail(r, FG_ENOTFOUND, "no such file");
+    else if (!store_pg_col_i64(res, 0, 0, after))
+        rc = corrupt("file", r);
+    PQclear(res);
+    return rc;
+}
+
+/* ---- webhooks ---- */
+
+static fg_result pg_webhook_insert(store_meta *m, const char *id, const char *at, bool *seen,
+                                   fg_reason *r)
+{
+    int64_t n = 0;
+    const char *v[] = {id, at};
+    /* Two nodes receiving the same webhook: the second insert waits for
+     * the first transaction, then finds the id (seen) or, if it rolled
+     * back, records it itself. */
+    fg_result rc = q_changed(m,
+                             "INSERT INTO webhooks(id, at) VALUES ($1, $2)"
+                             " ON CONFLICT (id) DO NOTHING",
+                             2, v, &n, "record the webhook id", r);
+    *seen = n == 0;
+    return rc;
+}
+
+/* ---- outbox ---- */
+
+static fg_result pg_outbox_insert(store_meta *m, const char *type, const char *order_id,
+                                  const char *payload, const char *created_at, int64_t now,
+                                  int64_t *id, fg_reason *r)
+{
+    PGresult *res = NULL;
+    char nb[24];
+    const char *v[] = {created_at, type, order_id, payload, store_pg_i64(nb, now)};
+    fg_result rc = q(m,
+                     "INSERT INTO outbox(created_at, type, order_id, payload,"
+                     " next_attempt_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
+                     5, v, &res, "record the event", r);
+    if (rc)
+        return rc;
+    if (PQntuples(res) != 1 || !store_pg_col_i64(res, 0, 0, id))
+        rc = corrupt("outbox", r);
+    PQclear(res);
+    return rc;
+}
+
+#define OUTBOX_COLS                                                          \
+    "id, created_at, type, order_id, payload, attempts, next_attempt_at,"    \
+    " last_error, state, sent_at"
+
+/* Fills e from a row; e->payload is a new heap copy the caller frees. */
+static fg_result read_outbox(const PGresult *res, int i, store_outbox_event *e, fg_reason *r)
+{
+    e->payload = NULL;
+    if (!store_pg_col_i64(res, i, 0, &e->id) || !col_int(res, i, 5, &e->attempts) ||
+        !store_pg_col_i64(res, i, 6, &e->next_attempt_at) ||
+        !store_pg_col(res, i, 1, e->created_at, sizeof e->created_at) ||
+        !store_pg_col(res, i, 2, e->type, sizeof e->type) ||
+        !store_pg_col(res, i, 3, e->order_id, sizeof e->order_id) ||
+        !store_pg_col(res, i, 7, e->last_error, sizeof e->last_error) ||
+        !store_pg_col(res, i, 8, e->state, sizeof e->state) ||
+        !store_pg_col(res, i, 9, e->sent_at, sizeof e->sent_at))
+        return corrupt("outbox", r);
+    if (!(e->payload = col_dup(res, i, 4)))
+        return fg_fail(r, FG_EIO, "cannot read the outbox: out of memory");
+    return FG_OK;
+}
+
+static fg_result pg_outbox_due(store_meta *m, int64_t now, size_t limit,
+                               store_outbox_list *out, fg_reason *r)
+{
+    PGresult *res = NULL;
+    char nb[24], lb[24];
+    const char *v[] = {store_pg_i64(nb, now), store_pg_i64(lb, (int64_t)limit)};
+    fg_result rc = q(m,
+                     "SELECT " OUTBOX_COLS " FROM outbox"
+                     " WHERE state = 'pending' AND next_attempt_at <= $1"
+                     " ORDER BY next_attempt_at, id LIMIT $2",
+                     2, v, &res, "read the outbox", r);
+    if (rc)
+        return rc;
+    int n = PQntuples(res);
+    if (n > 0 && !(out->items = calloc((size_t)n, sizeof *out->items))) {
+        rc = fg_fail(r, FG_EIO, "cannot read the outbox: out of memory");
+        goto out;
+    }
+    for (int i = 0; i < n; i++) {
+        rc = read_outbox(res, i, &out->items[i], r);
+        if (out->items[i].payload)
+            out->n++; /* so release frees it, even on a later failure */
+        if (rc)
+            goto out;
+    }
+out:
+    PQclear(res);
+    if (rc)
+        store_outbox_list_release(out);
+    return rc;
+}
+
+static fg_result pg_outbox_update(store_meta *m, int64_t id, const char *state, int64_t next,
+                                  const char *error, const char *sent_at, bool *updated,
+                                  fg_reason *r)
+{
+    int64_t n = 0;
+    char ib[24], nb[24];
+    const char *v[] = {state, error, sent_at, store_pg_i64(ib, id), store_pg_i64(nb, next)};
+    fg_result rc = q_changed(m,
+                             "UPDATE outbox SET state = $1,"
+                             " last_error = COALESCE($2, last_error),"
+                             " sent_at = COALESCE($3, sent_at),"
+                             " attempts = attempts + 1,"
+                             " next_attempt_at = CASE WHEN $1 = 'pending' THEN $5::bigint"
+                             "   ELSE next_attempt_at END"
+                             " WHERE id = $4 AND state = 'pending'",
+                             5, v, &n, "update the event", r);
+    *updated = n == 1;
+    return rc;
+}
+
+/* ---- blob references ---- */
+
+static fg_result pg_blob_ref_touch(store_meta *m, const char *hex, int64_t now, fg_reason *r)
+{
+    char nb[24];
+    const char *v[] = {hex, store_pg_i64(nb, now)};
+    /* If the collector is deleting this row, the upsert waits for its
+     * commit, then inserts a fresh row: the caller then finds the blob
+     * gone and stores it again. */
+    return q(m,
+             "INSERT INTO blob_refs(sha256, refs, seen_at) VALUES ($1, 0, $2)"
+             " ON CONFLICT (sha256) DO UPDATE"
+             " SET seen_at = GREATEST(blob_refs.seen_at, excluded.seen_at)",
+             2, v, NULL, "register a blob", r);
+}
+
+static fg_result pg_blob_ref_get(store_meta *m, const char *hex, int64_t *refs,
+                                 int64_t *seen_at, bool *known, fg_reason *r)
+{
+    PGresult *res = NULL;
+    const char *v[] = {hex};
+    fg_result rc = q(m, "SELECT refs, seen_at FROM blob_refs WHERE sha256 = $1", 1, v, &res,
+                     "read a blob's references", r);
+    if (rc)
+        return rc;
+    *known = PQntuples(res) == 1;
+    if (*known && (!store_pg_col_i64(res, 0, 0, refs) || !store_pg_col_i64(res, 0, 1, seen_at)))
+        rc = corrupt("blob reference", r);
+    PQclear(res);
+    return rc;
+}
+
+static fg_result pg_blob_ref_unused(store_meta *m, int64_t cutoff, size_t limit,
+                                    char (*hexes)[STORE_HEX_MAX], size_t *n, fg_reason *r)
+{
+    PGresult *res = NULL;
+    char cb[24], lb[24];
+    const char *v[] = {store_pg_i64(cb, cutoff), store_pg_i64(lb, (int64_t)limit)};
+    *n = 0;
+    fg_result rc = q(m,
+                     "SELECT sha256 FROM blob_refs WHERE refs = 0"
+                     " AND seen_at <= $1 ORDER BY seen_at LIMIT $2",
+                     2, v, &res, "list unused blobs", r);
+    if (rc)
+        return rc;
+    for (int i = 0; i < PQntuples(res) && *n < limit; i++) {
+        if (!store_pg_col(res, i, 0, hexes[*n], STORE_HEX_MAX)) {
+            rc = corrupt("blob reference", r);
+            break;
+        }
+        (*n)++;
+    }
+    PQclear(res);
+    return rc;
+}
+
+static fg_result pg_blob_ref_drop(store_meta *m, const char *hex, int64_t cutoff,
+                                  bool *dropped, fg_reason *r)
+{
+    int64_t n = 0;
+    char cb[24];
+    const char *v[] = {hex, store_pg_i64(cb, cutoff)};
+    /* The deleted row stays locked until the collector's commit, after it
+     * removed the blob: a concurrent touch or file insert waits for it. */
+    fg_result rc = q_changed(m,
+                             "DELETE FROM blob_refs WHERE sha256 = $1 AND refs = 0"
+                             " AND seen_at <= $2",
+                             2, v, &n, "forget an unused blob", r);
+    *dropped = n == 1;
+    return rc;
+}
+
+/* ---- idempotency keys ---- */
+
+static fg_result pg_idem_get(store_meta *m, const char *seller_id, const char *order_id,
+                             const char *key, int64_t *claimed_at, char *token,
+                             char *fingerprint, int *delivery, bool *found, fg_reason *r)
+{
+    store_pg *pg = pg_of(m);
+    PGresult *res[2] = {NULL, NULL};
+    const char *v[] = {seller_id, order_id, key};
+    const char *const *pv[] = {v, v};
+    const int np[] = {3, 3};
+    /* In a write transaction (a claim) the key is locked first, so two
+     * nodes claiming one key take turns, as under SQLite's write lock:
+     * the second reads the first's claim in a later statement. A row lock
+     * would not do: there may be no row yet. The advisory lock is per key
+     * (a hash of seller, order and key), never global, and ends with the
+     * transaction. */
+    const char *const sql[] = {
+        "SELECT pg_advisory_xact_lock(hashtextextended("
+        "  $1 || chr(10) || $2 || chr(10) || $3, 1017))",
+        "SELECT claimed_at, token, fingerprint, COALESCE(delivery, 0)"
+        " FROM idempotency_keys"
+        " WHERE seller_id = $1 AND order_id = $2 AND key = $3"};
+    fg_result rc;
+    PGresult *row;
+    if (m->tx == STORE_TX_WRITE) {
+        if ((rc = store_pg_pipeline(pg, 2, sql, np, pv, res, "read an idempotency key", r)))
+            return rc;
+        row = res[1];
+    } else {
+        if ((rc = q(m, sql[1], 3, v, &res[1], "read an idempotency key", r)))
+            return rc;
+        row = res[1];
+    }
+    *found = PQntuples(row) == 1;
+    if (*found && (!store_pg_col_i64(row, 0, 0, claimed_at) || !col_int(row, 0, 3, delivery) ||
+                   !store_pg_col(row, 0, 1, token, STORE_FILE_ID_MAX) ||
+                   !store_pg_col(row, 0, 2, fingerprint, STORE_HEX_MAX)))
+        rc = corrupt("idempotency key", r);
+    PQclear(res[0]);
+    PQclear(res[1]);
+    return rc;
+}
+
+static fg_result pg_idem_put(store_meta *m, const char *seller_id, const char *order_id,
+                             const char *key, const char *token, int64_t claimed_at,
+                             fg_reason *r)
+{
+    char cb[24];
+    const char *v[] = {seller_id, order_id, key, token, store_pg_i64(cb, claimed_at)};
+    return q(m,
+             "INSERT INTO idempotency_keys(seller_id, order_id, key, token,"
+             " fingerprint, delivery, claimed_at) VALUES ($1, $2, $3, $4, '', NULL, $5)"
+             " ON CONFLICT (seller_id, order_id, key) DO UPDATE SET token = excluded.token,"
+             " fingerprint = '', delivery = NULL, claimed_at = excluded.claimed_at",
+             5, v, NULL, "claim an idempotency key", r);
+}
+
+static fg_result pg_idem_complete(store_meta *m, const char *seller_id, const char *order_id,
+                                  const char *key, const char *token, const char *fingerprint,
+                                  int delivery, bool *updated, fg_reason *r)
+{
+    int64_t n = 0;
+    char db[24];
+    const char *v[] = {seller_id, order_id, key, token, fingerprint, store_pg_i64(db, delivery)};
+    fg_result rc = q_changed(m,
+                             "UPDATE idempotency_keys SET fingerprint = $5,"
+                             " delivery = $6::integer"
+                             " WHERE seller_id = $1 AND order_id = $2 AND key = $3"
+                             " AND token = $4 AND delivery IS NULL",
+                             6, v, &n, "record an idempotency key", r);
+    *updated = n == 1;
+    return rc;
+}
+
+static fg_result pg_idem_release(store_meta *m, const char *seller_id, const char *order_id,
+                                 const char *key, const char *token, fg_reason *r)
+{
+    const char *v[] = {seller_id, order_id, key, token};
+    return q(m,
+             "DELETE FROM idempotency_keys WHERE seller_id = $1"
+             " AND order_id = $2 AND key = $3 AND token = $4 AND delivery IS NULL",
+             4, v, NULL, "release an idempotency key", r);
+}
+
+static fg_result pg_idem_expire(store_meta *m, int64_t before, int64_t *n, fg_reason *r)
+{
+    char bb[24];
+    const char *v[] = {store_pg_i64(bb, before)};
+    return q_changed(m, "DELETE FROM idempotency_keys WHERE claimed_at <= $1", 1, v, n,
+                     "expire idempotency keys", r);
+}
+
+/* ---- retention ---- */
+
+static fg_result pg_purge_due(store_meta *m, const char *state, const char *cutoff,
+                              size_t limit, char (*ids)[FG_MAX_ID + 1], size_t *n,
+                              fg_reason *r)
+{
+    PGresult *res = NULL;
+    char lb[24];
+    const char *v[] = {state, cutoff, store_pg_i64(lb, (int64_t)limit)};
+    *n = 0;
+    /* A cancelled order's closing time is its order.cancelled audit entry
+     * (orders keep no cancelled_at); an accepted one's is released_at. */
+    fg_result rc = q(m,
+                     "SELECT o.id FROM orders o WHERE o.state = $1"
+                     " AND EXISTS (SELECT 1 FROM files f WHERE f.order_id = o.id"
+                     "   AND f.purged_at = '')"
+                     " AND CASE o.state"
+                     "   WHEN 'accepted' THEN o.released_at <= $2"
+                     "   ELSE (SELECT MAX(a.at) FROM audit a WHERE a.order_id = o.id"
+                     "     AND a.action = 'order.' || o.state) <= $2 END"
+                     " ORDER BY o.id LIMIT $3",
+                     3, v, &res, "list orders due for purging", r);
+    if (rc)
+        return rc;
+    for (int i = 0; i < PQntuples(res) && *n < limit; i++) {
+        if (!store_pg_col(res, i, 0, ids[*n], FG_MAX_ID + 1)) {
+            rc = corrupt("order", r);
+            break;
+        }
+        (*n)++;
+    }
+    PQclear(res);
+    return rc;
+}
+
+static fg_result pg_purge_files(store_meta *m, const char *order_id, const char *at,
+                                int64_t *n, fg_reason *r)
+{
+    const char *v[] = {order_id, at};
+    return q_changed(m,
+                     "UPDATE files SET purged_at = $2"
+                     " WHERE order_id = $1 AND purged_at = ''",
+                     2, v, n, "purge the files", r);
+}
+
+/* ---- audit ---- */
+
+static fg_result pg_audit_head(store_meta *m, int64_t *seq, char hash[STORE_HEX_MAX],
+                               fg_reason *r)
+{
+    PGresult *res = NULL;
+    /* One global chain has one head: appenders must take turns. This lock
+     * is the single global one, and goes with per-order chains. */
+    fg_result rc = q(m, "SELECT pg_advisory_xact_lock(7305218641)", 0, NULL, NULL,
+                     "lock the audit head", r);
+    if (rc)
+        return rc;
+    if ((rc = q(m, "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", 0, NULL, &res,
+                "read the audit head", r)))
+        return rc;
+    if (PQntuples(res) == 0) {
+        *seq = 0;
+        memcpy(hash, STORE_AUDIT_GENESIS, STORE_HEX_MAX);
+    } else if (!store_pg_col_i64(res, 0, 0, seq) || !store_pg_col(res, 0, 1, hash, STORE_HEX_MAX)) {
+        rc = corrupt("audit", r);
+    }
+    PQclear(res);
+    return rc;
+}
+
+static fg_result pg_audit_insert(store_meta *m, const store_audit_entry *e, fg_reason *r)
+{
+    char sb[24];
+    const char *v[] = {e->order_id[0] ? e->order_id : NULL, e->at, e->actor, e->action,
+                       e->detail, e->prev_hash, e->hash, store_pg_i64(sb, e->seq)};
+    return q(m,
+             "INSERT INTO audit(seq, order_id, at, actor, action, detail, prev_hash, hash)"
+             " VALUES ($8, $1, $2, $3, $4, $5, $6, $7)",
+             8, v, NULL, "append to the audit trail", r);
+}
+
+#define AUDIT_COLS "seq, order_id, at, actor, action, detail, prev_hash, hash"
+
+/* Fills e from a row; e->detail is a new heap copy the caller frees. */
+static fg_result read_audit(const PGresult *res, int i, store_audit_entry *e, fg_reason *r)
+{
+    e->detail = NULL;
+    if (!store_pg_col_i64(res, i, 0, &e->seq) ||
+        !store_pg_col(res, i, 1, e->order_id, sizeof e->order_id) ||
+        !store_pg_col(res, i, 2, e->at, sizeof e->at) ||
+        !store_pg_col(res, i, 3, e->actor, sizeof e->actor) ||
+        !store_pg_col(res, i, 4, e->action, sizeof e->action) ||
+        !store_pg_col(res, i, 6, e->prev_hash, sizeof e->prev_hash) ||
+        !store_pg_col(res, i, 7, e->hash, sizeof e->hash))
+        return corrupt("audit", r);
+    if (!(e->detail = col_dup(res, i, 5)))
+        return fg_fail(r, FG_EIO, "cannot read the audit trail: out of memory");
+    return FG_OK;
+}
+
+static fg_result pg_audit_list(store_meta *m, const char *order_id, int64_t after,
+                               size_t limit, store_audit_list *out, fg_reason *r)
+{
+    PGresult *res = NULL;
+    char ab[24], lb[24];
+    const char *v[] = {order_id, store_pg_i64(ab, after), store_pg_i64(lb, (int64_t)limit)};
+    fg_result rc = q(m,
+                     order_id ? "SELECT " AUDIT_COLS " FROM audit"
+                                " WHERE order_id = $1 AND seq > $2 ORDER BY seq LIMIT $3"
+                              : "SELECT " AUDIT_COLS " FROM audit"
+                                " WHERE $1::text IS NULL AND seq > $2 ORDER BY seq LIMIT $3",
+                     3, v, &res, "list the audit trail", r);
+    if (rc)
+        return rc;
+    int n = PQntuples(res);
+    if (n > 0 && !(out->items = calloc((size_t)n, sizeof *out->items))) {
+        rc = fg_fail(r, FG_EIO, "cannot list the audit trail: out of memory");
+        goto out;
+    }
+    for (int i = 0; i < n; i++) {
+        rc = read_audit(res, i, &out->items[i], r);
+        if (out->items[i].detail)
+            out->n++;
+        if (rc)
+            goto out;
+    }
+out:
+    PQclear(res);
+    if (rc)
+        store_audit_list_release(out);
+    return rc;
+}
+
+/* Rows read per query by audit_each: memory stays bounded whatever the
+ * trail's length. */
+#define AUDIT_PAGE 1000
+
+static fg_result pg_audit_each(store_meta *m, store_audit_fn fn, void *ctx, fg_reason *r)
+{
+    int64_t after = 0;
+    fg_result rc = FG_OK;
+    for (;;) {
+        PGresult *res = NULL;
+        char ab[24], lb[24];
+        const char *v[] = {store_pg_i64(ab, after), store_pg_i64(lb, AUDIT_PAGE)};
+        if ((rc = q(m, "SELECT " AUDIT_COLS " FROM audit WHERE seq > $1 ORDER BY seq LIMIT $2",
+                    2, v, &res, "read the audit trail", r)))
+            return rc;
+        int n = PQntuples(res);
+        for (int i = 0; i < n && rc == FG_OK; i++) {
+            store_audit_entry e;
+            rc = read_audit(res, i, &e, r);
+            if (rc == FG_ECORRUPT)
+                /* An impossible row is a broken chain, not a failed read. */
+                rc = fn(ctx, &(store_audit_entry){.seq = e.seq, .hash = "-"}, r);
+            else if (rc == FG_OK)
+                rc = fn(ctx, &e, r);
+            free(e.detail);
+            after = e.seq > after ? e.seq : after + 1;
+        }
+        PQclear(res);
+        if (rc || n < AUDIT_PAGE)
+            return rc;
+    }
+}
+
+
 static const store_meta_ops pg_ops = {
     .name = "postgresql",
     .free = pg_free,
@@ -95,6 +901,36 @@ static const store_meta_ops pg_ops = {
     .begin = pg_begin,
     .commit = pg_commit,
     .rollback = pg_rollback,
+    .order_insert = pg_order_insert,
+    .order_get = pg_order_get,
+    .order_cas_state = pg_order_cas_state,
+    .delivery_insert = pg_delivery_insert,
+    .delivery_get = pg_delivery_get,
+    .delivery_list = pg_delivery_list,
+    .file_insert = pg_file_insert,
+    .file_set_preview = pg_file_set_preview,
+    .file_get = pg_file_get,
+    .file_list = pg_file_list,
+    .file_count = pg_file_count,
+    .webhook_insert = pg_webhook_insert,
+    .outbox_insert = pg_outbox_insert,
+    .outbox_due = pg_outbox_due,
+    .outbox_update = pg_outbox_update,
+    .blob_ref_touch = pg_blob_ref_touch,
+    .blob_ref_get = pg_blob_ref_get,
+    .blob_ref_unused = pg_blob_ref_unused,
+    .blob_ref_drop = pg_blob_ref_drop,
+    .idem_get = pg_idem_get,
+    .idem_put = pg_idem_put,
+    .idem_complete = pg_idem_complete,
+    .idem_release = pg_idem_release,
+    .idem_expire = pg_idem_expire,
+    .purge_due = pg_purge_due,
+    .purge_files = pg_purge_files,
+    .audit_head = pg_audit_head,
+    .audit_insert = pg_audit_insert,
+    .audit_list = pg_audit_list,
+    .audit_each = pg_audit_each,
     .jobs = &store_pg_job_ops,
     .uploads = &store_pg_upload_ops,
 };

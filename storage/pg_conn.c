@@ -76,6 +76,35 @@ void store_pg_redact_url(const char *url, char *out, size_t cap)
             emit(out, cap, &at, p, ulen);
         }
         p = atsign;
+    } else {
+        /* No user part: host:port pairs. A "port" that is not digits is
+         * no port libpq would take, but may be a password cut off before
+         * its "@" (a mistyped or truncated URL): hidden too. */
+        const char *end = p + alen;
+        while (p < end) {
+            if (*p == '[') { /* an IPv6 address holds colons of its own */
+                size_t n = strcspn(p, "]");
+                n = p + n < end ? n + 1 : (size_t)(end - p);
+                emit(out, cap, &at, p, n);
+                p += n;
+                continue;
+            }
+            if (*p == ':') {
+                size_t n = strcspn(p + 1, ",");
+                if (p + 1 + n > end)
+                    n = (size_t)(end - p - 1);
+                bool digits = true;
+                for (size_t i = 0; i < n; i++)
+                    digits = digits && p[1 + i] >= '0' && p[1 + i] <= '9';
+                if (!digits) {
+                    emit(out, cap, &at, ":***", 4);
+                    p += 1 + n;
+                    continue;
+                }
+            }
+            emit(out, cap, &at, p, 1);
+            p++;
+        }
     }
     /* The rest: host, path, query; a password= parameter is hidden. */
     while (*p) {

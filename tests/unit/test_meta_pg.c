@@ -1,0 +1,916 @@
+/* The PostgreSQL backend on a real server: the connection (errors that
+ * name no password, reconnection after the server dropped us), the schema,
+ * and the concurrency rules of storage/meta_pg.c with several handles at
+ * once, as several nodes would hold them.
+ *
+ * The server is FILIGRANE_TEST_DATABASE_URL (tests/run.sh starts one for
+ * the run); each test makes its own database there. Without it, each test
+ * reports itself skipped. */
+#define _GNU_SOURCE
+#define TAP_MAIN
+#include "tests/unit/tap.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "storage/audit.h"
+#include "storage/blob_refs.h"
+#include "storage/purge.h"
+#include "storage/meta.h"
+#include "storage/meta_pg_impl.h"
+
+/* ---- a fresh database per test ---- */
+
+struct pgdb {
+    char admin[1024]; /* the server's URL, as given */
+    char url[1100];   /* the test's own database */
+    char name[64];
+    store_meta *m;
+};
+
+static const char *server_url(void)
+{
+    const char *u = getenv("FILIGRANE_TEST_DATABASE_URL");
+    return u && *u ? u : NULL;
+}
+
+#define NEED_SERVER()                                                        \
+    do {                                                                     \
+        if (!server_url()) {                                                 \
+            printf("# SKIP no FILIGRANE_TEST_DATABASE_URL\n");               \
+            return;                                                          \
+        }                                                                    \
+    } while (0)
+
+/* url with its database (the path) replaced by name. */
+static void url_with_db(const char *url, const char *name, char *out, size_t cap)
+{
+    const char *p = strstr(url, "://");
+    p = p ? p + 3 : url;
+    size_t host = strcspn(p, "/?");
+    const char *query = strchr(p + host, '?');
+    snprintf(out, cap, "%.*s/%s%s", (int)(p + host - url), url, name, query ? query : "");
+}
+
+static PGconn *admin_conn(void)
+{
+    PGconn *c = PQconnectdb(server_url());
+    if (PQstatus(c) != CONNECTION_OK)
+        TAP_FAIL("cannot reach the test server: %s", PQerrorMessage(c));
+    return c;
+}
+
+/* Runs sql on a connection of its own to url; returns the first value of
+ * the first row ("" if none) in out. False if the statement failed. */
+static bool raw(const char *url, const char *sql, char *out, size_t cap)
+{
+    PGconn *c = PQconnectdb(url);
+    PGresult *res = PQexec(c, sql);
+    ExecStatusType s = PQresultStatus(res);
+    bool ok = s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK;
+    if (out && cap) {
+        out[0] = '\0';
+        if (ok && PQntuples(res) > 0)
+            snprintf(out, cap, "%s", PQgetvalue(res, 0, 0));
+    }
+    PQclear(res);
+    PQfinish(c);
+    return ok;
+}
+
+static void pgdb_open(struct pgdb *d)
+{
+    static atomic_int counter;
+    fg_reason r = {""};
+    char sql[128];
+    snprintf(d->admin, sizeof d->admin, "%s", server_url());
+    snprintf(d->name, sizeof d->name, "fg_meta_pg_%d_%d", (int)getpid(),
+             atomic_fetch_add(&counter, 1));
+    snprintf(sql, sizeof sql, "CREATE DATABASE %s", d->name);
+    PGconn *c = admin_conn();
+    PGresult *res = PQexec(c, sql);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK)
+        TAP_FAIL("create database: %s", PQerrorMessage(c));
+    PQclear(res);
+    PQfinish(c);
+    url_with_db(d->admin, d->name, d->url, sizeof d->url);
+    if (store_meta_open_url(d->url, NULL, &d->m, &r) != FG_OK)
+        TAP_FAIL("open: %s", r.text);
+}
+
+static store_meta *pgdb_handle(struct pgdb *d)
+{
+    fg_reason r = {""};
+    store_meta *m = NULL;
+    if (store_meta_open_url(d->url, NULL, &m, &r) != FG_OK)
+        TAP_FAIL("open another handle: %s", r.text);
+    return m;
+}
+
+static void pgdb_close(struct pgdb *d)
+{
+    char sql[128];
+    store_meta_free(d->m);
+    d->m = NULL;
+    snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s WITH (FORCE)", d->name);
+    raw(d->admin, sql, NULL, 0);
+}
+
+static void mk_order(store_meta *m, const char *id)
+{
+    fg_reason r;
+    bool created;
+    if (store_order_create(m, id, "s-7", "b-9", NULL, NULL, NULL, &created, &r))
+        TAP_FAIL("create %s: %s", id, r.text);
+}
+
+/* The first value of sql on url, as a number (-1 if the query failed). */
+static long long raw_num(const char *url, const char *sql)
+{
+    char got[64];
+    if (!raw(url, sql, got, sizeof got))
+        return -1;
+    return strtoll(got, NULL, 10);
+}
+
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* ---- URLs and connection errors (no server needed for some) ---- */
+
+TEST("the database URL's password is replaced by *** wherever it appears")
+{
+    static const struct {
+        const char *in, *want;
+    } rows[] = {
+        {"postgres://fg:s3cret@127.0.0.1:5432/filigrane",
+         "postgres://fg:***@127.0.0.1:5432/filigrane"},
+        {"postgresql://fg@db.example:5432/x", "postgresql://fg@db.example:5432/x"},
+        {"postgres://db.example/x?sslmode=require&password=s3cret&application_name=a",
+         "postgres://db.example/x?sslmode=require&password=***&application_name=a"},
+        {"postgres://fg:p%40ss@h/db?password=s3cret", "postgres://fg:***@h/db?password=***"},
+        {"postgres://a:b:c@h", "postgres://a:***@h"},
+        {"postgres://u:pw@", "postgres://u:***@"},
+        {"not a url s3cret", "***"},
+        {"postgres://u:s3cret@h/db?x=1#password=s3cret", "postgres://u:***@h/db?x=1#password=s3cret"},
+        {"postgres://h1:5432,h2:5433/db", "postgres://h1:5432,h2:5433/db"},
+        {"postgres://[::1]:5432/db", "postgres://[::1]:5432/db"},
+        {"postgres://fg:s3cret", "postgres://fg:***"},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        char out[STORE_PG_URL_MAX];
+        store_pg_redact_url(rows[i].in, out, sizeof out);
+        if (i == 7) {
+            /* A fragment means nothing to libpq; what matters is that the
+             * user's password is gone. */
+            CHECK(strstr(out, "u:***@") != NULL);
+            continue;
+        }
+        if (strcmp(out, rows[i].want) != 0)
+            TAP_FAIL("redact %s: got %s, want %s", rows[i].in, out, rows[i].want);
+    }
+    /* Every prefix of a URL with a password: the password never shows. */
+    const char *u = "postgres://fg:s3cretpass@127.0.0.1:5432/db";
+    for (size_t n = 0; n <= strlen(u); n++) {
+        char in[128], out[128];
+        snprintf(in, sizeof in, "%.*s", (int)n, u);
+        store_pg_redact_url(in, out, sizeof out);
+        if (strstr(out, "s3cretp") || (n > 20 && strstr(out, "cretpass")))
+            TAP_FAIL("prefix %s shows the password: %s", in, out);
+    }
+    /* A small output buffer cuts, never overflows. */
+    char tiny[8];
+    store_pg_redact_url(u, tiny, sizeof tiny);
+    CHECK_INT(strlen(tiny), 7);
+}
+
+TEST("a database URL that is not postgres:// is refused naming the setting")
+{
+    store_meta *m = NULL;
+    fg_reason r = {""};
+    CHECK_INT(store_meta_open_url("mysql://u:pw@h/db", "/nonexistent", &m, &r), FG_EUSAGE);
+    CHECK(m == NULL);
+    CHECK(strstr(r.text, "FILIGRANE_DATABASE_URL") != NULL);
+    CHECK(strstr(r.text, "pw") == NULL);
+}
+
+TEST("an unreachable server is a clear error that shows no password")
+{
+    store_meta *m = NULL;
+    fg_reason r = {""};
+    /* Port 1 on loopback: nothing listens, the refusal is immediate. */
+    CHECK_INT(store_meta_open_url("postgres://fg:hunter2secret@127.0.0.1:1/filigrane", NULL, &m,
+                                  &r),
+              FG_EIO);
+    CHECK(m == NULL);
+    CHECK(strstr(r.text, "cannot connect to PostgreSQL at postgres://fg:***@127.0.0.1:1/filigrane") ==
+          r.text);
+    CHECK(strstr(r.text, "hunter2") == NULL);
+}
+
+TEST("a wrong password is refused by the server, and not echoed")
+{
+    NEED_SERVER();
+    char url[1100], bad[1100];
+    snprintf(url, sizeof url, "%s", server_url());
+    /* The same URL with another password. */
+    const char *p = strstr(url, "://") + 3;
+    const char *at = strchr(p, '@');
+    const char *colon = memchr(p, ':', (size_t)(at - p));
+    CHECK(at && colon);
+    snprintf(bad, sizeof bad, "%.*s:wrongpassword42%s", (int)(colon - url), url, at);
+    store_meta *m = NULL;
+    fg_reason r = {""};
+    CHECK_INT(store_meta_open_url(bad, NULL, &m, &r), FG_EIO);
+    CHECK(strstr(r.text, "cannot connect to PostgreSQL at ") == r.text);
+    CHECK(strstr(r.text, ":***@") != NULL);
+    CHECK(strstr(r.text, "wrongpassword42") == NULL);
+    CHECK(strstr(r.text, "password authentication failed") != NULL);
+}
+
+/* ---- schema ---- */
+
+TEST("a fresh database is migrated to the latest step, once per step")
+{
+    NEED_SERVER();
+    struct pgdb d;
+    fg_reason r;
+    int v = 0;
+    pgdb_open(&d);
+    CHECK_INT(store_meta_schema_version(d.m, &v, &r), FG_OK);
+    CHECK_INT(v, store_pg_schema_latest());
+    CHECK_INT(raw_num(d.url, "SELECT count(*) FROM schema_version"), store_pg_schema_latest());
+    CHECK_INT(raw_num(d.url, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"
+                             " AND tablename IN ('orders','deliveries','files','webhooks',"
+                             "'audit','outbox','blob_refs','idempotency_keys','jobs','uploads')"),
+              10);
+    /* Opening again applies nothing. */
+    store_meta *again = pgdb_handle(&d);
+    store_meta_free(again);
+    CHECK_INT(raw_num(d.url, "SELECT count(*) FROM schema_version"), store_pg_schema_latest());
+    pgdb_close(&d);
+}
+
+struct opener {
+    const char *url;
+    fg_result rc;
+    char why[FG_REASON_MAX];
+};
+
+static void *open_one(void *p)
+{
+    struct opener *o = p;
+    store_meta *m = NULL;
+    fg_reason r = {""};
+    o->rc = store_meta_open_url(o->url, NULL, &m, &r);
+    snprintf(o->why, sizeof o->why, "%s", r.text);
+    store_meta_free(m);
+    return NULL;
+}
+
+TEST("six nodes opening one empty database at once all succeed, each step applied once")
+{
+    NEED_SERVER();
+    struct pgdb d;
+    char sql[128];
+    pgdb_open(&d);
+    store_meta_free(d.m);
+    d.m = NULL;
+    /* Empty it again: the opens below race on a database with no tables. */
+    snprintf(sql, sizeof sql, "DROP DATABASE %s WITH (FORCE)", d.name);
+    CHECK(raw(d.admin, sql, NULL, 0));
+    snprintf(sql, sizeof sql, "CREATE DATABASE %s", d.name);
+    CHECK(raw(d.admin, sql, NULL, 0));
+    pthread_t t[6];
+    struct opener o[6];
+    for (int i = 0; i < 6; i++) {
+        o[i] = (struct opener){.url = d.url};
+        CHECK(pthread_create(&t[i], NULL, open_one, &o[i]) == 0);
+    }
+    for (int i = 0; i < 6; i++)
+        pthread_join(t[i], NULL);
+    for (int i = 0; i < 6; i++)
+        if (o[i].rc != FG_OK)
+            TAP_FAIL("opener %d: %s", i, o[i].why);
+    CHECK_INT(raw_num(d.url, "SELECT count(*) FROM schema_version"), store_pg_schema_latest());
+    CHECK_INT(raw_num(d.url, "SELECT count(DISTINCT version) FROM schema_version"),
+              store_pg_schema_latest());
+    pgdb_close(&d);
+}
+
+TEST("a database migrated by a newer program is refused")
+{
+    NEED_SERVER();
+    struct pgdb d;
+    char sql[160];
+    pgdb_open(&d);
+    snprintf(sql, sizeof sql,
+             "INSERT INTO schema_version(version, applied_at) VALUES (%d, 'later')",
+             store_pg_schema_latest() + 1);
+    CHECK(raw(d.url, sql, NULL, 0));
+    store_meta *m = NULL;
+    fg_reason r = {""};
+    CHECK_INT(store_meta_open_url(d.url, NULL, &m, &r), FG_ECORRUPT);
+    CHECK(m == NULL);
+    CHECK(strstr(r.text, "newer than this program") != NULL);
+    pgdb_close(&d);
+}
+
+TEST("the audit table refuses UPDATE, DELETE and TRUNCATE from any client")
+{
+    NEED_SERVER();
+    struct pgdb d;
+    fg_reason r;
+    pgdb_open(&d);
+    mk_order(d.m, "ord-1");
+    CHECK_INT(store_audit_append(d.m, "ord-1", "seller:s-7", "delivery.created", "{}", NULL,
+                                 NULL, &r),
+              FG_OK);
+    CHECK(!raw(d.url, "UPDATE audit SET detail = '{\"forged\":1}'", NULL, 0));
+    CHECK(!raw(d.url, "DELETE FROM audit", NULL, 0));
+    CHECK(!raw(d.url, "TRUNCATE audit", NULL, 0));
+    CHECK_INT(raw_num(d.url, "SELECT count(*) FROM audit"), 1);
+    store_audit_report rep;
+    CHECK_INT(store_audit_verify(d.m, &rep, &r), FG_OK);
+    CHECK_INT(rep.first_bad, 0);
+    pgdb_close(&d);
+}
+
+TEST("blob references follow file rows in the writing statement, purges drop them")
+{
+    NEED_SERVER();
+    struct pgdb d;
+    fg_reason r;
+    int n = 0;
+    int64_t refs = 0, purged = 0;
+    bool known = false;
+    const char *a = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    const char *b = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+    pgdb_open(&d);
+    mk_order(d.m, "ord-1");
+    CHECK_INT(store_delivery_create(d.m, "ord-1", NULL, NULL, &n, &r), FG_OK);
+    store_file f = {.order_id = "ord-1", .delivery = 1, .name = "a.jpg", .size = 3,
+                    .mime = "image/jpeg", .kind = "image", .preview = "processing"};
+    memcpy(f.sha256, a, 65);
+    char id1[STORE_FILE_ID_MAX], id2[STORE_FILE_ID_MAX];
+    CHECK_INT(store_file_add(d.m, &f, id1, &r), FG_OK);
+    CHECK_INT(store_file_add(d.m, &f, id2, &r), FG_OK);
+    CHECK_INT(store_blob_ref_count(d.m, a, &refs, &known, &r), FG_OK);
+    CHECK(known);
+    CHECK_INT(refs, 2);
+    CHECK_INT(store_file_set_preview(d.m, id1, "ready", NULL, b, "image/jpeg", &r), FG_OK);
+    CHECK_INT(store_blob_ref_count(d.m, b, &refs, &known, &r), FG_OK);
+    CHECK_INT(refs, 1);
+    CHECK_INT(store_blob_ref_count(d.m, a, &refs, &known, &r), FG_OK);
+    CHECK_INT(refs, 2);
+    CHECK_INT(store_meta_begin(d.m, &r), FG_OK);
+    CHECK_INT(store_purge_files(d.m, "ord-1", NULL, &purged, &r), FG_OK);
+    CHECK_INT(store_meta_commit(d.m, &r), FG_OK);
+    CHECK_INT(purged, 2);
+    CHECK_INT(store_blob_ref_count(d.m, a, &refs, &known, &r), FG_OK);
+    CHECK_INT(refs, 0);
+    CHECK_INT(store_blob_ref_count(d.m, b, &refs, &known, &r), FG_OK);
+    CHECK_INT(refs, 0);
+    pgdb_close(&d);
+}
+
+TEST("an expected conflict inside a transaction does not abort it")
+{
+    NEED_SERVER();
+    struct pgdb d;
+    fg_reason r;
+    int n = 0;
+    pgdb_open(&d);
+    mk_order(d.m, "ord-1");
+    CHECK_INT(store_meta_begin(d.m, &r), FG_OK);
+    CHECK_INT(store_delivery_create(d.m, "ord-1", NULL, NULL, &n, &r), FG_OK);
+    store_file f = {.order_id = "ord-1", .delivery = 1, .name = "a.jpg", .size = 3,
+                    .mime = "image/jpeg", .kind = "image", .preview = "processing",
+                    .id = "0123456789abcdef0123456789abcdef"};
+    memset(f.sha256, 'c', 64);
+    CHECK_INT(store_file_add(d.m, &f, NULL, &r), FG_OK);
+    /* The same id again, then a delivery that does not exist, then an
+     * order that does not exist: refused, and the transaction goes on. */
+    CHECK_INT(store_file_add(d.m, &f, NULL, &r), FG_ESTATE);
+    f.id[0] = '1';
+    f.delivery = 9;
+    CHECK_INT(store_file_add(d.m, &f, NULL, &r), FG_ENOTFOUND);
+    CHECK_INT(store_delivery_create(d.m, "ord-none", NULL, NULL, &n, &r), FG_ENOTFOUND);
+    bool seen = true;
+    CHECK_INT(store_webhook_record(d.m, "msg_1", NULL, &seen, &r), FG_OK);
+    CHECK(!seen);
+    CHECK_INT(store_webhook_record(d.m, "msg_1", NULL, &seen, &r), FG_OK);
+    CHECK(seen);
+    CHECK_INT(store_meta_commit(d.m, &r), FG_OK);
+    store_file_list l;
+    CHECK_INT(store_file_list_order(d.m, "ord-1", &l, &r), FG_OK);
+    CHECK_INT(l.n, 1);
+    store_file_list_release(&l);
+    pgdb_close(&d);
+}
+
+TEST("a commit after a failed statement is reported as a failed commit")
+{
+    NEED_SERVER();
+    struct pgdb d;
+    fg_reason r;
+    pgdb_open(&d);
+    mk_order(d.m, "ord-1");
+    store_pg *pg = store_meta_pg_conn(d.m);
+    CHECK_INT(store_meta_begin(d.m, &r), FG_OK);
+    CHECK_INT(store_order_set_state(d.m, "ord-1", "accepted",
+                                    (const char *const[]){"open", NULL}, NULL, NULL, &r),
+              FG_OK);
+    CHECK(store_pg_exec(pg, "SELECT 1/0", 0, NULL, NULL, "divide", &r) == FG_EIO);
+    CHECK_STR(store_pg_sqlstate(pg), "22012");
+    CHECK_INT(store_meta_commit(d.m, &r), FG_EIO);
+    store_order o;
+    CHECK_INT(store_order_get(d.m, "ord-1", &o, &r), FG_OK);
+    CHECK_STR(o.state, "open");
+    pgdb_close(&d);
+}
+
+/* ---- reconnection ---- */
+
+/* Ends m's server session from another connection, as a server restart
+ * or an administrator would. */
+static void kill_session(struct pgdb *d, store_meta *m)
+{
+    char sql[128];
+    int pid = PQbackendPID(store_pg_conn_ptr(store_meta_pg_conn(m)));
+    snprintf(sql, sizeof sql, "SELECT pg_terminate_backend(%d)", pid);
+    CHECK(raw(d->admin, sql, NULL, 0));
+    /* pg_terminate_backend signals; wait until the session is gone. */
+    for (int i = 0; i < 200; i++) {
+        snprintf(sql, sizeof sql, "SELECT count(*) FROM pg_stat_activity WHERE pid = %d", pid);
+        if (raw_num(d->admin, sql) == 0)
+            return;
+        usleep(10000);
+    }
+    TAP_FAIL("session %d did not end", pid);
+}
+
+TEST("a connection the server dropped is re-established for the next statement")
+{
+    NEED_SERVER();
+    struct pgdb d;
+    fg_reason r;
+    store_order o;
+    pgdb_open(&d);
+    mk_order(d.m, "ord-1");
+    store_pg *pg = store_meta_pg_conn(d.m);
+    CHECK_INT(store_pg_reconnects(pg), 0);
+    kill_session(&d, d.m);
+    /* Outside a transaction: reconnect, run again, succeed. */
+    CHECK_INT(store_order_get(d.m, "ord-1", &o, &r), FG_OK);
+    CHECK_STR(o.id, "ord-1");
+    CHECK_INT(store_pg_reconnects(pg), 1);
+    /* Statements prepared on the old session are prepared again. */
+    kill_session(&d, d.m);
+    bool created = false;
+    CHECK_INT(store_order_create(d.m, "ord-2", "s-7", "b-9", NULL, NULL, NULL, &created, &r),
+              FG_OK);
+    CHECK(created);
+    CHECK_INT(store_pg_reconnects(pg), 2);
+    /* A dropped connection before begin: begin reconnects. */
+    kill_session(&d, d.m);
+    CHECK_INT(store_meta_begin(d.m, &r), FG_OK);
+    CHECK_INT(store_order_get(d.m, "ord-2", &o, &r), FG_OK);
+    CHECK_INT(store_meta_commit(d.m, &r), FG_OK);
+    CHECK_INT(store_pg_reconnects(pg), 3);
+    pgdb_close(&d);
+}
+
+TEST("a connection lost inside a transaction fails it, and the next one works")
+{
+    NEED_SERVER();
+    struct pgdb d;
+    fg_reason r;
+    store_order o;
+    int n = 0;
+    pgdb_open(&d);
+    mk_order(d.m, "ord-1");
+    CHECK_INT(store_meta_begin(d.m, &r), FG_OK);
+    CHECK_INT(store_delivery_create(d.m, "ord-1", NULL, NULL, &n, &r), FG_OK);
+    kill_session(&d, d.m);
+    /* The delivery went with the session: no silent retry of half a
+     * transaction. */
+    CHECK_INT(store_order_get(d.m, "ord-1", &o, &r), FG_EIO);
+    CHECK(strstr(r.text, "lost") != NULL);
+    CHECK_INT(store_meta_commit(d.m, &r), FG_EIO);
+    CHECK(!store_meta_in_tx(d.m));
+    store_delivery_list l;
+    CHECK_INT(store_delivery_list_get(d.m, "ord-1", &l, &r), FG_OK);
+    CHECK_INT(l.n, 0);
+    store_delivery_list_release(&l);
+    CHECK_INT(store_delivery_create(d.m, "ord-1", NULL, NULL, &n, &r), FG_OK);
+    CHECK_INT(n, 1);
+    pgdb_close(&d);
+}
+
+/* ---- concurrency: several handles, as several nodes ---- */
+
+#define NUMBERERS 4
+#define EACH 10
+
+struct numberer {
+    struct pgdb *d;
+    int numbers[EACH];
+    fg_result rc;
+    char why[FG_REASON_MAX];
+};
+
+/* A delivery as orders/delivery.c records one: in a write transaction,
+ * the order read (and locked) and checked open, then numbered. Half of
+ * them outside any transaction (the store's own). */
+static void *number_some(void *p)
+{
+    struct numberer *x = p;
+    store_meta *m = NULL;
+    fg_reason r = {""};
+    store_order o;
+    if (store_meta_open_url(x->d->url, NULL, &m, &r)) {
+        x->rc = FG_EIO;
+        goto out;
+    }
+    for (int i = 0; i < EACH; i++) {
+        if (i % 2) {
+            if ((x->rc = store_delivery_create(m, "ord-1", NULL, NULL, &x->numbers[i], &r)))
+                goto out;
+            continue;
+        }
+        if ((x->rc = store_meta_begin(m, &r)) || (x->rc = store_order_get(m, "ord-1", &o, &r)) ||
+            (x->rc = store_delivery_create(m, "ord-1", NULL, NULL, &x->numbers[i], &r)) ||
+            (x->rc = store_audit_append(m, "ord-1", "seller:s-7", "delivery.created", "{}", NULL,
+                                        NULL, &r)) ||
+            (x->rc = store_meta_commit(m, &r)))
+            goto out;
+    }
+out:
+    snprintf(x->why, sizeof x->why, "%s", r.text);
+    store_meta_rollback(m);
+    store_meta_free(m);
+    return NULL;
+}
+
+TEST("four nodes creating deliveries for one order at once get distinct numbers 1..40")
+{
+    NEED_SERVER();
+    struct pgdb d;
+    fg_reason r;
+    pgdb_open(&d);
+    mk_order(d.m, "ord-1");
+    pthread_t t[NUMBERERS];
+    struct numberer x[NUMBERERS];
+    for (int i = 0; i < NUMBERERS; i++) {
+        x[i] = (struct numberer){.d = &d};
+        CHECK(pthread_create(&t[i], NULL, number_some, &x[i]) == 0);
+    }
+    for (int i = 0; i < NUMBERERS; i++)
+        pthread_join(t[i], NULL);
+    int seen[NUMBERERS * EACH + 1] = {0};
+    for (int i = 0; i < NUMBERERS; i++) {
+        if (x[i].rc)
+            TAP_FAIL("node %d: %s", i, x[i].why);
+        for (int k = 0; k < EACH; k++) {
+            int n = x[i].numbers[k];
+            CHECK(n >= 1 && n <= NUMBERERS * EACH);
+            CHECK_INT(seen[n], 0);
+            seen[n] = 1;
+        }
+    }
+    store_delivery_list l;
+    CHECK_INT(store_delivery_list_get(d.m, "ord-1", &l, &r), FG_OK);
+    CHECK_INT(l.n, NUMBERERS * EACH);
+    store_delivery_list_release(&l);
+    store_audit_report rep;
+    CHECK_INT(store_audit_verify(d.m, &rep, &r), FG_OK);
+    CHECK_INT(rep.count, NUMBERERS * EACH / 2);
+    pgdb_close(&d);
+}
+
+/* The acceptance webhook's side of the race: accept, then count the
+ * deliveries the acceptance covers, in its transaction. */
+struct acceptor {
+    struct pgdb *d;
+    const char *order;
+    int delay_ms;
+    size_t covered;
+    double waited;
+    fg_result rc;
+    char why[FG_REASON_MAX];
+};
+
+static void *accept_order(void *p)
+{
+    struct acceptor *a = p;
+    store_meta *m = NULL;
+    fg_reason r = {""};
+    store_delivery_list l = {0};
+    if (store_meta_open_url(a->d->url, NULL, &m, &r)) {
+        a->rc = FG_EIO;
+        goto out;
+    }
+    usleep((useconds_t)a->delay_ms * 1000);
+    double t0 = now_s();
+    if ((a->rc = store_meta_begin(m, &r)) ||
+        (a->rc = store_order_set_state(m, a->order, "accepted",
+                                       (const char *const[]){"open", NULL}, NULL, NULL, &r)))
+        goto out;
+    a->waited = now_s() - t0;
+    if ((a->rc = store_delivery_list_get(m, a->order, &l, &r)))
+        goto out;
+    a->covered = l.n;
+    a->rc = store_meta_commit(m, &r);
+out:
+    snprintf(a->why, sizeof a->why, "%s", r.text);
+    store_delivery_list_release(&l);
+    store_meta_rollback(m);
+    store_meta_free(m);
+    return NULL;
+}
+
+/* An upload's first step on ord-late: begin, read the order. */
+struct upload {
+    store_meta *m;
+    char state[STORE_WORD_MAX];
+    double waited;
+    fg_result rc;
+};
+
+static void *check_open(void *p)
+{
+    struct upload *u = p;
+    fg_reason r;
+    store_order o;
+    double t0 = now_s();
+    u->rc = store_meta_begin(u->m, &r);
+    if (u->rc == FG_OK)
+        u->rc = store_order_get(u->m, "ord-late", &o, &r);
+    u->waited = now_s() - t0;
+    if (u->rc == FG_OK)
+        snprintf(u->state, sizeof u->state, "%s", o.state);
+    store_meta_rollback(u->m);
+    return NULL;
+}
+
+TEST("a delivery that checked the order open and an acceptance exclude each other")
+{
+    NEED_SERVER();
+    struct pgdb d;
+    fg_reason r;
+    pgdb_open(&d);
+    store_meta *seller = pgdb_handle(&d);
+    for (int round = 0; round < 4; round++) {
+        char order[32];
+        snprintf(order, sizeof order, "ord-%d", round);
+        mk_order(d.m, order);
+        /* The seller's upload reads the order open, then spends time
+         * storing files before it numbers the delivery: the acceptance
+         * arrives in that gap. */
+        pthread_t t;
+        struct acceptor a = {.d = &d, .order = order, .delay_ms = 20};
+        store_order o;
+        int n = 0;
+        CHECK_INT(store_meta_begin(seller, &r), FG_OK);
+        CHECK_INT(store_order_get(seller, order, &o, &r), FG_OK);
+        CHECK_STR(o.state, "open");
+        CHECK(pthread_create(&t, NULL, accept_order, &a) == 0);
+        usleep(120 * 1000);
+        CHECK_INT(store_delivery_create(seller, order, NULL, NULL, &n, &r), FG_OK);
+        CHECK_INT(store_meta_commit(seller, &r), FG_OK);
+        pthread_join(t, NULL);
+        if (a.rc)
+            TAP_FAIL("accept: %s", a.why);
+        /* The acceptance waited for the delivery and covers it: no
+         * delivery exists that the acceptance did not see. */
+        CHECK(a.waited > 0.05);
+        store_delivery_list l;
+        CHECK_INT(store_delivery_list_get(d.m, order, &l, &r), FG_OK);
+        CHECK_INT(l.n, 1);
+        CHECK_INT(a.covered, l.n);
+        store_delivery_list_release(&l);
+    }
+    /* The other way round: the acceptance holds the order; the upload's
+     * read waits, then sees it accepted and records nothing. */
+    mk_order(d.m, "ord-late");
+    CHECK_INT(store_meta_begin(d.m, &r), FG_OK);
+    CHECK_INT(store_order_set_state(d.m, "ord-late", "accepted",
+                                    (const char *const[]){"open", NULL}, NULL, NULL, &r),
+              FG_OK);
+    pthread_t t;
+    struct upload up = {.m = seller};
+    CHECK(pthread_create(&t, NULL, check_open, &up) == 0);
+    usleep(150 * 1000);
+    CHECK_INT(store_meta_commit(d.m, &r), FG_OK);
+    pthread_join(t, NULL);
+    CHECK_INT(up.rc, FG_OK);
+    CHECK(up.waited > 0.1);
+    CHECK_STR(up.state, "accepted");
+    store_meta_free(seller);
+    pgdb_close(&d);
+}
+
+#define ORDERS 12
+
+struct seller {
+    struct pgdb *d;
+    char (*names)[16];
+    int made, refused;
+    fg_result rc;
+    char why[FG_REASON_MAX];
+};
+
+static void *deliver_all(void *p)
+{
+    struct seller *x = p;
+    store_meta *m = NULL;
+    fg_reason r = {""};
+    store_order o;
+    int n;
+    if ((x->rc = store_meta_open_url(x->d->url, NULL, &m, &r)))
+        goto out;
+    for (int pass = 0; pass < 6; pass++) {
+        for (int i = 0; i < ORDERS; i++) {
+            if ((x->rc = store_meta_begin(m, &r)) ||
+                (x->rc = store_order_get(m, x->names[i], &o, &r)))
+                goto out;
+            if (strcmp(o.state, "open") != 0) {
+                store_meta_rollback(m);
+                x->refused++;
+                continue;
+            }
+            usleep(2000);
+            if ((x->rc = store_delivery_create(m, x->names[i], NULL, NULL, &n, &r)) ||
+                (x->rc = store_meta_commit(m, &r)))
+                goto out;
+            x->made++;
+        }
+    }
+out:
+    snprintf(x->why, sizeof x->why, "%s", r.text);
+    store_meta_rollback(m);
+    store_meta_free(m);
+    return NULL;
+}
+
+TEST("racing deliveries and acceptances on many orders: none lands after its acceptance")
+{
+    NEED_SERVER();
+    struct pgdb d;
+    fg_reason r;
+    pgdb_open(&d);
+    struct acceptor a[ORDERS];
+    pthread_t ta[ORDERS];
+    char names[ORDERS][16];
+    for (int i = 0; i < ORDERS; i++) {
+        snprintf(names[i], sizeof names[i], "ord-r%d", i);
+        mk_order(d.m, names[i]);
+    }
+    /* Two sellers' handles keep delivering to every order while it is
+     * open; acceptances come at staggered times. */
+    struct seller s[2];
+    pthread_t ts[2];
+    for (int k = 0; k < 2; k++) {
+        s[k] = (struct seller){.d = &d, .names = names};
+        CHECK(pthread_create(&ts[k], NULL, deliver_all, &s[k]) == 0);
+    }
+    for (int i = 0; i < ORDERS; i++) {
+        a[i] = (struct acceptor){.d = &d, .order = names[i], .delay_ms = 15 + 25 * i};
+        CHECK(pthread_create(&ta[i], NULL, accept_order, &a[i]) == 0);
+    }
+    for (int k = 0; k < 2; k++)
+        pthread_join(ts[k], NULL);
+    for (int i = 0; i < ORDERS; i++)
+        pthread_join(ta[i], NULL);
+    for (int k = 0; k < 2; k++)
+        if (s[k].rc)
+            TAP_FAIL("seller %d: %s", k, s[k].why);
+    int total = 0;
+    for (int i = 0; i < ORDERS; i++) {
+        if (a[i].rc)
+            TAP_FAIL("accept %s: %s", names[i], a[i].why);
+        store_delivery_list l;
+        CHECK_INT(store_delivery_list_get(d.m, names[i], &l, &r), FG_OK);
+        if (l.n != a[i].covered)
+            TAP_FAIL("%s: %zu deliveries, the acceptance covered %zu", names[i], l.n,
+                     a[i].covered);
+        for (size_t k = 0; k < l.n; k++)
+            CHECK_INT(l.items[k].number, (int)k + 1);
+        total += (int)l.n;
+        store_delivery_list_release(&l);
+    }
+    CHECK_INT(total, s[0].made + s[1].made);
+    /* The race happened: some deliveries were made and some refused. */
+    CHECK(total > 0);
+    CHECK(s[0].refused + s[1].refused > 0);
+    pgdb_close(&d);
+}
+
+/* Another order's writes while order A is held: they must not wait. */
+struct other {
+    struct pgdb *d;
+    const char *order;
+    atomic_int done;
+    fg_result rc;
+    char why[FG_REASON_MAX];
+};
+
+static void *write_other(void *p)
+{
+    struct other *x = p;
+    store_meta *m = NULL;
+    fg_reason r = {""};
+    store_order o;
+    int n = 0;
+    bool created;
+    if ((x->rc = store_meta_open_url(x->d->url, NULL, &m, &r)))
+        goto out;
+    if ((x->rc = store_order_create(m, x->order, "s-7", "b-9", NULL, NULL, NULL, &created, &r)) ||
+        (x->rc = store_meta_begin(m, &r)) || (x->rc = store_order_get(m, x->order, &o, &r)) ||
+        (x->rc = store_delivery_create(m, x->order, NULL, NULL, &n, &r)) ||
+        (x->rc = store_audit_append(m, x->order, "seller:s-7", "delivery.created", "{}", NULL,
+                                    NULL, &r)) ||
+        (x->rc = store_outbox_add(m, "delivery.ready", x->order, "{}", NULL, &r)) ||
+        (x->rc = store_meta_commit(m, &r)))
+        goto out;
+    /* And a state change of its own. */
+    x->rc = store_order_set_state(m, x->order, "accepted", (const char *const[]){"open", NULL},
+                                  NULL, NULL, &r);
+out:
+    snprintf(x->why, sizeof x->why, "%s", r.text);
+    store_meta_rollback(m);
+    store_meta_free(m);
+    atomic_store(&x->done, 1);
+    return NULL;
+}
+
+static bool wait_done(atomic_int *flag, double seconds)
+{
+    double end = now_s() + seconds;
+    while (now_s() < end) {
+        if (atomic_load(flag))
+            return true;
+        usleep(5000);
+    }
+    return atomic_load(flag) != 0;
+}
+
+static atomic_int a_done;
+
+static void *accept_a(void *p)
+{
+    accept_order(p);
+    atomic_store(&a_done, 1);
+    return NULL;
+}
+
+TEST("writers of order B never wait for a transaction holding order A")
+{
+    NEED_SERVER();
+    struct pgdb d;
+    fg_reason r;
+    store_order o;
+    int n = 0;
+    pgdb_open(&d);
+    mk_order(d.m, "ord-a");
+    /* Order A held as a delivery holds it: its row locked, a delivery
+     * numbered, an audit entry appended, not committed. */
+    CHECK_INT(store_meta_begin(d.m, &r), FG_OK);
+    CHECK_INT(store_order_get(d.m, "ord-a", &o, &r), FG_OK);
+    CHECK_INT(store_delivery_create(d.m, "ord-a", NULL, NULL, &n, &r), FG_OK);
+    CHECK_INT(store_audit_append(d.m, "ord-a", "seller:s-7", "delivery.created", "{}", NULL,
+                                 NULL, &r),
+              FG_OK);
+    pthread_t tb, ta;
+    struct other b = {.d = &d, .order = "ord-b"};
+    CHECK(pthread_create(&tb, NULL, write_other, &b) == 0);
+    bool b_done = wait_done(&b.done, 5.0);
+    /* A writer of order A itself does wait: the lock is real. */
+    struct acceptor a = {.d = &d, .order = "ord-a"};
+    a_done = 0;
+    CHECK(pthread_create(&ta, NULL, accept_a, &a) == 0);
+    bool a_early = wait_done(&a_done, 0.3);
+    CHECK_INT(store_meta_commit(d.m, &r), FG_OK);
+    pthread_join(tb, NULL);
+    pthread_join(ta, NULL);
+    CHECK(b_done);
+    if (b.rc)
+        TAP_FAIL("order b: %s", b.why);
+    CHECK(!a_early);
+    CHECK_INT(a.rc, FG_OK);
+    CHECK_INT(a.covered, 1);
+    store_audit_report rep;
+    CHECK_INT(store_audit_verify(d.m, &rep, &r), FG_OK);
+    pgdb_close(&d);
+}
