@@ -65,11 +65,8 @@ FG_MUST_CHECK fg_result store_pg_migrate_to(store_pg *pg, int target, fg_reason 
 int store_pg_schema_step_of(const char *fragment);
 
 /* The job and upload ops of this backend (storage/jobs_pg.c,
- * storage/uploads_pg.c). Declared weak until those files are merged: a
- * handle opened before then has NULL there, and the job and upload
- * interfaces must not be used on it. The weak attribute goes once they
- * are in the tree. */
-extern const store_job_ops store_pg_job_ops __attribute__((weak));
-extern const store_upload_ops store_pg_upload_ops __attribute__((weak));
+ * storage/uploads_pg.c). */
+extern const store_job_ops store_pg_job_ops;
+extern const store_upload_ops store_pg_upload_ops;
 
 #endif

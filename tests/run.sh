@@ -13,7 +13,16 @@ top=$(pwd)
 pass=0
 fail=0
 log=$(mktemp)
-trap 'rm -f "$log" "$supp"' EXIT
+pg_dir=
+cleanup() {
+    rm -f "$log" "$supp"
+    if [ -n "$pg_dir" ]; then
+        ./scripts/pg.sh stop "$pg_dir" 2>/dev/null
+        rm -rf "$pg_dir"
+    fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
 
 # Sanitizer settings for the asan build: leaks in our code are failures;
 # the suppressions cover caches glib, fontconfig and pango keep for the
@@ -26,6 +35,22 @@ supp=$(mktemp)
 cp "$top/tests/tools/lsan.supp" "$supp" && chmod 0644 "$supp"
 export LSAN_OPTIONS="suppressions=$supp:print_suppressions=0"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+
+# One PostgreSQL server for the whole run (both passes), whenever its
+# binaries are installed, so that the store's tests run on both engines:
+# each test makes its own database on it (tests/unit/store_tmp.h). A run
+# given FILIGRANE_TEST_DATABASE_URL uses that server instead. fsync is off
+# (FILIGRANE_PG_UNSAFE_FAST): the cluster is thrown away at the end.
+pg_failed=
+if [ -z "${FILIGRANE_TEST_DATABASE_URL:-}" ] && ./scripts/pg.sh bindir >/dev/null 2>&1; then
+    pg_dir=$(mktemp -d /tmp/fg-test-pg.XXXXXX)
+    pg_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    if url=$(FILIGRANE_PG_UNSAFE_FAST=1 ./scripts/pg.sh start "$pg_dir" "$pg_port"); then
+        export FILIGRANE_TEST_DATABASE_URL="$url"
+    else
+        pg_failed=1
+    fi
+fi
 
 run_one() { # label command...
     label=$1
@@ -43,6 +68,13 @@ run_one() { # label command...
     sed "s|^|[$label] |" "$log" | grep -v '^\[[^]]*\] ok ' | head -200
     echo "$label: $ok passed, $nok failed"
 }
+
+if [ -n "$pg_failed" ]; then
+    echo "not ok - the tests' PostgreSQL server starts (scripts/pg.sh): the store's tests run on SQLite only"
+    fail=$((fail + 1))
+elif [ -n "${FILIGRANE_TEST_DATABASE_URL:-}" ]; then
+    echo "# the store's tests run on SQLite and on PostgreSQL"
+fi
 
 while [ $# -ge 2 ]; do
     bindir=$1

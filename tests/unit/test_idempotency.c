@@ -1,4 +1,5 @@
-/* Idempotency-Key records (storage/idempotency.c) on a real SQLite file:
+/* Idempotency-Key records (storage/idempotency.c) on a real SQLite file
+ * and a fresh PostgreSQL database (DB_TEST, tests/unit/store_tmp.h):
  * the key's alphabet and length, the fingerprint, and the claim's life
  * (claim, in flight, done, stale, expired, taken over, released). */
 #define _GNU_SOURCE
@@ -114,7 +115,7 @@ static void mk_order(store_meta *m, const char *id)
         TAP_FAIL("order: %s", r.text);
 }
 
-TEST("a key is claimed once: in flight, then done with its delivery and fingerprint")
+DB_TEST("a key is claimed once: in flight, then done with its delivery and fingerprint")
 {
     struct db d;
     fg_reason r = {""};
@@ -136,7 +137,7 @@ TEST("a key is claimed once: in flight, then done with its delivery and fingerpr
     db_close(&d);
 }
 
-TEST("keys are scoped to the seller and the order")
+DB_TEST("keys are scoped to the seller and the order")
 {
     struct db d;
     db_open(&d);
@@ -148,7 +149,7 @@ TEST("keys are scoped to the seller and the order")
     db_close(&d);
 }
 
-TEST("a claim in flight goes stale after the lease, exactly; the old claimer cannot complete")
+DB_TEST("a claim in flight goes stale after the lease, exactly; the old claimer cannot complete")
 {
     struct db d;
     fg_reason r = {""};
@@ -164,7 +165,7 @@ TEST("a claim in flight goes stale after the lease, exactly; the old claimer can
     db_close(&d);
 }
 
-TEST("a done key answers for the lifetime, exactly, then is a new key")
+DB_TEST("a done key answers for the lifetime, exactly, then is a new key")
 {
     struct db d;
     fg_reason r = {""};
@@ -177,7 +178,7 @@ TEST("a done key answers for the lifetime, exactly, then is a new key")
     db_close(&d);
 }
 
-TEST("a released claim frees the key; release touches only the caller's claim in flight")
+DB_TEST("a released claim frees the key; release touches only the caller's claim in flight")
 {
     struct db d;
     fg_reason r = {""};
@@ -196,7 +197,7 @@ TEST("a released claim frees the key; release touches only the caller's claim in
     db_close(&d);
 }
 
-TEST("expiry deletes the keys claimed at or before the cutoff, and only those")
+DB_TEST("expiry deletes the keys claimed at or before the cutoff, and only those")
 {
     struct db d;
     fg_reason r = {""};
@@ -212,7 +213,7 @@ TEST("expiry deletes the keys claimed at or before the cutoff, and only those")
     db_close(&d);
 }
 
-TEST("malformed input and misuse of transactions are refused")
+DB_TEST("malformed input and misuse of transactions are refused")
 {
     struct db d;
     fg_reason r = {""};

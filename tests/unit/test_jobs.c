@@ -1,12 +1,15 @@
-/* The durable job queue (storage/jobs.c, storage/jobs_sqlite.c) on a real
- * SQLite file: claim order, leases that run out, two handles claiming at
- * once, outcomes guarded by the lease. The clock is passed in. */
+/* The durable job queue (storage/jobs.c, storage/jobs_sqlite.c,
+ * storage/jobs_pg.c) on a real SQLite file and, when the run has a
+ * PostgreSQL server, on a fresh PostgreSQL database (DB_TEST): claim
+ * order, leases that run out, two handles claiming at once, outcomes
+ * guarded by the lease. The clock is passed in. */
 #define _GNU_SOURCE
 #define TAP_MAIN
 #include "tests/unit/tap.h"
 #include "tests/unit/store_tmp.h"
 
 #include <pthread.h>
+#include <time.h>
 #include <sqlite3.h>
 
 #include "storage/jobs.h"
@@ -36,7 +39,7 @@ static bool claim(store_meta *m, const char *owner, int64_t now, store_job *j)
     return got;
 }
 
-TEST("claims take the oldest due job first and never one not yet due")
+DB_TEST("claims take the oldest due job first and never one not yet due")
 {
     struct db d;
     store_job j;
@@ -58,7 +61,7 @@ TEST("claims take the oldest due job first and never one not yet due")
     db_close(&d);
 }
 
-TEST("a running job whose lease ran out is claimed again, and only then")
+DB_TEST("a running job whose lease ran out is claimed again, and only then")
 {
     struct db d;
     store_job j;
@@ -73,7 +76,7 @@ TEST("a running job whose lease ran out is claimed again, and only then")
     db_close(&d);
 }
 
-TEST("only the runner holding a job may end it, and only once")
+DB_TEST("only the runner holding a job may end it, and only once")
 {
     struct db d;
     store_job j;
@@ -100,7 +103,7 @@ TEST("only the runner holding a job may end it, and only once")
     db_close(&d);
 }
 
-TEST("one active job per kind and subject; a finished one can be asked again")
+DB_TEST("one active job per kind and subject; a finished one can be asked again")
 {
     struct db d;
     store_job j;
@@ -119,7 +122,7 @@ TEST("one active job per kind and subject; a finished one can be asked again")
     db_close(&d);
 }
 
-TEST("bad kinds, subjects, owners and states are refused")
+DB_TEST("bad kinds, subjects, owners and states are refused")
 {
     struct db d;
     store_job j;
@@ -140,7 +143,7 @@ TEST("bad kinds, subjects, owners and states are refused")
     db_close(&d);
 }
 
-TEST("a job added in a transaction that rolls back does not exist")
+DB_TEST("a job added in a transaction that rolls back does not exist")
 {
     struct db d;
     store_job j;
@@ -157,7 +160,7 @@ TEST("a job added in a transaction that rolls back does not exist")
 #define RACE_JOBS 300
 static pthread_barrier_t start_line;
 struct racer {
-    const char *path;
+    store_meta *m;
     char owner[16];
     int64_t got[RACE_JOBS];
     int n;
@@ -167,13 +170,8 @@ struct racer {
 static void *race(void *p)
 {
     struct racer *k = p;
-    store_meta *m = NULL;
+    store_meta *m = k->m;
     fg_reason r = {""};
-    if (store_meta_open_sqlite(k->path, &m, &r) != FG_OK) {
-        k->errors++;
-        pthread_barrier_wait(&start_line);
-        return NULL;
-    }
     /* Both handles open, then both claim as fast as they can. */
     pthread_barrier_wait(&start_line);
     for (;;) {
@@ -188,11 +186,10 @@ static void *race(void *p)
         k->got[k->n++] = j.id;
         usleep(200); /* room for the other handle between claims */
     }
-    store_meta_free(m);
     return NULL;
 }
 
-TEST("two handles claiming at once never get the same job, and miss none")
+DB_TEST("two handles claiming at once never get the same job, and miss none")
 {
     struct db d;
     fg_reason r = {""};
@@ -208,15 +205,18 @@ TEST("two handles claiming at once never get the same job, and miss none")
     }
     CHECK_INT(store_meta_commit(d.m, &r), FG_OK);
     pthread_barrier_init(&start_line, NULL, 2);
+    memset(seen, 0, sizeof seen);
     for (int i = 0; i < 2; i++) {
         memset(&k[i], 0, sizeof k[i]);
-        k[i].path = d.path;
+        k[i].m = db_handle(&d);
         snprintf(k[i].owner, sizeof k[i].owner, "r%d", i);
         CHECK(pthread_create(&t[i], NULL, race, &k[i]) == 0);
     }
     for (int i = 0; i < 2; i++)
         pthread_join(t[i], NULL);
     pthread_barrier_destroy(&start_line);
+    for (int i = 0; i < 2; i++)
+        store_meta_free(k[i].m);
     CHECK_INT(k[0].errors + k[1].errors, 0);
     CHECK_INT(k[0].n + k[1].n, RACE_JOBS);
     int dup = 0;
@@ -229,7 +229,118 @@ TEST("two handles claiming at once never get the same job, and miss none")
     db_close(&d);
 }
 
-TEST("the listing shows pending, running and failed jobs, not done ones")
+static double seconds_since(const struct timespec *t0)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)(t.tv_sec - t0->tv_sec) + (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+PG_TEST("a claim passes over a job another node holds locked, without waiting for it")
+{
+    struct db d;
+    store_job j;
+    char sql[128];
+    struct timespec t0;
+    db_open(&d);
+    int64_t first = add(d.m, "f-first", T0 - 2);
+    int64_t second = add(d.m, "f-second", T0 - 1);
+    /* A claim that waited for the lock would fail after 3 s. */
+    db_pg_setting(&d, "lock_timeout", "3s");
+    store_meta *m = db_handle(&d);
+    PGconn *other = db_raw_pg(&d);
+    db_raw_exec(other, "BEGIN");
+    snprintf(sql, sizeof sql, "SELECT id FROM jobs WHERE id = %lld FOR UPDATE", (long long)first);
+    db_raw_exec(other, sql);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    bool got = claim(m, "b", T0, &j);
+    double took = seconds_since(&t0);
+    db_raw_exec(other, "COMMIT");
+    PQfinish(other);
+    CHECK(got);
+    CHECK_INT(j.id, second);
+    CHECK(took < 1.0);
+    /* Once the lock is gone the first is anyone's. */
+    CHECK(claim(m, "b", T0, &j));
+    CHECK_INT(j.id, first);
+    store_meta_free(m);
+    db_close(&d);
+}
+
+/* Four nodes claiming at once, with no pause between claims. */
+#define MANY_JOBS 400
+#define MANY_HANDLES 4
+struct many {
+    store_meta *m;
+    char owner[16];
+    int n, errors;
+    int64_t got[MANY_JOBS];
+};
+static pthread_barrier_t many_line;
+
+static void *claim_many(void *p)
+{
+    struct many *k = p;
+    fg_reason r = {""};
+    pthread_barrier_wait(&many_line);
+    for (;;) {
+        store_job j;
+        bool got = false;
+        if (store_job_claim(k->m, k->owner, T0, LEASE, &j, &got, &r) != FG_OK) {
+            k->errors++;
+            break;
+        }
+        if (!got || k->n == MANY_JOBS)
+            break;
+        k->got[k->n++] = j.id;
+    }
+    return NULL;
+}
+
+PG_TEST("four handles claiming flat out share the jobs: none twice, none missed")
+{
+    struct db d;
+    fg_reason r = {""};
+    char subject[32];
+    static struct many k[MANY_HANDLES];
+    static int seen[MANY_JOBS + 1];
+    pthread_t t[MANY_HANDLES];
+    db_open(&d);
+    CHECK_INT(store_meta_begin(d.m, &r), FG_OK);
+    for (int i = 0; i < MANY_JOBS; i++) {
+        snprintf(subject, sizeof subject, "f-%d", i);
+        add(d.m, subject, T0 - MANY_JOBS + i);
+    }
+    CHECK_INT(store_meta_commit(d.m, &r), FG_OK);
+    memset(seen, 0, sizeof seen);
+    pthread_barrier_init(&many_line, NULL, MANY_HANDLES);
+    for (int i = 0; i < MANY_HANDLES; i++) {
+        memset(&k[i], 0, sizeof k[i]);
+        k[i].m = db_handle(&d);
+        snprintf(k[i].owner, sizeof k[i].owner, "node%d", i);
+    }
+    for (int i = 0; i < MANY_HANDLES; i++)
+        CHECK(pthread_create(&t[i], NULL, claim_many, &k[i]) == 0);
+    int total = 0, errors = 0, dup = 0;
+    for (int i = 0; i < MANY_HANDLES; i++)
+        pthread_join(t[i], NULL);
+    pthread_barrier_destroy(&many_line);
+    for (int i = 0; i < MANY_HANDLES; i++) {
+        store_meta_free(k[i].m);
+        total += k[i].n;
+        errors += k[i].errors;
+        for (int x = 0; x < k[i].n; x++)
+            if (k[i].got[x] < 1 || k[i].got[x] > MANY_JOBS || seen[k[i].got[x]]++)
+                dup++;
+    }
+    printf("# claims: %d %d %d %d\n", k[0].n, k[1].n, k[2].n, k[3].n);
+    CHECK_INT(errors, 0);
+    CHECK_INT(dup, 0);
+    CHECK_INT(total, MANY_JOBS);
+    db_close(&d);
+}
+
+DB_TEST("the listing shows pending, running and failed jobs, not done ones")
 {
     struct db d;
     store_job j;
@@ -277,7 +388,7 @@ static bool find(store_meta *m, int64_t id, store_job *out)
     return found;
 }
 
-TEST("running jobs' owners are listed by exact prefix: '_' is no wildcard, pending jobs no owner")
+DB_TEST("running jobs' owners are listed by exact prefix: '_' is no wildcard, pending jobs no owner")
 {
     struct db d;
     store_job j;
@@ -308,7 +419,7 @@ TEST("running jobs' owners are listed by exact prefix: '_' is no wildcard, pendi
     db_close(&d);
 }
 
-TEST("a dead owner's jobs go back to pending at once, attempts kept, its late outcome refused")
+DB_TEST("a dead owner's jobs go back to pending at once, attempts kept, its late outcome refused")
 {
     struct db d;
     store_job j;
@@ -342,7 +453,7 @@ TEST("a dead owner's jobs go back to pending at once, attempts kept, its late ou
     db_close(&d);
 }
 
-TEST("a job whose owner changed between the listing and the release is left alone")
+DB_TEST("a job whose owner changed between the listing and the release is left alone")
 {
     struct db d;
     store_job j;
@@ -431,22 +542,15 @@ static bool done_has(store_meta *m, int64_t id)
     return found;
 }
 
-static void set_updated(const char *path, int64_t id, const char *at)
+static void set_updated(struct db *d, int64_t id, const char *at)
 {
-    sqlite3 *db = NULL;
-    sqlite3_stmt *st = NULL;
-    CHECK(sqlite3_open(path, &db) == SQLITE_OK);
-    CHECK(sqlite3_prepare_v2(db, "UPDATE jobs SET updated_at = ?1 WHERE id = ?2", -1, &st,
-                             NULL) == SQLITE_OK);
-    sqlite3_bind_text(st, 1, at, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, id);
-    CHECK(sqlite3_step(st) == SQLITE_DONE);
-    CHECK_INT(sqlite3_changes(db), 1);
-    sqlite3_finalize(st);
-    sqlite3_close(db);
+    char sql[160];
+    snprintf(sql, sizeof sql, "UPDATE jobs SET updated_at = '%s' WHERE id = %lld", at,
+             (long long)id);
+    db_exec(d, sql);
 }
 
-TEST("a prune deletes done jobs older than the limit and keeps the rest")
+DB_TEST("a prune deletes done jobs older than the limit and keeps the rest")
 {
     struct db d;
     store_job j;
@@ -464,11 +568,11 @@ TEST("a prune deletes done jobs older than the limit and keeps the rest")
     CHECK_INT(store_job_finish(d.m, old_done, "a", STORE_JOB_DONE, NULL, &r), FG_OK);
     CHECK_INT(store_job_finish(d.m, young_done, "a", STORE_JOB_DONE, NULL, &r), FG_OK);
     CHECK_INT(store_job_finish(d.m, old_failed, "a", STORE_JOB_FAILED, "bad file", &r), FG_OK);
-    set_updated(d.path, old_done, "2023-11-14T22:13:19.999Z");
-    set_updated(d.path, young_done, "2023-11-14T22:13:20.000Z");
-    set_updated(d.path, old_failed, "2001-01-01T00:00:00.000Z");
-    set_updated(d.path, old_running, "2001-01-01T00:00:00.000Z");
-    set_updated(d.path, old_pending, "2001-01-01T00:00:00.000Z");
+    set_updated(&d, old_done, "2023-11-14T22:13:19.999Z");
+    set_updated(&d, young_done, "2023-11-14T22:13:20.000Z");
+    set_updated(&d, old_failed, "2001-01-01T00:00:00.000Z");
+    set_updated(&d, old_running, "2001-01-01T00:00:00.000Z");
+    set_updated(&d, old_pending, "2001-01-01T00:00:00.000Z");
     CHECK_INT(store_job_prune(d.m, T0, &n, &r), FG_OK);
     CHECK_INT(n, 1);
     CHECK(!done_has(d.m, old_done));

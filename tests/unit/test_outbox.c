@@ -1,5 +1,7 @@
-/* The outbox of outgoing events on a real SQLite file: recorded with its
- * cause or not at all, due in order, retried, sent or given up. */
+/* The outbox of outgoing events on a real SQLite file and a fresh
+ * PostgreSQL database (DB_TEST, tests/unit/store_tmp.h): recorded with its
+ * cause or not at all, due in order, retried, sent or given up, claimed by
+ * one sender at a time. */
 #define _GNU_SOURCE
 #define TAP_MAIN
 #include "tests/unit/tap.h"
@@ -17,7 +19,7 @@ static const char BODY[] =
     "{\"type\":\"order.released\",\"timestamp\":\"2026-11-25T09:12:00.000Z\","
     "\"data\":{\"order_id\":\"ord-1\"}}";
 
-TEST("an event added outside a transaction is pending and due at once")
+DB_TEST("an event added outside a transaction is pending and due at once")
 {
     struct db d;
     fg_reason r = {""};
@@ -47,7 +49,7 @@ TEST("an event added outside a transaction is pending and due at once")
     db_close(&d);
 }
 
-TEST("an event commits with its cause's transaction, or not at all")
+DB_TEST("an event commits with its cause's transaction, or not at all")
 {
     struct db d;
     fg_reason r = {""};
@@ -82,7 +84,7 @@ TEST("an event commits with its cause's transaction, or not at all")
     db_close(&d);
 }
 
-TEST("a failed try is counted and rescheduled; a sent event is no longer due")
+DB_TEST("a failed try is counted and rescheduled; a sent event is no longer due")
 {
     struct db d;
     fg_reason r = {""};
@@ -123,7 +125,7 @@ TEST("a failed try is counted and rescheduled; a sent event is no longer due")
     db_close(&d);
 }
 
-TEST("an event given up is dead and never due again")
+DB_TEST("an event given up is dead and never due again")
 {
     struct db d;
     fg_reason r = {""};
@@ -141,7 +143,7 @@ TEST("an event given up is dead and never due again")
     db_close(&d);
 }
 
-TEST("bad events are refused with a fitting code")
+DB_TEST("bad events are refused with a fitting code")
 {
     struct db d;
     fg_reason r = {""};
@@ -163,7 +165,7 @@ TEST("bad events are refused with a fitting code")
     db_close(&d);
 }
 
-TEST("an event survives closing and reopening the database")
+DB_TEST("an event survives closing and reopening the database")
 {
     struct db d;
     fg_reason r = {""};
@@ -171,7 +173,7 @@ TEST("an event survives closing and reopening the database")
     db_open(&d);
     CHECK_INT(store_outbox_add(d.m, "order.released", "ord-1", BODY, NULL, &r), FG_OK);
     store_meta_free(d.m);
-    CHECK_INT(store_meta_open_sqlite(d.path, &d.m, &r), FG_OK);
+    d.m = db_handle(&d);
     CHECK_INT(store_outbox_due(d.m, INT64_MAX, 0, &l, &r), FG_OK);
     CHECK_INT((long long)l.n, 1);
     store_outbox_list_release(&l);
@@ -190,7 +192,7 @@ static size_t claim(store_meta *m, int64_t now, int64_t lease, size_t limit,
     return l->n;
 }
 
-TEST("a claimed event is not due to another claim until its lease ends")
+DB_TEST("a claimed event is not due to another claim until its lease ends")
 {
     struct db d;
     fg_reason r = {""};
@@ -221,7 +223,7 @@ TEST("a claimed event is not due to another claim until its lease ends")
     db_close(&d);
 }
 
-TEST("a claimed event's try is recorded as before: sent is final, a failure reschedules")
+DB_TEST("a claimed event's try is recorded as before: sent is final, a failure reschedules")
 {
     struct db d;
     fg_reason r = {""};
@@ -247,7 +249,7 @@ TEST("a claimed event's try is recorded as before: sent is final, a failure resc
     db_close(&d);
 }
 
-TEST("an event given back unsent is due again at once, its tries uncounted")
+DB_TEST("an event given back unsent is due again at once, its tries uncounted")
 {
     struct db d;
     fg_reason r = {""};
@@ -270,7 +272,7 @@ TEST("an event given back unsent is due again at once, its tries uncounted")
     db_close(&d);
 }
 
-TEST("bad claims are refused: no lease, a time past the end, inside a transaction")
+DB_TEST("bad claims are refused: no lease, a time past the end, inside a transaction")
 {
     struct db d;
     fg_reason r = {""};
@@ -323,7 +325,7 @@ static void *race(void *p)
     return NULL;
 }
 
-TEST("two handles claiming at once never get the same event, and miss none")
+DB_TEST("two handles claiming at once never get the same event, and miss none")
 {
     struct db d;
     fg_reason r = {""};

@@ -142,7 +142,7 @@ static void add_file(store_meta *m, const char *order_id)
     CHECK_INT(store_file_add(m, &f, NULL, &r), FG_OK);
 }
 
-TEST("a disputed order releases nothing until the mediation accepts it")
+DB_TEST("a disputed order releases nothing until the mediation accepts it")
 {
     struct db d;
     fg_reason r = {{0}};
@@ -179,7 +179,7 @@ TEST("a disputed order releases nothing until the mediation accepts it")
     db_close(&d);
 }
 
-TEST("a dispute cancelled by the mediation never releases")
+DB_TEST("a dispute cancelled by the mediation never releases")
 {
     struct db d;
     fg_reason r = {{0}};
@@ -200,7 +200,7 @@ TEST("a dispute cancelled by the mediation never releases")
     db_close(&d);
 }
 
-TEST("wrong states, unknown orders and incomplete events are refused with no effect")
+DB_TEST("wrong states, unknown orders and incomplete events are refused with no effect")
 {
     struct db d;
     fg_reason r = {{0}};

@@ -1,4 +1,5 @@
-/* tus uploads in the store (storage/uploads.c) on a real SQLite file:
+/* tus uploads in the store (storage/uploads.c) on a real SQLite file and
+ * a fresh PostgreSQL database (DB_TEST, tests/unit/store_tmp.h):
  * the row's round trip, the guarded advance, removal, the count per order,
  * the expired list; and the sweep of expired uploads (fcgi/h_tus.c),
  * which removes rows and data files and keeps the rest. */
@@ -39,7 +40,7 @@ static void make(store_upload *u, const char *id, const char *order, int64_t exp
 #define ID2 "1123456789abcdef0123456789abcdef"
 #define ID3 "2123456789abcdef0123456789abcdef"
 
-TEST("an upload's row reads back as written, at offset 0")
+DB_TEST("an upload's row reads back as written, at offset 0")
 {
     struct db d;
     store_upload u, got;
@@ -58,11 +59,16 @@ TEST("an upload's row reads back as written, at offset 0")
     CHECK(got.created_at[0] != '\0');
     CHECK_INT(store_upload_get(d.m, ID2, &got, &r), FG_ENOTFOUND);
     CHECK_INT(store_upload_get(d.m, "../etc", &got, &r), FG_ENOTFOUND);
-    CHECK_INT(store_upload_insert(d.m, &u, &r), FG_EIO); /* same id twice */
+    /* The same id twice is refused (SQLite says FG_EIO, PostgreSQL's
+     * unique violation FG_ESTATE) and the first row is kept. */
+    u.length = 5;
+    CHECK(store_upload_insert(d.m, &u, &r) != FG_OK);
+    CHECK_INT(store_upload_get(d.m, ID1, &got, &r), FG_OK);
+    CHECK(got.length == 100);
     db_close(&d);
 }
 
-TEST("malformed uploads are refused before the store")
+DB_TEST("malformed uploads are refused before the store")
 {
     struct db d;
     store_upload u;
@@ -84,7 +90,7 @@ TEST("malformed uploads are refused before the store")
     db_close(&d);
 }
 
-TEST("the offset moves only from where it is, never past the length")
+DB_TEST("the offset moves only from where it is, never past the length")
 {
     struct db d;
     store_upload u, got;
@@ -113,7 +119,7 @@ TEST("the offset moves only from where it is, never past the length")
     db_close(&d);
 }
 
-TEST("removal, the count per order and the expired list")
+DB_TEST("removal, the count per order and the expired list")
 {
     struct db d;
     store_upload u;
@@ -148,7 +154,7 @@ TEST("removal, the count per order and the expired list")
     db_close(&d);
 }
 
-TEST("the sweep removes expired uploads' rows and data files, and keeps the others")
+DB_TEST("the sweep removes expired uploads' rows and data files, and keeps the others")
 {
     struct db d;
     store_upload u;
@@ -174,7 +180,7 @@ TEST("the sweep removes expired uploads' rows and data files, and keeps the othe
     db_close(&d);
 }
 
-TEST("the sweep removes a data file left without a row once it is an hour old, not before")
+DB_TEST("the sweep removes a data file left without a row once it is an hour old, not before")
 {
     struct db d;
     store_blob *b = NULL;
