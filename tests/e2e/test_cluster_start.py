@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -15,7 +16,7 @@ import urllib.parse
 import uuid
 
 sys.path.insert(0, os.path.dirname(__file__))
-from cluster import (Cluster, free_pair, plain_pass_only, processes_under,  # noqa: E402
+from cluster import (RUN_CLUSTER, Cluster, free_pair, plain_pass_only, processes_under,  # noqa: E402
                      secrets_in, skip_unless_ready, start_cluster)
 from service import check, finish, free_port  # noqa: E402
 
@@ -57,9 +58,26 @@ def managed(c, extra, quiet="1"):
     return (None if up else proc.returncode), out, logs, left
 
 
+# ---- its own settings, refused at their edges before anything starts ----
+for name, value in (("FILIGRANE_CLUSTER_PG_PORT", "0"), ("FILIGRANE_CLUSTER_PG_PORT", "65536"),
+                    ("FILIGRANE_CLUSTER_S3_PORT", "12a"), ("FILIGRANE_CLUSTER_S3_PORT", "-1"),
+                    ("FILIGRANE_PORT", "65535")):
+    root = tempfile.mkdtemp(prefix="filigrane-cluster-v-")
+    env = dict(os.environ, FILIGRANE_DATA=root, FILIGRANE_QUIET="1")
+    env[name] = value
+    p = subprocess.run([RUN_CLUSTER], env=env, capture_output=True, text=True, timeout=60)
+    check("%s=%s is refused, naming the setting, with nothing started" % (name, value),
+          p.returncode != 0 and name in p.stderr and not os.path.exists(os.path.join(root, "cluster")),
+          (p.returncode, p.stderr))
+    shutil.rmtree(root, ignore_errors=True)
+
 c = Cluster(env={"FILIGRANE_QUIET": "0"})
 n1, n2 = c.nodes
 try:
+    # The URL line comes first; the rest follows once the tokens are minted.
+    deadline = time.time() + 30
+    while "stop: Ctrl-C" not in c.output() and time.time() < deadline:
+        time.sleep(0.1)
     out = c.output()
     check("it prints both nodes' URLs",
           "http://127.0.0.1:%d" % n1.port in out and "http://127.0.0.1:%d" % n2.port in out, out)
