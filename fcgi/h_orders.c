@@ -104,12 +104,12 @@ void fcgi_h_order_audit(fcgi_req *req)
     bool ok = fcgi_send_json_stream_head(req, 200) == FG_OK &&
               FCGX_PutS("{\"order_id\":", req->fx->out) >= 0 &&
               put_json(req, json_string(o.id)) &&
-              FCGX_PutS(",\"hash\":\"sha256 of the netstrings of seq, order_id, at, actor, "
-                        "action, detail, prev_hash after \\\"filigrane-audit-v1\\\\n\\\"\"",
+              FCGX_PutS(",\"hash\":\"sha256 of the netstrings of order_id, seq, at, actor, "
+                        "action, detail, prev_hash after \\\"filigrane-audit-v2\\\\n\\\"\"",
                         req->fx->out) >= 0;
     if (ok && more && list.n > 0) {
         char next[40];
-        snprintf(next, sizeof next, ",\"next\":%lld", (long long)list.items[list.n - 1].seq);
+        snprintf(next, sizeof next, ",\"next\":%lld", (long long)list.items[list.n - 1].chain_seq);
         ok = FCGX_PutS(next, req->fx->out) >= 0;
     }
     ok = ok && FCGX_PutS(",\"entries\":[", req->fx->out) >= 0;

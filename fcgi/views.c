@@ -110,8 +110,9 @@ json_t *fcgi_view_audit_entry(const store_audit_entry *e)
 {
     /* detail stays the exact JSON text that was hashed: a client
      * recomputing the chain (storage/audit.h) needs its bytes, not a
-     * re-serialisation. */
-    return json_pack("{s:I, s:o, s:s, s:s, s:s, s:s, s:s, s:s}", "seq", (json_int_t)e->seq,
+     * re-serialisation. seq is the place in the order's chain, the one
+     * hashed (the storage order across chains is no one's business). */
+    return json_pack("{s:I, s:o, s:s, s:s, s:s, s:s, s:s, s:s}", "seq", (json_int_t)e->chain_seq,
                      "order_id", str_or_null(e->order_id), "at", e->at, "actor",
                      e->actor, "action", e->action, "detail", e->detail ? e->detail : "{}",
                      "prev_hash", e->prev_hash, "hash", e->hash);

@@ -86,6 +86,10 @@ cmd_start() {
     '' | *[!0-9]*) die "port must be a number: $port" ;;
     esac
     [ "$port" -ge 1 ] && [ "$port" -le 65535 ] || die "port out of range: $port"
+    case "${FILIGRANE_PG_UNSAFE_FAST:-0}" in
+    0 | 1) ;;
+    *) die "FILIGRANE_PG_UNSAFE_FAST must be 0 or 1" ;;
+    esac
     bin=$(bindir)
     pick_user
     mkdir -p "$dir"
@@ -121,8 +125,6 @@ cmd_start() {
     opts="$opts -c max_connections=200 -c shared_buffers=32MB"
     if [ "${FILIGRANE_PG_UNSAFE_FAST:-0}" = 1 ]; then
         opts="$opts -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-    elif [ -n "${FILIGRANE_PG_UNSAFE_FAST:-}" ] && [ "$FILIGRANE_PG_UNSAFE_FAST" != 0 ]; then
-        die "FILIGRANE_PG_UNSAFE_FAST must be 0 or 1"
     fi
     if ! as_user "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -o "$opts" -w -t 60 \
         start >/dev/null 2>&1; then

@@ -12,7 +12,7 @@
 static bool is_kind(const char *s)
 {
     return s && (strcmp(s, STORE_JOB_PREVIEW) == 0 || strcmp(s, STORE_JOB_PURGE) == 0 ||
-                 strcmp(s, STORE_JOB_REBUILD) == 0);
+                 strcmp(s, STORE_JOB_REBUILD) == 0 || strcmp(s, STORE_JOB_CHECKPOINT) == 0);
 }
 
 static bool is_state(const char *s)

@@ -24,6 +24,9 @@
 #define STORE_JOB_PREVIEW "preview"
 #define STORE_JOB_PURGE "purge"
 #define STORE_JOB_REBUILD "rebuild"
+/* The periodic audit checkpoint (orders/checkpoint_job.h); schema step 9
+ * adds it to the jobs table's kinds. */
+#define STORE_JOB_CHECKPOINT "checkpoint"
 
 #define STORE_JOB_PENDING "pending"
 #define STORE_JOB_RUNNING "running"

@@ -745,7 +745,7 @@ static fg_result pg_purge_due(store_meta *m, const char *state, const char *cuto
                      "   AND f.purged_at = '')"
                      " AND CASE o.state"
                      "   WHEN 'accepted' THEN o.released_at <= $2"
-                     "   ELSE (SELECT MAX(a.at) FROM audit a WHERE a.order_id = o.id"
+                     "   ELSE (SELECT MAX(a.at) FROM audit a WHERE a.chain = o.id"
                      "     AND a.action = 'order.' || o.state) <= $2 END"
                      " ORDER BY o.id LIMIT $3",
                      3, v, &res, "list orders due for purging", r);
@@ -772,72 +772,124 @@ static fg_result pg_purge_files(store_meta *m, const char *order_id, const char 
                      2, v, n, "purge the files", r);
 }
 
-/* ---- audit ---- */
+/* ---- audit: one chain per order (storage/meta_impl.h gives the SQL;
+ * the lock of an append is one audit_heads row, its chain's) ---- */
 
-static fg_result pg_audit_head(store_meta *m, int64_t *seq, char hash[STORE_HEX_MAX],
-                               fg_reason *r)
+static fg_result pg_audit_head(store_meta *m, const char *chain, int64_t *seq,
+                               char hash[STORE_HEX_MAX], fg_reason *r)
 {
-    PGresult *res = NULL;
-    /* One global chain has one head: appenders must take turns. This lock
-     * is the single global one, and goes with per-order chains. */
-    fg_result rc = q(m, "SELECT pg_advisory_xact_lock(7305218641)", 0, NULL, NULL,
-                     "lock the audit head", r);
+    PGresult *res[2] = {NULL, NULL};
+    const char *v[] = {chain};
+    const char *const *pv[] = {v, v};
+    const int np[] = {1, 1};
+    /* The placeholder insert waits for a concurrent first append to the
+     * same chain (a uniqueness check on an uncommitted row), then does
+     * nothing; the locking read runs after it, with a fresh snapshot,
+     * and waits for whoever holds the row. One round trip for both. */
+    const char *const sql[] = {
+        "INSERT INTO audit_heads(chain, seq, hash, at, checkpointed)"
+        " VALUES ($1, 0, '" STORE_AUDIT_GENESIS "', '', 0) ON CONFLICT (chain) DO NOTHING",
+        "SELECT seq, hash FROM audit_heads WHERE chain = $1 FOR UPDATE"};
+    fg_result rc = store_pg_pipeline(pg_of(m), 2, sql, np, pv, res, "lock the audit chain's head",
+                                     r);
     if (rc)
         return rc;
-    if ((rc = q(m, "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", 0, NULL, &res,
-                "read the audit head", r)))
-        return rc;
-    if (PQntuples(res) == 0) {
-        *seq = 0;
-        memcpy(hash, STORE_AUDIT_GENESIS, STORE_HEX_MAX);
-    } else if (!store_pg_col_i64(res, 0, 0, seq) || !store_pg_col(res, 0, 1, hash, STORE_HEX_MAX)) {
-        rc = corrupt("audit", r);
-    }
-    PQclear(res);
+    if (PQntuples(res[1]) != 1)
+        rc = fg_fail(r, FG_EIO, "cannot read the audit chain's head");
+    else if (!store_pg_col_i64(res[1], 0, 0, seq) || *seq < 0 ||
+             !store_pg_col(res[1], 0, 1, hash, STORE_HEX_MAX))
+        rc = corrupt("audit head", r);
+    PQclear(res[0]);
+    PQclear(res[1]);
     return rc;
 }
 
 static fg_result pg_audit_insert(store_meta *m, const store_audit_entry *e, fg_reason *r)
 {
+    int64_t n = 0;
     char sb[24];
-    const char *v[] = {e->order_id[0] ? e->order_id : NULL, e->at, e->actor, e->action,
-                       e->detail, e->prev_hash, e->hash, store_pg_i64(sb, e->seq)};
-    return q(m,
-             "INSERT INTO audit(seq, order_id, at, actor, action, detail, prev_hash, hash)"
-             " VALUES ($8, $1, $2, $3, $4, $5, $6, $7)",
-             8, v, NULL, "append to the audit trail", r);
+    const char *v[] = {e->order_id, e->at,        e->actor, e->action,
+                       e->detail,   e->prev_hash, e->hash,  store_pg_i64(sb, e->chain_seq)};
+    /* One statement: the entry, and the head moved only if the entry went
+     * in. Nothing changed means the head moved under us (no lock was
+     * taken); the caller's transaction rolls back. */
+    fg_result rc = q_changed(m,
+                             "WITH entry AS ("
+                             " INSERT INTO audit(order_id, chain, chain_seq, at, actor, action,"
+                             "  detail, prev_hash, hash)"
+                             " VALUES (NULLIF($1, ''), $1, $8::bigint, $2, $3, $4, $5, $6, $7)"
+                             " ON CONFLICT (chain, chain_seq) DO NOTHING RETURNING 1)"
+                             " UPDATE audit_heads SET seq = $8::bigint, hash = $7, at = $2"
+                             " WHERE chain = $1 AND seq = $8::bigint - 1"
+                             " AND EXISTS (SELECT 1 FROM entry)",
+                             8, v, &n, "append to the audit trail", r);
+    if (rc == FG_OK && n != 1)
+        rc = fg_fail(r, FG_ESTATE, "the audit chain of order '%s' moved", e->order_id);
+    return rc;
 }
 
-#define AUDIT_COLS "seq, order_id, at, actor, action, detail, prev_hash, hash"
+#define AUDIT_COLS "seq, chain, chain_seq, at, actor, action, detail, prev_hash, hash"
 
-/* Fills e from a row; e->detail is a new heap copy the caller frees. */
+/* Fills e from a row; e->detail is a new heap copy the caller frees (NULL
+ * when the row is impossible: FG_ECORRUPT, with seq, chain_seq and, if it
+ * fits, the chain still set). */
 static fg_result read_audit(const PGresult *res, int i, store_audit_entry *e, fg_reason *r)
 {
     e->detail = NULL;
-    if (!store_pg_col_i64(res, i, 0, &e->seq) ||
-        !store_pg_col(res, i, 1, e->order_id, sizeof e->order_id) ||
-        !store_pg_col(res, i, 2, e->at, sizeof e->at) ||
-        !store_pg_col(res, i, 3, e->actor, sizeof e->actor) ||
-        !store_pg_col(res, i, 4, e->action, sizeof e->action) ||
-        !store_pg_col(res, i, 6, e->prev_hash, sizeof e->prev_hash) ||
-        !store_pg_col(res, i, 7, e->hash, sizeof e->hash))
+    bool nums = store_pg_col_i64(res, i, 0, &e->seq);
+    nums = store_pg_col_i64(res, i, 2, &e->chain_seq) && nums;
+    if (!nums)
         return corrupt("audit", r);
-    if (!(e->detail = col_dup(res, i, 5)))
+    if (!store_pg_col(res, i, 1, e->order_id, sizeof e->order_id)) {
+        e->order_id[0] = '\0';
+        return corrupt("audit", r);
+    }
+    if (!store_pg_col(res, i, 3, e->at, sizeof e->at) ||
+        !store_pg_col(res, i, 4, e->actor, sizeof e->actor) ||
+        !store_pg_col(res, i, 5, e->action, sizeof e->action) ||
+        !store_pg_col(res, i, 7, e->prev_hash, sizeof e->prev_hash) ||
+        !store_pg_col(res, i, 8, e->hash, sizeof e->hash))
+        return corrupt("audit", r);
+    if (!(e->detail = col_dup(res, i, 6)))
         return fg_fail(r, FG_EIO, "cannot read the audit trail: out of memory");
     return FG_OK;
 }
 
-static fg_result pg_audit_list(store_meta *m, const char *order_id, int64_t after,
-                               size_t limit, store_audit_list *out, fg_reason *r)
+static fg_result pg_audit_get(store_meta *m, const char *chain, int64_t chain_seq,
+                              store_audit_entry *out, bool *found, fg_reason *r)
+{
+    PGresult *res = NULL;
+    char sb[24];
+    const char *v[] = {chain, store_pg_i64(sb, chain_seq)};
+    *found = false;
+    out->detail = NULL;
+    fg_result rc = q(m, "SELECT " AUDIT_COLS " FROM audit WHERE chain = $1 AND chain_seq = $2", 2,
+                     v, &res, "read an audit entry", r);
+    if (rc)
+        return rc;
+    if (PQntuples(res) == 1) {
+        rc = read_audit(res, 0, out, r);
+        *found = rc == FG_OK;
+        if (rc) {
+            free(out->detail);
+            out->detail = NULL;
+        }
+    }
+    PQclear(res);
+    return rc;
+}
+
+static fg_result pg_audit_list(store_meta *m, const char *chain, int64_t after, size_t limit,
+                               store_audit_list *out, fg_reason *r)
 {
     PGresult *res = NULL;
     char ab[24], lb[24];
-    const char *v[] = {order_id, store_pg_i64(ab, after), store_pg_i64(lb, (int64_t)limit)};
+    const char *v[] = {chain, store_pg_i64(ab, after), store_pg_i64(lb, (int64_t)limit)};
     fg_result rc = q(m,
-                     order_id ? "SELECT " AUDIT_COLS " FROM audit"
-                                " WHERE order_id = $1 AND seq > $2 ORDER BY seq LIMIT $3"
-                              : "SELECT " AUDIT_COLS " FROM audit"
-                                " WHERE $1::text IS NULL AND seq > $2 ORDER BY seq LIMIT $3",
+                     chain ? "SELECT " AUDIT_COLS " FROM audit"
+                             " WHERE chain = $1 AND chain_seq > $2 ORDER BY chain_seq LIMIT $3"
+                           : "SELECT " AUDIT_COLS " FROM audit"
+                             " WHERE $1::text IS NULL AND seq > $2 ORDER BY seq LIMIT $3",
                      3, v, &res, "list the audit trail", r);
     if (rc)
         return rc;
@@ -849,7 +901,7 @@ static fg_result pg_audit_list(store_meta *m, const char *order_id, int64_t afte
     for (int i = 0; i < n; i++) {
         rc = read_audit(res, i, &out->items[i], r);
         if (out->items[i].detail)
-            out->n++;
+            out->n++; /* so release frees it, even on a later failure */
         if (rc)
             goto out;
     }
@@ -861,31 +913,46 @@ out:
 }
 
 /* Rows read per query by audit_each: memory stays bounded whatever the
- * trail's length. */
+ * trail's length. Called in a read transaction, so every page comes from
+ * one snapshot. */
 #define AUDIT_PAGE 1000
 
 static fg_result pg_audit_each(store_meta *m, store_audit_fn fn, void *ctx, fg_reason *r)
 {
+    char chain[FG_MAX_ID + 1] = "";
     int64_t after = 0;
+    bool first = true;
     fg_result rc = FG_OK;
     for (;;) {
         PGresult *res = NULL;
         char ab[24], lb[24];
-        const char *v[] = {store_pg_i64(ab, after), store_pg_i64(lb, AUDIT_PAGE)};
-        if ((rc = q(m, "SELECT " AUDIT_COLS " FROM audit WHERE seq > $1 ORDER BY seq LIMIT $2",
-                    2, v, &res, "read the audit trail", r)))
+        const char *v[] = {first ? NULL : chain, store_pg_i64(ab, after),
+                           store_pg_i64(lb, AUDIT_PAGE)};
+        if ((rc = q(m,
+                    "SELECT " AUDIT_COLS " FROM audit"
+                    " WHERE $1::text IS NULL OR (chain, chain_seq) > ($1, $2::bigint)"
+                    " ORDER BY chain, chain_seq LIMIT $3",
+                    3, v, &res, "read the audit trail", r)))
             return rc;
         int n = PQntuples(res);
         for (int i = 0; i < n && rc == FG_OK; i++) {
-            store_audit_entry e;
+            store_audit_entry e = {0};
             rc = read_audit(res, i, &e, r);
-            if (rc == FG_ECORRUPT)
+            if (rc == FG_ECORRUPT) {
                 /* An impossible row is a broken chain, not a failed read. */
-                rc = fn(ctx, &(store_audit_entry){.seq = e.seq, .hash = "-"}, r);
-            else if (rc == FG_OK)
+                store_audit_entry bad = {.seq = e.seq, .chain_seq = e.chain_seq, .hash = "-"};
+                memcpy(bad.order_id, e.order_id, sizeof bad.order_id);
+                rc = fn(ctx, &bad, r);
+            } else if (rc == FG_OK) {
                 rc = fn(ctx, &e, r);
+            }
             free(e.detail);
-            after = e.seq > after ? e.seq : after + 1;
+            /* The key of the next page: this row's, read raw (a chain too
+             * long for an entry still orders the walk). */
+            first = false;
+            snprintf(chain, sizeof chain, "%.*s", (int)sizeof chain - 1,
+                     PQgetvalue(res, i, 1));
+            store_pg_col_i64(res, i, 2, &after);
         }
         PQclear(res);
         if (rc || n < AUDIT_PAGE)
@@ -893,6 +960,124 @@ static fg_result pg_audit_each(store_meta *m, store_audit_fn fn, void *ctx, fg_r
     }
 }
 
+static fg_result pg_audit_heads_page(store_meta *m, bool changed_only, const char *after_chain,
+                                     size_t limit, store_audit_head *out, size_t *n,
+                                     fg_reason *r)
+{
+    PGresult *res = NULL;
+    char lb[24];
+    const char *v[] = {after_chain, store_pg_i64(lb, (int64_t)limit)};
+    *n = 0;
+    fg_result rc = q(m,
+                     changed_only
+                         ? "SELECT chain, seq, hash, at, checkpointed FROM audit_heads"
+                           " WHERE ($1::text IS NULL OR chain > $1) AND seq >= 1"
+                           " AND seq > checkpointed ORDER BY chain LIMIT $2"
+                         : "SELECT chain, seq, hash, at, checkpointed FROM audit_heads"
+                           " WHERE ($1::text IS NULL OR chain > $1) AND seq >= 1"
+                           " ORDER BY chain LIMIT $2",
+                     2, v, &res, "read the audit heads", r);
+    if (rc)
+        return rc;
+    for (int i = 0; i < PQntuples(res) && *n < limit; i++) {
+        store_audit_head *h = &out[*n];
+        if (!store_pg_col_i64(res, i, 1, &h->seq) ||
+            !store_pg_col_i64(res, i, 4, &h->checkpointed) ||
+            !store_pg_col(res, i, 0, h->chain, sizeof h->chain) ||
+            !store_pg_col(res, i, 2, h->hash, sizeof h->hash) ||
+            !store_pg_col(res, i, 3, h->at, sizeof h->at)) {
+            rc = corrupt("audit head", r);
+            break;
+        }
+        (*n)++;
+    }
+    PQclear(res);
+    return rc;
+}
+
+static fg_result pg_audit_checkpoint_last(store_meta *m, int64_t *seq, char hash[STORE_HEX_MAX],
+                                          fg_reason *r)
+{
+    PGresult *res = NULL;
+    /* The checkpoint job's write transaction locks the last checkpoint,
+     * so two nodes' passes queue; verify reads it in a READ ONLY one. */
+    const char *sql = m->tx == STORE_TX_WRITE
+                          ? "SELECT seq, hash FROM audit_checkpoints ORDER BY seq DESC LIMIT 1"
+                            " FOR UPDATE"
+                          : "SELECT seq, hash FROM audit_checkpoints ORDER BY seq DESC LIMIT 1";
+    fg_result rc = q(m, sql, 0, NULL, &res, "read the last audit checkpoint", r);
+    if (rc)
+        return rc;
+    if (PQntuples(res) == 0) {
+        *seq = 0;
+        memcpy(hash, STORE_AUDIT_GENESIS, STORE_HEX_MAX);
+    } else if (!store_pg_col_i64(res, 0, 0, seq) || !store_pg_col(res, 0, 1, hash, STORE_HEX_MAX)) {
+        rc = corrupt("audit checkpoint", r);
+    }
+    PQclear(res);
+    return rc;
+}
+
+static fg_result pg_audit_checkpoint_insert(store_meta *m, const store_audit_checkpoint *c,
+                                            const store_audit_head *heads, size_t n,
+                                            fg_reason *r)
+{
+    char sb[24];
+    int64_t added = 0;
+    const char *v[] = {c->at, c->heads, c->legacy, c->prev_hash, c->hash, store_pg_i64(sb, c->seq)};
+    /* Taken by another pass since our read: no error to abort on, the
+     * empty insert says so. */
+    fg_result rc = q_changed(m,
+                             "INSERT INTO audit_checkpoints(seq, at, heads, legacy, prev_hash,"
+                             " hash) VALUES ($6, $1, $2, $3, $4, $5) ON CONFLICT (seq) DO NOTHING",
+                             6, v, &added, "write an audit checkpoint", r);
+    if (rc)
+        return rc;
+    if (added != 1)
+        return fg_fail(r, FG_ESTATE, "audit checkpoint %lld was written by another pass",
+                       (long long)c->seq);
+    /* One head at a time, in chain order (the order given): each waits
+     * for an append in flight on that chain, then re-checks its WHERE. */
+    for (size_t i = 0; i < n && rc == FG_OK; i++) {
+        char hb[24];
+        const char *w[] = {heads[i].chain, store_pg_i64(hb, heads[i].seq)};
+        rc = q(m,
+               "UPDATE audit_heads SET checkpointed = $2"
+               " WHERE chain = $1 AND checkpointed < $2",
+               2, w, NULL, "mark an audit head checkpointed", r);
+    }
+    return rc;
+}
+
+static fg_result pg_audit_checkpoint_get(store_meta *m, int64_t seq, store_audit_checkpoint *out,
+                                         bool *found, fg_reason *r)
+{
+    PGresult *res = NULL;
+    char sb[24];
+    const char *v[] = {store_pg_i64(sb, seq)};
+    *found = false;
+    memset(out, 0, sizeof *out);
+    fg_result rc = q(m,
+                     "SELECT seq, at, heads, legacy, prev_hash, hash FROM audit_checkpoints"
+                     " WHERE seq = $1",
+                     1, v, &res, "read an audit checkpoint", r);
+    if (rc)
+        return rc;
+    if (PQntuples(res) == 1) {
+        if (!store_pg_col_i64(res, 0, 0, &out->seq) ||
+            !store_pg_col(res, 0, 1, out->at, sizeof out->at) ||
+            !store_pg_col(res, 0, 3, out->legacy, sizeof out->legacy) ||
+            !store_pg_col(res, 0, 4, out->prev_hash, sizeof out->prev_hash) ||
+            !store_pg_col(res, 0, 5, out->hash, sizeof out->hash))
+            rc = corrupt("audit checkpoint", r);
+        else if (!(out->heads = col_dup(res, 0, 2)))
+            rc = fg_fail(r, FG_EIO, "cannot read an audit checkpoint: out of memory");
+        else
+            *found = true;
+    }
+    PQclear(res);
+    return rc;
+}
 
 static const store_meta_ops pg_ops = {
     .name = "postgresql",
@@ -929,8 +1114,13 @@ static const store_meta_ops pg_ops = {
     .purge_files = pg_purge_files,
     .audit_head = pg_audit_head,
     .audit_insert = pg_audit_insert,
+    .audit_get = pg_audit_get,
     .audit_list = pg_audit_list,
     .audit_each = pg_audit_each,
+    .audit_heads_page = pg_audit_heads_page,
+    .audit_checkpoint_last = pg_audit_checkpoint_last,
+    .audit_checkpoint_insert = pg_audit_checkpoint_insert,
+    .audit_checkpoint_get = pg_audit_checkpoint_get,
     .jobs = &store_pg_job_ops,
     .uploads = &store_pg_upload_ops,
 };

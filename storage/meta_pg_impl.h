@@ -64,6 +64,14 @@ FG_MUST_CHECK fg_result store_pg_migrate(store_pg *pg, fg_reason *r);
 FG_MUST_CHECK fg_result store_pg_migrate_to(store_pg *pg, int target, fg_reason *r);
 int store_pg_schema_step_of(const char *fragment);
 
+/* Step 9's C part (storage/audit_migrate_pg.c), as
+ * store_sqlite_audit_rechain (storage/schema_sqlite.h): the rows of
+ * audit_v1 move into per-order chains, with their heads and a first
+ * checkpoint that records the old chain's last hash; an intact old table
+ * is dropped, a broken one kept (append-only) and reported by verify.
+ * Runs in the migration's transaction. FG_EIO if the database fails. */
+FG_MUST_CHECK fg_result store_pg_audit_rechain(store_pg *pg, fg_reason *r);
+
 /* The job and upload ops of this backend (storage/jobs_pg.c,
  * storage/uploads_pg.c). */
 extern const store_job_ops store_pg_job_ops;

@@ -748,27 +748,33 @@ fg_result store_sqlite_outbox_release(store_meta *m, int64_t id, int64_t until,
     return rc;
 }
 
-/* ---- audit ---- */
+/* ---- audit (one chain per order; the SQL is the model for every
+ * backend: storage/meta_impl.h) ---- */
 
-static fg_result sq_audit_head(store_meta *m, int64_t *seq,
+static fg_result sq_audit_head(store_meta *m, const char *chain, int64_t *seq,
                                char hash[STORE_HEX_MAX], fg_reason *r)
 {
     sqlite3_stmt *st = NULL;
-    fg_result rc = prep(m, "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
+    /* BEGIN IMMEDIATE holds the write lock already: the placeholder row
+     * only gives audit_insert a row to move, as under PostgreSQL. */
+    fg_result rc = prep(m,
+                        "INSERT OR IGNORE INTO audit_heads(chain, seq, hash, at, checkpointed)"
+                        " VALUES (?1, 0, '" STORE_AUDIT_GENESIS "', '', 0)",
                         &st, r);
     if (rc)
         return rc;
-    int step = sqlite3_step(st);
-    if (step == SQLITE_DONE) {
-        *seq = 0;
-        memcpy(hash, STORE_AUDIT_GENESIS, STORE_HEX_MAX);
-    } else if (step != SQLITE_ROW) {
-        rc = db_fail(m, "read the audit head", r);
-    } else {
-        *seq = sqlite3_column_int64(st, 0);
-        if (!store_sqlite_col(st, 1, hash, STORE_HEX_MAX))
-            rc = corrupt("audit", r);
-    }
+    if (sqlite3_bind_text(st, 1, chain, -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_step(st) != SQLITE_DONE)
+        rc = db_fail(m, "lock the audit chain's head", r);
+    done(m, st);
+    if (rc || (rc = prep(m, "SELECT seq, hash FROM audit_heads WHERE chain = ?1", &st, r)))
+        return rc;
+    if (sqlite3_bind_text(st, 1, chain, -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_step(st) != SQLITE_ROW)
+        rc = db_fail(m, "read the audit chain's head", r);
+    else if ((*seq = sqlite3_column_int64(st, 0)) < 0 ||
+             !store_sqlite_col(st, 1, hash, STORE_HEX_MAX))
+        rc = corrupt("audit head", r);
     done(m, st);
     return rc;
 }
@@ -777,44 +783,61 @@ static fg_result sq_audit_insert(store_meta *m, const store_audit_entry *e,
                                  fg_reason *r)
 {
     sqlite3_stmt *st = NULL;
-    const char *v[] = {e->order_id[0] ? e->order_id : NULL,
-                       e->at,
-                       e->actor,
-                       e->action,
-                       e->detail,
-                       e->prev_hash,
-                       e->hash};
+    const char *v[] = {e->order_id, e->at, e->actor, e->action, e->detail, e->prev_hash, e->hash};
     fg_result rc = prep(m,
-                        "INSERT INTO audit(seq, order_id, at, actor, action,"
+                        "INSERT INTO audit(order_id, chain, chain_seq, at, actor, action,"
                         " detail, prev_hash, hash) VALUES"
-                        " (?8, ?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                        " (NULLIF(?1, ''), ?1, ?8, ?2, ?3, ?4, ?5, ?6, ?7)",
                         &st, r);
     if (rc)
         return rc;
-    if (!bind_texts(st, 7, v) || sqlite3_bind_int64(st, 8, e->seq) != SQLITE_OK ||
-        sqlite3_step(st) != SQLITE_DONE)
+    if (!bind_texts(st, 7, v) || sqlite3_bind_int64(st, 8, e->chain_seq) != SQLITE_OK)
         rc = db_fail(m, "append to the audit trail", r);
+    else if (sqlite3_step(st) != SQLITE_DONE)
+        rc = sqlite3_extended_errcode(db_of(m)) == SQLITE_CONSTRAINT_UNIQUE
+                 ? fg_fail(r, FG_ESTATE, "the audit chain of order '%s' moved", e->order_id)
+                 : db_fail(m, "append to the audit trail", r);
+    done(m, st);
+    if (rc || (rc = prep(m,
+                         "UPDATE audit_heads SET seq = ?2, hash = ?3, at = ?4"
+                         " WHERE chain = ?1 AND seq = ?2 - 1",
+                         &st, r)))
+        return rc;
+    if (sqlite3_bind_text(st, 1, e->order_id, -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_int64(st, 2, e->chain_seq) != SQLITE_OK ||
+        sqlite3_bind_text(st, 3, e->hash, -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_text(st, 4, e->at, -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_step(st) != SQLITE_DONE)
+        rc = db_fail(m, "move the audit chain's head", r);
+    else if (sqlite3_changes(db_of(m)) != 1)
+        rc = fg_fail(r, FG_ESTATE, "the audit chain of order '%s' moved", e->order_id);
     done(m, st);
     return rc;
 }
 
-#define AUDIT_COLS "seq, order_id, at, actor, action, detail, prev_hash, hash"
+#define AUDIT_COLS "seq, chain, chain_seq, at, actor, action, detail, prev_hash, hash"
 
-/* Fills e from a row; e->detail is a new heap copy the caller frees. */
+/* Fills e from a row; e->detail is a new heap copy the caller frees (NULL
+ * when the row is impossible: FG_ECORRUPT, seq, chain_seq and, if it
+ * fits, the chain still set). */
 static fg_result read_audit(sqlite3_stmt *st, store_audit_entry *e,
                             fg_reason *r)
 {
     e->seq = sqlite3_column_int64(st, 0);
+    e->chain_seq = sqlite3_column_int64(st, 2);
     e->detail = NULL;
-    if (!store_sqlite_col(st, 1, e->order_id, sizeof e->order_id) ||
-        !store_sqlite_col(st, 2, e->at, sizeof e->at) ||
-        !store_sqlite_col(st, 3, e->actor, sizeof e->actor) ||
-        !store_sqlite_col(st, 4, e->action, sizeof e->action) ||
-        !store_sqlite_col(st, 6, e->prev_hash, sizeof e->prev_hash) ||
-        !store_sqlite_col(st, 7, e->hash, sizeof e->hash))
+    if (!store_sqlite_col(st, 1, e->order_id, sizeof e->order_id)) {
+        e->order_id[0] = '\0';
         return corrupt("audit", r);
-    const unsigned char *d = sqlite3_column_text(st, 5);
-    size_t n = d ? (size_t)sqlite3_column_bytes(st, 5) : 0;
+    }
+    if (!store_sqlite_col(st, 3, e->at, sizeof e->at) ||
+        !store_sqlite_col(st, 4, e->actor, sizeof e->actor) ||
+        !store_sqlite_col(st, 5, e->action, sizeof e->action) ||
+        !store_sqlite_col(st, 7, e->prev_hash, sizeof e->prev_hash) ||
+        !store_sqlite_col(st, 8, e->hash, sizeof e->hash))
+        return corrupt("audit", r);
+    const unsigned char *d = sqlite3_column_text(st, 6);
+    size_t n = d ? (size_t)sqlite3_column_bytes(st, 6) : 0;
     e->detail = malloc(n + 1);
     if (!e->detail)
         return fg_fail(r, FG_EIO, "cannot read the audit trail: out of memory");
@@ -823,7 +846,35 @@ static fg_result read_audit(sqlite3_stmt *st, store_audit_entry *e,
     return FG_OK;
 }
 
-static fg_result sq_audit_list(store_meta *m, const char *order_id,
+static fg_result sq_audit_get(store_meta *m, const char *chain, int64_t chain_seq,
+                              store_audit_entry *out, bool *found, fg_reason *r)
+{
+    sqlite3_stmt *st = NULL;
+    *found = false;
+    out->detail = NULL;
+    fg_result rc = prep(m,
+                        "SELECT " AUDIT_COLS " FROM audit WHERE chain = ?1 AND chain_seq = ?2",
+                        &st, r);
+    if (rc)
+        return rc;
+    int step = SQLITE_ERROR;
+    if (sqlite3_bind_text(st, 1, chain, -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_int64(st, 2, chain_seq) != SQLITE_OK ||
+        ((step = sqlite3_step(st)) != SQLITE_ROW && step != SQLITE_DONE))
+        rc = db_fail(m, "read an audit entry", r);
+    else if (step == SQLITE_ROW) {
+        rc = read_audit(st, out, r);
+        *found = rc == FG_OK;
+        if (rc) {
+            free(out->detail);
+            out->detail = NULL;
+        }
+    }
+    done(m, st);
+    return rc;
+}
+
+static fg_result sq_audit_list(store_meta *m, const char *chain,
                                int64_t after, size_t limit,
                                store_audit_list *out, fg_reason *r)
 {
@@ -831,17 +882,17 @@ static fg_result sq_audit_list(store_meta *m, const char *order_id,
     size_t cap = 0;
     int step;
     fg_result rc = prep(m,
-                        order_id ? "SELECT " AUDIT_COLS " FROM audit"
-                                   " WHERE order_id = ?1 AND seq > ?2"
-                                   " ORDER BY seq LIMIT ?3"
-                                 : "SELECT " AUDIT_COLS " FROM audit"
-                                   " WHERE ?1 IS NULL AND seq > ?2"
-                                   " ORDER BY seq LIMIT ?3",
+                        chain ? "SELECT " AUDIT_COLS " FROM audit"
+                                " WHERE chain = ?1 AND chain_seq > ?2"
+                                " ORDER BY chain_seq LIMIT ?3"
+                              : "SELECT " AUDIT_COLS " FROM audit"
+                                " WHERE ?1 IS NULL AND seq > ?2"
+                                " ORDER BY seq LIMIT ?3",
                         &st, r);
     if (rc)
         return rc;
-    if (order_id)
-        sqlite3_bind_text(st, 1, order_id, -1, SQLITE_STATIC);
+    if (chain)
+        sqlite3_bind_text(st, 1, chain, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, after);
     sqlite3_bind_int64(st, 3, (sqlite3_int64)limit);
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
@@ -870,7 +921,7 @@ static fg_result sq_audit_each(store_meta *m, store_audit_fn fn, void *ctx,
     sqlite3_stmt *st = NULL;
     store_audit_entry e;
     int step;
-    fg_result rc = prep(m, "SELECT " AUDIT_COLS " FROM audit ORDER BY seq", &st,
+    fg_result rc = prep(m, "SELECT " AUDIT_COLS " FROM audit ORDER BY chain, chain_seq", &st,
                         r);
     if (rc)
         return rc;
@@ -878,7 +929,9 @@ static fg_result sq_audit_each(store_meta *m, store_audit_fn fn, void *ctx,
         rc = read_audit(st, &e, r);
         if (rc == FG_ECORRUPT) {
             /* An impossible row is a broken chain, not a failed read. */
-            rc = fn(ctx, &(store_audit_entry){.seq = e.seq, .hash = "-"}, r);
+            store_audit_entry bad = {.seq = e.seq, .chain_seq = e.chain_seq, .hash = "-"};
+            memcpy(bad.order_id, e.order_id, sizeof bad.order_id);
+            rc = fn(ctx, &bad, r);
         } else if (rc == FG_OK) {
             rc = fn(ctx, &e, r);
         }
@@ -889,6 +942,144 @@ static fg_result sq_audit_each(store_meta *m, store_audit_fn fn, void *ctx,
     if (step != SQLITE_DONE)
         rc = db_fail(m, "read the audit trail", r);
 out:
+    done(m, st);
+    return rc;
+}
+
+static fg_result sq_audit_heads_page(store_meta *m, bool changed_only, const char *after_chain,
+                                     size_t limit, store_audit_head *out, size_t *n,
+                                     fg_reason *r)
+{
+    sqlite3_stmt *st = NULL;
+    int step = SQLITE_DONE;
+    *n = 0;
+    fg_result rc = prep(m,
+                        changed_only
+                            ? "SELECT chain, seq, hash, at, checkpointed FROM audit_heads"
+                              " WHERE (?1 IS NULL OR chain > ?1) AND seq >= 1"
+                              " AND seq > checkpointed ORDER BY chain LIMIT ?2"
+                            : "SELECT chain, seq, hash, at, checkpointed FROM audit_heads"
+                              " WHERE (?1 IS NULL OR chain > ?1) AND seq >= 1"
+                              " ORDER BY chain LIMIT ?2",
+                        &st, r);
+    if (rc)
+        return rc;
+    if ((after_chain && sqlite3_bind_text(st, 1, after_chain, -1, SQLITE_STATIC) != SQLITE_OK) ||
+        sqlite3_bind_int64(st, 2, (sqlite3_int64)limit) != SQLITE_OK) {
+        rc = db_fail(m, "read the audit heads", r);
+        goto out;
+    }
+    while (*n < limit && (step = sqlite3_step(st)) == SQLITE_ROW) {
+        store_audit_head *h = &out[*n];
+        h->seq = sqlite3_column_int64(st, 1);
+        h->checkpointed = sqlite3_column_int64(st, 4);
+        if (!store_sqlite_col(st, 0, h->chain, sizeof h->chain) ||
+            !store_sqlite_col(st, 2, h->hash, sizeof h->hash) ||
+            !store_sqlite_col(st, 3, h->at, sizeof h->at)) {
+            rc = corrupt("audit head", r);
+            goto out;
+        }
+        (*n)++;
+    }
+    if (*n < limit && step != SQLITE_DONE)
+        rc = db_fail(m, "read the audit heads", r);
+out:
+    done(m, st);
+    return rc;
+}
+
+static fg_result sq_audit_checkpoint_last(store_meta *m, int64_t *seq, char hash[STORE_HEX_MAX],
+                                          fg_reason *r)
+{
+    sqlite3_stmt *st = NULL;
+    fg_result rc = prep(m, "SELECT seq, hash FROM audit_checkpoints ORDER BY seq DESC LIMIT 1",
+                        &st, r);
+    if (rc)
+        return rc;
+    int step = sqlite3_step(st);
+    if (step == SQLITE_DONE) {
+        *seq = 0;
+        memcpy(hash, STORE_AUDIT_GENESIS, STORE_HEX_MAX);
+    } else if (step != SQLITE_ROW) {
+        rc = db_fail(m, "read the last audit checkpoint", r);
+    } else {
+        *seq = sqlite3_column_int64(st, 0);
+        if (!store_sqlite_col(st, 1, hash, STORE_HEX_MAX))
+            rc = corrupt("audit checkpoint", r);
+    }
+    done(m, st);
+    return rc;
+}
+
+static fg_result sq_audit_checkpoint_insert(store_meta *m, const store_audit_checkpoint *c,
+                                            const store_audit_head *heads, size_t n,
+                                            fg_reason *r)
+{
+    sqlite3_stmt *st = NULL;
+    const char *v[] = {c->at, c->heads, c->legacy, c->prev_hash, c->hash};
+    fg_result rc = prep(m,
+                        "INSERT INTO audit_checkpoints(seq, at, heads, legacy, prev_hash, hash)"
+                        " VALUES (?6, ?1, ?2, ?3, ?4, ?5)",
+                        &st, r);
+    if (rc)
+        return rc;
+    if (!bind_texts(st, 5, v) || sqlite3_bind_int64(st, 6, c->seq) != SQLITE_OK)
+        rc = db_fail(m, "write an audit checkpoint", r);
+    else if (sqlite3_step(st) != SQLITE_DONE)
+        rc = sqlite3_extended_errcode(db_of(m)) == SQLITE_CONSTRAINT_PRIMARYKEY
+                 ? fg_fail(r, FG_ESTATE, "audit checkpoint %lld was written by another pass",
+                           (long long)c->seq)
+                 : db_fail(m, "write an audit checkpoint", r);
+    done(m, st);
+    if (rc || (rc = prep(m,
+                         "UPDATE audit_heads SET checkpointed = ?2"
+                         " WHERE chain = ?1 AND checkpointed < ?2",
+                         &st, r)))
+        return rc;
+    for (size_t i = 0; i < n && rc == FG_OK; i++) {
+        if (sqlite3_reset(st) != SQLITE_OK ||
+            sqlite3_bind_text(st, 1, heads[i].chain, -1, SQLITE_STATIC) != SQLITE_OK ||
+            sqlite3_bind_int64(st, 2, heads[i].seq) != SQLITE_OK ||
+            sqlite3_step(st) != SQLITE_DONE)
+            rc = db_fail(m, "mark an audit head checkpointed", r);
+    }
+    done(m, st);
+    return rc;
+}
+
+static fg_result sq_audit_checkpoint_get(store_meta *m, int64_t seq, store_audit_checkpoint *out,
+                                         bool *found, fg_reason *r)
+{
+    sqlite3_stmt *st = NULL;
+    *found = false;
+    memset(out, 0, sizeof *out);
+    fg_result rc = prep(m,
+                        "SELECT seq, at, heads, legacy, prev_hash, hash FROM audit_checkpoints"
+                        " WHERE seq = ?1",
+                        &st, r);
+    if (rc)
+        return rc;
+    int step = SQLITE_ERROR;
+    if (sqlite3_bind_int64(st, 1, seq) != SQLITE_OK ||
+        ((step = sqlite3_step(st)) != SQLITE_ROW && step != SQLITE_DONE)) {
+        rc = db_fail(m, "read an audit checkpoint", r);
+    } else if (step == SQLITE_ROW) {
+        out->seq = sqlite3_column_int64(st, 0);
+        const unsigned char *h = sqlite3_column_text(st, 2);
+        size_t len = h ? (size_t)sqlite3_column_bytes(st, 2) : 0;
+        if (!store_sqlite_col(st, 1, out->at, sizeof out->at) ||
+            !store_sqlite_col(st, 3, out->legacy, sizeof out->legacy) ||
+            !store_sqlite_col(st, 4, out->prev_hash, sizeof out->prev_hash) ||
+            !store_sqlite_col(st, 5, out->hash, sizeof out->hash)) {
+            rc = corrupt("audit checkpoint", r);
+        } else if (!(out->heads = malloc(len + 1))) {
+            rc = fg_fail(r, FG_EIO, "cannot read an audit checkpoint: out of memory");
+        } else {
+            memcpy(out->heads, h ? (const char *)h : "", len);
+            out->heads[len] = '\0';
+            *found = true;
+        }
+    }
     done(m, st);
     return rc;
 }
@@ -1112,7 +1303,7 @@ static fg_result sq_purge_due(store_meta *m, const char *state, const char *cuto
                         "   AND f.purged_at = '')"
                         " AND CASE o.state"
                         "   WHEN 'accepted' THEN o.released_at <= ?2"
-                        "   ELSE (SELECT MAX(a.at) FROM audit a WHERE a.order_id = o.id"
+                        "   ELSE (SELECT MAX(a.at) FROM audit a WHERE a.chain = o.id"
                         "     AND a.action = 'order.' || o.state) <= ?2 END"
                         " ORDER BY o.id LIMIT ?3",
                         &st, r);
@@ -1193,6 +1384,11 @@ static const store_meta_ops sqlite_ops = {
     .audit_insert = sq_audit_insert,
     .audit_list = sq_audit_list,
     .audit_each = sq_audit_each,
+    .audit_get = sq_audit_get,
+    .audit_heads_page = sq_audit_heads_page,
+    .audit_checkpoint_last = sq_audit_checkpoint_last,
+    .audit_checkpoint_insert = sq_audit_checkpoint_insert,
+    .audit_checkpoint_get = sq_audit_checkpoint_get,
     .jobs = &store_sqlite_job_ops,
     .uploads = &store_sqlite_upload_ops,
 };

@@ -272,6 +272,96 @@ static const char *const steps[] = {
     ") STRICT;"
     "CREATE INDEX uploads_by_order ON uploads(order_id);"
     "CREATE INDEX uploads_by_expiry ON uploads(expires_at);",
+
+    /* 9: one audit chain per order (storage/audit.h). The global chain's
+     * rows move to the new table, rehashed into per-order chains, by C
+     * code that runs right after this SQL in the same transaction
+     * (store_sqlite_audit_rechain, storage/audit_migrate_sqlite.c): it
+     * verifies the old chain first and records its last hash in the
+     * first checkpoint. seq keeps the storage order (the old seq for
+     * moved rows); chain is order_id, '' for the service chain. Heads
+     * are written in each append's transaction; checkpoints by a job,
+     * whose kind joins the jobs table's check (the table is rebuilt: a
+     * CHECK cannot be altered). */
+    /* IF EXISTS: a file whose triggers were dropped (tampered with) must
+     * migrate too, and its break be reported, not block the start. */
+    "DROP TRIGGER IF EXISTS audit_no_update;"
+    "DROP TRIGGER IF EXISTS audit_no_delete;"
+    "DROP INDEX IF EXISTS audit_by_order;"
+    "ALTER TABLE audit RENAME TO audit_v1;"
+    "CREATE TABLE audit ("
+    "  seq INTEGER PRIMARY KEY CHECK (seq >= 1),"
+    "  order_id TEXT,"
+    "  chain TEXT NOT NULL,"
+    "  chain_seq INTEGER NOT NULL CHECK (chain_seq >= 1),"
+    "  at TEXT NOT NULL,"
+    "  actor TEXT NOT NULL,"
+    "  action TEXT NOT NULL,"
+    "  detail TEXT NOT NULL,"
+    "  prev_hash TEXT NOT NULL,"
+    "  hash TEXT NOT NULL,"
+    "  UNIQUE (chain, chain_seq)"
+    ") STRICT;"
+    "CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit"
+    "  BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;"
+    "CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit"
+    "  BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;"
+    "CREATE TABLE audit_heads ("
+    "  chain TEXT PRIMARY KEY,"
+    "  seq INTEGER NOT NULL CHECK (seq >= 0),"
+    "  hash TEXT NOT NULL,"
+    "  at TEXT NOT NULL,"
+    "  checkpointed INTEGER NOT NULL DEFAULT 0 CHECK (checkpointed >= 0)"
+    ") STRICT;"
+    "CREATE INDEX audit_heads_changed ON audit_heads(chain) WHERE seq > checkpointed;"
+    "CREATE TABLE audit_checkpoints ("
+    "  seq INTEGER PRIMARY KEY CHECK (seq >= 1),"
+    "  at TEXT NOT NULL,"
+    "  heads TEXT NOT NULL,"
+    "  legacy TEXT NOT NULL DEFAULT '',"
+    "  prev_hash TEXT NOT NULL,"
+    "  hash TEXT NOT NULL"
+    ") STRICT;"
+    "CREATE TRIGGER audit_checkpoints_no_update BEFORE UPDATE ON audit_checkpoints"
+    "  BEGIN SELECT RAISE(ABORT, 'audit checkpoints are append-only'); END;"
+    "CREATE TRIGGER audit_checkpoints_no_delete BEFORE DELETE ON audit_checkpoints"
+    "  BEGIN SELECT RAISE(ABORT, 'audit checkpoints are append-only'); END;"
+    "CREATE TABLE jobs_v9 ("
+    "  id INTEGER PRIMARY KEY,"
+    "  kind TEXT NOT NULL"
+    "    CHECK (kind IN ('preview','purge','rebuild','checkpoint')),"
+    "  subject TEXT NOT NULL,"
+    "  order_id TEXT,"
+    "  state TEXT NOT NULL DEFAULT 'pending'"
+    "    CHECK (state IN ('pending','running','done','failed')),"
+    "  attempts INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),"
+    "  lease_owner TEXT NOT NULL DEFAULT '',"
+    "  lease_until INTEGER NOT NULL DEFAULT 0,"
+    "  run_at INTEGER NOT NULL,"
+    "  last_error TEXT NOT NULL DEFAULT '',"
+    "  created_at TEXT NOT NULL,"
+    "  updated_at TEXT NOT NULL"
+    ") STRICT;"
+    "INSERT INTO jobs_v9(id, kind, subject, order_id, state, attempts, lease_owner,"
+    "  lease_until, run_at, last_error, created_at, updated_at)"
+    "  SELECT id, kind, subject, order_id, state, attempts, lease_owner,"
+    "  lease_until, run_at, last_error, created_at, updated_at FROM jobs;"
+    "DROP TABLE jobs;"
+    "ALTER TABLE jobs_v9 RENAME TO jobs;"
+    "CREATE INDEX jobs_pending ON jobs(run_at, id) WHERE state = 'pending';"
+    "CREATE INDEX jobs_running ON jobs(lease_until) WHERE state = 'running';"
+    "CREATE UNIQUE INDEX jobs_active ON jobs(kind, subject)"
+    "  WHERE state IN ('pending','running');",
+};
+
+/* C code a step needs after its SQL, in the migration's transaction, found
+ * by a fragment of the step's SQL (so it follows the step wherever the
+ * steps are ordered). */
+static const struct {
+    const char *fragment;
+    fg_result (*run)(sqlite3 *db, fg_reason *r);
+} step_code[] = {
+    {"CREATE TABLE audit_heads", store_sqlite_audit_rechain},
 };
 
 int store_sqlite_schema_latest(void)
@@ -354,6 +444,10 @@ fg_result store_sqlite_migrate_to(sqlite3 *db, int target, fg_reason *r)
     for (int v = have + 1; v <= target; v++) {
         if ((rc = exec(db, steps[v - 1], "apply a schema migration", r)))
             goto out;
+        for (size_t k = 0; k < sizeof step_code / sizeof step_code[0]; k++)
+            if (strstr(steps[v - 1], step_code[k].fragment) &&
+                (rc = step_code[k].run(db, r)))
+                goto out;
         if (sqlite3_prepare_v2(db,
                                "INSERT INTO schema_version(version, applied_at)"
                                " VALUES (?1, ?2)",

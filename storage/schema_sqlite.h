@@ -27,6 +27,16 @@ FG_MUST_CHECK fg_result store_sqlite_migrate_to(sqlite3 *db, int target,
  * the step it is about whatever steps are added around it. */
 int store_sqlite_schema_step_of(const char *fragment);
 
+/* Step 9's C part (storage/audit_migrate_sqlite.c): moves the rows of
+ * audit_v1 (the global chain) into per-order chains in audit, with their
+ * heads and a first checkpoint that records the old chain's last hash.
+ * Verifies the old chain first; a broken one is still moved (refusing
+ * would leave the service unable to start on its own data), but the
+ * checkpoint records where it broke, audit_v1 is kept for inspection,
+ * and `filigrane audit verify` reports it from then on. FG_EIO if the
+ * database fails. */
+FG_MUST_CHECK fg_result store_sqlite_audit_rechain(sqlite3 *db, fg_reason *r);
+
 /* The SQLite connection behind a handle opened by store_meta_open_sqlite
  * (storage/meta_sqlite.c), for the backend files beside it
  * (storage/jobs_sqlite.c). Borrowed: valid until store_meta_free. */

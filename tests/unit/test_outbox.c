@@ -198,11 +198,12 @@ DB_TEST("a claimed event is not due to another claim until its lease ends")
     fg_reason r = {""};
     int64_t a = 0, b = 0;
     store_outbox_list l = {0};
-    int64_t now = (int64_t)time(NULL);
+    int64_t now;
     db_open(&d);
     store_meta *other = db_handle(&d);
     CHECK_INT(store_outbox_add(d.m, "order.released", "ord-1", BODY, &a, &r), FG_OK);
     CHECK_INT(store_outbox_add(d.m, "delivery.ready", "ord-1", BODY, &b, &r), FG_OK);
+    now = (int64_t)time(NULL) + 1; /* every event above is due by then */
     CHECK_INT(claim(d.m, now, 30, 1, &l), 1);
     CHECK(l.items[0].id == a);
     CHECK(l.items[0].next_attempt_at == now + 30);
@@ -229,10 +230,11 @@ DB_TEST("a claimed event's try is recorded as before: sent is final, a failure r
     fg_reason r = {""};
     int64_t a = 0, b = 0;
     store_outbox_list l = {0};
-    int64_t now = (int64_t)time(NULL);
+    int64_t now;
     db_open(&d);
     CHECK_INT(store_outbox_add(d.m, "order.released", "ord-1", BODY, &a, &r), FG_OK);
     CHECK_INT(store_outbox_add(d.m, "delivery.ready", "ord-1", BODY, &b, &r), FG_OK);
+    now = (int64_t)time(NULL) + 1; /* every event above is due by then */
     CHECK_INT(claim(d.m, now, 30, 10, &l), 2);
     CHECK_INT(store_outbox_mark_sent(d.m, a, &r), FG_OK);
     CHECK_INT(store_outbox_mark_failed(d.m, b, "answered 500", now + 5, &r), FG_OK);
@@ -255,9 +257,10 @@ DB_TEST("an event given back unsent is due again at once, its tries uncounted")
     fg_reason r = {""};
     int64_t a = 0;
     store_outbox_list l = {0}, late = {0};
-    int64_t now = (int64_t)time(NULL);
+    int64_t now;
     db_open(&d);
     CHECK_INT(store_outbox_add(d.m, "order.released", "ord-1", BODY, &a, &r), FG_OK);
+    now = (int64_t)time(NULL) + 1; /* every event above is due by then */
     CHECK_INT(claim(d.m, now, 30, 1, &l), 1);
     CHECK_INT(store_outbox_release(d.m, &l.items[0], &r), FG_OK);
     CHECK_INT(claim(d.m, (int64_t)time(NULL), 30, 1, &late), 1);
@@ -366,6 +369,42 @@ DB_TEST("two handles claiming at once never get the same event, and miss none")
         }
     CHECK_INT(dup, 0);
     printf("# claims: %d and %d\n", k[0].n, k[1].n);
+    db_close(&d);
+}
+
+PG_TEST("an outbox claim passes over an event another node holds locked, without waiting")
+{
+    struct db d;
+    fg_reason r = {""};
+    int64_t a = 0, b = 0;
+    char sql[128];
+    store_outbox_list l = {0};
+    struct timespec t0, t1;
+    int64_t now;
+    db_open(&d);
+    CHECK_INT(store_outbox_add(d.m, "order.released", "ord-1", BODY, &a, &r), FG_OK);
+    CHECK_INT(store_outbox_add(d.m, "delivery.ready", "ord-2", BODY, &b, &r), FG_OK);
+    now = (int64_t)time(NULL) + 1; /* every event above is due by then */
+    /* A claim that waited for the lock would fail after 3 s. */
+    db_pg_setting(&d, "lock_timeout", "3s");
+    store_meta *m = db_handle(&d);
+    PGconn *other = db_raw_pg(&d);
+    db_raw_exec(other, "BEGIN");
+    snprintf(sql, sizeof sql, "SELECT id FROM outbox WHERE id = %lld FOR UPDATE", (long long)a);
+    db_raw_exec(other, sql);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    size_t n = claim(m, now, 30, 10, &l);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    db_raw_exec(other, "COMMIT");
+    PQfinish(other);
+    CHECK_INT(n, 1);
+    CHECK(l.items[0].id == b);
+    CHECK(t1.tv_sec - t0.tv_sec < 2);
+    /* The event passed over is still due, and now claimed. */
+    CHECK_INT(claim(m, now, 30, 10, &l), 1);
+    CHECK(l.items[0].id == a);
+    store_outbox_list_release(&l);
+    store_meta_free(m);
     db_close(&d);
 }
 
