@@ -1,10 +1,14 @@
 /* filigrane audit verify: proves the evidence trail untouched.
  *
- * Walks the whole hash chain of the data directory's database (the same
- * storage code as the worker) and prints the entry count and the head
- * hash, which an operator keeps elsewhere (a ticket, a log shipped off the
- * machine): a later run printing a different head for the same count means
- * the trail was rewritten, which no in-database check could see alone. */
+ * Checks every order's chain, the chains' head rows and the checkpoints of
+ * the data directory's database (the same storage code as the worker,
+ * storage/audit.h), and prints the entry, chain and checkpoint counts and
+ * the last checkpoint's hash, which an operator keeps elsewhere (a ticket,
+ * a log shipped off the machine): a later run printing another hash for
+ * the same checkpoint count means the checkpoints were rewritten, which no
+ * in-database check could see alone. A broken trail is named: which
+ * order's chain (or the service chain) and which entry, or which
+ * checkpoint; exit 4. */
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,12 +51,24 @@ int cli_audit(int argc, char **argv)
         rc = store_audit_verify(m, &rep, &r);
     store_meta_free(m);
     if (rc == FG_ECORRUPT) {
-        printf("audit: BROKEN at entry %lld of %lld: %s\n", (long long)rep.first_bad,
-               (long long)rep.count, rep.why);
+        if (rep.first_bad == 0)
+            printf("audit: BROKEN: %s\n", rep.why);
+        else if (rep.in_checkpoints)
+            printf("audit: BROKEN at checkpoint %lld: %s\n", (long long)rep.first_bad, rep.why);
+        else if (rep.chain[0])
+            printf("audit: BROKEN in the chain of order %s at entry %lld: %s\n", rep.chain,
+                   (long long)rep.first_bad, rep.why);
+        else
+            printf("audit: BROKEN in the service chain at entry %lld: %s\n",
+                   (long long)rep.first_bad, rep.why);
         return fg_result_exit(rc);
     }
     if (rc != FG_OK)
         return cli_error("filigrane.db", rc, r.text);
-    printf("audit: intact, %lld entries, head %s\n", (long long)rep.count, rep.head);
+    printf("audit: intact, %lld entries in %lld chains, %lld checkpoints, head %s\n",
+           (long long)rep.count, (long long)rep.chains, (long long)rep.checkpoints, rep.head);
+    if (rep.legacy_entries > 0)
+        printf("audit: %lld entries were moved from the single chain of before (its head %s)\n",
+               (long long)rep.legacy_entries, rep.legacy_head);
     return 0;
 }

@@ -19,7 +19,7 @@ static const struct command {
     {"stamp", cli_stamp, "write a watermarked preview of a file"},
     {"detect", cli_detect, "print a file's MIME type and kind, from content"},
     {"token", cli_token, "mint an access token (FILIGRANE_JWT_SECRET) for a role and order"},
-    {"audit", cli_audit, "verify the evidence trail's hash chain: audit verify [--data DIR]"},
+    {"audit", cli_audit, "verify the evidence trail's hash chains and checkpoints: audit verify [--data DIR]"},
     {"blobs", cli_blobs, "remove blobs no file references: blobs gc [--data DIR] [--grace D]"},
     {"purge", cli_purge, "purge orders past retention: purge [--data DIR] [--now TIME]"},
     {"jobs", cli_jobs, "list pending, running and failed jobs: jobs [--data DIR] [--state S]"},

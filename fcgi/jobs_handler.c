@@ -5,6 +5,7 @@
 
 #include "fcgi/log.h"
 #include "fcgi/previews.h"
+#include "orders/checkpoint_job.h"
 #include "orders/purge_job.h"
 
 struct purge_log {
@@ -48,12 +49,32 @@ static void purge_job(const fcgi_jobs_env *env, store_meta *m, const store_job *
                  job->attempts, wait_seconds);
 }
 
+static void checkpoint_job(store_meta *m, const store_job *job, const char *owner)
+{
+    orders_checkpoint_outcome out;
+    fg_reason r = {{0}};
+    /* Not in filigrane_job_wait_seconds either: the previews' queue. */
+    fg_result rc = orders_checkpoint_job_run(m, job, owner, &out, &r);
+    if (rc != FG_OK)
+        fcgi_log(FCGI_LOG_ERROR, "job=%lld checkpoint error=\"cannot end the checkpoint job: %s\"",
+                 (long long)job->id, r.text);
+    else if (out.failed)
+        fcgi_log(FCGI_LOG_ERROR, "job=%lld checkpoint=failed reason=\"%s\"", (long long)job->id,
+                 out.why.text);
+    else if (out.stats.checkpoints)
+        fcgi_log(FCGI_LOG_INFO, "job=%lld checkpoint=done checkpoints=%lld heads=%lld last=%lld",
+                 (long long)job->id, (long long)out.stats.checkpoints,
+                 (long long)out.stats.heads, (long long)out.stats.last_seq);
+}
+
 void fcgi_job_handle(void *ctx, store_meta *m, const store_job *job, const char *owner,
                      double wait_seconds)
 {
     const fcgi_jobs_env *env = ctx;
     if (strcmp(job->kind, STORE_JOB_PURGE) == 0)
         purge_job(env, m, job, owner, wait_seconds);
+    else if (strcmp(job->kind, STORE_JOB_CHECKPOINT) == 0)
+        checkpoint_job(m, job, owner);
     else
         fcgi_preview_job((void *)env->preview, m, job, owner, wait_seconds);
 }

@@ -27,6 +27,8 @@
 
 #include "common/privs.h"
 #include "fcgi/blob_gc.h"
+#include "fcgi/checkpoints.h"
+#include "orders/checkpoint_job.h"
 #include "fcgi/body_file.h"
 #include "fcgi/http.h"
 #include "fcgi/jobs_handler.h"
@@ -110,6 +112,8 @@ int main(void)
     thread_arg *threads = NULL;
     fcgi_outbox *outbox = NULL;
     fcgi_blob_gc *gc = NULL;
+    fcgi_checkpoints *checkpoints = NULL;
+    long long checkpoint_interval = 0;
     fcgi_blob_gc_settings gc_settings;
     jobs_settings job_settings;
     jobs_runner *runners = NULL;
@@ -124,7 +128,8 @@ int main(void)
 
     if (fcgi_config_load(&cfg, &r) != FG_OK || wm_sandbox_limits_init(&sandbox, &r) != FG_OK ||
         fcgi_blob_gc_settings_load(&gc_settings, &r) != FG_OK ||
-        jobs_settings_load(&job_settings, sandbox.wall_seconds, &r) != FG_OK) {
+        jobs_settings_load(&job_settings, sandbox.wall_seconds, &r) != FG_OK ||
+        orders_checkpoint_interval_load(&checkpoint_interval, &r) != FG_OK) {
         fprintf(stderr, "filigrane-fcgi: %s\n", r.text);
         return 2;
     }
@@ -225,6 +230,12 @@ int main(void)
         fcgi_log(FCGI_LOG_ERROR, "%s", r.text);
         goto out;
     }
+    /* Audit checkpoints (storage/audit.h): asked for by a timer, written
+     * by the job runners. */
+    if (fcgi_checkpoints_start(checkpoint_interval, db_path, &checkpoints, &r) != FG_OK) {
+        fcgi_log(FCGI_LOG_ERROR, "%s", r.text);
+        goto out;
+    }
 
     /* The job runners: previews are made here, off the requests. Jobs a
      * dead run of this host held are released at their start (another
@@ -276,6 +287,7 @@ stop:
     fcgi_log(FCGI_LOG_INFO, "filigrane-fcgi stopped");
 out:
     jobs_runner_stop(runners);
+    fcgi_checkpoints_stop(checkpoints);
     fcgi_blob_gc_stop(gc);
     fcgi_outbox_stop(outbox);
     if (listen_fd >= 0) {

@@ -305,6 +305,15 @@ out:
     return rc;
 }
 
+fg_result store_audit_heads_moved(store_meta *m, bool *moved, fg_reason *r)
+{
+    store_audit_head h;
+    size_t n = 0;
+    fg_result rc = m->ops->audit_heads_page(m, true, NULL, 1, &h, &n, r);
+    *moved = rc == FG_OK && n > 0;
+    return rc;
+}
+
 /* ---- verification ---- */
 
 static fg_result broken(store_audit_report *rep, const char *chain, int64_t seq,

@@ -197,6 +197,11 @@ FG_MUST_CHECK fg_result store_audit_checkpoint_write(store_meta *m, const char *
                                                store_audit_checkpoint_stats *stats /* out */,
                                                fg_reason *r);
 
+/* *moved: whether some chain's head moved since the last checkpoint
+ * naming it (one indexed row read). FG_EIO if the store fails. */
+FG_MUST_CHECK fg_result store_audit_heads_moved(store_meta *m, bool *moved /* out */,
+                                                fg_reason *r);
+
 typedef struct store_audit_report {
     int64_t count;       /* entries walked */
     int64_t chains;      /* chains walked */

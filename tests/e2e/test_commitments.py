@@ -190,8 +190,8 @@ try:
               for i in up), (up, released))
 
     def entry_hash(e):
-        data = b"filigrane-audit-v1\n"
-        for v in (str(e["seq"]), e["order_id"] or "", e["at"], e["actor"], e["action"],
+        data = b"filigrane-audit-v2\n"
+        for v in (e["order_id"] or "", str(e["seq"]), e["at"], e["actor"], e["action"],
                   e["detail"], e["prev_hash"]):
             b = v.encode()
             data += str(len(b)).encode() + b":" + b + b","

@@ -108,13 +108,19 @@ try:
         def ns(s):
             b = s.encode() if isinstance(s, str) else s
             return str(len(b)).encode() + b":" + b + b","
-        data = b"filigrane-audit-v1\n" + b"".join(ns(x) for x in (
-            str(e["seq"]), e["order_id"] or "", e["at"], e["actor"], e["action"],
+        data = b"filigrane-audit-v2\n" + b"".join(ns(x) for x in (
+            e["order_id"] or "", str(e["seq"]), e["at"], e["actor"], e["action"],
             e["detail"], e["prev_hash"]))
         return hashlib.sha256(data).hexdigest()
     check("every audit entry's hash recomputes from its fields",
           entries and all(entry_hash(e) == e["hash"] for e in entries),
           [(e["seq"], entry_hash(e), e["hash"]) for e in entries][:3])
+    # The order's trail is its own chain: the buyer checks every link.
+    check("the order's trail is one whole chain: seq 1..n, each prev_hash the previous hash",
+          [e["seq"] for e in entries] == list(range(1, len(entries) + 1)) and
+          entries[0]["prev_hash"] == "0" * 64 and
+          all(entries[i]["prev_hash"] == entries[i - 1]["hash"] for i in range(1, len(entries))),
+          [(e["seq"], e["prev_hash"][:8], e["hash"][:8]) for e in entries])
 
     r = svc.request("POST", "/v1/orders/ord-1/deliveries?filename=late.jpg", body=photo,
                     token=seller, headers={"Content-Type": "image/jpeg"})
