@@ -34,21 +34,13 @@ int cli_audit(int argc, char **argv)
         else
             return cli_usage_error("audit", USAGE, "unknown argument");
     }
-    char path[PATH_MAX];
-    if (snprintf(path, sizeof path, "%s/filigrane.db", data) >= (int)sizeof path)
-        return cli_usage_error("audit", USAGE, "data directory path is too long");
-
-    /* Opening would create an empty database: a typo in --data must not
-     * read as "intact, 0 entries". */
-    if (access(path, R_OK) != 0)
-        return cli_error("filigrane.db", FG_ENOTFOUND, "no database in the data directory");
-
     store_meta *m = NULL;
     store_audit_report rep;
     fg_reason r = {{0}};
-    fg_result rc = store_meta_open_sqlite(path, &m, &r);
-    if (rc == FG_OK)
-        rc = store_audit_verify(m, &rep, &r);
+    int status = cli_open_store("audit", USAGE, data, &m);
+    if (status)
+        return status;
+    fg_result rc = store_audit_verify(m, &rep, &r);
     store_meta_free(m);
     if (rc == FG_ECORRUPT) {
         if (rep.first_bad == 0)

@@ -57,22 +57,17 @@ int cli_blobs(int argc, char **argv)
         else
             return cli_usage_error("blobs", USAGE, "unknown argument");
     }
-    char path[PATH_MAX];
-    if (snprintf(path, sizeof path, "%s/filigrane.db", data) >= (int)sizeof path)
-        return cli_usage_error("blobs", USAGE, "data directory path is too long");
-    /* Opening would create an empty database, with no references at all:
-     * the sweep would then remove every blob of a mistyped --data. */
-    if (access(path, R_OK) != 0)
-        return cli_error("filigrane.db", FG_ENOTFOUND, "no database in the data directory");
-
     store_meta *m = NULL;
     store_blob *b = NULL;
     store_blob_gc_stats st = {0, 0};
     store_blob_gc_opts o = {.now = (int64_t)time(NULL), .grace = grace, .sweep = sweep,
                             .fn = print_removed};
-    fg_result rc = store_meta_open_sqlite(path, &m, &r);
-    if (rc == FG_OK)
-        rc = store_blob_open_fs(data, &b, &r);
+    /* The collector only removes what the store says is unused: opening
+     * the store first refuses a mistyped --data before any sweep. */
+    int status = cli_open_store("blobs", USAGE, data, &m);
+    if (status)
+        return status;
+    fg_result rc = store_blob_open_fs(data, &b, &r);
     if (rc == FG_OK)
         rc = store_blob_gc(m, b, &o, &st, &r);
     store_blob_free(b);

@@ -9,6 +9,8 @@
 
 #include "common/result.h"
 
+struct store_meta;
+
 typedef int (*cli_fn)(int argc, char **argv);
 
 int cli_stamp(int argc, char **argv);
@@ -27,5 +29,13 @@ int cli_error(const char *file, fg_result code, const char *reason);
 /* Prints "filigrane CMD: reason" and the command's usage line, and
  * returns the usage exit status (2). This function can't fail. */
 int cli_usage_error(const char *cmd, const char *usage, const char *reason);
+
+/* Opens the metadata store into *m: PostgreSQL at FILIGRANE_DATABASE_URL
+ * when it is set (the password never printed), else data/filigrane.db,
+ * which must exist (opening would create an empty one: a mistyped --data
+ * must not look like an empty store). Returns 0, or the exit status after
+ * printing the error (CMD and USAGE for a usage error). */
+int cli_open_store(const char *cmd, const char *usage, const char *data,
+                   struct store_meta **m /* out */);
 
 #endif

@@ -18,19 +18,10 @@ static const char USAGE_JOBS[] =
     "filigrane jobs [--data DIR] [--state pending|running|done|failed]";
 static const char USAGE_PREVIEWS[] = "filigrane previews rebuild (--order ORDER | --all) [--data DIR]";
 
-/* Opens the data directory's database, refusing one that does not exist
- * (opening would create it: a mistyped --data must not read as "no
- * jobs"). */
+/* Opens the store (cli_open_store). */
 static int open_store(const char *data, store_meta **m)
 {
-    char path[PATH_MAX];
-    fg_reason r = {{0}};
-    if (snprintf(path, sizeof path, "%s/filigrane.db", data) >= (int)sizeof path)
-        return cli_error(NULL, FG_EUSAGE, "data directory path is too long");
-    if (access(path, R_OK) != 0)
-        return cli_error("filigrane.db", FG_ENOTFOUND, "no database in the data directory");
-    fg_result rc = store_meta_open_sqlite(path, m, &r);
-    return rc == FG_OK ? 0 : cli_error("filigrane.db", rc, r.text);
+    return cli_open_store("jobs", USAGE_JOBS, data, m);
 }
 
 static const char *default_data(void)

@@ -68,17 +68,12 @@ int cli_purge(int argc, char **argv)
         } else
             return cli_usage_error("purge", USAGE, "unknown argument");
     }
-    char path[PATH_MAX];
-    if (snprintf(path, sizeof path, "%s/filigrane.db", data) >= (int)sizeof path)
-        return cli_usage_error("purge", USAGE, "data directory path is too long");
-    /* Opening would create an empty database in a mistyped directory. */
-    if (access(path, R_OK) != 0)
-        return cli_error("filigrane.db", FG_ENOTFOUND, "no database in the data directory");
     store_meta *m = NULL;
     orders_purge_stats st = {0, 0};
-    fg_result rc = store_meta_open_sqlite(path, &m, &r);
-    if (rc == FG_OK)
-        rc = orders_retention_purge(m, &ret, now, print_purged, NULL, &st, &r);
+    int status = cli_open_store("purge", USAGE, data, &m);
+    if (status)
+        return status;
+    fg_result rc = orders_retention_purge(m, &ret, now, print_purged, NULL, &st, &r);
     store_meta_free(m);
     printf("purge: %lld orders, %lld files\n", (long long)st.orders, (long long)st.files);
     if (rc != FG_OK)

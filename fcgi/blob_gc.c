@@ -125,7 +125,7 @@ fg_result fcgi_blob_gc_start(const fcgi_blob_gc_settings *s, const char *db_path
         return fg_fail(r, FG_EIO, "cannot start the blob collector: out of memory");
     g->s = *s;
     g->blobs = blobs;
-    if ((rc = store_meta_open_sqlite(db_path, &g->meta, r)))
+    if ((rc = store_meta_open_db(db_path, &g->meta, r)))
         goto fail;
     mu = pthread_mutex_init(&g->mu, NULL) == 0;
     if (mu && pthread_condattr_init(&ca) == 0) {

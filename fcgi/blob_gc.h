@@ -42,7 +42,8 @@ FG_MUST_CHECK fg_result fcgi_blob_gc_settings_load(fcgi_blob_gc_settings *s /* o
 
 typedef struct fcgi_blob_gc fcgi_blob_gc;
 
-/* Starts the collector thread with its own metadata handle on db_path; it
+/* Starts the collector thread with its own metadata handle on db_path (a
+ * SQLite file or a postgres:// URL: store_meta_open_db); it
  * runs a first pass at once, then one every s->interval. blobs is shared
  * and must outlive the collector. With interval 0 nothing is started and
  * *out is NULL (FG_OK). FG_EIO if the database or the thread cannot be

@@ -63,7 +63,7 @@ fg_result fcgi_checkpoints_start(long long interval, const char *db_path, fcgi_c
     if (!(c = calloc(1, sizeof *c)))
         return fg_fail(r, FG_EIO, "cannot start the checkpoint timer: out of memory");
     c->interval = interval;
-    if ((rc = store_meta_open_sqlite(db_path, &c->meta, r)))
+    if ((rc = store_meta_open_db(db_path, &c->meta, r)))
         goto fail;
     mu = pthread_mutex_init(&c->mu, NULL) == 0;
     if (mu && pthread_condattr_init(&ca) == 0) {

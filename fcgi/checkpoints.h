@@ -12,7 +12,8 @@
 
 typedef struct fcgi_checkpoints fcgi_checkpoints;
 
-/* Starts the timer thread with its own metadata handle on db_path; it
+/* Starts the timer thread with its own metadata handle on db_path (a
+ * SQLite file or a postgres:// URL: store_meta_open_db); it
  * asks at once, then every interval seconds (1 .. a day). FG_EIO if the
  * database or the thread cannot be had. */
 FG_MUST_CHECK fg_result fcgi_checkpoints_start(long long interval, const char *db_path,

@@ -2,6 +2,7 @@
 
 #include "common/duration.h"
 #include "common/setting.h"
+#include "storage/pg_conn.h"
 #include "watermark/options.h"
 
 #include <curl/curl.h>
@@ -233,6 +234,26 @@ fg_result fcgi_config_load(struct fcgi_config *cfg, fg_reason *r)
                                &cfg->upload_expiry, r)) != FG_OK)
         goto out;
 
+    /* The metadata store: PostgreSQL at this URL, shared by every node;
+     * unset, SQLite in the data directory. The URL may hold a password:
+     * kept like a secret, shown redacted (storage/pg_conn.h). */
+    if ((s = env("FILIGRANE_DATABASE_URL"))) {
+        if (!store_pg_url_is_pg(s)) {
+            res = fg_fail(r, FG_EUSAGE,
+                          "FILIGRANE_DATABASE_URL must start with postgres:// or postgresql://");
+            goto out;
+        }
+        if (strlen(s) > FCGI_DATABASE_URL_MAX) {
+            res = fg_fail(r, FG_EUSAGE, "FILIGRANE_DATABASE_URL is longer than %d bytes",
+                          FCGI_DATABASE_URL_MAX);
+            goto out;
+        }
+        if (!(cfg->database_url = strdup(s))) {
+            res = fg_fail(r, FG_EIO, "cannot load configuration: out of memory");
+            goto out;
+        }
+    }
+
     /* Secrets last: a reason about them names the variable only. */
     if (!(s = env("FILIGRANE_JWT_SECRET"))) {
         res = fg_fail(r, FG_EUSAGE, "FILIGRANE_JWT_SECRET is not set");
@@ -341,6 +362,11 @@ void fcgi_config_release(struct fcgi_config *cfg)
         free(cfg->mark_key);
     }
     cfg->mark_key = NULL;
+    if (cfg->database_url) {
+        OPENSSL_cleanse(cfg->database_url, strlen(cfg->database_url));
+        free(cfg->database_url);
+    }
+    cfg->database_url = NULL;
     fcgi_webhook_key_release(&cfg->webhook_key);
 }
 
@@ -361,4 +387,7 @@ void fcgi_config_describe(const struct fcgi_config *c, FILE *f)
             c->jwt_secret ? "(set)" : "(unset)",
             c->webhook_key.len ? "(set)" : "(unset)",
             c->mark_key ? "(set)" : "(unset)");
+    char shown[STORE_PG_URL_MAX];
+    store_pg_redact_url(c->database_url, shown, sizeof shown);
+    fprintf(f, "FILIGRANE_DATABASE_URL=%s\n", c->database_url ? shown : "(unset: SQLite)");
 }

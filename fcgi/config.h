@@ -26,6 +26,9 @@
  *                                 (seconds, or s, m, h, d suffix)
  *   FILIGRANE_UPLOAD_EXPIRY       a tus upload untouched this long 24h
  *                                 expires (duration, 1s .. 30d)
+ *   FILIGRANE_DATABASE_URL        the metadata store: PostgreSQL at a
+ *                                 postgres:// or postgresql:// URL
+ *                                 unset: SQLite at $DATA/filigrane.db
  *
  * A variable set to the empty string counts as unset. Numbers are decimal
  * integers, byte sizes may end in K, M or G (powers of 1024); anything else,
@@ -47,6 +50,8 @@
 #define FCGI_RUN_USER_MAX 32
 #define FCGI_METRICS_TOKEN_MIN 16
 #define FCGI_METRICS_TOKEN_MAX 256
+/* Longest FILIGRANE_DATABASE_URL (storage/pg_conn.h takes this much). */
+#define FCGI_DATABASE_URL_MAX 1000
 
 struct fcgi_config {
     int port;
@@ -67,6 +72,7 @@ struct fcgi_config {
     long long jwt_max_ttl;                  /* seconds, 1 .. FG_JWT_MAX_TTL_LIMIT */
     long long idem_ttl; /* Idempotency-Key lifetime, seconds, 1 .. FG_IDEM_TTL_LIMIT */
     long long upload_expiry; /* tus: seconds of inactivity, 1 .. FG_UPLOAD_EXPIRY_LIMIT */
+    char *database_url; /* heap, wiped: may hold a password; NULL: SQLite */
 };
 
 /* Reads the environment into cfg, and removes FILIGRANE_MARK_KEY from it

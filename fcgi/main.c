@@ -38,6 +38,7 @@
 #include "fcgi/router.h"
 #include "fcgi/worker.h"
 #include "jobs/runner.h"
+#include "storage/pg_conn.h"
 #include "storage/tmp_clean.h"
 
 static atomic_bool stopping;
@@ -179,6 +180,23 @@ int main(void)
         fcgi_log(FCGI_LOG_ERROR, "FILIGRANE_DATA is too long");
         goto out;
     }
+    /* The store every handle below opens: PostgreSQL when
+     * FILIGRANE_DATABASE_URL is set (shared by the nodes), else the data
+     * directory's SQLite file. A first handle now, so an unreachable
+     * server, a wrong password or a newer schema stops the start with its
+     * reason, before any thread runs; it migrates the schema once. */
+    const char *db = cfg.database_url ? cfg.database_url : db_path;
+    {
+        store_meta *probe = NULL;
+        char shown[STORE_PG_URL_MAX];
+        if (store_meta_open_db(db, &probe, &r) != FG_OK) {
+            fcgi_log(FCGI_LOG_ERROR, "cannot open the metadata store: %s", r.text);
+            goto out;
+        }
+        store_meta_free(probe);
+        store_pg_redact_url(cfg.database_url, shown, sizeof shown);
+        fcgi_log(FCGI_LOG_INFO, "metadata store: %s", cfg.database_url ? shown : "sqlite");
+    }
     /* What a previous run left when it died mid-upload or mid-preview
      * (kill -9, power cut): our prefixes only, never nginx's body files,
      * and nothing is in flight for this process yet. */
@@ -219,20 +237,20 @@ int main(void)
      * events are still recorded, and sent by a later run that has one. */
     if (!cfg.events_url[0]) {
         fcgi_log(FCGI_LOG_WARN, "FILIGRANE_EVENTS_URL is not set: events are recorded, not sent");
-    } else if (fcgi_outbox_start(&cfg, db_path, &outbox, &r) != FG_OK) {
+    } else if (fcgi_outbox_start(&cfg, db, &outbox, &r) != FG_OK) {
         fcgi_log(FCGI_LOG_ERROR, "%s", r.text);
         goto out;
     } else {
         fcgi_log(FCGI_LOG_INFO, "event sender started retry_scale=%d", cfg.events_retry_scale);
     }
 
-    if (fcgi_blob_gc_start(&gc_settings, db_path, blobs, &gc, &r) != FG_OK) {
+    if (fcgi_blob_gc_start(&gc_settings, db, blobs, &gc, &r) != FG_OK) {
         fcgi_log(FCGI_LOG_ERROR, "%s", r.text);
         goto out;
     }
     /* Audit checkpoints (storage/audit.h): asked for by a timer, written
      * by the job runners. */
-    if (fcgi_checkpoints_start(checkpoint_interval, db_path, &checkpoints, &r) != FG_OK) {
+    if (fcgi_checkpoints_start(checkpoint_interval, db, &checkpoints, &r) != FG_OK) {
         fcgi_log(FCGI_LOG_ERROR, "%s", r.text);
         goto out;
     }
@@ -248,7 +266,7 @@ int main(void)
                                        .max_attempts = job_settings.attempts};
     /* They also run the retention purges the maintenance loop schedules. */
     job_env = (fcgi_jobs_env){.preview = &preview_env, .retention = &gc_settings.retention};
-    if (jobs_runner_start(&job_settings, db_path, fcgi_job_handle, fcgi_job_error,
+    if (jobs_runner_start(&job_settings, db, fcgi_job_handle, fcgi_job_error,
                           &job_env, &runners, &r) != FG_OK) {
         fcgi_log(FCGI_LOG_ERROR, "%s", r.text);
         goto out;
@@ -264,7 +282,7 @@ int main(void)
         thread_arg *a = &threads[i];
         a->no = i;
         a->ctx = (fcgi_ctx){.cfg = &cfg, .hook = &cfg.webhook_key, .sandbox = &sandbox, .blobs = blobs};
-        if (store_meta_open_sqlite(db_path, &a->ctx.meta, &r) != FG_OK) {
+        if (store_meta_open_db(db, &a->ctx.meta, &r) != FG_OK) {
             fcgi_log(FCGI_LOG_ERROR, "cannot open the metadata store: %s", r.text);
             goto stop;
         }

@@ -309,7 +309,7 @@ fg_result fcgi_outbox_start(const struct fcgi_config *cfg, const char *db_path,
         rc = fg_fail(r, FG_EIO, "cannot start the event sender: libcurl failed");
         goto out;
     }
-    if ((rc = store_meta_open_sqlite(db_path, &o->meta, r)) != FG_OK)
+    if ((rc = store_meta_open_db(db_path, &o->meta, r)) != FG_OK)
         goto out;
     if (pthread_create(&o->tid, NULL, run, o) != 0) {
         rc = fg_fail(r, FG_EIO, "cannot start the event sender: no thread");

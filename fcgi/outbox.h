@@ -37,7 +37,8 @@ long long fcgi_outbox_retry_delay(int attempts, int scale);
 
 typedef struct fcgi_outbox fcgi_outbox;
 
-/* Starts the sender: one thread with its own metadata handle on db_path,
+/* Starts the sender: one thread with its own metadata handle on db_path
+ * (a SQLite file or a postgres:// URL: store_meta_open_db),
  * which every second takes the due events and sends them to
  * cfg->events_url (cfg must be set and outlive the sender). On failure
  * (FG_EIO: the database, libcurl or the thread) nothing is left running

@@ -264,7 +264,7 @@ fg_result jobs_runner_start(const jobs_settings *s, const char *db_path, jobs_ha
         /* Unique across hosts, processes and restarts (a pid is reused). */
         snprintf(me->owner, sizeof me->owner, "%s%d/%d/%02x%02x%02x%02x", prefix,
                  (int)getpid(), i, rnd[0], rnd[1], rnd[2], rnd[3]);
-        if ((rc = store_meta_open_sqlite(db_path, &me->meta, r)))
+        if ((rc = store_meta_open_db(db_path, &me->meta, r)))
             break;
         /* Before any runner of ours claims: a dead run's jobs are due at
          * once instead of a lease later. A failure only costs that wait. */

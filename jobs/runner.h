@@ -58,7 +58,8 @@ typedef void (*jobs_error_fn)(void *ctx, const char *reason);
 
 typedef struct jobs_runner jobs_runner;
 
-/* Starts s->threads runners, each with its own handle on db_path, calling
+/* Starts s->threads runners, each with its own handle on db_path (a
+ * SQLite file or a postgres:// URL: store_meta_open_db), calling
  * fn(ctx, ...) for each job and on_error(ctx, ...) (may be NULL) when a
  * claim fails (fn, on_error and ctx are shared by the threads). Before
  * the first runner starts, the jobs of this host's dead runners are

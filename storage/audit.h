@@ -193,9 +193,9 @@ typedef struct store_audit_checkpoint_stats {
  * passes at once (two nodes): one of them gets FG_ESTATE on the
  * checkpoint's seq and stops; the other covers the heads. FG_EIO if the
  * store fails. stats may be NULL. */
-FG_MUST_CHECK fg_result store_audit_checkpoint_write(store_meta *m, const char *at,
-                                               store_audit_checkpoint_stats *stats /* out */,
-                                               fg_reason *r);
+FG_MUST_CHECK fg_result
+store_audit_checkpoint_write(store_meta *m, const char *at,
+                             store_audit_checkpoint_stats *stats /* out */, fg_reason *r);
 
 /* *moved: whether some chain's head moved since the last checkpoint
  * naming it (one indexed row read). FG_EIO if the store fails. */

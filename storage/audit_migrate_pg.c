@@ -194,7 +194,23 @@ fg_result store_pg_audit_rechain(store_pg *pg, fg_reason *r)
                             0, NULL, NULL, "number the moved audit entries", r)))
         return rc;
     if (l.broken_at == 0)
-        rc = store_pg_exec(pg, "DROP TABLE audit_v1", 0, NULL, NULL,
-                           "finish moving the audit trail", r);
+        return store_pg_exec(pg, "DROP TABLE audit_v1", 0, NULL, NULL,
+                             "finish moving the audit trail", r);
+    /* Kept for whoever investigates: append-only again, whatever was done
+     * to its triggers before the upgrade. */
+    PGresult *res = PQexec(store_pg_conn_ptr(pg),
+                           "ALTER TABLE audit_v1 ENABLE TRIGGER USER;"
+                           "DROP TRIGGER IF EXISTS audit_v1_no_change ON audit_v1;"
+                           "CREATE TRIGGER audit_v1_no_change BEFORE UPDATE OR DELETE ON audit_v1"
+                           "  FOR EACH ROW EXECUTE FUNCTION audit_append_only();"
+                           "DROP TRIGGER IF EXISTS audit_v1_no_truncate ON audit_v1;"
+                           "CREATE TRIGGER audit_v1_no_truncate BEFORE TRUNCATE ON audit_v1"
+                           "  FOR EACH STATEMENT EXECUTE FUNCTION audit_append_only();");
+    if (PQresultStatus(res) != PGRES_COMMAND_OK)
+        rc = fg_fail(r, FG_EIO, "cannot finish moving the audit trail: %s",
+                     PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY)
+                         ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY)
+                         : "connection to PostgreSQL lost");
+    PQclear(res);
     return rc;
 }

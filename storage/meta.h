@@ -87,6 +87,17 @@ FG_MUST_CHECK fg_result store_meta_open_url(const char *database_url,
                                             store_meta **out /* out */,
                                             fg_reason *r);
 
+/* Opens the store at db: a postgres:// or postgresql:// URL (PostgreSQL,
+ * as store_meta_open_url), or else the path of a SQLite file (as
+ * store_meta_open_sqlite). For the parts of a program that open one
+ * handle per thread on the store the program was started with (request
+ * threads, job runners, the event sender, the collector): they are handed
+ * one string, whichever engine it names. Errors and ownership as
+ * store_meta_open_url. */
+FG_MUST_CHECK fg_result store_meta_open_db(const char *db,
+                                           store_meta **out /* out */,
+                                           fg_reason *r);
+
 /* Closes the handle; an open transaction is rolled back. Accepts NULL. */
 void store_meta_free(store_meta *m);
 

@@ -122,7 +122,10 @@ typedef struct store_meta_ops {
                              fg_reason *r);
 
     /* Retention (storage/purge.h). due: orders in `state` (cancelled or
-     * accepted) closed at or before cutoff with unpurged files. files:
+     * accepted) closed at or before cutoff with unpurged files (a
+     * cancelled order closed at the latest 'order.cancelled' entry of
+     * its audit chain: audit.chain = orders.id, the UNIQUE index's
+     * prefix). files:
      * sets purged_at where it is still ''. */
     fg_result (*purge_due)(store_meta *m, const char *state, const char *cutoff,
                            size_t limit, char (*ids)[FG_MAX_ID + 1], size_t *n,

@@ -4,6 +4,14 @@
 
 #include <stdio.h>
 
+fg_result store_meta_open_db(const char *db, store_meta **out, fg_reason *r)
+{
+    *out = NULL;
+    if (store_pg_url_is_pg(db))
+        return store_meta_open_pg(db, out, r);
+    return store_meta_open_sqlite(db, out, r);
+}
+
 fg_result store_meta_open_url(const char *database_url, const char *data_dir,
                               store_meta **out, fg_reason *r)
 {

@@ -367,12 +367,31 @@ fg_result store_pg_pipeline(store_pg *pg, int n, const char *const *sql,
         return fg_fail(r, FG_EUSAGE, "a pipeline holds 1 to %d statements", PIPELINE_MAX);
     if (pg->tx_lost)
         return fg_fail(r, FG_EIO, "cannot %s: connection to PostgreSQL lost", what);
+    /* Prepared first (once per connection, outside the pipeline): a
+     * pipeline of unnamed statements parses and plans each one every
+     * time, which cost more than the round trip it saved on loopback. */
+    const char *names[PIPELINE_MAX] = {NULL};
+    for (int i = 0; i < n; i++) {
+        PGresult *bad = NULL;
+        names[i] = prepared(pg, sql[i], nparam[i], &bad);
+        if (bad) {
+            rc = result_fail(pg, bad, what, r);
+            PQclear(bad);
+            if (lost(pg))
+                pg->tx_lost = true;
+            return rc;
+        }
+    }
     if (!PQenterPipelineMode(pg->conn))
         return result_fail(pg, NULL, what, r);
-    for (; sent < n; sent++)
-        if (!PQsendQueryParams(pg->conn, sql[sent], nparam[sent], NULL, params[sent], NULL,
-                               NULL, 0))
+    for (; sent < n; sent++) {
+        int ok = names[sent] ? PQsendQueryPrepared(pg->conn, names[sent], nparam[sent],
+                                                   params[sent], NULL, NULL, 0)
+                             : PQsendQueryParams(pg->conn, sql[sent], nparam[sent], NULL,
+                                                 params[sent], NULL, NULL, 0);
+        if (!ok)
             break;
+    }
     bool synced = PQpipelineSync(pg->conn) == 1;
     if (sent < n || !synced)
         rc = result_fail(pg, NULL, what, r);

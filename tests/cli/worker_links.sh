@@ -11,7 +11,7 @@ ok $? "the worker links no decoder (no libvips, poppler, cairo, glib)"
 # Everything it needs is in the README's list (libssl and libseccomp may be
 # dropped by the linker: nothing of them is used), plus the sanitizers'
 # runtimes in the sanitizer build.
-extra=$(grep -Ev '^lib(fcgi|jwt|jansson|curl|magic|sqlite3|crypto|ssl|archive|seccomp|c|m|pthread)$' \
+extra=$(grep -Ev '^lib(fcgi|jwt|jansson|curl|magic|sqlite3|pq|crypto|ssl|archive|seccomp|c|m|pthread)$' \
     "$T/needed" | grep -Ev '^lib(asan|ubsan|stdc\+\+|gcc_s)$')
 [ -z "$extra" ]
 ok $? "every library the worker links is one the README names${extra:+ (not: $extra)}"

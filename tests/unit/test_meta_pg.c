@@ -4,11 +4,13 @@
  * once, as several nodes would hold them.
  *
  * The server is FILIGRANE_TEST_DATABASE_URL (tests/run.sh starts one for
- * the run); each test makes its own database there. Without it, each test
- * reports itself skipped. */
+ * the run); each test makes its own database there (tests/unit/store_tmp.h).
+ * The tests that need no server always run; the others are registered
+ * only when it is set (PG_TEST). */
 #define _GNU_SOURCE
 #define TAP_MAIN
 #include "tests/unit/tap.h"
+#include "tests/unit/store_tmp.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -17,6 +19,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "storage/audit.h"
@@ -25,45 +30,11 @@
 #include "storage/meta.h"
 #include "storage/meta_pg_impl.h"
 
-/* ---- a fresh database per test ---- */
-
-struct pgdb {
-    char admin[1024]; /* the server's URL, as given */
-    char url[1100];   /* the test's own database */
-    char name[64];
-    store_meta *m;
-};
-
+/* The server's URL, as given (its own database, where databases are made
+ * and dropped). */
 static const char *server_url(void)
 {
-    const char *u = getenv("FILIGRANE_TEST_DATABASE_URL");
-    return u && *u ? u : NULL;
-}
-
-#define NEED_SERVER()                                                        \
-    do {                                                                     \
-        if (!server_url()) {                                                 \
-            printf("# SKIP no FILIGRANE_TEST_DATABASE_URL\n");               \
-            return;                                                          \
-        }                                                                    \
-    } while (0)
-
-/* url with its database (the path) replaced by name. */
-static void url_with_db(const char *url, const char *name, char *out, size_t cap)
-{
-    const char *p = strstr(url, "://");
-    p = p ? p + 3 : url;
-    size_t host = strcspn(p, "/?");
-    const char *query = strchr(p + host, '?');
-    snprintf(out, cap, "%.*s/%s%s", (int)(p + host - url), url, name, query ? query : "");
-}
-
-static PGconn *admin_conn(void)
-{
-    PGconn *c = PQconnectdb(server_url());
-    if (PQstatus(c) != CONNECTION_OK)
-        TAP_FAIL("cannot reach the test server: %s", PQerrorMessage(c));
-    return c;
+    return getenv(DB_URL_ENV);
 }
 
 /* Runs sql on a connection of its own to url; returns the first value of
@@ -82,44 +53,6 @@ static bool raw(const char *url, const char *sql, char *out, size_t cap)
     PQclear(res);
     PQfinish(c);
     return ok;
-}
-
-static void pgdb_open(struct pgdb *d)
-{
-    static atomic_int counter;
-    fg_reason r = {""};
-    char sql[128];
-    snprintf(d->admin, sizeof d->admin, "%s", server_url());
-    snprintf(d->name, sizeof d->name, "fg_meta_pg_%d_%d", (int)getpid(),
-             atomic_fetch_add(&counter, 1));
-    snprintf(sql, sizeof sql, "CREATE DATABASE %s", d->name);
-    PGconn *c = admin_conn();
-    PGresult *res = PQexec(c, sql);
-    if (PQresultStatus(res) != PGRES_COMMAND_OK)
-        TAP_FAIL("create database: %s", PQerrorMessage(c));
-    PQclear(res);
-    PQfinish(c);
-    url_with_db(d->admin, d->name, d->url, sizeof d->url);
-    if (store_meta_open_url(d->url, NULL, &d->m, &r) != FG_OK)
-        TAP_FAIL("open: %s", r.text);
-}
-
-static store_meta *pgdb_handle(struct pgdb *d)
-{
-    fg_reason r = {""};
-    store_meta *m = NULL;
-    if (store_meta_open_url(d->url, NULL, &m, &r) != FG_OK)
-        TAP_FAIL("open another handle: %s", r.text);
-    return m;
-}
-
-static void pgdb_close(struct pgdb *d)
-{
-    char sql[128];
-    store_meta_free(d->m);
-    d->m = NULL;
-    snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s WITH (FORCE)", d->name);
-    raw(d->admin, sql, NULL, 0);
 }
 
 static void mk_order(store_meta *m, const char *id)
@@ -218,9 +151,8 @@ TEST("an unreachable server is a clear error that shows no password")
     CHECK(strstr(r.text, "hunter2") == NULL);
 }
 
-TEST("a wrong password is refused by the server, and not echoed")
+PG_TEST("a wrong password is refused by the server, and not echoed")
 {
-    NEED_SERVER();
     char url[1100], bad[1100];
     snprintf(url, sizeof url, "%s", server_url());
     /* The same URL with another password. */
@@ -240,13 +172,12 @@ TEST("a wrong password is refused by the server, and not echoed")
 
 /* ---- schema ---- */
 
-TEST("a fresh database is migrated to the latest step, once per step")
+PG_TEST("a fresh database is migrated to the latest step, once per step")
 {
-    NEED_SERVER();
-    struct pgdb d;
+    struct db d;
     fg_reason r;
     int v = 0;
-    pgdb_open(&d);
+    db_open(&d);
     CHECK_INT(store_meta_schema_version(d.m, &v, &r), FG_OK);
     CHECK_INT(v, store_pg_schema_latest());
     CHECK_INT(raw_num(d.url, "SELECT count(*) FROM schema_version"), store_pg_schema_latest());
@@ -255,10 +186,10 @@ TEST("a fresh database is migrated to the latest step, once per step")
                              "'audit','outbox','blob_refs','idempotency_keys','jobs','uploads')"),
               10);
     /* Opening again applies nothing. */
-    store_meta *again = pgdb_handle(&d);
+    store_meta *again = db_handle(&d);
     store_meta_free(again);
     CHECK_INT(raw_num(d.url, "SELECT count(*) FROM schema_version"), store_pg_schema_latest());
-    pgdb_close(&d);
+    db_close(&d);
 }
 
 struct opener {
@@ -278,19 +209,18 @@ static void *open_one(void *p)
     return NULL;
 }
 
-TEST("six nodes opening one empty database at once all succeed, each step applied once")
+PG_TEST("six nodes opening one empty database at once all succeed, each step applied once")
 {
-    NEED_SERVER();
-    struct pgdb d;
+    struct db d;
     char sql[128];
-    pgdb_open(&d);
+    db_open(&d);
     store_meta_free(d.m);
     d.m = NULL;
     /* Empty it again: the opens below race on a database with no tables. */
-    snprintf(sql, sizeof sql, "DROP DATABASE %s WITH (FORCE)", d.name);
-    CHECK(raw(d.admin, sql, NULL, 0));
-    snprintf(sql, sizeof sql, "CREATE DATABASE %s", d.name);
-    CHECK(raw(d.admin, sql, NULL, 0));
+    snprintf(sql, sizeof sql, "DROP DATABASE %s WITH (FORCE)", d.dbname);
+    CHECK(raw(server_url(), sql, NULL, 0));
+    snprintf(sql, sizeof sql, "CREATE DATABASE %s", d.dbname);
+    CHECK(raw(server_url(), sql, NULL, 0));
     pthread_t t[6];
     struct opener o[6];
     for (int i = 0; i < 6; i++) {
@@ -305,15 +235,14 @@ TEST("six nodes opening one empty database at once all succeed, each step applie
     CHECK_INT(raw_num(d.url, "SELECT count(*) FROM schema_version"), store_pg_schema_latest());
     CHECK_INT(raw_num(d.url, "SELECT count(DISTINCT version) FROM schema_version"),
               store_pg_schema_latest());
-    pgdb_close(&d);
+    db_close(&d);
 }
 
-TEST("a database migrated by a newer program is refused")
+PG_TEST("a database migrated by a newer program is refused")
 {
-    NEED_SERVER();
-    struct pgdb d;
+    struct db d;
     char sql[160];
-    pgdb_open(&d);
+    db_open(&d);
     snprintf(sql, sizeof sql,
              "INSERT INTO schema_version(version, applied_at) VALUES (%d, 'later')",
              store_pg_schema_latest() + 1);
@@ -323,15 +252,14 @@ TEST("a database migrated by a newer program is refused")
     CHECK_INT(store_meta_open_url(d.url, NULL, &m, &r), FG_ECORRUPT);
     CHECK(m == NULL);
     CHECK(strstr(r.text, "newer than this program") != NULL);
-    pgdb_close(&d);
+    db_close(&d);
 }
 
-TEST("the audit table refuses UPDATE, DELETE and TRUNCATE from any client")
+PG_TEST("the audit table refuses UPDATE, DELETE and TRUNCATE from any client")
 {
-    NEED_SERVER();
-    struct pgdb d;
+    struct db d;
     fg_reason r;
-    pgdb_open(&d);
+    db_open(&d);
     mk_order(d.m, "ord-1");
     CHECK_INT(store_audit_append(d.m, "ord-1", "seller:s-7", "delivery.created", "{}", NULL,
                                  NULL, &r),
@@ -343,20 +271,19 @@ TEST("the audit table refuses UPDATE, DELETE and TRUNCATE from any client")
     store_audit_report rep;
     CHECK_INT(store_audit_verify(d.m, &rep, &r), FG_OK);
     CHECK_INT(rep.first_bad, 0);
-    pgdb_close(&d);
+    db_close(&d);
 }
 
-TEST("blob references follow file rows in the writing statement, purges drop them")
+PG_TEST("blob references follow file rows in the writing statement, purges drop them")
 {
-    NEED_SERVER();
-    struct pgdb d;
+    struct db d;
     fg_reason r;
     int n = 0;
     int64_t refs = 0, purged = 0;
     bool known = false;
     const char *a = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
     const char *b = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
-    pgdb_open(&d);
+    db_open(&d);
     mk_order(d.m, "ord-1");
     CHECK_INT(store_delivery_create(d.m, "ord-1", NULL, NULL, &n, &r), FG_OK);
     store_file f = {.order_id = "ord-1", .delivery = 1, .name = "a.jpg", .size = 3,
@@ -381,16 +308,15 @@ TEST("blob references follow file rows in the writing statement, purges drop the
     CHECK_INT(refs, 0);
     CHECK_INT(store_blob_ref_count(d.m, b, &refs, &known, &r), FG_OK);
     CHECK_INT(refs, 0);
-    pgdb_close(&d);
+    db_close(&d);
 }
 
-TEST("an expected conflict inside a transaction does not abort it")
+PG_TEST("an expected conflict inside a transaction does not abort it")
 {
-    NEED_SERVER();
-    struct pgdb d;
+    struct db d;
     fg_reason r;
     int n = 0;
-    pgdb_open(&d);
+    db_open(&d);
     mk_order(d.m, "ord-1");
     CHECK_INT(store_meta_begin(d.m, &r), FG_OK);
     CHECK_INT(store_delivery_create(d.m, "ord-1", NULL, NULL, &n, &r), FG_OK);
@@ -416,15 +342,14 @@ TEST("an expected conflict inside a transaction does not abort it")
     CHECK_INT(store_file_list_order(d.m, "ord-1", &l, &r), FG_OK);
     CHECK_INT(l.n, 1);
     store_file_list_release(&l);
-    pgdb_close(&d);
+    db_close(&d);
 }
 
-TEST("a commit after a failed statement is reported as a failed commit")
+PG_TEST("a commit after a failed statement is reported as a failed commit")
 {
-    NEED_SERVER();
-    struct pgdb d;
+    struct db d;
     fg_reason r;
-    pgdb_open(&d);
+    db_open(&d);
     mk_order(d.m, "ord-1");
     store_pg *pg = store_meta_pg_conn(d.m);
     CHECK_INT(store_meta_begin(d.m, &r), FG_OK);
@@ -437,72 +362,70 @@ TEST("a commit after a failed statement is reported as a failed commit")
     store_order o;
     CHECK_INT(store_order_get(d.m, "ord-1", &o, &r), FG_OK);
     CHECK_STR(o.state, "open");
-    pgdb_close(&d);
+    db_close(&d);
 }
 
 /* ---- reconnection ---- */
 
 /* Ends m's server session from another connection, as a server restart
  * or an administrator would. */
-static void kill_session(struct pgdb *d, store_meta *m)
+static void kill_session(store_meta *m)
 {
     char sql[128];
     int pid = PQbackendPID(store_pg_conn_ptr(store_meta_pg_conn(m)));
     snprintf(sql, sizeof sql, "SELECT pg_terminate_backend(%d)", pid);
-    CHECK(raw(d->admin, sql, NULL, 0));
+    CHECK(raw(server_url(), sql, NULL, 0));
     /* pg_terminate_backend signals; wait until the session is gone. */
     for (int i = 0; i < 200; i++) {
         snprintf(sql, sizeof sql, "SELECT count(*) FROM pg_stat_activity WHERE pid = %d", pid);
-        if (raw_num(d->admin, sql) == 0)
+        if (raw_num(server_url(), sql) == 0)
             return;
         usleep(10000);
     }
     TAP_FAIL("session %d did not end", pid);
 }
 
-TEST("a connection the server dropped is re-established for the next statement")
+PG_TEST("a connection the server dropped is re-established for the next statement")
 {
-    NEED_SERVER();
-    struct pgdb d;
+    struct db d;
     fg_reason r;
     store_order o;
-    pgdb_open(&d);
+    db_open(&d);
     mk_order(d.m, "ord-1");
     store_pg *pg = store_meta_pg_conn(d.m);
     CHECK_INT(store_pg_reconnects(pg), 0);
-    kill_session(&d, d.m);
+    kill_session(d.m);
     /* Outside a transaction: reconnect, run again, succeed. */
     CHECK_INT(store_order_get(d.m, "ord-1", &o, &r), FG_OK);
     CHECK_STR(o.id, "ord-1");
     CHECK_INT(store_pg_reconnects(pg), 1);
     /* Statements prepared on the old session are prepared again. */
-    kill_session(&d, d.m);
+    kill_session(d.m);
     bool created = false;
     CHECK_INT(store_order_create(d.m, "ord-2", "s-7", "b-9", NULL, NULL, NULL, &created, &r),
               FG_OK);
     CHECK(created);
     CHECK_INT(store_pg_reconnects(pg), 2);
     /* A dropped connection before begin: begin reconnects. */
-    kill_session(&d, d.m);
+    kill_session(d.m);
     CHECK_INT(store_meta_begin(d.m, &r), FG_OK);
     CHECK_INT(store_order_get(d.m, "ord-2", &o, &r), FG_OK);
     CHECK_INT(store_meta_commit(d.m, &r), FG_OK);
     CHECK_INT(store_pg_reconnects(pg), 3);
-    pgdb_close(&d);
+    db_close(&d);
 }
 
-TEST("a connection lost inside a transaction fails it, and the next one works")
+PG_TEST("a connection lost inside a transaction fails it, and the next one works")
 {
-    NEED_SERVER();
-    struct pgdb d;
+    struct db d;
     fg_reason r;
     store_order o;
     int n = 0;
-    pgdb_open(&d);
+    db_open(&d);
     mk_order(d.m, "ord-1");
     CHECK_INT(store_meta_begin(d.m, &r), FG_OK);
     CHECK_INT(store_delivery_create(d.m, "ord-1", NULL, NULL, &n, &r), FG_OK);
-    kill_session(&d, d.m);
+    kill_session(d.m);
     /* The delivery went with the session: no silent retry of half a
      * transaction. */
     CHECK_INT(store_order_get(d.m, "ord-1", &o, &r), FG_EIO);
@@ -515,7 +438,7 @@ TEST("a connection lost inside a transaction fails it, and the next one works")
     store_delivery_list_release(&l);
     CHECK_INT(store_delivery_create(d.m, "ord-1", NULL, NULL, &n, &r), FG_OK);
     CHECK_INT(n, 1);
-    pgdb_close(&d);
+    db_close(&d);
 }
 
 /* ---- concurrency: several handles, as several nodes ---- */
@@ -524,7 +447,7 @@ TEST("a connection lost inside a transaction fails it, and the next one works")
 #define EACH 10
 
 struct numberer {
-    struct pgdb *d;
+    struct db *d;
     int numbers[EACH];
     fg_result rc;
     char why[FG_REASON_MAX];
@@ -563,12 +486,11 @@ out:
     return NULL;
 }
 
-TEST("four nodes creating deliveries for one order at once get distinct numbers 1..40")
+PG_TEST("four nodes creating deliveries for one order at once get distinct numbers 1..40")
 {
-    NEED_SERVER();
-    struct pgdb d;
+    struct db d;
     fg_reason r;
-    pgdb_open(&d);
+    db_open(&d);
     mk_order(d.m, "ord-1");
     pthread_t t[NUMBERERS];
     struct numberer x[NUMBERERS];
@@ -596,13 +518,13 @@ TEST("four nodes creating deliveries for one order at once get distinct numbers 
     store_audit_report rep;
     CHECK_INT(store_audit_verify(d.m, &rep, &r), FG_OK);
     CHECK_INT(rep.count, NUMBERERS * EACH / 2);
-    pgdb_close(&d);
+    db_close(&d);
 }
 
 /* The acceptance webhook's side of the race: accept, then count the
  * deliveries the acceptance covers, in its transaction. */
 struct acceptor {
-    struct pgdb *d;
+    struct db *d;
     const char *order;
     int delay_ms;
     size_t covered;
@@ -664,13 +586,12 @@ static void *check_open(void *p)
     return NULL;
 }
 
-TEST("a delivery that checked the order open and an acceptance exclude each other")
+PG_TEST("a delivery that checked the order open and an acceptance exclude each other")
 {
-    NEED_SERVER();
-    struct pgdb d;
+    struct db d;
     fg_reason r;
-    pgdb_open(&d);
-    store_meta *seller = pgdb_handle(&d);
+    db_open(&d);
+    store_meta *seller = db_handle(&d);
     for (int round = 0; round < 4; round++) {
         char order[32];
         snprintf(order, sizeof order, "ord-%d", round);
@@ -718,13 +639,13 @@ TEST("a delivery that checked the order open and an acceptance exclude each othe
     CHECK(up.waited > 0.1);
     CHECK_STR(up.state, "accepted");
     store_meta_free(seller);
-    pgdb_close(&d);
+    db_close(&d);
 }
 
 #define ORDERS 12
 
 struct seller {
-    struct pgdb *d;
+    struct db *d;
     char (*names)[16];
     int made, refused;
     fg_result rc;
@@ -764,12 +685,11 @@ out:
     return NULL;
 }
 
-TEST("racing deliveries and acceptances on many orders: none lands after its acceptance")
+PG_TEST("racing deliveries and acceptances on many orders: none lands after its acceptance")
 {
-    NEED_SERVER();
-    struct pgdb d;
+    struct db d;
     fg_reason r;
-    pgdb_open(&d);
+    db_open(&d);
     struct acceptor a[ORDERS];
     pthread_t ta[ORDERS];
     char names[ORDERS][16];
@@ -814,12 +734,12 @@ TEST("racing deliveries and acceptances on many orders: none lands after its acc
     /* The race happened: some deliveries were made and some refused. */
     CHECK(total > 0);
     CHECK(s[0].refused + s[1].refused > 0);
-    pgdb_close(&d);
+    db_close(&d);
 }
 
 /* Another order's writes while order A is held: they must not wait. */
 struct other {
-    struct pgdb *d;
+    struct db *d;
     const char *order;
     atomic_int done;
     fg_result rc;
@@ -875,14 +795,13 @@ static void *accept_a(void *p)
     return NULL;
 }
 
-TEST("writers of order B never wait for a transaction holding order A")
+PG_TEST("writers of order B never wait for a transaction holding order A")
 {
-    NEED_SERVER();
-    struct pgdb d;
+    struct db d;
     fg_reason r;
     store_order o;
     int n = 0;
-    pgdb_open(&d);
+    db_open(&d);
     mk_order(d.m, "ord-a");
     /* Order A held as a delivery holds it: its row locked, a delivery
      * numbered, an audit entry appended, not committed. */
@@ -912,5 +831,223 @@ TEST("writers of order B never wait for a transaction holding order A")
     CHECK_INT(a.covered, 1);
     store_audit_report rep;
     CHECK_INT(store_audit_verify(d.m, &rep, &r), FG_OK);
-    pgdb_close(&d);
+    db_close(&d);
+}
+
+/* ---- schema step 9 on PostgreSQL: the global chain moves per order ---- */
+
+/* The old entries: orders interleaved, a service event, non-ASCII. */
+static const struct {
+    const char *order, *action, *detail;
+} OLD[] = {
+    {"ord-1", "order.created", "{\"buyer\":\"Zo\xc3\xab\"}"},
+    {"ord-2", "order.created", "{}"},
+    {NULL, "store.opened", "{}"},
+    {"ord-1", "delivery.created", "{\"number\":1}"},
+    {"ord-1", "order.accepted", "{}"},
+};
+#define N_OLD ((int)(sizeof OLD / sizeof OLD[0]))
+
+/* d's database at the step before per-order chains, holding OLD as a
+ * version 1 chain (hashed as the old code did), then tamper (may be NULL)
+ * run on it; the last old hash into head. */
+static void make_old_pg(struct db *d, const char *tamper, char head[STORE_HEX_MAX])
+{
+    fg_reason r = {""};
+    store_pg *pg = NULL;
+    char sql[128];
+    int step = store_pg_schema_step_of("CREATE TABLE audit_heads");
+    CHECK(step > 1);
+    /* A database of its own, not migrated by db_open. */
+    store_meta_free(d->m);
+    d->m = NULL;
+    snprintf(sql, sizeof sql, "DROP DATABASE %s WITH (FORCE)", d->dbname);
+    CHECK(raw(server_url(), sql, NULL, 0));
+    snprintf(sql, sizeof sql, "CREATE DATABASE %s", d->dbname);
+    CHECK(raw(server_url(), sql, NULL, 0));
+    CHECK_INT(store_pg_connect(d->url, &pg, &r), FG_OK);
+    CHECK_INT(store_pg_migrate_to(pg, step - 1, &r), FG_OK);
+    memcpy(head, STORE_AUDIT_GENESIS, STORE_HEX_MAX);
+    for (int i = 0; i < N_OLD; i++) {
+        store_audit_entry e = {.seq = i + 1, .at = "2026-11-20T09:00:00.000Z",
+                               .actor = "order-system", .detail = (char *)OLD[i].detail};
+        char sb[24];
+        snprintf(e.order_id, sizeof e.order_id, "%s", OLD[i].order ? OLD[i].order : "");
+        snprintf(e.action, sizeof e.action, "%s", OLD[i].action);
+        memcpy(e.prev_hash, head, STORE_HEX_MAX);
+        CHECK_INT(store_audit_hash_v1(&e, e.hash, &r), FG_OK);
+        const char *v[] = {store_pg_i64(sb, e.seq), OLD[i].order, e.at, e.actor, e.action,
+                           e.detail, e.prev_hash, e.hash};
+        if (store_pg_exec(pg,
+                          "INSERT INTO audit(seq, order_id, at, actor, action, detail,"
+                          " prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                          8, v, NULL, "insert", &r))
+            TAP_FAIL("%s", r.text);
+        memcpy(head, e.hash, STORE_HEX_MAX);
+    }
+    store_pg_free(pg);
+    if (tamper)
+        CHECK(raw(d->url, tamper, NULL, 0));
+}
+
+PG_TEST("step 9 moves a global audit chain into per-order chains, vouched for by a checkpoint")
+{
+    struct db d;
+    fg_reason r;
+    char head[STORE_HEX_MAX];
+    store_audit_report rep;
+    db_open(&d);
+    make_old_pg(&d, NULL, head);
+    d.m = db_handle(&d);
+    CHECK_INT(store_audit_verify(d.m, &rep, &r), FG_OK);
+    CHECK_INT(rep.count, N_OLD);
+    CHECK_INT(rep.chains, 3);
+    CHECK_INT(rep.checkpoints, 1);
+    CHECK_INT(rep.legacy_entries, N_OLD);
+    CHECK_STR(rep.legacy_head, head);
+    /* Every field byte for byte, in its order's chain, old seq kept. */
+    store_audit_list l;
+    CHECK_INT(store_audit_list_get(d.m, "ord-1", 0, 0, &l, &r), FG_OK);
+    CHECK_INT(l.n, 3);
+    CHECK_INT(l.items[0].chain_seq, 1);
+    CHECK_INT(l.items[0].seq, 1);
+    CHECK_STR(l.items[0].detail, "{\"buyer\":\"Zo\xc3\xab\"}");
+    CHECK_INT(l.items[2].chain_seq, 3);
+    CHECK_INT(l.items[2].seq, 5);
+    store_audit_list_release(&l);
+    CHECK(!raw(d.url, "SELECT 1 FROM audit_v1", NULL, 0));
+    /* New entries follow: after the moved seqs, on their chains. */
+    int64_t cs = 0;
+    CHECK_INT(store_audit_append(d.m, "ord-2", "seller:s-7", "delivery.created", "{}", NULL, &cs,
+                                 &r),
+              FG_OK);
+    CHECK_INT(cs, 2);
+    CHECK_INT(raw_num(d.url, "SELECT MAX(seq) FROM audit"), N_OLD + 1);
+    CHECK_INT(store_audit_verify(d.m, &rep, &r), FG_OK);
+    /* A job of the new kind is accepted by the altered check. */
+    CHECK(raw(d.url,
+              "INSERT INTO jobs(kind, subject, run_at, created_at, updated_at)"
+              " VALUES ('checkpoint', 'audit', 1, 'x', 'x')",
+              NULL, 0));
+    db_close(&d);
+}
+
+PG_TEST("step 9 moves a broken global chain but keeps it failing, and keeps the old table")
+{
+    struct db d;
+    fg_reason r;
+    char head[STORE_HEX_MAX];
+    store_audit_report rep;
+    db_open(&d);
+    /* Entry 2 rewritten before the upgrade (triggers dropped first). */
+    make_old_pg(&d,
+                "ALTER TABLE audit DISABLE TRIGGER USER;"
+                " UPDATE audit SET detail = '{\"forged\":1}' WHERE seq = 2",
+                head);
+    d.m = db_handle(&d);
+    CHECK_INT(store_audit_verify(d.m, &rep, &r), FG_ECORRUPT);
+    CHECK(strstr(rep.why, "2") != NULL);
+    CHECK_INT(raw_num(d.url, "SELECT count(*) FROM audit_v1"), N_OLD);
+    CHECK(!raw(d.url, "DELETE FROM audit_v1", NULL, 0));
+    db_close(&d);
+}
+
+/* ---- a real server restart (a private cluster: scripts/pg.sh) ---- */
+
+/* Runs scripts/pg.sh with args; its stdout's first line into out. */
+static int pg_script(const char *args, char *out, size_t cap)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "./scripts/pg.sh %s 2>/dev/null", args);
+    FILE *p = popen(cmd, "r");
+    if (!p)
+        return -1;
+    char line[1024];
+    bool first = true;
+    if (out && cap)
+        out[0] = '\0';
+    /* Read it all: closing early would kill the script with SIGPIPE. */
+    while (fgets(line, sizeof line, p)) {
+        if (first && out && cap)
+            snprintf(out, cap, "%.*s", (int)strcspn(line, "\n"), line);
+        first = false;
+    }
+    return pclose(p);
+}
+
+/* A loopback port nothing listens on now. */
+static int free_port(void)
+{
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t n = sizeof a;
+    int port = -1;
+    if (s >= 0 && bind(s, (struct sockaddr *)&a, sizeof a) == 0 &&
+        getsockname(s, (struct sockaddr *)&a, &n) == 0)
+        port = ntohs(a.sin_port);
+    close(s);
+    return port;
+}
+
+TEST("after the server restarts, the handle reconnects; while it is down, a clear error")
+{
+    char dir[] = "/tmp/fg-pg-restart-XXXXXX", args[256], url[1024];
+    fg_reason r = {""};
+    store_meta *m = NULL;
+    store_order o;
+    bool created = false;
+    if (pg_script("bindir", NULL, 0) != 0)
+        TAP_FAIL("PostgreSQL's server binaries are not installed (make deps)");
+    CHECK(mkdtemp(dir) != NULL);
+    int port = free_port();
+    CHECK(port > 0);
+    snprintf(args, sizeof args, "start %s %d", dir, port);
+    if (pg_script(args, url, sizeof url) != 0 || strncmp(url, "postgres://", 11) != 0)
+        TAP_FAIL("scripts/pg.sh %s failed", args);
+    const char *password = strchr(strstr(url, "://") + 3, ':') + 1;
+    char secret[64];
+    snprintf(secret, sizeof secret, "%.*s", (int)strcspn(password, "@"), password);
+    CHECK(strlen(secret) >= 16);
+
+    fg_result rc = store_meta_open_url(url, NULL, &m, &r);
+    if (rc == FG_OK)
+        rc = store_order_create(m, "ord-1", "s-7", "b-9", NULL, NULL, NULL, &created, &r);
+    snprintf(args, sizeof args, "stop %s", dir);
+    bool stopped = rc == FG_OK && pg_script(args, NULL, 0) == 0;
+    /* Down: the statement fails, its reason names the server without the
+     * password. */
+    fg_result down = stopped ? store_order_get(m, "ord-1", &o, &r) : FG_OK;
+    char down_why[FG_REASON_MAX];
+    snprintf(down_why, sizeof down_why, "%s", r.text);
+    snprintf(args, sizeof args, "start %s %d", dir, port);
+    bool restarted = stopped && pg_script(args, NULL, 0) == 0;
+    /* Up again: the same handle goes on, outside and inside transactions. */
+    fg_result up = restarted ? store_order_get(m, "ord-1", &o, &r) : FG_EIO;
+    fg_result tx = FG_EIO;
+    int n = 0;
+    if (up == FG_OK && (tx = store_meta_begin(m, &r)) == FG_OK &&
+        (tx = store_order_get(m, "ord-1", &o, &r)) == FG_OK &&
+        (tx = store_delivery_create(m, "ord-1", NULL, NULL, &n, &r)) == FG_OK)
+        tx = store_meta_commit(m, &r);
+    store_meta_rollback(m);
+    int64_t reconnects = m ? store_pg_reconnects(store_meta_pg_conn(m)) : 0;
+    store_meta_free(m);
+    snprintf(args, sizeof args, "stop %s", dir);
+    pg_script(args, NULL, 0);
+    snprintf(args, sizeof args, "rm -rf %s", dir);
+    if (system(args) != 0)
+        fprintf(stderr, "# cannot remove %s\n", dir);
+
+    CHECK_INT(rc, FG_OK);
+    CHECK(stopped);
+    CHECK_INT(down, FG_EIO);
+    CHECK(strstr(down_why, "cannot connect to PostgreSQL at postgres://") == down_why);
+    CHECK(strstr(down_why, ":***@127.0.0.1:") != NULL);
+    CHECK(strstr(down_why, secret) == NULL);
+    CHECK(restarted);
+    CHECK_INT(up, FG_OK);
+    CHECK_STR(o.id, "ord-1");
+    CHECK_INT(tx, FG_OK);
+    CHECK_INT(n, 1);
+    CHECK(reconnects >= 1);
 }
