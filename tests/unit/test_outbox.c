@@ -7,11 +7,17 @@
 #include "tests/unit/tap.h"
 #include "tests/unit/store_tmp.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "fcgi/log.h"
 #include "fcgi/outbox.h"
+#include "fcgi/webhook_sig.h"
 #include "storage/audit.h"
 #include "storage/meta.h"
 
@@ -405,6 +411,122 @@ PG_TEST("an outbox claim passes over an event another node holds locked, without
     CHECK(l.items[0].id == a);
     store_outbox_list_release(&l);
     store_meta_free(m);
+    db_close(&d);
+}
+
+/* ---- two senders (fcgi/outbox.c) on one database ---- */
+
+/* A receiver on a loopback port: answers every POST 200 after a short
+ * pause (so both senders are busy at once) and counts each webhook-id. */
+#define SEND_EVENTS 40
+struct receiver {
+    int fd;
+    int port;
+    int64_t first;             /* the first event's id */
+    int count[SEND_EVENTS];    /* deliveries of each event */
+    int other;                 /* requests for no known event */
+    volatile int stop;
+};
+
+static void serve_one(struct receiver *rx, int c)
+{
+    char buf[8192];
+    size_t n = 0;
+    ssize_t k;
+    const char *clen, *id, *end = NULL;
+    while (n < sizeof buf - 1 && (k = read(c, buf + n, sizeof buf - 1 - n)) > 0) {
+        n += (size_t)k;
+        buf[n] = '\0';
+        if ((end = strstr(buf, "\r\n\r\n"))) {
+            clen = strcasestr(buf, "content-length:");
+            size_t want = clen ? strtoul(clen + 15, NULL, 10) : 0;
+            if (n >= (size_t)(end + 4 - buf) + want)
+                break;
+        }
+    }
+    usleep(20000);
+    id = strcasestr(buf, "webhook-id: evt_");
+    long long at = id ? strtoll(id + 16, NULL, 10) - rx->first : -1;
+    if (at >= 0 && at < SEND_EVENTS)
+        __atomic_add_fetch(&rx->count[at], 1, __ATOMIC_SEQ_CST);
+    else
+        __atomic_add_fetch(&rx->other, 1, __ATOMIC_SEQ_CST);
+    static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+    if (write(c, ok, sizeof ok - 1) < 0)
+        rx->other++;
+    close(c);
+}
+
+static void *receive(void *p)
+{
+    struct receiver *rx = p;
+    while (!rx->stop) {
+        struct pollfd pf = {.fd = rx->fd, .events = POLLIN};
+        if (poll(&pf, 1, 100) == 1) {
+            int c = accept(rx->fd, NULL, NULL);
+            if (c >= 0)
+                serve_one(rx, c);
+        }
+    }
+    return NULL;
+}
+
+TEST("two senders on one database POST each event once, and mark it sent")
+{
+    struct db d;
+    fg_reason r = {""};
+    static struct receiver rx;
+    static struct fcgi_config cfg;
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t alen = sizeof a;
+    pthread_t t;
+    fcgi_outbox *s1 = NULL, *s2 = NULL;
+    store_outbox_list l = {0};
+    memset(&rx, 0, sizeof rx);
+    memset(&cfg, 0, sizeof cfg);
+    db_open(&d);
+    for (int i = 0; i < SEND_EVENTS; i++) {
+        int64_t id = 0;
+        CHECK_INT(store_outbox_add(d.m, "file.previewed", "ord-1", BODY, &id, &r), FG_OK);
+        if (i == 0)
+            rx.first = id;
+    }
+    CHECK((rx.fd = socket(AF_INET, SOCK_STREAM, 0)) >= 0);
+    CHECK(bind(rx.fd, (struct sockaddr *)&a, sizeof a) == 0 && listen(rx.fd, 64) == 0);
+    CHECK(getsockname(rx.fd, (struct sockaddr *)&a, &alen) == 0);
+    rx.port = ntohs(a.sin_port);
+    CHECK(pthread_create(&t, NULL, receive, &rx) == 0);
+    CHECK_INT(fcgi_webhook_key_init(&cfg.webhook_key, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", &r),
+              FG_OK);
+    snprintf(cfg.events_url, sizeof cfg.events_url, "http://127.0.0.1:%d/events", rx.port);
+    cfg.events_retry_scale = 1;
+    fcgi_log_set_level(FCGI_LOG_ERROR); /* not a line per event sent */
+    CHECK_INT(fcgi_outbox_start(&cfg, d.path, &s1, &r), FG_OK);
+    CHECK_INT(fcgi_outbox_start(&cfg, d.path, &s2, &r), FG_OK);
+    /* Until every event arrived (at most 20 s), then a second more for
+     * any repeat to show. */
+    int got = 0;
+    for (int w = 0; w < 200 && got < SEND_EVENTS; w++) {
+        usleep(100000);
+        got = 0;
+        for (int i = 0; i < SEND_EVENTS; i++)
+            got += __atomic_load_n(&rx.count[i], __ATOMIC_SEQ_CST) > 0;
+    }
+    usleep(1000000);
+    fcgi_outbox_stop(s1);
+    fcgi_outbox_stop(s2);
+    rx.stop = 1;
+    pthread_join(t, NULL);
+    close(rx.fd);
+    int twice = 0;
+    for (int i = 0; i < SEND_EVENTS; i++)
+        twice += rx.count[i] > 1;
+    CHECK_INT(got, SEND_EVENTS);
+    CHECK_INT(twice, 0);
+    CHECK_INT(rx.other, 0);
+    CHECK_INT(store_outbox_due(d.m, INT64_MAX, 0, &l, &r), FG_OK);
+    CHECK_INT((long long)l.n, 0);
+    store_outbox_list_release(&l);
     db_close(&d);
 }
 
