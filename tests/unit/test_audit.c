@@ -659,3 +659,80 @@ TEST("three handles appending at once, to one chain and their own, while checkpo
     CHECK_INT(raw_int(d.path, "SELECT COUNT(*) FROM audit_heads WHERE seq > checkpointed"), 0);
     db_close(&d);
 }
+
+/* Rewrites checkpoint seq's heads to `heads` and recomputes its hash, as
+ * an attacker who read storage/audit.h would. */
+static void forge_checkpoint(const char *path, int64_t seq, const char *heads)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    store_audit_checkpoint c = {.seq = seq};
+    fg_reason r = {""};
+    char sql[512];
+    CHECK(sqlite3_open(path, &db) == SQLITE_OK);
+    CHECK(sqlite3_prepare_v2(db, "SELECT at, legacy, prev_hash FROM audit_checkpoints"
+                                 " WHERE seq = ?1", -1, &st, NULL) == SQLITE_OK);
+    sqlite3_bind_int64(st, 1, seq);
+    CHECK(sqlite3_step(st) == SQLITE_ROW);
+    snprintf(c.at, sizeof c.at, "%s", (const char *)sqlite3_column_text(st, 0));
+    snprintf(c.legacy, sizeof c.legacy, "%s", (const char *)sqlite3_column_text(st, 1));
+    snprintf(c.prev_hash, sizeof c.prev_hash, "%s", (const char *)sqlite3_column_text(st, 2));
+    sqlite3_finalize(st);
+    c.heads = (char *)heads;
+    CHECK_INT(store_audit_checkpoint_hash(&c, c.hash, &r), FG_OK);
+    snprintf(sql, sizeof sql,
+             UNGUARD_CP "UPDATE audit_checkpoints SET heads = '%s', hash = '%s'"
+                        " WHERE seq = %lld",
+             heads, c.hash, (long long)seq);
+    CHECK(sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK);
+    sqlite3_close(db);
+}
+
+TEST("a checkpoint forged with a recomputed hash is found by the next one, or by its form")
+{
+    struct db d;
+    fg_reason r = {""};
+    store_audit_report rep;
+    char heads[256];
+    /* ord-2 dropped, and checkpoint 1 rewritten to never have named it. */
+    db_open(&d);
+    fill(d.m);
+    checkpoint(d.m, 3);
+    append(d.m, "ord-1", "buyer:b-1", "file.previewed", NULL);
+    checkpoint(d.m, 1);
+    store_audit_list l = {0};
+    CHECK_INT(store_audit_list_get(d.m, NULL, 0, 0, &l, &r), FG_OK);
+    snprintf(heads, sizeof heads, "[[\"\",1,\"%s\"],[\"ord-1\",3,\"%s\"]]", l.items[2].hash,
+             l.items[4].hash);
+    store_audit_list_release(&l);
+    CHECK_INT(raw_exec(d.path, UNGUARD "DELETE FROM audit WHERE chain = 'ord-2';"
+                                       " DELETE FROM audit_heads WHERE chain = 'ord-2';"),
+              SQLITE_OK);
+    forge_checkpoint(d.path, 1, heads);
+    CHECK_INT(store_audit_verify(d.m, &rep, &r), FG_ECORRUPT);
+    CHECK(rep.in_checkpoints);
+    CHECK_INT(rep.first_bad, 2);
+    CHECK(strstr(rep.why, "prev_hash") != NULL);
+    db_close(&d);
+    /* A heads text that is not the one way to write it: refused even with
+     * a good hash (a second spelling could hide a chain from a parser). */
+    static const char *const bad[] = {
+        "[]",
+        "[[\"ord-1\",3,\"x\"]]",
+        "[[\"ord-1\",03,\"0000000000000000000000000000000000000000000000000000000000000000\"]]",
+        "[[\"ord-2\",1,\"0000000000000000000000000000000000000000000000000000000000000000\"],"
+        "[\"ord-1\",1,\"0000000000000000000000000000000000000000000000000000000000000000\"]]",
+        "[[\"ord-1\", 1,\"0000000000000000000000000000000000000000000000000000000000000000\"]]",
+        "[[\"ord-1\",1,\"0000000000000000000000000000000000000000000000000000000000000000\"]] ",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        db_open(&d);
+        fill(d.m);
+        checkpoint(d.m, 3);
+        forge_checkpoint(d.path, 1, bad[i]);
+        CHECK_INT(store_audit_verify(d.m, &rep, &r), FG_ECORRUPT);
+        if (!strstr(rep.why, "malformed"))
+            TAP_FAIL("heads %zu: %s", i, rep.why);
+        db_close(&d);
+    }
+}
