@@ -22,7 +22,8 @@ try:
     sha = files["photo.png"]["sha256"]
     admin = c.token("admin", "ops")
     for node in c.nodes:
-        for path in ("/_s3/sha256/%s" % sha, "/_s3/%s/sha256/%s" % ("filigrane", sha),
+        for path in ("/_s3/sha256/%s/%s/%s" % (sha[:2], sha[2:4], sha),
+                     "/_s3/%s/sha256/%s/%s/%s" % ("filigrane", sha[:2], sha[2:4], sha),
                      "/_s3/", "/_blobs/sha256/%s/%s/%s" % (sha[:2], sha[2:4], sha)):
             r = node.get(path, token=admin)
             check("node %d: the internal location %s cannot be reached from outside"
@@ -49,7 +50,7 @@ try:
     check("the cluster's S3 settings are known (s3.env)", bool(endpoint), s3)
     if endpoint:
         port = int(endpoint.rsplit(":", 1)[1].split("/")[0])
-        status, body = http_get(port, "/%s/sha256/%s" % (bucket, sha))
+        status, body = http_get(port, "/%s/sha256/%s/%s/%s" % (bucket, sha[:2], sha[2:4], sha))
         print("# known gap: an unsigned GET of an original from the S3 server answers %d%s"
               % (status, " with the original" if body == photo else ""))
 finally:
