@@ -45,6 +45,13 @@ def missing():
     for part in ("pg.sh", "s3-server.sh", "run-cluster.sh"):
         if not os.access(os.path.join(TOP, "scripts", part), os.X_OK):
             return "scripts/%s is not in this tree" % part
+    for src, what in (("storage/meta_pg.c", "PostgreSQL metadata store"),
+                      ("storage/blob_s3.c", "S3 blob store")):
+        if not os.path.exists(os.path.join(TOP, src)):
+            return "this tree has no %s (%s)" % (what, src)
+    if not os.path.exists(os.path.join(TOP, "tests", "e2e", "node_modules", "@20minutes",
+                                       "s3rver")):
+        return "s3rver is not installed (make deps)"
     if subprocess.run([os.path.join(TOP, "scripts", "pg.sh"), "bindir"],
                       capture_output=True).returncode != 0:
         return "PostgreSQL's server binaries are not installed (make deps)"
