@@ -10,12 +10,14 @@
  *                        orders, deliveries, files, webhooks, outbox
  *                        (insert, update, and a plain outbox_due),
  *                        blob refs, idempotency keys, purges, audit
- *   storage/jobs_pg.c    store_pg_job_ops (storage/jobs_impl.h): claims
- *                        with FOR UPDATE SKIP LOCKED
+ *   storage/audit_migrate_pg.c  schema step 9's move of a global audit
+ *                        chain into per-order chains
+ *   storage/jobs_pg.c    store_pg_job_ops (storage/jobs_impl.h): job
+ *                        claims with FOR UPDATE SKIP LOCKED, and the
+ *                        outbox's claim across nodes (outbox_claim,
+ *                        outbox_release: one sender per try); outbox_due
+ *                        in meta_pg.c stays the plain "what is due" read
  *   storage/uploads_pg.c store_pg_upload_ops (storage/uploads_impl.h)
- *   the outbox claim across nodes (outbox_due reworked into a claim, so
- *   one node sends an event per try) belongs with jobs_pg.c; until it
- *   lands meta_pg.c's outbox_due is the plain "what is due" read.
  *
  * Concurrency rules every file here follows (storage/meta_pg.c's head
  * comment says why): write transactions are READ COMMITTED, read ones

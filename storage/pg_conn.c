@@ -1,7 +1,9 @@
 /* One PostgreSQL connection with reconnection (storage/pg_conn.h). */
 #include "storage/pg_conn.h"
 
+#include <ctype.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -160,7 +162,8 @@ fg_result store_pg_connect(const char *url, store_pg **out, fg_reason *r)
     const char *const keys[] = {"connect_timeout", "application_name", "dbname",
                                 "client_encoding", "options", NULL};
     const char *const vals[] = {STORE_PG_CONNECT_TIMEOUT, "filigrane", url, "UTF8",
-                                "-c TimeZone=UTC", NULL};
+                                "-c TimeZone=UTC -c lock_timeout=" STORE_PG_LOCK_TIMEOUT_MS,
+                                NULL};
     pg->conn = PQconnectdbParams(keys, vals, 1);
     if (!pg->conn || PQstatus(pg->conn) != CONNECTION_OK) {
         conn_reason(pg->conn, why, sizeof why);
@@ -229,6 +232,31 @@ static bool lost(const store_pg *pg)
     return PQstatus(pg->conn) != CONNECTION_OK;
 }
 
+/* An idle connection has nothing to read. If it has, the server sent its
+ * last words (a restart's "terminating connection") and closed it: let
+ * libpq read them, so the loss is known before a statement is sent. */
+static void probe(store_pg *pg)
+{
+    for (int i = 0; i < 4 && !lost(pg); i++) {
+        struct pollfd p = {.fd = PQsocket(pg->conn), .events = POLLIN};
+        if (p.fd < 0 || poll(&p, 1, 0) <= 0)
+            return;
+        if (!PQconsumeInput(pg->conn))
+            return;
+    }
+}
+
+/* A statement that may run again after a loss in flight: it reads, or it
+ * begins a transaction. A write whose reply was lost may have been
+ * committed by the server; running it twice would count a download
+ * twice or record an event twice. */
+static bool repeatable(const char *sql)
+{
+    while (isspace((unsigned char)*sql))
+        sql++;
+    return strncasecmp(sql, "SELECT", 6) == 0 || strncasecmp(sql, "BEGIN", 5) == 0;
+}
+
 /* Maps a failed result (or its absence) to a code and a reason. */
 static fg_result result_fail(store_pg *pg, const PGresult *res, const char *what,
                              fg_reason *r)
@@ -239,7 +267,7 @@ static fg_result result_fail(store_pg *pg, const PGresult *res, const char *what
         return fg_fail(r, FG_EIO, "cannot %s: connection to PostgreSQL lost", what);
     if (state && strcmp(state, "40001") == 0)
         return fg_fail(r, FG_EIO, "cannot %s: conflict, try again", what);
-    if (state && strcmp(state, "40P01") == 0)
+    if (state && (strcmp(state, "40P01") == 0 || strcmp(state, "55P03") == 0))
         return fg_fail(r, FG_EIO, "cannot %s: conflict, try again", what);
     const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
     char why[FG_REASON_MAX];
@@ -316,24 +344,29 @@ fg_result store_pg_exec(store_pg *pg, const char *sql, int nparams,
         *res = NULL;
     if (pg->in_tx && pg->tx_lost)
         return fg_fail(r, FG_EIO, "cannot %s: connection to PostgreSQL lost", what);
-    /* A connection found dead before the statement: outside a transaction
-     * nothing is lost by reconnecting first. */
-    if (!pg->in_tx && lost(pg) && !reconnect(pg))
-        goto conn_fail;
+    /* A connection found dead before the statement (the server restarted
+     * while it was idle): outside a transaction nothing is lost by
+     * reconnecting first, and the statement runs once, on the new one. */
+    if (!pg->in_tx) {
+        probe(pg);
+        if (lost(pg) && !reconnect(pg))
+            goto conn_fail;
+    }
     got = run_once(pg, sql, nparams, params);
     if (!good(got) && lost(pg)) {
         if (pg->in_tx) {
             pg->tx_lost = true;
-        } else {
-            /* Lost outside a transaction: the statement committed on its
-             * own or not at all; every such statement here is safe to run
-             * again (guarded or idempotent). One retry, not a loop. */
+        } else if (repeatable(sql)) {
+            /* Lost in flight outside a transaction: a read or a begin
+             * runs again on a new connection. One retry, not a loop. */
             PQclear(got);
             got = NULL;
             if (!reconnect(pg))
                 goto conn_fail;
             got = run_once(pg, sql, nparams, params);
         }
+        /* A write lost in flight is reported, not repeated: the next
+         * statement reconnects. */
     }
     if (!good(got)) {
         rc = result_fail(pg, got, what, r);

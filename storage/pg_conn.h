@@ -5,19 +5,26 @@
  * (storage/meta.h): libpq connections are not shared between threads.
  *
  * Reconnection: when the server goes away (restart, failover, an idle
- * connection cut), a statement run outside a transaction reconnects once
- * and runs again; it was not applied, or it was applied and committed on
- * its own, and every statement the backend runs outside a transaction is
- * safe to repeat or guarded by its WHERE. Inside a transaction the work
- * before the loss is gone with it: the statement fails with FG_EIO and
- * the caller's transaction is over (store_pg_rollback, then a new begin
- * reconnects).
+ * connection cut), a statement outside a transaction reconnects once and
+ * runs:
+ * - a connection found dead before the statement is sent (the server
+ *   closed it while idle: a restart) is replaced first, and the statement
+ *   runs once, on the new one;
+ * - a connection lost while the statement was in flight: a read (SELECT)
+ *   or a BEGIN runs again on a new connection; a write fails with FG_EIO
+ *   "connection to PostgreSQL lost", because the server may have committed
+ *   it before the reply was lost, and running it twice would count a
+ *   download or record an event twice. The next statement reconnects.
+ * Inside a transaction the work before the loss is gone with it: the
+ * statement fails with FG_EIO and the caller's transaction is over
+ * (store_pg_rollback, then a new begin reconnects).
  *
  * Errors map to the program's codes from the SQLSTATE:
  *   23505 unique_violation           FG_ESTATE
  *   23503 foreign_key_violation      FG_ENOTFOUND
  *   40001 serialization_failure,
- *   40P01 deadlock_detected          FG_EIO "conflict, try again"
+ *   40P01 deadlock_detected,
+ *   55P03 lock_not_available         FG_EIO "conflict, try again"
  *   anything else                    FG_EIO "cannot WHAT: <server message>"
  * An error inside a transaction aborts it in PostgreSQL (every later
  * statement fails with 25P02 until the rollback): a backend writes its
@@ -46,6 +53,12 @@ typedef struct store_pg store_pg;
  * the URL says connect_timeout itself. */
 #define STORE_PG_CONNECT_TIMEOUT "10"
 
+/* Milliseconds a statement waits for a row lock (lock_timeout) before it
+ * fails as a conflict to try again: as SQLite's busy timeout, long enough
+ * for a writer of the same order to finish its transaction, short enough
+ * that a stuck lock surfaces as an error, not a hung request. */
+#define STORE_PG_LOCK_TIMEOUT_MS "5000"
+
 /* True if url starts with postgres:// or postgresql://. Can't fail. */
 bool store_pg_url_is_pg(const char *url);
 
@@ -55,8 +68,9 @@ bool store_pg_url_is_pg(const char *url);
 void store_pg_redact_url(const char *url, char *out, size_t cap);
 
 /* Connects to url (postgres:// or postgresql://, libpq's URI syntax).
- * Sessions run with client_encoding UTF8, TimeZone UTC and libpq's
- * notices silenced. FG_EUSAGE for a URL that is not postgres:// or is
+ * Sessions run with client_encoding UTF8, TimeZone UTC, lock_timeout
+ * STORE_PG_LOCK_TIMEOUT_MS (these three whatever the URL says) and
+ * libpq's notices silenced. FG_EUSAGE for a URL that is not postgres:// or is
  * over STORE_PG_URL_MAX - 8 bytes; FG_EIO "cannot connect to PostgreSQL
  * at <redacted url>: <libpq's reason>" otherwise. On success *out is the
  * caller's (store_pg_free); on failure *out is NULL. */

@@ -372,7 +372,11 @@ fg_result store_pg_migrate_to(store_pg *pg, int target, fg_reason *r)
                        have, store_pg_schema_latest());
     if ((rc = store_pg_begin(pg, true, r)))
         return rc;
-    if ((rc = store_pg_exec(pg, "SELECT pg_advisory_xact_lock(" MIGRATE_LOCK ")", 0, NULL,
+    /* Another node may be migrating a large database: wait for it as long
+     * as it takes, not the request path's lock timeout. */
+    if ((rc = store_pg_exec(pg, "SET LOCAL lock_timeout = 0", 0, NULL, NULL,
+                            "lock the database for migration", r)) ||
+        (rc = store_pg_exec(pg, "SELECT pg_advisory_xact_lock(" MIGRATE_LOCK ")", 0, NULL,
                             NULL, "lock the database for migration", r)) ||
         (rc = exec_script(pg,
                           "CREATE TABLE IF NOT EXISTS schema_version ("

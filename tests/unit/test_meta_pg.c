@@ -1051,3 +1051,195 @@ TEST("after the server restarts, the handle reconnects; while it is down, a clea
     CHECK_INT(n, 1);
     CHECK(reconnects >= 1);
 }
+
+/* ---- a deadlock is a conflict to try again ---- */
+
+struct locker {
+    store_meta *m;
+    const char *first, *second;
+    fg_result rc;
+    char why[FG_REASON_MAX];
+};
+
+static void *lock_two(void *p)
+{
+    struct locker *x = p;
+    fg_reason r = {""};
+    if ((x->rc = store_meta_begin(x->m, &r)) ||
+        (x->rc = store_meta_pg_lock_order(x->m, x->first, &r)))
+        goto out;
+    usleep(200 * 1000);
+    if ((x->rc = store_meta_pg_lock_order(x->m, x->second, &r)))
+        goto out;
+    x->rc = store_meta_commit(x->m, &r);
+out:
+    snprintf(x->why, sizeof x->why, "%s", r.text);
+    store_meta_rollback(x->m);
+    return NULL;
+}
+
+PG_TEST("two transactions locking two orders crosswise: one is told to try again")
+{
+    struct db d;
+    db_open(&d);
+    mk_order(d.m, "ord-a");
+    mk_order(d.m, "ord-b");
+    store_meta *other = db_handle(&d);
+    struct locker x = {.m = d.m, .first = "ord-a", .second = "ord-b"};
+    struct locker y = {.m = other, .first = "ord-b", .second = "ord-a"};
+    pthread_t tx, ty;
+    CHECK(pthread_create(&tx, NULL, lock_two, &x) == 0);
+    CHECK(pthread_create(&ty, NULL, lock_two, &y) == 0);
+    pthread_join(tx, NULL);
+    pthread_join(ty, NULL);
+    /* PostgreSQL breaks the cycle: exactly one fails, with 40P01 mapped
+     * to a retryable conflict; the other commits. */
+    CHECK_INT((x.rc == FG_OK) + (y.rc == FG_OK), 1);
+    struct locker *lost = x.rc == FG_OK ? &y : &x;
+    CHECK_INT(lost->rc, FG_EIO);
+    CHECK(strstr(lost->why, "conflict, try again") != NULL);
+    CHECK_STR(store_pg_sqlstate(store_meta_pg_conn(lost->m)), "40P01");
+    /* The loser's handle works on. */
+    store_order o;
+    fg_reason r;
+    CHECK_INT(store_order_get(lost->m, "ord-a", &o, &r), FG_OK);
+    store_meta_free(other);
+    db_close(&d);
+}
+
+/* ---- a write lost in flight is reported, never run twice ---- */
+
+struct counter {
+    store_meta *m;
+    const char *file;
+    fg_result rc;
+    char why[FG_REASON_MAX];
+};
+
+static void *count_view(void *p)
+{
+    struct counter *x = p;
+    fg_reason r = {""};
+    int64_t after = 0;
+    x->rc = store_file_count(x->m, x->file, STORE_COUNT_BUYER_VIEW, &after, &r);
+    snprintf(x->why, sizeof x->why, "%s", r.text);
+    return NULL;
+}
+
+PG_TEST("a counter update whose connection dies in flight fails, and is not counted twice")
+{
+    struct db d;
+    fg_reason r;
+    int n = 0;
+    char id[STORE_FILE_ID_MAX], sql[256];
+    db_open(&d);
+    mk_order(d.m, "ord-1");
+    CHECK_INT(store_delivery_create(d.m, "ord-1", NULL, NULL, &n, &r), FG_OK);
+    store_file f = {.order_id = "ord-1", .delivery = 1, .name = "a.jpg", .size = 3,
+                    .mime = "image/jpeg", .kind = "image", .preview = "processing"};
+    memset(f.sha256, 'a', 64);
+    CHECK_INT(store_file_add(d.m, &f, id, &r), FG_OK);
+    /* Another node holds the file's row, so the update waits in flight. */
+    PGconn *holder = db_raw_pg(&d);
+    db_raw_exec(holder, "BEGIN");
+    snprintf(sql, sizeof sql, "SELECT 1 FROM files WHERE id = '%s' FOR UPDATE", id);
+    db_raw_exec(holder, sql);
+    store_meta *m = db_handle(&d);
+    int pid = PQbackendPID(store_pg_conn_ptr(store_meta_pg_conn(m)));
+    struct counter x = {.m = m, .file = id};
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, count_view, &x) == 0);
+    /* Wait until it is blocked on the row, then end its session. */
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM pg_stat_activity WHERE pid = %d AND wait_event_type = 'Lock'",
+             pid);
+    for (int i = 0; i < 300 && raw_num(d.url, sql) != 1; i++)
+        usleep(10000);
+    CHECK_INT(raw_num(d.url, sql), 1);
+    snprintf(sql, sizeof sql, "SELECT pg_terminate_backend(%d)", pid);
+    CHECK(raw(d.url, sql, NULL, 0));
+    pthread_join(t, NULL);
+    db_raw_exec(holder, "COMMIT");
+    PQfinish(holder);
+    CHECK_INT(x.rc, FG_EIO);
+    CHECK(strstr(x.why, "lost") != NULL);
+    store_file got;
+    CHECK_INT(store_file_get(d.m, id, &got, &r), FG_OK);
+    CHECK_INT(got.buyer_views, 0);
+    /* The next statement on that handle reconnects and counts once. */
+    int64_t after = 0;
+    CHECK_INT(store_file_count(m, id, STORE_COUNT_BUYER_VIEW, &after, &r), FG_OK);
+    CHECK_INT(after, 1);
+    store_meta_free(m);
+    db_close(&d);
+}
+
+struct sleeper {
+    store_pg *pg;
+    fg_result rc;
+};
+
+static void *sleep_once(void *p)
+{
+    struct sleeper *s = p;
+    fg_reason r;
+    s->rc = store_pg_exec(s->pg, "SELECT pg_sleep(0.3)", 0, NULL, NULL, "sleep", &r);
+    return NULL;
+}
+
+PG_TEST("a read whose connection dies in flight runs again on a new connection")
+{
+    struct db d;
+    fg_reason r;
+    char sql[256];
+    db_open(&d);
+    mk_order(d.m, "ord-1");
+    store_meta *m = db_handle(&d);
+    store_pg *pg = store_meta_pg_conn(m);
+    int pid = PQbackendPID(store_pg_conn_ptr(pg));
+    /* pg_sleep in flight: ended from outside, then run again. */
+    struct sleeper s = {.pg = pg};
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, sleep_once, &s) == 0);
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM pg_stat_activity WHERE pid = %d AND state = 'active'", pid);
+    for (int i = 0; i < 300 && raw_num(d.url, sql) != 1; i++)
+        usleep(10000);
+    snprintf(sql, sizeof sql, "SELECT pg_terminate_backend(%d)", pid);
+    CHECK(raw(d.url, sql, NULL, 0));
+    pthread_join(t, NULL);
+    CHECK_INT(s.rc, FG_OK);
+    CHECK_INT(store_pg_reconnects(pg), 1);
+    store_order o;
+    CHECK_INT(store_order_get(m, "ord-1", &o, &r), FG_OK);
+    store_meta_free(m);
+    db_close(&d);
+}
+
+PG_TEST("a row lock held past the lock timeout fails the waiter as a conflict, not a hang")
+{
+    struct db d;
+    fg_reason r;
+    store_order o;
+    db_open(&d);
+    mk_order(d.m, "ord-1");
+    PGconn *holder = db_raw_pg(&d);
+    db_raw_exec(holder, "BEGIN");
+    db_raw_exec(holder, "SELECT 1 FROM orders WHERE id = 'ord-1' FOR UPDATE");
+    double t0 = now_s();
+    CHECK_INT(store_meta_begin(d.m, &r), FG_OK);
+    fg_result rc = store_order_get(d.m, "ord-1", &o, &r);
+    double waited = now_s() - t0;
+    store_meta_rollback(d.m);
+    db_raw_exec(holder, "ROLLBACK");
+    PQfinish(holder);
+    CHECK_INT(rc, FG_EIO);
+    CHECK(strstr(r.text, "conflict, try again") != NULL);
+    CHECK_STR(store_pg_sqlstate(store_meta_pg_conn(d.m)), "55P03");
+    CHECK(waited > 4.5 && waited < 8.0);
+    /* Released: the same read goes through. */
+    CHECK_INT(store_meta_begin(d.m, &r), FG_OK);
+    CHECK_INT(store_order_get(d.m, "ord-1", &o, &r), FG_OK);
+    CHECK_INT(store_meta_commit(d.m, &r), FG_OK);
+    db_close(&d);
+}
