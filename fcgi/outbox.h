@@ -1,6 +1,8 @@
 /* Outgoing events to the order system (DESIGN, "Outgoing events"): written
  * to the durable outbox (storage/meta.h) in the transaction of their cause,
- * then POSTed by one sender thread with libcurl, signed with Standard
+ * then POSTed by a sender thread with libcurl (one per worker; senders
+ * sharing a store claim what they send, so each try is made once),
+ * signed with Standard
  * Webhooks headers under the same secret as the incoming webhooks.
  *
  * Delivery is at least once: webhook-id is "evt_<outbox id>", the same on
@@ -38,9 +40,11 @@ long long fcgi_outbox_retry_delay(int attempts, int scale);
 typedef struct fcgi_outbox fcgi_outbox;
 
 /* Starts the sender: one thread with its own metadata handle on db_path
- * (a SQLite file or a postgres:// URL: store_meta_open_db),
- * which every second takes the due events and sends them to
- * cfg->events_url (cfg must be set and outlive the sender). On failure
+ * (a SQLite file or a postgres:// URL: store_meta_open_db), which
+ * claims due events one at a time (store_outbox_claim; every second when
+ * none is due) and sends them to cfg->events_url (cfg must be set and
+ * outlive the sender). Several senders may share one store (the nodes of
+ * a cluster): each try is made by one of them. On failure
  * (FG_EIO: the database, libcurl or the thread) nothing is left running
  * and *out is NULL. Call from the main thread (it initialises libcurl). */
 FG_MUST_CHECK fg_result fcgi_outbox_start(const struct fcgi_config *cfg,

@@ -361,9 +361,10 @@ FG_MUST_CHECK fg_result store_webhook_record(store_meta *m,
 /* ---- the outbox of outgoing events ----
  *
  * Events for the order system (DESIGN, "Outgoing events") are written
- * here in the transaction of their cause and sent later by one sender
- * (fcgi/outbox.c), so an event exists if and only if its cause committed,
- * and survives restarts until it is sent or given up. */
+ * here in the transaction of their cause and sent later by a sender
+ * (fcgi/outbox.c; one per worker, each claiming what it sends), so an
+ * event exists if and only if its cause committed, and survives restarts
+ * until it is sent or given up. */
 
 #define STORE_OUTBOX_PENDING "pending"
 #define STORE_OUTBOX_SENT "sent"

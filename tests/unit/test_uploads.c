@@ -10,6 +10,7 @@
 
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -203,5 +204,74 @@ DB_TEST("the sweep removes a data file left without a row once it is an hour old
     CHECK(access(p2, F_OK) == 0);  /* new: a creation may be under way */
     CHECK(access(other, F_OK) == 0); /* not an upload's name */
     store_blob_free(b);
+    db_close(&d);
+}
+
+/* ---- one upload resumed on two nodes at once (PostgreSQL) ---- */
+
+struct advancer {
+    store_meta *m;
+    const char *state;
+    fg_result rc;
+    volatile int done;
+};
+
+static void *advance_0_to_10(void *p)
+{
+    struct advancer *a = p;
+    fg_reason r = {""};
+    a->rc = store_upload_advance(a->m, ID1, 0, 10, a->state, a->state, T0 + 5, &r);
+    a->done = 1;
+    return NULL;
+}
+
+/* Node A's chunk holds the row (its UPDATE is not committed yet) when
+ * node B's chunk for the same offset arrives: B waits for A, then sees
+ * the offset A wrote (READ COMMITTED re-checks "received = 0") and is
+ * refused; had A rolled back, B would have gone through. Either way one
+ * chunk counts, never both. */
+PG_TEST("two nodes advancing one upload from the same offset: the second waits, then counts only if the first did not")
+{
+    struct db d;
+    store_upload u, got;
+    fg_sha256 h;
+    char st[FG_SHA256_STATE_HEX_MAX], sql[256];
+    fg_reason r = {""};
+    pthread_t t;
+    static struct advancer a;
+    db_open(&d);
+    make(&u, ID1, "ord-1", T0);
+    CHECK_INT(store_upload_insert(d.m, &u, &r), FG_OK);
+    fg_sha256_init(&h);
+    fg_sha256_update(&h, "0123456789", 10);
+    fg_sha256_save(&h, st);
+    store_meta *m = db_handle(&d);
+    for (int commit = 1; commit >= 0; commit--) {
+        PGconn *node_a = db_raw_pg(&d);
+        db_raw_exec(node_a, "BEGIN");
+        snprintf(sql, sizeof sql,
+                 "UPDATE uploads SET received = 10 WHERE id = '%s' AND received = 0", ID1);
+        db_raw_exec(node_a, sql);
+        memset(&a, 0, sizeof a);
+        a.m = m;
+        a.state = st;
+        CHECK(pthread_create(&t, NULL, advance_0_to_10, &a) == 0);
+        usleep(300000);
+        int waited = !a.done; /* B is held by A's row lock */
+        db_raw_exec(node_a, commit ? "COMMIT" : "ROLLBACK");
+        PQfinish(node_a);
+        pthread_join(t, NULL);
+        CHECK(waited);
+        CHECK_INT(a.rc, commit ? FG_ESTATE : FG_OK);
+        CHECK_INT(store_upload_get(d.m, ID1, &got, &r), FG_OK);
+        CHECK(got.offset == 10);
+        /* B's hash state was written only when B's chunk counted. */
+        CHECK(commit ? strcmp(got.sha_state, st) != 0 : strcmp(got.sha_state, st) == 0);
+        if (commit) { /* back to offset 0 for the rollback round */
+            snprintf(sql, sizeof sql, "UPDATE uploads SET received = 0 WHERE id = '%s'", ID1);
+            db_exec(&d, sql);
+        }
+    }
+    store_meta_free(m);
     db_close(&d);
 }
