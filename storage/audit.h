@@ -63,9 +63,9 @@
  * is only read, by the migration (store_audit_hash_v1).
  *
  * Backends only store and return rows (storage/meta_impl.h); the chain
- * logic lives in storage/audit.c and storage/audit_verify.c. SQLite also refuses UPDATE and DELETE on
- * the entries and checkpoints with triggers, so they are not broken by
- * accident. */
+ * logic lives in storage/audit.c and storage/audit_verify.c. SQLite also
+ * refuses UPDATE and DELETE on the entries and checkpoints with triggers,
+ * so they are not broken by accident. */
 #ifndef STORE_AUDIT_H
 #define STORE_AUDIT_H
 
