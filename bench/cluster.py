@@ -6,7 +6,7 @@ two nodes; scripts/run-cluster.sh), in one run, on the same machine.
      buyer (each one a counted download: a write to the database, then
      X-Accel-Redirect to a file or, on the cluster, to S3 through nginx).
   2. Upload MB/s: one raw upload of BENCH_UPLOAD_MB (default 256) MB.
-  3. Previews per minute: one delivery of BENCH_PREVIEWS (default 16)
+  3. Previews per minute: one delivery of BENCH_PREVIEWS (default 40)
      photos, from the 201 to "ready"; the cluster with two nodes, then with
      node 2 stopped.
 
@@ -32,7 +32,7 @@ from cluster import Cluster, missing, processes_under  # noqa: E402
 SECS = int(os.environ.get("WRK_SECONDS", "8"))
 CONNS = int(os.environ.get("WRK_CONNECTIONS", "16"))
 UPLOAD_MB = int(os.environ.get("BENCH_UPLOAD_MB", "256"))
-NPREV = int(os.environ.get("BENCH_PREVIEWS", "16"))
+NPREV = int(os.environ.get("BENCH_PREVIEWS", "40"))
 TICK = os.sysconf("SC_CLK_TCK")
 
 # The benchmark's own services must not print TAP lines.
@@ -166,6 +166,9 @@ def previews(label, root, svc, order, photos, rows):
 
 
 def main():
+    # Stopped (make bench interrupted), the finally clauses below still
+    # stop the service and the cluster: nothing is left running.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     why = missing()
     if why:
         print("### Cluster\n\nnot run: " + why)
