@@ -263,6 +263,25 @@ class Cluster(Service):
             pass
         return out
 
+    def s3(self, method, key, headers=()):
+        """A request signed with the cluster's S3 key (curl's SigV4; the key
+        goes through curl's config on stdin, not argv): (status, the
+        answer's head as text)."""
+        s3 = self.s3_settings()
+        args = ["curl", "-s", "-o", "/dev/null", "-D", "-", "-X", method, "--aws-sigv4",
+                "aws:amz:%s:s3" % s3.get("FILIGRANE_S3_REGION", "us-east-1"), "-K", "-",
+                "-H", "x-amz-content-sha256: UNSIGNED-PAYLOAD"]
+        for h in headers:
+            args += ["-H", h]
+        if method == "HEAD":
+            args[args.index("-X"):args.index("-X") + 2] = ["-I"]
+        args.append("%s/%s/%s" % (s3["FILIGRANE_S3_ENDPOINT"], s3["FILIGRANE_S3_BUCKET"], key))
+        p = subprocess.run(args, capture_output=True, text=True,
+                           input='user = "%s:%s"\n' % (s3["FILIGRANE_S3_ACCESS_KEY_ID"],
+                                                        s3["FILIGRANE_S3_SECRET_ACCESS_KEY"]))
+        m = re.match(r"HTTP/[\d.]+ (\d+)", p.stdout)
+        return (int(m.group(1)) if m else None), p.stdout
+
     def sql(self, query):
         """Runs QUERY with psql on the cluster's database; rows as lists
         of strings. The password goes through the environment, not argv."""

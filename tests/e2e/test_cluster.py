@@ -10,7 +10,6 @@ import hashlib
 import json
 import os
 import re
-import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -44,23 +43,14 @@ def holds(paths, data):
 
 def store_answers_suffix_from_zero(c, sha):
     """Whether the S3 server itself answers a signed "Range: bytes=-100"
-    with the first bytes (s3rver does), asked with curl's SigV4 (the key
-    goes through curl's config on stdin, not argv)."""
-    s3 = c.s3_settings()
-    if not sha or not s3.get("FILIGRANE_S3_ENDPOINT"):
+    with the first bytes (s3rver does)."""
+    if not sha or not c.s3_settings().get("FILIGRANE_S3_ENDPOINT"):
         return False
     # DESIGN names the key sha256/<hex>; storage/blob_s3.c fans it out
     # as sha256/ab/cd/<hex>: either is asked.
     for key in ("sha256/%s/%s/%s" % (sha[:2], sha[2:4], sha), "sha256/" + sha):
-        p = subprocess.run(
-            ["curl", "-s", "-o", "/dev/null", "-D", "-", "--aws-sigv4",
-             "aws:amz:%s:s3" % s3.get("FILIGRANE_S3_REGION", "us-east-1"), "-K", "-",
-             "-H", "x-amz-content-sha256: UNSIGNED-PAYLOAD", "-H", "Range: bytes=-100",
-             "%s/%s/%s" % (s3["FILIGRANE_S3_ENDPOINT"], s3["FILIGRANE_S3_BUCKET"], key)],
-            input='user = "%s:%s"\n' % (s3["FILIGRANE_S3_ACCESS_KEY_ID"],
-                                         s3["FILIGRANE_S3_SECRET_ACCESS_KEY"]),
-            capture_output=True, text=True)
-        if re.search(r"(?im)^content-range: bytes 0-", p.stdout):
+        _, head = c.s3("GET", key, ["Range: bytes=-100"])
+        if re.search(r"(?im)^content-range: bytes 0-", head):
             return True
     return False
 
