@@ -49,9 +49,11 @@ base=$("$top/scripts/data-dir.sh" "$top")
 mkdir -p "$base/cluster"
 root=$(cd "$base/cluster" && pwd)
 
-# The URL with its password replaced: the only form ever printed.
+# The URL with its password replaced, in the user part and in a
+# password= parameter (libpq takes both): the only form ever printed.
 hide_password() {
-    printf '%s\n' "$1" | sed 's|^\([a-z]*://[^:/@]*\):[^@]*@|\1:***@|'
+    printf '%s\n' "$1" |
+        sed -e 's|^\([a-z]*://[^:/@?#]*\):[^/?#]*@|\1:***@|' -e 's|\([?&]password=\)[^&#]*|\1***|g'
 }
 
 # ---- the secrets both nodes share (a token minted for one is good on
@@ -112,7 +114,7 @@ stop() { # EXIT-STATUS
         "$top/scripts/s3-server.sh" stop "$root/s3" >/dev/null 2>>"$root/s3.log" ||
             echo "filigrane cluster: the S3 server did not stop cleanly (see $root/s3.log)" >&2
     fi
-    if [ -n "$pg_started" ]; then
+    if [ -n "$pg_started" ] && [ -f "$root/pg/data/postmaster.pid" ]; then
         "$top/scripts/pg.sh" stop "$root/pg" >/dev/null 2>>"$root/pg.log" ||
             echo "filigrane cluster: PostgreSQL did not stop cleanly (see $root/pg.log)" >&2
     fi
