@@ -135,14 +135,13 @@ try:
     check("leaving no process behind (unreachable PostgreSQL)", not left, left)
     # libpq also takes the password as a parameter, and an unencoded "@"
     # in it: neither is printed.
-    for form in ("postgres://filigrane@127.0.0.1:%d/filigrane?sslmode=disable&password=%s",
-                 "postgres://filigrane:%s@@127.0.0.1:%d/filigrane"):
+    for what, make in (("a parameter", lambda pw: "postgres://filigrane@127.0.0.1:%d/filigrane"
+                        "?sslmode=disable&password=%s" % (closed, pw)),
+                       ("an odd user part", lambda pw: "postgres://filigrane:%s@@127.0.0.1:%d"
+                        "/filigrane" % (pw, closed))):
         pw2 = "pw-" + uuid.uuid4().hex
-        url2 = form % ((closed, pw2) if form.count("%d") and form.index("%d") < form.index("%s")
-                       else (pw2, closed))
-        rc, out, logs, left = managed(c, {"FILIGRANE_DATABASE_URL": url2})
-        check("with the password in %s form, unreachable: no start, the password nowhere"
-              % ("a parameter" if "?" in form else "an odd user part"),
+        rc, out, logs, left = managed(c, {"FILIGRANE_DATABASE_URL": make(pw2)})
+        check("with the password in %s, unreachable: no start, the password nowhere" % what,
               rc not in (None, 0) and pw2 not in out + logs and "***" in out, (rc, out))
     u = urllib.parse.urlsplit(c.database_url())
     wrong = "postgres://%s:%s@%s:%d%s" % (u.username, pg_pw, u.hostname, u.port, u.path)
