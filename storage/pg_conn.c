@@ -19,11 +19,16 @@ struct store_pg {
     char url_shown[STORE_PG_URL_MAX]; /* redacted, for messages */
     bool in_tx;
     bool tx_lost; /* the connection died inside the open transaction */
+    /* The BEGIN of the open transaction while it is not sent yet: it
+     * goes out with the transaction's first statement, in one round
+     * trip (NULL once sent). */
+    const char *begin_sql;
     char sqlstate[6];
     int64_t reconnects;
+    int64_t trips; /* round trips to the server, for tests */
     struct {
         char *sql;
-        char name[12];
+        char name[16];
     } cache[STMT_CACHE];
     int ncache;
 };
@@ -210,6 +215,11 @@ int64_t store_pg_reconnects(const store_pg *pg)
     return pg->reconnects;
 }
 
+int64_t store_pg_round_trips(const store_pg *pg)
+{
+    return pg->trips;
+}
+
 PGconn *store_pg_conn_ptr(store_pg *pg)
 {
     return pg->conn;
@@ -294,8 +304,9 @@ static const char *prepared(store_pg *pg, const char *sql, int nparams, PGresult
             return pg->cache[i].name;
     if (pg->ncache == STMT_CACHE)
         return NULL;
-    char name[12];
+    char name[16];
     snprintf(name, sizeof name, "fg%d", pg->ncache);
+    pg->trips++;
     PGresult *p = PQprepare(pg->conn, name, sql, nparams, NULL);
     if (!p || PQresultStatus(p) != PGRES_COMMAND_OK) {
         *res = p;
@@ -307,6 +318,7 @@ static const char *prepared(store_pg *pg, const char *sql, int nparams, PGresult
         /* Prepared but not remembered: deallocate so the name is free. */
         char drop[32];
         snprintf(drop, sizeof drop, "DEALLOCATE %s", name);
+        pg->trips++;
         PQclear(PQexec(pg->conn, drop));
         return NULL;
     }
@@ -330,9 +342,15 @@ static PGresult *run_once(store_pg *pg, const char *sql, int nparams,
     if (res)
         return res; /* preparing failed: that is the statement's error */
     if (name)
+    pg->trips++;
+    if (name)
         return PQexecPrepared(pg->conn, name, nparams, params, NULL, NULL, 0);
     return PQexecParams(pg->conn, sql, nparams, NULL, params, NULL, NULL, 0);
 }
+
+static fg_result with_begin(store_pg *pg, int n, const char *const *sql, const int *nparam,
+                            const char *const *const *params, PGresult **res, const char *what,
+                            fg_reason *r);
 
 fg_result store_pg_exec(store_pg *pg, const char *sql, int nparams,
                         const char *const *params, PGresult **res, const char *what,
@@ -344,6 +362,18 @@ fg_result store_pg_exec(store_pg *pg, const char *sql, int nparams,
         *res = NULL;
     if (pg->in_tx && pg->tx_lost)
         return fg_fail(r, FG_EIO, "cannot %s: connection to PostgreSQL lost", what);
+    if (pg->in_tx && pg->begin_sql) {
+        const int np[] = {nparams};
+        const char *const *pv[] = {params};
+        rc = with_begin(pg, 1, &sql, np, pv, &got, what, r);
+        if (rc == FG_OK) {
+            if (res)
+                *res = got;
+            else
+                PQclear(got);
+        }
+        return rc;
+    }
     /* A connection found dead before the statement (the server restarted
      * while it was idle): outside a transaction nothing is lost by
      * reconnecting first, and the statement runs once, on the new one. */
@@ -387,23 +417,19 @@ conn_fail : {
 }
 }
 
-fg_result store_pg_pipeline(store_pg *pg, int n, const char *const *sql,
-                            const int *nparam, const char *const *const *params,
-                            PGresult **res, const char *what, fg_reason *r)
+/* Runs n statements in one round trip (n <= PIPELINE_MAX + 1); res[i]
+ * receive the results on success (all NULL on failure). */
+static fg_result pipeline_run(store_pg *pg, int n, const char *const *sql, const int *nparam,
+                              const char *const *const *params, PGresult **res,
+                              const char *what, fg_reason *r)
 {
-    PGresult *got[PIPELINE_MAX] = {NULL};
+    PGresult *got[PIPELINE_MAX + 1] = {NULL};
     fg_result rc = FG_OK;
     int sent = 0;
-    if (!pg->in_tx)
-        return fg_fail(r, FG_EUSAGE, "a pipeline runs inside a transaction");
-    if (n < 1 || n > PIPELINE_MAX)
-        return fg_fail(r, FG_EUSAGE, "a pipeline holds 1 to %d statements", PIPELINE_MAX);
-    if (pg->tx_lost)
-        return fg_fail(r, FG_EIO, "cannot %s: connection to PostgreSQL lost", what);
     /* Prepared first (once per connection, outside the pipeline): a
      * pipeline of unnamed statements parses and plans each one every
      * time, which cost more than the round trip it saved on loopback. */
-    const char *names[PIPELINE_MAX] = {NULL};
+    const char *names[PIPELINE_MAX + 1] = {NULL};
     for (int i = 0; i < n; i++) {
         PGresult *bad = NULL;
         names[i] = prepared(pg, sql[i], nparam[i], &bad);
@@ -426,6 +452,7 @@ fg_result store_pg_pipeline(store_pg *pg, int n, const char *const *sql,
             break;
     }
     bool synced = PQpipelineSync(pg->conn) == 1;
+    pg->trips++;
     if (sent < n || !synced)
         rc = result_fail(pg, NULL, what, r);
     /* Each statement's results end with a NULL; the sync ends the lot. */
@@ -460,12 +487,87 @@ fg_result store_pg_pipeline(store_pg *pg, int n, const char *const *sql,
     if (rc == FG_OK)
         pg->sqlstate[0] = '\0';
     for (int i = 0; i < n; i++) {
-        if (rc == FG_OK && res)
+        if (rc == FG_OK)
             res[i] = got[i];
         else
             PQclear(got[i]);
-        if (rc != FG_OK && res)
+        if (rc != FG_OK)
             res[i] = NULL;
+    }
+    return rc;
+}
+
+/* The open transaction's first statements, with its BEGIN in front of
+ * them, in one round trip. Nothing of the transaction has reached the
+ * server before, so a connection found dead first, or lost in flight,
+ * costs nothing: a new connection, and the lot runs again (once). */
+static fg_result with_begin(store_pg *pg, int n, const char *const *sql, const int *nparam,
+                            const char *const *const *params, PGresult **res, const char *what,
+                            fg_reason *r)
+{
+    const char *all[PIPELINE_MAX + 1];
+    int np[PIPELINE_MAX + 1];
+    const char *const *pv[PIPELINE_MAX + 1];
+    PGresult *got[PIPELINE_MAX + 1] = {NULL};
+    fg_result rc = FG_EIO;
+    all[0] = pg->begin_sql;
+    np[0] = 0;
+    pv[0] = NULL;
+    for (int i = 0; i < n; i++) {
+        all[i + 1] = sql[i];
+        np[i + 1] = nparam[i];
+        pv[i + 1] = params[i];
+    }
+    for (int attempt = 0; attempt < 2; attempt++) {
+        probe(pg);
+        if (lost(pg) && !reconnect(pg)) {
+            char why[FG_REASON_MAX];
+            conn_reason(pg->conn, why, sizeof why);
+            snprintf(pg->sqlstate, sizeof pg->sqlstate, "08006");
+            pg->tx_lost = true;
+            return fg_fail(r, FG_EIO, "cannot connect to PostgreSQL at %s: %s", pg->url_shown,
+                           why);
+        }
+        pg->tx_lost = false;
+        rc = pipeline_run(pg, n + 1, all, np, pv, got, what, r);
+        if (rc == FG_OK || !lost(pg))
+            break;
+    }
+    if (rc == FG_OK) {
+        pg->begin_sql = NULL;
+        PQclear(got[0]);
+        for (int i = 0; i < n; i++) {
+            if (res)
+                res[i] = got[i + 1];
+            else
+                PQclear(got[i + 1]);
+        }
+    } else if (!lost(pg)) {
+        /* The BEGIN ran and a statement failed: the transaction is open,
+         * and aborted, on the server. */
+        pg->begin_sql = NULL;
+    }
+    return rc;
+}
+
+fg_result store_pg_pipeline(store_pg *pg, int n, const char *const *sql,
+                            const int *nparam, const char *const *const *params,
+                            PGresult **res, const char *what, fg_reason *r)
+{
+    PGresult *got[PIPELINE_MAX] = {NULL};
+    if (!pg->in_tx)
+        return fg_fail(r, FG_EUSAGE, "a pipeline runs inside a transaction");
+    if (n < 1 || n > PIPELINE_MAX)
+        return fg_fail(r, FG_EUSAGE, "a pipeline holds 1 to %d statements", PIPELINE_MAX);
+    if (pg->tx_lost)
+        return fg_fail(r, FG_EIO, "cannot %s: connection to PostgreSQL lost", what);
+    fg_result rc = pg->begin_sql ? with_begin(pg, n, sql, nparam, params, got, what, r)
+                                 : pipeline_run(pg, n, sql, nparam, params, got, what, r);
+    for (int i = 0; i < n; i++) {
+        if (res)
+            res[i] = got[i];
+        else
+            PQclear(got[i]);
     }
     return rc;
 }
@@ -474,14 +576,13 @@ fg_result store_pg_begin(store_pg *pg, bool write, fg_reason *r)
 {
     if (pg->in_tx)
         return fg_fail(r, FG_EUSAGE, "a transaction is open already");
+    /* Sent with the first statement (with_begin): one round trip less
+     * per transaction, and a connection that died while idle is replaced
+     * then, before anything of the transaction reached the server. */
     pg->tx_lost = false;
-    fg_result rc = store_pg_exec(pg,
-                                 write ? "BEGIN"
-                                       : "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
-                                 0, NULL, NULL, "begin a transaction", r);
-    if (rc == FG_OK)
-        pg->in_tx = true;
-    return rc;
+    pg->in_tx = true;
+    pg->begin_sql = write ? "BEGIN" : "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
+    return FG_OK;
 }
 
 fg_result store_pg_commit(store_pg *pg, fg_reason *r)
@@ -489,6 +590,12 @@ fg_result store_pg_commit(store_pg *pg, fg_reason *r)
     PGresult *res = NULL;
     if (!pg->in_tx)
         return fg_fail(r, FG_EUSAGE, "no transaction to commit");
+    if (pg->begin_sql && !pg->tx_lost) {
+        /* No statement ran: there is nothing on the server to commit. */
+        pg->in_tx = false;
+        pg->begin_sql = NULL;
+        return FG_OK;
+    }
     fg_result rc = store_pg_exec(pg, "COMMIT", 0, NULL, &res, "commit", r);
     /* COMMIT of a transaction that failed earlier "succeeds" as a
      * ROLLBACK: that is a failed commit. */
@@ -497,6 +604,7 @@ fg_result store_pg_commit(store_pg *pg, fg_reason *r)
     PQclear(res);
     pg->in_tx = false;
     pg->tx_lost = false;
+    pg->begin_sql = NULL;
     return rc;
 }
 
@@ -504,10 +612,14 @@ void store_pg_rollback(store_pg *pg)
 {
     if (!pg || !pg->in_tx)
         return;
-    if (!pg->tx_lost && !lost(pg))
+    if (!pg->begin_sql && !pg->tx_lost && !lost(pg))
+    {
+        pg->trips++;
         PQclear(PQexec(pg->conn, "ROLLBACK"));
+    }
     pg->in_tx = false;
     pg->tx_lost = false;
+    pg->begin_sql = NULL;
 }
 
 bool store_pg_col(const PGresult *res, int row, int col, char *dst, size_t cap)

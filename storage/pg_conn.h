@@ -109,10 +109,14 @@ FG_MUST_CHECK fg_result store_pg_pipeline(store_pg *pg, int n, const char *const
                                           fg_reason *r);
 
 /* Transactions. begin: write (READ COMMITTED "BEGIN") or read ("BEGIN
- * ISOLATION LEVEL REPEATABLE READ READ ONLY"); reconnects first if the
- * connection was lost. commit: FG_EIO if the server refused (the
- * transaction is over either way). rollback: can't fail, and does nothing
- * when no transaction is open. */
+ * ISOLATION LEVEL REPEATABLE READ READ ONLY"). It sends nothing: the BEGIN
+ * goes out with the transaction's first statement (or pipeline), in the
+ * same round trip; a connection found dead then, or lost in flight, is
+ * replaced and the lot runs again, since nothing of the transaction had
+ * reached the server. begin fails only with FG_EUSAGE (one is open).
+ * commit: FG_EIO if the server refused (the transaction is over either
+ * way); a transaction that ran no statement commits without a round trip.
+ * rollback: can't fail, and does nothing when no transaction is open. */
 FG_MUST_CHECK fg_result store_pg_begin(store_pg *pg, bool write, fg_reason *r);
 FG_MUST_CHECK fg_result store_pg_commit(store_pg *pg, fg_reason *r);
 void store_pg_rollback(store_pg *pg);
@@ -124,6 +128,11 @@ const char *store_pg_sqlstate(const store_pg *pg);
 /* How many times this connection was re-established (for tests and
  * logs). Can't fail. */
 int64_t store_pg_reconnects(const store_pg *pg);
+
+/* How many round trips this connection made to the server (statements,
+ * pipelines, first preparations), for tests that hold a request to its
+ * cost. Can't fail. */
+int64_t store_pg_round_trips(const store_pg *pg);
 
 /* The libpq connection, borrowed (valid until store_pg_free or the next
  * call that may reconnect). For tests (a backend pid to terminate). */

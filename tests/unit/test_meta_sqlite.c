@@ -1,4 +1,7 @@
-/* The metadata store on real SQLite files in a temp directory. */
+/* The metadata store on real SQLite files in a temp directory; the tests
+ * that hold for any engine (DB_TEST) run on PostgreSQL too when
+ * tests/run.sh gives a server (tests/unit/test_meta_pg.c has
+ * PostgreSQL's own). */
 #define _GNU_SOURCE
 #define TAP_MAIN
 #include "tests/unit/tap.h"
@@ -163,7 +166,7 @@ TEST("six handles opening one fresh database at once all succeed, migrated once"
 
 /* ---- orders ---- */
 
-TEST("an order is created open and read back field by field")
+DB_TEST("an order is created open and read back field by field")
 {
     struct db d;
     fg_reason r;
@@ -195,7 +198,7 @@ TEST("an order is created open and read back field by field")
     db_close(&d);
 }
 
-TEST("creating an existing order with the same parties is a no-op, other parties a conflict")
+DB_TEST("creating an existing order with the same parties is a no-op, other parties a conflict")
 {
     struct db d;
     fg_reason r;
@@ -219,7 +222,7 @@ TEST("creating an existing order with the same parties is a no-op, other parties
     db_close(&d);
 }
 
-TEST("malformed and over-long order fields are refused with fitting codes")
+DB_TEST("malformed and over-long order fields are refused with fitting codes")
 {
     char long_id[FG_MAX_ID + 2], max_id[FG_MAX_ID + 1];
     char long_name[FG_MAX_BUYER_NAME + 2];
@@ -275,7 +278,7 @@ TEST("malformed and over-long order fields are refused with fitting codes")
     db_close(&d);
 }
 
-TEST("an unknown or impossible order id is not found")
+DB_TEST("an unknown or impossible order id is not found")
 {
     struct db d;
     fg_reason r;
@@ -289,7 +292,7 @@ TEST("an unknown or impossible order id is not found")
 
 /* ---- state changes ---- */
 
-TEST("state changes happen only from an allowed state, and accepting sets released_at")
+DB_TEST("state changes happen only from an allowed state, and accepting sets released_at")
 {
     static const char *const from_open[] = {"open", NULL};
     static const char *const from_live[] = {"open", "disputed", NULL};
@@ -356,7 +359,7 @@ static void *race(void *arg)
     struct racer *x = arg;
     store_meta *m = NULL;
     fg_reason r;
-    if (store_meta_open_sqlite(x->path, &m, &r) != FG_OK) {
+    if (store_meta_open_db(x->path, &m, &r) != FG_OK) {
         x->failed++;
         return NULL;
     }
@@ -375,7 +378,7 @@ static void *race(void *arg)
     return NULL;
 }
 
-TEST("accept and cancel racing on two handles: exactly one wins for each order")
+DB_TEST("accept and cancel racing on two handles: exactly one wins for each order")
 {
     struct db d;
     fg_reason r;
@@ -385,8 +388,9 @@ TEST("accept and cancel racing on two handles: exactly one wins for each order")
         snprintf(id, sizeof id, "ord-%d", i);
         mk_order(d.m, id);
     }
-    struct racer a = {d.path, "accepted", 0, 0, 0};
-    struct racer c = {d.path, "cancelled", 0, 0, 0};
+    const char *where = d.engine == DB_SQLITE ? d.path : d.url;
+    struct racer a = {where, "accepted", 0, 0, 0};
+    struct racer c = {where, "cancelled", 0, 0, 0};
     pthread_t ta, tc;
     CHECK(pthread_create(&ta, NULL, race, &a) == 0);
     CHECK(pthread_create(&tc, NULL, race, &c) == 0);
@@ -411,7 +415,7 @@ TEST("accept and cancel racing on two handles: exactly one wins for each order")
 
 /* ---- deliveries ---- */
 
-TEST("deliveries are numbered 1, 2, 3 per order and listed in order")
+DB_TEST("deliveries are numbered 1, 2, 3 per order and listed in order")
 {
     struct db d;
     fg_reason r;
@@ -452,7 +456,7 @@ TEST("deliveries are numbered 1, 2, 3 per order and listed in order")
     db_close(&d);
 }
 
-TEST("a delivery message over its limit is refused")
+DB_TEST("a delivery message over its limit is refused")
 {
     struct db d;
     fg_reason r;
@@ -479,7 +483,7 @@ static void *number_many(void *arg)
     struct numberer *x = arg;
     store_meta *m = NULL;
     fg_reason r;
-    if (store_meta_open_sqlite(x->path, &m, &r) != FG_OK) {
+    if (store_meta_open_db(x->path, &m, &r) != FG_OK) {
         x->failed++;
         return NULL;
     }
@@ -490,14 +494,14 @@ static void *number_many(void *arg)
     return NULL;
 }
 
-TEST("two handles creating deliveries at once get distinct numbers 1..50")
+DB_TEST("two handles creating deliveries at once get distinct numbers 1..50")
 {
     struct db d;
     struct numberer a = {0}, b = {0};
     bool seen[51] = {false};
     db_open(&d);
     mk_order(d.m, "ord-1");
-    a.path = b.path = d.path;
+    a.path = b.path = d.engine == DB_SQLITE ? d.path : d.url;
     pthread_t ta, tb;
     CHECK(pthread_create(&ta, NULL, number_many, &a) == 0);
     CHECK(pthread_create(&tb, NULL, number_many, &b) == 0);
@@ -532,7 +536,7 @@ static store_file file_in(const char *order, int delivery, const char *name)
     return f;
 }
 
-TEST("files are added, read back with their order, updated and listed in upload order")
+DB_TEST("files are added, read back with their order, updated and listed in upload order")
 {
     struct db d;
     fg_reason r;
@@ -606,7 +610,7 @@ TEST("files are added, read back with their order, updated and listed in upload 
     db_close(&d);
 }
 
-TEST("bad file rows are refused with fitting codes")
+DB_TEST("bad file rows are refused with fitting codes")
 {
     static char long_name[FG_MAX_FILE_NAME + 2];
     struct db d;
@@ -675,7 +679,7 @@ TEST("bad file rows are refused with fitting codes")
     db_close(&d);
 }
 
-TEST("a file's salt and commitment are stored with it, both or neither")
+DB_TEST("a file's salt and commitment are stored with it, both or neither")
 {
     struct db d;
     fg_reason r;
@@ -750,7 +754,7 @@ TEST("a file stored before commitments keeps its row, with no salt, after the up
     db_close(&d);
 }
 
-TEST("per-file buyer counters count up from one")
+DB_TEST("per-file buyer counters count up from one")
 {
     struct db d;
     fg_reason r;
@@ -797,7 +801,7 @@ TEST("generated file ids are 128-bit lowercase hex and differ")
 
 /* ---- webhooks and transactions ---- */
 
-TEST("a webhook id is new once, then reported as seen")
+DB_TEST("a webhook id is new once, then reported as seen")
 {
     struct db d;
     fg_reason r;
@@ -821,7 +825,7 @@ TEST("a webhook id is new once, then reported as seen")
     db_close(&d);
 }
 
-TEST("a rolled-back transaction keeps neither the webhook id nor the state change")
+DB_TEST("a rolled-back transaction keeps neither the webhook id nor the state change")
 {
     static const char *const from[] = {"open", NULL};
     struct db d;
@@ -855,7 +859,7 @@ TEST("a rolled-back transaction keeps neither the webhook id nor the state chang
     db_close(&d);
 }
 
-TEST("transactions do not nest, and a read transaction refuses writes")
+DB_TEST("transactions do not nest, and a read transaction refuses writes")
 {
     struct db d;
     fg_reason r;
@@ -877,7 +881,7 @@ TEST("transactions do not nest, and a read transaction refuses writes")
     CHECK_INT(store_meta_begin(d.m, &r), FG_OK);
     mk_order(d.m, "ord-1");
     store_meta_free(d.m);
-    CHECK_INT(store_meta_open_sqlite(d.path, &d.m, &r), FG_OK);
+    d.m = db_handle(&d);
     store_order o;
     CHECK_INT(store_order_get(d.m, "ord-1", &o, &r), FG_ENOTFOUND);
     db_close(&d);
@@ -903,7 +907,7 @@ static void *read_while_writing(void *arg)
     struct reader *x = arg;
     store_meta *m = NULL;
     fg_reason r;
-    if (store_meta_open_sqlite(x->path, &m, &r) != FG_OK) {
+    if (store_meta_open_db(x->path, &m, &r) != FG_OK) {
         x->failed++;
         return NULL;
     }

@@ -9,7 +9,6 @@
 #include "tests/unit/tap.h"
 #include "tests/unit/store_tmp.h"
 
-#include <sqlite3.h>
 #include <time.h>
 
 #include "orders/purge_job.h"
@@ -157,7 +156,7 @@ static void on_purged(void *ctx, const char *order_id, const char *state, int64_
     snprintf(s->order, sizeof s->order, "%s", order_id);
 }
 
-TEST("the maintenance enqueue adds exactly one purge job however often it runs")
+DB_TEST("the maintenance enqueue adds exactly one purge job however often it runs")
 {
     struct db d, other;
     store_job j;
@@ -173,9 +172,7 @@ TEST("the maintenance enqueue adds exactly one purge job however often it runs")
         CHECK(!added);
     }
     /* Another handle (a second node, `filigrane`) adds none either. */
-    snprintf(other.path, sizeof other.path, "%s", d.path);
-    fg_reason r = {""};
-    CHECK_INT(store_meta_open_sqlite(d.path, &other.m, &r), FG_OK);
+    other.m = db_handle(&d);
     CHECK_INT(schedule(other.m, now, &added), 0);
     CHECK(!added);
     store_meta_free(other.m);
@@ -187,7 +184,7 @@ TEST("the maintenance enqueue adds exactly one purge job however often it runs")
     db_close(&d);
 }
 
-TEST("while the purge job runs no second one is added; once it ended, the next pass adds one")
+DB_TEST("while the purge job runs no second one is added; once it ended, the next pass adds one")
 {
     struct db d;
     store_job j;
@@ -210,7 +207,7 @@ TEST("while the purge job runs no second one is added; once it ended, the next p
     db_close(&d);
 }
 
-TEST("a purge job purges the cancelled order past its retention, never the disputed or open one, and ends done")
+DB_TEST("a purge job purges the cancelled order past its retention, never the disputed or open one, and ends done")
 {
     struct both s;
     store_job j;
@@ -259,28 +256,26 @@ TEST("a purge job purges the cancelled order past its retention, never the dispu
     both_close(&s);
 }
 
-TEST("a purge job that stops on an error ends failed with the reason")
+DB_TEST("a purge job that stops on an error ends failed with the reason")
 {
     struct both s;
     store_job j;
     fg_reason r = {""};
     orders_purge_outcome out;
     char hc[STORE_HEX_MAX];
-    char *err = NULL;
-    sqlite3 *raw = NULL;
     int64_t now = (int64_t)time(NULL);
     both_open(&s);
     order(s.d.m, "ord-c");
     upload(&s, "ord-c", "cancelled bytes", hc);
     move(s.d.m, "ord-c", STORE_STATE_CANCELLED, "2020-01-01T00:00:00Z");
     /* The store refuses to mark files purged, as a full disk would. */
-    CHECK_INT(sqlite3_open(s.d.path, &raw), SQLITE_OK);
-    CHECK_INT(sqlite3_exec(raw,
-                           "CREATE TRIGGER no_purge BEFORE UPDATE OF purged_at ON files"
-                           " BEGIN SELECT RAISE(ABORT, 'disk on fire'); END;",
-                           NULL, NULL, &err), SQLITE_OK);
-    sqlite3_free(err);
-    sqlite3_close(raw);
+    db_exec(&s.d, s.d.engine == DB_SQLITE
+                      ? "CREATE TRIGGER no_purge BEFORE UPDATE OF purged_at ON files"
+                        " BEGIN SELECT RAISE(ABORT, 'disk on fire'); END;"
+                      : "CREATE FUNCTION no_purge() RETURNS trigger LANGUAGE plpgsql AS $$"
+                        " BEGIN RAISE EXCEPTION 'disk on fire'; END $$;"
+                        "CREATE TRIGGER no_purge BEFORE UPDATE OF purged_at ON files"
+                        " FOR EACH ROW EXECUTE FUNCTION no_purge();");
     bool added = false;
     schedule(s.d.m, now * 1000, &added);
     CHECK(claim(s.d.m, "runner-a", now * 1000, &j));
@@ -300,7 +295,7 @@ TEST("a purge job that stops on an error ends failed with the reason")
     both_close(&s);
 }
 
-TEST("a runner whose lease ran out purges but cannot end the job its successor holds")
+DB_TEST("a runner whose lease ran out purges but cannot end the job its successor holds")
 {
     struct db d;
     store_job mine, theirs;
@@ -326,7 +321,7 @@ TEST("a runner whose lease ran out purges but cannot end the job its successor h
     db_close(&d);
 }
 
-TEST("a job of another kind is refused and purges nothing")
+DB_TEST("a job of another kind is refused and purges nothing")
 {
     struct both s;
     store_job j;

@@ -1,7 +1,8 @@
 /* Retention purges (orders/retention.c on storage/purge.c): which orders
  * are purged when, what a purge records, and that a purge never loses a
  * blob another file references, also while uploads of the same bytes race
- * it on other handles. Real SQLite file, real local blob store. */
+ * it on other handles (other nodes). A real store (SQLite, and PostgreSQL
+ * when tests/run.sh gives a server: DB_TEST), a real local blob store. */
 #define _GNU_SOURCE
 #define TAP_MAIN
 #include "tests/unit/tap.h"
@@ -130,7 +131,7 @@ static bool stored(store_blob *b, const char *hex)
     return e;
 }
 
-TEST("a cancelled order is purged 30 days after its cancellation, not a second before")
+DB_TEST("a cancelled order is purged 30 days after its cancellation, not a second before")
 {
     struct both s;
     char hex[STORE_HEX_MAX], at[STORE_TIME_MAX];
@@ -148,7 +149,7 @@ TEST("a cancelled order is purged 30 days after its cancellation, not a second b
     both_close(&s);
 }
 
-TEST("a purge keeps the file row with purged_at, records order.purged, and frees the blob")
+DB_TEST("a purge keeps the file row with purged_at, records order.purged, and frees the blob")
 {
     struct both s;
     fg_reason r = {""};
@@ -186,7 +187,7 @@ TEST("a purge keeps the file row with purged_at, records order.purged, and frees
     both_close(&s);
 }
 
-TEST("a disputed or open order is never purged, however old")
+DB_TEST("a disputed or open order is never purged, however old")
 {
     struct both s;
     fg_reason r = {""};
@@ -209,7 +210,7 @@ TEST("a disputed or open order is never purged, however old")
     both_close(&s);
 }
 
-TEST("accepted orders are kept unless FILIGRANE_RETENTION_ACCEPTED_DAYS is set")
+DB_TEST("accepted orders are kept unless FILIGRANE_RETENTION_ACCEPTED_DAYS is set")
 {
     struct both s;
     char hex[STORE_HEX_MAX], at[STORE_TIME_MAX];
@@ -226,7 +227,7 @@ TEST("accepted orders are kept unless FILIGRANE_RETENTION_ACCEPTED_DAYS is set")
     both_close(&s);
 }
 
-TEST("a blob shared with another order's file keeps its count and survives the collector")
+DB_TEST("a blob shared with another order's file keeps its count and survives the collector")
 {
     struct both s;
     fg_reason r = {""};
@@ -247,7 +248,7 @@ TEST("a blob shared with another order's file keeps its count and survives the c
     both_close(&s);
 }
 
-TEST("retention settings: bounds at their edges, named in the error")
+DB_TEST("retention settings: bounds at their edges, named in the error")
 {
     fg_reason r = {""};
     orders_retention s;
@@ -296,7 +297,7 @@ static void *uploader(void *p)
     struct race *x = p;
     store_meta *m = NULL;
     fg_reason r = {""};
-    if (store_meta_open_sqlite(x->path, &m, &r)) {
+    if (store_meta_open_db(x->path, &m, &r)) {
         x->errors++;
         return NULL;
     }
@@ -372,7 +373,7 @@ static void *purger(void *p)
     store_meta *m = NULL;
     fg_reason r = {""};
     orders_retention s = {0, -1};
-    if (store_meta_open_sqlite(x->path, &m, &r)) {
+    if (store_meta_open_db(x->path, &m, &r)) {
         x->errors++;
         return NULL;
     }
@@ -391,14 +392,14 @@ static void *purger(void *p)
     return NULL;
 }
 
-TEST("purges and collections racing uploads of the same bytes never remove a referenced blob")
+DB_TEST("purges and collections racing uploads of the same bytes never remove a referenced blob")
 {
     struct both s;
     struct race x;
     pthread_t a, b;
     both_open(&s);
     memset(&x, 0, sizeof x);
-    x.path = s.d.path;
+    x.path = s.d.engine == DB_SQLITE ? s.d.path : s.d.url;
     x.dir = s.d.dir;
     x.b = s.b;
     CHECK(pthread_create(&a, NULL, uploader, &x) == 0);
@@ -412,21 +413,36 @@ TEST("purges and collections racing uploads of the same bytes never remove a ref
     CHECK(x.uploads > 10);
     CHECK(x.purges > 5);
     /* Every file row not purged has its blob, and the count says so. */
-    sqlite3 *db = NULL;
-    sqlite3_stmt *st = NULL;
-    CHECK(sqlite3_open(s.d.path, &db) == SQLITE_OK);
-    CHECK(sqlite3_prepare_v2(db,
-                             "SELECT sha256, COUNT(*) FROM files WHERE purged_at = ''"
-                             " GROUP BY sha256", -1, &st, NULL) == SQLITE_OK);
-    while (sqlite3_step(st) == SQLITE_ROW) {
-        const char *hex = (const char *)sqlite3_column_text(st, 0);
-        if (!stored(s.b, hex) || refs(s.d.m, hex) != sqlite3_column_int(st, 1)) {
-            sqlite3_finalize(st);
-            sqlite3_close(db);
-            TAP_FAIL("blob %s of a live file is gone or miscounted", hex);
+    static const char live[] = "SELECT sha256, COUNT(*) FROM files WHERE purged_at = ''"
+                               " GROUP BY sha256";
+    if (s.d.engine == DB_SQLITE) {
+        sqlite3 *db = NULL;
+        sqlite3_stmt *st = NULL;
+        CHECK(sqlite3_open(s.d.path, &db) == SQLITE_OK);
+        CHECK(sqlite3_prepare_v2(db, live, -1, &st, NULL) == SQLITE_OK);
+        while (sqlite3_step(st) == SQLITE_ROW) {
+            const char *hex = (const char *)sqlite3_column_text(st, 0);
+            if (!stored(s.b, hex) || refs(s.d.m, hex) != sqlite3_column_int(st, 1)) {
+                sqlite3_finalize(st);
+                sqlite3_close(db);
+                TAP_FAIL("blob %s of a live file is gone or miscounted", hex);
+            }
         }
+        sqlite3_finalize(st);
+        sqlite3_close(db);
+    } else {
+        PGconn *c = db_raw_pg(&s.d);
+        PGresult *res = PQexec(c, live);
+        bool good = PQresultStatus(res) == PGRES_TUPLES_OK;
+        for (int i = 0; good && i < PQntuples(res); i++) {
+            const char *hex = PQgetvalue(res, i, 0);
+            if (!stored(s.b, hex) || refs(s.d.m, hex) != strtoll(PQgetvalue(res, i, 1), NULL, 10))
+                good = false;
+        }
+        PQclear(res);
+        PQfinish(c);
+        if (!good)
+            TAP_FAIL("a blob of a live file is gone or miscounted");
     }
-    sqlite3_finalize(st);
-    sqlite3_close(db);
     both_close(&s);
 }

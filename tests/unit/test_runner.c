@@ -1,5 +1,5 @@
 /* The job runners (jobs/runner.c): their settings at the edges, and
- * threads that take every job once. */
+ * threads that take every job once, on SQLite and (DB_TEST) PostgreSQL. */
 #define _GNU_SOURCE
 #define TAP_MAIN
 #include "tests/unit/tap.h"
@@ -91,7 +91,7 @@ static void handler(void *ctx, store_meta *m, const store_job *job, const char *
         store_meta_rollback(m);
 }
 
-TEST("two runners take every job once, woken by jobs_wake")
+DB_TEST("two runners take every job once, woken by jobs_wake")
 {
     struct db d;
     jobs_settings s = {.threads = 2, .lease = 60};
@@ -99,8 +99,13 @@ TEST("two runners take every job once, woken by jobs_wake")
     fg_reason r = {""};
     char subject[16];
     int64_t n = -1;
+    /* Counted afresh for each engine's run. */
+    atomic_store(&total, 0);
+    for (int i = 0; i <= NJOBS; i++)
+        atomic_store(&handled[i], 0);
     db_open(&d);
-    CHECK_INT(jobs_runner_start(&s, d.path, handler, NULL, NULL, &j, &r), FG_OK);
+    CHECK_INT(jobs_runner_start(&s, d.engine == DB_SQLITE ? d.path : d.url, handler, NULL, NULL,
+                                &j, &r), FG_OK);
     for (int i = 0; i < NJOBS; i++) {
         snprintf(subject, sizeof subject, "f-%d", i);
         CHECK_INT(store_job_add(d.m, STORE_JOB_PREVIEW, subject, NULL, 0, NULL, NULL, &r), FG_OK);
@@ -191,7 +196,7 @@ static bool is_zombie(pid_t pid)
     return p && p[1] == ' ' && p[2] == 'Z';
 }
 
-TEST("at the start, only the jobs of this host's dead processes are released")
+DB_TEST("at the start, only the jobs of this host's dead processes are released")
 {
     struct db d;
     char prefix[64], owner[STORE_JOB_OWNER_MAX];
@@ -280,7 +285,7 @@ static void note_attempts(void *ctx, store_meta *m, const store_job *job, const 
         store_meta_rollback(m);
 }
 
-TEST("runners that start take a dead run's job at once, not a lease later")
+DB_TEST("runners that start take a dead run's job at once, not a lease later")
 {
     struct db d;
     char prefix[64], owner[STORE_JOB_OWNER_MAX];
@@ -289,10 +294,12 @@ TEST("runners that start take a dead run's job at once, not a lease later")
     fg_reason r = {""};
     int64_t n = -1;
     host_prefix(prefix);
+    atomic_store(&seen_attempts, 0); /* afresh for each engine's run */
     db_open(&d);
     snprintf(owner, sizeof owner, "%s%d/0/deadbeef", prefix, (int)dead_pid());
     held_by(d.m, "f-interrupted", owner);
-    CHECK_INT(jobs_runner_start(&s, d.path, note_attempts, NULL, NULL, &j, &r), FG_OK);
+    CHECK_INT(jobs_runner_start(&s, d.engine == DB_SQLITE ? d.path : d.url, note_attempts, NULL,
+                                NULL, &j, &r), FG_OK);
     CHECK_INT(jobs_runner_released(j), 1);
     for (int t = 0; t < 500 && atomic_load(&seen_attempts) == 0; t++)
         usleep(10000);
