@@ -195,7 +195,9 @@ if [ "${FILIGRANE_QUIET:-0}" != 1 ]; then
     echo "  FILIGRANE_METRICS_TOKEN=$metrics_shown"
     echo "  seller token (order ord-demo): $("$bin/filigrane" token --role seller --sub s-demo --ord ord-demo --ttl 86400)"
     echo "  buyer token  (order ord-demo): $("$bin/filigrane" token --role buyer --sub b-demo --ord ord-demo --ttl 86400)"
-    echo "  try: samples/demo.sh $url1   (a token is good on either node)"
+    # demo.sh reads the secrets from the environment, else from
+    # $FILIGRANE_DATA/secrets.env: here, the cluster's.
+    echo "  try: FILIGRANE_DATA=$root samples/demo.sh $url1   (a token is good on either node)"
     echo "  logs: $root/node1/log/ $root/node2/log/   stop: Ctrl-C"
 fi
 

@@ -18,7 +18,7 @@ import uuid
 sys.path.insert(0, os.path.dirname(__file__))
 from cluster import (RUN_CLUSTER, Cluster, free_pair, plain_pass_only, processes_under,  # noqa: E402
                      secrets_in, skip_unless_ready, start_cluster)
-from service import check, finish, free_port  # noqa: E402
+from service import BIN, TOP, check, finish, free_port  # noqa: E402
 
 plain_pass_only()
 skip_unless_ready()
@@ -95,6 +95,18 @@ try:
         for node in (n1, n2):
             r = node.get("/v1/orders/ord-demo", token=tok)
             check("the printed %s token is good on node %d" % (role, node.n), r.status == 200, r)
+
+    # The whole story with curl (samples/demo.sh), as the printed hint
+    # says, with the cluster's secrets from the environment.
+    hint = re.search(r"try: FILIGRANE_DATA=(\S+) samples/demo.sh (\S+)", out)
+    check("it prints how to run samples/demo.sh against node 1", hint and
+          hint.group(1) == c.data and hint.group(2) == "http://127.0.0.1:%d" % n1.port, out)
+    env = dict(os.environ, FILIGRANE_DATA=c.data, FILIGRANE_JWT_SECRET=c.jwt_secret,
+               FILIGRANE_WEBHOOK_SECRET=c.hook_secret, FILIGRANE_BIN=BIN)
+    p = subprocess.run([os.path.join(TOP, "samples", "demo.sh"), "http://127.0.0.1:%d" % n1.port],
+                       env=env, capture_output=True, text=True, timeout=300)
+    check("samples/demo.sh walks the whole story on node 1 (original byte for byte)",
+          p.returncode == 0 and "byte for byte" in p.stdout, (p.stdout[-1500:], p.stderr[-1500:]))
 
     # ---- wrong S3 credentials ----
     s3 = c.s3_settings()
