@@ -52,7 +52,7 @@ UNIT_BIN   = $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 # Objects are kept between builds (no intermediate-file cleanup).
 .SECONDARY:
 
-.PHONY: all deps test test-only asan bench run check-src clean fuzz
+.PHONY: all deps test test-only asan bench run run-cluster check-src clean fuzz
 
 all: $(BIN)/filigrane $(BIN)/filigrane-fcgi $(BUILD)/filigrane-hooks $(UNIT_BIN)
 
@@ -156,6 +156,11 @@ bench: deps all
 
 run: deps all
 	@./scripts/run.sh
+
+# Two nodes sharing a PostgreSQL and an S3 server, all on this machine
+# (README, "Several nodes"). `make run` stays the one-machine default.
+run-cluster: deps all
+	@./scripts/run-cluster.sh
 
 # ---- fuzzing: libFuzzer targets for the parsers of untrusted input ----
 # Each target is linked from its own few sources, compiled here by clang

@@ -1,14 +1,20 @@
 """The invariant, tried from every side: every caller against every order
 state and every download endpoint. No original byte reaches anyone but the
-seller or the admin before the acceptance webhook is recorded."""
+seller or the admin before the acceptance webhook is recorded.
+
+matrix(svc) takes anything that speaks like a Service: run as a script, one
+node; test_cluster_invariant.py runs it against two nodes sharing
+PostgreSQL and S3."""
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
 from service import Service, check, finish, image  # noqa: E402
 
-svc = Service()
-try:
+
+def matrix(svc):
+    """Runs every check; returns {state: (order id, files by name, photo
+    bytes, text bytes)} for a caller's own further checks."""
     MARK = b"ORIGINAL-BYTES-MARKER-"
     states = ["open", "disputed", "cancelled", "accepted"]
     orders = {}
@@ -106,6 +112,13 @@ try:
     check("an unknown file is 404", r.status == 404, r)
     r = svc.get("/v1/files/..%2F..%2Fetc%2Fpasswd/original", token=svc.token("admin", "ops"))
     check("a path-like file id is refused", r.status in (400, 404) and b"root:" not in r.body, r)
-finally:
-    svc.stop()
-finish()
+    return orders
+
+
+if __name__ == "__main__":
+    svc = Service()
+    try:
+        matrix(svc)
+    finally:
+        svc.stop()
+    finish()
