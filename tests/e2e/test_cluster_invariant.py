@@ -22,8 +22,7 @@ try:
     sha = files["photo.png"]["sha256"]
     admin = c.token("admin", "ops")
     for node in c.nodes:
-        for path in ("/_s3/sha256/%s/%s/%s" % (sha[:2], sha[2:4], sha),
-                     "/_s3/%s/sha256/%s/%s/%s" % ("filigrane", sha[:2], sha[2:4], sha),
+        for path in ("/_s3/sha256/" + sha, "/_s3/filigrane/sha256/" + sha,
                      "/_s3/", "/_blobs/sha256/%s/%s/%s" % (sha[:2], sha[2:4], sha)):
             r = node.get(path, token=admin)
             check("node %d: the internal location %s cannot be reached from outside"
@@ -38,21 +37,20 @@ try:
                   if "x-amz" in h or "X-Amz-" in v or "/_s3/" in v or "sha256/" in v]
         check("node %d: the seller's original is the bytes, no S3 URL in any header" % node.n,
               r.status == 200 and r.body == photo and not leaked, (r.status, leaked))
-    # The S3 server itself. s3rver answers a request that carries no
-    # signature at all as anonymous and serves it (it checks signatures
-    # only when one is present): any local user can read the blobs of
-    # `make run-cluster` from 127.0.0.1. Shown here, not asserted, until
-    # scripts/s3-server.sh refuses anonymous requests (README, Several
-    # nodes); a real store's bucket must be private.
+    # The S3 server itself: a request without a signature is refused
+    # (tests/e2e/s3rver.js makes s3rver's public buckets private, as a
+    # real bucket is), so no local user reads an original from it.
     s3 = c.s3_settings()
     endpoint = s3.get("FILIGRANE_S3_ENDPOINT", "")
     bucket = s3.get("FILIGRANE_S3_BUCKET", "filigrane")
     check("the cluster's S3 settings are known (s3.env)", bool(endpoint), s3)
     if endpoint:
         port = int(endpoint.rsplit(":", 1)[1].split("/")[0])
-        status, body = http_get(port, "/%s/sha256/%s/%s/%s" % (bucket, sha[:2], sha[2:4], sha))
-        print("# known gap: an unsigned GET of an original from the S3 server answers %d%s"
-              % (status, " with the original" if body == photo else ""))
+        for path in ("/%s/sha256/%s" % (bucket, sha), "/%s?list-type=2" % bucket):
+            status, body = http_get(port, path)
+            check("an unsigned GET %s from the S3 server is refused (403), no blob bytes"
+                  % path.split("?")[0].replace(sha, "<sha>"),
+                  status == 403 and photo[100:160] not in body, (status, body[:200]))
 finally:
     c.stop()
 finish()

@@ -21,7 +21,7 @@ GRACE = 5  # FILIGRANE_BLOB_GRACE: longer than an upload's store-then-record
 
 
 def key(sha):
-    return "sha256/%s/%s/%s" % (sha[:2], sha[2:4], sha)
+    return "sha256/" + sha
 
 
 def counts_off(c):
