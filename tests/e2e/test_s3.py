@@ -234,7 +234,7 @@ try:
           r.headers)
     # The type libmagic gave the bytes (random bytes are sometimes typed
     # application/x-dosexec), never S3's binary/octet-stream.
-    mime = files.get("raw data.bin", {}).get("mime")
+    mime = files.get("raw data.bin", {}).get("type")
     check("its Content-Type and Cache-Control are the worker's",
           mime and r.header("content-type") == mime
           and "private" in (r.header("cache-control") or ""), (mime, r.headers))
