@@ -173,11 +173,6 @@ int main(void)
         fcgi_log(FCGI_LOG_ERROR, "cannot make the worker undumpable");
         goto out;
     }
-    if (fcgi_body_file_init(cfg.data, &r) != FG_OK) {
-        fcgi_log(FCGI_LOG_ERROR, "%s", r.text);
-        goto out;
-    }
-
     /* The signing key is read as the service user, whose it must be
      * (common/sign.h): after dropping root, so a key root alone can
      * read is refused. Unset: the service runs, evidence is refused. */
@@ -192,6 +187,11 @@ int main(void)
     } else {
         fcgi_log(FCGI_LOG_WARN, "FILIGRANE_SIGNING_KEY_FILE is not set: evidence bundles are "
                                 "refused (503)");
+    }
+
+    if (fcgi_body_file_init(cfg.data, &r) != FG_OK) {
+        fcgi_log(FCGI_LOG_ERROR, "%s", r.text);
+        goto out;
     }
 
     store_blob_settings blob_settings;
