@@ -112,6 +112,18 @@ try:
           and plain in [d.get("sha256") for d in rel], rel)
     check("the entries carry the delivery's file names and sizes",
           "pin.txt" in r.body.decode() and '\\"size\\":9' in r.body.decode())
+    created = [json.loads(e["detail"]) for e in b.get("entries", [])
+               if e["action"] == "delivery.created"]
+    check("the delivery.created entry carries the delivery's message",
+          [d.get("message") for d in created] == ["first cut, with the PIN"], created)
+    long_message = '"\\' * 2048
+    r = svc.upload("ev-other", [("x.txt", b"x\n")], svc.token("seller", "s-2", "ev-other"),
+                   message=long_message)
+    r2 = svc.get("/v1/orders/ev-other/audit", token=svc.token("seller", "s-2", "ev-other"))
+    got = [json.loads(e["detail"]).get("message") for e in (r2.json() or {}).get("entries", [])
+           if e["action"] == "delivery.created"]
+    check("a 4096-byte message that JSON escapes to twice its size is recorded whole",
+          r.status == 201 and got == [long_message], (r, got[:1] and len(got[0])))
     check("the released bundle starts with the same entries as before release",
           b.get("entries", [])[:len(before["entries"])] == before["entries"])
     path = write("bundle.json", b)
