@@ -249,6 +249,23 @@ try:
         f.write(json.dumps(b)[:-40])
     p = verify(os.path.join(T, "cut.json"), keys_path)
     check("a cut-off bundle is not JSON: exit 4", p.returncode == 4, p)
+    # A row rewritten behind the service's back (the triggers dropped, as
+    # the database's owner could): the service does not sign it.
+    import sqlite3
+    db = sqlite3.connect(os.path.join(svc.data, "filigrane.db"))
+    for name in [x[0] for x in db.execute("SELECT name FROM sqlite_master WHERE type='trigger'")]:
+        db.execute('DROP TRIGGER "%s"' % name)
+    db.execute("UPDATE audit SET actor = 'someone-else' WHERE chain = 'ev-1' AND chain_seq = 2")
+    db.commit()
+    db.close()
+    r = svc.get("/v1/orders/ev-1/evidence", token=tb)
+    try:
+        json.loads(r.body)
+        parsed = True
+    except ValueError:
+        parsed = False
+    check("a chain changed in the database is not signed: the answer is cut short",
+          not parsed and b'"signature"' not in r.body, r.body[-200:])
 finally:
     svc.stop()
 
