@@ -4,7 +4,9 @@
 #
 # Settings (README, "Configuration"): FILIGRANE_PORT (8080), FILIGRANE_DATA
 # (./var), FILIGRANE_JWT_SECRET, FILIGRANE_WEBHOOK_SECRET, FILIGRANE_MARK_KEY
-# (each generated into $FILIGRANE_DATA/secrets.env when unset), and the worker's
+# (each generated into $FILIGRANE_DATA/secrets.env when unset),
+# FILIGRANE_SIGNING_KEY_FILE (generated as $FILIGRANE_DATA/signing-key.pem,
+# 0600, when unset), and the worker's
 # own. FILIGRANE_BIN names the build to run (default ./bin). With
 # FILIGRANE_QUIET=1 it prints only the URL line (the tests use it).
 #
