@@ -16,6 +16,7 @@ typedef int (*cli_fn)(int argc, char **argv);
 int cli_stamp(int argc, char **argv);
 int cli_detect(int argc, char **argv);
 int cli_audit(int argc, char **argv);
+int cli_evidence(int argc, char **argv);
 int cli_blobs(int argc, char **argv);
 int cli_purge(int argc, char **argv);
 int cli_jobs(int argc, char **argv);

@@ -20,6 +20,8 @@ static const struct command {
     {"detect", cli_detect, "print a file's MIME type and kind, from content"},
     {"token", cli_token, "mint an access token (FILIGRANE_JWT_SECRET) for a role and order"},
     {"audit", cli_audit, "verify the evidence trail's hash chains and checkpoints: audit verify [--data DIR]"},
+    {"evidence", cli_evidence,
+     "check an evidence bundle offline: evidence verify BUNDLE [--key JWK]"},
     {"blobs", cli_blobs, "remove blobs no file references: blobs gc [--data DIR] [--grace D]"},
     {"purge", cli_purge, "purge orders past retention: purge [--data DIR] [--now TIME]"},
     {"jobs", cli_jobs, "list pending, running and failed jobs: jobs [--data DIR] [--state S]"},
@@ -59,7 +61,8 @@ int cli_usage_error(const char *cmd, const char *usage_line,
  * other one (audit, and any added later) is assumed to. */
 static bool touches_data(const char *cmd)
 {
-    return strcmp(cmd, "stamp") != 0 && strcmp(cmd, "detect") != 0 && strcmp(cmd, "token") != 0;
+    return strcmp(cmd, "stamp") != 0 && strcmp(cmd, "detect") != 0 && strcmp(cmd, "token") != 0 &&
+           strcmp(cmd, "evidence") != 0;
 }
 
 /* A command run as root on a data directory becomes the directory's owner

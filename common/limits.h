@@ -67,8 +67,9 @@
 #define FG_MAX_ACTION 64
 
 /* Longest audit detail (JSON text), in bytes. It holds ids, a file name,
- * sizes and hashes: a file name escaped as JSON is at most 6x its bytes. */
-#define FG_MAX_AUDIT_DETAIL (8 * FG_MAX_FILE_NAME)
+ * sizes and hashes, or a delivery's message: text escaped as JSON is at
+ * most 6x its bytes. */
+#define FG_MAX_AUDIT_DETAIL (8 * FG_MAX_FILE_NAME + 6 * FG_MAX_MESSAGE)
 
 /* Longest MIME type stored (matches the engine's WM_MIME_MAX - 1). */
 #define FG_MAX_MIME 127

@@ -7,6 +7,8 @@
 
 void fcgi_h_healthz(fcgi_req *req);
 void fcgi_h_metrics(fcgi_req *req);
+void fcgi_h_keys(fcgi_req *req);
+void fcgi_h_order_evidence(fcgi_req *req);
 void fcgi_h_order_hook(fcgi_req *req);
 void fcgi_h_delivery_create(fcgi_req *req);
 /* nginx's auth_request for an upload (fcgi/h_auth.c); any method. */

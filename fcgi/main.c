@@ -42,6 +42,7 @@
 #include "storage/tmp_clean.h"
 
 static atomic_bool stopping;
+static struct fcgi_signer signer;
 static int listen_fd = -1;
 
 typedef struct thread_arg {
@@ -172,6 +173,22 @@ int main(void)
         fcgi_log(FCGI_LOG_ERROR, "cannot make the worker undumpable");
         goto out;
     }
+    /* The signing key is read as the service user, whose it must be
+     * (common/sign.h): after dropping root, so a key root alone can
+     * read is refused. Unset: the service runs, evidence is refused. */
+    const char *key_file = getenv("FILIGRANE_SIGNING_KEY_FILE");
+    if (key_file && *key_file) {
+        if (fg_sign_key_load("FILIGRANE_SIGNING_KEY_FILE", key_file, &signer.key, &r) != FG_OK ||
+            fg_sign_key_public(signer.key, signer.x, signer.kid, &r) != FG_OK) {
+            fcgi_log(FCGI_LOG_ERROR, "%s", r.text);
+            goto out;
+        }
+        fcgi_log(FCGI_LOG_INFO, "evidence signing key kid=%s", signer.kid);
+    } else {
+        fcgi_log(FCGI_LOG_WARN, "FILIGRANE_SIGNING_KEY_FILE is not set: evidence bundles are "
+                                "refused (503)");
+    }
+
     if (fcgi_body_file_init(cfg.data, &r) != FG_OK) {
         fcgi_log(FCGI_LOG_ERROR, "%s", r.text);
         goto out;
@@ -304,7 +321,7 @@ int main(void)
     for (int i = 0; i < cfg.threads; i++) {
         thread_arg *a = &threads[i];
         a->no = i;
-        a->ctx = (fcgi_ctx){.cfg = &cfg, .hook = &cfg.webhook_key, .sandbox = &sandbox, .blobs = blobs};
+        a->ctx = (fcgi_ctx){.cfg = &cfg, .hook = &cfg.webhook_key, .sandbox = &sandbox, .blobs = blobs, .signer = &signer};
         if (store_meta_open_db(db, &a->ctx.meta, &r) != FG_OK) {
             fcgi_log(FCGI_LOG_ERROR, "cannot open the metadata store: %s", r.text);
             goto stop;
@@ -336,6 +353,7 @@ out:
         unlink(cfg.socket);
     }
     free(threads);
+    EVP_PKEY_free(signer.key);
     fcgi_body_file_release();
     store_blob_free(blobs);
     fcgi_config_release(&cfg);

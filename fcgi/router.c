@@ -20,6 +20,7 @@ static const struct route {
 } routes[] = {
     {"GET", "/healthz", fcgi_h_healthz},
     {"GET", "/metrics", fcgi_h_metrics},
+    {"GET", "/v1/keys", fcgi_h_keys},
     {"POST", "/v1/hooks/orders", fcgi_h_order_hook},
     {"POST", "/v1/orders/{order}/deliveries", fcgi_h_delivery_create},
     /* nginx's early check of an upload, before its body is read: never
@@ -36,6 +37,7 @@ static const struct route {
     {"OPTIONS", "/v1/uploads/{upload}", fcgi_h_tus_options},
     {"GET", "/v1/orders/{order}", fcgi_h_order_get},
     {"GET", "/v1/orders/{order}/audit", fcgi_h_order_audit},
+    {"GET", "/v1/orders/{order}/evidence", fcgi_h_order_evidence},
     {"GET", "/v1/orders/{order}/deliveries/{n}/archive", fcgi_h_delivery_archive},
     {"GET", "/v1/files/{file}/preview", fcgi_h_file_preview},
     {"GET", "/v1/files/{file}/original", fcgi_h_file_original},

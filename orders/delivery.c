@@ -65,7 +65,11 @@ fg_result orders_delivery_record(store_meta *m, const char *order_id, const char
     if ((rc = store_delivery_create(m, order_id, message, NULL, number, r)) != FG_OK ||
         (hook && (rc = hook(m, *number, hook_ctx, r)) != FG_OK) ||
         (rc = audit(m, order_id, actor, "delivery.created",
-                    json_pack("{s:i, s:I}", "number", *number, "files", (json_int_t)n), r)) !=
+                    /* The message as the buyer was shown it: what was promised
+                     * with the files is part of a dispute's evidence. */
+                    json_pack("{s:i, s:I, s:s}", "number", *number, "files", (json_int_t)n,
+                              "message", message ? message : ""),
+                    r)) !=
             FG_OK)
         goto fail;
     for (size_t i = 0; i < n; i++) {

@@ -4,7 +4,9 @@
 #
 # Settings (README, "Configuration"): FILIGRANE_PORT (8080), FILIGRANE_DATA
 # (./var), FILIGRANE_JWT_SECRET, FILIGRANE_WEBHOOK_SECRET, FILIGRANE_MARK_KEY
-# (each generated into $FILIGRANE_DATA/secrets.env when unset), and the worker's
+# (each generated into $FILIGRANE_DATA/secrets.env when unset),
+# FILIGRANE_SIGNING_KEY_FILE (generated as $FILIGRANE_DATA/signing-key.pem,
+# 0600, when unset), and the worker's
 # own. FILIGRANE_BIN names the build to run (default ./bin). With
 # FILIGRANE_QUIET=1 it prints only the URL line (the tests use it).
 #
@@ -40,6 +42,19 @@ grep -q '^FILIGRANE_METRICS_TOKEN=' "$secrets" ||
 # The key of the mark's placement, added to a secrets file made before it.
 if ! grep -q '^FILIGRANE_MARK_KEY=' "$secrets"; then
     echo "FILIGRANE_MARK_KEY=$(openssl rand -hex 32)" >>"$secrets"
+fi
+# The evidence signing key (Ed25519, PEM, 0600): made once, next to the
+# other secrets; the worker refuses it unless the service user owns it
+# and no one else can read it.
+if [ -z "${FILIGRANE_SIGNING_KEY_FILE:-}" ]; then
+    if [ ! -f "$data/signing-key.pem" ]; then
+        (umask 077 && openssl genpkey -algorithm ed25519 -out "$data/signing-key.pem.tmp" &&
+            mv "$data/signing-key.pem.tmp" "$data/signing-key.pem") || {
+            echo "filigrane: cannot make the evidence signing key" >&2
+            exit 1
+        }
+    fi
+    export FILIGRANE_SIGNING_KEY_FILE="$data/signing-key.pem"
 fi
 jwt_file=$(sed -n 's/^FILIGRANE_JWT_SECRET=//p' "$secrets")
 hook_file=$(sed -n 's/^FILIGRANE_WEBHOOK_SECRET=//p' "$secrets")
