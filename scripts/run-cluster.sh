@@ -103,6 +103,19 @@ if [ "$(id -u)" = 0 ]; then
     export FILIGRANE_USER="$user"
 fi
 
+# The evidence signing key both nodes sign with (Ed25519, 0600, the
+# service user's): one key, so /v1/keys on either node checks a bundle
+# made by the other.
+if [ -z "${FILIGRANE_SIGNING_KEY_FILE:-}" ]; then
+    key="$root/signing-key.pem"
+    if [ ! -f "$key" ]; then
+        (umask 077 && openssl genpkey -algorithm ed25519 -out "$key.tmp" && mv "$key.tmp" "$key") ||
+            die "cannot make the evidence signing key"
+    fi
+    [ -n "${FILIGRANE_USER:-}" ] && chown "$FILIGRANE_USER:$(id -gn "$FILIGRANE_USER")" "$key"
+    export FILIGRANE_SIGNING_KEY_FILE="$key"
+fi
+
 pg_started="" s3_started="" node1_pid="" node2_pid=""
 stop() { # EXIT-STATUS
     trap - INT TERM EXIT

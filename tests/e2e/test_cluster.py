@@ -10,7 +10,9 @@ import hashlib
 import json
 import os
 import re
+import subprocess
 import sys
+import tempfile
 
 sys.path.insert(0, os.path.dirname(__file__))
 from cluster import Cluster, plain_pass_only, skip_unless_ready  # noqa: E402
@@ -130,6 +132,24 @@ try:
           not holds(local, photo) and not holds(local, big), holds(local, photo) + holds(local, big))
     check("the S3 server's directory holds them",
           bool(holds(files_under(os.path.join(c.data, "s3")), big)))
+    # Evidence: both nodes sign with the one key run-cluster.sh made, so
+    # node 1's published key checks a bundle node 2 signed.
+    keys = [node.get("/v1/keys").json() or {} for node in (n1, n2)]
+    check("both nodes publish the same signing key (GET /v1/keys)",
+          bool(keys[0].get("keys")) and keys[0] == keys[1], keys)
+    r = n2.get("/v1/orders/ord-x/evidence", token=buyer)
+    check("node 2 answers the order's evidence bundle", r.status == 200, r)
+    with tempfile.TemporaryDirectory() as t:
+        bundle, jwks = os.path.join(t, "bundle.json"), os.path.join(t, "keys.json")
+        with open(bundle, "wb") as f:
+            f.write(r.body)
+        with open(jwks, "w") as f:
+            json.dump(keys[0], f)
+        v = subprocess.run([os.path.join(os.environ.get("FILIGRANE_BIN", "bin"), "filigrane"),
+                            "evidence", "verify", bundle, "--key", jwks],
+                           capture_output=True, text=True, timeout=60)
+    check("node 2's bundle verifies offline against node 1's published key",
+          v.returncode == 0, v.stdout + v.stderr)
     for node in (n1, n2):
         r = node.get("/v1/orders/ord-x/audit", token=seller)
         acts = [e.get("action") for e in (r.json() or {}).get("entries", [])]
