@@ -484,6 +484,16 @@ fg_result fcgi_config_load(struct fcgi_config *cfg, fg_reason *r)
                                &cfg->upload_expiry, r)) != FG_OK)
         goto out;
 
+    /* What /readyz holds against (fcgi/h_ops.c). 0 free bytes: the disk
+     * check never fails. */
+    if ((res = number("FILIGRANE_READY_MIN_FREE", 0, FCGI_READY_MIN_FREE_LIMIT, 1,
+                      FCGI_READY_MIN_FREE_DEFAULT, &cfg->ready_min_free, r)) != FG_OK)
+        goto out;
+    cfg->ready_max_outbox_lag = FCGI_READY_OUTBOX_LAG_DEFAULT;
+    if ((res = fg_duration_env("FILIGRANE_READY_MAX_OUTBOX_LAG", 1, FCGI_READY_OUTBOX_LAG_LIMIT,
+                               &cfg->ready_max_outbox_lag, r)) != FG_OK)
+        goto out;
+
     if ((res = fcgi_blob_env_load(&cfg->blob, cfg->data, r)) != FG_OK)
         goto out;
     /* The metadata store: PostgreSQL at this URL, shared by every node;
@@ -637,7 +647,8 @@ void fcgi_config_describe(const struct fcgi_config *c, FILE *f)
             "FILIGRANE_S3_REGION=%s\nFILIGRANE_S3_ACCESS_KEY_ID=%s\n"
             "FILIGRANE_S3_SECRET_ACCESS_KEY=%s\nFILIGRANE_S3_SECRET_ACCESS_KEY_FILE=%s\n"
             "FILIGRANE_S3_ADDRESSING=%s\n"
-            "FILIGRANE_S3_PRESIGN_SECONDS=%lld\nFILIGRANE_S3_PART_SIZE=%lld\n",
+            "FILIGRANE_S3_PRESIGN_SECONDS=%lld\nFILIGRANE_S3_PART_SIZE=%lld\n"
+            "FILIGRANE_READY_MIN_FREE=%lld\nFILIGRANE_READY_MAX_OUTBOX_LAG=%lld\n",
             c->port, c->data, c->socket, c->threads, c->upload.max_file_bytes,
             c->upload.max_files, c->upload.max_delivery_bytes, c->mark_template,
             c->cli, fcgi_log_level_name(c->log_level),
@@ -650,7 +661,7 @@ void fcgi_config_describe(const struct fcgi_config *c, FILE *f)
             c->blob.s3_secret ? "(set)" : "(unset)",
             c->blob.s3_secret_file[0] ? c->blob.s3_secret_file : "(unset)",
             c->blob.s3_virtual ? "virtual" : "path", c->blob.s3_presign_seconds,
-            c->blob.s3_part_size);
+            c->blob.s3_part_size, c->ready_min_free, c->ready_max_outbox_lag);
     char shown[STORE_PG_URL_MAX];
     store_pg_redact_url(c->database_url, shown, sizeof shown);
     fprintf(f, "FILIGRANE_DATABASE_URL=%s\n", c->database_url ? shown : "(unset: SQLite)");

@@ -39,6 +39,10 @@
  *   FILIGRANE_S3_PRESIGN_SECONDS  validity of a download's        300
  *                                 presigned URL (1 .. 604800)
  *   FILIGRANE_S3_PART_SIZE        multipart part size (5M .. 5G)  64M
+ *   FILIGRANE_READY_MIN_FREE      /readyz fails when the data or  1G
+ *                                 scratch directory has less free
+ *   FILIGRANE_READY_MAX_OUTBOX_LAG  /readyz fails when an event    15m
+ *                                 has waited longer than this to be sent
  *   FILIGRANE_DATABASE_URL        the metadata store: PostgreSQL at a
  *                                 postgres:// or postgresql:// URL
  *                                 unset: SQLite at $DATA/filigrane.db
@@ -110,7 +114,13 @@ struct fcgi_config {
     long long upload_expiry; /* tus: seconds of inactivity, 1 .. FG_UPLOAD_EXPIRY_LIMIT */
     struct fcgi_blob_env blob;  /* FILIGRANE_SCRATCH, FILIGRANE_S3_* */
     char *database_url; /* heap, wiped: may hold a password; NULL: SQLite */
+    long long ready_min_free;       /* bytes, FILIGRANE_READY_MIN_FREE */
+    long long ready_max_outbox_lag; /* seconds, FILIGRANE_READY_MAX_OUTBOX_LAG */
 };
+#define FCGI_READY_MIN_FREE_DEFAULT (1LL << 30)
+#define FCGI_READY_MIN_FREE_LIMIT (1LL << 50)
+#define FCGI_READY_OUTBOX_LAG_DEFAULT (15 * 60)
+#define FCGI_READY_OUTBOX_LAG_LIMIT (30LL * 86400)
 
 /* Reads the environment into cfg, and removes FILIGRANE_MARK_KEY from it
  * (the stamping children need only the seed). On failure FG_EUSAGE (a missing or bad

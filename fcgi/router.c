@@ -19,6 +19,8 @@ static const struct route {
     fcgi_handler handler;
 } routes[] = {
     {"GET", "/healthz", fcgi_h_healthz},
+    {"GET", "/livez", fcgi_h_livez},
+    {"GET", "/readyz", fcgi_h_readyz},
     {"GET", "/metrics", fcgi_h_metrics},
     {"POST", "/v1/hooks/orders", fcgi_h_order_hook},
     {"POST", "/v1/orders/{order}/deliveries", fcgi_h_delivery_create},
