@@ -73,7 +73,7 @@
 #define FCGI_S3_REGION_MAX 32
 #define FCGI_S3_KEY_ID_MAX 128
 #define FCGI_S3_SECRET_MAX 256
-#define FCGI_S3_SECRET_FILE_MAX 4096 /* a secret file longer than this is not one */
+#define FCGI_SECRET_FILE_MAX 4096 /* a secret file longer than this is not one */
 
 /* Where blobs live (storage/blob.h): the settings both the worker and the
  * CLI read. The S3 ones are all "" (and s3_secret NULL) when
