@@ -47,6 +47,11 @@
  *                                 postgres:// or postgresql:// URL
  *                                 unset: SQLite at $DATA/filigrane.db
  *
+ * Every secret (FILIGRANE_JWT_SECRET, _WEBHOOK_SECRET, _METRICS_TOKEN,
+ * _MARK_KEY, _DATABASE_URL, _S3_SECRET_ACCESS_KEY) may instead come from
+ * the file its NAME_FILE names: not both, a regular file of mode 0600 or
+ * 0400 (nothing for group or others), its final newline dropped.
+ *
  * A variable set to the empty string counts as unset. Numbers are decimal
  * integers, byte sizes may end in K, M or G (powers of 1024); anything else,
  * or a value out of range, is refused with a reason naming the variable.
