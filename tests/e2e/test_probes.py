@@ -108,6 +108,49 @@ try:
 finally:
     svc.stop()
 
+# ---- S3 stopped and started again ----
+def s3(*args):
+    return subprocess.run(["sh", os.path.join(TOP, "scripts", "s3-server.sh")] + list(args),
+                          capture_output=True, text=True, timeout=60)
+
+
+def poll_ready(svc, want, seconds):
+    """/readyz until it answers want (the S3 answer is kept 5 s)."""
+    deadline = time.time() + seconds
+    while True:
+        r, d = readyz(svc)
+        if r.status == want or time.time() > deadline:
+            return r, d
+        time.sleep(0.5)
+
+
+s3_dir = tempfile.mkdtemp(prefix="filigrane-s3-")
+s3_port = free_port()
+out = s3("start", s3_dir, str(s3_port))
+if out.returncode != 0:
+    print("# the S3 server does not start: readiness without S3 is not tested")
+else:
+    s3_env = dict(line.split("=", 1) for line in out.stdout.split())
+    svc = Service(env=s3_env)
+    try:
+        r, d = readyz(svc)
+        check("with blobs in S3 /readyz is 200", r.status == 200, r)
+        s3("stop", s3_dir)
+        r, d = poll_ready(svc, 503, 10)
+        check("S3 stopped: /readyz 503 naming the blobs within the 5 s the answer is kept",
+              r.status == 503 and failing(d) == ["blobs"], r)
+        body = r.body.decode(errors="replace")
+        check("the answer names neither the endpoint nor the key id",
+              str(s3_port) not in body and s3_env["FILIGRANE_S3_ACCESS_KEY_ID"] not in body, body)
+        check("/livez stays 200 while S3 is down", svc.get("/livez").status == 200)
+        s3("start", s3_dir, str(s3_port))
+        r, d = poll_ready(svc, 200, 10)
+        check("S3 back: /readyz 200 again", r.status == 200, r)
+    finally:
+        svc.stop()
+        s3("stop", s3_dir)
+        subprocess.run(["rm", "-rf", s3_dir])
+
 # ---- PostgreSQL stopped and started again ----
 if subprocess.run([PG, "bindir"], capture_output=True).returncode != 0:
     print("# PostgreSQL is not installed: readiness without the database is not tested")
@@ -131,6 +174,12 @@ try:
     svc = Service(env={"FILIGRANE_DATABASE_URL": url})
     r, d = readyz(svc)
     check("on PostgreSQL /readyz is 200", r.status == 200, r)
+    # The first threads answer while the last still connect; a server lost
+    # then stops the worker's start (main.c): wait until it has finished.
+    log = os.path.join(svc.data, "log", "worker.log")
+    deadline = time.time() + 60
+    while time.time() < deadline and "filigrane-fcgi ready" not in open(log, errors="replace").read():
+        time.sleep(0.1)
     check("the server stops", pg("stop", pg_dir).returncode == 0)
     t0 = time.time()
     r, d = readyz(svc)
