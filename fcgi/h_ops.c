@@ -125,10 +125,10 @@ void fcgi_h_readyz(fcgi_req *req)
     check_add(checks, &ready, "blobs", blob_ready(req->ctx->blobs),
               "the blob store does not answer");
 
-    long long fd = free_bytes(cfg->data), fs = free_bytes(cfg->blob.scratch);
-    bool disk_ok = fd >= cfg->ready_min_free && fs >= cfg->ready_min_free;
+    long long free_data = free_bytes(cfg->data), free_scratch = free_bytes(cfg->blob.scratch);
+    bool disk_ok = free_data >= cfg->ready_min_free && free_scratch >= cfg->ready_min_free;
     check_add(checks, &ready, "disk", disk_ok,
-              fd < cfg->ready_min_free
+              free_data < cfg->ready_min_free
                   ? "free space in the data directory is below FILIGRANE_READY_MIN_FREE"
                   : "free space in the scratch directory is below FILIGRANE_READY_MIN_FREE");
 
