@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static const char *env(const char *name)
@@ -171,34 +172,48 @@ static fg_result s3_secret_check(const char *name, const char *s, size_t n, fg_r
     return FG_OK;
 }
 
-/* Reads the secret from a file (a mounted secret, so not in the
+/* Reads a secret from a file (a mounted secret, so not in the
  * environment of every process that can read ours), without its final
- * newline. */
-static fg_result s3_secret_file(const char *path, char **out, fg_reason *r)
+ * newline, into a heap string (*out, wiped and freed by its owner). var
+ * names the setting in every reason; the content never appears in one.
+ * A file others may read (any group or world permission bit) is refused:
+ * the secret would be no more secret there than in the environment, and
+ * one others may write could be swapped for a key they know. */
+static fg_result secret_file(const char *var, const char *path, char **out, fg_reason *r)
 {
-    char buf[FCGI_S3_SECRET_FILE_MAX + 1];
+    char buf[FCGI_SECRET_FILE_MAX + 1];
     size_t n = 0;
+    struct stat st;
     fg_result rc = FG_OK;
+    *out = NULL;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return fg_fail(r, FG_EUSAGE, "FILIGRANE_S3_SECRET_ACCESS_KEY_FILE cannot be read: %s",
+        return fg_fail(r, FG_EUSAGE, "%s cannot be read: %s", var,
                        errno == ENOENT   ? "no such file"
                        : errno == EACCES ? "permission denied"
                                          : "cannot open it");
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        rc = fg_fail(r, FG_EUSAGE, "%s is not a regular file", var);
+        goto out;
+    }
+    if (st.st_mode & (S_IRWXG | S_IRWXO)) {
+        rc = fg_fail(r, FG_EUSAGE, "%s is open to its group or to others: chmod 0600 it", var);
+        goto out;
+    }
     for (;;) {
         ssize_t k = read(fd, buf + n, sizeof buf - 1 - n);
         if (k < 0 && errno == EINTR)
             continue;
         if (k < 0) {
-            rc = fg_fail(r, FG_EUSAGE, "FILIGRANE_S3_SECRET_ACCESS_KEY_FILE cannot be read");
+            rc = fg_fail(r, FG_EUSAGE, "%s cannot be read", var);
             goto out;
         }
         if (k == 0)
             break;
         n += (size_t)k;
         if (n == sizeof buf - 1) {
-            rc = fg_fail(r, FG_EUSAGE, "FILIGRANE_S3_SECRET_ACCESS_KEY_FILE is longer than %d "
-                                       "bytes", FCGI_S3_SECRET_FILE_MAX - 1);
+            rc = fg_fail(r, FG_EUSAGE, "%s is longer than %d bytes", var,
+                         FCGI_SECRET_FILE_MAX - 1);
             goto out;
         }
     }
@@ -207,14 +222,43 @@ static fg_result s3_secret_file(const char *path, char **out, fg_reason *r)
     if (n && buf[n - 1] == '\r')
         n--;
     buf[n] = '\0';
-    if ((rc = s3_secret_check("FILIGRANE_S3_SECRET_ACCESS_KEY_FILE", buf, n, r)) != FG_OK)
+    if (n == 0 || memchr(buf, '\0', n)) {
+        rc = fg_fail(r, FG_EUSAGE, "%s is empty or holds a NUL byte", var);
         goto out;
+    }
     if (!(*out = strdup(buf)))
         rc = fg_fail(r, FG_EIO, "cannot load configuration: out of memory");
 out:
     OPENSSL_cleanse(buf, sizeof buf);
     close(fd);
     return rc;
+}
+
+/* A secret from NAME or from the file NAME_FILE names, never both:
+ * *out is a heap copy (the caller wipes and frees it), NULL when neither
+ * is set. Reasons name the variable, never the value. */
+static fg_result secret_env(const char *name, char **out, fg_reason *r)
+{
+    char file_var[96];
+    *out = NULL;
+    snprintf(file_var, sizeof file_var, "%s_FILE", name);
+    const char *value = env(name), *file = env(file_var);
+    if (value && file)
+        return fg_fail(r, FG_EUSAGE, "set %s or %s, not both", name, file_var);
+    if (file)
+        return secret_file(file_var, file, out, r);
+    if (value && !(*out = strdup(value)))
+        return fg_fail(r, FG_EIO, "cannot load configuration: out of memory");
+    return FG_OK;
+}
+
+static void secret_free(char **s)
+{
+    if (*s) {
+        OPENSSL_cleanse(*s, strlen(*s));
+        free(*s);
+    }
+    *s = NULL;
 }
 
 fg_result fcgi_blob_env_load(struct fcgi_blob_env *e, const char *data, fg_reason *r)
@@ -300,21 +344,19 @@ fg_result fcgi_blob_env_load(struct fcgi_blob_env *e, const char *data, fg_reaso
         goto out;
 
     /* The secret last, from exactly one place. */
-    const char *secret = env("FILIGRANE_S3_SECRET_ACCESS_KEY");
     const char *file = env("FILIGRANE_S3_SECRET_ACCESS_KEY_FILE");
-    if (secret && file) {
-        rc = fg_fail(r, FG_EUSAGE, "set FILIGRANE_S3_SECRET_ACCESS_KEY or "
-                                   "FILIGRANE_S3_SECRET_ACCESS_KEY_FILE, not both");
-    } else if (file) {
-        rc = s3_secret_file(file, &e->s3_secret, r);
-        snprintf(e->s3_secret_file, sizeof e->s3_secret_file, "%s", file);
-    } else if (!secret) {
+    if ((rc = secret_env("FILIGRANE_S3_SECRET_ACCESS_KEY", &e->s3_secret, r)) != FG_OK)
+        goto out;
+    if (!e->s3_secret) {
         rc = fg_fail(r, FG_EUSAGE, "FILIGRANE_S3_SECRET_ACCESS_KEY (or _FILE) is not set "
                                    "(FILIGRANE_S3_ENDPOINT is)");
-    } else if ((rc = s3_secret_check("FILIGRANE_S3_SECRET_ACCESS_KEY", secret, strlen(secret),
-                                     r)) == FG_OK && !(e->s3_secret = strdup(secret))) {
-        rc = fg_fail(r, FG_EIO, "cannot load configuration: out of memory");
+        goto out;
     }
+    if (file)
+        snprintf(e->s3_secret_file, sizeof e->s3_secret_file, "%s", file);
+    rc = s3_secret_check(file ? "FILIGRANE_S3_SECRET_ACCESS_KEY_FILE"
+                              : "FILIGRANE_S3_SECRET_ACCESS_KEY",
+                         e->s3_secret, strlen(e->s3_secret), r);
 out:
     if (rc != FG_OK)
         fcgi_blob_env_release(e);
@@ -373,6 +415,7 @@ const char *fcgi_log_level_name(enum fcgi_log_level l)
 fg_result fcgi_config_load(struct fcgi_config *cfg, fg_reason *r)
 {
     fg_result res;
+    char *hook = NULL; /* FILIGRANE_WEBHOOK_SECRET until decoded */
     long long v;
     const char *s;
 
@@ -484,12 +527,24 @@ fg_result fcgi_config_load(struct fcgi_config *cfg, fg_reason *r)
                                &cfg->upload_expiry, r)) != FG_OK)
         goto out;
 
+    /* What /readyz holds against (fcgi/h_ops.c). 0 free bytes: the disk
+     * check never fails. */
+    if ((res = number("FILIGRANE_READY_MIN_FREE", 0, FCGI_READY_MIN_FREE_LIMIT, 1,
+                      FCGI_READY_MIN_FREE_DEFAULT, &cfg->ready_min_free, r)) != FG_OK)
+        goto out;
+    cfg->ready_max_outbox_lag = FCGI_READY_OUTBOX_LAG_DEFAULT;
+    if ((res = fg_duration_env("FILIGRANE_READY_MAX_OUTBOX_LAG", 1, FCGI_READY_OUTBOX_LAG_LIMIT,
+                               &cfg->ready_max_outbox_lag, r)) != FG_OK)
+        goto out;
+
     if ((res = fcgi_blob_env_load(&cfg->blob, cfg->data, r)) != FG_OK)
         goto out;
     /* The metadata store: PostgreSQL at this URL, shared by every node;
      * unset, SQLite in the data directory. The URL may hold a password:
      * kept like a secret, shown redacted (storage/pg_conn.h). */
-    if ((s = env("FILIGRANE_DATABASE_URL"))) {
+    if ((res = secret_env("FILIGRANE_DATABASE_URL", &cfg->database_url, r)) != FG_OK)
+        goto out;
+    if ((s = cfg->database_url)) {
         if (!store_pg_url_is_pg(s)) {
             res = fg_fail(r, FG_EUSAGE,
                           "FILIGRANE_DATABASE_URL must start with postgres:// or postgresql://");
@@ -500,15 +555,13 @@ fg_result fcgi_config_load(struct fcgi_config *cfg, fg_reason *r)
                           FCGI_DATABASE_URL_MAX);
             goto out;
         }
-        if (!(cfg->database_url = strdup(s))) {
-            res = fg_fail(r, FG_EIO, "cannot load configuration: out of memory");
-            goto out;
-        }
     }
 
     /* Secrets last: a reason about them names the variable only. */
-    if (!(s = env("FILIGRANE_JWT_SECRET"))) {
-        res = fg_fail(r, FG_EUSAGE, "FILIGRANE_JWT_SECRET is not set");
+    if ((res = secret_env("FILIGRANE_JWT_SECRET", &cfg->jwt_secret, r)) != FG_OK)
+        goto out;
+    if (!(s = cfg->jwt_secret)) {
+        res = fg_fail(r, FG_EUSAGE, "FILIGRANE_JWT_SECRET (or _FILE) is not set");
         goto out;
     }
     if (strlen(s) < FG_JWT_MIN_SECRET_BYTES) {
@@ -524,16 +577,16 @@ fg_result fcgi_config_load(struct fcgi_config *cfg, fg_reason *r)
                       FG_SECRET_MIN_DISTINCT, FG_SECRET_MAX_RUN);
         goto out;
     }
-    if (!(cfg->jwt_secret = strdup(s))) {
-        res = fg_fail(r, FG_EIO, "cannot load configuration: out of memory");
+    if ((res = secret_env("FILIGRANE_WEBHOOK_SECRET", &hook, r)) != FG_OK)
         goto out;
-    }
-    if (!(s = env("FILIGRANE_WEBHOOK_SECRET"))) {
-        res = fg_fail(r, FG_EUSAGE, "FILIGRANE_WEBHOOK_SECRET is not set");
+    if (!hook) {
+        res = fg_fail(r, FG_EUSAGE, "FILIGRANE_WEBHOOK_SECRET (or _FILE) is not set");
         goto out;
     }
     fg_reason why = {{0}};
-    if (fcgi_webhook_key_init(&cfg->webhook_key, s, &why) != FG_OK) {
+    bool hook_ok = fcgi_webhook_key_init(&cfg->webhook_key, hook, &why) == FG_OK;
+    secret_free(&hook); /* only the decoded key is kept */
+    if (!hook_ok) {
         res = fg_fail(r, FG_EUSAGE, "FILIGRANE_WEBHOOK_SECRET: %s", why.text);
         goto out;
     }
@@ -546,7 +599,9 @@ fg_result fcgi_config_load(struct fcgi_config *cfg, fg_reason *r)
         goto out;
     }
     /* Optional: without it /metrics is refused to everyone. */
-    if ((s = env("FILIGRANE_METRICS_TOKEN"))) {
+    if ((res = secret_env("FILIGRANE_METRICS_TOKEN", &cfg->metrics_token, r)) != FG_OK)
+        goto out;
+    if ((s = cfg->metrics_token)) {
         size_t n = strlen(s);
         bool visible = true;
         for (size_t i = 0; i < n; i++)
@@ -557,15 +612,13 @@ fg_result fcgi_config_load(struct fcgi_config *cfg, fg_reason *r)
                           FCGI_METRICS_TOKEN_MIN, FCGI_METRICS_TOKEN_MAX);
             goto out;
         }
-        if (!(cfg->metrics_token = strdup(s))) {
-            res = fg_fail(r, FG_EIO, "cannot load configuration: out of memory");
-            goto out;
-        }
     }
     /* The mark's placement is keyed: without the key a buyer could
      * compute it from what he sees and invert the mark. */
-    if (!(s = env(WM_MARK_KEY_ENV))) {
-        res = fg_fail(r, FG_EUSAGE, "%s is not set", WM_MARK_KEY_ENV);
+    if ((res = secret_env(WM_MARK_KEY_ENV, &cfg->mark_key, r)) != FG_OK)
+        goto out;
+    if (!(s = cfg->mark_key)) {
+        res = fg_fail(r, FG_EUSAGE, "%s (or _FILE) is not set", WM_MARK_KEY_ENV);
         goto out;
     }
     if (strlen(s) < WM_MARK_KEY_MIN_BYTES) {
@@ -580,16 +633,14 @@ fg_result fcgi_config_load(struct fcgi_config *cfg, fg_reason *r)
                       WM_MARK_KEY_ENV, FG_SECRET_MIN_DISTINCT, FG_SECRET_MAX_RUN);
         goto out;
     }
-    if (!(cfg->mark_key = strdup(s))) {
-        res = fg_fail(r, FG_EIO, "cannot load configuration: out of memory");
-        goto out;
-    }
     /* Stamping children inherit the environment and are handed the seed,
      * never the key: a decoder exploit there must not find it. Safe here:
      * this runs once, before any thread. */
     unsetenv(WM_MARK_KEY_ENV);
+    unsetenv(WM_MARK_KEY_ENV "_FILE");
     res = FG_OK;
 out:
+    secret_free(&hook);
     if (res != FG_OK)
         fcgi_config_release(cfg);
     return res;
@@ -637,7 +688,8 @@ void fcgi_config_describe(const struct fcgi_config *c, FILE *f)
             "FILIGRANE_S3_REGION=%s\nFILIGRANE_S3_ACCESS_KEY_ID=%s\n"
             "FILIGRANE_S3_SECRET_ACCESS_KEY=%s\nFILIGRANE_S3_SECRET_ACCESS_KEY_FILE=%s\n"
             "FILIGRANE_S3_ADDRESSING=%s\n"
-            "FILIGRANE_S3_PRESIGN_SECONDS=%lld\nFILIGRANE_S3_PART_SIZE=%lld\n",
+            "FILIGRANE_S3_PRESIGN_SECONDS=%lld\nFILIGRANE_S3_PART_SIZE=%lld\n"
+            "FILIGRANE_READY_MIN_FREE=%lld\nFILIGRANE_READY_MAX_OUTBOX_LAG=%lld\n",
             c->port, c->data, c->socket, c->threads, c->upload.max_file_bytes,
             c->upload.max_files, c->upload.max_delivery_bytes, c->mark_template,
             c->cli, fcgi_log_level_name(c->log_level),
@@ -650,7 +702,7 @@ void fcgi_config_describe(const struct fcgi_config *c, FILE *f)
             c->blob.s3_secret ? "(set)" : "(unset)",
             c->blob.s3_secret_file[0] ? c->blob.s3_secret_file : "(unset)",
             c->blob.s3_virtual ? "virtual" : "path", c->blob.s3_presign_seconds,
-            c->blob.s3_part_size);
+            c->blob.s3_part_size, c->ready_min_free, c->ready_max_outbox_lag);
     char shown[STORE_PG_URL_MAX];
     store_pg_redact_url(c->database_url, shown, sizeof shown);
     fprintf(f, "FILIGRANE_DATABASE_URL=%s\n", c->database_url ? shown : "(unset: SQLite)");

@@ -39,9 +39,18 @@
  *   FILIGRANE_S3_PRESIGN_SECONDS  validity of a download's        300
  *                                 presigned URL (1 .. 604800)
  *   FILIGRANE_S3_PART_SIZE        multipart part size (5M .. 5G)  64M
+ *   FILIGRANE_READY_MIN_FREE      /readyz fails when the data or  1G
+ *                                 scratch directory has less free
+ *   FILIGRANE_READY_MAX_OUTBOX_LAG  /readyz fails when an event    15m
+ *                                 has waited longer than this to be sent
  *   FILIGRANE_DATABASE_URL        the metadata store: PostgreSQL at a
  *                                 postgres:// or postgresql:// URL
  *                                 unset: SQLite at $DATA/filigrane.db
+ *
+ * Every secret (FILIGRANE_JWT_SECRET, _WEBHOOK_SECRET, _METRICS_TOKEN,
+ * _MARK_KEY, _DATABASE_URL, _S3_SECRET_ACCESS_KEY) may instead come from
+ * the file its NAME_FILE names: not both, a regular file of mode 0600 or
+ * 0400 (nothing for group or others), its final newline dropped.
  *
  * A variable set to the empty string counts as unset. Numbers are decimal
  * integers, byte sizes may end in K, M or G (powers of 1024); anything else,
@@ -69,7 +78,7 @@
 #define FCGI_S3_REGION_MAX 32
 #define FCGI_S3_KEY_ID_MAX 128
 #define FCGI_S3_SECRET_MAX 256
-#define FCGI_S3_SECRET_FILE_MAX 4096 /* a secret file longer than this is not one */
+#define FCGI_SECRET_FILE_MAX 4096 /* a secret file longer than this is not one */
 
 /* Where blobs live (storage/blob.h): the settings both the worker and the
  * CLI read. The S3 ones are all "" (and s3_secret NULL) when
@@ -110,7 +119,13 @@ struct fcgi_config {
     long long upload_expiry; /* tus: seconds of inactivity, 1 .. FG_UPLOAD_EXPIRY_LIMIT */
     struct fcgi_blob_env blob;  /* FILIGRANE_SCRATCH, FILIGRANE_S3_* */
     char *database_url; /* heap, wiped: may hold a password; NULL: SQLite */
+    long long ready_min_free;       /* bytes, FILIGRANE_READY_MIN_FREE */
+    long long ready_max_outbox_lag; /* seconds, FILIGRANE_READY_MAX_OUTBOX_LAG */
 };
+#define FCGI_READY_MIN_FREE_DEFAULT (1LL << 30)
+#define FCGI_READY_MIN_FREE_LIMIT (1LL << 50)
+#define FCGI_READY_OUTBOX_LAG_DEFAULT (15 * 60)
+#define FCGI_READY_OUTBOX_LAG_LIMIT (30LL * 86400)
 
 /* Reads the environment into cfg, and removes FILIGRANE_MARK_KEY from it
  * (the stamping children need only the seed). On failure FG_EUSAGE (a missing or bad

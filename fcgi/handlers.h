@@ -6,6 +6,8 @@
 #include "fcgi/http.h"
 
 void fcgi_h_healthz(fcgi_req *req);
+void fcgi_h_livez(fcgi_req *req);
+void fcgi_h_readyz(fcgi_req *req);
 void fcgi_h_metrics(fcgi_req *req);
 void fcgi_h_keys(fcgi_req *req);
 void fcgi_h_order_evidence(fcgi_req *req);

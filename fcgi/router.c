@@ -19,6 +19,8 @@ static const struct route {
     fcgi_handler handler;
 } routes[] = {
     {"GET", "/healthz", fcgi_h_healthz},
+    {"GET", "/livez", fcgi_h_livez},
+    {"GET", "/readyz", fcgi_h_readyz},
     {"GET", "/metrics", fcgi_h_metrics},
     {"GET", "/v1/keys", fcgi_h_keys},
     {"POST", "/v1/hooks/orders", fcgi_h_order_hook},

@@ -65,13 +65,19 @@ mark_file=$(sed -n 's/^FILIGRANE_MARK_KEY=//p' "$secrets")
 jwt_shown="(from the environment, not shown)"
 hook_shown="(from the environment, not shown)"
 metrics_shown="(from the environment, not shown)"
-[ -z "${FILIGRANE_JWT_SECRET:-}" ] && jwt_shown=$jwt_file
-[ -z "${FILIGRANE_WEBHOOK_SECRET:-}" ] && hook_shown=$hook_file
-[ -z "${FILIGRANE_METRICS_TOKEN:-}" ] && metrics_shown=$metrics_file
-export FILIGRANE_JWT_SECRET="${FILIGRANE_JWT_SECRET:-$jwt_file}"
-export FILIGRANE_WEBHOOK_SECRET="${FILIGRANE_WEBHOOK_SECRET:-$hook_file}"
-export FILIGRANE_METRICS_TOKEN="${FILIGRANE_METRICS_TOKEN:-$metrics_file}"
-export FILIGRANE_MARK_KEY="${FILIGRANE_MARK_KEY:-$mark_file}"
+# A secret the operator set, as the variable or as its _FILE (read by the
+# worker itself), is left alone: filling in the other would be refused.
+# set_default VAR VALUE: exports VAR=VALUE unless VAR or VAR_FILE is set;
+# fails (status 1) when it left it alone.
+set_default() {
+    eval "cur=\${$1:-}; cur_file=\${$1_FILE:-}"
+    [ -z "$cur" ] && [ -z "$cur_file" ] || return 1
+    eval "$1=\$2; export $1"
+}
+set_default FILIGRANE_JWT_SECRET "$jwt_file" && jwt_shown=$jwt_file
+set_default FILIGRANE_WEBHOOK_SECRET "$hook_file" && hook_shown=$hook_file
+set_default FILIGRANE_METRICS_TOKEN "$metrics_file" && metrics_shown=$metrics_file
+set_default FILIGRANE_MARK_KEY "$mark_file" || :
 
 if [ "$(id -u)" = 0 ]; then
     user=${FILIGRANE_USER:-filigrane}

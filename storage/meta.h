@@ -414,6 +414,14 @@ FG_MUST_CHECK fg_result store_outbox_due(store_meta *m, int64_t now,
                                          store_outbox_list *out /* out */,
                                          fg_reason *r);
 
+/* The created_at of the oldest pending event (the first by id: ids
+ * follow creation), "" when none is pending; /readyz measures the
+ * outbox's backlog by it, whatever retries did to next_attempt_at.
+ * FG_EIO when the store does not answer. */
+FG_MUST_CHECK fg_result store_outbox_oldest(store_meta *m,
+                                            char created_at[STORE_TIME_MAX] /* out */,
+                                            fg_reason *r);
+
 /* Claims up to `limit` pending events due at `now` (unix seconds), oldest
  * due first (0 or over FG_MAX_LIST_ROWS: FG_MAX_LIST_ROWS), for one sender:
  * in the statement that picks them, their next_attempt_at moves to now +

@@ -71,6 +71,9 @@ typedef struct store_meta_ops {
                                int64_t *id, fg_reason *r);
     fg_result (*outbox_due)(store_meta *m, int64_t now, size_t limit,
                             store_outbox_list *out, fg_reason *r);
+    /* created_at of the first pending event by id; "" when none. */
+    fg_result (*outbox_oldest)(store_meta *m, char created_at[STORE_TIME_MAX],
+                               fg_reason *r);
     /* Updates pending event id only: state, next_attempt_at (ignored
      * unless pending), last_error and sent_at (NULL keeps them),
      * attempts + 1.

@@ -510,6 +510,21 @@ static fg_result read_outbox(const PGresult *res, int i, store_outbox_event *e, 
     return FG_OK;
 }
 
+static fg_result pg_outbox_oldest(store_meta *m, char created_at[STORE_TIME_MAX], fg_reason *r)
+{
+    PGresult *res = NULL;
+    fg_result rc = q(m,
+                     "SELECT created_at FROM outbox WHERE state = 'pending'"
+                     " ORDER BY id LIMIT 1",
+                     0, NULL, &res, "read the outbox", r);
+    if (rc)
+        return rc;
+    if (PQntuples(res) == 1 && !store_pg_col(res, 0, 0, created_at, STORE_TIME_MAX))
+        rc = corrupt("outbox", r);
+    PQclear(res);
+    return rc;
+}
+
 static fg_result pg_outbox_due(store_meta *m, int64_t now, size_t limit,
                                store_outbox_list *out, fg_reason *r)
 {
@@ -1100,6 +1115,7 @@ static const store_meta_ops pg_ops = {
     .webhook_insert = pg_webhook_insert,
     .outbox_insert = pg_outbox_insert,
     .outbox_due = pg_outbox_due,
+    .outbox_oldest = pg_outbox_oldest,
     .outbox_update = pg_outbox_update,
     .blob_ref_touch = pg_blob_ref_touch,
     .blob_ref_get = pg_blob_ref_get,

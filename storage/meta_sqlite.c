@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -611,6 +612,26 @@ static fg_result read_outbox(sqlite3_stmt *st, store_outbox_event *e,
     memcpy(e->payload, p ? (const char *)p : "", n);
     e->payload[n] = '\0';
     return FG_OK;
+}
+
+static fg_result sq_outbox_oldest(store_meta *m, char created_at[STORE_TIME_MAX], fg_reason *r)
+{
+    sqlite3_stmt *st = NULL;
+    int step;
+    fg_result rc = prep(m,
+                        "SELECT created_at FROM outbox WHERE state = 'pending'"
+                        " ORDER BY id LIMIT 1",
+                        &st, r);
+    if (rc)
+        return rc;
+    if ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        const unsigned char *t = sqlite3_column_text(st, 0);
+        snprintf(created_at, STORE_TIME_MAX, "%s", t ? (const char *)t : "");
+    } else if (step != SQLITE_DONE) {
+        rc = db_fail(m, "read the outbox", r);
+    }
+    done(m, st);
+    return rc;
 }
 
 static fg_result sq_outbox_due(store_meta *m, int64_t now, size_t limit,
@@ -1368,6 +1389,7 @@ static const store_meta_ops sqlite_ops = {
     .webhook_insert = sq_webhook_insert,
     .outbox_insert = sq_outbox_insert,
     .outbox_due = sq_outbox_due,
+    .outbox_oldest = sq_outbox_oldest,
     .outbox_update = sq_outbox_update,
     .blob_ref_touch = sq_blob_ref_touch,
     .blob_ref_get = sq_blob_ref_get,

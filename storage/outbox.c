@@ -59,6 +59,12 @@ fg_result store_outbox_due(store_meta *m, int64_t now, size_t limit,
     return m->ops->outbox_due(m, now, limit, out, r);
 }
 
+fg_result store_outbox_oldest(store_meta *m, char created_at[STORE_TIME_MAX], fg_reason *r)
+{
+    created_at[0] = '\0';
+    return m->ops->outbox_oldest(m, created_at, r);
+}
+
 fg_result store_outbox_claim(store_meta *m, int64_t now, int64_t lease_s,
                              size_t limit, store_outbox_list *out, fg_reason *r)
 {

@@ -6,6 +6,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static const char *JWT = "jwt-secret-jwt-secret-jwt-secret-32";
@@ -24,6 +25,12 @@ static const char *const VARS[] = {
     "FILIGRANE_S3_ACCESS_KEY_ID", "FILIGRANE_S3_SECRET_ACCESS_KEY",
     "FILIGRANE_S3_SECRET_ACCESS_KEY_FILE", "FILIGRANE_S3_ADDRESSING",
     "FILIGRANE_S3_PRESIGN_SECONDS", "FILIGRANE_S3_PART_SIZE",
+    "FILIGRANE_READY_MIN_FREE", "FILIGRANE_READY_MAX_OUTBOX_LAG", "FILIGRANE_DATABASE_URL",
+};
+/* Cleared too, though describe does not list them. */
+static const char *const MORE_VARS[] = {
+    "FILIGRANE_JWT_SECRET_FILE", "FILIGRANE_WEBHOOK_SECRET_FILE", "FILIGRANE_METRICS_TOKEN",
+    "FILIGRANE_METRICS_TOKEN_FILE", "FILIGRANE_MARK_KEY_FILE", "FILIGRANE_DATABASE_URL_FILE",
 };
 
 /* A clean environment with only the required secrets. */
@@ -31,6 +38,8 @@ static void reset(void)
 {
     for (size_t i = 0; i < sizeof VARS / sizeof VARS[0]; i++)
         unsetenv(VARS[i]);
+    for (size_t i = 0; i < sizeof MORE_VARS / sizeof MORE_VARS[0]; i++)
+        unsetenv(MORE_VARS[i]);
     setenv("FILIGRANE_JWT_SECRET", JWT, 1);
     setenv("FILIGRANE_WEBHOOK_SECRET", WH, 1);
     setenv("FILIGRANE_MARK_KEY", MARK, 1);
@@ -286,7 +295,7 @@ TEST("the mark key is required, at least 32 bytes, never shown, and removed from
     reset();
     unsetenv("FILIGRANE_MARK_KEY");
     CHECK_INT(fcgi_config_load(&c, &r), FG_EUSAGE);
-    CHECK_STR(r.text, "FILIGRANE_MARK_KEY is not set");
+    CHECK_STR(r.text, "FILIGRANE_MARK_KEY (or _FILE) is not set");
 
     reset();
     setenv("FILIGRANE_MARK_KEY", "31-bytes-31-bytes-31-bytes-31-b", 1);
@@ -602,6 +611,7 @@ TEST("blob settings: the secret from FILIGRANE_S3_SECRET_ACCESS_KEY_FILE, not bo
     CHECK(f != NULL);
     fprintf(f, "%s\n", S3_SECRET);
     fclose(f);
+    CHECK(chmod(path, 0600) == 0);
     s3_reset();
     unsetenv("FILIGRANE_S3_SECRET_ACCESS_KEY");
     setenv("FILIGRANE_S3_SECRET_ACCESS_KEY_FILE", path, 1);
@@ -635,4 +645,168 @@ TEST("blob settings: the secret from FILIGRANE_S3_SECRET_ACCESS_KEY_FILE, not bo
     unlink(path);
     refused("FILIGRANE_S3_SECRET_ACCESS_KEY_FILE", "missing");
     rmdir(dir);
+}
+
+/* refused() with only var's _FILE (file_var) set, to path. */
+static void refused_file(const char *var, const char *file_var, const char *path,
+                         const char *why)
+{
+    struct fcgi_config c;
+    fg_reason r = {{0}};
+    reset();
+    unsetenv(var);
+    setenv(file_var, path, 1);
+    if (fcgi_config_load(&c, &r) != FG_EUSAGE) {
+        TAP_FAIL("%s: accepted (%s)", file_var, why);
+        fcgi_config_release(&c);
+        return;
+    }
+    if (!strstr(r.text, file_var))
+        TAP_FAIL("%s (%s): the reason does not name it: %s", file_var, why, r.text);
+}
+
+/* Writes content (with a final newline) to dir/name at mode; returns the
+ * path in out. */
+static void secret_at(const char *dir, const char *name, const char *content, mode_t mode,
+                      char *out, size_t cap)
+{
+    snprintf(out, cap, "%s/%s", dir, name);
+    unlink(out);
+    FILE *f = fopen(out, "w");
+    CHECK(f != NULL);
+    fprintf(f, "%s\n", content);
+    fclose(f);
+    CHECK(chmod(out, mode) == 0);
+}
+
+TEST("every secret from its _FILE: read without its newline, not both, 0600 only, wiped")
+{
+    static const struct {
+        const char *var, *value;
+    } S[] = {
+        {"FILIGRANE_JWT_SECRET", "jwt-from-file-0123456789abcdefghijkl"},
+        {"FILIGRANE_WEBHOOK_SECRET", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"},
+        {"FILIGRANE_METRICS_TOKEN", "metrics-from-file-0123456789"},
+        {"FILIGRANE_MARK_KEY", "mark-from-file-0123456789abcdefghijkl"},
+        {"FILIGRANE_DATABASE_URL", "postgres://fg:pw-from-file@127.0.0.1:5432/fg"},
+    };
+    char dir[] = "/tmp/fg-config-XXXXXX", path[128], var[96];
+    CHECK(mkdtemp(dir) != NULL);
+    for (size_t i = 0; i < sizeof S / sizeof S[0]; i++) {
+        snprintf(var, sizeof var, "%s_FILE", S[i].var);
+        struct fcgi_config c;
+        fg_reason r = {{0}};
+        /* 0600: read, final newline dropped. */
+        reset();
+        unsetenv(S[i].var);
+        secret_at(dir, "s", S[i].value, 0600, path, sizeof path);
+        setenv(var, path, 1);
+        if (fcgi_config_load(&c, &r) != FG_OK) {
+            TAP_FAIL("%s: refused: %s", var, r.text);
+            continue;
+        }
+        const char *got = i == 0   ? c.jwt_secret
+                          : i == 2 ? c.metrics_token
+                          : i == 3 ? c.mark_key
+                          : i == 4 ? c.database_url
+                                   : NULL;
+        if (got && strcmp(got, S[i].value) != 0)
+            TAP_FAIL("%s: read as something else", var);
+        if (i == 1)
+            CHECK_INT(c.webhook_key.len, 24);
+        if (i == 3)
+            CHECK(getenv("FILIGRANE_MARK_KEY_FILE") == NULL); /* children never see it */
+        char *text = NULL;
+        size_t len = 0;
+        FILE *mem = open_memstream(&text, &len);
+        fcgi_config_describe(&c, mem);
+        fclose(mem);
+        CHECK(strstr(text, S[i].value) == NULL);
+        free(text);
+        fcgi_config_release(&c);
+        CHECK(c.jwt_secret == NULL && c.metrics_token == NULL && c.mark_key == NULL &&
+              c.database_url == NULL && c.webhook_key.len == 0);
+
+        /* Both the variable and the file: refused, naming both. */
+        reset();
+        setenv(var, path, 1);
+        setenv(S[i].var, S[i].value, 1);
+        refused(var, "both set");
+        /* Readable or writable by the group or others: refused. */
+        secret_at(dir, "s", S[i].value, 0640, path, sizeof path);
+        refused_file(S[i].var, var, path, "group readable");
+        secret_at(dir, "s", S[i].value, 0604, path, sizeof path);
+        refused_file(S[i].var, var, path, "world readable");
+        secret_at(dir, "s", S[i].value, 0620, path, sizeof path);
+        refused_file(S[i].var, var, path, "group writable");
+        secret_at(dir, "s", S[i].value, 0400, path, sizeof path);
+        reset();
+        unsetenv(S[i].var);
+        setenv(var, path, 1);
+        if (fcgi_config_load(&c, &r) != FG_OK)
+            TAP_FAIL("%s: 0400 refused: %s", var, r.text);
+        else
+            fcgi_config_release(&c);
+        /* Empty, missing, a directory: refused, naming the variable. */
+        secret_at(dir, "s", "", 0600, path, sizeof path);
+        CHECK(truncate(path, 0) == 0);
+        refused_file(S[i].var, var, path, "empty");
+        unlink(path);
+        refused_file(S[i].var, var, path, "missing");
+        refused_file(S[i].var, var, dir, "a directory");
+        /* A file's content is checked like the variable's. */
+        if (i != 4) {
+            secret_at(dir, "s", "short", 0600, path, sizeof path);
+            setenv(var, path, 1);
+            fg_reason why = {{0}};
+            struct fcgi_config c2;
+            reset();
+            unsetenv(S[i].var);
+            setenv(var, path, 1);
+            if (fcgi_config_load(&c2, &why) == FG_OK) {
+                TAP_FAIL("%s: a 5-byte secret accepted", var);
+                fcgi_config_release(&c2);
+            }
+            CHECK(strstr(why.text, S[i].var) != NULL);
+        }
+        unlink(path);
+        unsetenv(var);
+    }
+    rmdir(dir);
+    reset();
+}
+
+TEST("readiness settings at their edges")
+{
+    struct fcgi_config c;
+    fg_reason r = {{0}};
+    reset();
+    CHECK_INT(fcgi_config_load(&c, &r), FG_OK);
+    CHECK_INT(c.ready_min_free, 1LL << 30);
+    CHECK_INT(c.ready_max_outbox_lag, 900);
+    fcgi_config_release(&c);
+    setenv("FILIGRANE_READY_MIN_FREE", "0", 1);
+    setenv("FILIGRANE_READY_MAX_OUTBOX_LAG", "1", 1);
+    setenv("FILIGRANE_MARK_KEY", MARK, 1); /* a load takes it out of the environment */
+    CHECK_INT(fcgi_config_load(&c, &r), FG_OK);
+    CHECK_INT(c.ready_min_free, 0);
+    CHECK_INT(c.ready_max_outbox_lag, 1);
+    fcgi_config_release(&c);
+    setenv("FILIGRANE_READY_MIN_FREE", "512M", 1);
+    setenv("FILIGRANE_READY_MAX_OUTBOX_LAG", "30d", 1);
+    setenv("FILIGRANE_MARK_KEY", MARK, 1);
+    CHECK_INT(fcgi_config_load(&c, &r), FG_OK);
+    CHECK_INT(c.ready_min_free, 512LL << 20);
+    CHECK_INT(c.ready_max_outbox_lag, 30 * 86400);
+    fcgi_config_release(&c);
+    setenv("FILIGRANE_READY_MAX_OUTBOX_LAG", "31d", 1);
+    refused("FILIGRANE_READY_MAX_OUTBOX_LAG", "over 30 days");
+    setenv("FILIGRANE_READY_MAX_OUTBOX_LAG", "0", 1);
+    refused("FILIGRANE_READY_MAX_OUTBOX_LAG", "zero");
+    unsetenv("FILIGRANE_READY_MAX_OUTBOX_LAG");
+    setenv("FILIGRANE_READY_MIN_FREE", "-1", 1);
+    refused("FILIGRANE_READY_MIN_FREE", "negative");
+    setenv("FILIGRANE_READY_MIN_FREE", "1T", 1);
+    refused("FILIGRANE_READY_MIN_FREE", "unknown suffix");
+    reset();
 }

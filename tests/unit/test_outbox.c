@@ -554,3 +554,35 @@ TEST("a retry scale divides the schedule, rounding up to a second")
     CHECK(fcgi_outbox_retry_delay(10, 1000) < 0);
     CHECK(fcgi_outbox_retry_delay(1, 0) == 5);       /* 0: no scale */
 }
+
+DB_TEST("the oldest pending event: none, the first by creation whatever its next try, not sent or dead ones")
+{
+    struct db d;
+    fg_reason r = {""};
+    int64_t a = 0, b = 0;
+    store_outbox_list l = {0};
+    char at[STORE_TIME_MAX] = "x";
+    int64_t now = (int64_t)time(NULL);
+    db_open(&d);
+    CHECK_INT(store_outbox_oldest(d.m, at, &r), FG_OK);
+    CHECK_STR(at, "");
+    CHECK_INT(store_outbox_add(d.m, "order.released", "ord-1", BODY, &a, &r), FG_OK);
+    CHECK_INT(store_outbox_due(d.m, now + 10, 10, &l, &r), FG_OK);
+    char first[STORE_TIME_MAX] = "";
+    if (l.n >= 1)
+        snprintf(first, sizeof first, "%s", l.items[0].created_at);
+    store_outbox_list_release(&l);
+    usleep(5000); /* a later created_at for b */
+    CHECK_INT(store_outbox_add(d.m, "delivery.ready", "ord-1", BODY, &b, &r), FG_OK);
+    /* A failed try moves a's next attempt later than b's: a is still the oldest. */
+    CHECK_INT(store_outbox_mark_failed(d.m, a, "http 500", now + 3600, &r), FG_OK);
+    CHECK_INT(store_outbox_oldest(d.m, at, &r), FG_OK);
+    CHECK_STR(at, first);
+    CHECK_INT(store_outbox_mark_sent(d.m, a, &r), FG_OK);
+    CHECK_INT(store_outbox_oldest(d.m, at, &r), FG_OK);
+    CHECK(at[0] != '\0' && strcmp(at, first) > 0);
+    CHECK_INT(store_outbox_mark_failed(d.m, b, "gone", STORE_OUTBOX_GIVE_UP, &r), FG_OK);
+    CHECK_INT(store_outbox_oldest(d.m, at, &r), FG_OK);
+    CHECK_STR(at, "");
+    db_close(&d);
+}
