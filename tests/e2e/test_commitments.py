@@ -118,6 +118,9 @@ try:
           and sorted(d.get("commitment") for d in uploaded) == sorted(before.values()), uploaded)
     check("no file.released entry before release",
           not any(e["action"] == "file.released" for e in audit_before))
+    r = svc.get("/v1/orders/%s/evidence" % ORDER, token=buyer)
+    check("the buyer gets the order's signed evidence bundle before release", r.status == 200, r)
+    seen += answer_bytes(r)
     manifest = ""
     for name, f in bfiles.items():
         r = svc.get("/v1/files/%s/preview" % f["id"], token=buyer)
