@@ -13,7 +13,8 @@ static const char *const order_states[] = {
 static const char *const preview_states[] = {
     STORE_PREVIEW_PROCESSING, STORE_PREVIEW_READY, STORE_PREVIEW_WITHHELD,
     STORE_PREVIEW_FAILED, NULL};
-static const char *const kinds[] = {"image", "pdf", "archive", "other", NULL};
+static const char *const kinds[] = {"image", "pdf",   "archive", "video", "audio",
+                                    "document", "text", "other",   NULL};
 
 static bool in_set(const char *s, const char *const *set)
 {

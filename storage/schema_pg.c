@@ -278,6 +278,34 @@ static const char *const steps[] = {
     "ALTER TABLE jobs DROP CONSTRAINT jobs_kind_check;"
     "ALTER TABLE jobs ADD CONSTRAINT jobs_kind_check"
     "  CHECK (kind IN ('preview','purge','rebuild','checkpoint'));",
+
+    /* 10: every kind, and a preview's companion image (poster frame,
+     * waveform), counted as a blob reference (storage/schema_sqlite.c,
+     * step 10). */
+    "ALTER TABLE files DROP CONSTRAINT files_kind_check;"
+    "ALTER TABLE files ADD CONSTRAINT files_kind_check"
+    "  CHECK (kind IN ('image','pdf','archive','video','audio','document','text','other'));"
+    "ALTER TABLE files ADD COLUMN poster_sha256 " T " NOT NULL DEFAULT '';"
+    "ALTER TABLE files ADD COLUMN poster_mime " T " NOT NULL DEFAULT '';"
+    "CREATE INDEX files_by_poster ON files(poster_sha256) WHERE poster_sha256 <> '';"
+    "DROP TRIGGER blob_refs_files ON files;"
+    "CREATE OR REPLACE FUNCTION blob_refs_files() RETURNS trigger LANGUAGE plpgsql AS $$"
+    "BEGIN"
+    "  IF TG_OP IN ('UPDATE', 'DELETE') AND OLD.purged_at = '' THEN"
+    "    PERFORM blob_refs_give(OLD.sha256);"
+    "    IF OLD.preview_sha256 <> '' THEN PERFORM blob_refs_give(OLD.preview_sha256); END IF;"
+    "    IF OLD.poster_sha256 <> '' THEN PERFORM blob_refs_give(OLD.poster_sha256); END IF;"
+    "  END IF;"
+    "  IF TG_OP = 'INSERT' OR (TG_OP = 'UPDATE' AND NEW.purged_at = '') THEN"
+    "    PERFORM blob_refs_take(NEW.sha256);"
+    "    IF NEW.preview_sha256 <> '' THEN PERFORM blob_refs_take(NEW.preview_sha256); END IF;"
+    "    IF NEW.poster_sha256 <> '' THEN PERFORM blob_refs_take(NEW.poster_sha256); END IF;"
+    "  END IF;"
+    "  RETURN NULL;"
+    "END $$;"
+    "CREATE TRIGGER blob_refs_files AFTER INSERT OR DELETE"
+    "  OR UPDATE OF sha256, preview_sha256, poster_sha256, purged_at ON files"
+    "  FOR EACH ROW EXECUTE FUNCTION blob_refs_files();",
 };
 
 /* C code a step needs after its SQL, in the migration's transaction,

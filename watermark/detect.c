@@ -123,6 +123,10 @@ const char *wm_kind_name(wm_kind kind)
     case WM_KIND_IMAGE: return "image";
     case WM_KIND_PDF: return "pdf";
     case WM_KIND_ARCHIVE: return "archive";
+    case WM_KIND_VIDEO: return "video";
+    case WM_KIND_AUDIO: return "audio";
+    case WM_KIND_DOCUMENT: return "document";
+    case WM_KIND_TEXT: return "text";
     default: return "other";
     }
 }

@@ -20,6 +20,10 @@ typedef enum wm_kind {
     WM_KIND_IMAGE,
     WM_KIND_PDF,
     WM_KIND_ARCHIVE,
+    WM_KIND_VIDEO,    /* MP4, MOV, WebM, MKV, AVI */
+    WM_KIND_AUDIO,    /* MP3, WAV, FLAC, Ogg/Opus, M4A/AAC */
+    WM_KIND_DOCUMENT, /* office documents, converted to PDF first */
+    WM_KIND_TEXT,     /* plain text and source code, rendered to pages */
     WM_KIND_OTHER,
 } wm_kind;
 
@@ -38,7 +42,8 @@ FG_MUST_CHECK fg_result wm_detect_file(const char *path, wm_type *out /* out */,
 FG_MUST_CHECK fg_result wm_detect_buffer(const void *buf, size_t len,
                                          wm_type *out /* out */, fg_reason *r);
 
-/* "image", "pdf", "archive" or "other". This function can't fail. */
+/* "image", "pdf", "archive", "video", "audio", "document", "text" or
+ * "other". This function can't fail. */
 const char *wm_kind_name(wm_kind kind);
 
 /* ---- templates (pure C: safe everywhere) ---- */

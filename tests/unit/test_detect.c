@@ -108,6 +108,10 @@ TEST("every kind has its stable name")
     CHECK_STR(wm_kind_name(WM_KIND_IMAGE), "image");
     CHECK_STR(wm_kind_name(WM_KIND_PDF), "pdf");
     CHECK_STR(wm_kind_name(WM_KIND_ARCHIVE), "archive");
+    CHECK_STR(wm_kind_name(WM_KIND_VIDEO), "video");
+    CHECK_STR(wm_kind_name(WM_KIND_AUDIO), "audio");
+    CHECK_STR(wm_kind_name(WM_KIND_DOCUMENT), "document");
+    CHECK_STR(wm_kind_name(WM_KIND_TEXT), "text");
     CHECK_STR(wm_kind_name(WM_KIND_OTHER), "other");
     CHECK_STR(wm_kind_name((wm_kind)99), "other");
 }

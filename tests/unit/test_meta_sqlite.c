@@ -521,6 +521,7 @@ DB_TEST("two handles creating deliveries at once get distinct numbers 1..50")
 
 #define SHA_A "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
 #define SHA_B "60303ae22b998861bce3b28f33eec1be758a213c86c93c076dbe9f558c11c752"
+#define SHA_C "fd61a03af4f77d870fc21e05e7e80678095c92d808cfb3b5c279ee04c74aca13"
 
 static store_file file_in(const char *order, int delivery, const char *name)
 {
@@ -652,7 +653,7 @@ DB_TEST("bad file rows are refused with fitting codes")
     f.sha256[10] = '\0';
     CHECK_INT(store_file_add(d.m, &f, id, &r), FG_EUSAGE);
     f = file_in("ord-1", 1, "x");
-    snprintf(f.kind, sizeof f.kind, "video");
+    snprintf(f.kind, sizeof f.kind, "spreadsheet");
     CHECK_INT(store_file_add(d.m, &f, id, &r), FG_EUSAGE);
     f = file_in("ord-1", 1, "x");
     snprintf(f.preview, sizeof f.preview, "done");
@@ -751,6 +752,84 @@ TEST("a file stored before commitments keeps its row, with no salt, after the up
     CHECK_STR(got.sha256, SHA_A);
     CHECK_STR(got.salt, "");
     CHECK_STR(got.commitment, "");
+    db_close(&d);
+}
+
+static int refs_of(sqlite3 *db, const char *sha)
+{
+    sqlite3_stmt *st = NULL;
+    int n = -1;
+    if (sqlite3_prepare_v2(db, "SELECT refs FROM blob_refs WHERE sha256 = ?1", -1, &st,
+                           NULL) == SQLITE_OK &&
+        sqlite3_bind_text(st, 1, sha, -1, SQLITE_STATIC) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        n = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return n;
+}
+
+TEST("the files table rebuilt for the new kinds keeps every row, its seq and its blob references")
+{
+    struct db d;
+    fg_reason r;
+    store_file got;
+    int step = store_sqlite_schema_step_of("CREATE TABLE files_v10");
+    CHECK(step > 0);
+    db_open(&d);
+    store_meta_free(d.m);
+    d.m = NULL;
+    CHECK(remove(d.path) == 0);
+    sqlite3 *raw = NULL;
+    CHECK(sqlite3_open(d.path, &raw) == SQLITE_OK);
+    if (store_sqlite_migrate_to(raw, step - 1, &r))
+        TAP_FAIL("migrate: %s", r.text);
+    /* A live file with a preview (seq 7) and a purged one (seq 9). */
+    CHECK(sqlite3_exec(raw,
+                       "INSERT INTO orders(id, seller_id, buyer_id, created_at)"
+                       " VALUES ('ord-1','s-7','b-9','2026-11-22T10:00:00.000Z');"
+                       "INSERT INTO deliveries(order_id, number, created_at)"
+                       " VALUES ('ord-1', 1, '2026-11-22T10:00:00.000Z');"
+                       "INSERT INTO files(seq, id, order_id, delivery, name, size, sha256,"
+                       " mime, kind, preview, preview_sha256, preview_mime, created_at)"
+                       " VALUES (7, '00000000000000000000000000000007','ord-1',1,'a.png',5,'" SHA_A "','image/png',"
+                       " 'image','ready','" SHA_B "','image/jpeg','2026-11-22T10:00:00.000Z');"
+                       "INSERT INTO files(seq, id, order_id, delivery, name, size, sha256,"
+                       " mime, kind, preview, created_at) VALUES"
+                       " (9, '00000000000000000000000000000009','ord-1',1,'b.bin',5,'" SHA_A "','application/x-foo',"
+                       " 'other','withheld','2026-11-22T10:00:00.000Z');"
+                       "UPDATE files SET purged_at = '2026-11-23T10:00:00.000Z'"
+                       " WHERE id = '00000000000000000000000000000009';",
+                       NULL, NULL, NULL) == SQLITE_OK);
+    CHECK_INT(refs_of(raw, SHA_A), 1);
+    CHECK_INT(refs_of(raw, SHA_B), 1);
+    sqlite3_close(raw);
+    CHECK_INT(store_meta_open_sqlite(d.path, &d.m, &r), FG_OK);
+    CHECK_INT(store_file_get(d.m, "00000000000000000000000000000007", &got, &r), FG_OK);
+    CHECK_STR(got.preview_sha256, SHA_B);
+    CHECK_INT(store_file_get(d.m, "00000000000000000000000000000009", &got, &r), FG_OK);
+    store_meta_free(d.m);
+    d.m = NULL;
+    CHECK(sqlite3_open(d.path, &raw) == SQLITE_OK);
+    CHECK_INT(refs_of(raw, SHA_A), 1);
+    CHECK_INT(refs_of(raw, SHA_B), 1);
+    CHECK(sqlite3_exec(raw, "SELECT 1 FROM files WHERE seq = 7 AND id = '00000000000000000000000000000007'", NULL, NULL,
+                       NULL) == SQLITE_OK);
+    /* The new kinds are accepted, an unknown one still refused. */
+    CHECK(sqlite3_exec(raw, "UPDATE files SET kind = 'video' WHERE id = '00000000000000000000000000000007'", NULL, NULL,
+                       NULL) == SQLITE_OK);
+    CHECK(sqlite3_exec(raw, "UPDATE files SET kind = 'movie' WHERE id = '00000000000000000000000000000007'", NULL, NULL,
+                       NULL) != SQLITE_OK);
+    /* A companion image is a reference like the preview: taken when set,
+     * given back when the row goes. */
+    CHECK(sqlite3_exec(raw, "UPDATE files SET poster_sha256 = '" SHA_C "' WHERE id = '00000000000000000000000000000007'",
+                       NULL, NULL, NULL) == SQLITE_OK);
+    CHECK_INT(refs_of(raw, SHA_C), 1);
+    CHECK(sqlite3_exec(raw, "DELETE FROM files WHERE id = '00000000000000000000000000000007'", NULL, NULL, NULL) ==
+          SQLITE_OK);
+    CHECK_INT(refs_of(raw, SHA_C), 0);
+    CHECK_INT(refs_of(raw, SHA_B), 0);
+    CHECK_INT(refs_of(raw, SHA_A), 0);
+    sqlite3_close(raw);
     db_close(&d);
 }
 
