@@ -107,7 +107,15 @@ DEBS = build-essential pkg-config libvips-dev libvips-tools libmagic-dev \
        libfcgi-dev libjwt-dev libjansson-dev libcurl4-openssl-dev \
        fonts-dejavu-core nginx curl python3 sqlite3 poppler-utils qpdf \
        imagemagick libimage-exiftool-perl wrk hyperfine time zip \
-       libarchive-tools clang libclang-rt-14-dev chromium python3-skimage jq
+       libarchive-tools clang libclang-rt-14-dev chromium python3-skimage jq \
+       ffmpeg libavformat-dev libavcodec-dev libavfilter-dev libswscale-dev \
+       libswresample-dev libavutil-dev sox espeak-ng libpango1.0-dev \
+       libreoffice-writer-nogui libreoffice-calc-nogui libreoffice-impress-nogui \
+       fonts-noto-core
+# Video and audio previews are made with libavformat/libavcodec (and
+# checked in tests with ffmpeg, sox and espeak-ng); office documents are
+# converted by LibreOffice without its desktop parts (the -nogui
+# packages); text is laid out by Pango, with Noto for scripts DejaVu lacks.
 # The browser tests drive Debian's Chromium with npm's playwright-core
 # (pinned in tests/e2e/package-lock.json; it downloads no browser). The
 # order page's one library, tus-js-client, is pinned in

@@ -194,6 +194,11 @@
  * FILIGRANE_MAX_PAGES) */
 #define FG_MAX_PDF_PAGES_DEFAULT 200
 
+/* Longest stretch of a video or an audio file previewed, in seconds; a
+ * longer one is previewed up to this and the preview says so.
+ * (--max-seconds, FILIGRANE_PREVIEW_MAX_SECONDS) */
+#define FG_PREVIEW_MAX_SECONDS_DEFAULT 600
+
 /* Largest page, in points on either side (200 inches): poppler happily
  * renders a 14400 x 14400 inch page into a bomb. Each rendered page must
  * also fit the pixel limit (--max-pixels). */

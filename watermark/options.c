@@ -63,6 +63,8 @@ static const struct opt {
      18, 1200},
     {"max-pages", "FILIGRANE_MAX_PAGES", T_INT,
      offsetof(wm_options, max_pages), 1, 100000},
+    {"max-seconds", "FILIGRANE_PREVIEW_MAX_SECONDS", T_INT,
+     offsetof(wm_options, max_seconds), 1, 86400},
 };
 #define NOPTS (sizeof opts / sizeof opts[0])
 
@@ -172,6 +174,7 @@ fg_result wm_options_init(wm_options *o, fg_reason *r)
     o->max_frames = FG_MAX_FRAMES_DEFAULT;
     o->pdf_dpi = FG_PDF_DPI_DEFAULT;
     o->max_pages = FG_MAX_PDF_PAGES_DEFAULT;
+    o->max_seconds = FG_PREVIEW_MAX_SECONDS_DEFAULT;
     for (size_t i = 0; i < NOPTS; i++) {
         const char *v = opts[i].env ? getenv(opts[i].env) : NULL;
         if (!v)

@@ -80,6 +80,7 @@ typedef struct wm_options {
     int max_frames;
     int pdf_dpi;                           /* PDF page render resolution */
     int max_pages;                         /* PDF pages previewed */
+    int max_seconds;                       /* video and audio previewed */
     /* The file's commitment salt (--salt, common/commit.h): an archive's
      * manifest then shows each entry's commitment instead of its sha256;
      * without it, withheld entries show no hash at all. */

@@ -16,6 +16,7 @@ TEST("defaults come from common/limits.h")
     CHECK_INT(o.max_bytes, FG_MAX_INPUT_BYTES_DEFAULT);
     CHECK_INT(o.max_frames, FG_MAX_FRAMES_DEFAULT);
     CHECK_INT(o.max_edge, FG_PREVIEW_EDGE_DEFAULT);
+    CHECK_INT(o.max_seconds, FG_PREVIEW_MAX_SECONDS_DEFAULT);
     CHECK(o.opacity > 0 && o.opacity <= 1);
     CHECK(!o.has_seed);
     CHECK(o.text_template == NULL);
@@ -40,6 +41,10 @@ static const struct {
     {"FILIGRANE_OPACITY", "0.5", FG_OK},
     {"FILIGRANE_OPACITY", "2", FG_EUSAGE},
     {"FILIGRANE_OPACITY", "nan", FG_EUSAGE},
+    {"FILIGRANE_PREVIEW_MAX_SECONDS", "1", FG_OK},
+    {"FILIGRANE_PREVIEW_MAX_SECONDS", "86400", FG_OK},
+    {"FILIGRANE_PREVIEW_MAX_SECONDS", "0", FG_EUSAGE},
+    {"FILIGRANE_PREVIEW_MAX_SECONDS", "86401", FG_EUSAGE},
 };
 
 TEST("environment overrides are applied or refused, table of cases")
@@ -87,6 +92,7 @@ static const struct {
     {"quality", "100", FG_OK},      {"quality", "101", FG_EUSAGE},
     {"max-pixels", "1", FG_OK},     {"max-frames", "0", FG_EUSAGE},
     {"max-bytes", "10", FG_OK},     {"nonsense", "1", FG_EUSAGE},
+    {"max-seconds", "600", FG_OK},  {"max-seconds", "-3", FG_EUSAGE},
     {"max-edge", NULL, FG_EUSAGE},
     {"salt", "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f", FG_OK},
     {"salt", "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1", FG_EUSAGE},
