@@ -45,6 +45,24 @@ static void reset(void)
     setenv("FILIGRANE_MARK_KEY", MARK, 1);
 }
 
+/* The current keys' default JWT secret (NULL: none), borrowed while c
+ * holds its keyring. */
+static const char *jwt_now(const struct fcgi_config *c)
+{
+    fcgi_keys *k = c->keys ? fcgi_keyring_get(c->keys) : NULL;
+    const char *s = k ? k->jwt_secret : NULL;
+    fcgi_keys_put(k);
+    return s;
+}
+
+static size_t hook_len_now(const struct fcgi_config *c)
+{
+    fcgi_keys *k = c->keys ? fcgi_keyring_get(c->keys) : NULL;
+    size_t n = k && k->n_hooks ? k->hooks[0].len : 0;
+    fcgi_keys_put(k);
+    return n;
+}
+
 TEST("defaults with only the secrets set")
 {
     reset();
@@ -64,8 +82,8 @@ TEST("defaults with only the secrets set")
     CHECK_INT(c.upload.max_delivery_bytes, FG_UPLOAD_MAX_DELIVERY_BYTES_DEFAULT);
     CHECK_STR(c.mark_template, FCGI_MARK_TEMPLATE_DEFAULT);
     CHECK_INT(c.log_level, FCGI_LOG_INFO);
-    CHECK_STR(c.jwt_secret, JWT);
-    CHECK_INT(c.webhook_key.len, 24);
+    CHECK_STR(jwt_now(&c), JWT);
+    CHECK_INT(hook_len_now(&c), 24);
     /* The CLI defaults to `filigrane` beside this very binary. */
     char exe[PATH_MAX];
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
@@ -75,8 +93,7 @@ TEST("defaults with only the secrets set")
     snprintf(want, sizeof want, "%s/filigrane", exe);
     CHECK_STR(c.cli, want);
     fcgi_config_release(&c);
-    CHECK(c.jwt_secret == NULL);
-    CHECK_INT(c.webhook_key.len, 0);
+    CHECK(c.keys == NULL);
     fcgi_config_release(NULL);
 }
 
@@ -152,7 +169,7 @@ TEST("bad numbers are refused with the variable named")
             TAP_FAIL("%s=%s accepted", rows[i].var, rows[i].value);
         if (!strstr(r.text, rows[i].var))
             TAP_FAIL("reason \"%s\" does not name %s", r.text, rows[i].var);
-        CHECK(c.jwt_secret == NULL);
+        CHECK(c.keys == NULL);
     }
 }
 
@@ -705,7 +722,7 @@ TEST("every secret from its _FILE: read without its newline, not both, 0600 only
             TAP_FAIL("%s: refused: %s", var, r.text);
             continue;
         }
-        const char *got = i == 0   ? c.jwt_secret
+        const char *got = i == 0   ? jwt_now(&c)
                           : i == 2 ? c.metrics_token
                           : i == 3 ? c.mark_key
                           : i == 4 ? c.database_url
@@ -713,7 +730,7 @@ TEST("every secret from its _FILE: read without its newline, not both, 0600 only
         if (got && strcmp(got, S[i].value) != 0)
             TAP_FAIL("%s: read as something else", var);
         if (i == 1)
-            CHECK_INT(c.webhook_key.len, 24);
+            CHECK_INT(hook_len_now(&c), 24);
         if (i == 3)
             CHECK(getenv("FILIGRANE_MARK_KEY_FILE") == NULL); /* children never see it */
         char *text = NULL;
@@ -724,8 +741,8 @@ TEST("every secret from its _FILE: read without its newline, not both, 0600 only
         CHECK(strstr(text, S[i].value) == NULL);
         free(text);
         fcgi_config_release(&c);
-        CHECK(c.jwt_secret == NULL && c.metrics_token == NULL && c.mark_key == NULL &&
-              c.database_url == NULL && c.webhook_key.len == 0);
+        CHECK(c.keys == NULL && c.metrics_token == NULL && c.mark_key == NULL &&
+              c.database_url == NULL);
 
         /* Both the variable and the file: refused, naming both. */
         reset();
