@@ -102,7 +102,7 @@ static void keys_free(fcgi_keys *k)
     if (!k)
         return;
     wipe_free(&k->jwt_secret);
-    for (size_t i = 0; i < k->n_jwt; i++) {
+    for (size_t i = 0; i < FCGI_JWT_KEYS_MAX; i++) {
         char *sec = (char *)k->jwt[i].secret;
         wipe_free(&sec);
     }
@@ -440,4 +440,47 @@ void fcgi_keyring_free(fcgi_keyring *ring)
     fcgi_keys_put(ring->cur);
     pthread_mutex_destroy(&ring->mu);
     free(ring);
+}
+
+fg_result fcgi_keys_mint_secret(const char *kid, char **secret, fg_reason *r)
+{
+    struct fcgi_key_sources s;
+    fcgi_keys k;
+    char *text = NULL;
+    fg_result rc;
+    int src = kid ? FCGI_KS_JWT_SECRETS : FCGI_KS_JWT_SECRET;
+    *secret = NULL;
+    memset(&k, 0, sizeof k);
+    if ((rc = fcgi_key_sources_capture(&s, r)) != FG_OK)
+        return rc;
+    if ((rc = source_text(&s, src, &text, r)) != FG_OK)
+        goto out;
+    if (!text) {
+        rc = fg_fail(r, FG_EUSAGE, "%s (or _FILE) is not set", NAMES[src]);
+        goto out;
+    }
+    if (!kid) {
+        if ((rc = jwt_secret_check(NAMES[src], NULL, text, r)) == FG_OK) {
+            *secret = text;
+            text = NULL;
+        }
+        goto out;
+    }
+    if ((rc = parse_jwt_secrets(text, &k, r)) != FG_OK)
+        goto out;
+    rc = fg_fail(r, FG_EUSAGE, "FILIGRANE_JWT_SECRETS has no kid %s", kid);
+    for (size_t i = 0; i < k.n_jwt; i++)
+        if (strcmp(k.jwt[i].kid, kid) == 0) {
+            *secret = (char *)k.jwt[i].secret;
+            k.jwt[i].secret = NULL;
+            rc = FG_OK;
+        }
+out:
+    for (size_t i = 0; i < k.n_jwt; i++) {
+        char *sec = (char *)k.jwt[i].secret;
+        wipe_free(&sec);
+    }
+    wipe_free(&text);
+    fcgi_key_sources_release(&s);
+    return rc;
 }

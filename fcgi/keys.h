@@ -127,6 +127,15 @@ void fcgi_keyring_swap(fcgi_keyring *ring, fcgi_keys *next);
 /* Frees the ring and puts its set. Accepts NULL. */
 void fcgi_keyring_free(fcgi_keyring *ring);
 
+/* The JWT secret to mint with, for the CLI: with kid NULL,
+ * FILIGRANE_JWT_SECRET (or its _FILE); else that kid's secret in
+ * FILIGRANE_JWT_SECRETS (or its _FILE), checked as the worker checks it.
+ * FG_EUSAGE naming the variable (unset, malformed, weak, no such kid);
+ * FG_EIO out of memory. *secret is a heap string the caller wipes and
+ * frees. Not thread-safe (getenv). */
+FG_MUST_CHECK fg_result fcgi_keys_mint_secret(const char *kid, char **secret /* out */,
+                                              fg_reason *r);
+
 /* The variable's name for source i ("FILIGRANE_JWT_SECRETS"). */
 const char *fcgi_key_source_name(enum fcgi_key_source i);
 
