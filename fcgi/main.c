@@ -128,10 +128,11 @@ static bool log_reopen(const char *path)
     return ok;
 }
 
+/* when: a literal of the caller's, one word ("started", "reloaded"). */
 static void log_keys(const char *when, const fcgi_keys *k)
 {
     fcgi_log(FCGI_LOG_INFO,
-             "%s keys generation=%llu jwt_default=%s jwt_kids=%zu webhook_keys=%zu "
+             "keys=%s generation=%llu jwt_default=%s jwt_kids=%zu webhook_keys=%zu "
              "events_key=%s signing_kid=%s retired_kids=%zu",
              when, k->generation, k->jwt_secret ? "set" : "unset", k->n_jwt, k->n_hooks,
              k->events_is_webhook ? "webhook" : "own", k->sign_key ? k->sign.kid : "none",
@@ -149,17 +150,17 @@ static void reload(struct fcgi_config *cfg)
     fg_reason r = {{0}};
     fcgi_keys *cur = fcgi_keyring_get(cfg->keys), *next = NULL, *signing = NULL;
     if (fcgi_keys_build(&cfg->key_sources, cur, FCGI_KEYS_SECRETS, &next, &r) != FG_OK)
-        fcgi_log(FCGI_LOG_ERROR, "SIGHUP: kept the previous secrets: %s", r.text);
+        fcgi_log(FCGI_LOG_ERROR, "SIGHUP: kept the previous secrets, error=\"%s\"", r.text);
     if (fcgi_keys_build(&cfg->key_sources, next ? next : cur, FCGI_KEYS_SIGNING, &signing, &r) !=
         FG_OK) {
-        fcgi_log(FCGI_LOG_ERROR, "SIGHUP: kept the previous signing keys: %s", r.text);
+        fcgi_log(FCGI_LOG_ERROR, "SIGHUP: kept the previous signing keys, error=\"%s\"", r.text);
     } else {
         fcgi_keys_put(next);
         next = signing;
     }
     if (next) {
         fcgi_keyring_swap(cfg->keys, next);
-        log_keys("SIGHUP: installed", next);
+        log_keys("reloaded", next);
     }
     fcgi_keys_put(cur);
     if (cfg->log_file[0]) {
@@ -282,7 +283,7 @@ int main(void)
             goto out;
         }
         fcgi_keyring_swap(cfg.keys, next);
-        log_keys("started with", next);
+        log_keys("started", next);
         if (!next->sign_key)
             fcgi_log(FCGI_LOG_WARN, "FILIGRANE_SIGNING_KEY_FILE is not set: evidence bundles "
                                     "are refused (503)");
