@@ -574,21 +574,6 @@ fg_result fcgi_config_load(struct fcgi_config *cfg, fg_reason *r)
         (res = path_setting("FILIGRANE_LOG_FILE", s, cfg->log_file, sizeof cfg->log_file, r)) !=
             FG_OK)
         goto out;
-    /* Optional: without it /metrics is refused to everyone. */
-    if ((res = secret_env("FILIGRANE_METRICS_TOKEN", &cfg->metrics_token, r)) != FG_OK)
-        goto out;
-    if ((s = cfg->metrics_token)) {
-        size_t n = strlen(s);
-        bool visible = true;
-        for (size_t i = 0; i < n; i++)
-            visible = visible && s[i] > 0x20 && s[i] < 0x7f;
-        if (n < FCGI_METRICS_TOKEN_MIN || n > FCGI_METRICS_TOKEN_MAX || !visible) {
-            res = fg_fail(r, FG_EUSAGE,
-                          "FILIGRANE_METRICS_TOKEN must be %d to %d visible ASCII bytes",
-                          FCGI_METRICS_TOKEN_MIN, FCGI_METRICS_TOKEN_MAX);
-            goto out;
-        }
-    }
     /* The mark's placement is keyed: without the key a buyer could
      * compute it from what he sees and invert the mark. */
     if ((res = secret_env(WM_MARK_KEY_ENV, &cfg->mark_key, r)) != FG_OK)
@@ -628,11 +613,6 @@ void fcgi_config_release(struct fcgi_config *cfg)
     fcgi_keyring_free(cfg->keys);
     cfg->keys = NULL;
     fcgi_key_sources_release(&cfg->key_sources);
-    if (cfg->metrics_token) {
-        OPENSSL_cleanse(cfg->metrics_token, strlen(cfg->metrics_token));
-        free(cfg->metrics_token);
-    }
-    cfg->metrics_token = NULL;
     if (cfg->mark_key) {
         OPENSSL_cleanse(cfg->mark_key, strlen(cfg->mark_key));
         free(cfg->mark_key);

@@ -78,8 +78,6 @@
 #include "storage/blob.h"
 
 #define FCGI_RUN_USER_MAX 32
-#define FCGI_METRICS_TOKEN_MIN 16
-#define FCGI_METRICS_TOKEN_MAX 256
 #define FCGI_S3_ENDPOINT_MAX 255
 #define FCGI_S3_BUCKET_MAX 63
 #define FCGI_S3_REGION_MAX 32
@@ -125,7 +123,6 @@ struct fcgi_config {
     enum fcgi_log_level log_level;
     char events_url[FG_MAX_EVENTS_URL + 1]; /* "" when unset */
     int events_retry_scale;                 /* 1 .. FG_EVENTS_RETRY_SCALE_MAX */
-    char *metrics_token;                    /* heap, wiped; NULL when unset */
     char run_user[FCGI_RUN_USER_MAX + 1];   /* used only when started as root */
     long long jwt_max_ttl;                  /* seconds, 1 .. FG_JWT_MAX_TTL_LIMIT */
     long long idem_ttl; /* Idempotency-Key lifetime, seconds, 1 .. FG_IDEM_TTL_LIMIT */

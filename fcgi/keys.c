@@ -16,7 +16,7 @@
 
 static const char *const NAMES[FCGI_KS_COUNT] = {
     "FILIGRANE_JWT_SECRET", "FILIGRANE_JWT_SECRETS", "FILIGRANE_WEBHOOK_SECRET",
-    "FILIGRANE_WEBHOOK_SECRETS", "FILIGRANE_EVENTS_SECRET",
+    "FILIGRANE_WEBHOOK_SECRETS", "FILIGRANE_EVENTS_SECRET", "FILIGRANE_METRICS_TOKEN",
 };
 
 #define WS " \t\r\n"
@@ -102,6 +102,7 @@ static void keys_free(fcgi_keys *k)
     if (!k)
         return;
     wipe_free(&k->jwt_secret);
+    wipe_free(&k->metrics_token);
     for (size_t i = 0; i < FCGI_JWT_KEYS_MAX; i++) {
         char *sec = (char *)k->jwt[i].secret;
         wipe_free(&sec);
@@ -242,6 +243,22 @@ static fg_result build_secrets(const struct fcgi_key_sources *s, fcgi_keys *k, f
         k->events = k->hooks[0];
         k->events_is_webhook = true;
     }
+    /* Optional: without it /metrics is refused to everyone. */
+    if (text[FCGI_KS_METRICS_TOKEN]) {
+        const char *t = text[FCGI_KS_METRICS_TOKEN];
+        size_t n = strlen(t);
+        bool visible = true;
+        for (size_t i = 0; i < n; i++)
+            visible = visible && t[i] > 0x20 && t[i] < 0x7f;
+        if (n < FCGI_METRICS_TOKEN_MIN || n > FCGI_METRICS_TOKEN_MAX || !visible) {
+            rc = fg_fail(r, FG_EUSAGE,
+                         "FILIGRANE_METRICS_TOKEN must be %d to %d visible ASCII bytes",
+                         FCGI_METRICS_TOKEN_MIN, FCGI_METRICS_TOKEN_MAX);
+            goto out;
+        }
+        k->metrics_token = text[FCGI_KS_METRICS_TOKEN];
+        text[FCGI_KS_METRICS_TOKEN] = NULL;
+    }
 out:
     for (int i = 0; i < FCGI_KS_COUNT; i++)
         wipe_free(&text[i]);
@@ -258,6 +275,8 @@ static fg_result copy_secrets(const fcgi_keys *prev, fcgi_keys *k, fg_reason *r)
             return fg_fail(r, FG_EIO, "cannot load configuration: out of memory");
         k->n_jwt = i + 1;
     }
+    if (prev->metrics_token && !(k->metrics_token = strdup(prev->metrics_token)))
+        return fg_fail(r, FG_EIO, "cannot load configuration: out of memory");
     memcpy(k->hooks, prev->hooks, sizeof k->hooks);
     k->n_hooks = prev->n_hooks;
     k->events = prev->events;

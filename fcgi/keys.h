@@ -8,11 +8,13 @@
  *   FILIGRANE_WEBHOOK_SECRETS  more of them, space-separated: all accepted
  *   FILIGRANE_EVENTS_SECRET    the whsec_ key outgoing events are signed
  *                              with; unset: the first webhook key (warned)
+ *   FILIGRANE_METRICS_TOKEN    the bearer token of /metrics (16 to 256
+ *                              visible ASCII bytes); unset: /metrics 403
  *   FILIGRANE_SIGNING_KEY_FILE the Ed25519 key evidence is signed with
  *   FILIGRANE_SIGNING_KEYS_RETIRED_DIR  *.pem files (public or private
  *                              Ed25519 keys) still published by /v1/keys
  *
- * Each of the first five may come from NAME_FILE instead (config.h's
+ * Each of the first six may come from NAME_FILE instead (config.h's
  * rule). The variables are read once, at start (fcgi_key_sources); what a
  * reload reads again is the files they name. A set of keys (fcgi_keys) is
  * immutable once built and reference-counted: a request takes the current
@@ -32,6 +34,9 @@
 #include "fcgi/jwt.h"
 #include "fcgi/webhook_sig.h"
 
+#define FCGI_METRICS_TOKEN_MIN 16
+#define FCGI_METRICS_TOKEN_MAX 256
+
 /* Retired signing keys published at most: a key a year for decades. */
 #define FCGI_SIGN_RETIRED_MAX 32
 
@@ -41,6 +46,7 @@ enum fcgi_key_source {
     FCGI_KS_WEBHOOK_SECRET,
     FCGI_KS_WEBHOOK_SECRETS,
     FCGI_KS_EVENTS_SECRET,
+    FCGI_KS_METRICS_TOKEN,
     FCGI_KS_COUNT,
 };
 
@@ -68,6 +74,7 @@ typedef struct fcgi_keys {
     size_t n_hooks; /* >= 1 */
     struct fcgi_webhook_key events;
     bool events_is_webhook; /* FILIGRANE_EVENTS_SECRET unset */
+    char *metrics_token;    /* heap, wiped; NULL: /metrics is refused */
     EVP_PKEY *sign_key;     /* NULL: evidence is refused */
     struct fcgi_sign_pub sign;
     struct fcgi_sign_pub retired[FCGI_SIGN_RETIRED_MAX];
@@ -75,7 +82,7 @@ typedef struct fcgi_keys {
     atomic_uint refs; /* private to keys.c */
 } fcgi_keys;
 
-/* Reads the five variables and their _FILE twins, and the signing
+/* Reads the six variables and their _FILE twins, and the signing
  * settings, into s. FG_EUSAGE naming the variable for a setting given both
  * ways; FG_EIO out of memory. Not thread-safe (getenv): call at start. On
  * FG_OK release s with fcgi_key_sources_release; on failure it holds
@@ -87,7 +94,7 @@ FG_MUST_CHECK fg_result fcgi_key_sources_capture(struct fcgi_key_sources *s /* o
 void fcgi_key_sources_release(struct fcgi_key_sources *s);
 
 /* What fcgi_keys_build reads anew; the rest is copied from prev. */
-#define FCGI_KEYS_SECRETS 1u /* the five secrets (reads their files) */
+#define FCGI_KEYS_SECRETS 1u /* the six secrets (reads their files) */
 #define FCGI_KEYS_SIGNING 2u /* the signing key and the retired ones */
 
 /* Builds a set of keys from s. The parts not in `what` are copied from

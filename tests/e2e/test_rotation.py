@@ -185,10 +185,13 @@ jwt_file = os.path.join(keys, "jwt-secrets")
 hook_file = os.path.join(keys, "webhook-secrets")
 events_file = os.path.join(keys, "events-secret")
 sign_file = os.path.join(keys, "signing-key.pem")
+metrics_file = os.path.join(keys, "metrics-token")
+metrics_old, metrics_new = "metrics-" + uuid.uuid4().hex, "metrics-" + uuid.uuid4().hex
 log_file = os.path.join(data, "log", "worker-own.log")
 put(jwt_file, "old:%s\nnew:%s\n" % (jwt_old, jwt_new))
 put(hook_file, "%s %s\n" % (hook_old, hook_new))
 put(events_file, events_key + "\n")
+put(metrics_file, metrics_old + "\n")
 genkey(sign_file)
 
 rx = Receiver()
@@ -201,6 +204,8 @@ svc = Service(data=data, env={
     "FILIGRANE_SIGNING_KEY_FILE": sign_file,
     "FILIGRANE_SIGNING_KEYS_RETIRED_DIR": retired,
     "FILIGRANE_LOG_FILE": log_file,
+    "FILIGRANE_METRICS_TOKEN": "",
+    "FILIGRANE_METRICS_TOKEN_FILE": metrics_file,
 })
 try:
     pid = worker_pid(svc)
@@ -262,6 +267,9 @@ try:
     # -- the rotation: files rewritten, then one SIGHUP --
     put(jwt_file, "new:%s newer:%s\n" % (jwt_new, jwt_newer))
     put(hook_file, hook_new + "\n")
+    put(metrics_file, metrics_new + "\n")
+    r = svc.get("/metrics", token=metrics_old)
+    check("/metrics takes the token of FILIGRANE_METRICS_TOKEN_FILE", r.status == 200, r)
     pub = subprocess.run(["openssl", "pkey", "-in", sign_file, "-pubout"], capture_output=True,
                          check=True, text=True).stdout
     put(os.path.join(retired, "2026-11.pem"), pub, 0o644)
@@ -278,6 +286,10 @@ try:
     check("after SIGHUP a token of the added kid newer is taken", r.status == 200, r)
     r = svc.get("/v1/orders/ord-1", token=admin)
     check("a token of kid new, kept in both sets, still works", r.status == 200, r)
+    r = svc.get("/metrics", token=metrics_old)
+    check("after SIGHUP the replaced metrics token is refused", r.status == 401, r)
+    r = svc.get("/metrics", token=metrics_new)
+    check("and the new one is taken", r.status == 200, r)
     r = created(svc, hook_old, "ord-4")
     check("after SIGHUP a webhook signed with the removed key is refused 401", r.status == 401, r)
     r = created(svc, hook_new, "ord-5")

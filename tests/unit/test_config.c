@@ -55,6 +55,14 @@ static const char *jwt_now(const struct fcgi_config *c)
     return s;
 }
 
+static const char *metrics_now(const struct fcgi_config *c)
+{
+    fcgi_keys *k = c->keys ? fcgi_keyring_get(c->keys) : NULL;
+    const char *s = k ? k->metrics_token : NULL;
+    fcgi_keys_put(k);
+    return s;
+}
+
 static size_t hook_len_now(const struct fcgi_config *c)
 {
     fcgi_keys *k = c->keys ? fcgi_keyring_get(c->keys) : NULL;
@@ -420,16 +428,16 @@ TEST("FILIGRANE_METRICS_TOKEN: unset by default, 16 to 256 visible bytes, never 
     reset();
     unsetenv("FILIGRANE_METRICS_TOKEN");
     CHECK_INT(load_again(&c, &r), FG_OK);
-    CHECK(c.metrics_token == NULL);
+    CHECK(metrics_now(&c) == NULL);
     fcgi_config_release(&c);
     const char *good[] = {"0123456789abcdef", /* 16: the edge */
                           "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"};
     for (int i = 0; i < 2; i++) {
         setenv("FILIGRANE_METRICS_TOKEN", good[i], 1);
         CHECK_INT(load_again(&c, &r), FG_OK);
-        CHECK_STR(c.metrics_token, good[i]);
+        CHECK_STR(metrics_now(&c), good[i]);
         fcgi_config_release(&c);
-        CHECK(c.metrics_token == NULL);
+        CHECK(metrics_now(&c) == NULL);
     }
     char longest[258];
     memset(longest, 'k', 257);
@@ -723,7 +731,7 @@ TEST("every secret from its _FILE: read without its newline, not both, 0600 only
             continue;
         }
         const char *got = i == 0   ? jwt_now(&c)
-                          : i == 2 ? c.metrics_token
+                          : i == 2 ? metrics_now(&c)
                           : i == 3 ? c.mark_key
                           : i == 4 ? c.database_url
                                    : NULL;
@@ -741,7 +749,7 @@ TEST("every secret from its _FILE: read without its newline, not both, 0600 only
         CHECK(strstr(text, S[i].value) == NULL);
         free(text);
         fcgi_config_release(&c);
-        CHECK(c.keys == NULL && c.metrics_token == NULL && c.mark_key == NULL &&
+        CHECK(c.keys == NULL &&  c.mark_key == NULL &&
               c.database_url == NULL);
 
         /* Both the variable and the file: refused, naming both. */
