@@ -424,5 +424,13 @@ except RuntimeError as e:
     check("a FILIGRANE_JWT_AUDIENCE with a space stops the worker, naming it",
           "FILIGRANE_JWT_AUDIENCE" in str(e), str(e)[-500:])
 
+# ---- a FILIGRANE_LOG_FILE that cannot be opened stops the worker, naming it ----
+try:
+    Service(env={"FILIGRANE_LOG_FILE": "/nonexistent-dir/worker.log"}).stop()
+    check("an unopenable FILIGRANE_LOG_FILE stops the worker", False)
+except RuntimeError as e:
+    check("an unopenable FILIGRANE_LOG_FILE stops the worker, naming it",
+          "cannot open FILIGRANE_LOG_FILE" in str(e), str(e)[-500:])
+
 shutil.rmtree(data, ignore_errors=True)
 finish()

@@ -31,6 +31,9 @@ static const char *const VARS[] = {
 static const char *const MORE_VARS[] = {
     "FILIGRANE_JWT_SECRET_FILE", "FILIGRANE_WEBHOOK_SECRET_FILE", "FILIGRANE_METRICS_TOKEN",
     "FILIGRANE_METRICS_TOKEN_FILE", "FILIGRANE_MARK_KEY_FILE", "FILIGRANE_DATABASE_URL_FILE",
+    "FILIGRANE_JWT_SECRETS", "FILIGRANE_JWT_SECRETS_FILE", "FILIGRANE_WEBHOOK_SECRETS",
+    "FILIGRANE_WEBHOOK_SECRETS_FILE", "FILIGRANE_EVENTS_SECRET", "FILIGRANE_EVENTS_SECRET_FILE",
+    "FILIGRANE_JWT_AUDIENCE", "FILIGRANE_LOG_FILE",
 };
 
 /* A clean environment with only the required secrets. */
@@ -834,4 +837,54 @@ TEST("readiness settings at their edges")
     setenv("FILIGRANE_READY_MIN_FREE", "1T", 1);
     refused("FILIGRANE_READY_MIN_FREE", "unknown suffix");
     reset();
+}
+
+TEST("FILIGRANE_JWT_AUDIENCE: unset by default, 1 to 256 of its characters, else refused naming it")
+{
+    struct fcgi_config c;
+    fg_reason r = {{0}};
+    char aud[FCGI_JWT_AUDIENCE_MAX + 2];
+    reset();
+    CHECK_INT(load_again(&c, &r), FG_OK);
+    CHECK_STR(c.jwt_audience, "");
+    fcgi_config_release(&c);
+    memset(aud, 'a', sizeof aud);
+    aud[FCGI_JWT_AUDIENCE_MAX] = '\0'; /* 256: the edge */
+    aud[3] = ':';
+    setenv("FILIGRANE_JWT_AUDIENCE", aud, 1);
+    CHECK_INT(load_again(&c, &r), FG_OK);
+    CHECK_STR(c.jwt_audience, aud);
+    fcgi_config_release(&c);
+    const char *bad[] = {"has space", "tab\there", "quote\"", "é"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        setenv("FILIGRANE_JWT_AUDIENCE", bad[i], 1);
+        CHECK_INT(load_again(&c, &r), FG_EUSAGE);
+        CHECK(strstr(r.text, "FILIGRANE_JWT_AUDIENCE") != NULL);
+    }
+    aud[FCGI_JWT_AUDIENCE_MAX] = 'a'; /* 257 */
+    aud[FCGI_JWT_AUDIENCE_MAX + 1] = '\0';
+    setenv("FILIGRANE_JWT_AUDIENCE", aud, 1);
+    CHECK_INT(load_again(&c, &r), FG_EUSAGE);
+    CHECK(strstr(r.text, "FILIGRANE_JWT_AUDIENCE") != NULL);
+    unsetenv("FILIGRANE_JWT_AUDIENCE");
+}
+
+TEST("FILIGRANE_JWT_SECRETS alone (no FILIGRANE_JWT_SECRET), and FILIGRANE_LOG_FILE made absolute")
+{
+    struct fcgi_config c;
+    fg_reason r = {{0}};
+    reset();
+    unsetenv("FILIGRANE_JWT_SECRET");
+    setenv("FILIGRANE_JWT_SECRETS", "k1:k1-secret-0123456789abcdefghijklmnop", 1);
+    setenv("FILIGRANE_LOG_FILE", "log/w.log", 1);
+    CHECK_INT(load_again(&c, &r), FG_OK);
+    CHECK(jwt_now(&c) == NULL);
+    char cwd[PATH_MAX], want[PATH_MAX + 16];
+    CHECK(getcwd(cwd, sizeof cwd) != NULL);
+    snprintf(want, sizeof want, "%s/log/w.log", cwd);
+    CHECK_STR(c.log_file, want);
+    fcgi_config_release(&c);
+    unsetenv("FILIGRANE_JWT_SECRETS");
+    unsetenv("FILIGRANE_LOG_FILE");
+    refused("FILIGRANE_JWT_SECRET", "neither the secret nor kids");
 }
