@@ -146,6 +146,14 @@ static json_t *segment_json(const char *token, int which)
     return doc;
 }
 
+/* A JSON string equal to want, byte for byte: "filigrane\u0000x" is not
+ * "filigrane" (C's strcmp would stop at the NUL). */
+static bool json_str_is(const json_t *v, const char *want)
+{
+    return json_is_string(v) && json_string_length(v) == strlen(want) &&
+           memcmp(json_string_value(v), want, strlen(want)) == 0;
+}
+
 /* aud is a string equal to want, or an array holding it (RFC 7519 4.1.3). */
 static bool audience_ok(const char *token, const char *want)
 {
@@ -153,12 +161,11 @@ static bool audience_ok(const char *token, const char *want)
     json_t *aud = p ? json_object_get(p, "aud") : NULL;
     bool ok = false;
     if (json_is_string(aud)) {
-        ok = strcmp(json_string_value(aud), want) == 0;
+        ok = json_str_is(aud, want);
     } else if (json_is_array(aud)) {
         size_t i;
         json_t *v;
-        json_array_foreach(aud, i, v) ok = ok || (json_is_string(v) &&
-                                                  strcmp(json_string_value(v), want) == 0);
+        json_array_foreach(aud, i, v) ok = ok || json_str_is(v, want);
     }
     json_decref(p);
     return ok;
@@ -202,7 +209,7 @@ fg_result fcgi_jwt_verify_policy(const char *token, const struct fcgi_jwt_policy
     json_t *kid = json_object_get(h, "kid");
     if (kid) {
         const char *k = json_string_value(kid);
-        if (!fcgi_jwt_kid_valid(k)) {
+        if (!fcgi_jwt_kid_valid(k) || strlen(k) != json_string_length(kid)) {
             json_decref(h);
             return fg_fail(r, FG_EAUTH, "invalid token: kid must be 1 to %d of A-Z a-z 0-9 . _ -",
                            FCGI_JWT_KID_MAX);
