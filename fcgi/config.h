@@ -26,6 +26,7 @@
  *   FILIGRANE_EVENTS_RETRY_SCALE  divides the retry schedule (tests)  1
  *   FILIGRANE_METRICS_TOKEN       bearer token of /metrics, 16 to 256
  *                                 visible ASCII bytes  unset: /metrics 403
+ *                                 (fcgi/keys.h)
  *   FILIGRANE_USER                the user a worker started as root
  *                                 becomes                         filigrane
  *   FILIGRANE_JWT_MAX_TTL         longest token lifetime accepted  30d
@@ -53,10 +54,12 @@
  *                                 postgres:// or postgresql:// URL
  *                                 unset: SQLite at $DATA/filigrane.db
  *
- * Every secret (FILIGRANE_JWT_SECRET, _WEBHOOK_SECRET, _METRICS_TOKEN,
- * _MARK_KEY, _DATABASE_URL, _S3_SECRET_ACCESS_KEY) may instead come from
- * the file its NAME_FILE names: not both, a regular file of mode 0600 or
- * 0400 (nothing for group or others), its final newline dropped.
+ * Every secret (FILIGRANE_JWT_SECRET(S), _WEBHOOK_SECRET(S),
+ * _EVENTS_SECRET, _METRICS_TOKEN, _MARK_KEY, _DATABASE_URL,
+ * _S3_SECRET_ACCESS_KEY) may instead come from the file its NAME_FILE
+ * names: not both, a regular file of mode 0600 or 0400 (nothing for group
+ * or others), its final newline dropped. The rotating ones (fcgi/keys.h)
+ * are read again on SIGHUP.
  *
  * A variable set to the empty string counts as unset. Numbers are decimal
  * integers, byte sizes may end in K, M or G (powers of 1024); anything else,
