@@ -384,6 +384,17 @@ try:
           len(results) > 40 and not bad, bad[:10])
     check("the worker is the same process after the SIGHUPs", worker_pid(svc) == pid)
 finally:
+    # The worker's stderr is FILIGRANE_LOG_FILE here, so a sanitizer report
+    # (at exit, too) lands there, not in worker.log that stop() reads.
+    svc._kill()
+    text = ""
+    for name in (log_file + ".1", log_file):
+        if os.path.exists(name):
+            text += open(name, errors="replace").read()
+    bad = [l for l in text.splitlines()
+           if "AddressSanitizer" in l or "runtime error:" in l or "LeakSanitizer" in l]
+    check("FILIGRANE_LOG_FILE, before and after its rotation, holds no sanitizer report",
+          not bad, "\n".join(bad[:20]))
     svc.stop()
     rx.stop()
 
