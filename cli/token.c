@@ -6,9 +6,13 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/crypto.h>
+
+#include "fcgi/keys.h"
+
 static const char USAGE[] =
     "usage: filigrane token --role seller|buyer|admin --sub USER "
-    "[--ord ORDER] [--ttl SECONDS]\n";
+    "[--ord ORDER] [--ttl SECONDS] [--kid KID]\n";
 
 /* Matches "--name VALUE" and "--name=VALUE"; advances *i past the value.
  * Returns 1 on a match (with *val set, NULL if the value is missing). */
@@ -51,6 +55,8 @@ fg_result cli_token_parse(int argc, char **argv, struct cli_token_args *a,
             slot = &a->ord;
         else if (option(argc, argv, &i, "--ttl", &v))
             slot = &ttl;
+        else if (option(argc, argv, &i, "--kid", &v))
+            slot = &a->kid;
         else
             return fg_fail(r, FG_EUSAGE, "unknown argument \"%.40s\"", opt);
         if (!v || !*v)
@@ -67,6 +73,9 @@ fg_result cli_token_parse(int argc, char **argv, struct cli_token_args *a,
     if (!a->ord && a->role != FCGI_ROLE_ADMIN)
         return fg_fail(r, FG_EUSAGE, "a %s token needs --ord",
                        fcgi_role_name(a->role));
+    if (a->kid && !fcgi_jwt_kid_valid(a->kid))
+        return fg_fail(r, FG_EUSAGE, "--kid must be 1 to %d of A-Z a-z 0-9 . _ -",
+                       FCGI_JWT_KID_MAX);
     if (ttl) {
         char *end = NULL;
         errno = 0;
@@ -84,23 +93,20 @@ int cli_token(int argc, char **argv)
 {
     struct cli_token_args a;
     fg_reason r = {{0}};
-    char *token = NULL;
+    char *token = NULL, *secret = NULL;
     fg_result res = cli_token_parse(argc, argv, &a, &r);
     if (res == FG_OK && a.help) {
         fputs(USAGE, stdout);
         return 0;
     }
-    if (res == FG_OK) {
-        const char *secret = getenv("FILIGRANE_JWT_SECRET");
-        if (!secret || !*secret)
-            res = fg_fail(&r, FG_EUSAGE, "FILIGRANE_JWT_SECRET is not set");
-        else if (strlen(secret) < FG_JWT_MIN_SECRET_BYTES)
-            res = fg_fail(&r, FG_EUSAGE,
-                          "FILIGRANE_JWT_SECRET is shorter than %d bytes",
-                          FG_JWT_MIN_SECRET_BYTES);
-        else
-            res = fcgi_jwt_mint(secret, a.role, a.sub, a.ord, a.ttl,
-                                (long long)time(NULL), &token, &r);
+    if (res == FG_OK && (res = fcgi_keys_mint_secret(a.kid, &secret, &r)) == FG_OK) {
+        /* The worker refuses a token without its audience once
+         * FILIGRANE_JWT_AUDIENCE is set. */
+        const char *aud = getenv("FILIGRANE_JWT_AUDIENCE");
+        res = fcgi_jwt_mint_ex(secret, a.kid, aud && *aud ? aud : NULL, a.role, a.sub, a.ord,
+                               a.ttl, (long long)time(NULL), &token, &r);
+        OPENSSL_cleanse(secret, strlen(secret));
+        free(secret);
     }
     if (res != FG_OK) {
         fprintf(stderr, "filigrane token: %s\n", r.text);

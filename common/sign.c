@@ -136,6 +136,70 @@ out:
     return rc;
 }
 
+fg_result fg_sign_public_load(const char *var, const char *path, char x[FG_SIGN_B64_MAX],
+                              char kid[FG_SIGN_KID_MAX], fg_reason *r)
+{
+    fg_result rc = FG_EUSAGE;
+    char buf[FG_SIGN_KEY_FILE_MAX + 1];
+    ssize_t n = 0;
+    struct stat st;
+    BIO *bio = NULL;
+    EVP_PKEY *key = NULL;
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
+        rc = fg_fail(r, FG_EUSAGE, "%s cannot be opened (errno %d)", var, errno);
+        goto out;
+    }
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        rc = fg_fail(r, FG_EUSAGE, "%s is not a regular file", var);
+        goto out;
+    }
+    if (st.st_uid != geteuid() || (st.st_mode & 022)) {
+        rc = fg_fail(r, FG_EUSAGE,
+                     "%s must be owned by the service user (uid %d) and not writable by "
+                     "others (mode %04o)",
+                     var, (int)geteuid(), (unsigned)(st.st_mode & 07777));
+        goto out;
+    }
+    for (ssize_t k; (k = read(fd, buf + n, sizeof buf - (size_t)n)) != 0; n += k) {
+        if (k < 0) {
+            rc = fg_fail(r, FG_EUSAGE, "%s cannot be read (errno %d)", var, errno);
+            goto out;
+        }
+        if ((size_t)(n + k) >= sizeof buf) {
+            rc = fg_fail(r, FG_EUSAGE, "%s is longer than %d bytes", var, FG_SIGN_KEY_FILE_MAX);
+            goto out;
+        }
+    }
+    buf[n] = '\0';
+    if (strstr(buf, "PRIVATE KEY")) {
+        /* The same rules as the current key's. */
+        close(fd);
+        fd = -1;
+        OPENSSL_cleanse(buf, sizeof buf);
+        if ((rc = fg_sign_key_load(var, path, &key, r)) != FG_OK)
+            goto out;
+    } else {
+        if (!(bio = BIO_new_mem_buf(buf, (int)n))) {
+            rc = fg_fail(r, FG_EIO, "out of memory");
+            goto out;
+        }
+        key = PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL);
+    }
+    if (!key || EVP_PKEY_get_id(key) != EVP_PKEY_ED25519) {
+        rc = fg_fail(r, FG_EUSAGE, "%s is not an Ed25519 key in PEM", var);
+        goto out;
+    }
+    rc = fg_sign_key_public(key, x, kid, r);
+out:
+    EVP_PKEY_free(key);
+    BIO_free(bio);
+    OPENSSL_cleanse(buf, sizeof buf);
+    if (fd >= 0)
+        close(fd);
+    return rc;
+}
+
 fg_result fg_sign_key_public(EVP_PKEY *key, char x[FG_SIGN_B64_MAX], char kid[FG_SIGN_KID_MAX],
                              fg_reason *r)
 {

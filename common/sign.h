@@ -35,6 +35,19 @@
 FG_MUST_CHECK fg_result fg_sign_key_load(const char *var, const char *path,
                                          EVP_PKEY **out /* out */, fg_reason *r);
 
+/* Loads the public half of the Ed25519 key in the PEM file at path: a
+ * public key ("PUBLIC KEY") or a private one, as kept after a rotation.
+ * The file must be a regular file (not a link) owned by the effective
+ * user that its group and others cannot write (a key someone else can
+ * swap would make the service vouch for his bundles); a private key,
+ * besides, must be 0600 or 0400 as in fg_sign_key_load. FG_EUSAGE naming
+ * var otherwise, or when it holds no Ed25519 key. Fills x and kid as
+ * fg_sign_key_public. */
+FG_MUST_CHECK fg_result fg_sign_public_load(const char *var, const char *path,
+                                            char x[FG_SIGN_B64_MAX] /* out */,
+                                            char kid[FG_SIGN_KID_MAX] /* out */,
+                                            fg_reason *r);
+
 /* The raw public key, its base64url text and its kid (above).
  * FG_EIO if OpenSSL fails. */
 FG_MUST_CHECK fg_result fg_sign_key_public(EVP_PKEY *key,

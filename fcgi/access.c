@@ -30,16 +30,27 @@ bool fcgi_authenticate(fcgi_req *req, struct fcgi_claims *who)
         return false;
     }
     long long now = (long long)time(NULL);
-    if (fcgi_token_cache_get(t, now, who))
-        return true;
-    if (fcgi_jwt_verify_ttl(t, req->ctx->cfg->jwt_secret, now,
-                            req->ctx->cfg->jwt_max_ttl, who, &r) != FG_OK) {
-        fcgi_metric_inc(FCGI_M_AUTH_FAILURES);
-        fcgi_send_error(req, FG_EAUTH, NULL, r.text);
-        return false;
+    const struct fcgi_config *cfg = req->ctx->cfg;
+    /* The keys of this moment (a SIGHUP may swap them meanwhile): a token
+     * verified under an earlier set is verified again, so a secret taken
+     * out of rotation stops working at once. */
+    fcgi_keys *keys = fcgi_keyring_get(cfg->keys);
+    bool ok = fcgi_token_cache_get(t, now, keys->generation, who);
+    if (!ok) {
+        struct fcgi_jwt_policy policy;
+        const char *code = NULL;
+        fcgi_keys_jwt_policy(keys, cfg->jwt_max_ttl,
+                             cfg->jwt_audience[0] ? cfg->jwt_audience : NULL, &policy);
+        ok = fcgi_jwt_verify_policy(t, &policy, now, who, &code, &r) == FG_OK;
+        if (ok) {
+            fcgi_token_cache_put(t, keys->generation, who);
+        } else {
+            fcgi_metric_inc(FCGI_M_AUTH_FAILURES);
+            fcgi_send_error(req, FG_EAUTH, code, r.text);
+        }
     }
-    fcgi_token_cache_put(t, who);
-    return true;
+    fcgi_keys_put(keys);
+    return ok;
 }
 
 ord_role fcgi_ord_role(const struct fcgi_claims *who)

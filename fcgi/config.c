@@ -179,7 +179,7 @@ static fg_result s3_secret_check(const char *name, const char *s, size_t n, fg_r
  * A file others may read (any group or world permission bit) is refused:
  * the secret would be no more secret there than in the environment, and
  * one others may write could be swapped for a key they know. */
-static fg_result secret_file(const char *var, const char *path, char **out, fg_reason *r)
+fg_result fcgi_secret_file(const char *var, const char *path, char **out, fg_reason *r)
 {
     char buf[FCGI_SECRET_FILE_MAX + 1];
     size_t n = 0;
@@ -246,19 +246,10 @@ static fg_result secret_env(const char *name, char **out, fg_reason *r)
     if (value && file)
         return fg_fail(r, FG_EUSAGE, "set %s or %s, not both", name, file_var);
     if (file)
-        return secret_file(file_var, file, out, r);
+        return fcgi_secret_file(file_var, file, out, r);
     if (value && !(*out = strdup(value)))
         return fg_fail(r, FG_EIO, "cannot load configuration: out of memory");
     return FG_OK;
-}
-
-static void secret_free(char **s)
-{
-    if (*s) {
-        OPENSSL_cleanse(*s, strlen(*s));
-        free(*s);
-    }
-    *s = NULL;
 }
 
 fg_result fcgi_blob_env_load(struct fcgi_blob_env *e, const char *data, fg_reason *r)
@@ -415,7 +406,6 @@ const char *fcgi_log_level_name(enum fcgi_log_level l)
 fg_result fcgi_config_load(struct fcgi_config *cfg, fg_reason *r)
 {
     fg_result res;
-    char *hook = NULL; /* FILIGRANE_WEBHOOK_SECRET until decoded */
     long long v;
     const char *s;
 
@@ -557,62 +547,33 @@ fg_result fcgi_config_load(struct fcgi_config *cfg, fg_reason *r)
         }
     }
 
-    /* Secrets last: a reason about them names the variable only. */
-    if ((res = secret_env("FILIGRANE_JWT_SECRET", &cfg->jwt_secret, r)) != FG_OK)
+    /* Secrets last: a reason about them names the variable only. The
+     * rotating ones (fcgi/keys.h) are remembered by where they come from,
+     * so that SIGHUP can read their files again. */
+    if ((res = fcgi_key_sources_capture(&cfg->key_sources, r)) != FG_OK)
         goto out;
-    if (!(s = cfg->jwt_secret)) {
-        res = fg_fail(r, FG_EUSAGE, "FILIGRANE_JWT_SECRET (or _FILE) is not set");
+    fcgi_keys *keys = NULL;
+    if ((res = fcgi_keys_build(&cfg->key_sources, NULL, FCGI_KEYS_SECRETS, &keys, r)) != FG_OK)
         goto out;
-    }
-    if (strlen(s) < FG_JWT_MIN_SECRET_BYTES) {
-        res = fg_fail(r, FG_EUSAGE,
-                      "FILIGRANE_JWT_SECRET is shorter than %d bytes",
-                      FG_JWT_MIN_SECRET_BYTES);
-        goto out;
-    }
-    if (fcgi_secret_weak((const unsigned char *)s, strlen(s))) {
-        res = fg_fail(r, FG_EUSAGE,
-                      "FILIGRANE_JWT_SECRET is too weak: fewer than %d distinct bytes or "
-                      "%d equal bytes in a row (use openssl rand -hex 32)",
-                      FG_SECRET_MIN_DISTINCT, FG_SECRET_MAX_RUN);
+    if (!(cfg->keys = fcgi_keyring_new(keys))) {
+        res = fg_fail(r, FG_EIO, "cannot load configuration: out of memory");
         goto out;
     }
-    if ((res = secret_env("FILIGRANE_WEBHOOK_SECRET", &hook, r)) != FG_OK)
-        goto out;
-    if (!hook) {
-        res = fg_fail(r, FG_EUSAGE, "FILIGRANE_WEBHOOK_SECRET (or _FILE) is not set");
-        goto out;
-    }
-    fg_reason why = {{0}};
-    bool hook_ok = fcgi_webhook_key_init(&cfg->webhook_key, hook, &why) == FG_OK;
-    secret_free(&hook); /* only the decoded key is kept */
-    if (!hook_ok) {
-        res = fg_fail(r, FG_EUSAGE, "FILIGRANE_WEBHOOK_SECRET: %s", why.text);
-        goto out;
-    }
-    if (fcgi_secret_weak(cfg->webhook_key.key, cfg->webhook_key.len)) {
-        res = fg_fail(r, FG_EUSAGE,
-                      "FILIGRANE_WEBHOOK_SECRET is too weak: its key has fewer than %d "
-                      "distinct bytes or %d equal bytes in a row (use whsec_ and openssl "
-                      "rand -base64 32)",
-                      FG_SECRET_MIN_DISTINCT, FG_SECRET_MAX_RUN);
-        goto out;
-    }
-    /* Optional: without it /metrics is refused to everyone. */
-    if ((res = secret_env("FILIGRANE_METRICS_TOKEN", &cfg->metrics_token, r)) != FG_OK)
-        goto out;
-    if ((s = cfg->metrics_token)) {
+    if ((s = env("FILIGRANE_JWT_AUDIENCE"))) {
         size_t n = strlen(s);
-        bool visible = true;
-        for (size_t i = 0; i < n; i++)
-            visible = visible && s[i] > 0x20 && s[i] < 0x7f;
-        if (n < FCGI_METRICS_TOKEN_MIN || n > FCGI_METRICS_TOKEN_MAX || !visible) {
+        if (n > FCGI_JWT_AUDIENCE_MAX || strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                                   "0123456789.:/_~+@-") != n) {
             res = fg_fail(r, FG_EUSAGE,
-                          "FILIGRANE_METRICS_TOKEN must be %d to %d visible ASCII bytes",
-                          FCGI_METRICS_TOKEN_MIN, FCGI_METRICS_TOKEN_MAX);
+                          "FILIGRANE_JWT_AUDIENCE must be 1 to %d of A-Z a-z 0-9 . : / _ ~ + @ -",
+                          FCGI_JWT_AUDIENCE_MAX);
             goto out;
         }
+        snprintf(cfg->jwt_audience, sizeof cfg->jwt_audience, "%s", s);
     }
+    if ((s = env("FILIGRANE_LOG_FILE")) &&
+        (res = path_setting("FILIGRANE_LOG_FILE", s, cfg->log_file, sizeof cfg->log_file, r)) !=
+            FG_OK)
+        goto out;
     /* The mark's placement is keyed: without the key a buyer could
      * compute it from what he sees and invert the mark. */
     if ((res = secret_env(WM_MARK_KEY_ENV, &cfg->mark_key, r)) != FG_OK)
@@ -640,7 +601,6 @@ fg_result fcgi_config_load(struct fcgi_config *cfg, fg_reason *r)
     unsetenv(WM_MARK_KEY_ENV "_FILE");
     res = FG_OK;
 out:
-    secret_free(&hook);
     if (res != FG_OK)
         fcgi_config_release(cfg);
     return res;
@@ -650,16 +610,9 @@ void fcgi_config_release(struct fcgi_config *cfg)
 {
     if (!cfg)
         return;
-    if (cfg->jwt_secret) {
-        OPENSSL_cleanse(cfg->jwt_secret, strlen(cfg->jwt_secret));
-        free(cfg->jwt_secret);
-    }
-    cfg->jwt_secret = NULL;
-    if (cfg->metrics_token) {
-        OPENSSL_cleanse(cfg->metrics_token, strlen(cfg->metrics_token));
-        free(cfg->metrics_token);
-    }
-    cfg->metrics_token = NULL;
+    fcgi_keyring_free(cfg->keys);
+    cfg->keys = NULL;
+    fcgi_key_sources_release(&cfg->key_sources);
     if (cfg->mark_key) {
         OPENSSL_cleanse(cfg->mark_key, strlen(cfg->mark_key));
         free(cfg->mark_key);
@@ -670,7 +623,6 @@ void fcgi_config_release(struct fcgi_config *cfg)
         free(cfg->database_url);
     }
     cfg->database_url = NULL;
-    fcgi_webhook_key_release(&cfg->webhook_key);
     fcgi_blob_env_release(&cfg->blob);
 }
 
@@ -683,7 +635,7 @@ void fcgi_config_describe(const struct fcgi_config *c, FILE *f)
             "FILIGRANE_MARK_TEXT=%s\nFILIGRANE_CLI=%s\n"
             "FILIGRANE_LOG_LEVEL=%s\nFILIGRANE_EVENTS_URL=%s\n"
             "FILIGRANE_EVENTS_RETRY_SCALE=%d\nFILIGRANE_JWT_MAX_TTL=%lld\n"
-            "FILIGRANE_JWT_SECRET=%s\nFILIGRANE_WEBHOOK_SECRET=%s\nFILIGRANE_MARK_KEY=%s\n"
+            "FILIGRANE_MARK_KEY=%s\n"
             "FILIGRANE_SCRATCH=%s\nFILIGRANE_S3_ENDPOINT=%s\nFILIGRANE_S3_BUCKET=%s\n"
             "FILIGRANE_S3_REGION=%s\nFILIGRANE_S3_ACCESS_KEY_ID=%s\n"
             "FILIGRANE_S3_SECRET_ACCESS_KEY=%s\nFILIGRANE_S3_SECRET_ACCESS_KEY_FILE=%s\n"
@@ -694,8 +646,6 @@ void fcgi_config_describe(const struct fcgi_config *c, FILE *f)
             c->upload.max_files, c->upload.max_delivery_bytes, c->mark_template,
             c->cli, fcgi_log_level_name(c->log_level),
             c->events_url[0] ? "(set)" : "(unset)", c->events_retry_scale, c->jwt_max_ttl,
-            c->jwt_secret ? "(set)" : "(unset)",
-            c->webhook_key.len ? "(set)" : "(unset)",
             c->mark_key ? "(set)" : "(unset)", c->blob.scratch,
             c->blob.s3_endpoint[0] ? c->blob.s3_endpoint : "(unset)", c->blob.s3_bucket,
             c->blob.s3_region, c->blob.s3_access_key_id,
@@ -706,4 +656,17 @@ void fcgi_config_describe(const struct fcgi_config *c, FILE *f)
     char shown[STORE_PG_URL_MAX];
     store_pg_redact_url(c->database_url, shown, sizeof shown);
     fprintf(f, "FILIGRANE_DATABASE_URL=%s\n", c->database_url ? shown : "(unset: SQLite)");
+    /* The rotating keys: how many, and where from; never a value. */
+    fcgi_keys *k = c->keys ? fcgi_keyring_get(c->keys) : NULL;
+    for (int i = 0; i < FCGI_KS_COUNT; i++)
+        fprintf(f, "%s=%s\n", fcgi_key_source_name(i),
+                c->key_sources.file[i]    ? "(from its _FILE)"
+                : c->key_sources.value[i] ? "(set)"
+                                          : "(unset)");
+    if (k)
+        fprintf(f, "jwt_kids=%zu\nwebhook_keys=%zu\n", k->n_jwt, k->n_hooks);
+    fcgi_keys_put(k);
+    fprintf(f, "FILIGRANE_JWT_AUDIENCE=%s\nFILIGRANE_LOG_FILE=%s\n",
+            c->jwt_audience[0] ? c->jwt_audience : "(unset)",
+            c->log_file[0] ? c->log_file : "(unset: stderr)");
 }

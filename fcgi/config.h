@@ -3,7 +3,13 @@
  *   FILIGRANE_PORT                nginx's port on 127.0.0.1       8080
  *   FILIGRANE_DATA                data directory                  ./var
  *   FILIGRANE_JWT_SECRET          HS256 key, >= 32 bytes, not weak required
+ *   FILIGRANE_JWT_SECRETS         kid:secret ... (fcgi/keys.h)    (one of the two)
+ *   FILIGRANE_JWT_AUDIENCE        the aud tokens must carry       unset: unchecked
  *   FILIGRANE_WEBHOOK_SECRET      whsec_<base64>, not weak        required
+ *   FILIGRANE_WEBHOOK_SECRETS     more whsec_ keys, all accepted  (one of the two)
+ *   FILIGRANE_EVENTS_SECRET       whsec_ key of outgoing events   the first
+ *                                                                 webhook key
+ *   FILIGRANE_LOG_FILE            the log, reopened on SIGHUP     unset: stderr
  *   FILIGRANE_MARK_KEY            key of the previews' mark       required
  *                                 placement, >= 32 bytes, not weak
  *   FILIGRANE_SOCKET              FastCGI unix socket     $DATA/run/fcgi.sock
@@ -20,6 +26,7 @@
  *   FILIGRANE_EVENTS_RETRY_SCALE  divides the retry schedule (tests)  1
  *   FILIGRANE_METRICS_TOKEN       bearer token of /metrics, 16 to 256
  *                                 visible ASCII bytes  unset: /metrics 403
+ *                                 (fcgi/keys.h)
  *   FILIGRANE_USER                the user a worker started as root
  *                                 becomes                         filigrane
  *   FILIGRANE_JWT_MAX_TTL         longest token lifetime accepted  30d
@@ -47,10 +54,12 @@
  *                                 postgres:// or postgresql:// URL
  *                                 unset: SQLite at $DATA/filigrane.db
  *
- * Every secret (FILIGRANE_JWT_SECRET, _WEBHOOK_SECRET, _METRICS_TOKEN,
- * _MARK_KEY, _DATABASE_URL, _S3_SECRET_ACCESS_KEY) may instead come from
- * the file its NAME_FILE names: not both, a regular file of mode 0600 or
- * 0400 (nothing for group or others), its final newline dropped.
+ * Every secret (FILIGRANE_JWT_SECRET(S), _WEBHOOK_SECRET(S),
+ * _EVENTS_SECRET, _METRICS_TOKEN, _MARK_KEY, _DATABASE_URL,
+ * _S3_SECRET_ACCESS_KEY) may instead come from the file its NAME_FILE
+ * names: not both, a regular file of mode 0600 or 0400 (nothing for group
+ * or others), its final newline dropped. The rotating ones (fcgi/keys.h)
+ * are read again on SIGHUP.
  *
  * A variable set to the empty string counts as unset. Numbers are decimal
  * integers, byte sizes may end in K, M or G (powers of 1024); anything else,
@@ -65,14 +74,13 @@
 #include <stdio.h>
 
 #include "common/result.h"
+#include "fcgi/keys.h"
 #include "fcgi/log.h"
 #include "fcgi/multipart.h"
 #include "fcgi/webhook_sig.h"
 #include "storage/blob.h"
 
 #define FCGI_RUN_USER_MAX 32
-#define FCGI_METRICS_TOKEN_MIN 16
-#define FCGI_METRICS_TOKEN_MAX 256
 #define FCGI_S3_ENDPOINT_MAX 255
 #define FCGI_S3_BUCKET_MAX 63
 #define FCGI_S3_REGION_MAX 32
@@ -103,8 +111,14 @@ struct fcgi_config {
     char data[PATH_MAX];   /* absolute */
     char socket[FG_WORKER_SOCKET_PATH_MAX + 1];
     int threads;
-    char *jwt_secret;      /* heap; wiped by release */
-    struct fcgi_webhook_key webhook_key;
+    /* FILIGRANE_JWT_SECRET(S), _WEBHOOK_SECRET(S), _EVENTS_SECRET and the
+     * signing keys (fcgi/keys.h): where they come from, and the current
+     * set, swapped on SIGHUP. The signing part is empty until the worker
+     * loads it (after dropping root). */
+    struct fcgi_key_sources key_sources;
+    fcgi_keyring *keys;
+    char jwt_audience[FCGI_JWT_AUDIENCE_MAX + 1]; /* "" when unset */
+    char log_file[PATH_MAX]; /* FILIGRANE_LOG_FILE, absolute; "" when unset */
     struct fcgi_upload_limits upload;
     char mark_template[FG_MAX_MARK_TEXT + 1]; /* the previews' watermark */
     char *mark_key;        /* heap; wiped by release (watermark/options.h) */
@@ -112,7 +126,6 @@ struct fcgi_config {
     enum fcgi_log_level log_level;
     char events_url[FG_MAX_EVENTS_URL + 1]; /* "" when unset */
     int events_retry_scale;                 /* 1 .. FG_EVENTS_RETRY_SCALE_MAX */
-    char *metrics_token;                    /* heap, wiped; NULL when unset */
     char run_user[FCGI_RUN_USER_MAX + 1];   /* used only when started as root */
     long long jwt_max_ttl;                  /* seconds, 1 .. FG_JWT_MAX_TTL_LIMIT */
     long long idem_ttl; /* Idempotency-Key lifetime, seconds, 1 .. FG_IDEM_TTL_LIMIT */
@@ -159,6 +172,14 @@ void fcgi_blob_env_settings(const struct fcgi_blob_env *e, const char *data,
  * secret of the accepted lengths fails this about once in 10^7 draws (hex)
  * and far less often as bytes. Can't fail. */
 bool fcgi_secret_weak(const unsigned char *s, size_t n);
+
+/* Reads a secret from the file at path (the rule above: regular file,
+ * nothing for group or others, at most FCGI_SECRET_FILE_MAX - 1 bytes, its
+ * final newline dropped) into *out, a heap string the caller wipes and
+ * frees. var names the setting in every reason; the content never appears
+ * in one. FG_EUSAGE, or FG_EIO out of memory. Thread-safe. */
+FG_MUST_CHECK fg_result fcgi_secret_file(const char *var, const char *path, char **out /* out */,
+                                         fg_reason *r);
 
 /* Wipes the secrets and frees. Accepts NULL. Can't fail. */
 void fcgi_config_release(struct fcgi_config *cfg);

@@ -29,18 +29,24 @@
  * memory stays bounded by one page whatever the chain's length. */
 #define EVIDENCE_PAGE 2000
 
-static json_t *jwk(const struct fcgi_signer *s)
+static json_t *jwk(const struct fcgi_sign_pub *s)
 {
     return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "kty", "OKP", "crv", "Ed25519", "x", s->x,
                      "kid", s->kid, "use", "sig", "alg", "EdDSA");
 }
 
+/* The current key first, then the retired ones
+ * (FILIGRANE_SIGNING_KEYS_RETIRED_DIR): bundles signed before a rotation
+ * still verify against this set. */
 void fcgi_h_keys(fcgi_req *req)
 {
-    const struct fcgi_signer *s = req->ctx->signer;
+    fcgi_keys *k = fcgi_keyring_get(req->ctx->cfg->keys);
     json_t *keys = json_array();
-    if (keys && s && s->key)
-        json_array_append_new(keys, jwk(s));
+    if (keys && k->sign_key)
+        json_array_append_new(keys, jwk(&k->sign));
+    for (size_t i = 0; keys && i < k->n_retired; i++)
+        json_array_append_new(keys, jwk(&k->retired[i]));
+    fcgi_keys_put(k);
     fcgi_send_json(req, 200, json_pack("{s:o}", "keys", keys));
 }
 
@@ -67,9 +73,18 @@ static json_t *entry_json(const store_audit_entry *e)
                      "prev_hash", e->prev_hash, "hash", e->hash);
 }
 
+static void order_evidence(fcgi_req *req, const fcgi_keys *s);
+
 void fcgi_h_order_evidence(fcgi_req *req)
 {
-    const struct fcgi_signer *s = req->ctx->signer;
+    /* One set for the whole answer: the kid named is the key that signed. */
+    fcgi_keys *k = fcgi_keyring_get(req->ctx->cfg->keys);
+    order_evidence(req, k);
+    fcgi_keys_put(k);
+}
+
+static void order_evidence(fcgi_req *req, const fcgi_keys *s)
+{
     struct fcgi_claims who;
     store_order o;
     fg_reason r = {{0}};
@@ -81,7 +96,7 @@ void fcgi_h_order_evidence(fcgi_req *req)
     bool ok = false;
     if (!fcgi_load_order(req, req->params[0], ORD_VIEW_AUDIT, &who, &o))
         return;
-    if (!s || !s->key) {
+    if (!s->sign_key) {
         fcgi_send_error_status(req, 503, "no_signing_key",
                         "evidence is not signed here: FILIGRANE_SIGNING_KEY_FILE is not set");
         return;
@@ -138,7 +153,7 @@ void fcgi_h_order_evidence(fcgi_req *req)
         return; /* the answer is cut: invalid JSON, never a bundle that parses */
     store_time_now(issued);
     size_t n = fg_evidence_signed(o.id, head_seq, head, issued, msg, sizeof msg);
-    if (n == 0 || fg_sign(s->key, msg, n, sig, &r) != FG_OK) {
+    if (n == 0 || fg_sign(s->sign_key, msg, n, sig, &r) != FG_OK) {
         fcgi_log(FCGI_LOG_ERROR, "order=%s evidence error=\"cannot sign\"", o.id);
         return;
     }
@@ -147,8 +162,8 @@ void fcgi_h_order_evidence(fcgi_req *req)
     ok = put(req, "],\"head\":") &&
          put_json(req, json_pack("{s:s, s:s}", "seq", seqtext, "hash", head)) &&
          put(req, ",\"issued_at\":") && put_json(req, json_string(issued)) &&
-         put(req, ",\"key\":") && put_json(req, jwk(s)) && put(req, ",\"signature\":") &&
-         put_json(req, json_pack("{s:s, s:s, s:s, s:s}", "alg", "EdDSA", "kid", s->kid,
+         put(req, ",\"key\":") && put_json(req, jwk(&s->sign)) && put(req, ",\"signature\":") &&
+         put_json(req, json_pack("{s:s, s:s, s:s, s:s}", "alg", "EdDSA", "kid", s->sign.kid,
                                  "signed", "\"filigrane-evidence-v1\\n\" then the netstrings "
                                            "of order_id, head.seq, head.hash, issued_at",
                                  "value", sig)) &&

@@ -37,9 +37,14 @@ void fcgi_h_order_hook(fcgi_req *req)
         fcgi_send_error(req, rc, NULL, r.text);
         goto out;
     }
-    rc = fcgi_webhook_verify(req->ctx->hook, id, fcgi_param(req, "HTTP_WEBHOOK_TIMESTAMP"),
-                             fcgi_param(req, "HTTP_WEBHOOK_SIGNATURE"), body, len,
-                             (long long)time(NULL), &why, &r);
+    /* Every key of the moment (FILIGRANE_WEBHOOK_SECRET(S)): during a
+     * rotation the order system may sign with the old key or the new. */
+    fcgi_keys *keys = fcgi_keyring_get(req->ctx->cfg->keys);
+    rc = fcgi_webhook_verify_any(keys->hooks, keys->n_hooks, id,
+                                 fcgi_param(req, "HTTP_WEBHOOK_TIMESTAMP"),
+                                 fcgi_param(req, "HTTP_WEBHOOK_SIGNATURE"), body, len,
+                                 (long long)time(NULL), &why, &r);
+    fcgi_keys_put(keys);
     if (rc != FG_OK) {
         fcgi_metric_inc(FCGI_M_WEBHOOKS_REJECTED);
         fcgi_log(FCGI_LOG_WARN, "req=%s webhook rejected: %s", req->id, r.text);

@@ -153,9 +153,8 @@ void fcgi_h_readyz(fcgi_req *req)
  * client address: anyone who reaches the FastCGI socket can claim any
  * REMOTE_ADDR. Without a configured token nobody gets the metrics (403),
  * so a forgotten setting fails closed. */
-static bool metrics_allowed(fcgi_req *req)
+static bool token_ok(fcgi_req *req, const char *want)
 {
-    const char *want = req->ctx->cfg->metrics_token;
     if (!want) {
         fcgi_send_error(req, FG_EFORBIDDEN, "metrics_disabled",
                         "metrics are disabled: FILIGRANE_METRICS_TOKEN is not set");
@@ -172,6 +171,15 @@ static bool metrics_allowed(fcgi_req *req)
         return false;
     }
     return true;
+}
+
+/* The token of this moment: SIGHUP may have read a new one (fcgi/keys.h). */
+static bool metrics_allowed(fcgi_req *req)
+{
+    fcgi_keys *k = fcgi_keyring_get(req->ctx->cfg->keys);
+    bool ok = token_ok(req, k->metrics_token);
+    fcgi_keys_put(k);
+    return ok;
 }
 
 void fcgi_h_metrics(fcgi_req *req)

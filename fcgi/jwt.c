@@ -123,8 +123,122 @@ fg_result fcgi_jwt_verify(const char *token, const char *secret, long long now,
     return fcgi_jwt_verify_ttl(token, secret, now, FG_JWT_MAX_TTL_SECONDS, out, r);
 }
 
+/* The JSON object of one segment of the token (0: header, 1: payload),
+ * or NULL if it is not one. The caller decrefs. */
+static json_t *segment_json(const char *token, int which)
+{
+    unsigned char buf[FG_JWT_MAX_TOKEN_BYTES];
+    const char *s = token, *d = strchr(token, '.');
+    if (which == 1 && d) {
+        s = d + 1;
+        d = strchr(s, '.');
+    }
+    if (!d || (size_t)(d - s) > FG_JWT_MAX_TOKEN_BYTES)
+        return NULL;
+    long len = b64url_decode(s, (size_t)(d - s), buf);
+    if (len < 0)
+        return NULL;
+    json_t *doc = json_loadb((const char *)buf, (size_t)len, JSON_REJECT_DUPLICATES, NULL);
+    if (!json_is_object(doc)) {
+        json_decref(doc);
+        return NULL;
+    }
+    return doc;
+}
+
+/* A JSON string equal to want, byte for byte: "filigrane\u0000x" is not
+ * "filigrane" (C's strcmp would stop at the NUL). */
+static bool json_str_is(const json_t *v, const char *want)
+{
+    return json_is_string(v) && json_string_length(v) == strlen(want) &&
+           memcmp(json_string_value(v), want, strlen(want)) == 0;
+}
+
+/* aud is a string equal to want, or an array holding it (RFC 7519 4.1.3). */
+static bool audience_ok(const char *token, const char *want)
+{
+    json_t *p = segment_json(token, 1);
+    json_t *aud = p ? json_object_get(p, "aud") : NULL;
+    bool ok = false;
+    if (json_is_string(aud)) {
+        ok = json_str_is(aud, want);
+    } else if (json_is_array(aud)) {
+        size_t i;
+        json_t *v;
+        json_array_foreach(aud, i, v) ok = ok || json_str_is(v, want);
+    }
+    json_decref(p);
+    return ok;
+}
+
+static fg_result verify(const char *token, const char *secret, long long now,
+                        long long max_ttl, const char *audience, struct fcgi_claims *out,
+                        const char **code, fg_reason *r);
+
 fg_result fcgi_jwt_verify_ttl(const char *token, const char *secret, long long now,
                               long long max_ttl, struct fcgi_claims *out, fg_reason *r)
+{
+    return verify(token, secret, now, max_ttl, NULL, out, NULL, r);
+}
+
+bool fcgi_jwt_kid_valid(const char *kid)
+{
+    size_t n = kid ? strnlen(kid, FCGI_JWT_KID_MAX + 1) : 0;
+    return n >= 1 && n <= FCGI_JWT_KID_MAX &&
+           strspn(kid, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") == n;
+}
+
+fg_result fcgi_jwt_verify_policy(const char *token, const struct fcgi_jwt_policy *p,
+                                 long long now, struct fcgi_claims *out, const char **code,
+                                 fg_reason *r)
+{
+    const char *secret = p->secret;
+    if (code)
+        *code = NULL;
+    memset(out, 0, sizeof *out);
+    if (!token || !*token)
+        return fg_fail(r, FG_EAUTH, "invalid token: empty");
+    if (strnlen(token, FG_JWT_MAX_TOKEN_BYTES + 1) > FG_JWT_MAX_TOKEN_BYTES)
+        return fg_fail(r, FG_EAUTH, "invalid token: longer than %d bytes",
+                       FG_JWT_MAX_TOKEN_BYTES);
+    /* The header is read before the signature is checked, to choose the
+     * secret; nothing else of it is trusted yet. */
+    json_t *h = segment_json(token, 0);
+    if (!h)
+        return fg_fail(r, FG_EAUTH, "invalid token: malformed header");
+    json_t *kid = json_object_get(h, "kid");
+    if (kid) {
+        const char *k = json_string_value(kid);
+        if (!fcgi_jwt_kid_valid(k) || strlen(k) != json_string_length(kid)) {
+            json_decref(h);
+            return fg_fail(r, FG_EAUTH, "invalid token: kid must be 1 to %d of A-Z a-z 0-9 . _ -",
+                           FCGI_JWT_KID_MAX);
+        }
+        secret = NULL;
+        for (size_t i = 0; i < p->n_keys && !secret; i++)
+            if (strcmp(p->keys[i].kid, k) == 0)
+                secret = p->keys[i].secret;
+        if (!secret) {
+            if (code)
+                *code = "unknown_kid";
+            fg_result rc = fg_fail(r, FG_EAUTH,
+                                   "invalid token: kid \"%s\" is not in FILIGRANE_JWT_SECRETS", k);
+            json_decref(h);
+            return rc;
+        }
+    }
+    json_decref(h);
+    if (!secret) {
+        if (code)
+            *code = "unknown_kid";
+        return fg_fail(r, FG_EAUTH, "invalid token: no kid, and FILIGRANE_JWT_SECRET is not set");
+    }
+    return verify(token, secret, now, p->max_ttl, p->audience, out, code, r);
+}
+
+static fg_result verify(const char *token, const char *secret, long long now,
+                        long long max_ttl, const char *audience, struct fcgi_claims *out,
+                        const char **code, fg_reason *r)
 {
     jwt_t *jwt = NULL;
     fg_result res;
@@ -192,6 +306,15 @@ fg_result fcgi_jwt_verify_ttl(const char *token, const char *secret, long long n
         goto out;
     }
 
+    /* A token minted for another service sharing the secret (or the
+     * order system's other audiences) is not ours. */
+    if (audience && !audience_ok(token, audience)) {
+        if (code)
+            *code = "bad_audience";
+        res = fg_fail(r, FG_EAUTH, "invalid token: aud does not hold FILIGRANE_JWT_AUDIENCE");
+        goto out;
+    }
+
     out->role = fcgi_role_parse(jwt_get_grant(jwt, "role"));
     if (!out->role) {
         res = fg_fail(r, FG_EAUTH,
@@ -230,10 +353,23 @@ fg_result fcgi_jwt_mint(const char *secret, enum fcgi_role role,
                         const char *sub, const char *ord, long long ttl,
                         long long now, char **token, fg_reason *r)
 {
+    return fcgi_jwt_mint_ex(secret, NULL, NULL, role, sub, ord, ttl, now, token, r);
+}
+
+fg_result fcgi_jwt_mint_ex(const char *secret, const char *kid, const char *audience,
+                           enum fcgi_role role, const char *sub, const char *ord,
+                           long long ttl, long long now, char **token, fg_reason *r)
+{
     jwt_t *jwt = NULL;
     fg_result res;
 
     *token = NULL;
+    if (kid && !fcgi_jwt_kid_valid(kid))
+        return fg_fail(r, FG_EUSAGE, "cannot mint token: kid must be 1 to %d of A-Z a-z 0-9 . _ -",
+                       FCGI_JWT_KID_MAX);
+    if (audience && (!*audience || strlen(audience) > FCGI_JWT_AUDIENCE_MAX))
+        return fg_fail(r, FG_EUSAGE, "cannot mint token: audience must be 1 to %d bytes",
+                       FCGI_JWT_AUDIENCE_MAX);
     if (!secret || !*secret)
         return fg_fail(r, FG_EUSAGE, "cannot mint token: no secret");
     if (!fcgi_role_name(role))
@@ -261,6 +397,8 @@ fg_result fcgi_jwt_mint(const char *secret, enum fcgi_role role,
     if (jwt_add_grant(jwt, "sub", sub) != 0 ||
         jwt_add_grant(jwt, "role", fcgi_role_name(role)) != 0 ||
         (ord && jwt_add_grant(jwt, "ord", ord) != 0) ||
+        (audience && jwt_add_grant(jwt, "aud", audience) != 0) ||
+        (kid && jwt_add_header(jwt, "kid", kid) != 0) ||
         jwt_add_grant_int(jwt, "iat", (long)now) != 0 ||
         jwt_add_grant_int(jwt, "exp", (long)(now + ttl)) != 0 ||
         jwt_set_alg(jwt, JWT_ALG_HS256, (const unsigned char *)secret,

@@ -7,6 +7,9 @@
 #ifndef FCGI_JWT_H
 #define FCGI_JWT_H
 
+#include <stdbool.h>
+#include <stddef.h>
+
 #include "common/limits.h"
 #include "common/result.h"
 
@@ -59,6 +62,54 @@ FG_MUST_CHECK fg_result fcgi_jwt_verify_ttl(const char *token, const char *secre
                                             long long now, long long max_ttl,
                                             struct fcgi_claims *out /* out */,
                                             fg_reason *r);
+
+/* A key of FILIGRANE_JWT_SECRETS: a token whose header names kid is
+ * checked with this secret only. */
+#define FCGI_JWT_KID_MAX 64  /* bytes of a kid */
+#define FCGI_JWT_KEYS_MAX 16 /* kids in FILIGRANE_JWT_SECRETS */
+#define FCGI_JWT_AUDIENCE_MAX 256
+struct fcgi_jwt_key {
+    char kid[FCGI_JWT_KID_MAX + 1];
+    const char *secret;
+};
+
+/* True for a kid we accept: 1 to FCGI_JWT_KID_MAX bytes of
+ * [A-Za-z0-9._-]. It is logged and named in errors, so nothing else.
+ * Can't fail. */
+bool fcgi_jwt_kid_valid(const char *kid);
+
+/* What a token is checked against (the worker's current keys). */
+struct fcgi_jwt_policy {
+    const char *secret;              /* tokens without kid; NULL: refused */
+    const struct fcgi_jwt_key *keys; /* tokens with a kid: its key only */
+    size_t n_keys;
+    long long max_ttl;               /* FILIGRANE_JWT_MAX_TTL */
+    const char *audience;            /* FILIGRANE_JWT_AUDIENCE; NULL: aud
+                                        not checked */
+};
+
+/* fcgi_jwt_verify_ttl with the secret the token's header chooses: its
+ * kid's (a kid not in p->keys is refused, never tried with another
+ * secret), or p->secret for a token without kid. With p->audience set,
+ * the token's aud (a string, or an array of strings) must hold it.
+ * Refusals are FG_EAUTH; *code (if not NULL) is then "unknown_kid",
+ * "bad_audience" or NULL for the other reasons of fcgi_jwt_verify.
+ * Thread-safe. */
+FG_MUST_CHECK fg_result fcgi_jwt_verify_policy(const char *token,
+                                               const struct fcgi_jwt_policy *p,
+                                               long long now,
+                                               struct fcgi_claims *out /* out */,
+                                               const char **code /* out */,
+                                               fg_reason *r);
+
+/* fcgi_jwt_mint with a kid in the header and an aud claim, each left out
+ * when NULL. FG_EUSAGE also for a kid that fcgi_jwt_kid_valid refuses or
+ * an audience that is empty or longer than FCGI_JWT_AUDIENCE_MAX. */
+FG_MUST_CHECK fg_result fcgi_jwt_mint_ex(const char *secret, const char *kid,
+                                         const char *audience, enum fcgi_role role,
+                                         const char *sub, const char *ord,
+                                         long long ttl, long long now,
+                                         char **token /* out */, fg_reason *r);
 
 /* Mints an HS256 token for role and sub (and ord, which may be NULL only
  * for an admin) with iat = now and exp = now + ttl. On FG_OK *token is a

@@ -6,11 +6,19 @@
  * event sender (fcgi/outbox.h) drops the request it has in flight, and
  * the process exits 0.
  *
+ * SIGHUP reloads the keys (fcgi/keys.h: the secrets' files are read
+ * again; a set that does not load is not installed, and the log says why)
+ * and reopens FILIGRANE_LOG_FILE, while requests go on: SIGHUP is blocked
+ * in every thread and taken by one thread of its own with sigwait, so no
+ * handler runs and no system call of a request thread is interrupted.
+ *
  * Started as root (make run as root, CI), it pins the stamper program and
  * then becomes FILIGRANE_USER for good before it opens anything in the data
  * directory; it never serves a request as root. Its files are its own
  * (umask 077): the database, blobs and socket are 0600, directories 0700.
  * nginx's workers run as the same user, so they still reach them. */
+#include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <fcgiapp.h>
 #include <pthread.h>
@@ -42,7 +50,7 @@
 #include "storage/tmp_clean.h"
 
 static atomic_bool stopping;
-static struct fcgi_signer signer;
+static atomic_bool reloader_stop;
 static int listen_fd = -1;
 
 typedef struct thread_arg {
@@ -106,6 +114,80 @@ static void on_signal(int sig)
         shutdown(listen_fd, SHUT_RDWR);
 }
 
+/* Points stderr (the log, fcgi/log.h) at FILIGRANE_LOG_FILE, opened anew:
+ * after logrotate moved the old file, lines go to the new one. dup2 swaps
+ * the descriptor in one step, so a line being written by another thread
+ * lands whole in the old file or in the new one. */
+static bool log_reopen(const char *path)
+{
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return false;
+    bool ok = dup2(fd, STDERR_FILENO) >= 0;
+    close(fd);
+    return ok;
+}
+
+/* when: a literal of the caller's, one word ("started", "reloaded"). */
+static void log_keys(const char *when, const fcgi_keys *k)
+{
+    fcgi_log(FCGI_LOG_INFO,
+             "keys=%s generation=%llu jwt_default=%s jwt_kids=%zu webhook_keys=%zu "
+             "events_key=%s signing_kid=%s retired_kids=%zu",
+             when, k->generation, k->jwt_secret ? "set" : "unset", k->n_jwt, k->n_hooks,
+             k->events_is_webhook ? "webhook" : "own", k->sign_key ? k->sign.kid : "none",
+             k->n_retired);
+    if (k->events_is_webhook)
+        fcgi_log(FCGI_LOG_WARN, "FILIGRANE_EVENTS_SECRET is not set: outgoing events are signed "
+                                "with the first webhook key, which the order system also signs "
+                                "with; give events their own key");
+}
+
+/* One SIGHUP: the secrets, then the signing keys, each kept as it was when
+ * its new version does not load; then the log file. */
+static void reload(struct fcgi_config *cfg)
+{
+    fg_reason r = {{0}};
+    fcgi_keys *cur = fcgi_keyring_get(cfg->keys), *next = NULL, *signing = NULL;
+    if (fcgi_keys_build(&cfg->key_sources, cur, FCGI_KEYS_SECRETS, &next, &r) != FG_OK)
+        fcgi_log(FCGI_LOG_ERROR, "SIGHUP: kept the previous secrets, error=\"%s\"", r.text);
+    if (fcgi_keys_build(&cfg->key_sources, next ? next : cur, FCGI_KEYS_SIGNING, &signing, &r) !=
+        FG_OK) {
+        fcgi_log(FCGI_LOG_ERROR, "SIGHUP: kept the previous signing keys, error=\"%s\"", r.text);
+    } else {
+        fcgi_keys_put(next);
+        next = signing;
+    }
+    if (next) {
+        fcgi_keyring_swap(cfg->keys, next);
+        log_keys("reloaded", next);
+    }
+    fcgi_keys_put(cur);
+    if (cfg->log_file[0]) {
+        if (log_reopen(cfg->log_file))
+            fcgi_log(FCGI_LOG_INFO, "SIGHUP: reopened FILIGRANE_LOG_FILE");
+        else
+            fcgi_log(FCGI_LOG_ERROR, "SIGHUP: cannot reopen FILIGRANE_LOG_FILE (errno %d): still "
+                                     "writing to the previous file", errno);
+    }
+}
+
+static void *reloader_main(void *p)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGHUP);
+    for (;;) {
+        int sig = 0;
+        if (sigwait(&set, &sig) != 0)
+            continue;
+        if (atomic_load(&reloader_stop))
+            break;
+        reload(p);
+    }
+    return NULL;
+}
+
 int main(void)
 {
     struct fcgi_config cfg;
@@ -127,6 +209,16 @@ int main(void)
     clock_gettime(CLOCK_REALTIME, &started_at);
     int status = 1, started = 0;
     char db_path[PATH_MAX + 16];
+    pthread_t reloader;
+    bool reloader_started = false;
+
+    /* Blocked here, before any thread exists, so that every thread
+     * inherits the mask and only the reloader's sigwait takes SIGHUP. The
+     * stamping children clear their mask (watermark/sandbox.c). */
+    sigset_t hup;
+    sigemptyset(&hup);
+    sigaddset(&hup, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &hup, NULL);
 
     if (fcgi_config_load(&cfg, &r) != FG_OK) {
         fprintf(stderr, "filigrane-fcgi: %s\n", r.text);
@@ -173,20 +265,28 @@ int main(void)
         fcgi_log(FCGI_LOG_ERROR, "cannot make the worker undumpable");
         goto out;
     }
-    /* The signing key is read as the service user, whose it must be
+    /* The log file is opened as the service user, whose it is, so a
+     * reopen after a rotation (SIGHUP) may create it again. */
+    if (cfg.log_file[0] && !log_reopen(cfg.log_file)) {
+        fcgi_log(FCGI_LOG_ERROR, "cannot open FILIGRANE_LOG_FILE (errno %d)", errno);
+        goto out;
+    }
+    /* The signing keys are read as the service user, whose they must be
      * (common/sign.h): after dropping root, so a key root alone can
      * read is refused. Unset: the service runs, evidence is refused. */
-    const char *key_file = getenv("FILIGRANE_SIGNING_KEY_FILE");
-    if (key_file && *key_file) {
-        if (fg_sign_key_load("FILIGRANE_SIGNING_KEY_FILE", key_file, &signer.key, &r) != FG_OK ||
-            fg_sign_key_public(signer.key, signer.x, signer.kid, &r) != FG_OK) {
+    {
+        fcgi_keys *cur = fcgi_keyring_get(cfg.keys), *next = NULL;
+        fg_result krc = fcgi_keys_build(&cfg.key_sources, cur, FCGI_KEYS_SIGNING, &next, &r);
+        fcgi_keys_put(cur);
+        if (krc != FG_OK) {
             fcgi_log(FCGI_LOG_ERROR, "%s", r.text);
             goto out;
         }
-        fcgi_log(FCGI_LOG_INFO, "evidence signing key kid=%s", signer.kid);
-    } else {
-        fcgi_log(FCGI_LOG_WARN, "FILIGRANE_SIGNING_KEY_FILE is not set: evidence bundles are "
-                                "refused (503)");
+        fcgi_keyring_swap(cfg.keys, next);
+        log_keys("started", next);
+        if (!next->sign_key)
+            fcgi_log(FCGI_LOG_WARN, "FILIGRANE_SIGNING_KEY_FILE is not set: evidence bundles "
+                                    "are refused (503)");
     }
 
     if (fcgi_body_file_init(cfg.data, &r) != FG_OK) {
@@ -321,7 +421,7 @@ int main(void)
     for (int i = 0; i < cfg.threads; i++) {
         thread_arg *a = &threads[i];
         a->no = i;
-        a->ctx = (fcgi_ctx){.cfg = &cfg, .hook = &cfg.webhook_key, .sandbox = &sandbox, .blobs = blobs, .signer = &signer};
+        a->ctx = (fcgi_ctx){.cfg = &cfg, .sandbox = &sandbox, .blobs = blobs};
         if (store_meta_open_db(db, &a->ctx.meta, &r) != FG_OK) {
             fcgi_log(FCGI_LOG_ERROR, "cannot open the metadata store: %s", r.text);
             goto stop;
@@ -333,6 +433,11 @@ int main(void)
         }
         started++;
     }
+    if (pthread_create(&reloader, NULL, reloader_main, &cfg) != 0) {
+        fcgi_log(FCGI_LOG_ERROR, "cannot start the SIGHUP thread");
+        goto stop;
+    }
+    reloader_started = true;
     fcgi_log(FCGI_LOG_INFO, "filigrane-fcgi ready threads=%d pid=%d", cfg.threads, (int)getpid());
     status = 0;
 stop:
@@ -344,6 +449,11 @@ stop:
     }
     fcgi_log(FCGI_LOG_INFO, "filigrane-fcgi stopped");
 out:
+    if (reloader_started) {
+        atomic_store(&reloader_stop, true);
+        pthread_kill(reloader, SIGHUP);
+        pthread_join(reloader, NULL);
+    }
     jobs_runner_stop(runners);
     fcgi_checkpoints_stop(checkpoints);
     fcgi_blob_gc_stop(gc);
@@ -353,7 +463,6 @@ out:
         unlink(cfg.socket);
     }
     free(threads);
-    EVP_PKEY_free(signer.key);
     fcgi_body_file_release();
     store_blob_free(blobs);
     fcgi_config_release(&cfg);

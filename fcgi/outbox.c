@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "fcgi/keys.h"
 #include "fcgi/log.h"
 #include "fcgi/metrics.h"
 #include "fcgi/webhook_sig.h"
@@ -112,7 +113,12 @@ static enum outcome post(fcgi_outbox *o, const store_outbox_event *e, char *err,
     bool added = false;
 
     snprintf(id, sizeof id, "evt_%" PRId64, e->id);
-    if (fcgi_webhook_sign(&o->cfg->webhook_key, id, ts, e->payload, len, sig, &r) != FG_OK) {
+    /* FILIGRANE_EVENTS_SECRET (or the first webhook key) of this moment:
+     * a retry after a rotation is signed with the new key. */
+    fcgi_keys *keys = fcgi_keyring_get(o->cfg->keys);
+    fg_result signed_rc = fcgi_webhook_sign(&keys->events, id, ts, e->payload, len, sig, &r);
+    fcgi_keys_put(keys);
+    if (signed_rc != FG_OK) {
         snprintf(err, cap, "cannot sign: %.200s", r.text);
         goto out;
     }

@@ -10,6 +10,7 @@
 
 typedef struct slot {
     size_t len; /* 0: empty */
+    unsigned long long generation;
     char token[SLOT_BYTES];
     struct fcgi_claims claims;
 } slot;
@@ -17,7 +18,8 @@ typedef struct slot {
 static __thread slot slots[SLOTS];
 static __thread unsigned next_victim;
 
-bool fcgi_token_cache_get(const char *token, long long now, struct fcgi_claims *out)
+bool fcgi_token_cache_get(const char *token, long long now, unsigned long long generation,
+                          struct fcgi_claims *out)
 {
     size_t len = strnlen(token, SLOT_BYTES);
     if (len == 0 || len >= SLOT_BYTES)
@@ -26,6 +28,10 @@ bool fcgi_token_cache_get(const char *token, long long now, struct fcgi_claims *
         slot *s = &slots[i];
         if (s->len != len || CRYPTO_memcmp(s->token, token, len) != 0)
             continue;
+        if (s->generation != generation) {
+            s->len = 0;
+            return false;
+        }
         /* The same rule as fcgi_jwt_verify: expired once now, minus the
          * skew, reaches exp. */
         if (now - FG_JWT_CLOCK_SKEW_SECONDS >= s->claims.exp) {
@@ -38,7 +44,8 @@ bool fcgi_token_cache_get(const char *token, long long now, struct fcgi_claims *
     return false;
 }
 
-void fcgi_token_cache_put(const char *token, const struct fcgi_claims *claims)
+void fcgi_token_cache_put(const char *token, unsigned long long generation,
+                          const struct fcgi_claims *claims)
 {
     size_t len = strnlen(token, SLOT_BYTES);
     if (len == 0 || len >= SLOT_BYTES)
@@ -46,5 +53,6 @@ void fcgi_token_cache_put(const char *token, const struct fcgi_claims *claims)
     slot *s = &slots[next_victim++ % SLOTS];
     memcpy(s->token, token, len);
     s->len = len;
+    s->generation = generation;
     s->claims = *claims;
 }

@@ -155,12 +155,23 @@ fg_result fcgi_webhook_verify(const struct fcgi_webhook_key *k, const char *id,
                               const void *body, size_t body_len, long long now,
                               enum fcgi_webhook_why *why, fg_reason *r)
 {
-    unsigned char want[MAC_BYTES], got[MAC_BYTES + 3];
+    return fcgi_webhook_verify_any(k, 1, id, timestamp, signature, body, body_len, now, why, r);
+}
+
+fg_result fcgi_webhook_verify_any(const struct fcgi_webhook_key *keys, size_t nkeys,
+                                  const char *id, const char *timestamp, const char *signature,
+                                  const void *body, size_t body_len, long long now,
+                                  enum fcgi_webhook_why *why, fg_reason *r)
+{
+    unsigned char want[FCGI_WEBHOOK_KEYS_MAX][MAC_BYTES], got[MAC_BYTES + 3];
     long long ts = 0;
     fg_result res;
 
     if (why)
         *why = FCGI_WEBHOOK_OK;
+    if (!keys || nkeys < 1 || nkeys > FCGI_WEBHOOK_KEYS_MAX)
+        return fg_fail(r, FG_EUSAGE, "webhook check: 1 to %d keys, not %zu",
+                       FCGI_WEBHOOK_KEYS_MAX, nkeys);
     if (!id || !timestamp || !signature)
         return refuse(why, FCGI_WEBHOOK_MALFORMED, r,
                       "webhook-id, webhook-timestamp or webhook-signature "
@@ -180,11 +191,13 @@ fg_result fcgi_webhook_verify(const struct fcgi_webhook_key *k, const char *id,
     if (ts > now + FG_WEBHOOK_TOLERANCE_SECONDS)
         return refuse(why, FCGI_WEBHOOK_FUTURE, r, "timestamp in the future");
 
-    if (!mac(k, id, timestamp, body, body_len, want)) {
-        if (why)
-            *why = FCGI_WEBHOOK_BAD_SIGNATURE;
-        return fg_fail(r, FG_EIO, "webhook check failed: hmac unavailable");
-    }
+    for (size_t i = 0; i < nkeys; i++)
+        if (!mac(&keys[i], id, timestamp, body, body_len, want[i])) {
+            OPENSSL_cleanse(want, sizeof want);
+            if (why)
+                *why = FCGI_WEBHOOK_BAD_SIGNATURE;
+            return fg_fail(r, FG_EIO, "webhook check failed: hmac unavailable");
+        }
 
     /* Walk "v1,AAA v1,BBB v2,CCC": every v1 entry is compared, whether or
      * not an earlier one matched, so the time taken does not say which. */
@@ -201,7 +214,8 @@ fg_result fcgi_webhook_verify(const struct fcgi_webhook_key *k, const char *id,
         if (n > 3 && memcmp(p, "v1,", 3) == 0 && n - 3 == B64_MAC_CHARS &&
             b64_decode(p + 3, n - 3, got, sizeof got, &glen) &&
             glen == MAC_BYTES)
-            match |= CRYPTO_memcmp(got, want, MAC_BYTES) == 0;
+            for (size_t i = 0; i < nkeys; i++)
+                match |= CRYPTO_memcmp(got, want[i], MAC_BYTES) == 0;
         p = e;
     }
     if (match) {

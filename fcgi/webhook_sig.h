@@ -62,6 +62,22 @@ FG_MUST_CHECK fg_result fcgi_webhook_verify(const struct fcgi_webhook_key *k,
                                             /* out */,
                                             fg_reason *r);
 
+/* Most keys accepted at once (FILIGRANE_WEBHOOK_SECRETS, with
+ * FILIGRANE_WEBHOOK_SECRET): a rotation needs two, a few more cover a
+ * botched one; each costs one HMAC per webhook. */
+#define FCGI_WEBHOOK_KEYS_MAX 8
+
+/* fcgi_webhook_verify with any of the n keys (1 to FCGI_WEBHOOK_KEYS_MAX):
+ * accepted when one v1 entry matches one key. Every key is tried against
+ * every entry, so the time taken does not say which key matched.
+ * FG_EUSAGE for n outside that range; otherwise as fcgi_webhook_verify. */
+FG_MUST_CHECK fg_result fcgi_webhook_verify_any(const struct fcgi_webhook_key *keys, size_t n,
+                                                const char *id, const char *timestamp,
+                                                const char *signature, const void *body,
+                                                size_t body_len, long long now,
+                                                enum fcgi_webhook_why *why /* out */,
+                                                fg_reason *r);
+
 /* "v1," + 44 base64 characters + NUL. */
 #define FCGI_WEBHOOK_SIG_BYTES 48
 

@@ -10,21 +10,11 @@
 #include "storage/meta.h"
 #include "watermark/sandbox.h"
 
-/* The evidence signing key (FILIGRANE_SIGNING_KEY_FILE, common/sign.h):
- * key NULL when the setting is unset, and evidence is then refused. */
-struct fcgi_signer {
-    EVP_PKEY *key;
-    char x[FG_SIGN_B64_MAX];
-    char kid[FG_SIGN_KID_MAX];
-};
-
 typedef struct fcgi_ctx {
     const struct fcgi_config *cfg;       /* shared, read-only */
-    const struct fcgi_webhook_key *hook; /* shared, read-only */
     const wm_sandbox_limits *sandbox;    /* shared, read-only */
     store_blob *blobs;                   /* shared: no mutable state */
     store_meta *meta;                    /* this thread's own */
-    const struct fcgi_signer *signer;    /* shared, read-only */
 } fcgi_ctx;
 
 #endif

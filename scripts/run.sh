@@ -74,8 +74,15 @@ set_default() {
     [ -z "$cur" ] && [ -z "$cur_file" ] || return 1
     eval "$1=\$2; export $1"
 }
-set_default FILIGRANE_JWT_SECRET "$jwt_file" && jwt_shown=$jwt_file
-set_default FILIGRANE_WEBHOOK_SECRET "$hook_file" && hook_shown=$hook_file
+# Keys given only as a rotation set (FILIGRANE_JWT_SECRETS,
+# FILIGRANE_WEBHOOK_SECRETS, or their _FILE) get no development key beside
+# them: the worker would accept it too.
+if [ -z "${FILIGRANE_JWT_SECRETS:-}${FILIGRANE_JWT_SECRETS_FILE:-}" ]; then
+    set_default FILIGRANE_JWT_SECRET "$jwt_file" && jwt_shown=$jwt_file
+fi
+if [ -z "${FILIGRANE_WEBHOOK_SECRETS:-}${FILIGRANE_WEBHOOK_SECRETS_FILE:-}" ]; then
+    set_default FILIGRANE_WEBHOOK_SECRET "$hook_file" && hook_shown=$hook_file
+fi
 set_default FILIGRANE_METRICS_TOKEN "$metrics_file" && metrics_shown=$metrics_file
 set_default FILIGRANE_MARK_KEY "$mark_file" || :
 

@@ -8,13 +8,14 @@
  *   and claims that obey the documented rules; otherwise it is FG_EAUTH;
  * - the input's lines pick sub (line 1) and ord (line 2; none for an
  *   admin) and a role and ttl: mint succeeds exactly when sub and ord obey
- *   the rules (1 to FG_JWT_MAX_ID_BYTES bytes, no control characters) and
+ *   the id rule (common/id.h) and
  *   are valid UTF-8 (JSON strings), and refuses a rule-breaking id with
  *   FG_EUSAGE; a minted token verifies with the same claims, and is
  *   refused under another secret and once expired. */
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include "common/id.h"
 #include "common/utf8.h"
 #include "fcgi/jwt.h"
 #include "tests/fuzz/fuzz.h"
@@ -23,25 +24,26 @@
 #define OTHER "fuzz-secret-0123456789abcdef-0123456788"
 #define NOW 1700000000LL
 
+/* The one id rule (common/id.h) the token check uses for sub and ord. */
 static int id_rules(const char *s)
 {
-    size_t n = strlen(s);
-    if (n == 0 || n > FG_JWT_MAX_ID_BYTES)
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
-            return 0;
-    return 1;
+    return fg_id_valid(s);
 }
 
-/* base64url without padding of HMAC-SHA256(secret, s[0..n)). */
+/* base64url without padding of HMAC-SHA256(key, s[0..n)). */
+static void expected_sig_key(const char *key, const char *s, size_t n, char out[64]);
+
 static void expected_sig(const char *s, size_t n, char out[64])
+{
+    expected_sig_key(SECRET, s, n, out);
+}
+
+static void expected_sig_key(const char *key, const char *s, size_t n, char out[64])
 {
     unsigned char mac[EVP_MAX_MD_SIZE];
     unsigned int ml = 0;
     unsigned char b64[64];
-    HMAC(EVP_sha256(), SECRET, (int)strlen(SECRET), (const unsigned char *)s,
-         n, mac, &ml);
+    HMAC(EVP_sha256(), key, (int)strlen(key), (const unsigned char *)s, n, mac, &ml);
     FUZZ_CHECK(ml == 32, "hmac length %u", ml);
     int bl = EVP_EncodeBlock(b64, mac, (int)ml);
     size_t o = 0;
@@ -133,9 +135,39 @@ out:
     fuzz_free_fields(f, nf);
 }
 
+/* The same bytes under a key set (FILIGRANE_JWT_SECRETS) and an audience:
+ * accepted only when signed with one of the set's secrets. */
+static void verify_policy_any(const uint8_t *data, size_t size)
+{
+    char *tok = fuzz_strndup(data, size);
+    struct fcgi_jwt_key keys[2] = {{.kid = "k1", .secret = SECRET}, {.kid = "k2", .secret = OTHER}};
+    struct fcgi_jwt_policy p = {.secret = SECRET, .keys = keys, .n_keys = 2,
+                                .max_ttl = FG_JWT_MAX_TTL_SECONDS, .audience = "fuzz"};
+    struct fcgi_claims c;
+    fg_reason r = {{0}};
+    const char *code = NULL;
+    fg_result res = fcgi_jwt_verify_policy(tok, &p, NOW, &c, &code, &r);
+    FUZZ_CHECK(res == FG_OK || res == FG_EAUTH, "policy result %s", fg_result_name(res));
+    if (res == FG_OK) {
+        const char *d1 = strchr(tok, '.');
+        const char *d2 = d1 ? strchr(d1 + 1, '.') : NULL;
+        FUZZ_CHECK(d2 != NULL, "accepted a token without three segments");
+        char a[64], b[64];
+        expected_sig_key(SECRET, tok, (size_t)(d2 - tok), a);
+        expected_sig_key(OTHER, tok, (size_t)(d2 - tok), b);
+        FUZZ_CHECK(strcmp(d2 + 1, a) == 0 || strcmp(d2 + 1, b) == 0,
+                   "accepted a token signed with no secret of the set");
+        check_claims(&c, NOW);
+    } else {
+        FUZZ_CHECK(r.text[0] != '\0', "refused without a reason");
+    }
+    free(tok);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     verify_any(data, size);
+    verify_policy_any(data, size);
     round_trip(data, size);
     return 0;
 }

@@ -31,6 +31,9 @@ static const char *const VARS[] = {
 static const char *const MORE_VARS[] = {
     "FILIGRANE_JWT_SECRET_FILE", "FILIGRANE_WEBHOOK_SECRET_FILE", "FILIGRANE_METRICS_TOKEN",
     "FILIGRANE_METRICS_TOKEN_FILE", "FILIGRANE_MARK_KEY_FILE", "FILIGRANE_DATABASE_URL_FILE",
+    "FILIGRANE_JWT_SECRETS", "FILIGRANE_JWT_SECRETS_FILE", "FILIGRANE_WEBHOOK_SECRETS",
+    "FILIGRANE_WEBHOOK_SECRETS_FILE", "FILIGRANE_EVENTS_SECRET", "FILIGRANE_EVENTS_SECRET_FILE",
+    "FILIGRANE_JWT_AUDIENCE", "FILIGRANE_LOG_FILE",
 };
 
 /* A clean environment with only the required secrets. */
@@ -43,6 +46,32 @@ static void reset(void)
     setenv("FILIGRANE_JWT_SECRET", JWT, 1);
     setenv("FILIGRANE_WEBHOOK_SECRET", WH, 1);
     setenv("FILIGRANE_MARK_KEY", MARK, 1);
+}
+
+/* The current keys' default JWT secret (NULL: none), borrowed while c
+ * holds its keyring. */
+static const char *jwt_now(const struct fcgi_config *c)
+{
+    fcgi_keys *k = c->keys ? fcgi_keyring_get(c->keys) : NULL;
+    const char *s = k ? k->jwt_secret : NULL;
+    fcgi_keys_put(k);
+    return s;
+}
+
+static const char *metrics_now(const struct fcgi_config *c)
+{
+    fcgi_keys *k = c->keys ? fcgi_keyring_get(c->keys) : NULL;
+    const char *s = k ? k->metrics_token : NULL;
+    fcgi_keys_put(k);
+    return s;
+}
+
+static size_t hook_len_now(const struct fcgi_config *c)
+{
+    fcgi_keys *k = c->keys ? fcgi_keyring_get(c->keys) : NULL;
+    size_t n = k && k->n_hooks ? k->hooks[0].len : 0;
+    fcgi_keys_put(k);
+    return n;
 }
 
 TEST("defaults with only the secrets set")
@@ -64,8 +93,8 @@ TEST("defaults with only the secrets set")
     CHECK_INT(c.upload.max_delivery_bytes, FG_UPLOAD_MAX_DELIVERY_BYTES_DEFAULT);
     CHECK_STR(c.mark_template, FCGI_MARK_TEMPLATE_DEFAULT);
     CHECK_INT(c.log_level, FCGI_LOG_INFO);
-    CHECK_STR(c.jwt_secret, JWT);
-    CHECK_INT(c.webhook_key.len, 24);
+    CHECK_STR(jwt_now(&c), JWT);
+    CHECK_INT(hook_len_now(&c), 24);
     /* The CLI defaults to `filigrane` beside this very binary. */
     char exe[PATH_MAX];
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
@@ -75,8 +104,7 @@ TEST("defaults with only the secrets set")
     snprintf(want, sizeof want, "%s/filigrane", exe);
     CHECK_STR(c.cli, want);
     fcgi_config_release(&c);
-    CHECK(c.jwt_secret == NULL);
-    CHECK_INT(c.webhook_key.len, 0);
+    CHECK(c.keys == NULL);
     fcgi_config_release(NULL);
 }
 
@@ -152,7 +180,7 @@ TEST("bad numbers are refused with the variable named")
             TAP_FAIL("%s=%s accepted", rows[i].var, rows[i].value);
         if (!strstr(r.text, rows[i].var))
             TAP_FAIL("reason \"%s\" does not name %s", r.text, rows[i].var);
-        CHECK(c.jwt_secret == NULL);
+        CHECK(c.keys == NULL);
     }
 }
 
@@ -403,16 +431,16 @@ TEST("FILIGRANE_METRICS_TOKEN: unset by default, 16 to 256 visible bytes, never 
     reset();
     unsetenv("FILIGRANE_METRICS_TOKEN");
     CHECK_INT(load_again(&c, &r), FG_OK);
-    CHECK(c.metrics_token == NULL);
+    CHECK(metrics_now(&c) == NULL);
     fcgi_config_release(&c);
     const char *good[] = {"0123456789abcdef", /* 16: the edge */
                           "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"};
     for (int i = 0; i < 2; i++) {
         setenv("FILIGRANE_METRICS_TOKEN", good[i], 1);
         CHECK_INT(load_again(&c, &r), FG_OK);
-        CHECK_STR(c.metrics_token, good[i]);
+        CHECK_STR(metrics_now(&c), good[i]);
         fcgi_config_release(&c);
-        CHECK(c.metrics_token == NULL);
+        CHECK(metrics_now(&c) == NULL);
     }
     char longest[258];
     memset(longest, 'k', 257);
@@ -705,15 +733,15 @@ TEST("every secret from its _FILE: read without its newline, not both, 0600 only
             TAP_FAIL("%s: refused: %s", var, r.text);
             continue;
         }
-        const char *got = i == 0   ? c.jwt_secret
-                          : i == 2 ? c.metrics_token
+        const char *got = i == 0   ? jwt_now(&c)
+                          : i == 2 ? metrics_now(&c)
                           : i == 3 ? c.mark_key
                           : i == 4 ? c.database_url
                                    : NULL;
         if (got && strcmp(got, S[i].value) != 0)
             TAP_FAIL("%s: read as something else", var);
         if (i == 1)
-            CHECK_INT(c.webhook_key.len, 24);
+            CHECK_INT(hook_len_now(&c), 24);
         if (i == 3)
             CHECK(getenv("FILIGRANE_MARK_KEY_FILE") == NULL); /* children never see it */
         char *text = NULL;
@@ -724,8 +752,8 @@ TEST("every secret from its _FILE: read without its newline, not both, 0600 only
         CHECK(strstr(text, S[i].value) == NULL);
         free(text);
         fcgi_config_release(&c);
-        CHECK(c.jwt_secret == NULL && c.metrics_token == NULL && c.mark_key == NULL &&
-              c.database_url == NULL && c.webhook_key.len == 0);
+        CHECK(c.keys == NULL &&  c.mark_key == NULL &&
+              c.database_url == NULL);
 
         /* Both the variable and the file: refused, naming both. */
         reset();
@@ -809,4 +837,54 @@ TEST("readiness settings at their edges")
     setenv("FILIGRANE_READY_MIN_FREE", "1T", 1);
     refused("FILIGRANE_READY_MIN_FREE", "unknown suffix");
     reset();
+}
+
+TEST("FILIGRANE_JWT_AUDIENCE: unset by default, 1 to 256 of its characters, else refused naming it")
+{
+    struct fcgi_config c;
+    fg_reason r = {{0}};
+    char aud[FCGI_JWT_AUDIENCE_MAX + 2];
+    reset();
+    CHECK_INT(load_again(&c, &r), FG_OK);
+    CHECK_STR(c.jwt_audience, "");
+    fcgi_config_release(&c);
+    memset(aud, 'a', sizeof aud);
+    aud[FCGI_JWT_AUDIENCE_MAX] = '\0'; /* 256: the edge */
+    aud[3] = ':';
+    setenv("FILIGRANE_JWT_AUDIENCE", aud, 1);
+    CHECK_INT(load_again(&c, &r), FG_OK);
+    CHECK_STR(c.jwt_audience, aud);
+    fcgi_config_release(&c);
+    const char *bad[] = {"has space", "tab\there", "quote\"", "é"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        setenv("FILIGRANE_JWT_AUDIENCE", bad[i], 1);
+        CHECK_INT(load_again(&c, &r), FG_EUSAGE);
+        CHECK(strstr(r.text, "FILIGRANE_JWT_AUDIENCE") != NULL);
+    }
+    aud[FCGI_JWT_AUDIENCE_MAX] = 'a'; /* 257 */
+    aud[FCGI_JWT_AUDIENCE_MAX + 1] = '\0';
+    setenv("FILIGRANE_JWT_AUDIENCE", aud, 1);
+    CHECK_INT(load_again(&c, &r), FG_EUSAGE);
+    CHECK(strstr(r.text, "FILIGRANE_JWT_AUDIENCE") != NULL);
+    unsetenv("FILIGRANE_JWT_AUDIENCE");
+}
+
+TEST("FILIGRANE_JWT_SECRETS alone (no FILIGRANE_JWT_SECRET), and FILIGRANE_LOG_FILE made absolute")
+{
+    struct fcgi_config c;
+    fg_reason r = {{0}};
+    reset();
+    unsetenv("FILIGRANE_JWT_SECRET");
+    setenv("FILIGRANE_JWT_SECRETS", "k1:k1-secret-0123456789abcdefghijklmnop", 1);
+    setenv("FILIGRANE_LOG_FILE", "log/w.log", 1);
+    CHECK_INT(load_again(&c, &r), FG_OK);
+    CHECK(jwt_now(&c) == NULL);
+    char cwd[PATH_MAX], want[PATH_MAX + 16];
+    CHECK(getcwd(cwd, sizeof cwd) != NULL);
+    snprintf(want, sizeof want, "%s/log/w.log", cwd);
+    CHECK_STR(c.log_file, want);
+    fcgi_config_release(&c);
+    unsetenv("FILIGRANE_JWT_SECRETS");
+    unsetenv("FILIGRANE_LOG_FILE");
+    refused("FILIGRANE_JWT_SECRET", "neither the secret nor kids");
 }

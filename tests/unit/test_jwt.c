@@ -506,3 +506,155 @@ TEST("role names round-trip")
     CHECK_INT(fcgi_role_parse("ADMIN"), 0);
     CHECK_INT(fcgi_role_parse(NULL), 0);
 }
+
+/* ---- kids and audience (FILIGRANE_JWT_SECRETS, FILIGRANE_JWT_AUDIENCE) ---- */
+
+static const char *K1 = "k1-secret-0123456789abcdefghijklmnop";
+static const char *K2 = "k2-secret-zyxwvutsrqponmlkjihgfedcba";
+
+static struct fcgi_jwt_policy policy(const struct fcgi_jwt_key *keys, size_t n,
+                                     const char *def, const char *aud)
+{
+    return (struct fcgi_jwt_policy){.secret = def, .keys = keys, .n_keys = n,
+                                    .max_ttl = FG_JWT_MAX_TTL_SECONDS, .audience = aud};
+}
+
+/* A token with these claims and this header kid (libjwt, HS256). */
+static char *token_kid(const char *key, const char *kid, const char *claims)
+{
+    jwt_t *jwt = NULL;
+    CHECK(jwt_new(&jwt) == 0);
+    CHECK(jwt_add_grants_json(jwt, claims) == 0);
+    if (kid)
+        CHECK(jwt_add_header(jwt, "kid", kid) == 0);
+    CHECK(jwt_set_alg(jwt, JWT_ALG_HS256, (const unsigned char *)key, (int)strlen(key)) == 0);
+    char *t = jwt_encode_str(jwt);
+    jwt_free(jwt);
+    CHECK(t != NULL);
+    return t;
+}
+
+#define CLAIMS "{\"sub\":\"b-9\",\"role\":\"buyer\",\"ord\":\"ord-1\",\"iat\":1700000000,\"exp\":1700003600"
+
+TEST("a token's kid chooses its secret; an unknown kid or the wrong kid's secret is refused")
+{
+    struct fcgi_jwt_key keys[2] = {{.kid = "k1", .secret = K1}, {.kid = "k2", .secret = K2}};
+    struct fcgi_jwt_policy p = policy(keys, 2, SECRET, NULL);
+    struct fcgi_claims c;
+    fg_reason r = {{0}};
+    const char *code = "x";
+    const struct {
+        const char *key, *kid;
+        fg_result want;
+        const char *code;
+    } rows[] = {
+        {K1, "k1", FG_OK, NULL},
+        {K2, "k2", FG_OK, NULL},
+        {SECRET, NULL, FG_OK, NULL},           /* no kid: FILIGRANE_JWT_SECRET */
+        {K2, "k1", FG_EAUTH, NULL},            /* k2's secret under kid k1 */
+        {SECRET, "k1", FG_EAUTH, NULL},        /* a kid never falls back */
+        {K1, NULL, FG_EAUTH, NULL},            /* a kid's secret without the kid */
+        {K1, "k3", FG_EAUTH, "unknown_kid"},   /* not in the set */
+        {K1, "k1\n", FG_EAUTH, NULL},          /* not a kid */
+        {K1, "", FG_EAUTH, NULL},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        char *t = token_kid(rows[i].key, rows[i].kid, CLAIMS "}");
+        fg_result got = fcgi_jwt_verify_policy(t, &p, NOW, &c, &code, &r);
+        if (got != rows[i].want)
+            TAP_FAIL("row %zu: %d, want %d (%s)", i, got, rows[i].want, r.text);
+        if (rows[i].code && (!code || strcmp(code, rows[i].code) != 0))
+            TAP_FAIL("row %zu: code %s, want %s", i, code ? code : "NULL", rows[i].code);
+        if (got == FG_OK)
+            CHECK_STR(c.sub, "b-9");
+        free(t);
+    }
+}
+
+TEST("without FILIGRANE_JWT_SECRET a token without kid is refused as unknown_kid")
+{
+    struct fcgi_jwt_key keys[1] = {{.kid = "k1", .secret = K1}};
+    struct fcgi_jwt_policy p = policy(keys, 1, NULL, NULL);
+    struct fcgi_claims c;
+    fg_reason r = {{0}};
+    const char *code = NULL;
+    char *t = token_kid(K1, NULL, CLAIMS "}");
+    CHECK_INT(fcgi_jwt_verify_policy(t, &p, NOW, &c, &code, &r), FG_EAUTH);
+    CHECK(code && strcmp(code, "unknown_kid") == 0);
+    free(t);
+}
+
+TEST("with an audience set, aud must hold it: a string or an array; absent or other refused")
+{
+    struct fcgi_jwt_policy p = policy(NULL, 0, SECRET, "filigrane");
+    struct fcgi_claims c;
+    fg_reason r = {{0}};
+    const struct {
+        const char *aud;
+        fg_result want;
+    } rows[] = {
+        {",\"aud\":\"filigrane\"", FG_OK},
+        {",\"aud\":[\"other\",\"filigrane\"]", FG_OK},
+        {"", FG_EAUTH},
+        {",\"aud\":\"other\"", FG_EAUTH},
+        {",\"aud\":\"filigrane2\"", FG_EAUTH},
+        {",\"aud\":\"filigran\"", FG_EAUTH},
+        {",\"aud\":[\"other\"]", FG_EAUTH},
+        {",\"aud\":[]", FG_EAUTH},
+        {",\"aud\":[1,{\"a\":\"filigrane\"}]", FG_EAUTH},
+        {",\"aud\":null", FG_EAUTH},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        char claims[512];
+        const char *code = NULL;
+        snprintf(claims, sizeof claims, CLAIMS "%s}", rows[i].aud);
+        char *t = token_kid(SECRET, NULL, claims);
+        fg_result got = fcgi_jwt_verify_policy(t, &p, NOW, &c, &code, &r);
+        if (got != rows[i].want)
+            TAP_FAIL("aud row %zu: %d, want %d (%s)", i, got, rows[i].want, r.text);
+        if (got != FG_OK && (!code || strcmp(code, "bad_audience") != 0))
+            TAP_FAIL("aud row %zu: code %s, want bad_audience", i, code ? code : "NULL");
+        free(t);
+    }
+    /* Unset: aud is not looked at. */
+    p.audience = NULL;
+    char *t = token_kid(SECRET, NULL, CLAIMS ",\"aud\":\"other\"}");
+    CHECK_INT(fcgi_jwt_verify_policy(t, &p, NOW, &c, NULL, &r), FG_OK);
+    free(t);
+}
+
+TEST("mint_ex puts the kid in the header and aud in the claims, and they verify")
+{
+    struct fcgi_jwt_key keys[1] = {{.kid = "k-2026.11", .secret = K1}};
+    struct fcgi_jwt_policy p = policy(keys, 1, NULL, "api");
+    struct fcgi_claims c;
+    fg_reason r = {{0}};
+    char *t = NULL;
+    CHECK_INT(fcgi_jwt_mint_ex(K1, "k-2026.11", "api", FCGI_ROLE_ADMIN, "op", NULL, 60, NOW, &t,
+                               &r),
+              FG_OK);
+    CHECK_INT(fcgi_jwt_verify_policy(t, &p, NOW, &c, NULL, &r), FG_OK);
+    CHECK_INT(c.role, FCGI_ROLE_ADMIN);
+    free(t);
+    t = NULL;
+    CHECK_INT(fcgi_jwt_mint_ex(K1, "bad kid", NULL, FCGI_ROLE_ADMIN, "op", NULL, 60, NOW, &t, &r),
+              FG_EUSAGE);
+    CHECK_INT(fcgi_jwt_mint_ex(K1, NULL, "", FCGI_ROLE_ADMIN, "op", NULL, 60, NOW, &t, &r),
+              FG_EUSAGE);
+    CHECK(t == NULL);
+}
+
+TEST("kid length: the limit accepted, one byte more refused")
+{
+    char kid[FCGI_JWT_KID_MAX + 2];
+    memset(kid, 'a', sizeof kid);
+    kid[FCGI_JWT_KID_MAX] = '\0';
+    kid[1] = 'b';
+    CHECK(fcgi_jwt_kid_valid(kid));
+    kid[FCGI_JWT_KID_MAX] = 'c';
+    kid[FCGI_JWT_KID_MAX + 1] = '\0';
+    CHECK(!fcgi_jwt_kid_valid(kid));
+    CHECK(!fcgi_jwt_kid_valid(""));
+    CHECK(!fcgi_jwt_kid_valid("a b"));
+    CHECK(!fcgi_jwt_kid_valid("a:b"));
+}

@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fcgi/keys.h"
 #include "fcgi/log.h"
 #include "fcgi/outbox.h"
 #include "fcgi/webhook_sig.h"
@@ -496,8 +497,14 @@ DB_TEST("two senders on one database POST each event once, and mark it sent")
     CHECK(getsockname(rx.fd, (struct sockaddr *)&a, &alen) == 0);
     rx.port = ntohs(a.sin_port);
     CHECK(pthread_create(&t, NULL, receive, &rx) == 0);
-    CHECK_INT(fcgi_webhook_key_init(&cfg.webhook_key, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", &r),
-              FG_OK);
+    {
+        fcgi_keys *k = calloc(1, sizeof *k);
+        CHECK(k != NULL);
+        atomic_init(&k->refs, 1);
+        CHECK_INT(fcgi_webhook_key_init(&k->events, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", &r),
+                  FG_OK);
+        CHECK((cfg.keys = fcgi_keyring_new(k)) != NULL);
+    }
     snprintf(cfg.events_url, sizeof cfg.events_url, "http://127.0.0.1:%d/events", rx.port);
     cfg.events_retry_scale = 1;
     fcgi_log_set_level(FCGI_LOG_ERROR); /* not a line per event sent */
@@ -518,6 +525,7 @@ DB_TEST("two senders on one database POST each event once, and mark it sent")
     usleep(1000000);
     fcgi_outbox_stop(s1);
     fcgi_outbox_stop(s2);
+    fcgi_keyring_free(cfg.keys);
     rx.stop = 1;
     pthread_join(t, NULL);
     close(rx.fd);

@@ -267,3 +267,35 @@ TEST("release wipes the key")
         CHECK_INT(k.key[i], 0);
     fcgi_webhook_key_release(NULL);
 }
+
+TEST("with several keys, a signature by any of them verifies, by none is refused")
+{
+    /* Two keys of a rotation: the specification's, and another. */
+    struct fcgi_webhook_key keys[2] = {key("whsec_c2VjcmV0LWtleS1vZi10aGUtbmV3LW9uZS0xMjM0"),
+                                       key(SECRET)};
+    enum fcgi_webhook_why why = FCGI_WEBHOOK_OK;
+    fg_reason r = {{0}};
+    char sig_new[FCGI_WEBHOOK_SIG_BYTES];
+    CHECK_INT(fcgi_webhook_verify_any(keys, 2, ID, TS, SIG, BODY, strlen(BODY), NOW, &why, &r),
+              FG_OK);
+    CHECK_INT(fcgi_webhook_sign(&keys[0], ID, NOW, BODY, strlen(BODY), sig_new, &r), FG_OK);
+    CHECK_INT(fcgi_webhook_verify_any(keys, 2, ID, TS, sig_new, BODY, strlen(BODY), NOW, &why,
+                                      &r),
+              FG_OK);
+    /* Only the new key left: the old signature is refused. */
+    CHECK_INT(fcgi_webhook_verify_any(keys, 1, ID, TS, SIG, BODY, strlen(BODY), NOW, &why, &r),
+              FG_EAUTH);
+    CHECK_INT(why, FCGI_WEBHOOK_BAD_SIGNATURE);
+    /* 0 keys or more than the limit: a usage error, never a pass. */
+    CHECK_INT(fcgi_webhook_verify_any(keys, 0, ID, TS, SIG, BODY, strlen(BODY), NOW, &why, &r),
+              FG_EUSAGE);
+    struct fcgi_webhook_key many[FCGI_WEBHOOK_KEYS_MAX + 1];
+    for (int i = 0; i <= FCGI_WEBHOOK_KEYS_MAX; i++)
+        many[i] = keys[1];
+    CHECK_INT(fcgi_webhook_verify_any(many, FCGI_WEBHOOK_KEYS_MAX, ID, TS, SIG, BODY,
+                                      strlen(BODY), NOW, &why, &r),
+              FG_OK);
+    CHECK_INT(fcgi_webhook_verify_any(many, FCGI_WEBHOOK_KEYS_MAX + 1, ID, TS, SIG, BODY,
+                                      strlen(BODY), NOW, &why, &r),
+              FG_EUSAGE);
+}
