@@ -107,7 +107,8 @@ DEBS = build-essential pkg-config libvips-dev libvips-tools libmagic-dev \
        libfcgi-dev libjwt-dev libjansson-dev libcurl4-openssl-dev \
        fonts-dejavu-core nginx curl python3 sqlite3 poppler-utils qpdf \
        imagemagick libimage-exiftool-perl wrk hyperfine time zip \
-       libarchive-tools clang libclang-rt-14-dev chromium python3-skimage jq
+       libarchive-tools clang libclang-rt-14-dev chromium python3-skimage jq \
+       python3-jsonschema python3-yaml
 # The browser tests drive Debian's Chromium with npm's playwright-core
 # (pinned in tests/e2e/package-lock.json; it downloads no browser). The
 # order page's one library, tus-js-client, is pinned in

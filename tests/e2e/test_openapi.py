@@ -1,0 +1,110 @@
+"""openapi.yaml: served at /v1/openapi.yaml with no token, byte for byte
+the repository's; and the checker that service.py runs on every answer of
+the e2e suites (openapi_check.py) refuses answers that break it: an
+undescribed status or path, another Content-Type, a body against its
+schema, a missing or malformed documented header."""
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(__file__))
+import openapi_check  # noqa: E402
+import service  # noqa: E402
+from service import Response, Service, check, finish  # noqa: E402
+
+import yaml  # noqa: E402  (openapi_check made it importable)
+
+spec_bytes = open(os.path.join(service.TOP, "openapi.yaml"), "rb").read()
+
+svc = Service()
+try:
+    r = svc.get("/v1/openapi.yaml")
+    check("GET /v1/openapi.yaml answers 200 with no token", r.status == 200, r)
+    check("it is served as application/yaml",
+          (r.header("content-type") or "").split(";")[0] == "application/yaml", r.headers)
+    check("it is the repository's openapi.yaml, byte for byte", r.body == spec_bytes,
+          "%d bytes served, %d in the file" % (len(r.body), len(spec_bytes)))
+    doc = yaml.safe_load(r.body) if r.status == 200 else {}
+    check("the document served is OpenAPI 3.1",
+          str((doc or {}).get("openapi", "")).startswith("3.1."), (doc or {}).get("openapi"))
+    check("it carries nosniff", r.header("x-content-type-options") == "nosniff", r.headers)
+    r = svc.get("/v1/openapi.yaml", headers={"Authorization": "Bearer not-a-token"})
+    check("a bad token does not stop it (it is public)", r.status == 200, r)
+    r = svc.request("POST", "/v1/openapi.yaml", body=b"x")
+    check("POST /v1/openapi.yaml changes nothing (405 naming GET, HEAD)",
+          r.status == 405 and r.header("allow") == "GET, HEAD", r)
+    again = svc.get("/v1/openapi.yaml")
+    check("the document is unchanged after a POST", again.body == spec_bytes)
+
+    # The checker on answers made up here, one defect each.
+    def bad(method, path, status, headers, body, want, name):
+        v = openapi_check.check_response(method, path, status, headers, body)
+        check(name, any(want in x for x in v), v)
+
+    order = svc.token("seller", "s-1", ord="o-1")
+    real = svc.get("/livez")
+    check("a real /livez answer passes the checker",
+          openapi_check.check_response("GET", "/livez", real.status, real.headers,
+                                       real.body) == [], real)
+    good_order = (b'{"id":"o-1","state":"open","seller_id":"s-1","buyer_id":"b-1",'
+                  b'"released_at":null,"deliveries":[]}')
+    jh = {"content-type": "application/json"}
+    check("a well-formed order passes the checker",
+          openapi_check.check_response("GET", "/v1/orders/o-1", 200, jh, good_order) == [])
+    bad("GET", "/v1/orders/o-1", 418, jh, b"{}", "status 418 is not described",
+        "an undescribed status is a violation, naming the route")
+    bad("GET", "/v1/orders/o-1", 200, {"content-type": "text/html"}, good_order,
+        "Content-Type text/html is not one of", "another Content-Type is a violation")
+    bad("GET", "/v1/orders/o-1", 200, jh, good_order.replace(b'"open"', b'"stolen"'),
+        "schema path paths./v1/orders/{order}.get.responses.200",
+        "a body against its schema is a violation, with its schema path")
+    bad("GET", "/v1/orders/o-1", 200, jh, good_order.replace(b'"released_at":null,', b""),
+        "'released_at' is a required property", "a missing required field is a violation")
+    bad("GET", "/v1/orders/o-1", 200, jh, b"<html>", "the body is not JSON",
+        "a body that is not JSON where JSON is described is a violation")
+    bad("GET", "/v1/orders/o-1", 404, jh, b'{"error":{"message":"x"}}',
+        "'code' is a required property", "an error without its code is a violation")
+    bad("GET", "/v1/nothing/here", 200, jh, b"{}", "(unlisted path /v1/nothing/here)",
+        "a 200 on a path the description does not list is a violation")
+    check("a 404 error on an unlisted path passes (nginx's last location)",
+          openapi_check.check_response("GET", "/nope", 404, jh,
+                                       b'{"error":{"code":"not_found","message":"x"}}') == [])
+    bad("PUT", "/v1/orders/o-1", 200, jh, good_order, "x-filigrane-unlisted-method",
+        "a 200 to a method the path does not take is a violation")
+    bad("POST", "/v1/orders/o-1/uploads", 201, {"upload-expires": "x", "tus-resumable": "1.0.0"},
+        b"", "required header Location is missing",
+        "a tus creation without Location is a violation")
+    bad("GET", "/v1/files/f-1/original", 200,
+        {"content-type": "image/png", "etag": '"abc"', "content-disposition": "inline",
+         "cache-control": "private", "x-content-type-options": "nosniff"}, b"png",
+        "header ETag", "an ETag that is not a sha256 is a violation")
+    bad("OPTIONS", "/v1/uploads", 204, {"tus-version": "1.0.0",
+                                        "tus-extension": "creation,termination,expiration,checksum",
+                                        "tus-max-size": "big", "tus-checksum-algorithm": "sha256"},
+        b"", "header Tus-Max-Size", "an integer header that is no number is a violation")
+    bad("POST", "/v1/orders/o-1/uploads", 201,
+        {"location": "/v1/uploads/u-1", "upload-expires": "x", "tus-resumable": "1.0.0"},
+        b"oops", "a body of 4 bytes", "a body where none is described is a violation")
+    check("a HEAD of a GET operation is checked as the GET, without its body",
+          openapi_check.check_response("HEAD", "/v1/orders/o-1", 200, jh, b"") == [])
+    bad("HEAD", "/v1/orders/o-1", 418, jh, b"", "status 418 is not described",
+        "a HEAD's status is checked too")
+
+    # The hook itself: service.py reports a violation as a TAP failure.
+    before = service.failures
+    saved = sys.stdout, sys.stderr
+    import io
+    sys.stdout, sys.stderr = io.StringIO(), io.StringIO()
+    try:
+        service.openapi_checked("GET", "/v1/orders/o-1", Response(418, jh, b"{}"))
+        printed = sys.stdout.getvalue()
+    finally:
+        sys.stdout, sys.stderr = saved
+    check("service.py turns a violation into a 'not ok' TAP line naming the route and status",
+          printed.startswith("not ok - the answer matches openapi.yaml: GET /v1/orders/{order} 418")
+          and service.failures == before + 1, printed)
+    service.failures = before  # that failure was this test's own probe
+    service._openapi_seen.clear()
+    del order
+finally:
+    svc.stop()
+finish()
