@@ -61,6 +61,12 @@ try:
         "'released_at' is a required property", "a missing required field is a violation")
     bad("GET", "/v1/orders/o-1", 200, jh, b"<html>", "the body is not JSON",
         "a body that is not JSON where JSON is described is a violation")
+    cut = b'{"format":"filigrane-evidence-v1","order_id":"o-1","entries":[{"seq":"1"'
+    check("an evidence bundle cut short passes (x-filigrane-streamed: the documented failure)",
+          openapi_check.check_response("GET", "/v1/orders/o-1/evidence", 200, jh, cut) == [])
+    bad("GET", "/v1/orders/o-1/evidence", 200, jh, b'{"format":"x","order_id":"o-1"}',
+        "'order' is a required property",
+        "a streamed bundle that parses is still checked against its schema")
     bad("GET", "/v1/orders/o-1", 404, jh, b'{"error":{"message":"x"}}',
         "'code' is a required property", "an error without its code is a violation")
     bad("GET", "/v1/nothing/here", 200, jh, b"{}", "(unlisted path /v1/nothing/here)",
