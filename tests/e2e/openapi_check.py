@@ -17,6 +17,8 @@ Rules beyond plain OpenAPI, stated in openapi.yaml's description:
   x-filigrane-unlisted-path responses (nginx's or the router's 404);
 - a listed path asked with a method it does not describe, against
   x-filigrane-unlisted-method (405 with Allow);
+- a listed path may also answer x-filigrane-every-operation's responses
+  (nginx's 502 and 504 when the worker is down or slow);
 - a HEAD with no head operation is checked as the GET, without a body;
 - a response marked x-filigrane-streamed may be cut short (a body that
   is not JSON): that is how a failure after its head shows.
@@ -56,6 +58,7 @@ class Spec:
         self.routes.sort(key=lambda r: r[0])
         self.unlisted_path = self.resolve(self.doc.get("x-filigrane-unlisted-path", {}))
         self.unlisted_method = self.resolve(self.doc.get("x-filigrane-unlisted-method", {}))
+        self.every_op = self.resolve(self.doc.get("x-filigrane-every-operation", {}))
         self.validators = {}
 
     def deref(self, ref):
@@ -167,6 +170,10 @@ def check_response(method, path, status, headers, body):
     responses = op.get("responses") or {}
     resp = (responses.get(status_text) or responses.get(status_text[0] + "XX") or
             responses.get("default"))
+    if resp is None and item is not None:
+        resp = (s.every_op.get("responses") or {}).get(status_text)
+        if resp is not None:
+            where = "x-filigrane-every-operation"
     if resp is None:
         return ["%s: status %s is not described at %s.responses (described: %s)"
                 % (route, status_text, where, ", ".join(sorted(responses)) or "none")]

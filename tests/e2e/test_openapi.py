@@ -35,6 +35,28 @@ try:
     again = svc.get("/v1/openapi.yaml")
     check("the document is unchanged after a POST", again.body == spec_bytes)
 
+    # The worker unreachable (its socket moved away; the worker keeps
+    # running): nginx's own answers are the API's JSON errors, which the
+    # response check of service.py validates against the description.
+    sock = os.path.join(svc.data, "run", "fcgi.sock")
+    os.rename(sock, sock + ".away")
+    try:
+        down = svc.get("/v1/orders/o-1", token=svc.token("admin", "a-1"))
+        early = svc.request("POST", "/v1/orders/o-1/deliveries?filename=a", body=b"x",
+                            token=svc.token("seller", "s-1", ord="o-1"))
+        chunk = svc.request("HEAD", "/v1/uploads/u-1", headers={"Tus-Resumable": "1.0.0"})
+    finally:
+        os.rename(sock + ".away", sock)
+    check("the worker unreachable: 502 worker_unavailable as JSON, with Retry-After",
+          down.status == 502 and (down.json() or {}).get("error", {}).get("code") ==
+          "worker_unavailable" and down.header("retry-after") == "5", down)
+    check("the worker unreachable during an upload's early check: 500 internal as JSON",
+          early.status == 500 and (early.json() or {}).get("error", {}).get("code") ==
+          "internal", early)
+    check("... and a tus HEAD's answer still says Tus-Resumable",
+          chunk.status == 500 and chunk.header("tus-resumable") == "1.0.0", chunk)
+    check("the worker answers again once its socket is back", svc.get("/livez").status == 200)
+
     # The checker on answers made up here, one defect each.
     def bad(method, path, status, headers, body, want, name):
         v = openapi_check.check_response(method, path, status, headers, body)
