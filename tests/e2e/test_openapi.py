@@ -35,6 +35,17 @@ try:
     again = svc.get("/v1/openapi.yaml")
     check("the document is unchanged after a POST", again.body == spec_bytes)
 
+    # A range past the end of a stored file: nginx's 416 is the API's
+    # JSON error (as the S3 location's), still naming the size.
+    svc.create_order("o-1", "s-1", "b-1")
+    seller = svc.token("seller", "s-1", ord="o-1")
+    up = svc.upload("o-1", [("a.txt", b"hello world")], seller)
+    fid = ((up.json() or {}).get("files") or [{}])[0].get("id", "none")
+    r = svc.get("/v1/files/%s/original" % fid, token=seller, headers={"Range": "bytes=100-200"})
+    check("a range past the end answers 416 as the JSON error, with Content-Range",
+          r.status == 416 and (r.json() or {}).get("error", {}).get("code") ==
+          "range_not_satisfiable" and r.header("content-range") == "bytes */11", r)
+
     # The worker unreachable (its socket moved away; the worker keeps
     # running): nginx's own answers are the API's JSON errors, which the
     # response check of service.py validates against the description.
