@@ -46,8 +46,10 @@ METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 
 class Spec:
     def __init__(self, path=SPEC_PATH):
+        # libyaml's parser when the binding has it: 5 times faster.
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
         with open(path) as f:
-            self.doc = yaml.safe_load(f)
+            self.doc = yaml.load(f, Loader=loader)
         self.routes = []
         for template, item in self.doc.get("paths", {}).items():
             regex = "^" + re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(template)) + "$"
