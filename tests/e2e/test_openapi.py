@@ -35,6 +35,19 @@ try:
     again = svc.get("/v1/openapi.yaml")
     check("the document is unchanged after a POST", again.body == spec_bytes)
 
+    # Routes no other suite asks through service.py: their answers go
+    # through the response check too.
+    r = svc.get("/o/o-1")
+    check("the order page answers 200 text/html with its CSP (checked against the spec)",
+          r.status == 200 and r.header("content-security-policy"), r)
+    r = svc.request("OPTIONS", "/v1/orders/o-1/uploads")
+    check("tus OPTIONS on an order's uploads answers 204 with Tus-Version", r.status == 204 and
+          r.header("tus-version") == "1.0.0", r)
+    r = svc.request("HEAD", "/v1/openapi.yaml")
+    check("HEAD /v1/openapi.yaml answers 200 with no body", r.status == 200 and not r.body, r)
+    r = svc.get("/v1/keys")
+    check("GET /v1/keys answers 200", r.status == 200, r)
+
     # A range past the end of a stored file: nginx's 416 is the API's
     # JSON error (as the S3 location's), still naming the size.
     svc.create_order("o-1", "s-1", "b-1")
