@@ -6,7 +6,8 @@ path, method or status is not described, whose Content-Type is not one
 the description lists, whose JSON body breaks its schema, or that lacks a
 required documented header (or sends one that breaks its schema) is a
 violation, reported as a TAP failure naming the route, the status and
-the schema path.
+the schema path. check_event() does the same for an event the service
+sends (openapi.yaml's webhooks).
 
 The spec is parsed once per process; its $refs are resolved once into
 plain schemas, and one JSON Schema 2020-12 validator (python3-jsonschema)
@@ -61,6 +62,7 @@ class Spec:
         self.unlisted_path = self.resolve(self.doc.get("x-filigrane-unlisted-path", {}))
         self.unlisted_method = self.resolve(self.doc.get("x-filigrane-unlisted-method", {}))
         self.every_op = self.resolve(self.doc.get("x-filigrane-every-operation", {}))
+        self.webhooks = self.resolve(self.doc.get("webhooks", {}))
         self.validators = {}
 
     def deref(self, ref):
@@ -231,4 +233,51 @@ def check_response(method, path, status, headers, body):
     for e in sorted(v.iter_errors(doc), key=lambda e: list(e.absolute_schema_path))[:5]:
         out.append("%s: body at %s: %s (schema path %s.content.%s.schema/%s)"
                    % (route, _instance_path(e), e.message[:300], where, key, _schema_path(e)))
+    return out
+
+
+def check_event(headers, body):
+    """Violations of one event the service sent (a POST to
+    FILIGRANE_EVENTS_URL) against openapi.yaml's webhooks: the event type
+    must be described, its header parameters present and valid, its
+    Content-Type listed and its body valid. headers: lower-case names."""
+    s = spec()
+    try:
+        doc = json.loads(body)
+    except ValueError as e:
+        return ["event: the body is not JSON (%s): %r" % (e, body[:200])]
+    kind = doc.get("type") if isinstance(doc, dict) else None
+    op = (s.webhooks.get(kind) or {}).get("post") if isinstance(kind, str) else None
+    if op is None:
+        return ["event %r is not described in webhooks (described: %s)"
+                % (kind, ", ".join(sorted(s.webhooks)))]
+    where = "webhooks.%s.post" % kind
+    out = []
+    for p in op.get("parameters") or []:
+        if p.get("in") != "header":
+            continue
+        value = headers.get(p["name"].lower())
+        if value is None:
+            if p.get("required"):
+                out.append("event %s: required header %s is missing (%s.parameters)"
+                           % (kind, p["name"], where))
+            continue
+        ps = p.get("schema") or {}
+        for e in list(s.validator(("eh", where, p["name"]), ps).iter_errors(
+                _header_value(ps, value)))[:3]:
+            out.append("event %s: header %s: %r: %s (%s.parameters.%s.schema/%s)"
+                       % (kind, p["name"], value, e.message, where, p["name"], _schema_path(e)))
+    content = (op.get("requestBody") or {}).get("content") or {}
+    media = _media(headers.get("content-type"))
+    key = next((k for k in content if _media_matches(_media(k), media)), None)
+    if key is None:
+        out.append("event %s: Content-Type %s is not one of %s (%s.requestBody.content)"
+                   % (kind, media or "(none)", ", ".join(content), where))
+        return out
+    schema = (content[key] or {}).get("schema")
+    if schema:
+        v = s.validator(("eb", where, key), schema)
+        for e in sorted(v.iter_errors(doc), key=lambda e: list(e.absolute_schema_path))[:5]:
+            out.append("event %s: body at %s: %s (schema path %s.requestBody.content.%s.schema/%s)"
+                       % (kind, _instance_path(e), e.message[:300], where, key, _schema_path(e)))
     return out

@@ -3,8 +3,12 @@ the repository's; and the checker that service.py runs on every answer of
 the e2e suites (openapi_check.py) refuses answers that break it: an
 undescribed status or path, another Content-Type, a body against its
 schema, a missing or malformed documented header."""
+import http.server
+import json
 import os
 import sys
+import threading
+import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 import openapi_check  # noqa: E402
@@ -15,7 +19,39 @@ import yaml  # noqa: E402  (openapi_check made it importable)
 
 spec_bytes = open(os.path.join(service.TOP, "openapi.yaml"), "rb").read()
 
-svc = Service()
+
+class Receiver:
+    """The order system's endpoint for our events: keeps every request's
+    headers (lower-case) and body, answers 200."""
+
+    def __init__(self):
+        self.got = []
+        self.lock = threading.Lock()
+        rec = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                with rec.lock:
+                    rec.got.append(({k.lower(): v for k, v in self.headers.items()}, body))
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def types(self):
+        with self.lock:
+            return {(json.loads(b) or {}).get("type") for _, b in self.got}
+
+
+rx = Receiver()
+svc = Service(env={"FILIGRANE_EVENTS_URL": "http://127.0.0.1:%d/events" % rx.port})
 try:
     r = svc.get("/v1/openapi.yaml")
     check("GET /v1/openapi.yaml answers 200 with no token", r.status == 200, r)
@@ -141,6 +177,43 @@ try:
     bad("HEAD", "/v1/orders/o-1", 418, jh, b"", "status 418 is not described",
         "a HEAD's status is checked too")
 
+    # The events we send (openapi.yaml's webhooks): a delivery made ready,
+    # a buyer's first view, the release and a download, each checked.
+    buyer = svc.token("buyer", "b-2", ord="o-2")
+    seller2 = svc.token("seller", "s-2", ord="o-2")
+    svc.create_order("o-2", "s-2", "b-2")
+    up = svc.upload_done("o-2", [("cover.jpg", service.image("jpg", 64, 48))], seller2)
+    fid = ((up.json() or {}).get("files") or [{}])[0].get("id", "none")
+    svc.get("/v1/files/%s/preview" % fid, token=buyer)
+    svc.hook("order.accepted", {"order_id": "o-2"})
+    svc.get("/v1/files/%s/original" % fid, token=buyer)
+    want = {"delivery.ready", "file.previewed", "order.released", "file.downloaded"}
+    deadline = time.time() + 20
+    while not want <= rx.types() and time.time() < deadline:
+        time.sleep(0.1)
+    check("the four events reach the receiver", want <= rx.types(), rx.types())
+    with rx.lock:
+        got = list(rx.got)
+    bad_events = [v for h, b in got for v in openapi_check.check_event(h, b)]
+    check("every event we sent matches openapi.yaml's webhooks (%d events)" % len(got),
+          got and not bad_events, bad_events)
+    if got:
+        h, b = got[0]
+        ev = json.loads(b)
+        v = openapi_check.check_event({k: x for k, x in h.items() if k != "webhook-signature"}, b)
+        check("an event without webhook-signature is a violation",
+              any("webhook-signature is missing" in x for x in v), v)
+        v = openapi_check.check_event(dict(h, **{"webhook-id": "msg_1"}), b)
+        check("an event whose webhook-id is not evt_<n> is a violation",
+              any("header webhook-id" in x for x in v), v)
+        ev2 = dict(ev, data=dict(ev.get("data") or {}, order_id=None))
+        v = openapi_check.check_event(h, json.dumps(ev2).encode())
+        check("an event whose data breaks its schema is a violation, with its schema path",
+              any("schema path webhooks." in x for x in v), v)
+        v = openapi_check.check_event(h, json.dumps(dict(ev, type="order.stolen")).encode())
+        check("an event type the description does not list is a violation",
+              any("is not described in webhooks" in x for x in v), v)
+
     # The hook itself: service.py reports a violation as a TAP failure.
     before = service.failures
     saved = sys.stdout, sys.stderr
@@ -159,4 +232,6 @@ try:
     del order
 finally:
     svc.stop()
+    rx.server.shutdown()
+    rx.server.server_close()
 finish()
