@@ -95,6 +95,12 @@ try:
           r.status == 416 and (r.json() or {}).get("error", {}).get("code") ==
           "range_not_satisfiable" and r.header("content-range") == "bytes */11", r)
 
+    # An internal location asked from outside: nginx's 404 is the JSON
+    # error too (the response check holds it to the description).
+    r = svc.get("/_blobs/sha256/00/00/" + "0" * 64)
+    check("an internal location asked from outside answers 404 not_found as JSON",
+          r.status == 404 and (r.json() or {}).get("error", {}).get("code") == "not_found", r)
+
     # The worker unreachable (its socket moved away; the worker keeps
     # running): nginx's own answers are the API's JSON errors, which the
     # response check of service.py validates against the description.
