@@ -111,11 +111,13 @@ DEBS = build-essential pkg-config libvips-dev libvips-tools libmagic-dev \
        ffmpeg libavformat-dev libavcodec-dev libavfilter-dev libswscale-dev \
        libswresample-dev libavutil-dev sox espeak-ng libpango1.0-dev \
        libreoffice-writer-nogui libreoffice-calc-nogui libreoffice-impress-nogui \
-       fonts-noto-core
+       fonts-noto-core python3-jsonschema python3-yaml
 # Video and audio previews are made with libavformat/libavcodec (and
 # checked in tests with ffmpeg, sox and espeak-ng); office documents are
 # converted by LibreOffice without its desktop parts (the -nogui
 # packages); text is laid out by Pango, with Noto for scripts DejaVu lacks.
+# python3-jsonschema and python3-yaml check every e2e answer against
+# openapi.yaml (tests/e2e/openapi_check.py).
 # The browser tests drive Debian's Chromium with npm's playwright-core
 # (pinned in tests/e2e/package-lock.json; it downloads no browser). The
 # order page's one library, tus-js-client, is pinned in

@@ -125,6 +125,8 @@ find "$data" ! -type l -perm /077 -exec chmod go-rwx {} +
 rm -rf "$data/web.new"
 mkdir -p "$data/web.new"
 cp "$top"/web/*.html "$top"/web/*.css "$top"/web/*.js "$data/web.new/"
+# The API description, served at /v1/openapi.yaml (nginx.conf).
+cp "$top/openapi.yaml" "$data/web.new/openapi.yaml"
 tus_js="$top/web/node_modules/tus-js-client/dist/tus.min.js"
 if [ -f "$tus_js" ]; then
     cp "$tus_js" "$data/web.new/tus.min.js"

@@ -69,6 +69,10 @@ const en = {
   err_defer_length: 'Uploads of unknown size are not taken: choose a file.',
   err_no_preview: 'This preview is not ready yet.',
   err_timeout: 'The server took too long to answer. Try again in a moment.',
+  err_worker_timeout: 'The server took too long to answer. Try again in a moment.',
+  err_worker_unavailable: 'The service is restarting. Try again in a few seconds.',
+  err_method_not_allowed: 'This action is not possible here.',
+  err_range_not_satisfiable: 'This part of the file does not exist. Download the whole file again.',
   err_unreadable: 'This file could not be read.', err_crashed: 'Making the preview of this file failed.',
   err_internal: 'Something went wrong on our side. Try again in a moment.', err_unknown: 'Something went wrong ({code}).',
 };
@@ -141,6 +145,10 @@ const fr = {
   err_defer_length: "Les envois de taille inconnue ne sont pas acceptés : choisissez un fichier.",
   err_no_preview: "Cet aperçu n'est pas encore prêt.",
   err_timeout: 'Le serveur a mis trop de temps à répondre. Réessayez dans un instant.',
+  err_worker_timeout: 'Le serveur a mis trop de temps à répondre. Réessayez dans un instant.',
+  err_worker_unavailable: 'Le service redémarre. Réessayez dans quelques secondes.',
+  err_method_not_allowed: "Cette action n'est pas possible ici.",
+  err_range_not_satisfiable: "Cette partie du fichier n'existe pas. Téléchargez à nouveau le fichier entier.",
   err_unreadable: "Ce fichier n'a pas pu être lu.", err_crashed: "La création de l'aperçu de ce fichier a échoué.",
   err_internal: 'Un problème est survenu de notre côté. Réessayez dans un instant.', err_unknown: 'Un problème est survenu ({code}).',
 };

@@ -5,6 +5,7 @@ a fresh data directory; and speaks to it the way its users do.
 Not a test itself: the test_*.py files import it. Every check prints a TAP
 line ("ok - sentence" / "not ok - sentence"), which tests/run.sh counts.
 """
+import atexit
 import base64
 import hashlib
 import hmac
@@ -25,6 +26,18 @@ BIN = os.environ.get("FILIGRANE_BIN", os.path.join(TOP, "bin"))
 
 failures = 0
 
+# Every answer Service.request() gets is checked against openapi.yaml
+# (openapi_check.py): a violation is a TAP failure, reported once.
+try:
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import openapi_check
+    _openapi_error = None
+except Exception as e:  # a missing python3-jsonschema or a broken spec
+    openapi_check = None
+    _openapi_error = "%s: %s" % (type(e).__name__, e)
+_openapi_seen = set()
+_openapi_count = [0]
+
 
 def check(name, cond, detail=""):
     """One TAP line; the detail goes to stderr when the check fails."""
@@ -37,6 +50,37 @@ def check(name, cond, detail=""):
         if detail:
             print("  " + str(detail)[:2000], file=sys.stderr, flush=True)
     return cond
+
+
+def openapi_checked(method, path, resp):
+    """Checks one answer against openapi.yaml; each distinct violation is
+    one TAP failure (a polling loop repeats none). Returns resp."""
+    if openapi_check is None:
+        if "import" not in _openapi_seen:
+            _openapi_seen.add("import")
+            check("answers are checked against openapi.yaml", False,
+                  "cannot load tests/e2e/openapi_check.py: %s" % _openapi_error)
+        return resp
+    _openapi_count[0] += 1
+    try:
+        bad = openapi_check.check_response(method, path, resp.status, resp.headers, resp.body)
+    except Exception as e:  # the checker itself broke: say so, once
+        bad = ["%s %s %d: the checker failed: %s: %s"
+               % (method, path.split("?")[0], resp.status, type(e).__name__, e)]
+    for v in bad:
+        if v not in _openapi_seen:
+            _openapi_seen.add(v)
+            check("the answer matches openapi.yaml: " + v.split(": ", 1)[0], False, v)
+    return resp
+
+
+def _openapi_summary():
+    if openapi_check is not None and _openapi_count[0]:
+        print("# %d answers checked against openapi.yaml, %d distinct violations"
+              % (_openapi_count[0], len(_openapi_seen)), flush=True)
+
+
+atexit.register(_openapi_summary)
 
 
 def b64url(data):
@@ -186,7 +230,8 @@ class Service:
             conn.request(method, path, body=body, headers=h)
             resp = conn.getresponse()
             data = resp.read()
-            return Response(resp.status, {k.lower(): v for k, v in resp.getheaders()}, data)
+            return openapi_checked(method, path, Response(
+                resp.status, {k.lower(): v for k, v in resp.getheaders()}, data))
         finally:
             conn.close()
 
