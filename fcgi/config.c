@@ -536,6 +536,11 @@ fg_result fcgi_config_load(struct fcgi_config *cfg, fg_reason *r)
     if ((res = fg_duration_env("FILIGRANE_READY_MAX_OUTBOX_LAG", 1, FCGI_READY_OUTBOX_LAG_LIMIT,
                                &cfg->ready_max_outbox_lag, r)) != FG_OK)
         goto out;
+    cfg->preview_decision_ttl = FCGI_PREVIEW_DECISION_TTL_DEFAULT;
+    if ((res = fg_duration_env("FILIGRANE_PREVIEW_DECISION_TTL", 0,
+                               FCGI_PREVIEW_DECISION_TTL_LIMIT, &cfg->preview_decision_ttl,
+                               r)) != FG_OK)
+        goto out;
 
     if ((res = fcgi_blob_env_load(&cfg->blob, cfg->data, r)) != FG_OK)
         goto out;

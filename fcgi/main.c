@@ -33,6 +33,7 @@
 #include "fcgi/http.h"
 #include "fcgi/jobs_handler.h"
 #include "fcgi/log.h"
+#include "fcgi/metrics.h"
 #include "fcgi/outbox.h"
 #include "fcgi/previews.h"
 #include "fcgi/router.h"
@@ -74,8 +75,10 @@ static void serve_one(FCGX_Request *fx, fcgi_ctx *ctx)
      * the next request on this thread. */
     if (store_meta_in_tx(ctx->meta))
         store_meta_rollback(ctx->meta);
+    double ms = ms_since(&t0);
+    fcgi_histogram_observe(FCGI_H_REQUEST, ms / 1e3);
     fcgi_log(FCGI_LOG_INFO, "req=%s method=%s path=\"%s\" status=%d ms=%.1f", req.id,
-             req.method ? req.method : "-", req.path, req.status, ms_since(&t0));
+             req.method ? req.method : "-", req.path, req.status, ms);
     fcgi_req_release(&req);
 }
 
