@@ -496,6 +496,19 @@ fg_result fcgi_config_load(struct fcgi_config *cfg, fg_reason *r)
         }
     }
 
+    /* One line per event either way (fcgi/log.h): logfmt, or one JSON
+     * object. nginx's access log follows the same setting
+     * (scripts/nginx-conf.sh). */
+    cfg->log_json = false;
+    if ((s = env("FILIGRANE_LOG_FORMAT"))) {
+        if (strcmp(s, "json") == 0) {
+            cfg->log_json = true;
+        } else if (strcmp(s, "text") != 0) {
+            res = fg_fail(r, FG_EUSAGE, "FILIGRANE_LOG_FORMAT must be text or json");
+            goto out;
+        }
+    }
+
     if ((s = env("FILIGRANE_EVENTS_URL")) &&
         (res = events_url(s, cfg->events_url, sizeof cfg->events_url, r)) != FG_OK)
         goto out;

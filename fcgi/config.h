@@ -110,6 +110,7 @@ struct fcgi_config {
     char *mark_key;        /* heap; wiped by release (watermark/options.h) */
     char cli[PATH_MAX];
     enum fcgi_log_level log_level;
+    bool log_json;                          /* FILIGRANE_LOG_FORMAT=json */
     char events_url[FG_MAX_EVENTS_URL + 1]; /* "" when unset */
     int events_retry_scale;                 /* 1 .. FG_EVENTS_RETRY_SCALE_MAX */
     char *metrics_token;                    /* heap, wiped; NULL when unset */

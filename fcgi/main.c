@@ -145,6 +145,7 @@ int main(void)
     }
     gc_settings.idem_ttl = cfg.idem_ttl;
     fcgi_log_set_level(cfg.log_level);
+    fcgi_log_set_json(cfg.log_json);
     /* FastCGI peers that vanish mid-answer must not kill the process. */
     signal(SIGPIPE, SIG_IGN);
     umask(077);

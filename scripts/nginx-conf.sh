@@ -283,6 +283,11 @@ if [ "$ttl" -gt 0 ]; then
             proxy_set_header Host localhost;
             proxy_set_header X-Filigrane-Client \$remote_addr;
             proxy_set_header X-Request-Id \$request_id;
+            # A hit with TCP_CORK (tcp_nopush) left its last partial
+            # segment waiting for the client's delayed ACK: 44 ms a
+            # request on one connection, against 54 us without it
+            # (measured with wrk -c1 on a 100 KB preview).
+            tcp_nopush off;
             proxy_cache filigrane_previews;
             proxy_cache_key \"\$request_uri|\$http_authorization\";
             proxy_cache_methods GET;
