@@ -87,7 +87,13 @@ http {
     access_log $work/static/logs/access.log;
     sendfile on;
     tcp_nopush on;
-    server { listen 127.0.0.1:$static_port; root $work/static/www; }
+    server {
+        listen 127.0.0.1:$static_port;
+        root $work/static/www;
+        # The same file without TCP_CORK, as the preview cache sends it
+        # (scripts/nginx-conf.sh): the fairer reference for it.
+        location /nocork/ { alias $work/static/www/; tcp_nopush off; }
+    }
 }
 CONF
 /usr/sbin/nginx -p "$work/static" -c "$work/static/nginx.conf" -e "$work/static/logs/error.log" &
@@ -101,12 +107,14 @@ wrk_run() { # url [header]
     p99=$(awk '$1 == "99%" {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v/=1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else {sub(/s/,"",v); v*=1000}; print v}' "$work/wrk.txt")
     echo "$rps $p99"
 }
-: >"$work/svc" ; : >"$work/static.txt" ; : >"$work/orig"
+: >"$work/svc" ; : >"$work/static.txt" ; : >"$work/orig" ; : >"$work/nocork"
 for _ in $(seq "$runs"); do
     wrk_run "$url/v1/files/$file_id/preview" "Authorization: Bearer ${BENCH_TOKEN:-$buyer}" >>"$work/svc"
     wrk_run "http://127.0.0.1:$static_port/preview.jpg" >>"$work/static.txt"
     wrk_run "$url/v1/files/$file_id/original" "Authorization: Bearer $seller" >>"$work/orig"
+    wrk_run "http://127.0.0.1:$static_port/nocork/preview.jpg" >>"$work/nocork"
 done
+nc_rps=$(cut -d' ' -f1 "$work/nocork" | median)
 svc_rps=$(cut -d' ' -f1 "$work/svc" | median)
 svc_p99=$(cut -d' ' -f2 "$work/svc" | median)
 st_rps=$(cut -d' ' -f1 "$work/static.txt" | median)
@@ -117,7 +125,7 @@ hits=$(grep -c '"path":"/v1/files/[0-9a-f]*/preview".*"cache":"HIT"' "$FILIGRANE
 all_previews=$(grep -c '"path":"/v1/files/[0-9a-f]*/preview"' "$FILIGRANE_DATA/log/nginx-access.log" || :)
 echo "bench: preview GETs answered from nginx's cache: $hits of $all_previews" >&2
 orig_kb=$(($(stat -c %s "$work/photo.jpg") / 1024))
-echo "bench: preview req/s per run: $(cut -d' ' -f1 "$work/svc" | tr '\n' ' '); static: $(cut -d' ' -f1 "$work/static.txt" | tr '\n' ' '); original: $(cut -d' ' -f1 "$work/orig" | tr '\n' ' ')" >&2
+echo "bench: preview req/s per run: $(cut -d' ' -f1 "$work/svc" | tr '\n' ' '); static: $(cut -d' ' -f1 "$work/static.txt" | tr '\n' ' '); original: $(cut -d' ' -f1 "$work/orig" | tr '\n' ' '); static without TCP_CORK: $(cut -d' ' -f1 "$work/nocork" | tr '\n' ' ')" >&2
 if [ "${BENCH_UPLOAD:-1}" = 0 ]; then
     echo
     echo "### Service ($(date -u +%Y-%m-%d), $(nproc) cores, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -n 1))"
@@ -127,6 +135,8 @@ if [ "${BENCH_UPLOAD:-1}" = 0 ]; then
     awk -v a="$svc_rps" -v b="$st_rps" -v kb="$preview_kb" -v c="$conns" \
         'BEGIN {printf "| GET %d KB preview, req/s (wrk, %d connections) | %.0f | %.0f (nginx static) | %.0f%% | >= 85%% |\n", kb, c, a, b, 100 * a / b}'
     echo "| p99 latency | ${svc_p99} ms | ${st_p99} ms (nginx static) | | |"
+    awk -v a="$svc_rps" -v b="$nc_rps" -v kb="$preview_kb" \
+        'BEGIN {printf "| the same GET, against nginx static without TCP_CORK (as the cache sends) | %.0f | %.0f | %.0f%% | >= 85%% |\n", a, b, 100 * a / b}'
     awk -v a="$orig_rps" -v b="$st_rps" -v kb="$orig_kb" \
         'BEGIN {printf "| GET %d KB original (decided by the worker every time), req/s | %.0f | %.0f (nginx static, the preview) | %.0f%% | |\n", kb, a, b, 100 * a / b}'
     echo
@@ -171,6 +181,8 @@ echo "|---|---|---|---|---|"
 awk -v a="$svc_rps" -v b="$st_rps" -v kb="$preview_kb" -v c="$conns" \
     'BEGIN {printf "| GET %d KB preview, req/s (wrk, %d connections) | %.0f | %.0f (nginx static) | %.0f%% | >= 85%% |\n", kb, c, a, b, 100 * a / b}'
 echo "| p99 latency | ${svc_p99} ms | ${st_p99} ms (nginx static) | | |"
+awk -v a="$svc_rps" -v b="$nc_rps" -v kb="$preview_kb" \
+    'BEGIN {printf "| the same GET, against nginx static without TCP_CORK (as the cache sends) | %.0f | %.0f | %.0f%% | >= 85%% |\n", a, b, 100 * a / b}'
 awk -v a="$orig_rps" -v b="$st_rps" -v kb="$orig_kb" \
     'BEGIN {printf "| GET %d KB original (decided by the worker every time), req/s | %.0f | %.0f (nginx static, the preview) | %.0f%% | |\n", kb, a, b, 100 * a / b}'
 awk -v a="$up_mbs" -v b="$cp_mbs" \

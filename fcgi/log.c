@@ -298,9 +298,10 @@ static const char *token(const char *p, const char *end, size_t *klen, const cha
         *v = p;
         *vlen = (size_t)((q < end ? q : end) - p);
         p = q < end ? q + 1 : end;
+        const char *close = p;
         while (p < end && *p != ' ')
             p++; /* text glued after a closing quote stays in the token */
-        if (*klen == 0) { /* a quoted word: kept whole, quotes included */
+        if (*klen == 0 && p != close) { /* kept whole, quotes included */
             *v = k;
             *vlen = (size_t)(p - k);
             *quoted = false;
@@ -332,10 +333,10 @@ static void write_json(const char *time, fcgi_log_level level, const line *msg)
         const char *v;
         bool q;
         const char *next = token(p, end, &klen, &v, &vlen, &q);
-        if (klen == 0 && vlen > 0) {
+        if (klen == 0 && (vlen > 0 || q)) {
             if (!first)
                 jput_str(&j, " ", 1);
-            jput_str(&j, v, vlen);
+            jput_str(&j, q ? tmp : v, q ? unquote(v, vlen, tmp) : vlen);
             first = false;
         }
         p = next < end ? next + 1 : end;
