@@ -37,6 +37,7 @@
 #include "fcgi/outbox.h"
 #include "fcgi/previews.h"
 #include "fcgi/router.h"
+#include "fcgi/sd_notify.h"
 #include "fcgi/worker.h"
 #include "jobs/runner.h"
 #include "storage/pg_conn.h"
@@ -131,6 +132,8 @@ int main(void)
     int status = 1, started = 0;
     char db_path[PATH_MAX + 16];
 
+    /* Before anything can start a thread or a child. */
+    fcgi_sd_notify_init();
     if (fcgi_config_load(&cfg, &r) != FG_OK) {
         fprintf(stderr, "filigrane-fcgi: %s\n", r.text);
         return 2;
@@ -338,6 +341,9 @@ int main(void)
         started++;
     }
     fcgi_log(FCGI_LOG_INFO, "filigrane-fcgi ready threads=%d pid=%d", cfg.threads, (int)getpid());
+    /* systemd (Type=notify, systemd/filigrane-fcgi.service): the socket
+     * is listening and every thread runs, so nginx may start. */
+    fcgi_sd_notify("READY=1");
     status = 0;
 stop:
     if (status != 0)
@@ -346,6 +352,7 @@ stop:
         pthread_join(threads[i].tid, NULL);
         store_meta_free(threads[i].ctx.meta);
     }
+    fcgi_sd_notify("STOPPING=1");
     fcgi_log(FCGI_LOG_INFO, "filigrane-fcgi stopped");
 out:
     jobs_runner_stop(runners);
