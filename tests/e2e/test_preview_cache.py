@@ -9,6 +9,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 import time
 
 from service import BIN, TOP, Service, check, finish, image
@@ -121,6 +122,22 @@ try:
     r = svc.get(pa, token=seller)
     check("the seller's token is its own entry (a miss, then allowed)",
           r.status == 200 and r.header("x-filigrane-cache") == "MISS", r)
+
+    # ---- the private layer is nginx's alone ----
+    sock = os.path.join(svc.data, "run", "preview.sock")
+    st = os.stat(os.path.join(svc.data, "run"))
+    check("the private layer's socket sits in the 0700 run/ directory of the service user",
+          os.path.exists(sock) and (st.st_mode & 0o777) == 0o700, oct(st.st_mode))
+    if os.geteuid() == 0:
+        probe = subprocess.run(
+            [sys.executable, "-c",
+             "import os, socket; os.setgroups([]); os.setgid(65534); os.setuid(65534)\n"
+             "s = socket.socket(socket.AF_UNIX)\n"
+             "try:\n    s.connect(%r); print('connected')\n"
+             "except PermissionError: print('refused')" % sock],
+            capture_output=True, text=True, timeout=30)
+        check("another local user (nobody) cannot connect to the private layer's socket",
+              probe.stdout.strip() == "refused", probe)
 
     # ---- originals, archives and other routes are never cached ----
     o0 = metric(svc, ORIGINALS)
