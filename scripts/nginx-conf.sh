@@ -218,12 +218,15 @@ json) access_format=filigrane_json ;;
 esac
 
 # The preview cache (FILIGRANE_PREVIEW_DECISION_TTL, README "Preview
-# cache"): seconds, or with an s or m suffix, 0 to 60; 0 turns it off. The
+# cache"): seconds, or with an s, m, h or d suffix (DESIGN's durations),
+# 0 to 60 s; 0 turns it off. The
 # worker reads the same setting and caps each answer's lifetime by it.
 ttl=${FILIGRANE_PREVIEW_DECISION_TTL:-5}
 case $ttl in
 *s) ttl_n=${ttl%s} mult=1 ;;
 *m) ttl_n=${ttl%m} mult=60 ;;
+*h) ttl_n=${ttl%h} mult=3600 ;;
+*d) ttl_n=${ttl%d} mult=86400 ;;
 *) ttl_n=$ttl mult=1 ;;
 esac
 case $ttl_n in
@@ -232,7 +235,9 @@ case $ttl_n in
     exit 2
     ;;
 esac
-if [ ${#ttl_n} -gt 3 ] || [ $((ttl_n * mult)) -gt 60 ]; then
+# Decimal, as the worker reads it (a leading 0 would make it octal here).
+while [ "${ttl_n#0}" != "$ttl_n" ] && [ ${#ttl_n} -gt 1 ]; do ttl_n=${ttl_n#0}; done
+if [ ${#ttl_n} -gt 6 ] || [ $((ttl_n * mult)) -gt 60 ]; then
     echo "filigrane: FILIGRANE_PREVIEW_DECISION_TTL must be 0 to 60 seconds (0 turns the preview cache off)" >&2
     exit 2
 fi

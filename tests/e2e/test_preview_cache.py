@@ -259,8 +259,8 @@ finally:
 
 # ---- the setting's edges: 0 to 60 seconds, for nginx and the worker ----
 conf = os.path.join(TOP, "scripts", "nginx-conf.sh")
-for value, ok in (("60", True), ("1m", True), ("61", False), ("2m", False), ("-1", False),
-                  ("5x", False)):
+for value, ok in (("60", True), ("1m", True), ("0h", True), ("61", False), ("2m", False),
+                  ("1h", False), ("-1", False), ("5x", False), ("", True)):
     env = dict(os.environ, FILIGRANE_PREVIEW_DECISION_TTL=value, FILIGRANE_USER="nobody")
     p = subprocess.run(["sh", conf, "/tmp", "8080", "/tmp/s.sock", "4G"], env=env,
                        capture_output=True, text=True)
