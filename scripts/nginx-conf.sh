@@ -256,7 +256,7 @@ if [ "$ttl" -gt 0 ]; then
     # most FILIGRANE_PREVIEW_DECISION_TTL seconds (X-Accel-Expires from the
     # worker; nothing else makes an entry). 0700 in the data directory:
     # keys hold the credential.
-    proxy_cache_path @DATA@/cache/previews levels=1:2 keys_zone=filigrane_previews:10m
+    proxy_cache_path @DATA@/preview-cache levels=1:2 keys_zone=filigrane_previews:10m
                      max_size=512m inactive=2m use_temp_path=off;
 
     upstream filigrane_preview_layer {

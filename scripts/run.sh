@@ -24,7 +24,7 @@ data=$("$top/scripts/data-dir.sh" "$top")
 mkdir -p "$data"
 data=$(cd "$data" && pwd)
 export FILIGRANE_DATA="$data"
-mkdir -p "$data/run" "$data/log" "$data/tmp/body" "$data/blobs" "$data/nginx" "$data/cache"
+mkdir -p "$data/run" "$data/log" "$data/tmp/body" "$data/blobs" "$data/nginx"
 
 # Development secrets: made once, kept in the data directory (0600), and
 # used unless the environment sets its own.
