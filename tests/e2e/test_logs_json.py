@@ -5,6 +5,7 @@ X-Request-Id) names the same request in both.
 import json
 import os
 import subprocess
+import tempfile
 
 from service import BIN, TOP, Service, check, finish, image
 
@@ -86,7 +87,7 @@ for value in ("xml", "JSON"):
                         "/tmp/s.sock", "4G"], env=env, capture_output=True, text=True)
     check("nginx-conf.sh refuses FILIGRANE_LOG_FORMAT=%s, naming it" % value,
           p.returncode != 0 and "FILIGRANE_LOG_FORMAT" in p.stderr, p.stderr)
-    env = dict(os.environ, FILIGRANE_LOG_FORMAT=value, FILIGRANE_DATA="/tmp",
+    env = dict(os.environ, FILIGRANE_LOG_FORMAT=value, FILIGRANE_DATA=tempfile.mkdtemp(prefix="filigrane-cfg-"),
                FILIGRANE_JWT_SECRET="x" * 64, FILIGRANE_WEBHOOK_SECRET="whsec_" + "A" * 44)
     p = subprocess.run([os.path.join(BIN, "filigrane-fcgi")], env=env, capture_output=True,
                        text=True, timeout=30)

@@ -9,6 +9,7 @@ import json
 import os
 import re
 import subprocess
+import tempfile
 import sys
 import time
 
@@ -259,19 +260,22 @@ finally:
 
 # ---- the setting's edges: 0 to 60 seconds, for nginx and the worker ----
 conf = os.path.join(TOP, "scripts", "nginx-conf.sh")
-for value, ok in (("60", True), ("1m", True), ("0h", True), ("61", False), ("2m", False),
-                  ("1h", False), ("-1", False), ("5x", False), ("", True)):
+for value, ok, cached in (("60", True, True), ("1m", True, True), ("010", True, True),
+                          ("0h", True, False), ("0", True, False), ("", True, True),
+                          ("61", False, False), ("2m", False, False), ("1h", False, False),
+                          ("-1", False, False), ("5x", False, False)):
     env = dict(os.environ, FILIGRANE_PREVIEW_DECISION_TTL=value, FILIGRANE_USER="nobody")
     p = subprocess.run(["sh", conf, "/tmp", "8080", "/tmp/s.sock", "4G"], env=env,
                        capture_output=True, text=True)
-    check("nginx-conf.sh: FILIGRANE_PREVIEW_DECISION_TTL=%s is %s" %
-          (value, "accepted" if ok else "refused, naming the variable"),
-          (p.returncode == 0 and "X-Accel-Expires" in p.stdout) if ok else
+    check("nginx-conf.sh: FILIGRANE_PREVIEW_DECISION_TTL=%r is %s" %
+          (value, ("accepted, cache " + ("on" if cached else "off")) if ok
+           else "refused, naming the variable"),
+          (p.returncode == 0 and ("proxy_cache_path" in p.stdout) == cached) if ok else
           (p.returncode != 0 and "FILIGRANE_PREVIEW_DECISION_TTL" in p.stderr), p.stderr)
 for value, ok in (("60", True), ("61", False)):
     # A weak JWT secret (read after the durations) stops the worker
     # before it starts either way: only the reason differs.
-    env = dict(os.environ, FILIGRANE_PREVIEW_DECISION_TTL=value, FILIGRANE_DATA="/tmp",
+    env = dict(os.environ, FILIGRANE_PREVIEW_DECISION_TTL=value, FILIGRANE_DATA=tempfile.mkdtemp(prefix="filigrane-cfg-"),
                FILIGRANE_JWT_SECRET="x" * 64, FILIGRANE_WEBHOOK_SECRET="whsec_" + "A" * 44)
     p = subprocess.run([os.path.join(BIN, "filigrane-fcgi")], env=env,
                        capture_output=True, text=True, timeout=30)
