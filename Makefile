@@ -52,9 +52,22 @@ UNIT_BIN   = $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 # Objects are kept between builds (no intermediate-file cleanup).
 .SECONDARY:
 
-.PHONY: all deps test test-only asan bench run run-cluster check-src clean fuzz
+.PHONY: FORCE all deps test test-only asan bench run run-cluster check-src clean fuzz
 
 all: $(BIN)/filigrane $(BIN)/filigrane-fcgi $(BUILD)/filigrane-hooks $(UNIT_BIN)
+
+# filigrane_build_info{version,commit} (fcgi/metrics.c): rewritten only when
+# the commit or the version changes, so that only metrics.o is rebuilt.
+VERSION ?= 1.12.0
+$(BUILD)/gen/build_info.h: FORCE
+	@mkdir -p $(dir $@)
+	@c=$$(git rev-parse --short=12 HEAD 2>/dev/null | tr -cd '0-9a-f'); \
+	 printf '#define FG_BUILD_VERSION "%s"\n#define FG_BUILD_COMMIT "%s"\n' \
+	     "$(VERSION)" "$${c:-unknown}" >$@.tmp; \
+	 if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
+$(BUILD)/fcgi/metrics.o: $(BUILD)/gen/build_info.h
+$(BUILD)/fcgi/metrics.o: ALL_CFLAGS += -I$(BUILD)/gen
+FORCE:
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)

@@ -486,6 +486,19 @@ fg_result fcgi_config_load(struct fcgi_config *cfg, fg_reason *r)
         }
     }
 
+    /* One line per event either way (fcgi/log.h): logfmt, or one JSON
+     * object. nginx's access log follows the same setting
+     * (scripts/nginx-conf.sh). */
+    cfg->log_json = false;
+    if ((s = env("FILIGRANE_LOG_FORMAT"))) {
+        if (strcmp(s, "json") == 0) {
+            cfg->log_json = true;
+        } else if (strcmp(s, "text") != 0) {
+            res = fg_fail(r, FG_EUSAGE, "FILIGRANE_LOG_FORMAT must be text or json");
+            goto out;
+        }
+    }
+
     if ((s = env("FILIGRANE_EVENTS_URL")) &&
         (res = events_url(s, cfg->events_url, sizeof cfg->events_url, r)) != FG_OK)
         goto out;
@@ -525,6 +538,11 @@ fg_result fcgi_config_load(struct fcgi_config *cfg, fg_reason *r)
     cfg->ready_max_outbox_lag = FCGI_READY_OUTBOX_LAG_DEFAULT;
     if ((res = fg_duration_env("FILIGRANE_READY_MAX_OUTBOX_LAG", 1, FCGI_READY_OUTBOX_LAG_LIMIT,
                                &cfg->ready_max_outbox_lag, r)) != FG_OK)
+        goto out;
+    cfg->preview_decision_ttl = FCGI_PREVIEW_DECISION_TTL_DEFAULT;
+    if ((res = fg_duration_env("FILIGRANE_PREVIEW_DECISION_TTL", 0,
+                               FCGI_PREVIEW_DECISION_TTL_LIMIT, &cfg->preview_decision_ttl,
+                               r)) != FG_OK)
         goto out;
 
     if ((res = fcgi_blob_env_load(&cfg->blob, cfg->data, r)) != FG_OK)

@@ -124,6 +124,7 @@ struct fcgi_config {
     char *mark_key;        /* heap; wiped by release (watermark/options.h) */
     char cli[PATH_MAX];
     enum fcgi_log_level log_level;
+    bool log_json;                          /* FILIGRANE_LOG_FORMAT=json */
     char events_url[FG_MAX_EVENTS_URL + 1]; /* "" when unset */
     int events_retry_scale;                 /* 1 .. FG_EVENTS_RETRY_SCALE_MAX */
     char run_user[FCGI_RUN_USER_MAX + 1];   /* used only when started as root */
@@ -134,11 +135,18 @@ struct fcgi_config {
     char *database_url; /* heap, wiped: may hold a password; NULL: SQLite */
     long long ready_min_free;       /* bytes, FILIGRANE_READY_MIN_FREE */
     long long ready_max_outbox_lag; /* seconds, FILIGRANE_READY_MAX_OUTBOX_LAG */
+    long long preview_decision_ttl; /* seconds, FILIGRANE_PREVIEW_DECISION_TTL; 0: off */
 };
 #define FCGI_READY_MIN_FREE_DEFAULT (1LL << 30)
 #define FCGI_READY_MIN_FREE_LIMIT (1LL << 50)
 #define FCGI_READY_OUTBOX_LAG_DEFAULT (15 * 60)
 #define FCGI_READY_OUTBOX_LAG_LIMIT (30LL * 86400)
+/* How long nginx may replay an allowed preview decision (nginx.conf,
+ * README "Preview cache"). A cancellation takes effect within it, so it
+ * stays short: at most a minute. scripts/nginx-conf.sh checks the same
+ * range. */
+#define FCGI_PREVIEW_DECISION_TTL_DEFAULT 5
+#define FCGI_PREVIEW_DECISION_TTL_LIMIT 60
 
 /* Reads the environment into cfg, and removes FILIGRANE_MARK_KEY from it
  * (the stamping children need only the seed). On failure FG_EUSAGE (a missing or bad

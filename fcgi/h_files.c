@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "fcgi/access.h"
 #include "fcgi/disposition.h"
@@ -132,8 +133,10 @@ fail:
              f->id, r.text);
 }
 
+/* send_blob(cache_ttl): seconds nginx may replay this answer (an allowed
+ * preview decision only, see preview_cache_ttl); 0: never. */
 static void send_blob(fcgi_req *req, const char *sha, const char *mime,
-                      const char *name, bool inline_, const char *cache)
+                      const char *name, bool inline_, const char *cache, long long cache_ttl)
 {
     fg_reason r = {{0}};
     char target[STORE_BLOB_TARGET_MAX];
@@ -145,6 +148,13 @@ static void send_blob(fcgi_req *req, const char *sha, const char *mime,
                  r.text);
         fcgi_send_error(req, FG_EIO, NULL, "stored file is unreadable");
         return;
+    }
+    /* Set here, after the last way this answer could become an error: an
+     * error must never carry a lifetime nginx would cache. */
+    if (cache_ttl > 0) {
+        char v[24];
+        snprintf(v, sizeof v, "%lld", cache_ttl);
+        fcgi_add_header(req, "X-Accel-Expires", v);
     }
     fcgi_file_reply reply = {target, sha, mime, disp, cache};
     fcgi_send_file(req, &reply);
@@ -163,6 +173,33 @@ static void preview_name(const store_file *f, char *out, size_t len)
     const char *dot = strrchr(f->name, '.');
     int stem = dot && dot != f->name ? (int)(dot - f->name) : (int)strlen(f->name);
     snprintf(out, len, "%.*s (preview)%s", stem, f->name, ext);
+}
+
+/* How long nginx's preview cache (nginx.conf, README "Preview cache") may
+ * replay this allowed decision to the same credential:
+ * FILIGRANE_PREVIEW_DECISION_TTL, cut so that the entry dies at least a
+ * second before the token does (nginx keeps an entry until the end of its
+ * last second). 0, never cached: the setting is 0, or the request is not
+ * a plain GET. nginx sends HEAD, Range and conditional requests here
+ * directly and caches none of them; they are refused a lifetime here too,
+ * so that a request which does not count as a view (fcgi/download_count.h)
+ * could never stand in for one that does. */
+static long long preview_cache_ttl(const fcgi_req *req, const struct fcgi_claims *who)
+{
+    static const char *const conditional[] = {
+        "HTTP_RANGE", "HTTP_IF_RANGE", "HTTP_IF_NONE_MATCH", "HTTP_IF_MATCH",
+        "HTTP_IF_MODIFIED_SINCE", "HTTP_IF_UNMODIFIED_SINCE",
+    };
+    long long ttl = req->ctx->cfg->preview_decision_ttl;
+    if (ttl <= 0 || !req->method || strcmp(req->method, "GET") != 0)
+        return 0;
+    for (size_t i = 0; i < sizeof conditional / sizeof conditional[0]; i++) {
+        const char *v = fcgi_param(req, conditional[i]);
+        if (v && *v)
+            return 0;
+    }
+    long long left = who->exp - (long long)time(NULL) - 1;
+    return left < ttl ? (left > 0 ? left : 0) : ttl;
 }
 
 void fcgi_h_file_preview(fcgi_req *req)
@@ -185,7 +222,8 @@ void fcgi_h_file_preview(fcgi_req *req)
     record_buyer(req, &who, &f, false);
     /* Previews may be cached by the browser but must be revalidated: a
      * cancelled order revokes them. */
-    send_blob(req, f.preview_sha256, f.preview_mime, name, true, "private, no-cache");
+    send_blob(req, f.preview_sha256, f.preview_mime, name, true, "private, no-cache",
+              preview_cache_ttl(req, &who));
 }
 
 void fcgi_h_file_original(fcgi_req *req)
@@ -197,5 +235,5 @@ void fcgi_h_file_original(fcgi_req *req)
         return;
     fcgi_metric_inc(FCGI_M_DOWNLOADS_ORIGINAL);
     record_buyer(req, &who, &f, true);
-    send_blob(req, f.sha256, f.mime, f.name, false, "private, no-store");
+    send_blob(req, f.sha256, f.mime, f.name, false, "private, no-store", 0);
 }

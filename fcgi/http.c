@@ -47,13 +47,22 @@ fg_result fcgi_req_init(fcgi_req *req, FCGX_Request *fx, struct fcgi_ctx *ctx,
     memset(req, 0, sizeof *req);
     req->fx = fx;
     req->ctx = ctx;
-    /* Request ids: a random start per thread, then a counter. Unique
-     * within a run and unguessable enough for a log key, without asking
-     * the kernel or OpenSSL for entropy on every request. */
-    static __thread unsigned long long next_id;
-    if (!next_id && RAND_bytes((unsigned char *)&next_id, sizeof next_id) != 1)
-        next_id = (unsigned long long)(uintptr_t)&next_id ^ (unsigned long long)time(NULL);
-    snprintf(req->id, sizeof req->id, "%016llx", next_id++);
+    /* nginx's $request_id (fastcgi_param REQUEST_ID, 32 lowercase hex
+     * digits) when it sends one, so that its access log and ours name a
+     * request alike; anything else is ignored. Without it: a random start
+     * per thread, then a counter. Unique within a run and unguessable
+     * enough for a log key, without asking the kernel or OpenSSL for
+     * entropy on every request. */
+    const char *nid = fcgi_param(req, "REQUEST_ID");
+    if (nid && strlen(nid) == sizeof req->id - 1 &&
+        strspn(nid, "0123456789abcdef") == sizeof req->id - 1) {
+        memcpy(req->id, nid, sizeof req->id);
+    } else {
+        static __thread unsigned long long next_id;
+        if (!next_id && RAND_bytes((unsigned char *)&next_id, sizeof next_id) != 1)
+            next_id = (unsigned long long)(uintptr_t)&next_id ^ (unsigned long long)time(NULL);
+        snprintf(req->id, sizeof req->id, "%016llx", next_id++);
+    }
 
     req->method = fcgi_param(req, "REQUEST_METHOD");
     const char *uri = fcgi_param(req, "REQUEST_URI");

@@ -35,7 +35,7 @@ typedef struct fcgi_req {
     const char *query;       /* raw query string, "" when none */
     const char *params[FCGI_MAX_PATH_PARAMS]; /* {x} segments of the route */
     char param_buf[FCGI_MAX_PATH_PARAMS][FG_MAX_ID + 1];
-    char id[17];             /* request id for logs and error bodies */
+    char id[33];             /* request id for logs and error bodies (nginx's) */
     int status;              /* 0 until answered */
     bool auth_check;         /* answering nginx's auth_request: see
                                 fcgi_send_error */

@@ -41,9 +41,11 @@
 #include "fcgi/http.h"
 #include "fcgi/jobs_handler.h"
 #include "fcgi/log.h"
+#include "fcgi/metrics.h"
 #include "fcgi/outbox.h"
 #include "fcgi/previews.h"
 #include "fcgi/router.h"
+#include "fcgi/sd_notify.h"
 #include "fcgi/worker.h"
 #include "jobs/runner.h"
 #include "storage/pg_conn.h"
@@ -82,8 +84,10 @@ static void serve_one(FCGX_Request *fx, fcgi_ctx *ctx)
      * the next request on this thread. */
     if (store_meta_in_tx(ctx->meta))
         store_meta_rollback(ctx->meta);
+    double ms = ms_since(&t0);
+    fcgi_histogram_observe(FCGI_H_REQUEST, ms / 1e3);
     fcgi_log(FCGI_LOG_INFO, "req=%s method=%s path=\"%s\" status=%d ms=%.1f", req.id,
-             req.method ? req.method : "-", req.path, req.status, ms_since(&t0));
+             req.method ? req.method : "-", req.path, req.status, ms);
     fcgi_req_release(&req);
 }
 
@@ -220,6 +224,8 @@ int main(void)
     sigaddset(&hup, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &hup, NULL);
 
+    /* Before anything can start a thread or a child. */
+    fcgi_sd_notify_init();
     if (fcgi_config_load(&cfg, &r) != FG_OK) {
         fprintf(stderr, "filigrane-fcgi: %s\n", r.text);
         return 2;
@@ -234,6 +240,7 @@ int main(void)
     }
     gc_settings.idem_ttl = cfg.idem_ttl;
     fcgi_log_set_level(cfg.log_level);
+    fcgi_log_set_json(cfg.log_json);
     /* FastCGI peers that vanish mid-answer must not kill the process. */
     signal(SIGPIPE, SIG_IGN);
     umask(077);
@@ -439,6 +446,9 @@ int main(void)
     }
     reloader_started = true;
     fcgi_log(FCGI_LOG_INFO, "filigrane-fcgi ready threads=%d pid=%d", cfg.threads, (int)getpid());
+    /* systemd (Type=notify, systemd/filigrane-fcgi.service): the socket
+     * is listening and every thread runs, so nginx may start. */
+    fcgi_sd_notify("READY=1");
     status = 0;
 stop:
     if (status != 0)
@@ -447,6 +457,7 @@ stop:
         pthread_join(threads[i].tid, NULL);
         store_meta_free(threads[i].ctx.meta);
     }
+    fcgi_sd_notify("STOPPING=1");
     fcgi_log(FCGI_LOG_INFO, "filigrane-fcgi stopped");
 out:
     if (reloader_started) {

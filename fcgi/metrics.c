@@ -3,6 +3,8 @@
 #include <stdatomic.h>
 #include <stdio.h>
 
+#include "build_info.h" /* FG_BUILD_VERSION, FG_BUILD_COMMIT: written by make */
+
 static atomic_ullong counters[FCGI_M_COUNT];
 
 /* name, labels, help: one row per counter. Requests share a name and differ
@@ -39,9 +41,10 @@ void fcgi_metric_add(fcgi_counter c, unsigned long long n)
         atomic_fetch_add_explicit(&counters[c], n, memory_order_relaxed);
 }
 
-/* Upper bounds in seconds, from a fast image stamp to the stamping
- * timeout's range (FILIGRANE_STAMP_TIMEOUT, 120 s by default). */
-static const double bounds[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
+/* Upper bounds in seconds, from a request the worker answers in half a
+ * millisecond (a cached token and one read) to the stamping timeout's
+ * range (FILIGRANE_STAMP_TIMEOUT, 120 s by default). */
+static const double bounds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
                                 2.5,   5,    10,    30,   60,  120, 300};
 #define NBOUNDS (sizeof bounds / sizeof bounds[0])
 
@@ -49,6 +52,7 @@ static const struct {
     const char *name;
     const char *help;
 } hrows[FCGI_H_COUNT] = {
+    [FCGI_H_REQUEST] = {"filigrane_request_duration_seconds", "Time the worker took to answer one request, from its start to its last byte handed to nginx."},
     [FCGI_H_JOB_WAIT] = {"filigrane_job_wait_seconds", "Time a job waited for a runner, from when it was due."},
     [FCGI_H_STAMP] = {"filigrane_stamp_duration_seconds", "Time of one sandboxed stamping."},
 };
@@ -130,6 +134,12 @@ size_t fcgi_metrics_render(char *buf, size_t len, long long jobs_queued)
     }
     if (n < len)
         n = render_histograms(buf, len, n);
+    if (n < len)
+        n = put(n, snprintf(buf + n, len - n,
+                            "# HELP filigrane_build_info The running build: version and commit.\n"
+                            "# TYPE filigrane_build_info gauge\n"
+                            "filigrane_build_info{version=\"%s\",commit=\"%s\"} 1\n",
+                            FG_BUILD_VERSION, FG_BUILD_COMMIT));
     if (n < len && jobs_queued >= 0)
         n = put(n,
                 snprintf(buf + n, len - n,

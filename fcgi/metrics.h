@@ -33,6 +33,7 @@ static inline void fcgi_metric_inc(fcgi_counter c) { fcgi_metric_add(c, 1); }
 
 /* Histograms in seconds (Prometheus _bucket/_sum/_count). */
 typedef enum fcgi_histogram {
+    FCGI_H_REQUEST,  /* filigrane_request_duration_seconds: one request, in the worker */
     FCGI_H_JOB_WAIT, /* filigrane_job_wait_seconds: due to claimed */
     FCGI_H_STAMP,    /* filigrane_stamp_duration_seconds: one sandboxed stamping */
     FCGI_H_COUNT
@@ -44,7 +45,8 @@ void fcgi_histogram_observe(fcgi_histogram h, double seconds);
 
 /* Writes the Prometheus text exposition of every counter and histogram,
  * and of the gauge filigrane_jobs_queued (jobs_queued: pending jobs, or
- * -1 when it could not be read, then left out), into buf; returns the
+ * -1 when it could not be read, then left out), and the gauge
+ * filigrane_build_info{version,commit} 1, into buf; returns the
  * length written (cut at len - 1). This function can't fail. */
 size_t fcgi_metrics_render(char *buf, size_t len, long long jobs_queued);
 

@@ -58,3 +58,28 @@ TEST("a short buffer is cut, never overrun")
     CHECK(n <= 39);
     CHECK(small[63] == 'x' && small[41] == 'x');
 }
+
+TEST("request durations are a histogram in seconds, with sub-millisecond buckets")
+{
+    fcgi_histogram_observe(FCGI_H_REQUEST, 0.0003);
+    fcgi_histogram_observe(FCGI_H_REQUEST, 0.0007);
+    fcgi_histogram_observe(FCGI_H_REQUEST, 0.002);
+    fcgi_metrics_render(buf, sizeof buf, 0);
+    CHECK(has("# TYPE filigrane_request_duration_seconds histogram"));
+    CHECK(has("filigrane_request_duration_seconds_bucket{le=\"0.0005\"} 1"));
+    CHECK(has("filigrane_request_duration_seconds_bucket{le=\"0.001\"} 2"));
+    CHECK(has("filigrane_request_duration_seconds_bucket{le=\"0.0025\"} 3"));
+    CHECK(has("filigrane_request_duration_seconds_bucket{le=\"+Inf\"} 3"));
+    CHECK(has("filigrane_request_duration_seconds_count 3"));
+    CHECK(has("filigrane_request_duration_seconds_sum 0.003000"));
+}
+
+TEST("filigrane_build_info names the version and commit, value 1")
+{
+    fcgi_metrics_render(buf, sizeof buf, 0);
+    CHECK(has("# TYPE filigrane_build_info gauge"));
+    const char *p = strstr(buf, "\nfiligrane_build_info{version=\"");
+    CHECK(p != NULL);
+    CHECK(p && strstr(p, "\",commit=\"") != NULL);
+    CHECK(p && strstr(p, "\"} 1\n") != NULL);
+}
