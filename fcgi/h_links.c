@@ -384,8 +384,11 @@ void fcgi_h_link_get(fcgi_req *req)
         return;
     }
     const char *sha = preview ? f.preview_sha256 : f.sha256;
-    if (counts(req, sha, preview ? -1 : f.size) && !take_use(req, &l, &f, ref, now))
+    bool use = counts(req, sha, preview ? -1 : f.size);
+    if (use && !take_use(req, &l, &f, ref, now))
         return;
+    fcgi_log(FCGI_LOG_INFO, "req=%s link=%s order=%s file=%s purpose=%s%s", req->id, ref,
+             f.order_id, f.id, l.purpose, use ? " used" : "");
     if (preview)
         preview_name(&f, name, sizeof name);
     else

@@ -75,7 +75,7 @@ static void serve_one(FCGX_Request *fx, fcgi_ctx *ctx)
     if (store_meta_in_tx(ctx->meta))
         store_meta_rollback(ctx->meta);
     fcgi_log(FCGI_LOG_INFO, "req=%s method=%s path=\"%s\" status=%d ms=%.1f", req.id,
-             req.method ? req.method : "-", req.path, req.status, ms_since(&t0));
+             req.method ? req.method : "-", fcgi_req_log_path(&req), req.status, ms_since(&t0));
     fcgi_req_release(&req);
 }
 
