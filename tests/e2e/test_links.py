@@ -218,7 +218,15 @@ try:
           not any(s[:16] in text for s in secrets))
     ev = svc.get("/v1/orders/ord-l/evidence", token=buyer)
     check("nor in the evidence bundle",
-          ev.status != 200 or not any(s in ev.body.decode() for s in secrets), ev.status)
+          ev.status == 200 and not any(s in ev.body.decode() for s in secrets), ev.status)
+    bundle = os.path.join(svc.data, "links-bundle.json")
+    with open(bundle, "wb") as f:
+        f.write(ev.body)
+    fg = os.path.join(os.environ.get("FILIGRANE_BIN", os.path.join(TOP, "bin")), "filigrane")
+    p = subprocess.run([fg, "evidence", "verify", bundle], capture_output=True, text=True,
+                       timeout=60)
+    check("the bundle with its link entries verifies (filigrane evidence verify)",
+          p.returncode == 0, p.stdout + p.stderr)
     logs = ""
     for name in ("worker.log", "nginx-access.log", "nginx-error.log"):
         p = os.path.join(svc.data, "log", name)
