@@ -133,26 +133,30 @@ static bool record_buyer(fcgi_req *req, const struct fcgi_claims *who, const sto
     char actor[FG_MAX_ACTOR + 1], detail[96];
     fg_reason r = {{0}};
     store_meta *m = req->ctx->meta;
+    bool taken = true;
+    int64_t *n = calloc(files->n ? files->n : 1, sizeof *n);
     fcgi_actor(who, actor, sizeof actor);
     snprintf(detail, sizeof detail, "{\"files\":%zu,\"number\":%d}", files->n, number);
-    fg_result rc = store_meta_begin(m, &r);
+    /* Every counter first, then the order's audit chain: the lock order
+     * of a single download too (file row, then the chain's head), so two
+     * PostgreSQL transactions never wait on each other in a cycle. */
+    fg_result rc = n ? store_meta_begin(m, &r) : fg_fail(&r, FG_EIO, "out of memory");
+    for (size_t i = 0; rc == FG_OK && taken && i < files->n; i++)
+        rc = store_file_count_download(m, files->items[i].id, &taken, &n[i], &r);
+    if (rc == FG_OK && !taken) {
+        store_meta_rollback(m);
+        free(n);
+        fcgi_send_error(req, FG_EFORBIDDEN, "download_limit",
+                        "the buyer has downloaded a file of this delivery as often as the "
+                        "order allows");
+        return false;
+    }
     if (rc == FG_OK)
         rc = store_audit_append(m, o->id, actor, "delivery.downloaded", detail, NULL, NULL, &r);
     for (size_t i = 0; rc == FG_OK && i < files->n; i++) {
         const store_file *f = &files->items[i];
-        int64_t n = 0;
-        bool taken = false;
-        if ((rc = store_file_count_download(m, f->id, &taken, &n, &r)) != FG_OK)
-            break;
-        if (!taken) {
-            store_meta_rollback(m);
-            fcgi_send_error(req, FG_EFORBIDDEN, "download_limit",
-                            "the buyer has downloaded a file of this delivery as often as the "
-                            "order allows");
-            return false;
-        }
         json_t *d = json_pack("{s:s, s:s, s:I, s:i}", "file_id", f->id, "sha256", f->sha256,
-                              "count", (json_int_t)n, "archive", number);
+                              "count", (json_int_t)n[i], "archive", number);
         char *text = d ? json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
         json_decref(d);
         rc = text ? store_audit_append(m, o->id, actor, "file.downloaded", text, NULL, NULL, &r)
@@ -161,9 +165,10 @@ static bool record_buyer(fcgi_req *req, const struct fcgi_claims *who, const sto
         if (rc == FG_OK)
             rc = fcgi_event_enqueue(m, "file.downloaded", o->id,
                                     json_pack("{s:s, s:s, s:I}", "order_id", o->id, "file_id",
-                                              f->id, "count", (json_int_t)n),
+                                              f->id, "count", (json_int_t)n[i]),
                                     &r);
     }
+    free(n);
     if (rc == FG_OK)
         rc = store_meta_commit(m, &r);
     if (rc != FG_OK) {
