@@ -106,7 +106,6 @@ void fcgi_h_admin_events(fcgi_req *req)
     if (doc && l.n > (size_t)limit)
         json_object_set_new(doc, "next", json_integer((json_int_t)l.items[shown - 1].id));
     store_outbox_list_release(&l);
-    fcgi_add_header(req, "Cache-Control", "no-store");
     fcgi_send_json(req, 200, doc);
 }
 

@@ -170,7 +170,6 @@ void fcgi_h_link_create(fcgi_req *req)
     fcgi_log(FCGI_LOG_INFO, "req=%s link=%s order=%s file=%s purpose=%s minted", req->id, ref,
              o.id, f.id, l.purpose);
     snprintf(url, sizeof url, "/l/%s", id);
-    fcgi_add_header(req, "Cache-Control", "no-store");
     fcgi_send_json(req, 201,
                    json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:i}", "id", id, "url", url,
                              "file_id", f.id, "expires_at", expires, "purpose", l.purpose,
