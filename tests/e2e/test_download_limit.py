@@ -55,6 +55,12 @@ try:
     oa = "/v1/files/%s/original" % A
     r = created(svc, "ord-d", 5)
     check("a replayed order.created (new webhook id) is unchanged", r.status == 200, r)
+    doc = svc.get("/v1/orders/ord-d", token=buyer).json() or {}
+    check("the order document shows max_downloads 2 (the first event's)",
+          doc.get("max_downloads") == 2, doc.get("max_downloads"))
+    doc = svc.get("/v1/orders/ord-null", token=svc.token("admin", "ops")).json() or {}
+    check("and null for an order without a limit",
+          "max_downloads" in doc and doc["max_downloads"] is None, doc)
 
     r = svc.get(oa, token=buyer)
     check("before release the buyer is refused 403 not_released (not download_limit)",
