@@ -323,4 +323,20 @@
 /* The JSON body that turns uploads into a delivery: ids and a message. */
 #define FG_MAX_TUS_FINISH_BODY (64 * 1024)
 
+/* Scoped links (fcgi/h_links.c). A link lives at most FILIGRANE_LINK_MAX_TTL
+ * (default 7 days, 1 s to 1 year): a link is a bearer credential that may
+ * end up in a mail or a chat, so its life is short by default; it may be
+ * used 1..FG_LINK_MAX_USES times (a use counts as a download does). The
+ * minting body is small JSON. */
+#define FG_LINK_MAX_TTL_SECONDS (7LL * 86400)
+#define FG_LINK_MAX_TTL_LIMIT (365LL * 86400)
+#define FG_LINK_MAX_USES 10000
+#define FG_MAX_LINK_BODY 1024
+/* order.created's max_downloads: 1 .. this many downloads of each file by
+ * its buyer. */
+#define FG_MAX_DOWNLOADS_LIMIT 1000000
+/* GET /v1/admin/events: rows per page (default 100). */
+#define FG_ADMIN_EVENTS_PAGE 100
+#define FG_ADMIN_EVENTS_PAGE_MAX 1000
+
 #endif

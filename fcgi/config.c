@@ -529,6 +529,10 @@ fg_result fcgi_config_load(struct fcgi_config *cfg, fg_reason *r)
     if ((res = fg_duration_env("FILIGRANE_UPLOAD_EXPIRY", 1, FG_UPLOAD_EXPIRY_LIMIT,
                                &cfg->upload_expiry, r)) != FG_OK)
         goto out;
+    cfg->link_max_ttl = FG_LINK_MAX_TTL_SECONDS;
+    if ((res = fg_duration_env("FILIGRANE_LINK_MAX_TTL", 1, FG_LINK_MAX_TTL_LIMIT,
+                               &cfg->link_max_ttl, r)) != FG_OK)
+        goto out;
 
     /* What /readyz holds against (fcgi/h_ops.c). 0 free bytes: the disk
      * check never fails. */
@@ -659,7 +663,8 @@ void fcgi_config_describe(const struct fcgi_config *c, FILE *f)
             "FILIGRANE_S3_SECRET_ACCESS_KEY=%s\nFILIGRANE_S3_SECRET_ACCESS_KEY_FILE=%s\n"
             "FILIGRANE_S3_ADDRESSING=%s\n"
             "FILIGRANE_S3_PRESIGN_SECONDS=%lld\nFILIGRANE_S3_PART_SIZE=%lld\n"
-            "FILIGRANE_READY_MIN_FREE=%lld\nFILIGRANE_READY_MAX_OUTBOX_LAG=%lld\n",
+            "FILIGRANE_READY_MIN_FREE=%lld\nFILIGRANE_READY_MAX_OUTBOX_LAG=%lld\n"
+            "FILIGRANE_LINK_MAX_TTL=%lld\n",
             c->port, c->data, c->socket, c->threads, c->upload.max_file_bytes,
             c->upload.max_files, c->upload.max_delivery_bytes, c->mark_template,
             c->cli, fcgi_log_level_name(c->log_level),
@@ -670,7 +675,7 @@ void fcgi_config_describe(const struct fcgi_config *c, FILE *f)
             c->blob.s3_secret ? "(set)" : "(unset)",
             c->blob.s3_secret_file[0] ? c->blob.s3_secret_file : "(unset)",
             c->blob.s3_virtual ? "virtual" : "path", c->blob.s3_presign_seconds,
-            c->blob.s3_part_size, c->ready_min_free, c->ready_max_outbox_lag);
+            c->blob.s3_part_size, c->ready_min_free, c->ready_max_outbox_lag, c->link_max_ttl);
     char shown[STORE_PG_URL_MAX];
     store_pg_redact_url(c->database_url, shown, sizeof shown);
     fprintf(f, "FILIGRANE_DATABASE_URL=%s\n", c->database_url ? shown : "(unset: SQLite)");

@@ -131,6 +131,7 @@ struct fcgi_config {
     long long jwt_max_ttl;                  /* seconds, 1 .. FG_JWT_MAX_TTL_LIMIT */
     long long idem_ttl; /* Idempotency-Key lifetime, seconds, 1 .. FG_IDEM_TTL_LIMIT */
     long long upload_expiry; /* tus: seconds of inactivity, 1 .. FG_UPLOAD_EXPIRY_LIMIT */
+    long long link_max_ttl;  /* FILIGRANE_LINK_MAX_TTL: seconds, 1 .. FG_LINK_MAX_TTL_LIMIT */
     struct fcgi_blob_env blob;  /* FILIGRANE_SCRATCH, FILIGRANE_S3_* */
     char *database_url; /* heap, wiped: may hold a password; NULL: SQLite */
     long long ready_min_free;       /* bytes, FILIGRANE_READY_MIN_FREE */

@@ -25,6 +25,7 @@
 #include "fcgi/outbox.h"
 #include "fcgi/worker.h"
 #include "storage/audit.h"
+#include "storage/links.h"
 #include "watermark/archive_name.h"
 
 #define CHUNK (256 * 1024)
@@ -119,28 +120,43 @@ out:
  * Settled details): each file's download counter, a file.downloaded audit
  * entry and a file.downloaded event per file, as a download of that file
  * alone would, plus one delivery.downloaded entry saying which delivery
- * the zip held; all in one transaction. Logged, not fatal: the record is
- * evidence, the download is the service. */
-static void record_buyer(fcgi_req *req, const struct fcgi_claims *who, const store_order *o,
+ * the zip held; all in one transaction, before any byte is sent. Each
+ * count is held to the order's max_downloads (storage/links.h): a zip
+ * that would take one file past it is refused as a whole (403
+ * download_limit, nothing counted), and a zip whose counts cannot be
+ * recorded is not sent. False when the request was answered. */
+static bool record_buyer(fcgi_req *req, const struct fcgi_claims *who, const store_order *o,
                          int number, const store_file_list *files)
 {
     if (who->role != FCGI_ROLE_BUYER)
-        return;
+        return true;
     char actor[FG_MAX_ACTOR + 1], detail[96];
     fg_reason r = {{0}};
     store_meta *m = req->ctx->meta;
+    bool taken = true;
+    int64_t *n = calloc(files->n ? files->n : 1, sizeof *n);
     fcgi_actor(who, actor, sizeof actor);
     snprintf(detail, sizeof detail, "{\"files\":%zu,\"number\":%d}", files->n, number);
-    fg_result rc = store_meta_begin(m, &r);
+    /* Every counter first, then the order's audit chain: the lock order
+     * of a single download too (file row, then the chain's head), so two
+     * PostgreSQL transactions never wait on each other in a cycle. */
+    fg_result rc = n ? store_meta_begin(m, &r) : fg_fail(&r, FG_EIO, "out of memory");
+    for (size_t i = 0; rc == FG_OK && taken && i < files->n; i++)
+        rc = store_file_count_download(m, files->items[i].id, &taken, &n[i], &r);
+    if (rc == FG_OK && !taken) {
+        store_meta_rollback(m);
+        free(n);
+        fcgi_send_error(req, FG_EFORBIDDEN, "download_limit",
+                        "the buyer has downloaded a file of this delivery as often as the "
+                        "order allows");
+        return false;
+    }
     if (rc == FG_OK)
         rc = store_audit_append(m, o->id, actor, "delivery.downloaded", detail, NULL, NULL, &r);
     for (size_t i = 0; rc == FG_OK && i < files->n; i++) {
         const store_file *f = &files->items[i];
-        int64_t n = 0;
-        if ((rc = store_file_count(m, f->id, STORE_COUNT_BUYER_DOWNLOAD, &n, &r)) != FG_OK)
-            break;
         json_t *d = json_pack("{s:s, s:s, s:I, s:i}", "file_id", f->id, "sha256", f->sha256,
-                              "count", (json_int_t)n, "archive", number);
+                              "count", (json_int_t)n[i], "archive", number);
         char *text = d ? json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
         json_decref(d);
         rc = text ? store_audit_append(m, o->id, actor, "file.downloaded", text, NULL, NULL, &r)
@@ -149,15 +165,19 @@ static void record_buyer(fcgi_req *req, const struct fcgi_claims *who, const sto
         if (rc == FG_OK)
             rc = fcgi_event_enqueue(m, "file.downloaded", o->id,
                                     json_pack("{s:s, s:s, s:I}", "order_id", o->id, "file_id",
-                                              f->id, "count", (json_int_t)n),
+                                              f->id, "count", (json_int_t)n[i]),
                                     &r);
     }
+    free(n);
     if (rc == FG_OK)
         rc = store_meta_commit(m, &r);
     if (rc != FG_OK) {
         store_meta_rollback(m);
         fcgi_log(FCGI_LOG_ERROR, "req=%s error=\"cannot record download: %s\"", req->id, r.text);
+        fcgi_send_error(req, FG_EIO, NULL, "cannot record the download");
+        return false;
     }
+    return true;
 }
 
 void fcgi_h_delivery_archive(fcgi_req *req)
@@ -206,6 +226,9 @@ void fcgi_h_delivery_archive(fcgi_req *req)
     char name[FG_MAX_ID + 48];
     snprintf(name, sizeof name, "%s delivery %ld.zip", o.id, number);
     fcgi_file_reply head = {.content_type = "application/zip", .cache_control = "private, no-store"};
+    /* A GET is counted (and may be refused) before the status goes out. */
+    if (strcmp(req->method, "HEAD") != 0 && !record_buyer(req, &who, &o, (int)number, &files))
+        goto out;
     if (fcgi_send_stream_head(req, &head, name) != FG_OK)
         goto out; /* the client is gone: nothing to answer */
     /* HEAD: the headers are the whole answer; no zip is made, and nothing
@@ -214,7 +237,6 @@ void fcgi_h_delivery_archive(fcgi_req *req)
         goto out;
     if (archive_write_open2(a, req->fx->out, NULL, to_fcgi, NULL, NULL) != ARCHIVE_OK)
         goto out;
-    record_buyer(req, &who, &o, (int)number, &files);
     for (size_t i = 0; i < files.n; i++) {
         char *ename = entry_name(&files.items[i], &files, i);
         rc = ename ? add_file(a, ctx, &files.items[i], ename, buf, &r)

@@ -16,6 +16,7 @@
 #include "fcgi/outbox.h"
 #include "fcgi/worker.h"
 #include "storage/audit.h"
+#include "storage/links.h"
 
 /* Reads the file and its order in one read transaction: one consistent
  * view (an acceptance cannot land between the two reads), and one WAL read
@@ -81,27 +82,37 @@ static bool counts(fcgi_req *req, const char *sha, int64_t size)
  * fcgi/download_count.h (no HEAD, no 304, no range past byte 0). Later
  * views are not written: a page of thumbnails would otherwise put a synced
  * database write on every image, and the first view is the evidence that
- * matters ("the buyer saw the work"). A failure to record is logged, not
- * fatal to the download: the record is evidence, the download is the
- * service. */
-static void record_buyer(fcgi_req *req, const struct fcgi_claims *who,
+ * matters ("the buyer saw the work"). A failure to record a view is
+ * logged, not fatal: the record is evidence, the view is the service. An
+ * original is different: its count enforces max_downloads, so it is sent
+ * only once counted. False when the request was answered (refused). */
+static bool record_buyer(fcgi_req *req, const struct fcgi_claims *who,
                          const store_file *f, bool original)
 {
     if (who->role != FCGI_ROLE_BUYER || (!original && f->buyer_views > 0))
-        return;
+        return true;
     if (!counts(req, original ? f->sha256 : f->preview_sha256, original ? f->size : -1))
-        return;
+        return true;
     fg_reason r = {{0}};
     int64_t n = 0;
+    bool taken = true;
     store_meta *m = req->ctx->meta;
     char actor[FG_MAX_ACTOR + 1];
     fcgi_actor(who, actor, sizeof actor);
-    /* Counter, audit row and outgoing event commit together. */
+    /* Counter, audit row and outgoing event commit together. An
+     * original's counter is also the order's max_downloads: counted
+     * within the limit in one guarded statement (storage/links.h), or
+     * refused. */
     if (store_meta_begin(m, &r) != FG_OK ||
-        store_file_count(m, f->id,
-                         original ? STORE_COUNT_BUYER_DOWNLOAD : STORE_COUNT_BUYER_VIEW,
-                         &n, &r) != FG_OK)
+        (original ? store_file_count_download(m, f->id, &taken, &n, &r)
+                  : store_file_count(m, f->id, STORE_COUNT_BUYER_VIEW, &n, &r)) != FG_OK)
         goto fail;
+    if (!taken) {
+        store_meta_rollback(m);
+        fcgi_send_error(req, FG_EFORBIDDEN, "download_limit",
+                        "the buyer has downloaded this file as often as the order allows");
+        return false;
+    }
     if (original || n == 1) {
         const char *what = original ? "file.downloaded" : "file.previewed";
         json_t *d = json_pack("{s:s, s:s, s:I}", "file_id", f->id, "sha256",
@@ -126,11 +137,17 @@ static void record_buyer(fcgi_req *req, const struct fcgi_claims *who,
     }
     if (store_meta_commit(m, &r) != FG_OK)
         goto fail;
-    return;
+    return true;
 fail:
     store_meta_rollback(m);
     fcgi_log(FCGI_LOG_ERROR, "req=%s file=%s error=\"cannot record download: %s\"", req->id,
              f->id, r.text);
+    /* A preview's first view is evidence only; an original's count is
+     * the download limit, so an original not counted is not sent. */
+    if (!original)
+        return true;
+    fcgi_send_error(req, FG_EIO, NULL, "cannot record the download");
+    return false;
 }
 
 /* send_blob(cache_ttl): seconds nginx may replay this answer (an allowed
@@ -233,7 +250,8 @@ void fcgi_h_file_original(fcgi_req *req)
     store_file f;
     if (!load_file(req, ORD_ORIGINAL, &who, &o, &f))
         return;
+    if (!record_buyer(req, &who, &f, true))
+        return;
     fcgi_metric_inc(FCGI_M_DOWNLOADS_ORIGINAL);
-    record_buyer(req, &who, &f, true);
     send_blob(req, f.sha256, f.mime, f.name, false, "private, no-store", 0);
 }

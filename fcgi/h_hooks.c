@@ -5,6 +5,7 @@
  * replay is recognised and a crash never leaves half an effect. What an
  * event does to an order is the state machine's (orders/state.h); this
  * file is the transport: verify, parse, call it, answer. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -16,6 +17,7 @@
 #include "fcgi/worker.h"
 #include "orders/state.h"
 #include "storage/audit.h"
+#include "storage/links.h"
 
 static const char *get_str(json_t *obj, const char *key)
 {
@@ -75,6 +77,24 @@ void fcgi_h_order_hook(fcgi_req *req)
         fcgi_send_error(req, FG_EUSAGE, NULL, "webhook data.order_id is required");
         goto out;
     }
+    /* order.created's max_downloads (per file, for the buyer): a whole
+     * number 1..FG_MAX_DOWNLOADS_LIMIT, or absent (null) for no limit.
+     * Anything else is refused before the event is recorded, so the order
+     * system can correct it and send again. */
+    json_int_t max_downloads = 0;
+    json_t *md = data && ord_event_parse(ev.type) == ORD_EV_CREATED
+                     ? json_object_get(data, "max_downloads")
+                     : NULL;
+    if (md && !json_is_null(md)) {
+        max_downloads = json_is_integer(md) ? json_integer_value(md) : -1;
+        if (max_downloads < 1 || max_downloads > FG_MAX_DOWNLOADS_LIMIT) {
+            char msg[96];
+            snprintf(msg, sizeof msg, "data.max_downloads must be a whole number 1..%d",
+                     FG_MAX_DOWNLOADS_LIMIT);
+            fcgi_send_error(req, FG_EUSAGE, "bad_webhook", msg);
+            goto out;
+        }
+    }
 
     const char *effect = "ignored";
     bool seen = false;
@@ -88,6 +108,11 @@ void fcgi_h_order_hook(fcgi_req *req)
         goto out;
     }
     if ((rc = ord_apply(m, &ev, &effect, &r)) != FG_OK)
+        goto fail;
+    /* Set with the order, in its transaction; a replayed order.created
+     * ("unchanged") leaves the first one's limit. */
+    if (max_downloads > 0 && strcmp(effect, "created") == 0 &&
+        (rc = store_order_set_max_downloads(m, ev.order_id, (int64_t)max_downloads, &r)) != FG_OK)
         goto fail;
     if (known) {
         /* The audit row keeps the exact signed body: the evidence. */

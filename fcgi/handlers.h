@@ -28,5 +28,12 @@ void fcgi_h_order_audit(fcgi_req *req);
 void fcgi_h_file_preview(fcgi_req *req);
 void fcgi_h_file_original(fcgi_req *req);
 void fcgi_h_delivery_archive(fcgi_req *req);
+/* Scoped links (fcgi/h_links.c). */
+void fcgi_h_link_create(fcgi_req *req);
+void fcgi_h_link_delete(fcgi_req *req);
+void fcgi_h_link_get(fcgi_req *req);
+/* Given-up events (fcgi/h_admin.c). */
+void fcgi_h_admin_events(fcgi_req *req);
+void fcgi_h_admin_event_replay(fcgi_req *req);
 
 #endif

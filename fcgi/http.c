@@ -276,13 +276,22 @@ static void send_auth_refusal(fcgi_req *req, int status, const char *code, const
                "Cache-Control: no-store\r\n\r\n", status, code, safe);
 }
 
+const char *fcgi_req_log_path(const fcgi_req *req)
+{
+    if (strncmp(req->path, "/l/", 3) == 0)
+        return "/l/-";
+    if (strncmp(req->path, "/v1/links/", 10) == 0)
+        return "/v1/links/-";
+    return req->path;
+}
+
 void fcgi_send_error(fcgi_req *req, fg_result code, const char *api_code,
                      const char *message)
 {
     int status = fcgi_status_for(code);
     if (status >= 500)
         fcgi_log(FCGI_LOG_ERROR, "req=%s method=%s path=\"%s\" status=%d error=\"%s\"",
-                 req->id, req->method ? req->method : "-", req->path, status,
+                 req->id, req->method ? req->method : "-", fcgi_req_log_path(req), status,
                  message ? message : "");
     fcgi_send_error_status(req, status, api_code ? api_code : fg_result_name(code),
                            message && *message ? message : fg_result_name(code));

@@ -63,6 +63,12 @@ void fcgi_req_release(fcgi_req *req);
 FG_MUST_CHECK fg_result fcgi_req_defer(fcgi_req *req, fcgi_cleanup_fn fn,
                                        void *arg);
 
+/* The request's path as logs may show it: a scoped link's paths
+ * ("/l/<id>", "/v1/links/<id>": the id is the credential, fcgi/h_links.c)
+ * read "/l/-" and "/v1/links/-".
+ * Borrowed from req or static. Can't fail. */
+const char *fcgi_req_log_path(const fcgi_req *req);
+
 /* A FastCGI parameter (CGI variable), e.g. "HTTP_AUTHORIZATION", or NULL. */
 const char *fcgi_param(const fcgi_req *req, const char *name);
 

@@ -87,7 +87,7 @@ static void serve_one(FCGX_Request *fx, fcgi_ctx *ctx)
     double ms = ms_since(&t0);
     fcgi_histogram_observe(FCGI_H_REQUEST, ms / 1e3);
     fcgi_log(FCGI_LOG_INFO, "req=%s method=%s path=\"%s\" status=%d ms=%.1f", req.id,
-             req.method ? req.method : "-", req.path, req.status, ms);
+             req.method ? req.method : "-", fcgi_req_log_path(&req), req.status, ms);
     fcgi_req_release(&req);
 }
 

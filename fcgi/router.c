@@ -43,6 +43,13 @@ static const struct route {
     {"GET", "/v1/orders/{order}/deliveries/{n}/archive", fcgi_h_delivery_archive},
     {"GET", "/v1/files/{file}/preview", fcgi_h_file_preview},
     {"GET", "/v1/files/{file}/original", fcgi_h_file_original},
+    /* Scoped links (fcgi/h_links.c); /l/{link} takes no token. */
+    {"POST", "/v1/files/{file}/links", fcgi_h_link_create},
+    {"DELETE", "/v1/links/{link}", fcgi_h_link_delete},
+    {"GET", "/l/{link}", fcgi_h_link_get},
+    /* Given-up outgoing events (fcgi/h_admin.c): admin only. */
+    {"GET", "/v1/admin/events", fcgi_h_admin_events},
+    {"POST", "/v1/admin/events/{event}/replay", fcgi_h_admin_event_replay},
 };
 
 typedef enum { NO_MATCH, MATCH, BAD_ID } match_t;

@@ -4,6 +4,7 @@
 
 #include "fcgi/access.h"
 #include "orders/delivery.h"
+#include "storage/links.h"
 
 /* null for an empty string: DESIGN shows absent values as null. */
 static json_t *str_or_null(const char *s)
@@ -86,6 +87,11 @@ fg_result fcgi_view_order(store_meta *m, const store_order *o, bool reveal, json
         goto out;
     if ((rc = store_file_list_order(m, o->id, &fl, r)) != FG_OK)
         goto out;
+    /* order.created's per-file download limit for the buyer (null: none),
+     * so a page can say how many downloads a file allows. */
+    int64_t max_downloads = 0;
+    if ((rc = store_order_max_downloads(m, o->id, &max_downloads, r)) != FG_OK)
+        goto out;
     rc = fg_fail(r, FG_EIO, "out of memory building the order");
     if (!(deliveries = json_array()))
         goto out;
@@ -97,6 +103,12 @@ fg_result fcgi_view_order(store_meta *m, const store_order *o, bool reveal, json
                      "buyer_name", str_or_null(o->buyer_name), "created_at",
                      o->created_at, "released_at", str_or_null(o->released_at),
                      "deliveries", deliveries);
+    if (*doc && json_object_set_new(*doc, "max_downloads",
+                                    max_downloads > 0 ? json_integer((json_int_t)max_downloads)
+                                                      : json_null()) != 0) {
+        json_decref(*doc);
+        *doc = NULL;
+    }
     if (*doc)
         rc = FG_OK;
 out:

@@ -466,6 +466,22 @@ FG_MUST_CHECK fg_result store_outbox_mark_failed(store_meta *m, int64_t id,
                                                  int64_t next_attempt_at,
                                                  fg_reason *r);
 
+/* Lists up to `limit` events in `state` (STORE_OUTBOX_*; "dead": the ones
+ * given up) with id > after, by id (0 or over FG_MAX_LIST_ROWS:
+ * FG_MAX_LIST_ROWS), for the operator (GET /v1/admin/events). FG_EUSAGE
+ * for another state or a negative after. The caller owns *out on success
+ * (store_outbox_list_release); on failure *out is empty. */
+FG_MUST_CHECK fg_result store_outbox_list_state(store_meta *m, const char *state,
+                                                int64_t after, size_t limit,
+                                                store_outbox_list *out /* out */,
+                                                fg_reason *r);
+
+/* Puts given-up event id back to be sent: pending, due at once, its
+ * attempts back to 0 (the whole retry schedule again), last_error kept.
+ * FG_ENOTFOUND if there is no dead event id (unknown, pending or sent):
+ * a replay never sends an event twice at once. */
+FG_MUST_CHECK fg_result store_outbox_replay(store_meta *m, int64_t id, fg_reason *r);
+
 /* Frees the payloads and items and empties the list. Accepts NULL and
  * empty lists. */
 void store_outbox_list_release(store_outbox_list *l);

@@ -82,6 +82,15 @@ typedef struct store_meta_ops {
                                int64_t next_attempt_at, const char *error,
                                const char *sent_at, bool *updated,
                                fg_reason *r);
+    /* Up to limit events in `state` with id > after, by id. */
+    fg_result (*outbox_list_state)(store_meta *m, const char *state, int64_t after,
+                                   size_t limit, store_outbox_list *out,
+                                   fg_reason *r);
+    /* Dead event id back to pending, due at now, attempts 0 (last_error
+     * kept): UPDATE ... WHERE id = ? AND state = 'dead'; *updated says
+     * whether it was. */
+    fg_result (*outbox_replay)(store_meta *m, int64_t id, int64_t now,
+                               bool *updated, fg_reason *r);
 
     /* Blob references (storage/blob_refs.h). touch: a row for hex with
      * refs 0 if none, and seen_at raised to now. get: *known false when
@@ -258,6 +267,8 @@ typedef struct store_meta_ops {
     const struct store_job_ops *jobs;
     /* tus uploads (storage/uploads_impl.h). */
     const struct store_upload_ops *uploads;
+    /* Scoped links and download limits (storage/links_impl.h). */
+    const struct store_link_ops *links;
 } store_meta_ops;
 
 /* The part of every handle that meta.c owns; backends embed it first. */

@@ -33,6 +33,7 @@
  *   duplicate, an unknown parent row) are written as statements that do
  *   not fail (ON CONFLICT DO NOTHING, INSERT ... SELECT ... WHERE EXISTS)
  *   and told apart by the rows they return. */
+#include "storage/links_impl.h"
 #include "storage/meta_pg_impl.h"
 
 #include <stdlib.h>
@@ -577,6 +578,51 @@ static fg_result pg_outbox_update(store_meta *m, int64_t id, const char *state, 
     return rc;
 }
 
+static fg_result pg_outbox_list_state(store_meta *m, const char *state, int64_t after,
+                                      size_t limit, store_outbox_list *out, fg_reason *r)
+{
+    PGresult *res = NULL;
+    char ab[24], lb[24];
+    const char *v[] = {state, store_pg_i64(ab, after), store_pg_i64(lb, (int64_t)limit)};
+    fg_result rc = q(m,
+                     "SELECT " OUTBOX_COLS " FROM outbox"
+                     " WHERE state = $1 AND id > $2 ORDER BY id LIMIT $3",
+                     3, v, &res, "read the outbox", r);
+    if (rc)
+        return rc;
+    int n = PQntuples(res);
+    if (n > 0 && !(out->items = calloc((size_t)n, sizeof *out->items))) {
+        rc = fg_fail(r, FG_EIO, "cannot read the outbox: out of memory");
+        goto out;
+    }
+    for (int i = 0; i < n; i++) {
+        rc = read_outbox(res, i, &out->items[i], r);
+        if (out->items[i].payload)
+            out->n++;
+        if (rc)
+            goto out;
+    }
+out:
+    PQclear(res);
+    if (rc)
+        store_outbox_list_release(out);
+    return rc;
+}
+
+static fg_result pg_outbox_replay(store_meta *m, int64_t id, int64_t now, bool *updated,
+                                  fg_reason *r)
+{
+    int64_t n = 0;
+    char ib[24], nb[24];
+    const char *v[] = {store_pg_i64(ib, id), store_pg_i64(nb, now)};
+    fg_result rc = q_changed(m,
+                             "UPDATE outbox SET state = 'pending', attempts = 0,"
+                             " next_attempt_at = $2 WHERE id = $1 AND state = 'dead'",
+                             2, v, &n, "replay the event", r);
+    *updated = n == 1;
+    return rc;
+}
+
 /* ---- blob references ---- */
 
 static fg_result pg_blob_ref_touch(store_meta *m, const char *hex, int64_t now, fg_reason *r)
@@ -1117,6 +1163,8 @@ static const store_meta_ops pg_ops = {
     .outbox_due = pg_outbox_due,
     .outbox_oldest = pg_outbox_oldest,
     .outbox_update = pg_outbox_update,
+    .outbox_list_state = pg_outbox_list_state,
+    .outbox_replay = pg_outbox_replay,
     .blob_ref_touch = pg_blob_ref_touch,
     .blob_ref_get = pg_blob_ref_get,
     .blob_ref_unused = pg_blob_ref_unused,
@@ -1139,6 +1187,7 @@ static const store_meta_ops pg_ops = {
     .audit_checkpoint_get = pg_audit_checkpoint_get,
     .jobs = &store_pg_job_ops,
     .uploads = &store_pg_upload_ops,
+    .links = &store_pg_link_ops,
 };
 
 fg_result store_meta_pg_lock_order(store_meta *m, const char *order_id, fg_reason *r)

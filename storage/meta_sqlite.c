@@ -2,6 +2,7 @@
  * checked by storage/meta.c; here it is only stored and read back. */
 #include "storage/meta_impl.h"
 #include "storage/jobs_impl.h"
+#include "storage/links_impl.h"
 #include "storage/uploads_impl.h"
 #include "storage/schema_sqlite.h"
 
@@ -690,6 +691,60 @@ static fg_result sq_outbox_update(store_meta *m, int64_t id, const char *state,
         sqlite3_bind_int64(st, 5, next) != SQLITE_OK ||
         sqlite3_step(st) != SQLITE_DONE)
         rc = db_fail(m, "update the event", r);
+    else
+        *updated = sqlite3_changes(db_of(m)) == 1;
+    done(m, st);
+    return rc;
+}
+
+static fg_result sq_outbox_list_state(store_meta *m, const char *state, int64_t after,
+                                      size_t limit, store_outbox_list *out, fg_reason *r)
+{
+    sqlite3_stmt *st = NULL;
+    size_t cap = 0;
+    int step;
+    fg_result rc = prep(m,
+                        "SELECT " OUTBOX_COLS " FROM outbox"
+                        " WHERE state = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
+                        &st, r);
+    if (rc)
+        return rc;
+    sqlite3_bind_text(st, 1, state, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, after);
+    sqlite3_bind_int64(st, 3, (sqlite3_int64)limit);
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        if (!grow((void **)&out->items, out->n, &cap, sizeof *out->items)) {
+            rc = fg_fail(r, FG_EIO, "cannot read the outbox: out of memory");
+            goto out;
+        }
+        rc = read_outbox(st, &out->items[out->n], r);
+        if (out->items[out->n].payload)
+            out->n++;
+        if (rc)
+            goto out;
+    }
+    if (step != SQLITE_DONE)
+        rc = db_fail(m, "read the outbox", r);
+out:
+    done(m, st);
+    if (rc)
+        store_outbox_list_release(out);
+    return rc;
+}
+
+static fg_result sq_outbox_replay(store_meta *m, int64_t id, int64_t now, bool *updated,
+                                  fg_reason *r)
+{
+    sqlite3_stmt *st = NULL;
+    fg_result rc = prep(m,
+                        "UPDATE outbox SET state = 'pending', attempts = 0,"
+                        " next_attempt_at = ?2 WHERE id = ?1 AND state = 'dead'",
+                        &st, r);
+    if (rc)
+        return rc;
+    if (sqlite3_bind_int64(st, 1, id) != SQLITE_OK ||
+        sqlite3_bind_int64(st, 2, now) != SQLITE_OK || sqlite3_step(st) != SQLITE_DONE)
+        rc = db_fail(m, "replay the event", r);
     else
         *updated = sqlite3_changes(db_of(m)) == 1;
     done(m, st);
@@ -1391,6 +1446,8 @@ static const store_meta_ops sqlite_ops = {
     .outbox_due = sq_outbox_due,
     .outbox_oldest = sq_outbox_oldest,
     .outbox_update = sq_outbox_update,
+    .outbox_list_state = sq_outbox_list_state,
+    .outbox_replay = sq_outbox_replay,
     .blob_ref_touch = sq_blob_ref_touch,
     .blob_ref_get = sq_blob_ref_get,
     .blob_ref_unused = sq_blob_ref_unused,
@@ -1413,6 +1470,7 @@ static const store_meta_ops sqlite_ops = {
     .audit_checkpoint_get = sq_audit_checkpoint_get,
     .jobs = &store_sqlite_job_ops,
     .uploads = &store_sqlite_upload_ops,
+    .links = &store_sqlite_link_ops,
 };
 
 /* Runs a pragma that answers with one row and checks the answer (a pragma

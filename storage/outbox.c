@@ -141,6 +141,34 @@ fg_result store_outbox_mark_failed(store_meta *m, int64_t id,
                   dead ? 0 : next_attempt_at, error ? error : "", NULL, r);
 }
 
+fg_result store_outbox_list_state(store_meta *m, const char *state, int64_t after,
+                                  size_t limit, store_outbox_list *out, fg_reason *r)
+{
+    out->items = NULL;
+    out->n = 0;
+    if (!state || (strcmp(state, STORE_OUTBOX_PENDING) != 0 &&
+                   strcmp(state, STORE_OUTBOX_SENT) != 0 && strcmp(state, STORE_OUTBOX_DEAD) != 0))
+        return fg_fail(r, FG_EUSAGE, "event state must be pending, sent or dead");
+    if (after < 0)
+        return fg_fail(r, FG_EUSAGE, "an event id is positive");
+    if (limit == 0 || limit > FG_MAX_LIST_ROWS)
+        limit = FG_MAX_LIST_ROWS;
+    return m->ops->outbox_list_state(m, state, after, limit, out, r);
+}
+
+fg_result store_outbox_replay(store_meta *m, int64_t id, fg_reason *r)
+{
+    bool updated = false;
+    fg_result rc;
+    if (m->tx == STORE_TX_READ)
+        return fg_fail(r, FG_EUSAGE, "cannot write inside a read transaction");
+    if (id < 1)
+        return fg_fail(r, FG_ENOTFOUND, "no such given-up event");
+    if ((rc = m->ops->outbox_replay(m, id, (int64_t)time(NULL), &updated, r)))
+        return rc;
+    return updated ? FG_OK : fg_fail(r, FG_ENOTFOUND, "no such given-up event");
+}
+
 void store_outbox_list_release(store_outbox_list *l)
 {
     if (!l)

@@ -306,6 +306,25 @@ static const char *const steps[] = {
     "CREATE TRIGGER blob_refs_files AFTER INSERT OR DELETE"
     "  OR UPDATE OF sha256, preview_sha256, poster_sha256, purged_at ON files"
     "  FOR EACH ROW EXECUTE FUNCTION blob_refs_files();",
+
+    /* 11: scoped links and max_downloads (storage/schema_sqlite.c, step
+     * 11). */
+    "CREATE TABLE links ("
+    "  hash " T " PRIMARY KEY,"
+    "  file_id " T " NOT NULL,"
+    "  order_id " T " NOT NULL,"
+    "  purpose " T " NOT NULL CHECK (purpose IN ('preview','original')),"
+    "  minted_by " T " NOT NULL,"
+    "  minted_role " T " NOT NULL CHECK (minted_role IN ('seller','buyer','admin')),"
+    "  created_at " T " NOT NULL,"
+    "  expires_at BIGINT NOT NULL,"
+    "  max_uses BIGINT NOT NULL CHECK (max_uses >= 1),"
+    "  uses BIGINT NOT NULL DEFAULT 0 CHECK (uses >= 0 AND uses <= max_uses),"
+    "  revoked_at " T " NOT NULL DEFAULT ''"
+    ");"
+    "CREATE INDEX links_by_file ON links(file_id);"
+    "ALTER TABLE orders ADD COLUMN max_downloads BIGINT"
+    "  CHECK (max_downloads IS NULL OR max_downloads >= 1);",
 };
 
 /* C code a step needs after its SQL, in the migration's transaction,

@@ -452,6 +452,29 @@ static const char *const steps[] = {
     "    WHERE new.purged_at = '' AND new.poster_sha256 <> ''"
     "      AND sha256 = new.poster_sha256;"
     "END;",
+
+    /* 11: scoped links (storage/links.h) and order.created's
+     * max_downloads. A link row is keyed by the SHA-256 of its id, never
+     * the id (the credential); uses never pass max_uses (the CHECK backs
+     * the guarded UPDATE). No foreign key to files: a purge or a
+     * cleanup must never be blocked by a link. max_downloads NULL: no
+     * limit. */
+    "CREATE TABLE links ("
+    "  hash TEXT PRIMARY KEY,"
+    "  file_id TEXT NOT NULL,"
+    "  order_id TEXT NOT NULL,"
+    "  purpose TEXT NOT NULL CHECK (purpose IN ('preview','original')),"
+    "  minted_by TEXT NOT NULL,"
+    "  minted_role TEXT NOT NULL CHECK (minted_role IN ('seller','buyer','admin')),"
+    "  created_at TEXT NOT NULL,"
+    "  expires_at INTEGER NOT NULL,"
+    "  max_uses INTEGER NOT NULL CHECK (max_uses >= 1),"
+    "  uses INTEGER NOT NULL DEFAULT 0 CHECK (uses >= 0 AND uses <= max_uses),"
+    "  revoked_at TEXT NOT NULL DEFAULT ''"
+    ") STRICT;"
+    "CREATE INDEX links_by_file ON links(file_id);"
+    "ALTER TABLE orders ADD COLUMN max_downloads INTEGER"
+    "  CHECK (max_downloads IS NULL OR max_downloads >= 1);",
 };
 
 /* C code a step needs after its SQL, in the migration's transaction, found

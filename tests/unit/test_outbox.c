@@ -594,3 +594,74 @@ DB_TEST("the oldest pending event: none, the first by creation whatever its next
     CHECK_STR(at, "");
     db_close(&d);
 }
+
+/* ---- given-up events: listed for the admin, replayed (fcgi/h_admin.c) ---- */
+
+DB_TEST("given-up events are listed by state and id, paged with after")
+{
+    struct db d;
+    fg_reason r = {""};
+    int64_t id[4] = {0};
+    store_outbox_list l = {0};
+    db_open(&d);
+    for (int i = 0; i < 4; i++)
+        CHECK_INT(store_outbox_add(d.m, "order.released", "ord-1", BODY, &id[i], &r), FG_OK);
+    CHECK_INT(store_outbox_mark_failed(d.m, id[1], "refused", STORE_OUTBOX_GIVE_UP, &r), FG_OK);
+    CHECK_INT(store_outbox_mark_failed(d.m, id[3], "timed out", STORE_OUTBOX_GIVE_UP, &r), FG_OK);
+    CHECK_INT(store_outbox_mark_sent(d.m, id[2], &r), FG_OK);
+    CHECK_INT(store_outbox_list_state(d.m, STORE_OUTBOX_DEAD, 0, 10, &l, &r), FG_OK);
+    CHECK_INT((long long)l.n, 2);
+    if (l.n == 2) {
+        CHECK(l.items[0].id == id[1] && l.items[1].id == id[3]);
+        CHECK_STR(l.items[0].last_error, "refused");
+        CHECK_STR(l.items[0].state, STORE_OUTBOX_DEAD);
+        CHECK_INT(l.items[0].attempts, 1);
+        CHECK_STR(l.items[1].payload, BODY);
+    }
+    store_outbox_list_release(&l);
+    CHECK_INT(store_outbox_list_state(d.m, STORE_OUTBOX_DEAD, id[1], 10, &l, &r), FG_OK);
+    CHECK(l.n == 1 && l.items[0].id == id[3]);
+    store_outbox_list_release(&l);
+    CHECK_INT(store_outbox_list_state(d.m, STORE_OUTBOX_DEAD, 0, 1, &l, &r), FG_OK);
+    CHECK(l.n == 1 && l.items[0].id == id[1]);
+    store_outbox_list_release(&l);
+    CHECK_INT(store_outbox_list_state(d.m, STORE_OUTBOX_SENT, 0, 10, &l, &r), FG_OK);
+    CHECK(l.n == 1 && l.items[0].id == id[2]);
+    store_outbox_list_release(&l);
+    CHECK_INT(store_outbox_list_state(d.m, "lost", 0, 10, &l, &r), FG_EUSAGE);
+    CHECK_INT(store_outbox_list_state(d.m, STORE_OUTBOX_DEAD, -1, 10, &l, &r), FG_EUSAGE);
+    db_close(&d);
+}
+
+DB_TEST("a replayed event is pending, due now, with its attempts back to 0, once")
+{
+    struct db d;
+    fg_reason r = {""};
+    int64_t id = 0, other = 0;
+    store_outbox_list l = {0};
+    db_open(&d);
+    CHECK_INT(store_outbox_add(d.m, "order.released", "ord-1", BODY, &id, &r), FG_OK);
+    CHECK_INT(store_outbox_add(d.m, "order.released", "ord-2", BODY, &other, &r), FG_OK);
+    CHECK_INT(store_outbox_mark_failed(d.m, id, "e1", 0, &r), FG_OK);
+    CHECK_INT(store_outbox_mark_failed(d.m, id, "e2", STORE_OUTBOX_GIVE_UP, &r), FG_OK);
+    CHECK_INT(store_outbox_replay(d.m, other, &r), FG_ENOTFOUND); /* pending, not dead */
+    CHECK_INT(store_outbox_replay(d.m, id, &r), FG_OK);
+    CHECK_INT(store_outbox_replay(d.m, id, &r), FG_ENOTFOUND); /* once */
+    CHECK_INT(store_outbox_replay(d.m, 0, &r), FG_ENOTFOUND);
+    CHECK_INT(store_outbox_replay(d.m, 999999, &r), FG_ENOTFOUND);
+    CHECK_INT(store_outbox_due(d.m, (int64_t)time(NULL), 10, &l, &r), FG_OK);
+    bool found = false;
+    for (size_t i = 0; i < l.n; i++)
+        if (l.items[i].id == id) {
+            found = true;
+            CHECK_STR(l.items[i].state, STORE_OUTBOX_PENDING);
+            CHECK_INT(l.items[i].attempts, 0);
+            CHECK_STR(l.items[i].last_error, "e2");
+        }
+    CHECK(found);
+    store_outbox_list_release(&l);
+    CHECK_INT(store_outbox_list_state(d.m, STORE_OUTBOX_DEAD, 0, 10, &l, &r), FG_OK);
+    CHECK_INT((long long)l.n, 0);
+    store_outbox_list_release(&l);
+    db_close(&d);
+}
