@@ -278,6 +278,15 @@ static const char *const steps[] = {
     "ALTER TABLE jobs DROP CONSTRAINT jobs_kind_check;"
     "ALTER TABLE jobs ADD CONSTRAINT jobs_kind_check"
     "  CHECK (kind IN ('preview','purge','rebuild','checkpoint'));",
+    /* Traceable marks: the preview a payload names (storage/trace.h). No
+     * foreign keys: a trace outlives a purge of the order's files. */
+    "CREATE TABLE trace_marks ("
+    "  payload " T " PRIMARY KEY CHECK (length(payload) = 16),"
+    "  order_id " T " NOT NULL,"
+    "  buyer_id " T " NOT NULL,"
+    "  file_id " T " NOT NULL,"
+    "  created_at " T " NOT NULL"
+    ");",
 };
 
 /* C code a step needs after its SQL, in the migration's transaction,

@@ -352,6 +352,15 @@ static const char *const steps[] = {
     "CREATE INDEX jobs_running ON jobs(lease_until) WHERE state = 'running';"
     "CREATE UNIQUE INDEX jobs_active ON jobs(kind, subject)"
     "  WHERE state IN ('pending','running');",
+    /* Traceable marks: the preview a payload names (storage/trace.h). No
+     * foreign keys: a trace outlives a purge of the order's files. */
+    "CREATE TABLE trace_marks ("
+    "  payload TEXT PRIMARY KEY CHECK (length(payload) = 16),"
+    "  order_id TEXT NOT NULL,"
+    "  buyer_id TEXT NOT NULL,"
+    "  file_id TEXT NOT NULL,"
+    "  created_at TEXT NOT NULL"
+    ") STRICT;",
 };
 
 /* C code a step needs after its SQL, in the migration's transaction, found

@@ -1,0 +1,567 @@
+/* The traceable mark: embedding on a preview, and the decoder (see
+ * watermark/trace.h for the method). */
+#include "watermark/trace.h"
+
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define T WM_TRACE_TILE
+#define C WM_TRACE_CELL
+
+/* Strength: A_FLAT on a flat area (a change of one level on a third of
+ * its pixels: below what an eye sees, and what a JPEG keeps), growing
+ * with the mean gradient of the cell (texture hides more), up to A_MAX.
+ * MSE_MAX then caps the whole image's mean squared change, so PSNR stays
+ * above 40.5 dB whatever the picture. */
+#define A_FLAT 0.7
+#define A_GAIN 0.25
+#define A_MAX 4.0
+#define MSE_MAX 5.8
+
+/* The decoder's search. Scales: what a 50% downscale, a screenshot
+ * (zoom out or in) and a crop (1) give, with margin. The coarse pass
+ * folds a window of WINDOW preview pixels, so a scale error of STEP
+ * drifts the tile by at most WINDOW * STEP / 2, about 1.6 pixels, less
+ * than half a cell; the fine pass then folds the whole image (up to FULL
+ * preview pixels a side) in steps of FINE_STEP. */
+#define S_MIN 0.4
+#define S_MAX 2.5
+#define STEP 1.005
+#define WINDOW 640
+#define FULL 4096
+#define FINE_STEP 0.0004
+#define FINE_N 12
+/* High-pass residuals beyond this many levels are edges, not the trace:
+ * clipped, so one strong edge cannot outvote the chips. */
+#define CLIP 12.0f
+
+static const float dither[4][4] = {
+    {0.5f / 16, 8.5f / 16, 2.5f / 16, 10.5f / 16},
+    {12.5f / 16, 4.5f / 16, 14.5f / 16, 6.5f / 16},
+    {3.5f / 16, 11.5f / 16, 1.5f / 16, 9.5f / 16},
+    {15.5f / 16, 7.5f / 16, 13.5f / 16, 5.5f / 16},
+};
+
+static void free_buffer(VipsImage *im, void *buf)
+{
+    (void)im;
+    g_free(buf);
+}
+
+static inline int luma(const unsigned char *p, int nc)
+{
+    return nc == 3 ? (p[0] * 77 + p[1] * 150 + p[2] * 29) >> 8 : p[0];
+}
+
+fg_result wm_trace_embed(VipsImage *in, const wm_options *o, VipsImage **out, fg_reason *r)
+{
+    wm_trace_pattern pat;
+    unsigned char *buf = NULL;
+    float *amp = NULL;
+    fg_result rc = FG_OK;
+    *out = NULL;
+    if (!o->has_trace || !o->has_trace_key) {
+        *out = g_object_ref(in);
+        return FG_OK;
+    }
+    if (in->BandFmt != VIPS_FORMAT_UCHAR || in->Bands < 1 || in->Bands > 4)
+        return fg_fail(r, FG_EIO, "cannot trace a preview of %d bands of format %d", in->Bands,
+                       in->BandFmt);
+    if ((rc = wm_trace_pattern_init(&pat, o->trace_key, r)) != FG_OK)
+        return rc;
+    /* The stamped preview is computed once, into memory: its pixels are
+     * read twice (the texture, then the chips), and a second pass of the
+     * pipeline would stamp it again. */
+    size_t size = 0;
+    buf = vips_image_write_to_memory(in, &size);
+    if (!buf) {
+        vips_error_clear();
+        return fg_fail(r, FG_EIO, "cannot trace the preview: out of memory");
+    }
+    int w = in->Xsize, h = in->Ysize, nb = in->Bands;
+    int nc = nb >= 3 ? 3 : 1;
+    int cw = (w + C - 1) / C, ch = (h + C - 1) / C;
+    size_t stride = (size_t)w * (size_t)nb;
+    amp = malloc((size_t)cw * (size_t)ch * sizeof *amp);
+    if (!amp) {
+        rc = fg_fail(r, FG_EIO, "cannot trace the preview: out of memory");
+        goto out;
+    }
+    /* The mean absolute gradient of each cell. */
+    double sum2 = 0;
+    for (int cy = 0; cy < ch; cy++)
+        for (int cx = 0; cx < cw; cx++) {
+            int g = 0, n = 0;
+            for (int y = cy * C; y < cy * C + C && y < h; y++) {
+                const unsigned char *row = buf + (size_t)y * stride;
+                for (int x = cx * C; x < cx * C + C && x < w; x++) {
+                    int v = luma(row + (size_t)x * nb, nc);
+                    if (x + 1 < w)
+                        g += abs(luma(row + (size_t)(x + 1) * nb, nc) - v);
+                    if (y + 1 < h)
+                        g += abs(luma(row + stride + (size_t)x * nb, nc) - v);
+                    n += 2;
+                }
+            }
+            float a = (float)(A_FLAT + A_GAIN * (double)g / (n ? n : 1));
+            if (a > A_MAX)
+                a = A_MAX;
+            amp[(size_t)cy * cw + cx] = a;
+            sum2 += (double)a * a;
+        }
+    /* The dither adds at most a quarter level squared on average. */
+    double mse = sum2 / ((double)cw * ch) + 0.25;
+    float k = mse > MSE_MAX ? (float)sqrt((MSE_MAX - 0.25) / (mse - 0.25)) : 1.0f;
+    for (int y = 0; y < h; y++) {
+        unsigned char *row = buf + (size_t)y * stride;
+        const float *arow = amp + (size_t)(y / C) * cw;
+        int cy = (y / C) % WM_TRACE_CELLS;
+        for (int x = 0; x < w; x++) {
+            int chip = wm_trace_chip(&pat, o->trace_payload, (x / C) % WM_TRACE_CELLS, cy);
+            int d = (int)floorf(k * arow[x / C] * (float)chip + dither[y & 3][x & 3]);
+            unsigned char *p = row + (size_t)x * nb;
+            for (int b = 0; b < nc; b++) {
+                int v = p[b] + d;
+                p[b] = (unsigned char)(v < 0 ? 0 : v > 255 ? 255 : v);
+            }
+        }
+    }
+    VipsImage *im = vips_image_new_from_memory(buf, size, w, h, nb, VIPS_FORMAT_UCHAR);
+    if (!im) {
+        vips_error_clear();
+        rc = fg_fail(r, FG_EIO, "cannot trace the preview: out of memory");
+        goto out;
+    }
+    /* The pixels keep the input's meaning (sRGB or grey, its pages). */
+    im->Type = in->Type;
+    /* How to play an animation travels with its frames (the fields
+     * wm_mark_image keeps). */
+    static const char *const keep[] = {VIPS_META_PAGE_HEIGHT, VIPS_META_N_PAGES, "delay",
+                                       "loop", "gif-delay", "gif-loop"};
+    for (size_t i = 0; i < sizeof keep / sizeof *keep; i++) {
+        GValue v = G_VALUE_INIT;
+        if (vips_image_get_typeof(in, keep[i]) && vips_image_get(in, keep[i], &v) == 0) {
+            vips_image_set(im, keep[i], &v);
+            g_value_unset(&v);
+        }
+    }
+    g_signal_connect(im, "postclose", G_CALLBACK(free_buffer), buf);
+    buf = NULL;
+    *out = im;
+out:
+    free(amp);
+    g_free(buf);
+    return rc;
+}
+
+/* ---- the decoder ---- */
+
+/* An in-place radix-2 FFT of n complex values spaced by stride. */
+static void fft(double *re, double *im, int n, int stride, int inverse)
+{
+    for (int i = 1, j = 0; i < n; i++) {
+        int bit = n >> 1;
+        for (; j & bit; bit >>= 1)
+            j ^= bit;
+        j ^= bit;
+        if (i < j) {
+            double t = re[i * stride];
+            re[i * stride] = re[j * stride];
+            re[j * stride] = t;
+            t = im[i * stride];
+            im[i * stride] = im[j * stride];
+            im[j * stride] = t;
+        }
+    }
+    for (int len = 2; len <= n; len <<= 1) {
+        double ang = 2 * M_PI / len * (inverse ? 1 : -1);
+        double wr = cos(ang), wi = sin(ang);
+        for (int i = 0; i < n; i += len) {
+            double cr = 1, ci = 0;
+            for (int j = 0; j < len / 2; j++) {
+                int a = (i + j) * stride, b = (i + j + len / 2) * stride;
+                double ur = re[a], ui = im[a];
+                double vr = re[b] * cr - im[b] * ci, vi = re[b] * ci + im[b] * cr;
+                re[a] = ur + vr;
+                im[a] = ui + vi;
+                re[b] = ur - vr;
+                im[b] = ui - vi;
+                double nr = cr * wr - ci * wi;
+                ci = cr * wi + ci * wr;
+                cr = nr;
+            }
+        }
+    }
+}
+
+static void fft2(double *re, double *im, int inverse)
+{
+    for (int y = 0; y < T; y++)
+        fft(re + y * T, im + y * T, T, 1, inverse);
+    for (int x = 0; x < T; x++)
+        fft(re + x, im + x, T, T, inverse);
+}
+
+typedef struct search {
+    const float *hp; /* high-passed luminance, clipped */
+    int w, h;
+    const wm_trace_pattern *pat;
+    double ref_re[T * T], ref_im[T * T]; /* FFT of the sync chips */
+    double re[T * T], im[T * T];
+    float fold[T * T];
+    int cnt[T * T];
+    int *ux; /* column -> tile column at the current scale */
+} search;
+
+/* Folds the window [x0, x1) x [y0, y1) of the suspect modulo the tile at
+ * scale s into fold (the mean of each tile pixel, 0 where none fell). */
+static void fold(search *S, double s, int x0, int y0, int x1, int y1)
+{
+    double inv = 1.0 / s;
+    memset(S->fold, 0, sizeof S->fold);
+    memset(S->cnt, 0, sizeof S->cnt);
+    for (int x = x0; x < x1; x++)
+        S->ux[x] = (int)((double)x * inv) & (T - 1);
+    for (int y = y0; y < y1; y++) {
+        int v = (int)((double)y * inv) & (T - 1);
+        const float *row = S->hp + (size_t)y * S->w;
+        float *f = S->fold + v * T;
+        int *c = S->cnt + v * T;
+        for (int x = x0; x < x1; x++) {
+            f[S->ux[x]] += row[x];
+            c[S->ux[x]]++;
+        }
+    }
+    double sum = 0;
+    int n = 0;
+    for (int i = 0; i < T * T; i++)
+        if (S->cnt[i]) {
+            S->fold[i] /= (float)S->cnt[i];
+            sum += S->fold[i];
+            n++;
+        }
+    float mean = n ? (float)(sum / n) : 0;
+    for (int i = 0; i < T * T; i++)
+        if (S->cnt[i])
+            S->fold[i] -= mean;
+}
+
+/* The sync peak of the current fold: its height in standard deviations
+ * of the whole correlation surface, and where (the crop's offset modulo
+ * the tile). */
+static double correlate(search *S, int *dx, int *dy)
+{
+    for (int i = 0; i < T * T; i++) {
+        S->re[i] = S->fold[i];
+        S->im[i] = 0;
+    }
+    fft2(S->re, S->im, 0);
+    for (int i = 0; i < T * T; i++) {
+        /* conj(F) * R */
+        double fr = S->re[i], fi = -S->im[i];
+        S->re[i] = fr * S->ref_re[i] - fi * S->ref_im[i];
+        S->im[i] = fr * S->ref_im[i] + fi * S->ref_re[i];
+    }
+    fft2(S->re, S->im, 1);
+    double sum = 0, sum2 = 0, best = -1e300;
+    int at = 0;
+    for (int i = 0; i < T * T; i++) {
+        double v = S->re[i];
+        sum += v;
+        sum2 += v * v;
+        if (v > best) {
+            best = v;
+            at = i;
+        }
+    }
+    double mean = sum / (T * T), var = sum2 / (T * T) - mean * mean;
+    *dx = at % T;
+    *dy = at / T;
+    return var > 1e-12 ? (best - mean) / sqrt(var) : 0;
+}
+
+static double score(search *S, double s, int window, int *dx, int *dy)
+{
+    int span = window > 0 ? (int)(window * s) : (int)(FULL * s);
+    int x0 = 0, y0 = 0, x1 = S->w, y1 = S->h;
+    if (span < S->w) {
+        x0 = (S->w - span) / 2;
+        x1 = x0 + span;
+    }
+    if (span < S->h) {
+        y0 = (S->h - span) / 2;
+        y1 = y0 + span;
+    }
+    fold(S, s, x0, y0, x1, y1);
+    return correlate(S, dx, dy);
+}
+
+/* Reads the bits of the current fold at offset (dx, dy) into c. */
+static void read_bits(search *S, int dx, int dy, wm_trace_candidate *c)
+{
+    double soft[WM_TRACE_BITS] = {0};
+    for (int cy = 0; cy < WM_TRACE_CELLS; cy++)
+        for (int cx = 0; cx < WM_TRACE_CELLS; cx++) {
+            int cell = cy * WM_TRACE_CELLS + cx, role = S->pat->role[cell];
+            if (role < 0)
+                continue;
+            double v = 0;
+            for (int py = cy * C; py < cy * C + C; py++)
+                for (int px = cx * C; px < cx * C + C; px++)
+                    v += S->fold[((py - dy) & (T - 1)) * T + ((px - dx) & (T - 1))];
+            soft[role] += S->pat->pn[cell] * v;
+        }
+    c->bits = 0;
+    for (int i = 0; i < WM_TRACE_BITS; i++)
+        c->bits = (c->bits << 1) | (soft[i] > 0);
+    /* The weakest first: selection of the WM_TRACE_WEAK smallest. */
+    bool used[WM_TRACE_BITS] = {false};
+    for (int j = 0; j < WM_TRACE_WEAK; j++) {
+        int min = -1;
+        for (int i = 0; i < WM_TRACE_BITS; i++)
+            if (!used[i] && (min < 0 || fabs(soft[i]) < fabs(soft[min])))
+                min = i;
+        used[min] = true;
+        c->weak[j] = (unsigned char)min;
+    }
+}
+
+/* High-passes in's luminance into a float buffer (the trace lives at the
+ * scale of its 4-pixel cells; what is coarser is the picture). */
+static fg_result highpass(VipsImage *in, float **out, int *w, int *h, fg_reason *r)
+{
+    VipsImage *t[6] = {NULL};
+    fg_result rc = FG_OK;
+    VipsImage *im = in;
+    *out = NULL;
+    if (vips_image_hasalpha(im)) {
+        if (vips_flatten(im, &t[0], NULL))
+            goto fail;
+        im = t[0];
+    }
+    if (vips_colourspace(im, &t[1], VIPS_INTERPRETATION_B_W, NULL) ||
+        vips_extract_band(t[1], &t[2], 0, NULL) ||
+        vips_cast(t[2], &t[3], VIPS_FORMAT_FLOAT, NULL) ||
+        vips_gaussblur(t[3], &t[4], 1.5, "precision", VIPS_PRECISION_FLOAT, NULL) ||
+        vips_subtract(t[3], t[4], &t[5], NULL))
+        goto fail;
+    size_t size = 0;
+    float *buf = vips_image_write_to_memory(t[5], &size);
+    if (!buf)
+        goto fail;
+    *w = t[5]->Xsize;
+    *h = t[5]->Ysize;
+    for (size_t i = 0; i < size / sizeof *buf; i++)
+        buf[i] = buf[i] > CLIP ? CLIP : buf[i] < -CLIP ? -CLIP : buf[i];
+    *out = buf;
+    goto out;
+fail:
+    vips_error_clear();
+    rc = fg_fail(r, FG_ECORRUPT, "cannot decode the image");
+out:
+    for (int i = 5; i >= 0; i--)
+        if (t[i])
+            g_object_unref(t[i]);
+    return rc;
+}
+
+typedef struct peak {
+    double z, s;
+} peak;
+
+fg_result wm_trace_detect(VipsImage *in, const unsigned char key[WM_TRACE_KEY_BYTES],
+                          wm_trace_report *rep, fg_reason *r)
+{
+    wm_trace_pattern pat;
+    search *S = NULL;
+    float *hp = NULL;
+    int w = 0, h = 0;
+    memset(rep, 0, sizeof *rep);
+    fg_result rc = wm_trace_pattern_init(&pat, key, r);
+    if (rc != FG_OK || (rc = highpass(in, &hp, &w, &h, r)) != FG_OK)
+        goto out;
+    S = calloc(1, sizeof *S);
+    if (!S || !(S->ux = malloc((size_t)w * sizeof *S->ux))) {
+        rc = fg_fail(r, FG_EIO, "out of memory");
+        goto out;
+    }
+    S->hp = hp;
+    S->w = w;
+    S->h = h;
+    S->pat = &pat;
+    for (int y = 0; y < T; y++)
+        for (int x = 0; x < T; x++) {
+            int cell = (y / C) * WM_TRACE_CELLS + x / C;
+            S->ref_re[y * T + x] = pat.role[cell] < 0 ? pat.pn[cell] : 0;
+            S->ref_im[y * T + x] = 0;
+        }
+    fft2(S->ref_re, S->ref_im, 0);
+    /* Coarse: the best few scales, each a local peak at least 3% from the
+     * others. */
+    peak top[WM_TRACE_MAX_CANDIDATES] = {{0, 0}};
+    for (double s = S_MIN; s <= S_MAX; s *= STEP) {
+        int dx, dy;
+        double z = score(S, s, WINDOW, &dx, &dy);
+        int near = -1;
+        for (int i = 0; i < WM_TRACE_MAX_CANDIDATES; i++)
+            if (top[i].s > 0 && fabs(top[i].s / s - 1) < 0.03)
+                near = i;
+        if (near >= 0) {
+            if (z > top[near].z)
+                top[near] = (peak){z, s};
+            continue;
+        }
+        int min = 0;
+        for (int i = 1; i < WM_TRACE_MAX_CANDIDATES; i++)
+            if (top[i].z < top[min].z)
+                min = i;
+        if (z > top[min].z)
+            top[min] = (peak){z, s};
+    }
+    /* Fine: each around its coarse scale, on the whole image. */
+    for (int i = 0; i < WM_TRACE_MAX_CANDIDATES; i++) {
+        if (top[i].s <= 0)
+            continue;
+        double best = -1, bs = top[i].s;
+        int bx = 0, by = 0;
+        for (int k = -FINE_N; k <= FINE_N; k++) {
+            int dx, dy;
+            double s = top[i].s * (1 + FINE_STEP * k);
+            double z = score(S, s, 0, &dx, &dy);
+            if (z > best) {
+                best = z;
+                bs = s;
+                bx = dx;
+                by = dy;
+            }
+        }
+        if (best < WM_TRACE_Z_MIN)
+            continue;
+        int dx, dy;
+        (void)score(S, bs, 0, &dx, &dy);
+        wm_trace_candidate *c = &rep->c[rep->n++];
+        c->z = best;
+        c->scale = bs;
+        read_bits(S, bx, by, c);
+    }
+    /* Strongest first. */
+    for (int i = 1; i < rep->n; i++)
+        for (int j = i; j > 0 && rep->c[j].z > rep->c[j - 1].z; j--) {
+            wm_trace_candidate t = rep->c[j];
+            rep->c[j] = rep->c[j - 1];
+            rep->c[j - 1] = t;
+        }
+out:
+    if (S)
+        free(S->ux);
+    free(S);
+    g_free(hp);
+    return rc;
+}
+
+/* Adds the candidates of one page to rep, keeping the strongest. */
+static void merge(wm_trace_report *rep, const wm_trace_report *page)
+{
+    for (int i = 0; i < page->n; i++) {
+        int at = rep->n;
+        if (rep->n == WM_TRACE_MAX_CANDIDATES) {
+            at = rep->n - 1;
+            if (rep->c[at].z >= page->c[i].z)
+                continue;
+        } else {
+            rep->n++;
+        }
+        rep->c[at] = page->c[i];
+        for (int j = at; j > 0 && rep->c[j].z > rep->c[j - 1].z; j--) {
+            wm_trace_candidate t = rep->c[j];
+            rep->c[j] = rep->c[j - 1];
+            rep->c[j - 1] = t;
+        }
+    }
+}
+
+/* Opens page (or the image, page < 0) of in, checked against the pixel
+ * limit from its header before a pixel is decoded. */
+static fg_result open_page(const char *in, int page, int dpi, const wm_options *o,
+                           VipsImage **out, fg_reason *r)
+{
+    VipsImage *im = page < 0 ? vips_image_new_from_file(in, "fail_on", VIPS_FAIL_ON_TRUNCATED,
+                                                        NULL)
+                             : vips_image_new_from_file(in, "page", page, "dpi", (double)dpi,
+                                                        NULL);
+    *out = NULL;
+    if (!im) {
+        vips_error_clear();
+        return fg_fail(r, FG_ECORRUPT, "cannot read the file");
+    }
+    if ((long long)im->Xsize * im->Ysize > o->max_pixels) {
+        long long px = (long long)im->Xsize * im->Ysize;
+        g_object_unref(im);
+        return fg_fail(r, FG_ELIMIT, "%lld pixels, over the limit of %lld (--max-pixels)", px,
+                       o->max_pixels);
+    }
+    *out = im;
+    return FG_OK;
+}
+
+fg_result wm_trace_file(const char *in, const char *out, const wm_options *o, fg_reason *r)
+{
+    wm_trace_report rep, page;
+    wm_type type;
+    VipsImage *im = NULL;
+    struct stat st;
+    char text[1024];
+    memset(&rep, 0, sizeof rep);
+    if (!o->has_trace_key)
+        return fg_fail(r, FG_EUSAGE, "no trace pattern key (%s)", WM_TRACE_PATTERN_ENV);
+    if (stat(in, &st) != 0)
+        return fg_fail(r, FG_ECORRUPT, "cannot read the file");
+    if (st.st_size > o->max_bytes)
+        return fg_fail(r, FG_ELIMIT, "%lld bytes, over the limit of %lld (--max-bytes)",
+                       (long long)st.st_size, o->max_bytes);
+    fg_result rc = wm_detect_file(in, &type, r);
+    if (rc != FG_OK)
+        return rc;
+    if (type.kind == WM_KIND_IMAGE) {
+        if ((rc = open_page(in, -1, 0, o, &im, r)) == FG_OK)
+            rc = wm_trace_detect(im, o->trace_key, &rep, r);
+        if (im)
+            g_object_unref(im);
+    } else if (type.kind == WM_KIND_PDF) {
+        /* Page by page, at the resolution previews are made at, until a
+         * page shows a trace (any page of a leaked PDF names it). */
+        for (int i = 0; i < o->max_pages && rep.n == 0; i++) {
+            rc = open_page(in, i, o->pdf_dpi, o, &im, r);
+            if (rc != FG_OK) {
+                if (i > 0) /* past the last page */
+                    rc = FG_OK;
+                break;
+            }
+            rc = wm_trace_detect(im, o->trace_key, &page, r);
+            g_object_unref(im);
+            im = NULL;
+            if (rc != FG_OK)
+                break;
+            merge(&rep, &page);
+        }
+    } else {
+        return fg_fail(r, FG_EUNSUPPORTED, "type %s cannot be traced", type.mime);
+    }
+    if (rc != FG_OK)
+        return rc;
+    size_t n = wm_trace_report_format(&rep, text, sizeof text);
+    int fd = open(out, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return fg_fail(r, FG_EIO, "cannot write the trace report");
+    bool ok = n > 0 && write(fd, text, n) == (ssize_t)n;
+    if (close(fd) != 0 || !ok) {
+        unlink(out);
+        return fg_fail(r, FG_EIO, "cannot write the trace report");
+    }
+    return FG_OK;
+}
