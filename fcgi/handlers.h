@@ -28,5 +28,8 @@ void fcgi_h_order_audit(fcgi_req *req);
 void fcgi_h_file_preview(fcgi_req *req);
 void fcgi_h_file_original(fcgi_req *req);
 void fcgi_h_delivery_archive(fcgi_req *req);
+/* POST /v1/trace and nginx's early check of it (fcgi/h_trace.c). */
+void fcgi_h_trace(fcgi_req *req);
+void fcgi_h_auth_trace(fcgi_req *req);
 
 #endif
