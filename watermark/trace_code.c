@@ -166,12 +166,13 @@ size_t wm_trace_report_format(const wm_trace_report *rep, char *buf, size_t cap)
     return n;
 }
 
-/* A decimal number in [lo, hi] at *s, up to a space; advances *s. */
+/* A decimal number in [lo, hi] at *s, up to a space or comma; advances
+ * *s. */
 static bool parse_num(const char **s, const char *end, double lo, double hi, double *out)
 {
     char tmp[32];
     size_t n = 0;
-    while (*s + n < end && (*s)[n] != ' ' && (*s)[n] != '\n' && n < sizeof tmp - 1) {
+    while (*s + n < end && (*s)[n] != ' ' && (*s)[n] != ',' && n < sizeof tmp - 1) {
         char ch = (*s)[n];
         if (!((ch >= '0' && ch <= '9') || ch == '.' || ch == '-'))
             return false;
