@@ -206,8 +206,10 @@ fg_result wm_trace_embed(VipsImage *in, const wm_options *o, VipsImage **out, fg
 
 /* ---- the decoder ---- */
 
-/* An in-place radix-2 FFT of n complex values spaced by stride. */
-static void fft(double *re, double *im, int n, int stride, int inverse)
+/* An in-place radix-2 FFT of n contiguous complex values; tw holds
+ * exp(-2 pi i k / n) for k < n / 2. */
+static void fft(double *re, double *im, int n, const double *tw_re, const double *tw_im,
+                int inverse)
 {
     for (int i = 1, j = 0; i < n; i++) {
         int bit = n >> 1;
@@ -215,124 +217,170 @@ static void fft(double *re, double *im, int n, int stride, int inverse)
             j ^= bit;
         j ^= bit;
         if (i < j) {
-            double t = re[i * stride];
-            re[i * stride] = re[j * stride];
-            re[j * stride] = t;
-            t = im[i * stride];
-            im[i * stride] = im[j * stride];
-            im[j * stride] = t;
+            double t = re[i];
+            re[i] = re[j];
+            re[j] = t;
+            t = im[i];
+            im[i] = im[j];
+            im[j] = t;
         }
     }
     for (int len = 2; len <= n; len <<= 1) {
-        double ang = 2 * M_PI / len * (inverse ? 1 : -1);
-        double wr = cos(ang), wi = sin(ang);
-        for (int i = 0; i < n; i += len) {
-            double cr = 1, ci = 0;
+        int step = n / len;
+        for (int i = 0; i < n; i += len)
             for (int j = 0; j < len / 2; j++) {
-                int a = (i + j) * stride, b = (i + j + len / 2) * stride;
-                double ur = re[a], ui = im[a];
+                double cr = tw_re[j * step], ci = inverse ? -tw_im[j * step] : tw_im[j * step];
+                int a = i + j, b = i + j + len / 2;
                 double vr = re[b] * cr - im[b] * ci, vi = re[b] * ci + im[b] * cr;
-                re[a] = ur + vr;
-                im[a] = ui + vi;
-                re[b] = ur - vr;
-                im[b] = ui - vi;
-                double nr = cr * wr - ci * wi;
-                ci = cr * wi + ci * wr;
-                cr = nr;
+                re[b] = re[a] - vr;
+                im[b] = im[a] - vi;
+                re[a] += vr;
+                im[a] += vi;
             }
+    }
+}
+
+/* The folded tile at one of two resolutions: n = T bins of one pixel
+ * (the fine pass, and reading the bits), or n = T / 2 bins of two (the
+ * coarse pass over scales: a quarter of the work, offsets to 2 pixels). */
+typedef struct grid {
+    int n, shift;
+    double ref_re[T * T], ref_im[T * T]; /* FFT of the sync chips */
+    double tw_re[T / 2], tw_im[T / 2];
+} grid;
+
+static void fft2(const grid *g, double *re, double *im, int inverse)
+{
+    double cr[T], ci[T];
+    int n = g->n;
+    for (int y = 0; y < n; y++)
+        fft(re + y * n, im + y * n, n, g->tw_re, g->tw_im, inverse);
+    for (int x = 0; x < n; x++) {
+        for (int y = 0; y < n; y++) {
+            cr[y] = re[y * n + x];
+            ci[y] = im[y * n + x];
+        }
+        fft(cr, ci, n, g->tw_re, g->tw_im, inverse);
+        for (int y = 0; y < n; y++) {
+            re[y * n + x] = cr[y];
+            im[y * n + x] = ci[y];
         }
     }
 }
 
-static void fft2(double *re, double *im, int inverse)
+static void grid_init(grid *g, const wm_trace_pattern *pat, int shift)
 {
+    g->shift = shift;
+    g->n = T >> shift;
+    for (int k = 0; k < g->n / 2; k++) {
+        g->tw_re[k] = cos(2 * M_PI * k / g->n);
+        g->tw_im[k] = -sin(2 * M_PI * k / g->n);
+    }
+    memset(g->ref_re, 0, sizeof g->ref_re);
+    memset(g->ref_im, 0, sizeof g->ref_im);
     for (int y = 0; y < T; y++)
-        fft(re + y * T, im + y * T, T, 1, inverse);
-    for (int x = 0; x < T; x++)
-        fft(re + x, im + x, T, T, inverse);
+        for (int x = 0; x < T; x++) {
+            int cell = (y / C) * WM_TRACE_CELLS + x / C;
+            if (pat->role[cell] < 0)
+                g->ref_re[(y >> shift) * g->n + (x >> shift)] += pat->pn[cell];
+        }
+    fft2(g, g->ref_re, g->ref_im, 0);
 }
 
 typedef struct search {
     const float *hp; /* high-passed luminance, clipped */
     int w, h;
     const wm_trace_pattern *pat;
-    double ref_re[T * T], ref_im[T * T]; /* FFT of the sync chips */
+    grid coarse, fine;
     double re[T * T], im[T * T];
     float fold[T * T];
     int cnt[T * T];
-    int *ux; /* column -> tile column at the current scale */
+    int *ux; /* column -> bin at the current scale */
 } search;
 
 /* Folds the window [x0, x1) x [y0, y1) of the suspect modulo the tile at
- * scale s into fold (the mean of each tile pixel, 0 where none fell). */
-static void fold(search *S, double s, int x0, int y0, int x1, int y1)
+ * scale s into g's bins (the mean of each, 0 where nothing fell), then
+ * takes out what repeats every 8 pixels: a JPEG's block grid, which every
+ * recompressed image has and which is no trace. */
+static void fold(search *S, const grid *g, double s, int x0, int y0, int x1, int y1)
 {
     double inv = 1.0 / s;
+    int n = g->n, sh = g->shift;
     memset(S->fold, 0, sizeof S->fold);
     memset(S->cnt, 0, sizeof S->cnt);
     for (int x = x0; x < x1; x++)
-        S->ux[x] = (int)((double)x * inv) & (T - 1);
+        S->ux[x] = ((int)((double)x * inv) & (T - 1)) >> sh;
     for (int y = y0; y < y1; y++) {
-        int v = (int)((double)y * inv) & (T - 1);
+        int v = ((int)((double)y * inv) & (T - 1)) >> sh;
         const float *row = S->hp + (size_t)y * S->w;
-        float *f = S->fold + v * T;
-        int *c = S->cnt + v * T;
+        float *f = S->fold + v * n;
+        int *c = S->cnt + v * n;
         for (int x = x0; x < x1; x++) {
             f[S->ux[x]] += row[x];
             c[S->ux[x]]++;
         }
     }
-    double sum = 0;
-    int n = 0;
-    for (int i = 0; i < T * T; i++)
+    int p = 8 >> sh;
+    double msum[8][8] = {{0}};
+    int mcnt[8][8] = {{0}};
+    for (int i = 0; i < n * n; i++)
         if (S->cnt[i]) {
             S->fold[i] /= (float)S->cnt[i];
-            sum += S->fold[i];
-            n++;
+            msum[(i / n) % p][(i % n) % p] += S->fold[i];
+            mcnt[(i / n) % p][(i % n) % p]++;
         }
-    float mean = n ? (float)(sum / n) : 0;
-    for (int i = 0; i < T * T; i++)
-        if (S->cnt[i])
-            S->fold[i] -= mean;
+    for (int i = 0; i < n * n; i++)
+        if (S->cnt[i]) {
+            int a = (i / n) % p, b = (i % n) % p;
+            S->fold[i] -= (float)(msum[a][b] / mcnt[a][b]);
+        }
 }
 
 /* The sync peak of the current fold: its height in standard deviations
- * of the whole correlation surface, and where (the crop's offset modulo
- * the tile). */
-static double correlate(search *S, int *dx, int *dy)
+ * of the correlation surface, and where (the crop's offset modulo the
+ * tile, in pixels). Lags are compared within their phase in the cell
+ * (all lags a whole number of cells apart), whose spread differs: a
+ * pattern of cells correlates more at whole-cell lags. */
+static double correlate(search *S, const grid *g, int *dx, int *dy)
 {
-    for (int i = 0; i < T * T; i++) {
+    int n = g->n, cell = C >> g->shift;
+    for (int i = 0; i < n * n; i++) {
         S->re[i] = S->fold[i];
         S->im[i] = 0;
     }
-    fft2(S->re, S->im, 0);
-    for (int i = 0; i < T * T; i++) {
+    fft2(g, S->re, S->im, 0);
+    for (int i = 0; i < n * n; i++) {
         /* conj(F) * R */
         double fr = S->re[i], fi = -S->im[i];
-        S->re[i] = fr * S->ref_re[i] - fi * S->ref_im[i];
-        S->im[i] = fr * S->ref_im[i] + fi * S->ref_re[i];
+        S->re[i] = fr * g->ref_re[i] - fi * g->ref_im[i];
+        S->im[i] = fr * g->ref_im[i] + fi * g->ref_re[i];
     }
-    fft2(S->re, S->im, 1);
-    double sum = 0, sum2 = 0, best = -1e300;
-    int at = 0;
-    for (int i = 0; i < T * T; i++) {
+    fft2(g, S->re, S->im, 1);
+    double sum[C][C] = {{0}}, sum2[C][C] = {{0}};
+    for (int i = 0; i < n * n; i++) {
         double v = S->re[i];
-        sum += v;
-        sum2 += v * v;
-        if (v > best) {
-            best = v;
+        sum[(i / n) % cell][(i % n) % cell] += v;
+        sum2[(i / n) % cell][(i % n) % cell] += v * v;
+    }
+    double best = 0;
+    int at = 0, k = n * n / (cell * cell);
+    for (int i = 0; i < n * n; i++) {
+        int a = (i / n) % cell, b = (i % n) % cell;
+        double mean = sum[a][b] / k, var = sum2[a][b] / k - mean * mean;
+        double z = var > 1e-12 ? (S->re[i] - mean) / sqrt(var) : 0;
+        if (z > best) {
+            best = z;
             at = i;
         }
     }
-    double mean = sum / (T * T), var = sum2 / (T * T) - mean * mean;
-    *dx = at % T;
-    *dy = at / T;
-    return var > 1e-12 ? (best - mean) / sqrt(var) : 0;
+    *dx = (at % n) << g->shift;
+    *dy = (at / n) << g->shift;
+    return best;
 }
 
-static double score(search *S, double s, int window, int *dx, int *dy)
+static double score(search *S, const grid *g, double s, int window, int *dx, int *dy)
 {
-    int span = window > 0 ? (int)(window * s) : (int)(FULL * s);
+    int span = (int)(window * s);
     int x0 = 0, y0 = 0, x1 = S->w, y1 = S->h;
     if (span < S->w) {
         x0 = (S->w - span) / 2;
@@ -342,11 +390,11 @@ static double score(search *S, double s, int window, int *dx, int *dy)
         y0 = (S->h - span) / 2;
         y1 = y0 + span;
     }
-    fold(S, s, x0, y0, x1, y1);
-    return correlate(S, dx, dy);
+    fold(S, g, s, x0, y0, x1, y1);
+    return correlate(S, g, dx, dy);
 }
 
-/* Reads the bits of the current fold at offset (dx, dy) into c. */
+/* Reads the bits of the current (fine) fold at offset (dx, dy) into c. */
 static void read_bits(search *S, int dx, int dy, wm_trace_candidate *c)
 {
     double soft[WM_TRACE_BITS] = {0};
@@ -439,19 +487,14 @@ fg_result wm_trace_detect(VipsImage *in, const unsigned char key[WM_TRACE_KEY_BY
     S->w = w;
     S->h = h;
     S->pat = &pat;
-    for (int y = 0; y < T; y++)
-        for (int x = 0; x < T; x++) {
-            int cell = (y / C) * WM_TRACE_CELLS + x / C;
-            S->ref_re[y * T + x] = pat.role[cell] < 0 ? pat.pn[cell] : 0;
-            S->ref_im[y * T + x] = 0;
-        }
-    fft2(S->ref_re, S->ref_im, 0);
+    grid_init(&S->coarse, &pat, 1);
+    grid_init(&S->fine, &pat, 0);
     /* Coarse: the best few scales, each a local peak at least 3% from the
      * others. */
     peak top[WM_TRACE_MAX_CANDIDATES] = {{0, 0}};
     for (double s = S_MIN; s <= S_MAX; s *= STEP) {
         int dx, dy;
-        double z = score(S, s, WINDOW, &dx, &dy);
+        double z = score(S, &S->coarse, s, WINDOW, &dx, &dy);
         int near = -1;
         for (int i = 0; i < WM_TRACE_MAX_CANDIDATES; i++)
             if (top[i].s > 0 && fabs(top[i].s / s - 1) < 0.03)
@@ -477,7 +520,7 @@ fg_result wm_trace_detect(VipsImage *in, const unsigned char key[WM_TRACE_KEY_BY
         for (int k = -FINE_N; k <= FINE_N; k++) {
             int dx, dy;
             double s = top[i].s * (1 + FINE_STEP * k);
-            double z = score(S, s, 0, &dx, &dy);
+            double z = score(S, &S->fine, s, FULL, &dx, &dy);
             if (z > best) {
                 best = z;
                 bs = s;
@@ -488,7 +531,7 @@ fg_result wm_trace_detect(VipsImage *in, const unsigned char key[WM_TRACE_KEY_BY
         if (best < WM_TRACE_Z_MIN)
             continue;
         int dx, dy;
-        (void)score(S, bs, 0, &dx, &dy);
+        (void)score(S, &S->fine, bs, FULL, &dx, &dy);
         wm_trace_candidate *c = &rep->c[rep->n++];
         c->z = best;
         c->scale = bs;
