@@ -4,6 +4,7 @@ after each transformation of issue 13 (made here with libvips) both
 `filigrane trace` and POST /v1/trace name them; unmarked images give
 `no mark found`; another buyer's preview of the same file names that
 buyer; tracing is admin-only and audited."""
+import io
 import json
 import os
 import shutil
@@ -11,6 +12,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import zipfile
 
 sys.path.insert(0, os.path.dirname(__file__))
 from service import BIN, Service, check, finish  # noqa: E402
@@ -50,6 +52,32 @@ def photo(d, w=1800, h=1200):
     vips("copy", p("u.v"), p("photo.jpg") + "[Q=90]")
     with open(p("photo.jpg"), "rb") as f:
         return f.read()
+
+
+def make_pdf(pages=2):
+    """A small valid PDF of text pages, written by hand."""
+    objs = ["<< /Type /Catalog /Pages 2 0 R >>", None,
+            "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"]
+    kids = []
+    for i in range(pages):
+        stream = "BT /F1 24 Tf 72 700 Td (Quote page %d) Tj ET" % (i + 1)
+        objs.append("<< /Length %d >>\nstream\n%s\nendstream" % (len(stream), stream))
+        content = len(objs)
+        objs.append("<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
+                    "/Resources << /Font << /F1 3 0 R >> >> /Contents %d 0 R >>" % content)
+        kids.append("%d 0 R" % len(objs))
+    objs[1] = "<< /Type /Pages /Kids [%s] /Count %d >>" % (" ".join(kids), pages)
+    out = b"%PDF-1.4\n"
+    offsets = []
+    for n, body in enumerate(objs, 1):
+        offsets.append(len(out))
+        out += ("%d 0 obj\n%s\nendobj\n" % (n, body)).encode()
+    xref = len(out)
+    out += ("xref\n0 %d\n0000000000 65535 f \n" % (len(objs) + 1)).encode()
+    out += b"".join(("%010d 00000 n \n" % o).encode() for o in offsets)
+    out += ("trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n"
+            % (len(objs) + 1, xref)).encode()
+    return out
 
 
 def ready_file(svc, order, token):
@@ -165,6 +193,37 @@ try:
         check("POST /v1/trace names order, buyer and file after %s" % name,
               r.status == 200 and d.get("order_id") == "ord-t1" and d.get("buyer_id") == "b-t1"
               and d.get("file_id") == f1["id"], "%d %s" % (r.status, r.body[:300]))
+    # A PDF's preview, and a photo inside an archive's preview.
+    svc.create_order("ord-t3", "s-t", "b-t3", buyer_name="Cy")
+    s3 = svc.token("seller", "s-t", "ord-t3")
+    zbuf = io.BytesIO()
+    with zipfile.ZipFile(zbuf, "w") as z:
+        z.writestr("shoot/photo.jpg", img)
+    ok = svc.upload("ord-t3", [("quote.pdf", make_pdf()), ("shoot.zip", zbuf.getvalue())],
+                    s3).status == 201
+    f3 = ready_file(svc, "ord-t3", s3)
+    o3 = svc.get("/v1/orders/ord-t3", token=s3).json() or {}
+    files3 = {f["name"]: f for d in o3.get("deliveries", []) for f in d.get("files", [])}
+    pdf, arc = files3.get("quote.pdf"), files3.get("shoot.zip")
+    check("a PDF and an archive get previews", ok and f3 and pdf and arc, files3)
+    if pdf and arc:
+        preview(svc, pdf, s3, P("quote-preview.pdf"))
+        r = api_trace(svc, P("quote-preview.pdf"), admin)
+        d = r.json() or {}
+        check("a PDF's preview traces to its order, buyer and file",
+              r.status == 200 and d.get("order_id") == "ord-t3" and d.get("buyer_id") == "b-t3"
+              and d.get("file_id") == pdf["id"], "%d %s" % (r.status, r.body[:300]))
+        preview(svc, arc, s3, P("shoot-preview.zip"))
+        with zipfile.ZipFile(P("shoot-preview.zip")) as z:
+            names = [n for n in z.namelist() if n.lower().endswith((".jpg", ".png"))]
+            with open(P("from-zip.jpg"), "wb") as f:
+                f.write(z.read(names[0]) if names else b"")
+        r = api_trace(svc, P("from-zip.jpg"), admin)
+        d = r.json() or {}
+        check("a photo taken out of an archive's preview traces to the archive",
+              r.status == 200 and d.get("order_id") == "ord-t3" and d.get("file_id") == arc["id"],
+              "%d %s" % (r.status, r.body[:300]))
+
     out = cli_trace(svc, P("crop.png"))
     check("filigrane trace names them after a crop too",
           out.returncode == 0 and out.stdout.startswith(want1), out.stdout + out.stderr)
