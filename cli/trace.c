@@ -14,6 +14,8 @@
 
 static const char USAGE[] = "filigrane trace [--data DIR] FILE";
 
+#define TRACE_FAILED 6
+
 int cli_trace(int argc, char **argv)
 {
     const char *data = getenv("FILIGRANE_DATA"), *file = NULL, *key = NULL;
@@ -35,7 +37,10 @@ int cli_trace(int argc, char **argv)
             printf("usage: %s\n\nPrints \"order O buyer B file F confidence Z\" and exits 0\n"
                    "when FILE (an image, or a PDF's pages) carries the traceable mark\n"
                    "of a preview in the store; prints \"no mark found\" and exits 1\n"
-                   "otherwise. FILE is decoded in the sandbox. Needs FILIGRANE_MARK_KEY.\n",
+                   "otherwise. FILE is decoded in the sandbox. Needs FILIGRANE_MARK_KEY.\n"
+                   "Other exit statuses: 2 usage, 3 a type that cannot be traced,\n"
+                   "4 unreadable, 5 over a limit, 6 tracing failed (the store, a\n"
+                   "crashed or timed-out decoder).\n",
                    USAGE);
             return 0;
         } else if (argv[i][0] == '-' || file)
@@ -59,9 +64,12 @@ int cli_trace(int argc, char **argv)
         scratch = getenv("TMPDIR");
     if (!scratch || !*scratch)
         scratch = "/tmp";
+    /* Exit 1 means "no mark found" here: any other failure that would
+     * exit 1 (the store, the scratch directory, a child killed) exits
+     * TRACE_FAILED instead, so a script never mistakes it for an answer. */
     int status = cli_open_store("trace", USAGE, data, &m);
     if (status)
-        return status;
+        return status == 1 ? TRACE_FAILED : status;
     /* The child inherits the environment: it gets the pattern key in its
      * own variable, never the mark key. */
     char *k = strdup(key);
@@ -73,8 +81,10 @@ int cli_trace(int argc, char **argv)
         free(k);
     }
     store_meta_free(m);
-    if (rc != FG_OK)
-        return cli_error(file, rc, r.text);
+    if (rc != FG_OK) {
+        status = cli_error(file, rc, r.text);
+        return status == 1 ? TRACE_FAILED : status;
+    }
     if (!found) {
         printf("no mark found\n");
         return 1;
