@@ -66,12 +66,21 @@ static void embed_free(VipsImage *im, void *e)
  * rows (their horizontal steps and the vertical step between them): the
  * strength needs only its order of magnitude, and this reads an eighth of
  * what a full measure would. */
-static float cell_gradient(VipsRegion *ir, int x0, int y0, int xe, int ye, int nb, int g0)
+static float cell_gradient(VipsRegion *ir, int x0, int y0, int xe, int ye, int nb, int g0,
+                           int *hi, int *lo)
 {
     int g = 0, n = 0;
+    *hi = 0;
+    *lo = 255;
     if (xe - x0 == C && ye - y0 == C) {
         const unsigned char *a = VIPS_REGION_ADDR(ir, x0, y0 + 1) + g0;
         const unsigned char *b = a + VIPS_REGION_LSKIP(ir);
+        for (int k = 0; k < C; k++) {
+            int u = a[k * nb] > b[k * nb] ? a[k * nb] : b[k * nb];
+            int v = a[k * nb] < b[k * nb] ? a[k * nb] : b[k * nb];
+            *hi = u > *hi ? u : *hi;
+            *lo = v < *lo ? v : *lo;
+        }
         g = abs(a[nb] - a[0]) + abs(a[2 * nb] - a[nb]) + abs(a[3 * nb] - a[2 * nb]) +
             abs(b[nb] - b[0]) + abs(b[2 * nb] - b[nb]) + abs(b[3 * nb] - b[2 * nb]) +
             abs(b[0] - a[0]) + abs(b[nb] - a[nb]) + abs(b[2 * nb] - a[2 * nb]) +
@@ -82,6 +91,8 @@ static float cell_gradient(VipsRegion *ir, int x0, int y0, int xe, int ye, int n
         const unsigned char *p = VIPS_REGION_ADDR(ir, x0, y) + g0;
         const unsigned char *below = y + 1 < ye ? p + VIPS_REGION_LSKIP(ir) : NULL;
         for (int x = x0; x < xe; x++, p += nb) {
+            *hi = p[0] > *hi ? p[0] : *hi;
+            *lo = p[0] < *lo ? p[0] : *lo;
             if (x + 1 < xe) {
                 g += abs(p[nb] - p[0]);
                 n++;
@@ -122,7 +133,14 @@ static int embed_gen(VipsRegion *out, void *seq, void *a, void *b, gboolean *sto
     /* Each cell's 4 x 4 changes: its chip times its strength, rounded by
      * the ordered dither (in 32nds: floor((32 d + 2k + 1) / 32)). */
     signed char(*delta)[C][C] = malloc((size_t)ncx * sizeof *delta);
-    if (!delta) {
+    /* A flat cell near white or black (by its sample) would lose the
+     * half of its changes that clip: its pixels that would clip are
+     * shifted by a level instead, so both chips stay apart (white paper
+     * carries the trace at one or two levels below white). */
+    unsigned char *edge = malloc((size_t)ncx);
+    if (!delta || !edge) {
+        free(delta);
+        free(edge);
         vips_error("filigrane", "out of memory");
         return -1;
     }
@@ -130,11 +148,15 @@ static int embed_gen(VipsRegion *out, void *seq, void *a, void *b, gboolean *sto
         int ye = cy * C + C < h ? cy * C + C : h;
         for (int i = 0; i < ncx; i++) {
             int cx = x0 / C + i, xs = cx * C, xe = xs + C < w ? xs + C : w;
-            float amp = A_FLAT + A_GAIN * cell_gradient(ir, xs, cy * C, xe, ye, nb, g0);
+            int hi = 0, lo = 255;
+            float amp = A_FLAT + A_GAIN * cell_gradient(ir, xs, cy * C, xe, ye, nb, g0, &hi, &lo);
             if (amp > A_MAX)
                 amp = A_MAX;
-            int d32 = (int)lrintf(32 * amp) *
-                      e->chip[(cy % WM_TRACE_CELLS) * WM_TRACE_CELLS + cx % WM_TRACE_CELLS];
+            int a32 = (int)lrintf(32 * amp), m = (a32 + 31) >> 5;
+            int d32 = a32 * e->chip[(cy % WM_TRACE_CELLS) * WM_TRACE_CELLS + cx % WM_TRACE_CELLS];
+            /* Only where the changes are a level at most: shifted, they
+             * stay within two, and the cell within its 6.25 bound. */
+            edge[i] = (unsigned char)(m == 1 && (hi + 9 > 255 || lo - 9 < 0));
             for (int ty = 0; ty < C; ty++)
                 for (int tx = 0; tx < C; tx++)
                     delta[i][ty][tx] = (signed char)((d32 + dither32[ty][tx]) >> 5);
@@ -147,7 +169,13 @@ static int embed_gen(VipsRegion *out, void *seq, void *a, void *b, gboolean *sto
             int ty = y & (C - 1);
             if (nb == 3) {
                 for (int x = r->left; x < r->left + r->width; x++, p += 3, q += 3) {
-                    int dv = delta[(x - x0) / C][ty][x & (C - 1)];
+                    int ci = (x - x0) / C, dv = delta[ci][ty][x & (C - 1)];
+                    if (edge[ci]) {
+                        int mx = p[0] > p[1] ? p[0] : p[1], mn = p[0] < p[1] ? p[0] : p[1];
+                        mx = p[2] > mx ? p[2] : mx;
+                        mn = p[2] < mn ? p[2] : mn;
+                        dv += mx + edge[ci] > 255 ? -edge[ci] : mn - edge[ci] < 0 ? edge[ci] : 0;
+                    }
                     q[0] = sat(p[0] + dv);
                     q[1] = sat(p[1] + dv);
                     q[2] = sat(p[2] + dv);
@@ -155,7 +183,15 @@ static int embed_gen(VipsRegion *out, void *seq, void *a, void *b, gboolean *sto
                 continue;
             }
             for (int x = r->left; x < r->left + r->width; x++, p += nb, q += nb) {
-                int dv = delta[(x - x0) / C][ty][x & (C - 1)];
+                int ci = (x - x0) / C, dv = delta[ci][ty][x & (C - 1)];
+                if (edge[ci]) {
+                    int mx = 0, mn = 255;
+                    for (int k = 0; k < nc; k++) {
+                        mx = p[k] > mx ? p[k] : mx;
+                        mn = p[k] < mn ? p[k] : mn;
+                    }
+                    dv += mx + edge[ci] > 255 ? -edge[ci] : mn - edge[ci] < 0 ? edge[ci] : 0;
+                }
                 for (int k = 0; k < nc; k++)
                     q[k] = sat(p[k] + dv);
                 for (int k = nc; k < nb; k++)
@@ -164,6 +200,7 @@ static int embed_gen(VipsRegion *out, void *seq, void *a, void *b, gboolean *sto
         }
     }
     free(delta);
+    free(edge);
     return 0;
 }
 
