@@ -80,4 +80,5 @@ if ca > 0:
 print(f"; the JPEG grows {100*(sb/sa-1):+.1f}% ({sa} -> {sb} bytes)")
 PY
 echo
-python3 bench/trace.py "$FG" "$out/trace-corpus"
+# BENCH_TRACE_CORPUS=0 skips the corpus (it takes minutes).
+[ "${BENCH_TRACE_CORPUS:-1}" = 0 ] || python3 bench/trace.py "$FG" "$out/trace-corpus"

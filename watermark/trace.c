@@ -167,35 +167,39 @@ static int embed_gen(VipsRegion *out, void *seq, void *a, void *b, gboolean *sto
             const unsigned char *p = VIPS_REGION_ADDR(ir, r->left, y);
             unsigned char *q = VIPS_REGION_ADDR(out, r->left, y);
             int ty = y & (C - 1);
-            if (nb == 3) {
-                for (int x = r->left; x < r->left + r->width; x++, p += 3, q += 3) {
-                    int ci = (x - x0) / C, dv = delta[ci][ty][x & (C - 1)];
-                    if (edge[ci]) {
-                        int mx = p[0] > p[1] ? p[0] : p[1], mn = p[0] < p[1] ? p[0] : p[1];
-                        mx = p[2] > mx ? p[2] : mx;
-                        mn = p[2] < mn ? p[2] : mn;
-                        dv += mx + edge[ci] > 255 ? -edge[ci] : mn - edge[ci] < 0 ? edge[ci] : 0;
+            /* A cell at a time: its row of changes and its edge flag are
+             * read once for its pixels. */
+            int x = r->left, xend = r->left + r->width;
+            while (x < xend) {
+                int ci = (int)((unsigned)(x - x0) / C), cend = x0 + (ci + 1) * C;
+                const signed char *drow = delta[ci][ty];
+                int eg = edge[ci];
+                if (cend > xend)
+                    cend = xend;
+                if (nb == 3 && !eg) {
+                    for (; x < cend; x++, p += 3, q += 3) {
+                        int dv = drow[x & (C - 1)];
+                        q[0] = sat(p[0] + dv);
+                        q[1] = sat(p[1] + dv);
+                        q[2] = sat(p[2] + dv);
                     }
-                    q[0] = sat(p[0] + dv);
-                    q[1] = sat(p[1] + dv);
-                    q[2] = sat(p[2] + dv);
+                    continue;
                 }
-                continue;
-            }
-            for (int x = r->left; x < r->left + r->width; x++, p += nb, q += nb) {
-                int ci = (x - x0) / C, dv = delta[ci][ty][x & (C - 1)];
-                if (edge[ci]) {
-                    int mx = 0, mn = 255;
-                    for (int k = 0; k < nc; k++) {
-                        mx = p[k] > mx ? p[k] : mx;
-                        mn = p[k] < mn ? p[k] : mn;
+                for (; x < cend; x++, p += nb, q += nb) {
+                    int dv = drow[x & (C - 1)];
+                    if (eg) {
+                        int mx = 0, mn = 255;
+                        for (int k = 0; k < nc; k++) {
+                            mx = p[k] > mx ? p[k] : mx;
+                            mn = p[k] < mn ? p[k] : mn;
+                        }
+                        dv += mx + eg > 255 ? -eg : mn - eg < 0 ? eg : 0;
                     }
-                    dv += mx + edge[ci] > 255 ? -edge[ci] : mn - edge[ci] < 0 ? edge[ci] : 0;
+                    for (int k = 0; k < nc; k++)
+                        q[k] = sat(p[k] + dv);
+                    for (int k = nc; k < nb; k++)
+                        q[k] = p[k];
                 }
-                for (int k = 0; k < nc; k++)
-                    q[k] = sat(p[k] + dv);
-                for (int k = nc; k < nb; k++)
-                    q[k] = p[k];
             }
         }
     }
