@@ -19,6 +19,9 @@ GENERATED = int(os.environ.get("BENCH_TRACE_GENERATED", "500"))
 STORE = 100_000
 WEAK = 8
 os.makedirs(WORK, exist_ok=True)
+# The pattern key the bench's decoder searches with (bench/trace.sh sets
+# its own; alone, this script uses the same).
+os.environ.setdefault("FILIGRANE_TRACE_PATTERN", "%064x" % 1349)
 
 
 def vips(*a):
@@ -131,3 +134,13 @@ print(f"- reaching the sync threshold ({7.0} standard deviations): {len(candidat
 print(f"- payloads tried: {len(candidates)} image(s) x candidates x {1 << WEAK} flips, "
       f"against a store of {len(store)} payloads")
 print(f"- false matches: {matches}")
+refused = {}
+for _, rc, _ in results:
+    if rc != 0:
+        refused[rc] = refused.get(rc, 0) + 1
+if refused:
+    print(f"- refused by exit status: {dict(sorted(refused.items()))} (3: a type not traced, "
+          f"4: unreadable, 5: over a limit)")
+if len(decoded) < 1000:
+    print(f"- FEWER THAN 1000 IMAGES DECODED ({len(decoded)})")
+    sys.exit(1)
