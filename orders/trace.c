@@ -1,6 +1,7 @@
 #include "orders/trace.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <openssl/crypto.h>
 #include <stdio.h>
 #include <string.h>
@@ -18,9 +19,16 @@ static fg_result read_report(const char *path, wm_trace_report *rep, fg_reason *
 {
     char buf[REPORT_MAX];
     size_t n = 0;
-    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    struct stat st;
+    /* The child chose what is at path: a link, a FIFO that would block
+     * this thread, a device are refused; only a regular file is read. */
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0)
         return fg_fail(r, FG_ECORRUPT, "the decoder wrote no report");
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return fg_fail(r, FG_ECORRUPT, "the decoder's report is not a file");
+    }
     for (;;) {
         ssize_t k = read(fd, buf + n, sizeof buf - n);
         if (k <= 0)
