@@ -30,7 +30,8 @@ COMMON_SRC   = $(wildcard common/*.c)
 # The part of watermark/ that decodes nothing: detection, templates, the
 # sandbox runner. Everything else in watermark/ uses libvips and friends.
 WM_SAFE_SRC  = watermark/detect.c watermark/template.c watermark/sandbox.c \
-               watermark/options.c watermark/archive_name.c
+               watermark/options.c watermark/archive_name.c \
+               watermark/trace_code.c
 WM_SAFE_SRC := $(filter $(wildcard watermark/*.c),$(WM_SAFE_SRC))
 WM_DEC_SRC   = $(filter-out $(WM_SAFE_SRC),$(wildcard watermark/*.c))
 STORE_SRC    = $(wildcard storage/*.c)

@@ -21,6 +21,7 @@ int cli_blobs(int argc, char **argv);
 int cli_purge(int argc, char **argv);
 int cli_jobs(int argc, char **argv);
 int cli_previews(int argc, char **argv);
+int cli_trace(int argc, char **argv);
 
 /* Prints "filigrane: NAME: reason" (NAME is file's basename: a server
  * path never reaches a log or a client) and returns fg_result_exit(code).

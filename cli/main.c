@@ -17,6 +17,7 @@ static const struct command {
     const char *help;
 } commands[] = {
     {"stamp", cli_stamp, "write a watermarked preview of a file"},
+    {"trace", cli_trace, "name the order a leaked preview came from: trace [--data DIR] FILE"},
     {"detect", cli_detect, "print a file's MIME type and kind, from content"},
     {"token", cli_token, "mint an access token (FILIGRANE_JWT_SECRET) for a role and order"},
     {"audit", cli_audit, "verify the evidence trail's hash chains and checkpoints: audit verify [--data DIR]"},

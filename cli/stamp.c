@@ -12,13 +12,14 @@
 #include "watermark/sandbox.h"
 #include "watermark/landlock.h"
 #include "watermark/seccomp.h"
+#include "watermark/trace.h"
 #include "watermark/wm.h"
 
 static const char usage_line[] =
     "filigrane stamp [--text T] [--var NAME=VALUE]... [--max-edge N] "
     "[--opacity F] [--seed S] [--quality Q] [--max-pixels N] "
     "[--max-bytes N] [--max-frames N] [--pdf-dpi N] [--max-pages N] "
-    "[--max-seconds N] [--salt HEX] INPUT OUTPUT";
+    "[--max-seconds N] [--salt HEX] [--trace-payload HEX] [--trace] INPUT OUTPUT";
 
 static const char help[] =
     "Writes a watermarked preview of INPUT to OUTPUT, whose extension\n"
@@ -46,6 +47,11 @@ static const char help[] =
     "                   \"filigrane-entry-v1\" || name); without it\n"
     "                   withheld entries show no hash; also read from\n"
     "                   FILIGRANE_STAMP_SALT (kept off the command line)\n"
+    "  --trace-payload HEX  the traceable mark's 64-bit payload (16 hex\n"
+    "                   digits), embedded under the pattern key in\n"
+    "                   FILIGRANE_TRACE_PATTERN (64 hex digits)\n"
+    "  --trace          search INPUT for a traceable mark instead, and write\n"
+    "                   the candidates found to OUTPUT (filigrane trace)\n"
     "\n"
     "INPUT is decoded in a sandboxed child process (resource limits,\n"
     "seccomp, FILIGRANE_SANDBOX_* and FILIGRANE_STAMP_TIMEOUT).\n"
@@ -53,7 +59,7 @@ static const char help[] =
     "Exit status: 0 ok, 2 usage, 3 type withheld, 4 unreadable or corrupt,\n"
     "5 over a limit, 1 anything else.\n";
 
-enum { OPT_TEXT = 1000, OPT_VAR, OPT_HELP, OPT_SET, OPT_SANDBOXED };
+enum { OPT_TEXT = 1000, OPT_VAR, OPT_HELP, OPT_SET, OPT_SANDBOXED, OPT_TRACE };
 
 /* Every option without its own case is set through wm_options_set under
  * its long name, so the names here and in the environment agree. */
@@ -72,6 +78,8 @@ static const struct option longopts[] = {
     {"max-pages", required_argument, NULL, OPT_SET},
     {"max-seconds", required_argument, NULL, OPT_SET},
     {"salt", required_argument, NULL, OPT_SET},
+    {"trace-payload", required_argument, NULL, OPT_SET},
+    {"trace", no_argument, NULL, OPT_TRACE},
     /* Set by the parent for its sandboxed child (run_sandboxed). */
     {"sandboxed", no_argument, NULL, OPT_SANDBOXED},
     {NULL, 0, NULL, 0},
@@ -176,7 +184,7 @@ int cli_stamp(int argc, char **argv)
     wm_options o;
     fg_reason r = {{0}};
     int c, idx = 0;
-    bool sandboxed = false;
+    bool sandboxed = false, trace = false;
     char *const *orig = NULL;
     char **given = NULL;
     int status;
@@ -216,6 +224,9 @@ int cli_stamp(int argc, char **argv)
         case OPT_SANDBOXED:
             sandboxed = true;
             break;
+        case OPT_TRACE:
+            trace = true;
+            break;
         default: {
             char msg[128];
             snprintf(msg, sizeof msg, "unknown or incomplete option '%.60s'",
@@ -231,6 +242,12 @@ int cli_stamp(int argc, char **argv)
         goto out;
     }
     const char *in = argv[optind], *out = argv[optind + 1];
+    if (!sandboxed && trace) {
+        /* No placement to choose: the child only reads. */
+        unsetenv(WM_MARK_KEY_ENV);
+        status = run_sandboxed(argc, orig, given, in, out, NULL);
+        goto out;
+    }
     if (!sandboxed) {
         char seed_arg[24];
         const char *extra[] = {"--seed", seed_arg, NULL};
@@ -261,7 +278,7 @@ int cli_stamp(int argc, char **argv)
     if (rc == FG_OK)
         rc = wm_sandbox_enter(&r);
     if (rc == FG_OK)
-        rc = wm_stamp_file(in, out, &o, &r);
+        rc = trace ? wm_trace_file(in, out, &o, &r) : wm_stamp_file(in, out, &o, &r);
     status = rc == FG_OK ? 0 : cli_error(in, rc, r.text);
     if (started)
         wm_shutdown();

@@ -35,5 +35,8 @@ void fcgi_h_link_get(fcgi_req *req);
 /* Given-up events (fcgi/h_admin.c). */
 void fcgi_h_admin_events(fcgi_req *req);
 void fcgi_h_admin_event_replay(fcgi_req *req);
+/* POST /v1/trace and nginx's early check of it (fcgi/h_trace.c). */
+void fcgi_h_trace(fcgi_req *req);
+void fcgi_h_auth_trace(fcgi_req *req);
 
 #endif

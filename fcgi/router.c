@@ -29,6 +29,8 @@ static const struct route {
      * reachable from outside (nginx sends no client path to /_auth). */
     {"*", "/_auth/v1/orders/{order}/deliveries", fcgi_h_auth_deliver},
     {"*", "/_auth/v1/uploads/{upload}", fcgi_h_auth_upload},
+    {"*", "/_auth/v1/trace", fcgi_h_auth_trace},
+    {"POST", "/v1/trace", fcgi_h_trace},
     /* tus 1.0 (fcgi/h_tus.c): HEAD is its own route, not GET's. */
     {"OPTIONS", "/v1/uploads", fcgi_h_tus_options},
     {"OPTIONS", "/v1/orders/{order}/uploads", fcgi_h_tus_options},

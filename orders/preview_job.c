@@ -1,6 +1,7 @@
 #include "orders/preview_job.h"
 
 #include <jansson.h>
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,7 +11,10 @@
 #include "storage/audit.h"
 #include "storage/blob_refs.h"
 #include "storage/tmp_clean.h"
+#include "common/hex.h"
+#include "storage/trace.h"
 #include "watermark/options.h"
+#include "watermark/trace_code.h"
 #include "watermark/wm.h"
 
 static double now_s(void)
@@ -46,11 +50,13 @@ typedef struct stamp_args {
     char v_date[32];
     char v_seed[24];
     char env_salt[32 + STORE_HEX_MAX];
-    const char *argv[16];
-    const char *envp[2];
+    char v_trace[24];
+    char env_trace[64 + 2 * WM_TRACE_KEY_BYTES];
+    const char *argv[18];
+    const char *envp[3];
 } stamp_args;
 
-static fg_result stamp_args_init(stamp_args *a, const orders_preview_env *env,
+static fg_result stamp_args_init(stamp_args *a, const orders_preview_env *env, store_meta *m,
                                  const store_order *o, const store_file *f, fg_reason *r)
 {
     char date[16];
@@ -82,18 +88,37 @@ static fg_result stamp_args_init(stamp_args *a, const orders_preview_env *env,
     a->argv[n++] = a->v_date;
     a->argv[n++] = "--seed";
     a->argv[n++] = a->v_seed;
+    /* The traceable mark (watermark/trace.h): the payload, recorded in
+     * the store first so that trace can name this preview; the child gets
+     * the pattern key, never the mark key. */
+    uint64_t payload = 0;
+    unsigned char pk[WM_TRACE_KEY_BYTES];
+    char pk_hex[2 * WM_TRACE_KEY_BYTES + 1];
+    if ((rc = wm_trace_payload(env->mark_key, strlen(env->mark_key), o->id, o->buyer_id, f->id,
+                               &payload, r)) != FG_OK ||
+        (rc = store_trace_put(m, payload, o->id, o->buyer_id, f->id, r)) != FG_OK ||
+        (rc = wm_trace_pattern_key(env->mark_key, strlen(env->mark_key), pk, r)) != FG_OK)
+        return rc;
+    fg_hex_encode(pk, sizeof pk, pk_hex);
+    snprintf(a->v_trace, sizeof a->v_trace, "%016llx", (unsigned long long)payload);
+    snprintf(a->env_trace, sizeof a->env_trace, "%s=%s", WM_TRACE_PATTERN_ENV, pk_hex);
+    OPENSSL_cleanse(pk, sizeof pk);
+    OPENSSL_cleanse(pk_hex, sizeof pk_hex);
+    a->argv[n++] = "--trace-payload";
+    a->argv[n++] = a->v_trace;
     a->argv[n] = NULL;
     /* An archive's manifest commits to its entries under the file's salt
      * (common/commit.h); other kinds have no use for it. The salt opens
      * the commitments the buyer holds, so it goes in the environment
      * (FILIGRANE_STAMP_SALT), which only our own user can read, never in
      * the command line, which every local user can. */
-    a->envp[0] = NULL;
+    size_t e = 0;
+    a->envp[e++] = a->env_trace;
     if (f->salt[0] && strcmp(f->kind, "archive") == 0) {
         snprintf(a->env_salt, sizeof a->env_salt, "FILIGRANE_STAMP_SALT=%s", f->salt);
-        a->envp[0] = a->env_salt;
-        a->envp[1] = NULL;
+        a->envp[e++] = a->env_salt;
     }
+    a->envp[e] = NULL;
     return FG_OK;
 }
 
@@ -123,7 +148,7 @@ static fg_result stamp(const orders_preview_env *env, store_meta *m, const store
         return fg_fail(r, FG_EIO, "cannot make a working directory for the preview");
     }
     snprintf(dst, sizeof dst, "%s/preview", dir);
-    if ((rc = stamp_args_init(&args, env, o, f, r)) != FG_OK) {
+    if ((rc = stamp_args_init(&args, env, m, o, f, r)) != FG_OK) {
         store_tmp_remove_tree(dir);
         store_blob_release_local(env->blobs, in);
         return rc;

@@ -10,6 +10,7 @@
 
 #include "storage/audit.h"
 #include "storage/meta.h"
+#include "storage/trace.h"
 
 enum store_tx { STORE_TX_NONE, STORE_TX_READ, STORE_TX_WRITE };
 
@@ -98,6 +99,15 @@ typedef struct store_meta_ops {
      * <= cutoff, oldest first, into hexes (limit entries). drop: deletes
      * the row of hex only if refs is 0 and seen_at <= cutoff; *dropped
      * says whether it did. */
+    /* Traceable marks (storage/trace.h). put: inserts the row of payload
+     * (16 hex digits) unless one exists (then changes nothing). get:
+     * *found false when there is none. */
+    fg_result (*trace_put)(store_meta *m, const char *payload, const char *order_id,
+                           const char *buyer_id, const char *file_id, const char *created_at,
+                           fg_reason *r);
+    fg_result (*trace_get)(store_meta *m, const char *payload, struct store_trace_mark *out,
+                           bool *found, fg_reason *r);
+
     fg_result (*blob_ref_touch)(store_meta *m, const char *hex, int64_t now,
                                 fg_reason *r);
     fg_result (*blob_ref_get)(store_meta *m, const char *hex, int64_t *refs,

@@ -623,6 +623,52 @@ static fg_result pg_outbox_replay(store_meta *m, int64_t id, int64_t now, bool *
     return rc;
 }
 
+/* ---- traceable marks ---- */
+
+static fg_result pg_trace_put(store_meta *m, const char *payload, const char *order_id,
+                              const char *buyer_id, const char *file_id, const char *created_at,
+                              fg_reason *r)
+{
+    const char *v[] = {payload, order_id, buyer_id, file_id, created_at};
+    return q(m,
+             "INSERT INTO trace_marks(payload, order_id, buyer_id, file_id, created_at)"
+             " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (payload) DO NOTHING",
+             5, v, NULL, "record a trace", r);
+}
+
+/* Copies text value (row, col) into dst (cap bytes); false if it does
+ * not fit. */
+static bool col_copy(const PGresult *res, int row, int col, char *dst, size_t cap)
+{
+    size_t n = (size_t)PQgetlength(res, row, col);
+    if (PQgetisnull(res, row, col) || n >= cap)
+        return false;
+    memcpy(dst, PQgetvalue(res, row, col), n);
+    dst[n] = '\0';
+    return true;
+}
+
+static fg_result pg_trace_get(store_meta *m, const char *payload, store_trace_mark *out,
+                              bool *found, fg_reason *r)
+{
+    PGresult *res = NULL;
+    const char *v[] = {payload};
+    fg_result rc = q(m,
+                     "SELECT order_id, buyer_id, file_id, created_at FROM trace_marks"
+                     " WHERE payload = $1",
+                     1, v, &res, "read a trace", r);
+    if (rc)
+        return rc;
+    *found = PQntuples(res) == 1;
+    if (*found && (!col_copy(res, 0, 0, out->order_id, sizeof out->order_id) ||
+                   !col_copy(res, 0, 1, out->buyer_id, sizeof out->buyer_id) ||
+                   !col_copy(res, 0, 2, out->file_id, sizeof out->file_id) ||
+                   !col_copy(res, 0, 3, out->created_at, sizeof out->created_at)))
+        rc = corrupt("trace", r);
+    PQclear(res);
+    return rc;
+}
+
 /* ---- blob references ---- */
 
 static fg_result pg_blob_ref_touch(store_meta *m, const char *hex, int64_t now, fg_reason *r)
@@ -1165,6 +1211,8 @@ static const store_meta_ops pg_ops = {
     .outbox_update = pg_outbox_update,
     .outbox_list_state = pg_outbox_list_state,
     .outbox_replay = pg_outbox_replay,
+    .trace_put = pg_trace_put,
+    .trace_get = pg_trace_get,
     .blob_ref_touch = pg_blob_ref_touch,
     .blob_ref_get = pg_blob_ref_get,
     .blob_ref_unused = pg_blob_ref_unused,

@@ -1160,6 +1160,53 @@ static fg_result sq_audit_checkpoint_get(store_meta *m, int64_t seq, store_audit
     return rc;
 }
 
+/* ---- traceable marks ---- */
+
+static fg_result sq_trace_put(store_meta *m, const char *payload, const char *order_id,
+                              const char *buyer_id, const char *file_id, const char *created_at,
+                              fg_reason *r)
+{
+    sqlite3_stmt *st = NULL;
+    const char *v[] = {payload, order_id, buyer_id, file_id, created_at};
+    fg_result rc = prep(m,
+                        "INSERT INTO trace_marks(payload, order_id, buyer_id, file_id,"
+                        " created_at) VALUES (?1, ?2, ?3, ?4, ?5)"
+                        " ON CONFLICT(payload) DO NOTHING",
+                        &st, r);
+    if (rc)
+        return rc;
+    if (!bind_texts(st, 5, v) || sqlite3_step(st) != SQLITE_DONE)
+        rc = db_fail(m, "record a trace", r);
+    done(m, st);
+    return rc;
+}
+
+static fg_result sq_trace_get(store_meta *m, const char *payload, store_trace_mark *out,
+                              bool *found, fg_reason *r)
+{
+    sqlite3_stmt *st = NULL;
+    fg_result rc = prep(m,
+                        "SELECT order_id, buyer_id, file_id, created_at FROM trace_marks"
+                        " WHERE payload = ?1",
+                        &st, r);
+    if (rc)
+        return rc;
+    sqlite3_bind_text(st, 1, payload, -1, SQLITE_STATIC);
+    int step = sqlite3_step(st);
+    *found = step == SQLITE_ROW;
+    if (step == SQLITE_ROW) {
+        if (!store_sqlite_col(st, 0, out->order_id, sizeof out->order_id) ||
+            !store_sqlite_col(st, 1, out->buyer_id, sizeof out->buyer_id) ||
+            !store_sqlite_col(st, 2, out->file_id, sizeof out->file_id) ||
+            !store_sqlite_col(st, 3, out->created_at, sizeof out->created_at))
+            rc = fg_fail(r, FG_ECORRUPT, "trace row holds an impossible value");
+    } else if (step != SQLITE_DONE) {
+        rc = db_fail(m, "read a trace", r);
+    }
+    done(m, st);
+    return rc;
+}
+
 /* ---- blob references ---- */
 
 static fg_result sq_blob_ref_touch(store_meta *m, const char *hex, int64_t now,
@@ -1448,6 +1495,8 @@ static const store_meta_ops sqlite_ops = {
     .outbox_update = sq_outbox_update,
     .outbox_list_state = sq_outbox_list_state,
     .outbox_replay = sq_outbox_replay,
+    .trace_put = sq_trace_put,
+    .trace_get = sq_trace_get,
     .blob_ref_touch = sq_blob_ref_touch,
     .blob_ref_get = sq_blob_ref_get,
     .blob_ref_unused = sq_blob_ref_unused,

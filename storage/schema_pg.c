@@ -325,6 +325,16 @@ static const char *const steps[] = {
     "CREATE INDEX links_by_file ON links(file_id);"
     "ALTER TABLE orders ADD COLUMN max_downloads BIGINT"
     "  CHECK (max_downloads IS NULL OR max_downloads >= 1);",
+
+    /* 12: traceable marks: the preview a payload names (storage/trace.h). No
+     * foreign keys: a trace outlives a purge of the order's files. */
+    "CREATE TABLE trace_marks ("
+    "  payload " T " PRIMARY KEY CHECK (length(payload) = 16),"
+    "  order_id " T " NOT NULL,"
+    "  buyer_id " T " NOT NULL,"
+    "  file_id " T " NOT NULL,"
+    "  created_at " T " NOT NULL"
+    ");",
 };
 
 /* C code a step needs after its SQL, in the migration's transaction,

@@ -475,6 +475,16 @@ static const char *const steps[] = {
     "CREATE INDEX links_by_file ON links(file_id);"
     "ALTER TABLE orders ADD COLUMN max_downloads INTEGER"
     "  CHECK (max_downloads IS NULL OR max_downloads >= 1);",
+
+    /* 12: traceable marks: the preview a payload names (storage/trace.h). No
+     * foreign keys: a trace outlives a purge of the order's files. */
+    "CREATE TABLE trace_marks ("
+    "  payload TEXT PRIMARY KEY CHECK (length(payload) = 16),"
+    "  order_id TEXT NOT NULL,"
+    "  buyer_id TEXT NOT NULL,"
+    "  file_id TEXT NOT NULL,"
+    "  created_at TEXT NOT NULL"
+    ") STRICT;",
 };
 
 /* C code a step needs after its SQL, in the migration's transaction, found

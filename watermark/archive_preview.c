@@ -5,6 +5,7 @@
 #include <vips/vips.h>
 
 #include "watermark/mark.h"
+#include "watermark/trace.h"
 #include "watermark/pdf.h"
 
 /* The machines we run on have two cores. One JPEG photo keeps libvips's
@@ -65,6 +66,15 @@ static fg_result stamp_image(wm_preview_job *j, const wm_options *o)
     }
     if ((rc = wm_mark_image(in, o, j->seed, &marked, &j->why)))
         goto out;
+    /* The traceable mark (watermark/trace.h), on each image entry. */
+    {
+        VipsImage *traced = NULL;
+        rc = wm_trace_embed(marked, o, &traced, &j->why);
+        g_object_unref(marked);
+        marked = traced;
+        if (rc)
+            goto out;
+    }
     int ok;
     if (vips_image_hasalpha(marked)) {
         j->ext = ".png";

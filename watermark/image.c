@@ -10,6 +10,7 @@
 
 #include "watermark/mark.h"
 #include "watermark/save.h"
+#include "watermark/trace.h"
 
 /* Loaders that hold animations: all their frames are loaded. Any other
  * multi-page image (a TIFF document, a HEIF burst) shows its first. */
@@ -70,7 +71,7 @@ fg_result wm_stamp_image(const char *in, const char *out, const wm_options *o,
                          uint64_t seed, fg_reason *r)
 {
     VipsSource *src = NULL;
-    VipsImage *head = NULL, *im = NULL, *preview = NULL;
+    VipsImage *head = NULL, *im = NULL, *preview = NULL, *traced = NULL;
     fg_result rc = FG_OK;
     wm_type type;
     if ((rc = wm_detect_file(in, &type, r)) != FG_OK)
@@ -125,8 +126,14 @@ fg_result wm_stamp_image(const char *in, const char *out, const wm_options *o,
     }
     if ((rc = wm_mark_image(im, o, seed, &preview, r)) != FG_OK)
         goto out;
-    rc = wm_save_image(preview, out, o, r);
+    /* The traceable mark (watermark/trace.h): after the visible one,
+     * before saving. */
+    if ((rc = wm_trace_embed(preview, o, &traced, r)) != FG_OK)
+        goto out;
+    rc = wm_save_image(traced, out, o, r);
 out:
+    if (traced)
+        g_object_unref(traced);
     if (preview)
         g_object_unref(preview);
     if (im)

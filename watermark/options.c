@@ -36,7 +36,7 @@
 #define FG_MAX_PDF_PAGES_DEFAULT 20
 #endif
 
-typedef enum { T_INT, T_LL, T_DOUBLE, T_SEED, T_SALT } opt_type;
+typedef enum { T_INT, T_LL, T_DOUBLE, T_SEED, T_SALT, T_PAYLOAD, T_PATTERN } opt_type;
 
 static const struct opt {
     const char *name;
@@ -51,6 +51,9 @@ static const struct opt {
      0.01, 1},
     {"seed", NULL, T_SEED, offsetof(wm_options, seed), 0, 0},
     {"salt", "FILIGRANE_STAMP_SALT", T_SALT, offsetof(wm_options, salt), 0, 0},
+    {"trace-payload", NULL, T_PAYLOAD, offsetof(wm_options, trace_payload), 0, 0},
+    {"trace-pattern", "FILIGRANE_TRACE_PATTERN", T_PATTERN, offsetof(wm_options, trace_key), 0,
+     0},
     {"quality", "FILIGRANE_QUALITY", T_INT,
      offsetof(wm_options, jpeg_quality), 1, 100},
     {"max-pixels", "FILIGRANE_MAX_PIXELS", T_LL,
@@ -91,6 +94,25 @@ static fg_result set(wm_options *o, const struct opt *d, const char *label,
                            sizeof salt, 2 * sizeof salt);
         memcpy(o->salt, salt, sizeof salt);
         o->has_salt = true;
+        return FG_OK;
+    }
+    if (d->type == T_PATTERN) {
+        unsigned char key[sizeof o->trace_key];
+        if (!fg_hex_decode(value, key, sizeof key))
+            return fg_fail(r, FG_EUSAGE, "%s: want %zu bytes as %zu hex digits", label,
+                           sizeof key, 2 * sizeof key);
+        memcpy(o->trace_key, key, sizeof key);
+        o->has_trace_key = true;
+        return FG_OK;
+    }
+    if (d->type == T_PAYLOAD) {
+        unsigned char b[8];
+        if (!fg_hex_decode(value, b, sizeof b))
+            return fg_fail(r, FG_EUSAGE, "%s: want 16 hex digits", label);
+        o->trace_payload = 0;
+        for (int i = 0; i < 8; i++)
+            o->trace_payload = (o->trace_payload << 8) | b[i];
+        o->has_trace = true;
         return FG_OK;
     }
     if (d->type == T_SEED) {

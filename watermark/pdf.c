@@ -22,6 +22,7 @@
 
 #include "watermark/formats.h"
 #include "watermark/mark.h"
+#include "watermark/trace.h"
 #include "watermark/pdf_writer.h"
 #include "watermark/save.h"
 #include "watermark/seccomp.h"
@@ -171,6 +172,13 @@ static void stamp_one(page_pool *p, page_job *j)
     VipsImage *marked = NULL;
     j->rc = wm_mark_image(j->page, p->o, page_seed(p->seed, j->index), &marked,
                           &j->why);
+    /* The traceable mark (watermark/trace.h), on each page image. */
+    if (j->rc == FG_OK) {
+        VipsImage *traced = NULL;
+        j->rc = wm_trace_embed(marked, p->o, &traced, &j->why);
+        g_object_unref(marked);
+        marked = traced;
+    }
     if (j->rc == FG_OK &&
         vips_jpegsave_buffer(marked, &j->jpeg, &j->len, "Q",
                              p->o->jpeg_quality, "strip", TRUE, NULL) != 0) {

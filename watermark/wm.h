@@ -86,6 +86,13 @@ typedef struct wm_options {
      * without it, withheld entries show no hash at all. */
     bool has_salt;
     unsigned char salt[32];
+    /* The traceable mark (watermark/trace.h): its payload (--trace-payload,
+     * 16 hex digits) and its pattern key (FILIGRANE_TRACE_PATTERN, 64 hex
+     * digits); a preview carries it only when both are set. */
+    bool has_trace;
+    uint64_t trace_payload;
+    bool has_trace_key;
+    unsigned char trace_key[32];
 } wm_options;
 
 /* Fills o with the defaults of common/limits.h, then applies the

@@ -44,6 +44,8 @@ if not check("chromium, playwright-core and tus-js-client are installed (make de
 # codes only the operator or the order system meets are exempt.
 NOT_FOR_PEOPLE = {"bad_body_file", "bad_metrics_token", "bad_webhook", "metrics_disabled", "ok",
                   "unhealthy", "stale_webhook", "bad_signature"}
+# POST /v1/trace is the admin's (fcgi/h_trace.c): no page shows its answers.
+NOT_FOR_PEOPLE |= {"no_mark", "not_admin"}
 codes = set()
 for d in ("fcgi", "orders"):
     for n in sorted(os.listdir(os.path.join(TOP, d))):
