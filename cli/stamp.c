@@ -18,7 +18,8 @@ static const char usage_line[] =
     "filigrane stamp [--text T] [--var NAME=VALUE]... [--max-edge N] "
     "[--opacity F] [--seed S] [--quality Q] [--max-pixels N] "
     "[--max-bytes N] [--max-frames N] [--pdf-dpi N] [--max-pages N] "
-    "[--max-seconds N] [--salt HEX] INPUT OUTPUT";
+    "[--max-seconds N] [--audio-mark-interval S] [--audio-max-rate N] "
+    "[--salt HEX] INPUT OUTPUT";
 
 static const char help[] =
     "Writes a watermarked preview of INPUT to OUTPUT, whose extension\n"
@@ -40,6 +41,10 @@ static const char help[] =
     "  --pdf-dpi N      resolution PDF pages are rendered at (default 100)\n"
     "  --max-pages N    PDF pages previewed (default 200)\n"
     "  --max-seconds N  video and audio previewed up to this (default 600)\n"
+    "  --audio-mark-interval S  seconds between the audio mark's chimes\n"
+    "                   (default 15)\n"
+    "  --audio-max-rate N  refuse audio with more samples per second,\n"
+    "                   sample rate x channels (default 768000)\n"
     "  --salt HEX       an archive's commitment salt (64 hex digits): the\n"
     "                   manifest shows each entry's SHA-256(entry salt ||\n"
     "                   bytes), entry salt = HMAC-SHA256(salt,\n"
@@ -71,6 +76,8 @@ static const struct option longopts[] = {
     {"pdf-dpi", required_argument, NULL, OPT_SET},
     {"max-pages", required_argument, NULL, OPT_SET},
     {"max-seconds", required_argument, NULL, OPT_SET},
+    {"audio-mark-interval", required_argument, NULL, OPT_SET},
+    {"audio-max-rate", required_argument, NULL, OPT_SET},
     {"salt", required_argument, NULL, OPT_SET},
     /* Set by the parent for its sandboxed child (run_sandboxed). */
     {"sandboxed", no_argument, NULL, OPT_SANDBOXED},

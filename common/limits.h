@@ -199,6 +199,21 @@
  * (--max-seconds, FILIGRANE_PREVIEW_MAX_SECONDS) */
 #define FG_PREVIEW_MAX_SECONDS_DEFAULT 600
 
+/* ---- audio (watermark/audio.c) ---- */
+
+/* Seconds between two chimes of the audio mark; the first one falls at a
+ * keyed offset within the first seconds. 15 s leaves no usable stretch of
+ * a song free of it. (--audio-mark-interval, FILIGRANE_AUDIO_MARK_INTERVAL) */
+#define FG_AUDIO_MARK_INTERVAL_DEFAULT 15
+
+/* Most samples per second of input, every channel counted (sample rate x
+ * channels), checked from the header and again on every decoded frame:
+ * the work of decoding and resampling one second grows with it, and an
+ * hour at 384 kHz on 8 channels is 11 billion samples. 768000 admits
+ * 96 kHz 8-channel, 192 kHz 4-channel and 384 kHz stereo masters.
+ * (--audio-max-rate, FILIGRANE_AUDIO_MAX_RATE) */
+#define FG_AUDIO_MAX_RATE_DEFAULT 768000
+
 /* Largest page, in points on either side (200 inches): poppler happily
  * renders a 14400 x 14400 inch page into a bomb. Each rendered page must
  * also fit the pixel limit (--max-pixels). */

@@ -81,6 +81,8 @@ typedef struct wm_options {
     int pdf_dpi;                           /* PDF page render resolution */
     int max_pages;                         /* PDF pages previewed */
     int max_seconds;                       /* video and audio previewed */
+    int audio_mark_interval;               /* seconds between two chimes */
+    long long audio_max_rate;              /* sample rate x channels */
     /* The file's commitment salt (--salt, common/commit.h): an archive's
      * manifest then shows each entry's commitment instead of its sha256;
      * without it, withheld entries show no hash at all. */
