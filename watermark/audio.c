@@ -358,6 +358,45 @@ static double stated_seconds(const conv *c)
     return 0;
 }
 
+static unsigned le32(const unsigned char *p)
+{
+    return p[0] | (unsigned)p[1] << 8 | (unsigned)p[2] << 16 | (unsigned)p[3] << 24;
+}
+
+/* libavformat's WAV reader shortens a data chunk to what the file holds,
+ * so a WAV cut short reads as a shorter WAV: the chunk header is read
+ * here. FG_ECORRUPT when the data chunk states more bytes than follow
+ * it. Chunks are walked within the first 64 KiB only (a longer header is
+ * left to libavformat). Size 0 and 0xffffffff mean "unknown" (a stream
+ * written before its length was known) and pass. */
+static fg_result check_wav_length(const char *in, fg_reason *r)
+{
+    unsigned char h[8];
+    FILE *f = fopen(in, "rb");
+    fg_result rc = FG_OK;
+    long long size, pos = 12;
+    if (!f || fseeko(f, 0, SEEK_END) != 0 || (size = ftello(f)) < 12)
+        goto out;
+    while (pos + 8 <= size && pos < 65536) {
+        if (fseeko(f, pos, SEEK_SET) != 0 || fread(h, 1, 8, f) != 8)
+            break;
+        unsigned len = le32(h + 4);
+        if (memcmp(h, "data", 4) == 0) {
+            if (len != 0 && len != 0xffffffffu && pos + 8 + (long long)len > size)
+                rc = fg_fail(r, FG_ECORRUPT,
+                             "the audio is truncated: its data ends %lld bytes before "
+                             "its header states",
+                             pos + 8 + (long long)len - size);
+            break;
+        }
+        pos += 8 + (long long)len + (len & 1);
+    }
+out:
+    if (f)
+        fclose(f);
+    return rc;
+}
+
 static fg_result convert(conv *c, const wm_options *o, fg_reason *r)
 {
     int bad = 0;
@@ -456,6 +495,8 @@ fg_result wm_stamp_audio(const char *in, const char *out, const wm_options *o, u
     /* One peak per 10 ms. */
     wm_wave_init(&c.wave, WM_AUDIO_RATE / 100);
     if ((rc = open_decoder(&c, in, o, r)) != FG_OK)
+        goto out;
+    if (strcmp(c.in->iformat->name, "wav") == 0 && (rc = check_wav_length(in, r)) != FG_OK)
         goto out;
     if ((rc = wm_outfile_open(&f, out, r)) != FG_OK)
         goto out;
