@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "watermark/sandbox.h"
 #include "watermark/wm.h"
 
 /* The preview's format: MP3 (LAME), 44.1 kHz, stereo at 128 kbit/s or
@@ -18,10 +19,10 @@
 #define WM_AUDIO_BITRATE_STEREO 128000
 #define WM_AUDIO_BITRATE_MONO 64000
 
-/* The waveform image written beside the preview, at `<out>.poster`. */
+/* The waveform image written beside the preview, at out WM_POSTER_SUFFIX
+ * (watermark/sandbox.h). */
 #define WM_WAVE_WIDTH 1200
 #define WM_WAVE_HEIGHT 200
-#define WM_POSTER_SUFFIX ".poster"
 
 /* Writes an MP3 preview of the audio file in to out: the first
  * o->max_seconds of its best audio stream, resampled, marked with the
