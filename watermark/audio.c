@@ -147,7 +147,9 @@ static fg_result open_decoder(conv *c, const char *in, const wm_options *o, fg_r
         return fg_fail(r, FG_EIO, "cannot decode: out of memory");
     if ((ret = avcodec_parameters_to_context(c->dec, par)) < 0)
         return av_fail(r, FG_ECORRUPT, "cannot decode the audio", ret);
-    c->dec->thread_count = 1;
+    /* As ffmpeg does: decoders that can (FLAC) decode frames on other
+     * threads while this one resamples and encodes. */
+    c->dec->thread_count = 0;
     if ((ret = avcodec_open2(c->dec, codec, NULL)) < 0)
         return av_fail(r, FG_ECORRUPT, "cannot decode the audio", ret);
     return FG_OK;
