@@ -28,6 +28,12 @@ static const struct {
     {"application/x-7z-compressed", WM_KIND_ARCHIVE},
     {"application/x-rar", WM_KIND_ARCHIVE},
     {"application/vnd.rar", WM_KIND_ARCHIVE},
+    /* What libmagic says of the files ffmpeg makes in these containers. */
+    {"video/mp4", WM_KIND_VIDEO},
+    {"video/quicktime", WM_KIND_VIDEO},
+    {"video/webm", WM_KIND_VIDEO},
+    {"video/x-matroska", WM_KIND_VIDEO},
+    {"video/x-msvideo", WM_KIND_VIDEO},
 };
 
 /* Every image/ type is an image: whether it can be previewed is the

@@ -45,7 +45,8 @@ static int name_promises_preview(const char *path)
 {
     static const char *const exts[] = {
         "jpg", "jpeg", "png", "gif", "webp", "tif", "tiff", "heic",
-        "heif", "avif", "pdf", "zip", "tar", "tgz", "gz", "7z", "rar"};
+        "heif", "avif", "pdf", "zip", "tar", "tgz", "gz", "7z", "rar",
+        "mp4", "mov", "m4v", "webm", "mkv", "avi"};
     const char *slash = strrchr(path, '/');
     const char *dot = strrchr(slash ? slash + 1 : path, '.');
     for (size_t i = 0; dot && i < sizeof exts / sizeof exts[0]; i++)
@@ -64,6 +65,7 @@ static fg_result dispatch(const wm_type *t, const char *in, const char *out,
         [WM_KIND_IMAGE] = wm_stamp_image,
         [WM_KIND_PDF] = wm_stamp_pdf,
         [WM_KIND_ARCHIVE] = wm_stamp_archive,
+        [WM_KIND_VIDEO] = wm_stamp_video,
     };
     if ((size_t)t->kind < sizeof by_kind / sizeof by_kind[0] &&
         by_kind[t->kind])
