@@ -199,6 +199,39 @@
  * (--max-seconds, FILIGRANE_PREVIEW_MAX_SECONDS) */
 #define FG_PREVIEW_MAX_SECONDS_DEFAULT 600
 
+/* ---- video (watermark/video.c) ---- */
+
+/* The preview's frame fits a 1280 x 720 box (720 x 1280 upright): 720p,
+ * enough to judge an edit, too small to be the delivery. */
+#define FG_VIDEO_BOX_LONG 1280
+#define FG_VIDEO_BOX_SHORT 720
+
+/* A stream claiming more frames a second than this is refused before
+ * decoding (high-speed cameras record up to 960); one that has more than
+ * FG_VIDEO_OUT_FPS is previewed at FG_VIDEO_OUT_FPS, frames dropped. */
+#define FG_VIDEO_MAX_FPS 1000
+#define FG_VIDEO_OUT_FPS 60
+
+/* H.264 by libx264: the veryfast preset at CRF 23 (x264's default
+ * quality) with the bitrate held to 4 Mb/s (VBV, 8 Mb buffer): at 720p a
+ * good-looking preview of a few MB a minute, and 3x faster than the
+ * medium preset. AAC at 128 kb/s stereo (64 kb/s mono). */
+#define FG_VIDEO_PRESET "veryfast"
+#define FG_VIDEO_CRF "23"
+#define FG_VIDEO_MAXRATE 4000000
+#define FG_VIDEO_BUFSIZE 8000000
+#define FG_VIDEO_AUDIO_BITRATE 128000
+
+/* Damaged packets tolerated before the file is refused as corrupt: a
+ * camera file may have a glitch; a crafted one has many. */
+#define FG_VIDEO_MAX_DECODE_ERRORS 8
+
+/* A preview cut at --max-seconds says so in its last seconds. */
+#define FG_VIDEO_NOTICE_SECONDS 3.0
+
+/* The poster frame: this far into the previewed stretch. */
+#define FG_VIDEO_POSTER_AT 0.1
+
 /* ---- audio (watermark/audio.c) ---- */
 
 /* Seconds between two chimes of the audio mark; the first one falls at a

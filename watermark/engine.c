@@ -47,6 +47,7 @@ static int name_promises_preview(const char *path)
     static const char *const exts[] = {
         "jpg", "jpeg", "png", "gif", "webp", "tif", "tiff", "heic",
         "heif", "avif", "pdf", "zip", "tar", "tgz", "gz", "7z", "rar",
+        "mp4", "mov", "m4v", "webm", "mkv", "avi",
         "mp3", "wav", "flac", "ogg", "oga", "opus", "m4a", "aac"};
     const char *slash = strrchr(path, '/');
     const char *dot = strrchr(slash ? slash + 1 : path, '.');
@@ -66,6 +67,7 @@ static fg_result dispatch(const wm_type *t, const char *in, const char *out,
         [WM_KIND_IMAGE] = wm_stamp_image,
         [WM_KIND_PDF] = wm_stamp_pdf,
         [WM_KIND_ARCHIVE] = wm_stamp_archive,
+        [WM_KIND_VIDEO] = wm_stamp_video,
         [WM_KIND_AUDIO] = wm_stamp_audio,
     };
     /* A video container with sound and no picture (an M4A libmagic calls
