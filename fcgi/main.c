@@ -40,6 +40,7 @@
 #include "jobs/runner.h"
 #include "storage/pg_conn.h"
 #include "storage/tmp_clean.h"
+#include "watermark/wm.h"
 
 static atomic_bool stopping;
 static struct fcgi_signer signer;
@@ -133,6 +134,7 @@ int main(void)
     jobs_settings job_settings;
     jobs_runner *runners = NULL;
     orders_preview_env preview_env;
+    wm_options stamp_options;
     fcgi_jobs_env job_env;
     fg_reason r = {{0}};
     struct timespec started_at;
@@ -149,6 +151,10 @@ int main(void)
         wm_sandbox_limits_init_kind(&sandbox_video, "video", &r) != FG_OK ||
         wm_sandbox_limits_init_kind(&sandbox_audio, "audio", &r) != FG_OK ||
         wm_sandbox_limits_init_kind(&sandbox_document, "document", &r) != FG_OK ||
+        /* The stamping options (FILIGRANE_MAX_PIXELS, _AUDIO_MARK_INTERVAL,
+         * ...) are read by each stamping child: checked here too, so a
+         * typo stops the worker instead of failing every preview. */
+        wm_options_init(&stamp_options, &r) != FG_OK ||
         fcgi_blob_gc_settings_load(&gc_settings, &r) != FG_OK ||
         jobs_settings_load(&job_settings,
                            longest_wall(&sandbox, &sandbox_video, &sandbox_audio,

@@ -256,5 +256,15 @@ try:
           (other[:1], (heard_song or [])[:1]))
 finally:
     svc.stop()
-    shutil.rmtree(tmp, ignore_errors=True)
+
+# A malformed audio setting stops the worker at start, naming it, instead
+# of failing every audio preview later.
+for var, value in [("FILIGRANE_AUDIO_MARK_INTERVAL", "1"), ("FILIGRANE_AUDIO_MAX_RATE", "lots")]:
+    try:
+        bad = Service(env={var: value})
+        bad.stop()
+        check("%s=%s stops the worker, naming it" % (var, value), False, "it started")
+    except RuntimeError as e:
+        check("%s=%s stops the worker, naming it" % (var, value), var in str(e), str(e)[-400:])
+shutil.rmtree(tmp, ignore_errors=True)
 finish()
