@@ -16,6 +16,7 @@
 #include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
 #include <libavutil/audio_fifo.h>
+#include <libavutil/avstring.h>
 #include <libavutil/channel_layout.h>
 #include <libavutil/opt.h>
 #include <libswresample/swresample.h>
@@ -30,6 +31,18 @@
  * probes for any of its hundreds of formats, playlists and image
  * sequences among them, which open further files by name. */
 #define DEMUXERS "mp3,wav,flac,ogg,mov,mp4,m4a,3gp,3g2,mj2,matroska,webm,aac"
+
+/* The decoders an audio upload may reach: those of the formats above
+ * (MP3 and MP2, AAC and ALAC in M4A, FLAC, Vorbis and Opus in Ogg, PCM
+ * and the two common ADPCMs in WAV). libavcodec has hundreds more, each
+ * a parser of hostile bytes; a stream in any other codec is withheld, and
+ * stream probing may open none of them either. */
+#define DECODERS                                                                           \
+    "mp3float,mp3,mp2float,mp2,aac,aac_fixed,alac,flac,vorbis,libvorbis,opus,libopus,"     \
+    "adpcm_ima_wav,adpcm_ms,pcm_s8,pcm_u8,pcm_s16le,pcm_s16be,pcm_u16le,pcm_u16be,"        \
+    "pcm_s24le,pcm_s24be,pcm_u24le,pcm_u24be,pcm_s32le,pcm_s32be,pcm_u32le,pcm_u32be,"     \
+    "pcm_s64le,pcm_s64be,pcm_f16le,pcm_f24le,pcm_f32le,pcm_f32be,pcm_f64le,pcm_f64be,"     \
+    "pcm_alaw,pcm_mulaw"
 
 /* A fade at a cut end, so the preview stops without a click. */
 #define FADE_MS 50
@@ -70,7 +83,9 @@ static fg_result av_fail(fg_reason *r, fg_result code, const char *what, int err
     return fg_fail(r, code, "%s: %s", what, msg);
 }
 
-static int open_input(AVFormatContext **in, const char *path)
+/* Opens path with the demuxers and, when probe is true, reads its
+ * streams' parameters (decoding a little, with DECODERS only). */
+static int open_input(AVFormatContext **in, const char *path, bool probe)
 {
     AVDictionary *opts = NULL;
     char url[4200];
@@ -79,9 +94,10 @@ static int open_input(AVFormatContext **in, const char *path)
         return AVERROR(ENAMETOOLONG);
     av_dict_set(&opts, "protocol_whitelist", "file", 0);
     av_dict_set(&opts, "format_whitelist", DEMUXERS, 0);
+    av_dict_set(&opts, "codec_whitelist", DECODERS, 0);
     int ret = avformat_open_input(in, url, NULL, &opts);
     av_dict_free(&opts);
-    if (ret >= 0 && (ret = avformat_find_stream_info(*in, NULL)) < 0)
+    if (ret >= 0 && probe && (ret = avformat_find_stream_info(*in, NULL)) < 0)
         avformat_close_input(in);
     return ret;
 }
@@ -98,7 +114,9 @@ bool wm_audio_only(const char *in)
     AVFormatContext *fc = NULL;
     bool audio = false, video = false;
     quiet();
-    if (open_input(&fc, in) < 0)
+    /* The containers that get here (MP4, WebM) name their streams' types
+     * in their headers: nothing needs decoding to know them. */
+    if (open_input(&fc, in, false) < 0)
         return false;
     for (unsigned i = 0; i < fc->nb_streams; i++) {
         const AVStream *st = fc->streams[i];
@@ -127,7 +145,7 @@ static fg_result check_rate(const wm_options *o, int rate, int ch, fg_reason *r)
 static fg_result open_decoder(conv *c, const char *in, const wm_options *o, fg_reason *r)
 {
     const AVCodec *codec = NULL;
-    int ret = open_input(&c->in, in);
+    int ret = open_input(&c->in, in, true);
     if (ret < 0)
         return av_fail(r, FG_ECORRUPT, "cannot read the audio", ret);
     c->sidx = av_find_best_stream(c->in, AVMEDIA_TYPE_AUDIO, -1, -1, &codec, 0);
@@ -135,6 +153,8 @@ static fg_result open_decoder(conv *c, const char *in, const wm_options *o, fg_r
         return fg_fail(r, FG_ECORRUPT, c->sidx == AVERROR_DECODER_NOT_FOUND
                                            ? "no decoder for its audio stream"
                                            : "the file has no audio stream");
+    if (!av_match_list(codec->name, DECODERS, ','))
+        return fg_fail(r, FG_EUNSUPPORTED, "audio in %.40s is withheld", codec->name);
     /* Pictures, lyrics, chapters: never read. */
     for (unsigned i = 0; i < c->in->nb_streams; i++)
         if ((int)i != c->sidx)
@@ -152,7 +172,11 @@ static fg_result open_decoder(conv *c, const char *in, const wm_options *o, fg_r
      * counted against MAX_BAD_PACKETS; and the CPU time is the same
      * (bench/audio.sh). */
     c->dec->thread_count = 1;
-    if ((ret = avcodec_open2(c->dec, codec, NULL)) < 0)
+    AVDictionary *dopts = NULL;
+    av_dict_set(&dopts, "codec_whitelist", DECODERS, 0);
+    ret = avcodec_open2(c->dec, codec, &dopts);
+    av_dict_free(&dopts);
+    if (ret < 0)
         return av_fail(r, FG_ECORRUPT, "cannot decode the audio", ret);
     return FG_OK;
 }

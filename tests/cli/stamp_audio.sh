@@ -87,6 +87,22 @@ for f in tagged.mp3 tagged.flac tagged.m4a; do
         "$f's preview holds no byte of the title or the cover"
 done
 
+# Codecs: Apple Lossless in M4A and 24-bit or IMA ADPCM WAV are read;
+# a WAV in a codec outside the decoder list (G.726) is withheld, exit 3,
+# without any decoder of it being opened.
+ff -i "$T/song.wav" -c:a alac "$T/alac.m4a"
+ff -i "$T/song.wav" -c:a pcm_s24le "$T/s24.wav"
+ff -i "$T/song.wav" -c:a adpcm_ima_wav "$T/ima.wav"
+ff -i "$T/song.wav" -ar 8000 -ac 1 -c:a g726 "$T/g726.wav"
+for f in alac.m4a s24.wav ima.wav; do
+    "$FG" stamp "$T/$f" "$T/$f.prev"
+    ok "$( [ $? -eq 0 ] && near "$(probe "$T/$f.prev" format=duration)" 6 0.15; echo $?)" \
+        "$f is previewed at its length"
+done
+"$FG" stamp "$T/g726.wav" "$T/out/g726.prev" 2>"$T/err"
+ok "$( [ $? -eq 3 ] && grep -q "g726 is withheld" "$T/err" && clean_dir; echo $?)" \
+    "a G.726 WAV is withheld (exit 3): its decoder is not on the list"
+
 # The cap: --max-seconds, and FILIGRANE_PREVIEW_MAX_SECONDS.
 "$FG" stamp --max-seconds 2 "$T/song.flac" "$T/cap.prev"
 ok "$(near "$(probe "$T/cap.prev" format=duration)" 2 0.1; echo $?)" \
