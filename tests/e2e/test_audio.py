@@ -17,6 +17,13 @@ import tempfile
 sys.path.insert(0, os.path.dirname(__file__))
 from service import Service, check, finish  # noqa: E402
 
+# DESIGN, Settled details (test time): media suites run in the plain pass,
+# not again under the sanitizers (tests/unit/test_audio.c and
+# tests/cli/stamp_audio.sh run the same stamper under ASan).
+if os.path.basename(os.path.normpath(os.environ.get("FILIGRANE_BIN", ""))) == "asan":
+    print("# the audio suite runs in the plain pass only")
+    sys.exit(0)
+
 INTERVAL = 4      # FILIGRANE_AUDIO_MARK_INTERVAL for this suite
 CAP = 8           # FILIGRANE_PREVIEW_MAX_SECONDS for this suite
 RATE = 8000       # the rate previews are decoded at to listen to them
