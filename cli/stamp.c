@@ -55,7 +55,9 @@ static const char help[] =
     "INPUT is decoded in a sandboxed child process (resource limits,\n"
     "seccomp, FILIGRANE_SANDBOX_* and FILIGRANE_STAMP_TIMEOUT; a video's\n"
     "FILIGRANE_SANDBOX_VIDEO_CPU, _TIMEOUT and _MEMORY). A video's preview\n"
-    "is an MP4, with its poster frame at OUTPUT.poster (JPEG).\n"
+    "is an MP4, with its poster frame at OUTPUT.poster (JPEG). An audio\n"
+    "file's is an MP3 with a two-tone chime at intervals, its waveform at\n"
+    "OUTPUT.poster (JPEG).\n"
     "\n"
     "Exit status: 0 ok, 2 usage, 3 type withheld, 4 unreadable or corrupt,\n"
     "5 over a limit, 1 anything else.\n";

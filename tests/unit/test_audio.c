@@ -464,6 +464,18 @@ TEST("bytes that are no audio fail as unreadable")
     CHECK_INT(leftovers(), 0);
 }
 
+TEST("a WAV is detected as audio/x-wav of the audio kind (the other formats: tests/e2e)")
+{
+    setup();
+    write_wav(path("kind.wav"), 8000, 1, 1, 1, 0.1, NULL);
+    wm_type t;
+    fg_reason r;
+    CHECK_INT(wm_detect_file(path("kind.wav"), &t, &r), FG_OK);
+    CHECK_STR(t.mime, "audio/x-wav");
+    CHECK_INT(t.kind, WM_KIND_AUDIO);
+    CHECK_STR(wm_kind_name(t.kind), "audio");
+}
+
 TEST("a WAV is audio only; junk is not")
 {
     setup();
