@@ -20,6 +20,7 @@
 #include <libavutil/channel_layout.h>
 #include <libavutil/opt.h>
 #include <libswresample/swresample.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -286,6 +287,15 @@ static fg_result drain(conv *c, bool last, fg_reason *r)
         if (av_audio_fifo_read(c->fifo, (void **)c->ef->data, n) != n)
             return fg_fail(r, FG_EIO, "cannot encode: resampler buffer failed");
         float *const *pl = (float *const *)c->ef->data;
+        /* Float PCM carries whatever the seller wrote: NaN and infinities
+         * pass through the resampler, and LAME aborts on them (an
+         * assertion in its psychoacoustic model). Silence them, and clip
+         * the rest to full scale. */
+        for (int ch = 0; ch < c->out_ch; ch++)
+            for (int i = 0; i < n; i++) {
+                float v = pl[ch][i];
+                pl[ch][i] = !isfinite(v) ? 0.0f : v > 1.0f ? 1.0f : v < -1.0f ? -1.0f : v;
+            }
         wm_chime_mix(&c->chime, pl, c->out_ch, n, c->written);
         /* The cut: a short fade into the limit, never a click. */
         long long fade = (long long)FADE_MS * WM_AUDIO_RATE / 1000;

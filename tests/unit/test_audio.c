@@ -476,6 +476,53 @@ TEST("a WAV is detected as audio/x-wav of the audio kind (the other formats: tes
     CHECK_STR(wm_kind_name(t.kind), "audio");
 }
 
+/* A 32-bit float WAV whose samples cycle through NaN, the infinities,
+ * huge values and a plain one: what a hostile seller can write. */
+static void write_float_wav(const char *p, int rate, double seconds)
+{
+    FILE *f = fopen(p, "wb");
+    if (!f)
+        abort();
+    unsigned frames = (unsigned)(seconds * rate), data = frames * 2 * 4;
+    fwrite("RIFF", 1, 4, f);
+    le32(f, 36 + data);
+    fwrite("WAVEfmt ", 1, 8, f);
+    le32(f, 16);
+    le16(f, 3);
+    le16(f, 2);
+    le32(f, (unsigned)rate);
+    le32(f, (unsigned)rate * 8);
+    le16(f, 8);
+    le16(f, 32);
+    fwrite("data", 1, 4, f);
+    le32(f, data);
+    const float vals[] = {NAN, INFINITY, -INFINITY, 1e30f, -1e30f, 0.25f};
+    for (unsigned i = 0; i < frames * 2; i++)
+        fwrite(&vals[i % 6], 4, 1, f);
+    fclose(f);
+}
+
+TEST("float samples that are NaN, infinite or huge are silenced or clipped, not handed to "
+     "LAME (which aborts on them)")
+{
+    setup();
+    wm_options o = opts();
+    fg_reason r = {{0}};
+    /* 44.1 kHz goes straight to the encoder; 48 kHz through the
+     * resampler, which spreads a NaN over its filter's length. */
+    write_float_wav(path("nan44.wav"), 44100, 2);
+    write_float_wav(path("nan48.wav"), 48000, 2);
+    CHECK_INT(wm_stamp_audio(path("nan44.wav"), path("nan44.mp3"), &o, 1, &r), FG_OK);
+    CHECK_INT(wm_stamp_audio(path("nan48.wav"), path("nan48.mp3"), &o, 1, &r), FG_OK);
+    long n, br;
+    int ch;
+    float *x = decode(path("nan48.mp3"), &n, &ch, &br);
+    CHECK(n > WM_AUDIO_RATE);
+    for (long i = 0; i < n; i++)
+        CHECK(isfinite(x[i]) && fabsf(x[i]) <= 1.5f);
+    free(x);
+}
+
 TEST("a WAV is audio only; junk is not")
 {
     setup();
