@@ -48,6 +48,12 @@
 /* A fade at a cut end, so the preview stops without a click. */
 #define FADE_MS 50
 
+/* The lowest input sample rate read: nothing recorded for listening is
+ * below 8 kHz telephony (old formats have 5512 Hz), and every input
+ * sample becomes 44100 / rate output samples: at 1 Hz one FLAC block of
+ * 65535 samples would resample into 2.9 billion. */
+#define MIN_RATE 4000
+
 /* Undecodable packets tolerated before the file is called damaged: one
  * bad frame in a long MP3 is common and audible as a blip, a stream of
  * them is not music. */
@@ -135,6 +141,9 @@ static fg_result check_rate(const wm_options *o, int rate, int ch, fg_reason *r)
 {
     if (rate <= 0 || ch <= 0)
         return fg_fail(r, FG_ECORRUPT, "the audio stream has no sample rate or no channels");
+    if (rate < MIN_RATE)
+        return fg_fail(r, FG_ECORRUPT, "a sample rate of %d Hz is not audio (at least %d)", rate,
+                       MIN_RATE);
     if ((long long)rate * ch > o->audio_max_rate)
         return fg_fail(r, FG_ELIMIT,
                        "%d Hz x %d channels is over the limit of %lld samples per second "

@@ -415,6 +415,19 @@ TEST("an hour at 384 kHz on 8 channels is refused from its header, before any de
     CHECK_INT(leftovers(), 0);
 }
 
+TEST("a sample rate under 4000 Hz is refused as no audio; 4000 Hz is read")
+{
+    setup();
+    wm_options o = opts();
+    fg_reason r = {{0}};
+    write_wav(path("low.wav"), 3999, 1, 1, 1, 0.1, NULL);
+    CHECK_INT(wm_stamp_audio(path("low.wav"), path("bad-out-low.mp3"), &o, 1, &r), FG_ECORRUPT);
+    CHECK(strstr(r.text, "3999 Hz"));
+    write_wav(path("low4k.wav"), 4000, 1, 1, 1, 0.1, NULL);
+    CHECK_INT(wm_stamp_audio(path("low4k.wav"), path("low4k.mp3"), &o, 1, &r), FG_OK);
+    CHECK_INT(leftovers(), 0);
+}
+
 TEST("a WAV shorter than its header states fails as truncated, leaving nothing")
 {
     setup();
