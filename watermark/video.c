@@ -38,6 +38,7 @@
 #include "watermark/mark.h"
 #include "watermark/sandbox.h"
 #include "watermark/save.h"
+#include "watermark/seccomp.h"
 
 /* The demuxer for each type detection says is a video. */
 static const struct {
@@ -290,6 +291,27 @@ static fg_result open_decoder(job *j, int si, AVCodecContext **out, bool video)
     return FG_OK;
 }
 
+/* An AVI without its index is read to wherever it stops, and its length
+ * taken from what is there: its RIFF header still says how long it was
+ * written. (MP4 and Matroska say it in their indexes and durations.) */
+static fg_result check_riff(job *j, const char *in)
+{
+    unsigned char h[12];
+    FILE *f = fopen(in, "rb");
+    if (!f)
+        return fg_fail(j->r, FG_ECORRUPT, "cannot open the file");
+    size_t n = fread(h, 1, sizeof h, f);
+    long long have = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
+    fclose(f);
+    if (n < sizeof h || memcmp(h, "RIFF", 4) != 0 || have < 0)
+        return fg_fail(j->r, FG_ECORRUPT, "not a readable video: no RIFF header");
+    long long want = 8LL + (h[4] | h[5] << 8 | h[6] << 16 | (long long)h[7] << 24);
+    if (have < want)
+        return fg_fail(j->r, FG_ECORRUPT, "truncated: the file holds %lld of its %lld bytes",
+                       have, want);
+    return FG_OK;
+}
+
 static fg_result open_input(job *j, const char *in)
 {
     wm_type type;
@@ -304,6 +326,8 @@ static fg_result open_input(job *j, const char *in)
             fmt = av_find_input_format(demuxers[i].demuxer);
     if (!fmt)
         return fg_fail(j->r, FG_EUNSUPPORTED, "type %s is withheld", type.mime);
+    if (strcmp(type.mime, "video/x-msvideo") == 0 && (rc = check_riff(j, in)) != FG_OK)
+        return rc;
     /* Only this file: no other protocol (http, a pipe, a concat list),
      * and no reference to another file (a QuickTime dref). */
     av_dict_set(&opts, "protocol_whitelist", "file", 0);
@@ -745,7 +769,12 @@ static fg_result transcode(job *j)
     /* A file cut short still decodes what it holds: the container says
      * how long it should have been. */
     double want = j->duration < j->cap ? j->duration : j->cap;
-    if (j->duration > 0 && j->last_t < want * 0.9 - 1.0) {
+    AVRational fr = av_guess_frame_rate(j->ic, j->ic->streams[j->vi], NULL);
+    double frame = fr.num > 0 && fr.den > 0 ? av_q2d(av_inv_q(fr)) : 0.04;
+    frame = frame > 2.0 ? 2.0 : frame;
+    /* Its last frame starts one frame before its end; half a second and
+     * 5% more for containers that round. */
+    if (j->duration > 0 && j->last_t + frame + 0.5 < want * 0.95) {
         rc = fg_fail(j->r, FG_ECORRUPT, "truncated: its video stops at %.1f s of %.1f s",
                      j->last_t, j->duration);
         goto out;
@@ -826,6 +855,10 @@ fg_result wm_stamp_video(const char *in, const char *out, const wm_options *o, u
     /* The reason is ours, in one line; libav's own messages would be
      * the child's first line of stderr instead. */
     av_log_set_level(AV_LOG_QUIET);
+    /* libavcodec's decoders are the untrusted code here: never run them
+     * anywhere but in the sandboxed child. */
+    if (!wm_sandbox_active())
+        return fg_fail(r, FG_EUNSUPPORTED, "video previews are made only in the sandbox");
     if (snprintf(poster, sizeof poster, "%s%s", out, WM_POSTER_SUFFIX) >= (int)sizeof poster)
         return fg_fail(r, FG_EUSAGE, "cannot write the preview: name too long");
     j.cap = o->max_seconds;

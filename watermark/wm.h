@@ -106,9 +106,10 @@ void wm_shutdown(void);
  * The output format follows out's extension (.jpg .jpeg .png .webp .gif
  * .pdf .zip); with no known extension it is chosen from the content:
  * JPEG, PNG where there is alpha, GIF for an animation, PDF for a PDF, ZIP
- * for an archive. Returns FG_EUNSUPPORTED (a type that is withheld),
+ * for an archive, MP4 for a video (whatever out's extension), with its
+ * poster frame beside it at out ".poster" (JPEG). Returns FG_EUNSUPPORTED (a type that is withheld),
  * FG_ECORRUPT (unreadable), FG_ELIMIT (over a limit), FG_EIO (cannot write)
- * with a reason. On failure no file is left at out. */
+ * with a reason. On failure no file is left at out (nor at out ".poster"). */
 FG_MUST_CHECK fg_result wm_stamp_file(const char *in, const char *out,
                                       const wm_options *o, fg_reason *r);
 
