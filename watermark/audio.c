@@ -27,6 +27,7 @@
 
 #include "watermark/audio_mark.h"
 #include "watermark/save.h"
+#include "watermark/seccomp.h"
 
 /* The demuxers an audio upload may reach. Without this list libavformat
  * probes for any of its hundreds of formats, playlists and image
@@ -120,6 +121,9 @@ bool wm_audio_only(const char *in)
 {
     AVFormatContext *fc = NULL;
     bool audio = false, video = false;
+    /* Demuxing is parsing hostile bytes: in the sandboxed child only. */
+    if (!wm_sandbox_active())
+        return false;
     quiet();
     /* The containers that get here (MP4, WebM) name their streams' types
      * in their headers: nothing needs decoding to know them. */
@@ -532,6 +536,10 @@ fg_result wm_stamp_audio(const char *in, const char *out, const wm_options *o, u
     wm_outfile f = {.fd = -1};
     char poster[4200];
     fg_result rc;
+    /* libavformat and libavcodec are the untrusted parsers here, as
+     * poppler is for PDFs: never anywhere but the sandboxed child. */
+    if (!wm_sandbox_active())
+        return fg_fail(r, FG_EUNSUPPORTED, "audio previews are made only in the sandbox");
     quiet();
     if (snprintf(poster, sizeof poster, "%s%s", out, WM_POSTER_SUFFIX) >= (int)sizeof poster) {
         rc = fg_fail(r, FG_EUSAGE, "cannot write the preview: bad name");

@@ -1,7 +1,9 @@
-/* Audio previews (watermark/audio.c, audio_mark.c, audio_wave.c), in
- * process: WAV inputs written here, the MP3 preview decoded back with
- * libavcodec and listened to with a Goertzel filter at the pitches the
- * seed chose, where the seed placed them. */
+/* Audio previews (watermark/audio.c, audio_mark.c, audio_wave.c): WAV
+ * inputs written here, stamped in a forked child under the sandbox's
+ * seccomp filter (the stamper refuses to run anywhere else), the MP3
+ * preview decoded back here with libavcodec and listened to with a
+ * Goertzel filter at the pitches the seed chose, where the seed placed
+ * them. */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <libavcodec/avcodec.h>
@@ -13,12 +15,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <vips/vips.h>
 
 #include "watermark/audio.h"
 #include "watermark/audio_mark.h"
 #include "watermark/options.h"
+#include "watermark/seccomp.h"
 
 #define TAP_MAIN
 #include "tests/unit/tap.h"
@@ -27,14 +31,63 @@
 
 static void setup(void)
 {
-    static int done;
     fixture_setup("fg-audio");
-    if (!done) {
-        fg_reason r;
-        if (wm_init("test_audio", true, &r) != FG_OK)
-            abort();
-        done = 1;
+}
+
+/* Runs fn(in, out) in a forked child that enters the sandbox first, as
+ * `filigrane stamp --sandboxed` does; its result comes back as the exit
+ * status, its reason through a pipe. A child killed by a signal is
+ * FG_ECRASH. libvips is started in the child only: this process forks
+ * again and again, and must hold no threads of libvips when it does. */
+static int in_child(fg_result (*fn)(const char *, const char *, const wm_options *, uint64_t,
+                                    fg_reason *),
+                    const char *in, const char *out, const wm_options *o, uint64_t seed,
+                    fg_reason *r)
+{
+    int fds[2];
+    memset(r, 0, sizeof *r);
+    if (pipe(fds) != 0)
+        abort();
+    pid_t pid = fork();
+    if (pid < 0)
+        abort();
+    if (pid == 0) {
+        fg_reason cr = {{0}};
+        close(fds[0]);
+        /* A child that hangs fails its test instead of the whole run. */
+        alarm(60);
+        fg_result rc = wm_init("test_audio", true, &cr);
+        if (rc == FG_OK)
+            rc = wm_sandbox_enter(&cr);
+        if (rc == FG_OK)
+            rc = fn(in, out, o, seed, &cr);
+        (void)!write(fds[1], cr.text, strlen(cr.text));
+        _exit(rc);
     }
+    close(fds[1]);
+    size_t n = 0;
+    ssize_t k;
+    while (n + 1 < sizeof r->text && (k = read(fds[0], r->text + n, sizeof r->text - 1 - n)) > 0)
+        n += (size_t)k;
+    r->text[n] = '\0';
+    close(fds[0]);
+    int st;
+    if (waitpid(pid, &st, 0) != pid)
+        abort();
+    return WIFEXITED(st) ? WEXITSTATUS(st) : FG_ECRASH;
+}
+
+static fg_result stamp(const char *in, const char *out, const wm_options *o, uint64_t seed,
+                       fg_reason *r)
+{
+    return (fg_result)in_child(wm_stamp_audio, in, out, o, seed, r);
+}
+
+static fg_result audio_only(const char *in, const char *out, const wm_options *o, uint64_t seed,
+                            fg_reason *r)
+{
+    (void)out, (void)o, (void)seed, (void)r;
+    return wm_audio_only(in) ? FG_OK : FG_EUNSUPPORTED;
 }
 
 static void le16(FILE *f, unsigned v) { fputc(v & 255, f), fputc((v >> 8) & 255, f); }
@@ -97,6 +150,7 @@ static float *decode(const char *p, long *n, int *channels, long *bitrate)
     float *pcm = NULL;
     long len = 0, cap = 0;
     AVChannelLayout mono = AV_CHANNEL_LAYOUT_MONO;
+    av_log_set_level(AV_LOG_ERROR);
     if (avformat_open_input(&fc, p, NULL, NULL) < 0 || avformat_find_stream_info(fc, NULL) < 0)
         abort();
     int si = av_find_best_stream(fc, AVMEDIA_TYPE_AUDIO, -1, -1, &codec, 0);
@@ -257,7 +311,7 @@ TEST("the preview carries the seeded chime at each interval, at both its pitches
     uint64_t seed = 0x5eed5eed12345678ull;
     o.audio_mark_interval = 3;
     write_wav(path("noise.wav"), 48000, 2, 12, 12, 0.1, NULL);
-    CHECK_INT(wm_stamp_audio(path("noise.wav"), path("noise.mp3"), &o, seed, &r), FG_OK);
+    CHECK_INT(stamp(path("noise.wav"), path("noise.mp3"), &o, seed, &r), FG_OK);
     long n, br;
     int ch;
     float *x = decode(path("noise.mp3"), &n, &ch, &br);
@@ -293,7 +347,7 @@ TEST("another seed puts the chime at other pitches: the first seed's pitches are
     CHECK(a.f1 != b.f1 && a.f2 != b.f2);
     o.audio_mark_interval = 3;
     write_wav(path("noise2.wav"), 44100, 1, 7, 7, 0.1, NULL);
-    CHECK_INT(wm_stamp_audio(path("noise2.wav"), path("noise2.mp3"), &o, s2, &r), FG_OK);
+    CHECK_INT(stamp(path("noise2.wav"), path("noise2.mp3"), &o, s2, &r), FG_OK);
     long n, br;
     int ch;
     float *x = decode(path("noise2.mp3"), &n, &ch, &br);
@@ -312,7 +366,7 @@ TEST("a file longer than max_seconds is cut there, without decoding the rest")
     fg_reason r = {{0}};
     o.max_seconds = 4;
     write_wav(path("long.wav"), 44100, 2, 30, 30, 0.1, NULL);
-    CHECK_INT(wm_stamp_audio(path("long.wav"), path("long.mp3"), &o, 1, &r), FG_OK);
+    CHECK_INT(stamp(path("long.wav"), path("long.mp3"), &o, 1, &r), FG_OK);
     long n, br;
     int ch;
     float *x = decode(path("long.mp3"), &n, &ch, &br);
@@ -331,7 +385,7 @@ TEST("a short file keeps its length")
     wm_options o = opts();
     fg_reason r = {{0}};
     write_wav(path("short.wav"), 22050, 1, 2.5, 2.5, 0.1, NULL);
-    CHECK_INT(wm_stamp_audio(path("short.wav"), path("short.mp3"), &o, 1, &r), FG_OK);
+    CHECK_INT(stamp(path("short.wav"), path("short.mp3"), &o, 1, &r), FG_OK);
     long n, br;
     int ch;
     float *x = decode(path("short.mp3"), &n, &ch, &br);
@@ -345,7 +399,7 @@ TEST("the original's tags do not reach the preview, which has no ID3 tag at all"
     wm_options o = opts();
     fg_reason r = {{0}};
     write_wav(path("tagged.wav"), 44100, 2, 2, 2, 0.1, "quokka secret title");
-    CHECK_INT(wm_stamp_audio(path("tagged.wav"), path("tagged.mp3"), &o, 1, &r), FG_OK);
+    CHECK_INT(stamp(path("tagged.wav"), path("tagged.mp3"), &o, 1, &r), FG_OK);
     FILE *f = fopen(path("tagged.mp3"), "rb");
     CHECK(f);
     static char buf[1 << 20];
@@ -357,37 +411,6 @@ TEST("the original's tags do not reach the preview, which has no ID3 tag at all"
     CHECK((unsigned char)buf[0] == 0xff && ((unsigned char)buf[1] & 0xe0) == 0xe0);
 }
 
-TEST("the waveform is a 1200 x 200 JPEG beside the preview")
-{
-    setup();
-    wm_options o = opts();
-    fg_reason r = {{0}};
-    write_wav(path("wave.wav"), 44100, 2, 3, 3, 0.5, NULL);
-    CHECK_INT(wm_stamp_audio(path("wave.wav"), path("wave.mp3"), &o, 1, &r), FG_OK);
-    VipsImage *im = vips_image_new_from_file(path("wave.mp3" WM_POSTER_SUFFIX), NULL);
-    CHECK(im);
-    CHECK_INT(vips_image_get_width(im), WM_WAVE_WIDTH);
-    CHECK_INT(vips_image_get_height(im), WM_WAVE_HEIGHT);
-    CHECK_STR(vips_foreign_find_load(path("wave.mp3" WM_POSTER_SUFFIX)), "VipsForeignLoadJpegFile");
-    /* Noise at half scale: the middle column is drawn up to a quarter of
-     * the height from the top, and a silent file's is not. */
-    double avg = 0;
-    VipsImage *col = NULL;
-    CHECK(vips_crop(im, &col, 600, 60, 1, 20, NULL) == 0);
-    CHECK(vips_avg(col, &avg, NULL) == 0);
-    CHECK(avg > 80);
-    g_object_unref(col);
-    g_object_unref(im);
-    write_wav(path("quiet.wav"), 44100, 2, 3, 3, 0.0, NULL);
-    CHECK_INT(wm_stamp_audio(path("quiet.wav"), path("quiet.mp3"), &o, 1, &r), FG_OK);
-    im = vips_image_new_from_file(path("quiet.mp3" WM_POSTER_SUFFIX), NULL);
-    CHECK(im && vips_crop(im, &col, 600, 60, 1, 20, NULL) == 0);
-    CHECK(vips_avg(col, &avg, NULL) == 0);
-    CHECK(avg < 60);
-    g_object_unref(col);
-    g_object_unref(im);
-}
-
 TEST("sample rate x channels at the limit is accepted, one over is refused naming the setting")
 {
     setup();
@@ -395,9 +418,9 @@ TEST("sample rate x channels at the limit is accepted, one over is refused namin
     fg_reason r = {{0}};
     write_wav(path("rate.wav"), 48000, 2, 1, 1, 0.1, NULL);
     o.audio_max_rate = 96000;
-    CHECK_INT(wm_stamp_audio(path("rate.wav"), path("rate-ok.mp3"), &o, 1, &r), FG_OK);
+    CHECK_INT(stamp(path("rate.wav"), path("rate-ok.mp3"), &o, 1, &r), FG_OK);
     o.audio_max_rate = 95999;
-    CHECK_INT(wm_stamp_audio(path("rate.wav"), path("bad-out-rate.mp3"), &o, 1, &r), FG_ELIMIT);
+    CHECK_INT(stamp(path("rate.wav"), path("bad-out-rate.mp3"), &o, 1, &r), FG_ELIMIT);
     CHECK(strstr(r.text, "FILIGRANE_AUDIO_MAX_RATE"));
     CHECK(!exists(path("bad-out-rate.mp3")) && !exists(path("bad-out-rate.mp3.poster")));
     CHECK_INT(leftovers(), 0);
@@ -410,7 +433,7 @@ TEST("an hour at 384 kHz on 8 channels is refused from its header, before any de
     fg_reason r = {{0}};
     /* The header states the hour; the data is one second. */
     write_wav(path("huge.wav"), 384000, 8, 3600, 0.01, 0.0, NULL);
-    CHECK_INT(wm_stamp_audio(path("huge.wav"), path("bad-out-huge.mp3"), &o, 1, &r), FG_ELIMIT);
+    CHECK_INT(stamp(path("huge.wav"), path("bad-out-huge.mp3"), &o, 1, &r), FG_ELIMIT);
     CHECK(strstr(r.text, "384000 Hz x 8 channels"));
     CHECK_INT(leftovers(), 0);
 }
@@ -421,10 +444,10 @@ TEST("a sample rate under 4000 Hz is refused as no audio; 4000 Hz is read")
     wm_options o = opts();
     fg_reason r = {{0}};
     write_wav(path("low.wav"), 3999, 1, 1, 1, 0.1, NULL);
-    CHECK_INT(wm_stamp_audio(path("low.wav"), path("bad-out-low.mp3"), &o, 1, &r), FG_ECORRUPT);
+    CHECK_INT(stamp(path("low.wav"), path("bad-out-low.mp3"), &o, 1, &r), FG_ECORRUPT);
     CHECK(strstr(r.text, "3999 Hz"));
     write_wav(path("low4k.wav"), 4000, 1, 1, 1, 0.1, NULL);
-    CHECK_INT(wm_stamp_audio(path("low4k.wav"), path("low4k.mp3"), &o, 1, &r), FG_OK);
+    CHECK_INT(stamp(path("low4k.wav"), path("low4k.mp3"), &o, 1, &r), FG_OK);
     CHECK_INT(leftovers(), 0);
 }
 
@@ -434,7 +457,7 @@ TEST("a WAV shorter than its header states fails as truncated, leaving nothing")
     wm_options o = opts();
     fg_reason r = {{0}};
     write_wav(path("cut.wav"), 44100, 2, 10, 3, 0.1, NULL);
-    CHECK_INT(wm_stamp_audio(path("cut.wav"), path("bad-out-cut.mp3"), &o, 1, &r), FG_ECORRUPT);
+    CHECK_INT(stamp(path("cut.wav"), path("bad-out-cut.mp3"), &o, 1, &r), FG_ECORRUPT);
     CHECK(strstr(r.text, "truncated"));
     CHECK(!exists(path("bad-out-cut.mp3")) && !exists(path("bad-out-cut.mp3.poster")));
     CHECK_INT(leftovers(), 0);
@@ -455,7 +478,7 @@ TEST("every prefix of a WAV's first 200 bytes fails with a reason and leaves not
         FILE *g = fopen(path("prefix.wav"), "wb");
         fwrite(buf, 1, len, g);
         fclose(g);
-        fg_result rc = wm_stamp_audio(path("prefix.wav"), path("bad-out-prefix.mp3"), &o, 1, &r);
+        fg_result rc = stamp(path("prefix.wav"), path("bad-out-prefix.mp3"), &o, 1, &r);
         if (rc != FG_ECORRUPT)
             TAP_FAIL("prefix of %zu bytes: %s (%s)", len, fg_result_name(rc), r.text);
         CHECK(r.text[0]);
@@ -473,7 +496,7 @@ TEST("bytes that are no audio fail as unreadable")
     for (int i = 0; i < 5000; i++)
         fputc((i * 7919) & 0x7f, f);
     fclose(f);
-    CHECK_INT(wm_stamp_audio(path("junk.mp3"), path("bad-out-junk.mp3"), &o, 1, &r), FG_ECORRUPT);
+    CHECK_INT(stamp(path("junk.mp3"), path("bad-out-junk.mp3"), &o, 1, &r), FG_ECORRUPT);
     CHECK_INT(leftovers(), 0);
 }
 
@@ -525,8 +548,8 @@ TEST("float samples that are NaN, infinite or huge are silenced or clipped, not 
      * resampler, which spreads a NaN over its filter's length. */
     write_float_wav(path("nan44.wav"), 44100, 2);
     write_float_wav(path("nan48.wav"), 48000, 2);
-    CHECK_INT(wm_stamp_audio(path("nan44.wav"), path("nan44.mp3"), &o, 1, &r), FG_OK);
-    CHECK_INT(wm_stamp_audio(path("nan48.wav"), path("nan48.mp3"), &o, 1, &r), FG_OK);
+    CHECK_INT(stamp(path("nan44.wav"), path("nan44.mp3"), &o, 1, &r), FG_OK);
+    CHECK_INT(stamp(path("nan48.wav"), path("nan48.mp3"), &o, 1, &r), FG_OK);
     long n, br;
     int ch;
     float *x = decode(path("nan48.mp3"), &n, &ch, &br);
@@ -540,11 +563,14 @@ TEST("a WAV is audio only; junk is not")
 {
     setup();
     write_wav(path("ao.wav"), 8000, 1, 1, 1, 0.1, NULL);
-    CHECK(wm_audio_only(path("ao.wav")));
+    fg_reason r;
+    CHECK_INT(in_child(audio_only, path("ao.wav"), NULL, NULL, 0, &r), FG_OK);
     FILE *f = fopen(path("ao-junk"), "wb");
     fputs("hello, not audio at all", f);
     fclose(f);
-    CHECK(!wm_audio_only(path("ao-junk")));
+    CHECK_INT(in_child(audio_only, path("ao-junk"), NULL, NULL, 0, &r), FG_EUNSUPPORTED);
+    /* Outside the sandbox it says no without opening the file. */
+    CHECK(!wm_audio_only(path("ao.wav")));
 }
 
 TEST("the interval and rate settings have bounds and name their variables")
@@ -570,4 +596,53 @@ TEST("the interval and rate settings have bounds and name their variables")
     CHECK_INT(wm_options_init(&o, &r), FG_EUSAGE);
     CHECK(strstr(r.text, "FILIGRANE_AUDIO_MAX_RATE"));
     unsetenv("FILIGRANE_AUDIO_MAX_RATE");
+}
+
+TEST("outside the sandbox the stamper refuses to decode audio at all")
+{
+    setup();
+    wm_options o = opts();
+    fg_reason r = {{0}};
+    write_wav(path("outside.wav"), 8000, 1, 1, 1, 0.1, NULL);
+    CHECK(!wm_sandbox_active());
+    CHECK_INT(wm_stamp_audio(path("outside.wav"), path("outside.mp3"), &o, 1, &r),
+              FG_EUNSUPPORTED);
+    CHECK(strstr(r.text, "only in the sandbox"));
+    CHECK(!exists(path("outside.mp3")));
+}
+
+TEST("the waveform is a 1200 x 200 JPEG beside the preview")
+{
+    setup();
+    wm_options o = opts();
+    fg_reason r = {{0}};
+    write_wav(path("wave.wav"), 44100, 2, 3, 3, 0.5, NULL);
+    write_wav(path("quiet.wav"), 44100, 2, 3, 3, 0.0, NULL);
+    CHECK_INT(stamp(path("wave.wav"), path("wave.mp3"), &o, 1, &r), FG_OK);
+    CHECK_INT(stamp(path("quiet.wav"), path("quiet.mp3"), &o, 1, &r), FG_OK);
+    /* libvips in this process, to read the posters, only now: its
+     * threads must not exist when a child is forked (see in_child), so
+     * this is the last test and its stamping is done. */
+    fg_reason vr;
+    CHECK_INT(wm_init("test_audio", false, &vr), FG_OK);
+    VipsImage *im = vips_image_new_from_file(path("wave.mp3" WM_POSTER_SUFFIX), NULL);
+    CHECK(im);
+    CHECK_INT(vips_image_get_width(im), WM_WAVE_WIDTH);
+    CHECK_INT(vips_image_get_height(im), WM_WAVE_HEIGHT);
+    CHECK_STR(vips_foreign_find_load(path("wave.mp3" WM_POSTER_SUFFIX)), "VipsForeignLoadJpegFile");
+    /* Noise at half scale: the middle column is drawn up to a quarter of
+     * the height from the top, and a silent file's is not. */
+    double avg = 0;
+    VipsImage *col = NULL;
+    CHECK(vips_crop(im, &col, 600, 60, 1, 20, NULL) == 0);
+    CHECK(vips_avg(col, &avg, NULL) == 0);
+    CHECK(avg > 80);
+    g_object_unref(col);
+    g_object_unref(im);
+    im = vips_image_new_from_file(path("quiet.mp3" WM_POSTER_SUFFIX), NULL);
+    CHECK(im && vips_crop(im, &col, 600, 60, 1, 20, NULL) == 0);
+    CHECK(vips_avg(col, &avg, NULL) == 0);
+    CHECK(avg < 60);
+    g_object_unref(col);
+    g_object_unref(im);
 }
