@@ -12,6 +12,13 @@ import tempfile
 sys.path.insert(0, os.path.dirname(__file__))
 from service import Service, check, finish, image  # noqa: E402
 
+# DESIGN, Settled details (test time): media suites run in the plain
+# pass, not again under the sanitizers (tests/unit/test_video.c runs the
+# converter under ASan).
+if os.path.basename(os.path.normpath(os.environ.get("FILIGRANE_BIN", ""))) == "asan":
+    print("# the video suite runs in the plain pass only")
+    sys.exit(0)
+
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CAP = 5
 TMP = tempfile.mkdtemp(prefix="fg-video-e2e-")
