@@ -407,7 +407,10 @@ TEST("the original's tags do not reach the preview, which has no ID3 tag at all"
     fclose(f);
     CHECK(len > 1000);
     CHECK(memmem(buf, len, "quokka", 6) == NULL);
-    CHECK(memmem(buf, len, "ID3", 3) == NULL && memmem(buf, len, "TAG", 3) == NULL);
+    /* No ID3v2 header at the start, no ID3v1 block in the last 128
+     * bytes (three bytes anywhere else are chance: the preview is
+     * compressed noise). */
+    CHECK(memcmp(buf, "ID3", 3) != 0 && memcmp(buf + len - 128, "TAG", 3) != 0);
     CHECK((unsigned char)buf[0] == 0xff && ((unsigned char)buf[1] & 0xe0) == 0xe0);
 }
 
