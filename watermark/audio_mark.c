@@ -19,6 +19,19 @@ void wm_chime_init(wm_chime *c, uint64_t seed, int rate, int interval_s)
     c->ramp = (long long)WM_CHIME_RAMP_MS * rate / 1000;
     if (c->ramp < 1)
         c->ramp = 1;
+    /* The whole seed, mixed: nothing of it is heard as a pitch or a time. */
+    c->noise = seed ^ 0x9e3779b97f4a7c15ull;
+}
+
+/* A uniform value in [-1, 1) for sample pos under key: splitmix64's
+ * finaliser, so each sample's noise is computed alone, in any order. */
+static float noise_at(uint64_t key, long long pos)
+{
+    uint64_t z = key + (uint64_t)pos * 0x9e3779b97f4a7c15ull;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    z ^= z >> 31;
+    return (float)((double)(z >> 11) / (double)(1ull << 52) - 1.0);
 }
 
 float wm_chime_sample(const wm_chime *c, long long pos, float *gain)
@@ -48,8 +61,11 @@ float wm_chime_sample(const wm_chime *c, long long pos, float *gain)
     else
         duck = WM_CHIME_DUCK;
     *gain = (float)duck;
+    /* The noise follows the ducking in and out. */
+    double under = (1.0 - duck) / (1.0 - WM_CHIME_DUCK);
     /* The phase runs from the tone's start, the same in every chime. */
-    return (float)(WM_CHIME_LEVEL * env * sin(2.0 * M_PI * f * (double)t / c->rate));
+    return (float)(WM_CHIME_LEVEL * env * sin(2.0 * M_PI * f * (double)t / c->rate) +
+                   WM_CHIME_NOISE * under * noise_at(c->noise, pos));
 }
 
 void wm_chime_mix(const wm_chime *c, float *const *planes, int nch, int n, long long pos)

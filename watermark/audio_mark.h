@@ -19,6 +19,12 @@
 #define WM_CHIME_LEVEL 0.32f
 #define WM_CHIME_DUCK 0.45f
 
+/* Under the chime, noise keyed by the seed at this level (about -28
+ * dBFS): quiet beside the tones, but someone who notches the two pitches
+ * out and raises the ducked program again raises it 2.2 times with the
+ * program, a hiss every interval he cannot subtract without the seed. */
+#define WM_CHIME_NOISE 0.04f
+
 /* The keyed choices: f1 one of 13 pitches from 800 to 1400 Hz, f2 one of
  * 17 from 1600 to 2400 Hz (50 Hz apart: below 4 kHz, so a phone-quality
  * copy still carries them), and the first chime's start from 0.5 s to
@@ -38,6 +44,7 @@ typedef struct wm_chime {
     long long interval; /* samples from one chime's start to the next */
     long long tone;     /* samples of one tone */
     long long ramp;     /* samples of each fade in and out */
+    uint64_t noise;     /* key of the noise under the chime */
 } wm_chime;
 
 /* Fills c for a signal of rate samples per second, one chime every

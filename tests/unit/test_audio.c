@@ -285,9 +285,38 @@ TEST("the chime is silent and leaves the program alone between chimes, and ducks
         peak = v > peak ? v : peak;
         CHECK(g <= 1.0f && g >= WM_CHIME_DUCK - 1e-6f);
     }
-    CHECK(peak > 0.9f * WM_CHIME_LEVEL && peak <= WM_CHIME_LEVEL + 1e-6f);
+    CHECK(peak > 0.9f * WM_CHIME_LEVEL && peak <= WM_CHIME_LEVEL + WM_CHIME_NOISE + 1e-6f);
     wm_chime_sample(&c, c.first + c.tone, &g);
     CHECK(fabsf(g - WM_CHIME_DUCK) < 1e-6f);
+}
+
+/* The noise part of chime c at k samples into its first tone's steady
+ * middle (envelope 1, program fully ducked). */
+static double noise_part(const wm_chime *c, long long k)
+{
+    float g;
+    long long t = c->tone / 4 + k;
+    return wm_chime_sample(c, c->first + c->interval + t, &g) -
+           WM_CHIME_LEVEL * sin(2 * M_PI * c->f1 * (double)t / c->rate);
+}
+
+TEST("noise lies under the chime, keyed by the seed, and nowhere else")
+{
+    wm_chime a, b;
+    float g;
+    wm_chime_init(&a, 42, 44100, 5);
+    wm_chime_init(&b, 43, 44100, 5);
+    double level = 0, diff = 0;
+    for (long long k = 0; k < 2000; k++) {
+        level += fabs(noise_part(&a, k));
+        diff += fabs(noise_part(&a, k) - noise_part(&b, k));
+    }
+    /* Uniform noise: its mean magnitude is half its level, and two
+     * independent ones differ by two thirds of it on average. */
+    CHECK(level / 2000 > WM_CHIME_NOISE * 0.4 && level / 2000 < WM_CHIME_NOISE * 0.6);
+    CHECK(diff / 2000 > WM_CHIME_NOISE * 0.55 && diff / 2000 < WM_CHIME_NOISE * 0.8);
+    CHECK(wm_chime_sample(&a, a.first + 2 * a.tone + 5, &g) == 0.0f);
+    CHECK(wm_chime_sample(&a, a.first - 1, &g) == 0.0f);
 }
 
 TEST("mixing clips at full scale instead of wrapping")
