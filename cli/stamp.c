@@ -19,7 +19,8 @@ static const char usage_line[] =
     "filigrane stamp [--text T] [--var NAME=VALUE]... [--max-edge N] "
     "[--opacity F] [--seed S] [--quality Q] [--max-pixels N] "
     "[--max-bytes N] [--max-frames N] [--pdf-dpi N] [--max-pages N] "
-    "[--max-seconds N] [--salt HEX] [--trace-payload HEX] [--trace] INPUT OUTPUT";
+    "[--max-seconds N] [--audio-mark-interval S] [--audio-max-rate N] "
+    "[--salt HEX] [--trace-payload HEX] [--trace] INPUT OUTPUT";
 
 static const char help[] =
     "Writes a watermarked preview of INPUT to OUTPUT, whose extension\n"
@@ -41,6 +42,10 @@ static const char help[] =
     "  --pdf-dpi N      resolution PDF pages are rendered at (default 100)\n"
     "  --max-pages N    PDF pages previewed (default 200)\n"
     "  --max-seconds N  video and audio previewed up to this (default 600)\n"
+    "  --audio-mark-interval S  seconds between the audio mark's chimes\n"
+    "                   (default 15)\n"
+    "  --audio-max-rate N  refuse audio with more samples per second,\n"
+    "                   sample rate x channels (default 768000)\n"
     "  --salt HEX       an archive's commitment salt (64 hex digits): the\n"
     "                   manifest shows each entry's SHA-256(entry salt ||\n"
     "                   bytes), entry salt = HMAC-SHA256(salt,\n"
@@ -54,7 +59,11 @@ static const char help[] =
     "                   the candidates found to OUTPUT (filigrane trace)\n"
     "\n"
     "INPUT is decoded in a sandboxed child process (resource limits,\n"
-    "seccomp, FILIGRANE_SANDBOX_* and FILIGRANE_STAMP_TIMEOUT).\n"
+    "seccomp, FILIGRANE_SANDBOX_* and FILIGRANE_STAMP_TIMEOUT; a video's\n"
+    "FILIGRANE_SANDBOX_VIDEO_CPU, _TIMEOUT and _MEMORY). A video's preview\n"
+    "is an MP4, with its poster frame at OUTPUT.poster (JPEG). An audio\n"
+    "file's is an MP3 with a two-tone chime at intervals, its waveform at\n"
+    "OUTPUT.poster (JPEG).\n"
     "\n"
     "Exit status: 0 ok, 2 usage, 3 type withheld, 4 unreadable or corrupt,\n"
     "5 over a limit, 1 anything else.\n";
@@ -77,6 +86,8 @@ static const struct option longopts[] = {
     {"pdf-dpi", required_argument, NULL, OPT_SET},
     {"max-pages", required_argument, NULL, OPT_SET},
     {"max-seconds", required_argument, NULL, OPT_SET},
+    {"audio-mark-interval", required_argument, NULL, OPT_SET},
+    {"audio-max-rate", required_argument, NULL, OPT_SET},
     {"salt", required_argument, NULL, OPT_SET},
     {"trace-payload", required_argument, NULL, OPT_SET},
     {"trace", no_argument, NULL, OPT_TRACE},
@@ -104,7 +115,14 @@ static int run_sandboxed(int argc, char *const *orig, char **given,
     if (len <= 0)
         return cli_error(in, FG_EIO, "cannot find the filigrane program");
     self[len] = '\0';
-    if (wm_sandbox_limits_init(&l, &r) != FG_OK)
+    /* The limits of the input's kind (a video's are longer): libmagic
+     * reads only the first bytes, and is safe in this process. An input
+     * it cannot read gets the general ones, and the child says why. */
+    wm_type type;
+    fg_reason ignored = {{0}};
+    const char *kind = wm_detect_file(in, &type, &ignored) == FG_OK ? wm_kind_name(type.kind)
+                                                                    : NULL;
+    if (wm_sandbox_limits_init_kind(&l, kind, &r) != FG_OK)
         return cli_usage_error("stamp", usage_line, r.text);
     for (int i = 1; i < argc; i++) {
         if (orig[i] == in || orig[i] == out || strcmp(given[i], "--") == 0)

@@ -199,6 +199,54 @@
  * (--max-seconds, FILIGRANE_PREVIEW_MAX_SECONDS) */
 #define FG_PREVIEW_MAX_SECONDS_DEFAULT 600
 
+/* ---- video (watermark/video.c) ---- */
+
+/* The preview's frame fits a 1280 x 720 box (720 x 1280 upright): 720p,
+ * enough to judge an edit, too small to be the delivery. */
+#define FG_VIDEO_BOX_LONG 1280
+#define FG_VIDEO_BOX_SHORT 720
+
+/* A stream claiming more frames a second than this is refused before
+ * decoding (high-speed cameras record up to 960); one that has more than
+ * FG_VIDEO_OUT_FPS is previewed at FG_VIDEO_OUT_FPS, frames dropped. */
+#define FG_VIDEO_MAX_FPS 1000
+#define FG_VIDEO_OUT_FPS 60
+
+/* H.264 by libx264: the veryfast preset at CRF 23 (x264's default
+ * quality) with the bitrate held to 4 Mb/s (VBV, 8 Mb buffer): at 720p a
+ * good-looking preview of a few MB a minute, and 3x faster than the
+ * medium preset. AAC at 128 kb/s stereo (64 kb/s mono). */
+#define FG_VIDEO_PRESET "veryfast"
+#define FG_VIDEO_CRF "23"
+#define FG_VIDEO_MAXRATE 4000000
+#define FG_VIDEO_BUFSIZE 8000000
+#define FG_VIDEO_AUDIO_BITRATE 128000
+
+/* Damaged packets tolerated before the file is refused as corrupt: a
+ * camera file may have a glitch; a crafted one has many. */
+#define FG_VIDEO_MAX_DECODE_ERRORS 8
+
+/* A preview cut at --max-seconds says so in its last seconds. */
+#define FG_VIDEO_NOTICE_SECONDS 3.0
+
+/* The poster frame: this far into the previewed stretch. */
+#define FG_VIDEO_POSTER_AT 0.1
+
+/* ---- audio (watermark/audio.c) ---- */
+
+/* Seconds between two chimes of the audio mark; the first one falls at a
+ * keyed offset within the first seconds. 15 s leaves no usable stretch of
+ * a song free of it. (--audio-mark-interval, FILIGRANE_AUDIO_MARK_INTERVAL) */
+#define FG_AUDIO_MARK_INTERVAL_DEFAULT 15
+
+/* Most samples per second of input, every channel counted (sample rate x
+ * channels), checked from the header and again on every decoded frame:
+ * the work of decoding and resampling one second grows with it, and an
+ * hour at 384 kHz on 8 channels is 11 billion samples. 768000 admits
+ * 96 kHz 8-channel, 192 kHz 4-channel and 384 kHz stereo masters.
+ * (--audio-max-rate, FILIGRANE_AUDIO_MAX_RATE) */
+#define FG_AUDIO_MAX_RATE_DEFAULT 768000
+
 /* Largest page, in points on either side (200 inches): poppler happily
  * renders a 14400 x 14400 inch page into a bomb. Each rendered page must
  * also fit the pixel limit (--max-pixels). */
@@ -251,6 +299,19 @@
  * doing: a 500-page PDF or a zip of a few hundred photos fits.
  * (FILIGRANE_STAMP_TIMEOUT) */
 #define FG_STAMP_TIMEOUT_DEFAULT 120
+
+/* Video's own limits (wm_sandbox_limits_init_kind "video"): a 10-minute
+ * clip is 15,000 frames to decode, scale, mark and encode. Measured on 2
+ * shared cores: 30 s of 1080p to 720p H.264 (veryfast) takes 9.8 s wall
+ * and 8.8 s CPU with ffmpeg alone, so 10 minutes about 200 s and 180 s,
+ * and the mark adds a little: 540 s of wall time is 2.5x that, and stays
+ * under the default job lease (600 s, FILIGRANE_JOB_LEASE). CPU is all
+ * threads together: the encoder keeps two cores busy.
+ * (FILIGRANE_SANDBOX_VIDEO_TIMEOUT, FILIGRANE_SANDBOX_VIDEO_CPU; the
+ * address space is FILIGRANE_SANDBOX_VIDEO_MEMORY, default the general
+ * one) */
+#define FG_SANDBOX_VIDEO_TIMEOUT_DEFAULT 540
+#define FG_SANDBOX_VIDEO_CPU_DEFAULT 1080
 
 /* Largest file a stamping child may write (RLIMIT_FSIZE): the preview.
  * (FILIGRANE_SANDBOX_FILE_SIZE, bytes or with a K, M or G suffix) */

@@ -50,6 +50,7 @@
 #include "jobs/runner.h"
 #include "storage/pg_conn.h"
 #include "storage/tmp_clean.h"
+#include "watermark/wm.h"
 
 static atomic_bool stopping;
 static atomic_bool reloader_stop;
@@ -192,10 +193,23 @@ static void *reloader_main(void *p)
     return NULL;
 }
 
+/* The longest a stamping child may run, whatever the kind: a job's lease
+ * must outlast it (jobs_settings_load). */
+static long long longest_wall(const wm_sandbox_limits *a, const wm_sandbox_limits *b,
+                              const wm_sandbox_limits *c, const wm_sandbox_limits *d)
+{
+    long long m = a->wall_seconds;
+    const wm_sandbox_limits *more[] = {b, c, d};
+    for (int i = 0; i < 3; i++)
+        if (more[i]->wall_seconds > m)
+            m = more[i]->wall_seconds;
+    return m;
+}
+
 int main(void)
 {
     struct fcgi_config cfg;
-    wm_sandbox_limits sandbox;
+    wm_sandbox_limits sandbox, sandbox_video, sandbox_audio, sandbox_document;
     store_blob *blobs = NULL;
     thread_arg *threads = NULL;
     fcgi_outbox *outbox = NULL;
@@ -206,6 +220,7 @@ int main(void)
     jobs_settings job_settings;
     jobs_runner *runners = NULL;
     orders_preview_env preview_env;
+    wm_options stamp_options;
     fcgi_jobs_env job_env;
     fg_reason r = {{0}};
     struct timespec started_at;
@@ -231,8 +246,18 @@ int main(void)
         return 2;
     }
     if (wm_sandbox_limits_init(&sandbox, &r) != FG_OK ||
+        wm_sandbox_limits_init_kind(&sandbox_video, "video", &r) != FG_OK ||
+        wm_sandbox_limits_init_kind(&sandbox_audio, "audio", &r) != FG_OK ||
+        wm_sandbox_limits_init_kind(&sandbox_document, "document", &r) != FG_OK ||
+        /* The stamping options (FILIGRANE_MAX_PIXELS, _AUDIO_MARK_INTERVAL,
+         * ...) are read by each stamping child: checked here too, so a
+         * typo stops the worker instead of failing every preview. */
+        wm_options_init(&stamp_options, &r) != FG_OK ||
         fcgi_blob_gc_settings_load(&gc_settings, &r) != FG_OK ||
-        jobs_settings_load(&job_settings, sandbox.wall_seconds, &r) != FG_OK ||
+        jobs_settings_load(&job_settings,
+                           longest_wall(&sandbox, &sandbox_video, &sandbox_audio,
+                                        &sandbox_document),
+                           &r) != FG_OK ||
         orders_checkpoint_interval_load(&checkpoint_interval, &r) != FG_OK) {
         fprintf(stderr, "filigrane-fcgi: %s\n", r.text);
         fcgi_config_release(&cfg); /* its secrets are wiped, not left behind */
@@ -410,6 +435,9 @@ int main(void)
                                        .mark_template = cfg.mark_template,
                                        .mark_key = cfg.mark_key,
                                        .sandbox = &sandbox,
+                                       .sandbox_video = &sandbox_video,
+                                       .sandbox_audio = &sandbox_audio,
+                                       .sandbox_document = &sandbox_document,
                                        .max_attempts = job_settings.attempts};
     /* They also run the retention purges the maintenance loop schedules. */
     job_env = (fcgi_jobs_env){.preview = &preview_env, .retention = &gc_settings.retention};

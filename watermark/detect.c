@@ -28,6 +28,26 @@ static const struct {
     {"application/x-7z-compressed", WM_KIND_ARCHIVE},
     {"application/x-rar", WM_KIND_ARCHIVE},
     {"application/vnd.rar", WM_KIND_ARCHIVE},
+    /* What libmagic says of the files ffmpeg makes in these containers. */
+    {"video/mp4", WM_KIND_VIDEO},
+    {"video/quicktime", WM_KIND_VIDEO},
+    {"video/webm", WM_KIND_VIDEO},
+    {"video/x-matroska", WM_KIND_VIDEO},
+    {"video/x-msvideo", WM_KIND_VIDEO},
+    /* Audio as libmagic names what ffmpeg, sox and LAME write. An M4A
+     * without the "M4A " brand, or an Opus in WebM, reads as video/mp4 or
+     * video/webm: the sandboxed stamper previews a video file that has no
+     * picture as audio (watermark/engine.c). */
+    {"audio/mpeg", WM_KIND_AUDIO},
+    {"audio/x-wav", WM_KIND_AUDIO},
+    {"audio/wav", WM_KIND_AUDIO},
+    {"audio/flac", WM_KIND_AUDIO},
+    {"audio/x-flac", WM_KIND_AUDIO},
+    {"audio/ogg", WM_KIND_AUDIO},
+    {"audio/x-m4a", WM_KIND_AUDIO},
+    {"audio/mp4", WM_KIND_AUDIO},
+    {"audio/x-hx-aac-adts", WM_KIND_AUDIO},
+    {"audio/aac", WM_KIND_AUDIO},
 };
 
 /* Every image/ type is an image: whether it can be previewed is the

@@ -9,6 +9,7 @@
 #include <unistd.h>
 #include <vips/vips.h>
 
+#include "watermark/audio.h"
 #include "watermark/formats.h"
 #include "watermark/options.h"
 
@@ -45,7 +46,9 @@ static int name_promises_preview(const char *path)
 {
     static const char *const exts[] = {
         "jpg", "jpeg", "png", "gif", "webp", "tif", "tiff", "heic",
-        "heif", "avif", "pdf", "zip", "tar", "tgz", "gz", "7z", "rar"};
+        "heif", "avif", "pdf", "zip", "tar", "tgz", "gz", "7z", "rar",
+        "mp4", "mov", "m4v", "webm", "mkv", "avi",
+        "mp3", "wav", "flac", "ogg", "oga", "opus", "m4a", "aac"};
     const char *slash = strrchr(path, '/');
     const char *dot = strrchr(slash ? slash + 1 : path, '.');
     for (size_t i = 0; dot && i < sizeof exts / sizeof exts[0]; i++)
@@ -64,7 +67,14 @@ static fg_result dispatch(const wm_type *t, const char *in, const char *out,
         [WM_KIND_IMAGE] = wm_stamp_image,
         [WM_KIND_PDF] = wm_stamp_pdf,
         [WM_KIND_ARCHIVE] = wm_stamp_archive,
+        [WM_KIND_VIDEO] = wm_stamp_video,
+        [WM_KIND_AUDIO] = wm_stamp_audio,
     };
+    /* A video container with sound and no picture (an M4A libmagic calls
+     * video/mp4, an audio-only WebM) is previewed as audio: whether it
+     * has a picture is known only by demuxing it, here in the sandbox. */
+    if (t->kind == WM_KIND_VIDEO && wm_audio_only(in))
+        return wm_stamp_audio(in, out, o, seed, r);
     if ((size_t)t->kind < sizeof by_kind / sizeof by_kind[0] &&
         by_kind[t->kind])
         return by_kind[t->kind](in, out, o, seed, r);

@@ -23,4 +23,11 @@ FG_MUST_CHECK fg_result wm_stamp_archive(const char *in, const char *out,
                                          const wm_options *o, uint64_t seed,
                                          fg_reason *r);
 
+/* A video (watermark/video.c): an MP4 at out (H.264 and AAC, at most
+ * 720p, every frame marked, metadata stripped, cut at o->max_seconds), and
+ * its marked poster frame at out WM_POSTER_SUFFIX (JPEG). */
+FG_MUST_CHECK fg_result wm_stamp_video(const char *in, const char *out,
+                                       const wm_options *o, uint64_t seed,
+                                       fg_reason *r);
+
 #endif

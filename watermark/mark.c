@@ -319,14 +319,13 @@ static double noise_amplitude(double opacity)
     return MARK_NOISE * (f > f0 ? pow(f / f0, 1.25) : 1);
 }
 
-/* The mark over every frame of in (8-bit sRGB, maybe with alpha). */
-static fg_result stamp(VipsObject *ctx, VipsImage *in, int pages,
-                       const wm_options *o, uint64_t seed, VipsImage **out,
-                       fg_reason *r)
+/* Where and how the mark goes on a w x fh frame with seed: its tile (ink
+ * and cover, owned by the caller), the tile's offset and the mosaic's
+ * block. Images and video frames alike come through here, so one seed
+ * places the mark alike on both. */
+static fg_result layout(const wm_options *o, uint64_t seed, int w, int fh, VipsImage **ink,
+                        VipsImage **cover, int *ox, int *oy, int *block, fg_reason *r)
 {
-    int w = in->Xsize, fh = in->Ysize / pages;
-    VipsImage *ink = NULL, *cover = NULL;
-    fg_result rc;
     char *text = wm_template_expand(o->text_template, o->vars, o->nvars);
     if (!text)
         return fg_fail(r, FG_EIO, "cannot expand the watermark text: "
@@ -341,10 +340,77 @@ static fg_result stamp(VipsObject *ctx, VipsImage *in, int pages,
         .spacing = 0.8 + 0.3 * uniform(&s),
     };
     int bs = (int)lround(spec.text_px * MARK_BLOCK_FRACTION);
-    bs = bs < MARK_BLOCK_MIN ? MARK_BLOCK_MIN
-         : bs > MARK_BLOCK_MAX ? MARK_BLOCK_MAX : bs;
-    rc = wm_tile_new(&spec, 1, &ink, &cover, r);
+    *block = bs < MARK_BLOCK_MIN ? MARK_BLOCK_MIN
+             : bs > MARK_BLOCK_MAX ? MARK_BLOCK_MAX : bs;
+    fg_result rc = wm_tile_new(&spec, 1, ink, cover, r);
     free(text);
+    if (rc != FG_OK)
+        return rc;
+    *ox = (int)(uniform(&s) * (*cover)->Xsize);
+    *oy = (int)(uniform(&s) * (*cover)->Ysize);
+    return FG_OK;
+}
+
+fg_result wm_mark_plane_init(wm_mark_plane *p, const wm_options *o, uint64_t seed, int w, int h,
+                             fg_reason *r)
+{
+    VipsImage *ink = NULL, *cover = NULL;
+    int ox = 0, oy = 0;
+    memset(p, 0, sizeof *p);
+    fg_result rc = layout(o, seed, w, h, &ink, &cover, &ox, &oy, &p->block, r);
+    if (rc != FG_OK)
+        return rc;
+    p->width = w;
+    p->height = h;
+    p->ink = malloc((size_t)w * h);
+    p->cover = malloc((size_t)w * h);
+    if (!p->ink || !p->cover) {
+        rc = fg_fail(r, FG_EIO, "cannot make the mark: out of memory");
+        goto out;
+    }
+    /* The tile repeated over the frame from its offset, as blend_gen
+     * looks it up. */
+    int tw = cover->Xsize, th = cover->Ysize;
+    for (int y = 0; y < h; y++) {
+        int ty = (y + oy) % th;
+        const VipsPel *c = VIPS_IMAGE_ADDR(cover, 0, ty);
+        const VipsPel *k = VIPS_IMAGE_ADDR(ink, 0, ty);
+        unsigned char *pc = p->cover + (size_t)y * w, *pk = p->ink + (size_t)y * w;
+        for (int x = 0, tx = ox % tw; x < w; x++) {
+            pc[x] = c[tx];
+            pk[x] = k[tx];
+            if (++tx == tw)
+                tx = 0;
+        }
+    }
+    double amp = noise_amplitude(o->opacity);
+    amp = amp > 255 ? 255 : amp;
+    for (int i = 0; i < 256; i++)
+        p->noise[i] = (int)lround((i - 127.5) * amp / 127.5);
+out:
+    g_object_unref(ink);
+    g_object_unref(cover);
+    if (rc != FG_OK)
+        wm_mark_plane_release(p);
+    return rc;
+}
+
+void wm_mark_plane_release(wm_mark_plane *p)
+{
+    free(p->ink);
+    free(p->cover);
+    p->ink = p->cover = NULL;
+}
+
+/* The mark over every frame of in (8-bit sRGB, maybe with alpha). */
+static fg_result stamp(VipsObject *ctx, VipsImage *in, int pages,
+                       const wm_options *o, uint64_t seed, VipsImage **out,
+                       fg_reason *r)
+{
+    int w = in->Xsize, fh = in->Ysize / pages;
+    VipsImage *ink = NULL, *cover = NULL;
+    int ox = 0, oy = 0, bs = 0;
+    fg_result rc = layout(o, seed, w, fh, &ink, &cover, &ox, &oy, &bs, r);
     if (rc != FG_OK)
         return rc;
     blend *b = g_new0(blend, 1);
@@ -353,8 +419,8 @@ static fg_result stamp(VipsObject *ctx, VipsImage *in, int pages,
     b->in = g_object_ref(in);
     b->ink = ink;
     b->cover = cover;
-    b->ox = (int)(uniform(&s) * cover->Xsize);
-    b->oy = (int)(uniform(&s) * cover->Ysize);
+    b->ox = ox;
+    b->oy = oy;
     b->fh = fh;
     b->block = bs;
     b->colour_bands = has_alpha(in) ? in->Bands - 1 : in->Bands;

@@ -23,4 +23,27 @@ FG_MUST_CHECK fg_result wm_mark_image(VipsImage *in, const wm_options *o,
                                       uint64_t seed, VipsImage **out /* out */,
                                       fg_reason *r);
 
+/* The mark of a w x h frame as wm_mark_image places it with seed, laid
+ * out over the whole frame for a caller that blends it itself (video,
+ * frame after frame): cover[y * width + x] is how much ink to blend (0 to
+ * 255, opacity included; 0 where there is no mark), ink[...] the ink's
+ * grey level. What lies under the mark is to be replaced, as in images,
+ * by blocks of `block` pixels carrying one pixel of theirs, plus fresh
+ * noise: noise[b] is the offset for a random byte b. */
+typedef struct wm_mark_plane {
+    int width, height;
+    unsigned char *ink;   /* heap, width * height */
+    unsigned char *cover; /* heap, width * height */
+    int block;
+    int noise[256];
+} wm_mark_plane;
+
+/* Fills *p (the caller releases it with wm_mark_plane_release). On failure
+ * nothing is held and r says why. */
+FG_MUST_CHECK fg_result wm_mark_plane_init(wm_mark_plane *p /* out */, const wm_options *o,
+                                           uint64_t seed, int w, int h, fg_reason *r);
+
+/* Frees what *p holds. This function can't fail. */
+void wm_mark_plane_release(wm_mark_plane *p);
+
 #endif

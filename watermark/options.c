@@ -68,6 +68,10 @@ static const struct opt {
      offsetof(wm_options, max_pages), 1, 100000},
     {"max-seconds", "FILIGRANE_PREVIEW_MAX_SECONDS", T_INT,
      offsetof(wm_options, max_seconds), 1, 86400},
+    {"audio-mark-interval", "FILIGRANE_AUDIO_MARK_INTERVAL", T_INT,
+     offsetof(wm_options, audio_mark_interval), 2, 3600},
+    {"audio-max-rate", "FILIGRANE_AUDIO_MAX_RATE", T_LL,
+     offsetof(wm_options, audio_max_rate), 8000, 100000000},
 };
 #define NOPTS (sizeof opts / sizeof opts[0])
 
@@ -197,6 +201,8 @@ fg_result wm_options_init(wm_options *o, fg_reason *r)
     o->pdf_dpi = FG_PDF_DPI_DEFAULT;
     o->max_pages = FG_MAX_PDF_PAGES_DEFAULT;
     o->max_seconds = FG_PREVIEW_MAX_SECONDS_DEFAULT;
+    o->audio_mark_interval = FG_AUDIO_MARK_INTERVAL_DEFAULT;
+    o->audio_max_rate = FG_AUDIO_MAX_RATE_DEFAULT;
     for (size_t i = 0; i < NOPTS; i++) {
         const char *v = opts[i].env ? getenv(opts[i].env) : NULL;
         if (!v)

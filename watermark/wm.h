@@ -81,6 +81,8 @@ typedef struct wm_options {
     int pdf_dpi;                           /* PDF page render resolution */
     int max_pages;                         /* PDF pages previewed */
     int max_seconds;                       /* video and audio previewed */
+    int audio_mark_interval;               /* seconds between two chimes */
+    long long audio_max_rate;              /* sample rate x channels */
     /* The file's commitment salt (--salt, common/commit.h): an archive's
      * manifest then shows each entry's commitment instead of its sha256;
      * without it, withheld entries show no hash at all. */
@@ -111,9 +113,10 @@ void wm_shutdown(void);
  * The output format follows out's extension (.jpg .jpeg .png .webp .gif
  * .pdf .zip); with no known extension it is chosen from the content:
  * JPEG, PNG where there is alpha, GIF for an animation, PDF for a PDF, ZIP
- * for an archive. Returns FG_EUNSUPPORTED (a type that is withheld),
+ * for an archive, MP4 for a video (whatever out's extension), with its
+ * poster frame beside it at out ".poster" (JPEG). Returns FG_EUNSUPPORTED (a type that is withheld),
  * FG_ECORRUPT (unreadable), FG_ELIMIT (over a limit), FG_EIO (cannot write)
- * with a reason. On failure no file is left at out. */
+ * with a reason. On failure no file is left at out (nor at out ".poster"). */
 FG_MUST_CHECK fg_result wm_stamp_file(const char *in, const char *out,
                                       const wm_options *o, fg_reason *r);
 
