@@ -6,6 +6,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/limits.h"
+#include "common/setting.h"
 #include "orders/delivery.h"
 #include "storage/audit.h"
 #include "storage/blob_refs.h"
@@ -38,6 +40,35 @@ static fg_result preview_type_allowed(const char *mime, fg_reason *r)
                    mime);
 }
 
+fg_result orders_preview_pages_load(orders_preview_env *env, fg_reason *r)
+{
+    long long excerpt = FG_EXCERPT_PAGES_DEFAULT, max = FG_MAX_PDF_PAGES_DEFAULT;
+    fg_result rc;
+    if ((rc = fg_env_count("FILIGRANE_EXCERPT_PAGES", false, 1, FG_MAX_PREVIEW_PAGES, &excerpt,
+                           r)) != FG_OK ||
+        (rc = fg_env_count("FILIGRANE_MAX_PAGES", false, 1, FG_MAX_PREVIEW_PAGES, &max, r)) !=
+            FG_OK)
+        return rc;
+    env->excerpt_pages = (int)excerpt;
+    env->max_pages = (int)max;
+    return FG_OK;
+}
+
+int orders_preview_pages_for(const orders_preview_env *env, const char *kind, int preview_pages)
+{
+    int max = env->max_pages > 0 ? env->max_pages : FG_MAX_PDF_PAGES_DEFAULT;
+    int n;
+    if (strcmp(kind, "text") == 0 || strcmp(kind, "document") == 0)
+        n = preview_pages > 0         ? preview_pages
+            : env->excerpt_pages > 0 ? env->excerpt_pages
+                                     : FG_EXCERPT_PAGES_DEFAULT;
+    else if (strcmp(kind, "pdf") == 0)
+        n = preview_pages;
+    else
+        return 0;
+    return n > max ? max : n;
+}
+
 /* The stamper's arguments for file f of order o: every one is built here,
  * and only here. The strings live in the caller's buffers. */
 typedef struct stamp_args {
@@ -46,7 +77,8 @@ typedef struct stamp_args {
     char v_date[32];
     char v_seed[24];
     char env_salt[32 + STORE_HEX_MAX];
-    const char *argv[16];
+    char pages[16];
+    const char *argv[18];
     const char *envp[2];
 } stamp_args;
 
@@ -82,6 +114,15 @@ static fg_result stamp_args_init(stamp_args *a, const orders_preview_env *env,
     a->argv[n++] = a->v_date;
     a->argv[n++] = "--seed";
     a->argv[n++] = a->v_seed;
+    /* Text, code and office previews are excerpts (DESIGN, Settled
+     * details): the pages shown are chosen here, by kind, and the stamper
+     * says on a last page how many are held back. */
+    int pages = orders_preview_pages_for(env, f->kind, o->preview_pages);
+    if (pages > 0) {
+        snprintf(a->pages, sizeof a->pages, "%d", pages);
+        a->argv[n++] = "--max-pages";
+        a->argv[n++] = a->pages;
+    }
     a->argv[n] = NULL;
     /* An archive's manifest commits to its entries under the file's salt
      * (common/commit.h); other kinds have no use for it. The salt opens

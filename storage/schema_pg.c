@@ -306,6 +306,11 @@ static const char *const steps[] = {
     "CREATE TRIGGER blob_refs_files AFTER INSERT OR DELETE"
     "  OR UPDATE OF sha256, preview_sha256, poster_sha256, purged_at ON files"
     "  FOR EACH ROW EXECUTE FUNCTION blob_refs_files();",
+
+    /* 11: the pages a buyer's preview of a paged document shows
+     * (storage/schema_sqlite.c, step 11). */
+    "ALTER TABLE orders ADD COLUMN preview_pages INTEGER NOT NULL DEFAULT 0"
+    "  CHECK (preview_pages >= 0);",
 };
 
 /* C code a step needs after its SQL, in the migration's transaction,

@@ -64,7 +64,14 @@ static fg_result dispatch(const wm_type *t, const char *in, const char *out,
         [WM_KIND_IMAGE] = wm_stamp_image,
         [WM_KIND_PDF] = wm_stamp_pdf,
         [WM_KIND_ARCHIVE] = wm_stamp_archive,
+        [WM_KIND_TEXT] = wm_stamp_text,
     };
+    /* An office document is converted by LibreOffice before the sandbox's
+     * filter is loaded (cli/stamp.c, watermark/office.h): reaching here
+     * means it was not. */
+    if (t->kind == WM_KIND_DOCUMENT)
+        return fg_fail(r, FG_EUNSUPPORTED,
+                       "office documents are previewed only by the sandboxed stamper");
     if ((size_t)t->kind < sizeof by_kind / sizeof by_kind[0] &&
         by_kind[t->kind])
         return by_kind[t->kind](in, out, o, seed, r);
