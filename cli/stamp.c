@@ -56,7 +56,9 @@ static const char help[] =
     "                   FILIGRANE_STAMP_SALT (kept off the command line)\n"
     "\n"
     "INPUT is decoded in a sandboxed child process (resource limits,\n"
-    "seccomp, FILIGRANE_SANDBOX_* and FILIGRANE_STAMP_TIMEOUT).\n"
+    "seccomp, FILIGRANE_SANDBOX_* and FILIGRANE_STAMP_TIMEOUT; a video's\n"
+    "FILIGRANE_SANDBOX_VIDEO_CPU, _TIMEOUT and _MEMORY). A video's preview\n"
+    "is an MP4, with its poster frame at OUTPUT.poster (JPEG).\n"
     "\n"
     "Exit status: 0 ok, 2 usage, 3 type withheld, 4 unreadable or corrupt,\n"
     "5 over a limit, 1 anything else.\n";
@@ -106,7 +108,14 @@ static int run_sandboxed(int argc, char *const *orig, char **given,
     if (len <= 0)
         return cli_error(in, FG_EIO, "cannot find the filigrane program");
     self[len] = '\0';
-    if (wm_sandbox_limits_init(&l, &r) != FG_OK)
+    /* The limits of the input's kind (a video's are longer): libmagic
+     * reads only the first bytes, and is safe in this process. An input
+     * it cannot read gets the general ones, and the child says why. */
+    wm_type type;
+    fg_reason ignored = {{0}};
+    const char *kind = wm_detect_file(in, &type, &ignored) == FG_OK ? wm_kind_name(type.kind)
+                                                                    : NULL;
+    if (wm_sandbox_limits_init_kind(&l, kind, &r) != FG_OK)
         return cli_usage_error("stamp", usage_line, r.text);
     for (int i = 1; i < argc; i++) {
         if (orig[i] == in || orig[i] == out || strcmp(given[i], "--") == 0)

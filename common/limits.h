@@ -269,6 +269,19 @@
  * (FILIGRANE_STAMP_TIMEOUT) */
 #define FG_STAMP_TIMEOUT_DEFAULT 120
 
+/* Video's own limits (wm_sandbox_limits_init_kind "video"): a 10-minute
+ * clip is 15,000 frames to decode, scale, mark and encode. Measured on 2
+ * shared cores: 30 s of 1080p to 720p H.264 (veryfast) takes 9.8 s wall
+ * and 8.8 s CPU with ffmpeg alone, so 10 minutes about 200 s and 180 s,
+ * and the mark adds a little: 540 s of wall time is 2.5x that, and stays
+ * under the default job lease (600 s, FILIGRANE_JOB_LEASE). CPU is all
+ * threads together: the encoder keeps two cores busy.
+ * (FILIGRANE_SANDBOX_VIDEO_TIMEOUT, FILIGRANE_SANDBOX_VIDEO_CPU; the
+ * address space is FILIGRANE_SANDBOX_VIDEO_MEMORY, default the general
+ * one) */
+#define FG_SANDBOX_VIDEO_TIMEOUT_DEFAULT 540
+#define FG_SANDBOX_VIDEO_CPU_DEFAULT 1080
+
 /* Largest file a stamping child may write (RLIMIT_FSIZE): the preview.
  * (FILIGRANE_SANDBOX_FILE_SIZE, bytes or with a K, M or G suffix) */
 #define FG_SANDBOX_FILE_SIZE_DEFAULT (1024LL * 1024 * 1024)

@@ -159,6 +159,10 @@ static void preview_name(const store_file *f, char *out, size_t len)
                       : strcmp(f->preview_mime, "image/webp") == 0      ? ".webp"
                       : strcmp(f->preview_mime, "application/pdf") == 0 ? ".pdf"
                       : strcmp(f->preview_mime, "application/zip") == 0 ? ".zip"
+                      : strcmp(f->preview_mime, "video/mp4") == 0       ? ".mp4"
+                      : strcmp(f->preview_mime, "audio/mpeg") == 0      ? ".mp3"
+                      : strcmp(f->preview_mime, "audio/ogg") == 0       ? ".ogg"
+                      : strcmp(f->preview_mime, "audio/mp4") == 0       ? ".m4a"
                                                                         : ".jpg";
     const char *dot = strrchr(f->name, '.');
     int stem = dot && dot != f->name ? (int)(dot - f->name) : (int)strlen(f->name);
@@ -186,6 +190,28 @@ void fcgi_h_file_preview(fcgi_req *req)
     /* Previews may be cached by the browser but must be revalidated: a
      * cancelled order revokes them. */
     send_blob(req, f.preview_sha256, f.preview_mime, name, true, "private, no-cache");
+}
+
+/* GET /v1/files/{file}/poster: the preview's companion image (a video's
+ * poster frame, an audio file's waveform), under the preview's rules and
+ * headers. It is a thumbnail shown beside the preview, so it counts as no
+ * view of it: the buyer's views are counted on the preview itself. */
+void fcgi_h_file_poster(fcgi_req *req)
+{
+    struct fcgi_claims who;
+    store_order o;
+    store_file f;
+    if (!load_file(req, ORD_PREVIEW, &who, &o, &f))
+        return;
+    if (strcmp(f.preview, STORE_PREVIEW_READY) != 0 || !f.poster_sha256[0]) {
+        fcgi_send_error(req, FG_ENOTFOUND, "no_poster", "this file's preview has no poster");
+        return;
+    }
+    char name[FG_MAX_FILE_NAME + 32];
+    const char *dot = strrchr(f.name, '.');
+    int stem = dot && dot != f.name ? (int)(dot - f.name) : (int)strlen(f.name);
+    snprintf(name, sizeof name, "%.*s (poster).jpg", stem, f.name);
+    send_blob(req, f.poster_sha256, f.poster_mime, name, true, "private, no-cache");
 }
 
 void fcgi_h_file_original(fcgi_req *req)

@@ -26,6 +26,7 @@ void fcgi_h_tus_delete(fcgi_req *req);
 void fcgi_h_order_get(fcgi_req *req);
 void fcgi_h_order_audit(fcgi_req *req);
 void fcgi_h_file_preview(fcgi_req *req);
+void fcgi_h_file_poster(fcgi_req *req);
 void fcgi_h_file_original(fcgi_req *req);
 void fcgi_h_delivery_archive(fcgi_req *req);
 

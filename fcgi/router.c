@@ -42,6 +42,7 @@ static const struct route {
     {"GET", "/v1/orders/{order}/evidence", fcgi_h_order_evidence},
     {"GET", "/v1/orders/{order}/deliveries/{n}/archive", fcgi_h_delivery_archive},
     {"GET", "/v1/files/{file}/preview", fcgi_h_file_preview},
+    {"GET", "/v1/files/{file}/poster", fcgi_h_file_poster},
     {"GET", "/v1/files/{file}/original", fcgi_h_file_original},
 };
 

@@ -42,6 +42,13 @@ json_t *fcgi_view_file(const store_file *f, bool reveal)
         json_decref(v);
         return NULL;
     }
+    /* A ready preview says whether it has a companion image (a video's
+     * poster frame, an audio file's waveform) at .../poster. */
+    if (v && strcmp(f->preview, STORE_PREVIEW_READY) == 0 &&
+        json_object_set_new(v, "poster", json_boolean(f->poster_sha256[0] != '\0')) != 0) {
+        json_decref(v);
+        return NULL;
+    }
     /* Retention purged it (orders/retention.h): the row says what was
      * delivered; the bytes are gone. */
     if (v && f->purged_at[0] &&

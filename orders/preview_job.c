@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "common/limits.h"
@@ -13,6 +14,7 @@
 #include "storage/blob_refs.h"
 #include "storage/tmp_clean.h"
 #include "watermark/options.h"
+#include "watermark/sandbox.h"
 #include "watermark/wm.h"
 
 static double now_s(void)
@@ -67,6 +69,53 @@ int orders_preview_pages_for(const orders_preview_env *env, const char *kind, in
     else
         return 0;
     return n > max ? max : n;
+}
+
+/* A companion image is a picture and nothing else: JPEG only. */
+static fg_result poster_type_allowed(const char *mime, fg_reason *r)
+{
+    if (strcmp(mime, "image/jpeg") == 0)
+        return FG_OK;
+    return fg_fail(r, FG_ECORRUPT, "the stamper wrote a poster of type %.60s, which is not served",
+                   mime);
+}
+
+/* The limits for the file's kind. */
+static const wm_sandbox_limits *limits_for(const orders_preview_env *env, const char *kind)
+{
+    const wm_sandbox_limits *l = NULL;
+    if (strcmp(kind, "video") == 0)
+        l = env->sandbox_video;
+    else if (strcmp(kind, "audio") == 0)
+        l = env->sandbox_audio;
+    else if (strcmp(kind, "document") == 0)
+        l = env->sandbox_document;
+    return l ? l : env->sandbox;
+}
+
+/* The companion image at path, if the stamper wrote one: stored like the
+ * preview (registered first, then put) and *hex, *mime set; none leaves
+ * them "". */
+static fg_result store_poster(const orders_preview_env *env, store_meta *m, const char *path,
+                              char hex[STORE_HEX_MAX], char mime[WM_MIME_MAX], fg_reason *r)
+{
+    wm_type type;
+    struct stat st;
+    fg_result rc;
+    hex[0] = mime[0] = '\0';
+    if (lstat(path, &st) != 0)
+        return FG_OK;
+    if (!S_ISREG(st.st_mode))
+        return fg_fail(r, FG_ECORRUPT, "the stamper's poster is not a regular file");
+    if ((rc = wm_detect_file(path, &type, r)) == FG_OK &&
+        (rc = poster_type_allowed(type.mime, r)) == FG_OK &&
+        (rc = store_blob_hash_file(path, hex, NULL, r)) == FG_OK &&
+        (rc = store_blob_ref_touch(m, hex, r)) == FG_OK &&
+        (rc = store_blob_put_file(env->blobs, path, hex, hex, NULL, r)) == FG_OK)
+        snprintf(mime, WM_MIME_MAX, "%s", type.mime);
+    if (rc != FG_OK)
+        hex[0] = '\0';
+    return rc;
 }
 
 /* The stamper's arguments for file f of order o: every one is built here,
@@ -141,9 +190,10 @@ static fg_result stamp_args_init(stamp_args *a, const orders_preview_env *env,
 /* Runs the stamper; on FG_OK the preview is stored and *hex, *mime set. */
 static fg_result stamp(const orders_preview_env *env, store_meta *m, const store_order *o,
                        const store_file *f, char hex[STORE_HEX_MAX], char mime[WM_MIME_MAX],
+                       char poster_hex[STORE_HEX_MAX], char poster_mime[WM_MIME_MAX],
                        orders_preview_outcome *out, fg_reason *r)
 {
-    char in[4096], dst[4200], dir[4096];
+    char in[4096], dst[4200], dir[4096], poster[4300];
     stamp_args args;
     if (!env->scratch || !*env->scratch)
         return fg_fail(r, FG_EUSAGE, "no scratch directory for the preview (FILIGRANE_SCRATCH)");
@@ -164,13 +214,15 @@ static fg_result stamp(const orders_preview_env *env, store_meta *m, const store
         return fg_fail(r, FG_EIO, "cannot make a working directory for the preview");
     }
     snprintf(dst, sizeof dst, "%s/preview", dir);
+    snprintf(poster, sizeof poster, "%s%s", dst, WM_POSTER_SUFFIX);
     if ((rc = stamp_args_init(&args, env, o, f, r)) != FG_OK) {
         store_tmp_remove_tree(dir);
         store_blob_release_local(env->blobs, in);
         return rc;
     }
     double t0 = now_s();
-    rc = wm_sandbox_stamp_env(env->cli, in, dst, args.argv, args.envp, env->sandbox, r);
+    rc = wm_sandbox_stamp_env(env->cli, in, dst, args.argv, args.envp, limits_for(env, f->kind),
+                              r);
     out->stamped = true;
     out->stamp_seconds = now_s() - t0;
     wm_type type;
@@ -182,7 +234,8 @@ static fg_result stamp(const orders_preview_env *env, store_meta *m, const store
         (rc = preview_type_allowed(type.mime, r)) == FG_OK &&
         (rc = store_blob_hash_file(dst, hex, NULL, r)) == FG_OK &&
         (rc = store_blob_ref_touch(m, hex, r)) == FG_OK &&
-        (rc = store_blob_put_file(env->blobs, dst, hex, hex, NULL, r)) == FG_OK)
+        (rc = store_blob_put_file(env->blobs, dst, hex, hex, NULL, r)) == FG_OK &&
+        (rc = store_poster(env, m, poster, poster_hex, poster_mime, r)) == FG_OK)
         snprintf(mime, WM_MIME_MAX, "%s", type.mime);
     /* Whatever the outcome (stored, failed, timed out, the child killed
      * or crashed), the job's directory goes, with anything the child left
@@ -199,6 +252,7 @@ static fg_result stamp(const orders_preview_env *env, store_meta *m, const store
  * and, for the delivery's last file, its event. */
 static fg_result record(store_meta *m, const store_job *job, const char *owner,
                         fg_result stamped, const char *hex, const char *mime,
+                        const char *poster_hex, const char *poster_mime,
                         orders_preview_outcome *out, fg_reason *r)
 {
     store_file f;
@@ -228,10 +282,19 @@ static fg_result record(store_meta *m, const store_job *job, const char *owner,
         rc = store_file_set_preview(m, f.id, state, stamped == FG_OK ? NULL : out->why.text,
                                     stamped == FG_OK ? hex : NULL,
                                     stamped == FG_OK ? mime : NULL, r);
+    /* A new preview brings its own companion, or none: an old poster
+     * must not stand beside a new preview. */
+    if (rc == FG_OK && stamped == FG_OK)
+        rc = store_file_set_poster(m, f.id, poster_hex, poster_mime, r);
     if (rc != FG_OK)
         goto fail;
     d = json_pack("{s:s, s:s, s:s, s:s}", "file_id", f.id, "preview", state, "preview_sha256",
                   stamped == FG_OK ? hex : "", "reason", stamped == FG_OK ? "" : out->why.text);
+    if (d && stamped == FG_OK && poster_hex[0] &&
+        json_object_set_new(d, "poster_sha256", json_string(poster_hex)) != 0) {
+        json_decref(d);
+        d = NULL;
+    }
     if (d && out->rebuild &&
         (json_object_set_new(d, "rebuild", json_true()) != 0 ||
          json_object_set_new(d, "previous_sha256", json_string(f.preview_sha256)) != 0)) {
@@ -271,6 +334,7 @@ fg_result orders_preview_job_run(const orders_preview_env *env, store_meta *m,
     store_file f;
     store_order o;
     char hex[STORE_HEX_MAX] = "", mime[WM_MIME_MAX] = "";
+    char poster_hex[STORE_HEX_MAX] = "", poster_mime[WM_MIME_MAX] = "";
     memset(out, 0, sizeof *out);
     fg_result rc;
     if (strcmp(job->kind, STORE_JOB_PREVIEW) != 0)
@@ -295,6 +359,6 @@ fg_result orders_preview_job_run(const orders_preview_env *env, store_meta *m,
                      "stamping was interrupted %d times (FILIGRANE_JOB_ATTEMPTS)",
                      job->attempts - 1);
     else
-        st = stamp(env, m, &o, &f, hex, mime, out, &out->why);
-    return record(m, job, owner, st, hex, mime, out, r);
+        st = stamp(env, m, &o, &f, hex, mime, poster_hex, poster_mime, out, &out->why);
+    return record(m, job, owner, st, hex, mime, poster_hex, poster_mime, out, r);
 }

@@ -1,6 +1,8 @@
 /* What a preview job does (the application layer; no HTTP, no threads):
- * runs the sandboxed stamper on a file's stored original, stores the
- * preview as a blob and records the outcome, in one transaction guarded
+ * runs the sandboxed stamper on a file's stored original (with the limits
+ * of its kind), stores the preview as a blob, and its companion image
+ * (a poster frame, a waveform: WM_POSTER_SUFFIX) when the stamper wrote
+ * one, and records the outcome, in one transaction guarded
  * by the job's lease: the file's preview state, its audit entry, the end
  * of the job and, when it was the delivery's last file,
  * delivery.ready/failed in the outbox. jobs/runner.h calls it. */
@@ -22,7 +24,12 @@ typedef struct orders_preview_env {
     const char *cli;           /* the stamper program (FILIGRANE_CLI) */
     const char *mark_template; /* FILIGRANE_MARK_TEXT */
     const char *mark_key;      /* FILIGRANE_MARK_KEY: keys the mark's placement */
-    const wm_sandbox_limits *sandbox;
+    const wm_sandbox_limits *sandbox;          /* images, PDFs, archives, text */
+    /* Kinds with limits of their own (wm_sandbox_limits_init_kind); NULL:
+     * the general ones above. */
+    const wm_sandbox_limits *sandbox_video;
+    const wm_sandbox_limits *sandbox_audio;
+    const wm_sandbox_limits *sandbox_document;
     int max_attempts;          /* FILIGRANE_JOB_ATTEMPTS: claims before giving up */
     int excerpt_pages;         /* FILIGRANE_EXCERPT_PAGES; 0: the default */
     int max_pages;             /* FILIGRANE_MAX_PAGES; 0: the default */

@@ -393,6 +393,23 @@ fg_result store_file_set_preview(store_meta *m, const char *id,
                                     preview_mime ? preview_mime : "", r);
 }
 
+fg_result store_file_set_poster(store_meta *m, const char *id, const char *poster_sha256,
+                                const char *poster_mime, fg_reason *r)
+{
+    fg_result rc;
+    const char *sha = poster_sha256 ? poster_sha256 : "";
+    const char *mime = poster_mime ? poster_mime : "";
+    if ((rc = writable(m, r)) || (rc = check_mime(mime, true, "poster type", r)))
+        return rc;
+    if (*sha && !hex_of(sha, 64))
+        return fg_fail(r, FG_EUSAGE, "poster sha256 is not 64 lowercase hex");
+    if (!*sha != !*mime)
+        return fg_fail(r, FG_EUSAGE, "a poster needs both its sha256 and its type");
+    if (!store_file_id_valid(id))
+        return fg_fail(r, FG_ENOTFOUND, "no such file");
+    return m->ops->file_set_poster(m, id, sha, mime, r);
+}
+
 fg_result store_file_get(store_meta *m, const char *id, store_file *out,
                          fg_reason *r)
 {

@@ -272,6 +272,10 @@ typedef struct store_file {
     char reason[FG_REASON_MAX];        /* "" unless failed/withheld */
     char preview_sha256[STORE_HEX_MAX]; /* "" until ready */
     char preview_mime[FG_MAX_MIME + 1]; /* "" until ready */
+    char poster_sha256[STORE_HEX_MAX];  /* the preview's companion image
+                                           (a video's poster frame, an audio
+                                           file's waveform); "" for none */
+    char poster_mime[FG_MAX_MIME + 1];  /* "" exactly when poster_sha256 is */
     char created_at[STORE_TIME_MAX];
     int64_t buyer_views;     /* buyer preview views (store_file_count) */
     int64_t buyer_downloads; /* buyer original downloads */
@@ -318,6 +322,15 @@ FG_MUST_CHECK fg_result store_file_set_preview(store_meta *m, const char *id,
                                                const char *preview_sha256,
                                                const char *preview_mime,
                                                fg_reason *r);
+
+/* Sets the companion image of file id's preview (storage/schema step 10:
+ * counted as a blob reference like the preview): poster_sha256 (64
+ * lowercase hex) and poster_mime, both given, or both NULL or "" to have
+ * none. FG_EUSAGE for a malformed hash or type or only one of the two,
+ * FG_ENOTFOUND if no such file. store_file_add always starts without. */
+FG_MUST_CHECK fg_result store_file_set_poster(store_meta *m, const char *id,
+                                              const char *poster_sha256,
+                                              const char *poster_mime, fg_reason *r);
 
 /* Fills *out with file id (its order_id included). FG_ENOTFOUND if none,
  * also for an id that is not well formed (client input). */

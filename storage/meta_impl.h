@@ -56,6 +56,8 @@ typedef struct store_meta_ops {
                                   const char *preview, const char *reason,
                                   const char *preview_sha256,
                                   const char *preview_mime, fg_reason *r);
+    fg_result (*file_set_poster)(store_meta *m, const char *id, const char *poster_sha256,
+                                 const char *poster_mime, fg_reason *r);
     fg_result (*file_get)(store_meta *m, const char *id, store_file *out,
                           fg_reason *r);
     /* delivery 0: every delivery of the order. */

@@ -325,7 +325,7 @@ out:
 #define FILE_COLS                                                            \
     "id, order_id, delivery, name, size, sha256, mime, kind, preview,"       \
     " reason, preview_sha256, preview_mime, created_at, buyer_views,"        \
-    " buyer_downloads, salt, commitment, purged_at"
+    " buyer_downloads, salt, commitment, purged_at, poster_sha256, poster_mime"
 
 static bool read_file(const PGresult *res, int i, store_file *f)
 {
@@ -345,7 +345,9 @@ static bool read_file(const PGresult *res, int i, store_file *f)
            store_pg_col(res, i, 12, f->created_at, sizeof f->created_at) &&
            store_pg_col(res, i, 15, f->salt, sizeof f->salt) &&
            store_pg_col(res, i, 16, f->commitment, sizeof f->commitment) &&
-           store_pg_col(res, i, 17, f->purged_at, sizeof f->purged_at);
+           store_pg_col(res, i, 17, f->purged_at, sizeof f->purged_at) &&
+           store_pg_col(res, i, 18, f->poster_sha256, sizeof f->poster_sha256) &&
+           store_pg_col(res, i, 19, f->poster_mime, sizeof f->poster_mime);
 }
 
 static fg_result pg_file_insert(store_meta *m, const store_file *f, fg_reason *r)
@@ -391,6 +393,18 @@ static fg_result pg_file_set_preview(store_meta *m, const char *id, const char *
                              "UPDATE files SET preview = $2, reason = $3,"
                              " preview_sha256 = $4, preview_mime = $5 WHERE id = $1",
                              5, v, &n, "update the preview", r);
+    if (rc == FG_OK && n != 1)
+        rc = fg_fail(r, FG_ENOTFOUND, "no such file");
+    return rc;
+}
+
+static fg_result pg_file_set_poster(store_meta *m, const char *id, const char *psha,
+                                    const char *pmime, fg_reason *r)
+{
+    int64_t n = 0;
+    const char *v[] = {id, psha, pmime};
+    fg_result rc = q_changed(m, "UPDATE files SET poster_sha256 = $2, poster_mime = $3 WHERE id = $1",
+                             3, v, &n, "update the poster", r);
     if (rc == FG_OK && n != 1)
         rc = fg_fail(r, FG_ENOTFOUND, "no such file");
     return rc;
@@ -1126,6 +1140,7 @@ static const store_meta_ops pg_ops = {
     .delivery_list = pg_delivery_list,
     .file_insert = pg_file_insert,
     .file_set_preview = pg_file_set_preview,
+    .file_set_poster = pg_file_set_poster,
     .file_get = pg_file_get,
     .file_list = pg_file_list,
     .file_count = pg_file_count,

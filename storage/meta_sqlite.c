@@ -390,7 +390,7 @@ out:
 #define FILE_COLS                                                            \
     "id, order_id, delivery, name, size, sha256, mime, kind, preview,"       \
     " reason, preview_sha256, preview_mime, created_at, buyer_views,"        \
-    " buyer_downloads, salt, commitment, purged_at"
+    " buyer_downloads, salt, commitment, purged_at, poster_sha256, poster_mime"
 
 static bool read_file(sqlite3_stmt *st, store_file *f)
 {
@@ -411,7 +411,9 @@ static bool read_file(sqlite3_stmt *st, store_file *f)
            store_sqlite_col(st, 12, f->created_at, sizeof f->created_at) &&
            store_sqlite_col(st, 15, f->salt, sizeof f->salt) &&
            store_sqlite_col(st, 16, f->commitment, sizeof f->commitment) &&
-           store_sqlite_col(st, 17, f->purged_at, sizeof f->purged_at);
+           store_sqlite_col(st, 17, f->purged_at, sizeof f->purged_at) &&
+           store_sqlite_col(st, 18, f->poster_sha256, sizeof f->poster_sha256) &&
+           store_sqlite_col(st, 19, f->poster_mime, sizeof f->poster_mime);
 }
 
 static fg_result sq_file_insert(store_meta *m, const store_file *f,
@@ -467,6 +469,23 @@ static fg_result sq_file_set_preview(store_meta *m, const char *id,
         return rc;
     if (!bind_texts(st, 5, v) || sqlite3_step(st) != SQLITE_DONE)
         rc = db_fail(m, "update the preview", r);
+    else if (sqlite3_changes(db_of(m)) != 1)
+        rc = fg_fail(r, FG_ENOTFOUND, "no such file");
+    done(m, st);
+    return rc;
+}
+
+static fg_result sq_file_set_poster(store_meta *m, const char *id, const char *psha,
+                                    const char *pmime, fg_reason *r)
+{
+    sqlite3_stmt *st = NULL;
+    const char *v[] = {id, psha, pmime};
+    fg_result rc = prep(m, "UPDATE files SET poster_sha256 = ?2, poster_mime = ?3 WHERE id = ?1",
+                        &st, r);
+    if (rc)
+        return rc;
+    if (!bind_texts(st, 3, v) || sqlite3_step(st) != SQLITE_DONE)
+        rc = db_fail(m, "update the poster", r);
     else if (sqlite3_changes(db_of(m)) != 1)
         rc = fg_fail(r, FG_ENOTFOUND, "no such file");
     done(m, st);
@@ -1403,6 +1422,7 @@ static const store_meta_ops sqlite_ops = {
     .delivery_list = sq_delivery_list,
     .file_insert = sq_file_insert,
     .file_set_preview = sq_file_set_preview,
+    .file_set_poster = sq_file_set_poster,
     .file_get = sq_file_get,
     .file_list = sq_file_list,
     .file_count = sq_file_count,

@@ -108,6 +108,57 @@ fg_result wm_sandbox_limits_init(wm_sandbox_limits *l, fg_reason *r)
     return FG_OK;
 }
 
+/* Each kind with limits of its own; 0 is "the general setting". Audio and
+ * documents start with the general ones until measured. */
+static const struct kind_limits {
+    const char *kind;
+    const char *prefix; /* of its variables */
+    long long cpu, wall, memory;
+} kind_limits[] = {
+    {"video", "FILIGRANE_SANDBOX_VIDEO_", FG_SANDBOX_VIDEO_CPU_DEFAULT,
+     FG_SANDBOX_VIDEO_TIMEOUT_DEFAULT, 0},
+    {"audio", "FILIGRANE_SANDBOX_AUDIO_", 0, 0, 0},
+    {"document", "FILIGRANE_SANDBOX_DOCUMENT_", 0, 0, 0},
+};
+
+/* *v: the variable prefix+suffix if set, else the larger of the kind's
+ * default (def, 0 for none) and the general value already in *v. */
+static fg_result kind_value(const char *prefix, const char *suffix, long long def,
+                            long long min, long long max, bool bytes, long long *v,
+                            fg_reason *r)
+{
+    char name[64];
+    snprintf(name, sizeof name, "%s%s", prefix, suffix);
+    long long x = def > *v ? def : *v;
+    fg_result rc = fg_env_count(name, bytes, min, max, &x, r);
+    if (rc == FG_OK)
+        *v = x;
+    return rc;
+}
+
+fg_result wm_sandbox_limits_init_kind(wm_sandbox_limits *l, const char *kind, fg_reason *r)
+{
+    fg_result rc = wm_sandbox_limits_init(l, r);
+    if (rc != FG_OK || !kind)
+        return rc;
+    for (size_t i = 0; i < sizeof kind_limits / sizeof *kind_limits; i++) {
+        const struct kind_limits *k = &kind_limits[i];
+        if (strcmp(kind, k->kind) != 0)
+            continue;
+        long long cpu = l->cpu_seconds, wall = l->wall_seconds, mem = l->address_space;
+        /* The same floors and ceilings as the general settings. */
+        if ((rc = kind_value(k->prefix, "CPU", k->cpu, 1, 86400, false, &cpu, r)) ||
+            (rc = kind_value(k->prefix, "TIMEOUT", k->wall, 1, 86400, false, &wall, r)) ||
+            (rc = kind_value(k->prefix, "MEMORY", k->memory, 64LL * 1024 * 1024, 1LL << 46,
+                             true, &mem, r)))
+            return rc;
+        l->cpu_seconds = (int)cpu;
+        l->wall_seconds = (int)wall;
+        l->address_space = mem;
+    }
+    return FG_OK;
+}
+
 /* What the child needs, all allocated before the fork. */
 typedef struct child_plan {
     char **argv;
@@ -115,6 +166,7 @@ typedef struct child_plan {
     char *env_extra;     /* owned string envp points at, if any */
     char *in_arg;        /* "./-x" for a path that looks like an option */
     char *out_arg;
+    char *poster;        /* out's companion image: removed on failure */
     int exec_fd;         /* the pinned program, or -1: exec argv[0] by path */
     int devnull;         /* stdin and stdout of the child */
     int err_w;           /* the child's stderr */
@@ -497,7 +549,10 @@ fg_result wm_sandbox_stamp_env(const char *cli, const char *in, const char *out,
     p.argv = calloc(nargs + 6, sizeof *p.argv);
     p.in_arg = path_arg(in);
     p.out_arg = path_arg(out);
-    if (!p.argv || !p.in_arg || !p.out_arg) {
+    size_t plen = strlen(out) + sizeof WM_POSTER_SUFFIX;
+    if ((p.poster = malloc(plen)))
+        snprintf(p.poster, plen, "%s%s", out, WM_POSTER_SUFFIX);
+    if (!p.argv || !p.in_arg || !p.out_arg || !p.poster) {
         rc = fg_fail(r, FG_EIO, "cannot start stamper: out of memory");
         goto out;
     }
@@ -542,12 +597,19 @@ fg_result wm_sandbox_stamp_env(const char *cli, const char *in, const char *out,
     int st = 0;
     bool killed = wait_child(pid, err_r, l->wall_seconds, &e, &st);
     rc = map_status(st, killed, l, &e, in, out, r);
-    if (killed || (st != -1 && WIFSIGNALED(st)))
+    if (killed || (st != -1 && WIFSIGNALED(st))) {
         remove_child_temps(out);
+        remove_child_temps(p.poster);
+    }
 
 out:
-    if (rc != FG_OK)
+    /* Nothing is left of a failure: neither the preview nor its companion
+     * image (WM_POSTER_SUFFIX), which the child may have finished first. */
+    if (rc != FG_OK) {
         (void)unlink(out);
+        if (p.poster)
+            (void)unlink(p.poster);
+    }
     if (err_r >= 0)
         close(err_r);
     if (p.err_w >= 0)
@@ -559,5 +621,6 @@ out:
     free(p.env_extra);
     free(p.in_arg);
     free(p.out_arg);
+    free(p.poster);
     return rc;
 }

@@ -11,6 +11,12 @@
 
 #include "common/result.h"
 
+/* The stamper may write a companion image next to the preview, at
+ * OUT WM_POSTER_SUFFIX (JPEG): a video's poster frame, an audio file's
+ * waveform. It is stored and served with the preview
+ * (GET /v1/files/{file}/poster), and removed with it on any failure. */
+#define WM_POSTER_SUFFIX ".poster"
+
 typedef struct wm_sandbox_limits {
     long long address_space; /* RLIMIT_AS, bytes */
     int cpu_seconds;         /* RLIMIT_CPU */
@@ -24,6 +30,17 @@ typedef struct wm_sandbox_limits {
 FG_MUST_CHECK fg_result wm_sandbox_limits_init(wm_sandbox_limits *l /* out */,
                                                fg_reason *r);
 
+/* The limits for a file of one kind (wm_kind_name: "video", "audio",
+ * "document"; any other kind, or NULL, gets wm_sandbox_limits_init's).
+ * Starts from the general limits; then CPU seconds, wall-clock seconds and
+ * address space come from FILIGRANE_SANDBOX_<KIND>_CPU, _TIMEOUT and
+ * _MEMORY (KIND in capitals) when set, else from the kind's own default
+ * (common/limits.h) or the general setting, whichever is larger, so a
+ * general limit raised by the operator raises every kind's. Returns
+ * FG_EUSAGE naming the variable if one is malformed. */
+FG_MUST_CHECK fg_result wm_sandbox_limits_init_kind(wm_sandbox_limits *l /* out */,
+                                                    const char *kind, fg_reason *r);
+
 /* Opens the stamper program cli now (O_PATH), so that a later
  * wm_sandbox_stamp with this same path runs it through that descriptor
  * (execveat): the worker pins its stamper while still root, then drops to
@@ -36,9 +53,9 @@ FG_MUST_CHECK fg_result wm_sandbox_pin_program(const char *cli, fg_reason *r);
  * "order=ord-1", NULL}. Returns the child's own result (decoded from its
  * exit status, its one-line stderr as the reason), or FG_ETIMEOUT or
  * FG_ECRASH if it had to be killed or died of a signal. On failure no file
- * is left at out. The child gets the caller's environment without any
- * variable whose name says it holds a credential (SECRET, TOKEN, _KEY,
- * PASSWORD, DATABASE_URL, PG*, AWS_*). */
+ * is left at out, nor at out WM_POSTER_SUFFIX. The child gets the
+ * caller's environment without any variable whose name says it holds a
+ * credential (SECRET, TOKEN, _KEY, PASSWORD, DATABASE_URL, PG*, AWS_*). */
 FG_MUST_CHECK fg_result wm_sandbox_stamp(const char *cli, const char *in,
                                          const char *out,
                                          const char *const *args,

@@ -15,6 +15,7 @@
 #include "storage/blob.h"
 #include "storage/blob_refs.h"
 #include "storage/meta.h"
+#include "storage/purge.h"
 #include "storage/schema_sqlite.h"
 
 #define A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
@@ -159,6 +160,55 @@ DB_TEST("a new preview moves the reference from the old preview's blob")
     CHECK_INT(refs_of(d.m, B, NULL), 0);
     CHECK_INT(refs_of(d.m, C, NULL), 1);
     CHECK_INT(refs_of(d.m, A, NULL), 1);
+    db_close(&d);
+}
+
+DB_TEST("a poster counts one reference, moves with a new poster and is given back when cleared")
+{
+    struct db d;
+    fg_reason r;
+    char id1[STORE_FILE_ID_MAX], id2[STORE_FILE_ID_MAX];
+    db_open(&d);
+    mk_delivery(d.m);
+    add_file(d.m, A, id1);
+    add_file(d.m, A, id2);
+    set_preview(d.m, id1, B);
+    CHECK_INT(store_file_set_poster(d.m, id1, C, "image/jpeg", &r), FG_OK);
+    CHECK_INT(store_file_set_poster(d.m, id2, C, "image/jpeg", &r), FG_OK);
+    CHECK_INT(refs_of(d.m, C, NULL), 2);
+    CHECK_INT(refs_of(d.m, B, NULL), 1);
+    /* Poster and preview may be one blob: two references. */
+    CHECK_INT(store_file_set_poster(d.m, id2, B, "image/jpeg", &r), FG_OK);
+    CHECK_INT(refs_of(d.m, C, NULL), 1);
+    CHECK_INT(refs_of(d.m, B, NULL), 2);
+    CHECK_INT(store_file_set_poster(d.m, id1, NULL, NULL, &r), FG_OK);
+    CHECK_INT(refs_of(d.m, C, NULL), 0);
+    CHECK_INT(refs_of(d.m, A, NULL), 2);
+    db_close(&d);
+}
+
+DB_TEST("removing or purging a file row gives back its poster's reference")
+{
+    struct db d;
+    fg_reason r;
+    char id1[STORE_FILE_ID_MAX], id2[STORE_FILE_ID_MAX], sql[200];
+    int64_t n = 0;
+    db_open(&d);
+    mk_delivery(d.m);
+    add_file(d.m, A, id1);
+    add_file(d.m, A, id2);
+    CHECK_INT(store_file_set_poster(d.m, id1, B, "image/jpeg", &r), FG_OK);
+    CHECK_INT(store_file_set_poster(d.m, id2, C, "image/jpeg", &r), FG_OK);
+    snprintf(sql, sizeof sql, "DELETE FROM files WHERE id = '%s'", id1);
+    db_exec(&d, sql);
+    CHECK_INT(refs_of(d.m, B, NULL), 0);
+    CHECK_INT(refs_of(d.m, C, NULL), 1);
+    CHECK_INT(store_meta_begin(d.m, &r), FG_OK);
+    CHECK_INT(store_purge_files(d.m, "ord-1", NULL, &n, &r), FG_OK);
+    CHECK_INT(store_meta_commit(d.m, &r), FG_OK);
+    CHECK_INT(n, 2 - 1);
+    CHECK_INT(refs_of(d.m, C, NULL), 0);
+    CHECK_INT(refs_of(d.m, A, NULL), 0);
     db_close(&d);
 }
 

@@ -680,6 +680,70 @@ DB_TEST("bad file rows are refused with fitting codes")
     db_close(&d);
 }
 
+DB_TEST("a file's poster is set, read back in the file and the list, replaced and cleared")
+{
+    struct db d;
+    fg_reason r;
+    int n;
+    char id[STORE_FILE_ID_MAX];
+    store_file got;
+    store_file_list l = {0};
+    db_open(&d);
+    mk_order(d.m, "ord-1");
+    CHECK_INT(store_delivery_create(d.m, "ord-1", NULL, NULL, &n, &r), FG_OK);
+    store_file f = file_in("ord-1", 1, "clip.mp4");
+    snprintf(f.kind, sizeof f.kind, "video");
+    snprintf(f.mime, sizeof f.mime, "video/mp4");
+    CHECK_INT(store_file_add(d.m, &f, id, &r), FG_OK);
+    CHECK_INT(store_file_get(d.m, id, &got, &r), FG_OK);
+    CHECK_STR(got.poster_sha256, "");
+    CHECK_STR(got.poster_mime, "");
+    CHECK_INT(store_file_set_poster(d.m, id, SHA_B, "image/jpeg", &r), FG_OK);
+    CHECK_INT(store_file_get(d.m, id, &got, &r), FG_OK);
+    CHECK_STR(got.poster_sha256, SHA_B);
+    CHECK_STR(got.poster_mime, "image/jpeg");
+    CHECK_STR(got.kind, "video");
+    CHECK_INT(store_file_list_delivery(d.m, "ord-1", 1, &l, &r), FG_OK);
+    CHECK_INT(l.n, 1);
+    if (l.n == 1)
+        CHECK_STR(l.items[0].poster_sha256, SHA_B);
+    store_file_list_release(&l);
+    CHECK_INT(store_file_set_poster(d.m, id, SHA_C, "image/jpeg", &r), FG_OK);
+    CHECK_INT(store_file_get(d.m, id, &got, &r), FG_OK);
+    CHECK_STR(got.poster_sha256, SHA_C);
+    CHECK_INT(store_file_set_poster(d.m, id, "", "", &r), FG_OK);
+    CHECK_INT(store_file_get(d.m, id, &got, &r), FG_OK);
+    CHECK_STR(got.poster_sha256, "");
+    CHECK_STR(got.poster_mime, "");
+    db_close(&d);
+}
+
+DB_TEST("a malformed poster or an unknown file is refused, and the poster is left as it was")
+{
+    struct db d;
+    fg_reason r;
+    int n;
+    char id[STORE_FILE_ID_MAX];
+    store_file got;
+    db_open(&d);
+    mk_order(d.m, "ord-1");
+    CHECK_INT(store_delivery_create(d.m, "ord-1", NULL, NULL, &n, &r), FG_OK);
+    store_file f = file_in("ord-1", 1, "clip.mp4");
+    CHECK_INT(store_file_add(d.m, &f, id, &r), FG_OK);
+    CHECK_INT(store_file_set_poster(d.m, id, SHA_B, "image/jpeg", &r), FG_OK);
+    CHECK_INT(store_file_set_poster(d.m, id, SHA_C, NULL, &r), FG_EUSAGE);
+    CHECK_INT(store_file_set_poster(d.m, id, NULL, "image/jpeg", &r), FG_EUSAGE);
+    CHECK_INT(store_file_set_poster(d.m, id, "ABCDEF", "image/jpeg", &r), FG_EUSAGE);
+    CHECK_INT(store_file_set_poster(d.m, id, SHA_C, "image/jpeg\r\nX-Evil: 1", &r), FG_EUSAGE);
+    CHECK_INT(store_file_set_poster(d.m, "00000000000000000000000000000000", SHA_C, "image/jpeg",
+                                    &r),
+              FG_ENOTFOUND);
+    CHECK_INT(store_file_set_poster(d.m, "../../x", SHA_C, "image/jpeg", &r), FG_ENOTFOUND);
+    CHECK_INT(store_file_get(d.m, id, &got, &r), FG_OK);
+    CHECK_STR(got.poster_sha256, SHA_B);
+    db_close(&d);
+}
+
 DB_TEST("a file's salt and commitment are stored with it, both or neither")
 {
     struct db d;

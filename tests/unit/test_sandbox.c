@@ -384,3 +384,53 @@ TEST("limits come from the environment, and a malformed one is refused")
     CHECK_INT(wm_sandbox_limits_init(&l, &r), FG_OK);
     CHECK_INT(l.wall_seconds, FG_STAMP_TIMEOUT_DEFAULT);
 }
+
+TEST("a video gets its own limits, from FILIGRANE_SANDBOX_VIDEO_* or its defaults, never below the general ones")
+{
+    wm_sandbox_limits l, g;
+    fg_reason r = {{0}};
+    unsetenv("FILIGRANE_SANDBOX_VIDEO_CPU");
+    unsetenv("FILIGRANE_SANDBOX_VIDEO_TIMEOUT");
+    unsetenv("FILIGRANE_SANDBOX_VIDEO_MEMORY");
+    CHECK_INT(wm_sandbox_limits_init(&g, &r), FG_OK);
+    CHECK_INT(wm_sandbox_limits_init_kind(&l, "video", &r), FG_OK);
+    CHECK_INT(l.wall_seconds, FG_SANDBOX_VIDEO_TIMEOUT_DEFAULT);
+    CHECK_INT(l.cpu_seconds, FG_SANDBOX_VIDEO_CPU_DEFAULT);
+    CHECK_INT(l.address_space, g.address_space);
+    CHECK_INT(l.file_size, g.file_size);
+    /* Other kinds, and none, get the general limits. */
+    CHECK_INT(wm_sandbox_limits_init_kind(&l, "image", &r), FG_OK);
+    CHECK_INT(l.wall_seconds, g.wall_seconds);
+    CHECK_INT(wm_sandbox_limits_init_kind(&l, NULL, &r), FG_OK);
+    CHECK_INT(l.cpu_seconds, g.cpu_seconds);
+    /* A general limit raised past the video default raises the video's. */
+    setenv("FILIGRANE_STAMP_TIMEOUT", "1000", 1);
+    CHECK_INT(wm_sandbox_limits_init_kind(&l, "video", &r), FG_OK);
+    CHECK_INT(l.wall_seconds, 1000);
+    unsetenv("FILIGRANE_STAMP_TIMEOUT");
+    /* Each variable at its edges. */
+    setenv("FILIGRANE_SANDBOX_VIDEO_TIMEOUT", "1", 1);
+    setenv("FILIGRANE_SANDBOX_VIDEO_CPU", "86400", 1);
+    setenv("FILIGRANE_SANDBOX_VIDEO_MEMORY", "64M", 1);
+    CHECK_INT(wm_sandbox_limits_init_kind(&l, "video", &r), FG_OK);
+    CHECK_INT(l.wall_seconds, 1);
+    CHECK_INT(l.cpu_seconds, 86400);
+    CHECK_INT(l.address_space, 64LL << 20);
+    setenv("FILIGRANE_SANDBOX_VIDEO_TIMEOUT", "0", 1);
+    CHECK_INT(wm_sandbox_limits_init_kind(&l, "video", &r), FG_EUSAGE);
+    CHECK(strstr(r.text, "FILIGRANE_SANDBOX_VIDEO_TIMEOUT") != NULL);
+    unsetenv("FILIGRANE_SANDBOX_VIDEO_TIMEOUT");
+    setenv("FILIGRANE_SANDBOX_VIDEO_CPU", "86401", 1);
+    CHECK_INT(wm_sandbox_limits_init_kind(&l, "video", &r), FG_EUSAGE);
+    CHECK(strstr(r.text, "FILIGRANE_SANDBOX_VIDEO_CPU") != NULL);
+    unsetenv("FILIGRANE_SANDBOX_VIDEO_CPU");
+    setenv("FILIGRANE_SANDBOX_VIDEO_MEMORY", "63M", 1);
+    CHECK_INT(wm_sandbox_limits_init_kind(&l, "video", &r), FG_EUSAGE);
+    CHECK(strstr(r.text, "FILIGRANE_SANDBOX_VIDEO_MEMORY") != NULL);
+    unsetenv("FILIGRANE_SANDBOX_VIDEO_MEMORY");
+    /* The image limits are untouched by the video ones. */
+    setenv("FILIGRANE_SANDBOX_VIDEO_TIMEOUT", "900", 1);
+    CHECK_INT(wm_sandbox_limits_init(&l, &r), FG_OK);
+    CHECK_INT(l.wall_seconds, FG_STAMP_TIMEOUT_DEFAULT);
+    unsetenv("FILIGRANE_SANDBOX_VIDEO_TIMEOUT");
+}

@@ -100,3 +100,29 @@ TEST("who is shown plain hashes: seller and admin always, the buyer once accepte
             TAP_FAIL("row %zu: role %d, state %s", i, (int)rows[i].role, rows[i].state);
     }
 }
+
+TEST("a ready preview says whether it has a poster; other states say nothing, and its hash is never shown")
+{
+    store_file f = file(true);
+    json_t *v = fcgi_view_file(&f, false);
+    CHECK(json_object_get(v, "poster") == NULL); /* withheld */
+    json_decref(v);
+    snprintf(f.preview, sizeof f.preview, "ready");
+    snprintf(f.preview_sha256, sizeof f.preview_sha256, SALT);
+    snprintf(f.preview_mime, sizeof f.preview_mime, "video/mp4");
+    v = fcgi_view_file(&f, true);
+    CHECK(json_is_false(json_object_get(v, "poster")));
+    json_decref(v);
+    snprintf(f.poster_sha256, sizeof f.poster_sha256,
+             "1111111111111111111111111111111111111111111111111111111111111111");
+    snprintf(f.poster_mime, sizeof f.poster_mime, "image/jpeg");
+    v = fcgi_view_file(&f, true);
+    CHECK(json_is_true(json_object_get(v, "poster")));
+    char *s = text(v);
+    CHECK(s && !strstr(s, "1111111111111111"));
+    free(s);
+    snprintf(f.preview, sizeof f.preview, "processing");
+    v = fcgi_view_file(&f, true);
+    CHECK(json_object_get(v, "poster") == NULL);
+    json_decref(v);
+}
