@@ -72,6 +72,10 @@ static fg_result dispatch(const wm_type *t, const char *in, const char *out,
     if (t->kind == WM_KIND_DOCUMENT)
         return fg_fail(r, FG_EUNSUPPORTED,
                        "office documents are previewed only by the sandboxed stamper");
+    /* Text named .pdf or .jpg is a damaged or disguised file, as before
+     * text was previewed: said so rather than shown as text. */
+    if (t->kind == WM_KIND_TEXT && name_promises_preview(in))
+        return fg_fail(r, FG_ECORRUPT, "content is %s, not what its name says", t->mime);
     if ((size_t)t->kind < sizeof by_kind / sizeof by_kind[0] &&
         by_kind[t->kind])
         return by_kind[t->kind](in, out, o, seed, r);

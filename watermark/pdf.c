@@ -348,12 +348,12 @@ static fg_result write_preview(PopplerDocument *doc, const char *out, const wm_o
     return rc;
 }
 
-static fg_result check_out_pdf(const char *out, fg_reason *r)
+static fg_result check_out_pdf(const char *out, const char *what, fg_reason *r)
 {
     wm_format fmt = wm_format_from_path(out);
     if (fmt != WM_FORMAT_AUTO && fmt != WM_FORMAT_PDF)
-        return fg_fail(r, FG_EUSAGE, "the preview of a paged document is a pdf: name "
-                                     "the output .pdf");
+        return fg_fail(r, FG_EUSAGE, "the preview of a %s is a pdf: name the output .pdf",
+                       what);
     return FG_OK;
 }
 
@@ -375,7 +375,7 @@ fg_result wm_stamp_pdf(const char *in, const char *out, const wm_options *o,
     PopplerDocument *doc = NULL;
     fg_result rc = check_sandbox(r);
     if (rc == FG_OK)
-        rc = check_out_pdf(out, r);
+        rc = check_out_pdf(out, "pdf", r);
     if (rc == FG_OK)
         rc = open_path(in, &doc, r);
     if (rc != FG_OK)
@@ -396,7 +396,7 @@ fg_result wm_pdf_excerpt_file(const char *in, const char *out, const wm_options 
     PopplerDocument *doc = NULL;
     fg_result rc = check_sandbox(r);
     if (rc == FG_OK)
-        rc = check_out_pdf(out, r);
+        rc = check_out_pdf(out, "document", r);
     if (rc == FG_OK)
         rc = open_path(in, &doc, r);
     if (rc != FG_OK)
@@ -410,7 +410,7 @@ fg_result wm_pdf_excerpt_buffer(const void *buf, size_t len, int total, const ch
     GError *e = NULL;
     fg_result rc = check_sandbox(r);
     if (rc == FG_OK)
-        rc = check_out_pdf(out, r);
+        rc = check_out_pdf(out, "text", r);
     if (rc != FG_OK)
         return rc;
     GBytes *in = g_bytes_new_static(buf, len);

@@ -93,7 +93,7 @@ TEST("a file is detected by its content, not its name")
     CHECK_STR(wm_kind_name(t.kind), "image");
 }
 
-TEST("text named .jpg is detected as text, and previewed as text")
+TEST("text named .jpg is detected as text")
 {
     char *path = write_temp(".jpg", "hello, not a photo\n", 19);
     CHECK(path != NULL);
@@ -103,7 +103,8 @@ TEST("text named .jpg is detected as text, and previewed as text")
     unlink(path);
     CHECK_INT(rc, FG_OK);
     CHECK_STR(t.mime, "text/plain");
-    /* Previewed as the text it is, whatever its name. */
+    /* Text it is (the stamper calls it damaged: its name promises a
+     * picture). */
     CHECK_STR(wm_kind_name(t.kind), "text");
 }
 
