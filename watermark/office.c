@@ -266,7 +266,11 @@ static void __attribute__((noreturn)) converter(const char *in, const char *out,
     if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || dup2(devnull, 0) < 0 ||
         dup2(devnull, 1) < 0 || dup2(devnull, 2) < 0)
         _exit(1);
-    if ((rc = private_tmp(dir, &r)) == FG_OK &&
+    char tmp[PATH_MAX + 8];
+    snprintf(tmp, sizeof tmp, "%s/tmp", dir);
+    if ((rc = private_tmp(dir, &r)) == FG_OK && chdir(tmp) != 0)
+        rc = fg_fail(&r, FG_EIO, "cannot enter the converter's directory");
+    if (rc == FG_OK &&
         (rc = wm_sandbox_confine_paths(in, out, wm_office_reads, NULL, &r)) == FG_OK &&
         (rc = wm_sandbox_enter_converter(&r)) == FG_OK && (rc = guard_zip(in, &r)) == FG_OK) {
         execve(argv[0], argv, envp);
@@ -346,12 +350,18 @@ fg_result wm_office_convert(const char *in, const wm_type *t, const char *out, c
     /* LibreOffice wants its profile as an absolute file:// URL. */
     if (out[0] != '/' && !getcwd(cwd, sizeof cwd))
         return fg_fail(r, FG_EIO, "cannot find the working directory");
-    if (snprintf(copy, sizeof copy, "%s%s%s", cwd, cwd[0] ? "/" : "", out) >= (int)sizeof copy ||
-        snprintf(inarg, sizeof inarg, "%s%s", in[0] == '-' ? "./" : "", in) >=
-            (int)sizeof inarg)
+    if (in[0] != '/' && !cwd[0] && !getcwd(cwd, sizeof cwd))
+        return fg_fail(r, FG_EIO, "cannot find the working directory");
+    /* Absolute, as the converter works in its own directory. */
+    if (snprintf(copy, sizeof copy, "%s%s%s", out[0] == '/' ? "" : cwd,
+                 out[0] == '/' ? "" : "/", out) >= (int)sizeof copy ||
+        snprintf(inarg, sizeof inarg, "%s%s%s", in[0] == '/' ? "" : cwd,
+                 in[0] == '/' ? "" : "/", in) >= (int)sizeof inarg)
         return fg_fail(r, FG_EUSAGE, "path too long");
     /* Beside the preview: the one place the stamper may write
      * (watermark/landlock.h), and removed with the job's directory. */
+    char absout[PATH_MAX];
+    memcpy(absout, copy, sizeof absout);
     if (snprintf(dir, sizeof dir, "%s/.office-XXXXXX", dirname(copy)) >= PATH_MAX - 64)
         return fg_fail(r, FG_EUSAGE, "path too long");
     if (!mkdtemp(dir))
@@ -374,7 +384,10 @@ fg_result wm_office_convert(const char *in, const wm_type *t, const char *out, c
     snprintf(env_home, sizeof env_home, "HOME=%s", dir);
     snprintf(env_tmp, sizeof env_tmp, "TMPDIR=%s/tmp", dir);
     snprintf(env_xdg, sizeof env_xdg, "XDG_CACHE_HOME=%s/tmp", dir);
-    snprintf(sock, sizeof sock, "-env:OSL_SOCKET_PATH=%s/tmp", dir);
+    /* Relative to the converter's working directory (its tmp): an
+     * AF_UNIX path holds 108 bytes, and the job's directory can be longer
+     * than that leaves. */
+    snprintf(sock, sizeof sock, "-env:OSL_SOCKET_PATH=.");
     /* The whole environment: nothing of the stamper's (or the worker's)
      * reaches LibreOffice. svp: the headless back end, no display. */
     char *envp[] = {env_home, env_tmp, env_xdg, "PATH=/usr/bin:/bin", "LANG=C.UTF-8",
@@ -391,7 +404,7 @@ fg_result wm_office_convert(const char *in, const wm_type *t, const char *out, c
      * it ("restart": what oosplash would do), then run again. */
     for (int run = 0; run < 2; run++) {
         int st = 0;
-        if ((rc = run_converter(in, out, dir, argv, envp, devnull, &st, r)) != FG_OK)
+        if ((rc = run_converter(inarg, absout, dir, argv, envp, devnull, &st, r)) != FG_OK)
             goto out;
         if (WIFEXITED(st) && WEXITSTATUS(st) == 81 && run == 0)
             continue;
@@ -400,7 +413,8 @@ fg_result wm_office_convert(const char *in, const wm_type *t, const char *out, c
                          WTERMSIG(st) == SIGSYS ? ", a forbidden system call" : "");
         else if (!find_pdf(outdir, pdf, cap))
             rc = fg_fail(r, FG_ECORRUPT,
-                         "document cannot be read: LibreOffice made no pdf of it");
+                         "document cannot be read: LibreOffice made no pdf of it (exit %d)",
+                         WIFEXITED(st) ? WEXITSTATUS(st) : -1);
         break;
     }
 out:

@@ -16,6 +16,34 @@ import zipfile
 WORD = "wombatique"  # a word no preview may give back as text
 
 
+def make_pdf(pages=3):
+    """A small valid PDF with WORD on every page, written by hand (as
+    tests/e2e/test_formats.py does): catalog, pages, one content stream
+    each."""
+    objs = ["<< /Type /Catalog /Pages 2 0 R >>", None,
+            "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"]
+    kids = []
+    for i in range(pages):
+        stream = "BT /F1 24 Tf 72 700 Td (%s page %d) Tj ET" % (WORD, i + 1)
+        objs.append("<< /Length %d >>\nstream\n%s\nendstream" % (len(stream), stream))
+        content = len(objs)
+        objs.append("<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
+                    "/Resources << /Font << /F1 3 0 R >> >> /Contents %d 0 R >>" % content)
+        kids.append("%d 0 R" % len(objs))
+    objs[1] = "<< /Type /Pages /Kids [%s] /Count %d >>" % (" ".join(kids), pages)
+    out = b"%PDF-1.4\n"
+    offsets = []
+    for n, body in enumerate(objs, 1):
+        offsets.append(len(out))
+        out += ("%d 0 obj\n%s\nendobj\n" % (n, body)).encode()
+    xref = len(out)
+    out += ("xref\n0 %d\n0000000000 65535 f \n" % (len(objs) + 1)).encode()
+    out += b"".join(("%010d 00000 n \n" % o).encode() for o in offsets)
+    out += ("trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n"
+            % (len(objs) + 1, xref)).encode()
+    return out
+
+
 def _soffice(src, fmt, outdir):
     """Converts src to fmt in outdir with a throwaway LibreOffice profile."""
     prof = tempfile.mkdtemp(prefix="fg-lo-")
