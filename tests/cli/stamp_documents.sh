@@ -150,3 +150,15 @@ rm -f "$target"
 check "through filigrane the macro never runs: the document is previewed, the file never appears" sh -c "
     '$bin' stamp '$macro' '$tmp/out/macro.pdf' && test -s '$tmp/out/macro.pdf' && sleep 1 &&
     test ! -e '$target'"
+
+# A picture linked from the document as a local file: a seller pulling
+# another file of the host into his preview. LibreOffice left alone embeds
+# it (the control); through filigrane it cannot read it (Landlock).
+mkdir "$tmp/local" "$tmp/secret"
+local=$($files local-link "$tmp/local" "$tmp/secret/red.png")
+check "LibreOffice left alone shows the linked local picture (control)" sh -c "
+    soffice -env:UserInstallation=file://$tmp/local/prof --headless --convert-to pdf \
+        --outdir '$tmp/local' '$local' >/dev/null 2>&1 && $files has-red '$tmp/local/local.pdf'"
+check "through filigrane the linked local file is not read: the preview shows no trace of it" sh -c "
+    '$bin' stamp '$local' '$tmp/out/local.pdf' && test -s '$tmp/out/local.pdf' &&
+    ! $files has-red '$tmp/out/local.pdf'"

@@ -138,6 +138,47 @@ LINK_FODT = """<?xml version="1.0" encoding="UTF-8"?>
 """
 
 
+def local_link_odt(d, picture):
+    """An odt whose picture is a link to the local file picture: a seller
+    trying to pull another file of the host into his preview."""
+    p = os.path.join(d, "local.fodt")
+    with open(p, "w") as f:
+        f.write(LINK_FODT.replace("http://127.0.0.1:%d/pixel.png", "file://" + picture)
+                % (WORD,))
+    return _soffice(p, "odt", d)
+
+
+def red_png(path, size=64):
+    """A solid red PNG, written with zlib alone."""
+    import struct
+    import zlib
+    raw = b"".join(b"\x00" + b"\xff\x00\x00" * size for _ in range(size))
+
+    def chunk(kind, data):
+        c = struct.pack(">I", len(data)) + kind + data
+        return c + struct.pack(">I", zlib.crc32(kind + data) & 0xffffffff)
+    with open(path, "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", size, size, 8, 2,
+                                                                       0, 0, 0))
+                + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+    return path
+
+
+def has_red(pdf):
+    """True when a page of pdf, rendered small, has a clearly red pixel."""
+    with tempfile.TemporaryDirectory() as d:
+        subprocess.run(["pdftoppm", "-r", "30", pdf, os.path.join(d, "p")], check=False)
+        for name in os.listdir(d):
+            data = open(os.path.join(d, name), "rb").read()
+            # P6 header: magic, width, height, maxval, then RGB bytes.
+            parts = data.split(b"\n", 3)
+            px = parts[3] if len(parts) == 4 else b""
+            for i in range(0, len(px) - 2, 3):
+                if px[i] > 200 and px[i + 1] < 80 and px[i + 2] < 80:
+                    return True
+    return False
+
+
 def link_odt(d, port):
     """An odt whose picture is a link to http://127.0.0.1:port/pixel.png.
     Made before anything listens there (LibreOffice tries the link when it
@@ -234,6 +275,10 @@ if __name__ == "__main__":
               "text": long_text}
     if kind == "link":
         print(link_odt(d, int(arg)))
+    elif kind == "local-link":
+        print(local_link_odt(d, red_png(arg)))
+    elif kind == "has-red":
+        sys.exit(0 if has_red(d) else 1)
     elif kind == "macro":
         print(macro_odt(d, arg))
     elif kind == "macro-control":
