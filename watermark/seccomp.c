@@ -47,25 +47,18 @@ static const char *const errno_list[] = {
 };
 
 /* The converter's sockets: LibreOffice will not start without its one
- * AF_UNIX pipe (the single-instance check, in its own TMPDIR). Sockets of
+ * AF_UNIX pipe (the single-instance check, in its own directory: see
+ * watermark/office.c). Sockets of
  * every other family stay refused, so still no network; connect, bind,
  * listen and accept are allowed, and can only ever act on such a socket
  * (or a socketpair). */
 static int unix_sockets_only(scmp_filter_ctx ctx)
 {
-    static const char *const calls[] = {"socket", "connect", "bind", "listen", "accept",
-                                        "accept4"};
-    for (size_t i = 0; i < sizeof calls / sizeof *calls; i++) {
-        int nr = seccomp_syscall_resolve_name(calls[i]);
-        if (nr == __NR_SCMP_ERROR)
-            continue;
-        int rc = i == 0 ? seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), nr, 1,
-                                           SCMP_A0(SCMP_CMP_NE, AF_UNIX))
-                        : 0;
-        if (rc != 0 && rc != -EDOM)
-            return rc;
-    }
-    return 0;
+    int nr = seccomp_syscall_resolve_name("socket");
+    if (nr == __NR_SCMP_ERROR)
+        return 0;
+    int rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), nr, 1, SCMP_A0(SCMP_CMP_NE, AF_UNIX));
+    return rc == -EDOM ? 0 : rc;
 }
 
 /* LeakSanitizer stops the world with ptrace when the process exits: in a
@@ -83,9 +76,9 @@ static int add_rules(scmp_filter_ctx ctx, const char *const *names, size_t n,
                      uint32_t action, bool allow_exec)
 {
     for (size_t i = 0; i < n; i++) {
-        /* The office converter's profile: LibreOffice is a shell script
-         * that starts two programs, and needs its AF_UNIX pipe
-         * (unix_sockets_only replaces the socket rules). */
+        /* The office converter's profile: it execs LibreOffice, which
+         * needs its AF_UNIX pipe (unix_sockets_only replaces the socket
+         * rules). */
         if (allow_exec && (strncmp(names[i], "execve", 6) == 0 ||
                            action == SCMP_ACT_ERRNO(EPERM)))
             continue;

@@ -27,10 +27,11 @@ FG_MUST_CHECK fg_result wm_sandbox_enter(fg_reason *r);
 
 /* The office converter's profile (watermark/office.c), for the process
  * that execs LibreOffice: wm_sandbox_enter's filter without its ban on
- * execve and execveat (soffice is a script that starts oosplash, which
- * starts soffice.bin), so still no sockets at all, no ptrace, no
- * namespaces, no kernel administration; and PR_SET_NO_NEW_PRIVS, so
- * nothing it runs gains privileges. Inherited by every program it runs.
+ * execve and execveat (it execs soffice.bin), and with sockets of the
+ * AF_UNIX family allowed (LibreOffice's single-instance pipe) and every
+ * other family refused (EPERM): no network, no ptrace, no namespaces, no
+ * kernel administration; and PR_SET_NO_NEW_PRIVS, so nothing it runs
+ * gains privileges. Inherited by every program it runs.
  * FG_EIO with a reason if the kernel refuses it. */
 FG_MUST_CHECK fg_result wm_sandbox_enter_converter(fg_reason *r);
 
