@@ -24,7 +24,7 @@ if [ ! -s "$out/big/report.docx" ]; then                       # about 300 pages
     mkdir -p "$out/big"
     python3 -c "
 import sys; sys.path.insert(0, 'tests/e2e'); import office_files as o
-print(o.docx('$out/big', 16500))" >/dev/null
+print(o.docx('$out/big', 18600))" >/dev/null
 fi
 if [ ! -s "$out/tiny/report.docx" ]; then
     mkdir -p "$out/tiny"
