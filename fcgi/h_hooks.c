@@ -73,7 +73,7 @@ void fcgi_h_order_hook(fcgi_req *req)
             char msg[96];
             snprintf(msg, sizeof msg, "webhook data.preview_pages must be an integer from 1 to %d",
                      FG_MAX_PREVIEW_PAGES);
-            fcgi_send_error(req, FG_EUSAGE, "bad_preview_pages", msg);
+            fcgi_send_error(req, FG_EUSAGE, "bad_webhook", msg);
             goto out;
         }
         ev.preview_pages = (int)n;

@@ -122,9 +122,9 @@ try:
     for bad in (0, -1, 100001, "5", 2.5):
         r = svc.hook("order.created", {"order_id": "ord-x", "seller_id": "s-d",
                                        "buyer_id": "b-d", "preview_pages": bad})
-        check("preview_pages %r is refused with 400 bad_preview_pages" % (bad,),
+        check("preview_pages %r is refused with 400 bad_webhook naming it" % (bad,),
               r.status == 400 and (r.json() or {}).get("error", {}).get("code")
-              == "bad_preview_pages" and b"preview_pages" in r.body, r)
+              == "bad_webhook" and b"preview_pages" in r.body, r)
     r = svc.get("/v1/orders/ord-x", token=svc.token("buyer", "b-d", "ord-x"))
     check("and no order was created by the refused webhooks", r.status == 404, r)
     seller = svc.token("seller", "s-d", "ord-d")
