@@ -282,8 +282,15 @@ int cli_stamp(int argc, char **argv)
      * itself (its own namespaces, Landlock rules and seccomp filter:
      * watermark/office.h) before it reads a byte. libmagic reads the file
      * as the worker did to file it. */
-    if (wm_detect_file(in, &type, &r) == FG_OK && type.kind == WM_KIND_DOCUMENT)
-        rc = wm_office_convert(in, &type, out, pdf, sizeof pdf, &r);
+    struct stat st;
+    if (wm_detect_file(in, &type, &r) == FG_OK && type.kind == WM_KIND_DOCUMENT) {
+        /* wm_stamp_file's byte limit, before LibreOffice reads a byte. */
+        if (stat(in, &st) == 0 && st.st_size > o.max_bytes)
+            rc = fg_fail(&r, FG_ELIMIT, "%lld bytes, over the limit of %lld (--max-bytes)",
+                         (long long)st.st_size, o.max_bytes);
+        else
+            rc = wm_office_convert(in, &type, out, pdf, sizeof pdf, &r);
+    }
     if (rc == FG_OK)
         rc = wm_sandbox_confine(in, out, &r);
     if (rc == FG_OK && (rc = wm_init(argv[0], true, &r)) == FG_OK)

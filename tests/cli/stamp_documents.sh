@@ -162,3 +162,7 @@ check "LibreOffice left alone shows the linked local picture (control)" sh -c "
 check "through filigrane the linked local file is not read: the preview shows no trace of it" sh -c "
     '$bin' stamp '$local' '$tmp/out/local.pdf' && test -s '$tmp/out/local.pdf' &&
     ! $files has-red '$tmp/out/local.pdf'"
+check "an office document over --max-bytes is refused before LibreOffice starts (exit 5)" sh -c "
+    '$bin' stamp --max-bytes 1000 '$docx' '$tmp/out/big.pdf' 2>'$tmp/err'; test \$? -eq 5 &&
+    grep -q 'max-bytes' '$tmp/err' && test ! -e '$tmp/out/big.pdf' &&
+    ! ls -A '$tmp/out' | grep -q '^\.office-'"
