@@ -48,16 +48,21 @@ static const char *const errno_list[] = {
 
 /* The converter's sockets: LibreOffice will not start without its one
  * AF_UNIX pipe (the single-instance check, in its own directory: see
- * watermark/office.c). Sockets of
- * every other family stay refused, so still no network; connect, bind,
- * listen and accept are allowed, and can only ever act on such a socket
- * (or a socketpair). */
+ * watermark/office.c), which it binds and listens on. Sockets of every
+ * other family stay refused, so no network; and connect is refused
+ * whatever the socket, so nothing on the host is reached through one. */
 static int unix_sockets_only(scmp_filter_ctx ctx)
 {
     int nr = seccomp_syscall_resolve_name("socket");
-    if (nr == __NR_SCMP_ERROR)
-        return 0;
-    int rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), nr, 1, SCMP_A0(SCMP_CMP_NE, AF_UNIX));
+    int rc = 0;
+    if (nr != __NR_SCMP_ERROR)
+        rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), nr, 1, SCMP_A0(SCMP_CMP_NE, AF_UNIX));
+    /* No connect at all: a pathname socket is reached by its path, which
+     * Landlock does not guard on every kernel (the worker's own FastCGI
+     * socket belongs to the same user). LibreOffice's pipe only listens. */
+    nr = seccomp_syscall_resolve_name("connect");
+    if ((rc == 0 || rc == -EDOM) && nr != __NR_SCMP_ERROR)
+        rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), nr, 0);
     return rc == -EDOM ? 0 : rc;
 }
 

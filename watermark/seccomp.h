@@ -28,8 +28,9 @@ FG_MUST_CHECK fg_result wm_sandbox_enter(fg_reason *r);
 /* The office converter's profile (watermark/office.c), for the process
  * that execs LibreOffice: wm_sandbox_enter's filter without its ban on
  * execve and execveat (it execs soffice.bin), and with sockets of the
- * AF_UNIX family allowed (LibreOffice's single-instance pipe) and every
- * other family refused (EPERM): no network, no ptrace, no namespaces, no
+ * AF_UNIX family allowed (LibreOffice's single-instance pipe, which it
+ * binds and listens on), every other family and every connect refused
+ * (EPERM): no network, no unix socket of the host, no ptrace, no namespaces, no
  * kernel administration; and PR_SET_NO_NEW_PRIVS, so nothing it runs
  * gains privileges. Inherited by every program it runs.
  * FG_EIO with a reason if the kernel refuses it. */

@@ -8,7 +8,9 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -52,6 +54,38 @@ static int unix_socket(void)
 {
     int fd = socket(AF_UNIX, SOCK_STREAM, 0);
     return fd >= 0 ? 0 : 1;
+}
+
+/* A listening AF_UNIX socket made before the filter, as the worker's
+ * FastCGI socket is: the converter must not reach it. */
+static char listening[108];
+
+static int unix_connect(void)
+{
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    snprintf(a.sun_path, sizeof a.sun_path, "%s", listening);
+    if (fd < 0)
+        return 3;
+    return connect(fd, (struct sockaddr *)&a, sizeof a) == 0 ? 1 : errno == EPERM ? 0 : 2;
+}
+
+TEST("the converter cannot connect to a unix socket of the host (the worker's FastCGI socket)")
+{
+    snprintf(listening, sizeof listening, "/tmp/test_office_%d.sock", (int)getpid());
+    unlink(listening);
+    int s = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    snprintf(a.sun_path, sizeof a.sun_path, "%s", listening);
+    CHECK(s >= 0 && bind(s, (struct sockaddr *)&a, sizeof a) == 0 && listen(s, 4) == 0);
+    /* The control: without the filter the connection is made. */
+    int c = socket(AF_UNIX, SOCK_STREAM, 0);
+    CHECK(connect(c, (struct sockaddr *)&a, sizeof a) == 0);
+    close(c);
+    int got = in_converter(unix_connect);
+    close(s);
+    unlink(listening);
+    CHECK_INT(got, 0);
 }
 
 static int run_true(void)
