@@ -55,13 +55,13 @@ def read_pgm(path):
     return int(fields[1]), int(fields[2]), data[i + 1:]
 
 
-def marked_everywhere(gray, bands=6):
-    """The mark tiles the whole page: the right fifth of the page, blank
+def marked_everywhere(gray, bands=4):
+    """The mark tiles the whole page: the right quarter of the page, blank
     in these originals (their lines are short), has marked (grey) pixels
     in each of `bands` bands from top to bottom; an unmarked page has
     none there."""
     w, h, px = gray
-    x0 = int(w * 0.8)
+    x0 = int(w * 0.75)
     for b in range(bands):
         grey = 0
         for y in range(h * b // bands, h * (b + 1) // bands):
