@@ -9,7 +9,7 @@ BUILD   ?= build
 BIN     ?= bin
 
 # Every library the code links; pkg-config gives the flags.
-PKGS_ENGINE = vips libmagic libarchive cairo poppler-glib libseccomp \
+PKGS_ENGINE = vips libmagic libarchive cairo pangocairo poppler-glib libseccomp \
               libavformat libavcodec libavutil libswscale libswresample
 PKGS_STORE  = sqlite3 libpq openssl
 PKGS_WORKER = fcgi libjwt jansson libcurl libmagic libseccomp sqlite3 libpq openssl libarchive

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "watermark/office.h"
 #include "watermark/options.h"
 #include "watermark/sandbox.h"
 #include "watermark/landlock.h"
@@ -20,12 +21,14 @@ static const char usage_line[] =
     "[--opacity F] [--seed S] [--quality Q] [--max-pixels N] "
     "[--max-bytes N] [--max-frames N] [--pdf-dpi N] [--max-pages N] "
     "[--max-seconds N] [--audio-mark-interval S] [--audio-max-rate N] "
-    "[--salt HEX] [--trace-payload HEX] [--trace] INPUT OUTPUT";
+    "[--excerpt-pages N] [--text-max-line N] [--salt HEX] "
+    "[--trace-payload HEX] [--trace] INPUT OUTPUT";
 
 static const char help[] =
     "Writes a watermarked preview of INPUT to OUTPUT, whose extension\n"
     "(.jpg .png .webp .gif) picks the format; any other name gets JPEG,\n"
-    "PNG where there is alpha, GIF for an animation.\n"
+    "PNG where there is alpha, GIF for an animation. PDFs, text, source\n"
+    "code and office documents (LibreOffice) get an image-only PDF.\n"
     "\n"
     "  --text T         watermark template, {name} filled by --var\n"
     "                   (default \"PREVIEW \xc2\xb7 {order}\")\n"
@@ -40,7 +43,12 @@ static const char help[] =
     "  --max-bytes N    refuse larger input files\n"
     "  --max-frames N   refuse animations with more frames\n"
     "  --pdf-dpi N      resolution PDF pages are rendered at (default 100)\n"
-    "  --max-pages N    PDF pages previewed (default 200)\n"
+    "  --max-pages N    PDF pages previewed (default 200); given, also the\n"
+    "                   pages of a text or office excerpt\n"
+    "  --excerpt-pages N pages of a text, code or office preview (default 3,\n"
+    "                   FILIGRANE_EXCERPT_PAGES), at most --max-pages\n"
+    "  --text-max-line N bytes of a text line laid out at once (default\n"
+    "                   16384, FILIGRANE_TEXT_MAX_LINE); longer lines break\n"
     "  --max-seconds N  video and audio previewed up to this (default 600)\n"
     "  --audio-mark-interval S  seconds between the audio mark's chimes\n"
     "                   (default 15)\n"
@@ -88,6 +96,8 @@ static const struct option longopts[] = {
     {"max-seconds", required_argument, NULL, OPT_SET},
     {"audio-mark-interval", required_argument, NULL, OPT_SET},
     {"audio-max-rate", required_argument, NULL, OPT_SET},
+    {"excerpt-pages", required_argument, NULL, OPT_SET},
+    {"text-max-line", required_argument, NULL, OPT_SET},
     {"salt", required_argument, NULL, OPT_SET},
     {"trace-payload", required_argument, NULL, OPT_SET},
     {"trace", no_argument, NULL, OPT_TRACE},
@@ -290,13 +300,34 @@ int cli_stamp(int argc, char **argv)
      * output. Landlock first, while this process
      * has no threads yet: the rules then hold for every thread. */
     bool started = false;
-    fg_result rc = wm_sandbox_confine(in, out, &r);
+    wm_type type = {.kind = WM_KIND_OTHER};
+    char pdf[4096] = "";
+    fg_result rc = FG_OK;
+    /* An office document is converted first, by LibreOffice, while this
+     * process has no threads and may still exec; the converter confines
+     * itself (its own namespaces, Landlock rules and seccomp filter:
+     * watermark/office.h) before it reads a byte. libmagic reads the file
+     * as the worker did to file it. */
+    struct stat st;
+    if (!trace && wm_detect_file(in, &type, &r) == FG_OK && type.kind == WM_KIND_DOCUMENT) {
+        /* wm_stamp_file's byte limit, before LibreOffice reads a byte. */
+        if (stat(in, &st) == 0 && st.st_size > o.max_bytes)
+            rc = fg_fail(&r, FG_ELIMIT, "%lld bytes, over the limit of %lld (--max-bytes)",
+                         (long long)st.st_size, o.max_bytes);
+        else
+            rc = wm_office_convert(in, &type, out, pdf, sizeof pdf, &r);
+    }
+    if (rc == FG_OK)
+        rc = wm_sandbox_confine(in, out, &r);
     if (rc == FG_OK && (rc = wm_init(argv[0], true, &r)) == FG_OK)
         started = true;
     if (rc == FG_OK)
         rc = wm_sandbox_enter(&r);
     if (rc == FG_OK)
-        rc = trace ? wm_trace_file(in, out, &o, &r) : wm_stamp_file(in, out, &o, &r);
+        rc = trace    ? wm_trace_file(in, out, &o, &r)
+             : pdf[0] ? wm_stamp_office_pdf(pdf, out, &o, &r)
+                      : wm_stamp_file(in, out, &o, &r);
+    wm_office_cleanup(pdf);
     status = rc == FG_OK ? 0 : cli_error(in, rc, r.text);
     if (started)
         wm_shutdown();

@@ -194,6 +194,23 @@
  * FILIGRANE_MAX_PAGES) */
 #define FG_MAX_PDF_PAGES_DEFAULT 200
 
+/* The most pages an order's preview_pages may ask for, and the range of
+ * --max-pages and FILIGRANE_EXCERPT_PAGES. */
+#define FG_MAX_PREVIEW_PAGES 100000
+
+/* Pages a text, source code or office preview shows by default: a
+ * watermark does not stop anyone reading, so these are excerpts, ending
+ * with a page that says how many are held back. (FILIGRANE_EXCERPT_PAGES;
+ * an order's preview_pages overrides it) */
+#define FG_EXCERPT_PAGES_DEFAULT 3
+
+/* ---- text and source code (watermark/text.c) ---- */
+
+/* Bytes of one line laid out as one paragraph: a longer line (a minified
+ * file, a 100 MB line) is broken there and goes on, so Pango never lays
+ * out more than this at once. (FILIGRANE_TEXT_MAX_LINE) */
+#define FG_TEXT_MAX_LINE_DEFAULT 16384
+
 /* Longest stretch of a video or an audio file previewed, in seconds; a
  * longer one is previewed up to this and the preview says so.
  * (--max-seconds, FILIGRANE_PREVIEW_MAX_SECONDS) */

@@ -72,6 +72,18 @@ void fcgi_h_order_hook(fcgi_req *req)
         fcgi_send_error(req, FG_EUSAGE, NULL, "webhook body must be a JSON object with a type");
         goto out;
     }
+    json_t *pages = data ? json_object_get(data, "preview_pages") : NULL;
+    if (pages && !json_is_null(pages)) {
+        json_int_t n = json_is_integer(pages) ? json_integer_value(pages) : 0;
+        if (n < 1 || n > FG_MAX_PREVIEW_PAGES) {
+            char msg[96];
+            snprintf(msg, sizeof msg, "webhook data.preview_pages must be an integer from 1 to %d",
+                     FG_MAX_PREVIEW_PAGES);
+            fcgi_send_error(req, FG_EUSAGE, "bad_webhook", msg);
+            goto out;
+        }
+        ev.preview_pages = (int)n;
+    }
     bool known = ord_event_parse(ev.type) != ORD_EV_UNKNOWN;
     if (known && !ev.order_id) {
         fcgi_send_error(req, FG_EUSAGE, NULL, "webhook data.order_id is required");

@@ -219,7 +219,7 @@ int main(void)
     fcgi_blob_gc_settings gc_settings;
     jobs_settings job_settings;
     jobs_runner *runners = NULL;
-    orders_preview_env preview_env;
+    orders_preview_env preview_env = {0};
     wm_options stamp_options;
     fcgi_jobs_env job_env;
     fg_reason r = {{0}};
@@ -258,7 +258,8 @@ int main(void)
                            longest_wall(&sandbox, &sandbox_video, &sandbox_audio,
                                         &sandbox_document),
                            &r) != FG_OK ||
-        orders_checkpoint_interval_load(&checkpoint_interval, &r) != FG_OK) {
+        orders_checkpoint_interval_load(&checkpoint_interval, &r) != FG_OK ||
+        orders_preview_pages_load(&preview_env, &r) != FG_OK) {
         fprintf(stderr, "filigrane-fcgi: %s\n", r.text);
         fcgi_config_release(&cfg); /* its secrets are wiped, not left behind */
         return 2;
@@ -431,6 +432,7 @@ int main(void)
      * dead run of this host held are released at their start (another
      * node's wait for their lease); its scratch directories went with the
      * temp cleaning above. */
+    int excerpt_pages = preview_env.excerpt_pages, max_pages = preview_env.max_pages;
     preview_env = (orders_preview_env){.blobs = blobs, .scratch = cfg.blob.scratch, .cli = cfg.cli,
                                        .mark_template = cfg.mark_template,
                                        .mark_key = cfg.mark_key,
@@ -438,7 +440,9 @@ int main(void)
                                        .sandbox_video = &sandbox_video,
                                        .sandbox_audio = &sandbox_audio,
                                        .sandbox_document = &sandbox_document,
-                                       .max_attempts = job_settings.attempts};
+                                       .max_attempts = job_settings.attempts,
+                                       .excerpt_pages = excerpt_pages,
+                                       .max_pages = max_pages};
     /* They also run the retention purges the maintenance loop schedules. */
     job_env = (fcgi_jobs_env){.preview = &preview_env, .retention = &gc_settings.retention};
     if (jobs_runner_start(&job_settings, db, fcgi_job_handle, fcgi_job_error,

@@ -8,6 +8,8 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "common/limits.h"
+#include "common/setting.h"
 #include "orders/delivery.h"
 #include "storage/audit.h"
 #include "storage/blob_refs.h"
@@ -42,6 +44,35 @@ static fg_result preview_type_allowed(const char *mime, fg_reason *r)
             return FG_OK;
     return fg_fail(r, FG_ECORRUPT, "the stamper wrote a preview of type %.60s, which is not served",
                    mime);
+}
+
+fg_result orders_preview_pages_load(orders_preview_env *env, fg_reason *r)
+{
+    long long excerpt = FG_EXCERPT_PAGES_DEFAULT, max = FG_MAX_PDF_PAGES_DEFAULT;
+    fg_result rc;
+    if ((rc = fg_env_count("FILIGRANE_EXCERPT_PAGES", false, 1, FG_MAX_PREVIEW_PAGES, &excerpt,
+                           r)) != FG_OK ||
+        (rc = fg_env_count("FILIGRANE_MAX_PAGES", false, 1, FG_MAX_PREVIEW_PAGES, &max, r)) !=
+            FG_OK)
+        return rc;
+    env->excerpt_pages = (int)excerpt;
+    env->max_pages = (int)max;
+    return FG_OK;
+}
+
+int orders_preview_pages_for(const orders_preview_env *env, const char *kind, int preview_pages)
+{
+    int max = env->max_pages > 0 ? env->max_pages : FG_MAX_PDF_PAGES_DEFAULT;
+    int n;
+    if (strcmp(kind, "text") == 0 || strcmp(kind, "document") == 0)
+        n = preview_pages > 0         ? preview_pages
+            : env->excerpt_pages > 0 ? env->excerpt_pages
+                                     : FG_EXCERPT_PAGES_DEFAULT;
+    else if (strcmp(kind, "pdf") == 0)
+        n = preview_pages;
+    else
+        return 0;
+    return n > max ? max : n;
 }
 
 /* A companion image is a picture and nothing else: JPEG only. */
@@ -101,7 +132,8 @@ typedef struct stamp_args {
     char env_salt[32 + STORE_HEX_MAX];
     char v_trace[24];
     char env_trace[64 + 2 * WM_TRACE_KEY_BYTES];
-    const char *argv[18];
+    char pages[16];
+    const char *argv[22];
     const char *envp[3];
 } stamp_args;
 
@@ -155,6 +187,15 @@ static fg_result stamp_args_init(stamp_args *a, const orders_preview_env *env, s
     OPENSSL_cleanse(pk_hex, sizeof pk_hex);
     a->argv[n++] = "--trace-payload";
     a->argv[n++] = a->v_trace;
+    /* Text, code and office previews are excerpts (DESIGN, Settled
+     * details): the pages shown are chosen here, by kind, and the stamper
+     * says on a last page how many are held back. */
+    int pages = orders_preview_pages_for(env, f->kind, o->preview_pages);
+    if (pages > 0) {
+        snprintf(a->pages, sizeof a->pages, "%d", pages);
+        a->argv[n++] = "--max-pages";
+        a->argv[n++] = a->pages;
+    }
     a->argv[n] = NULL;
     /* An archive's manifest commits to its entries under the file's salt
      * (common/commit.h); other kinds have no use for it. The salt opens

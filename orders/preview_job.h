@@ -31,7 +31,24 @@ typedef struct orders_preview_env {
     const wm_sandbox_limits *sandbox_audio;
     const wm_sandbox_limits *sandbox_document;
     int max_attempts;          /* FILIGRANE_JOB_ATTEMPTS: claims before giving up */
+    int excerpt_pages;         /* FILIGRANE_EXCERPT_PAGES; 0: the default */
+    int max_pages;             /* FILIGRANE_MAX_PAGES; 0: the default */
 } orders_preview_env;
+
+/* Reads FILIGRANE_EXCERPT_PAGES (pages of a text, code or office preview,
+ * default FG_EXCERPT_PAGES_DEFAULT) and FILIGRANE_MAX_PAGES (most pages of
+ * any preview, default FG_MAX_PDF_PAGES_DEFAULT) into env. FG_EUSAGE with
+ * a reason naming the variable when one is malformed or out of range. */
+FG_MUST_CHECK fg_result orders_preview_pages_load(orders_preview_env *env, fg_reason *r);
+
+/* The --max-pages the stamper gets for a file of kind (its wm_kind_name)
+ * in an order that asked for preview_pages (0: did not ask): text, code
+ * and office documents show an excerpt, the order's pages or
+ * env->excerpt_pages; a PDF the order's pages or, when it did not ask, the
+ * stamper's own default. Capped by env->max_pages. 0 means "pass
+ * nothing" (not a paged kind, or a PDF with no request). This function
+ * can't fail. */
+int orders_preview_pages_for(const orders_preview_env *env, const char *kind, int preview_pages);
 
 /* What happened, for the caller's log and metrics. */
 typedef struct orders_preview_outcome {

@@ -104,6 +104,9 @@ fg_result ord_apply(store_meta *m, const ord_hook *ev, const char **effect, fg_r
             return fg_fail(r, FG_EUSAGE, "order.created needs data.seller_id and data.buyer_id");
         rc = store_order_create(m, ev->order_id, ev->seller_id, ev->buyer_id, ev->buyer_name,
                                 NULL, NULL, &created, r);
+        /* Only with the order's creation: a replay changes nothing. */
+        if (rc == FG_OK && created && ev->preview_pages > 0)
+            rc = store_order_set_preview_pages(m, ev->order_id, ev->preview_pages, r);
         *effect = created ? "created" : "unchanged";
         return rc;
     }

@@ -55,6 +55,9 @@ typedef struct ord_hook {
     const char *buyer_id;
     const char *buyer_name;
     const char *reason;
+    /* order.created's preview_pages: pages of a paged document's
+     * preview (1..FG_MAX_PREVIEW_PAGES); 0 when not given. */
+    int preview_pages;
 } ord_hook;
 
 /* Applies ev to the store inside the transaction open on m. On FG_OK

@@ -142,6 +142,19 @@ fg_result store_order_create(store_meta *m, const char *id,
     return FG_OK;
 }
 
+fg_result store_order_set_preview_pages(store_meta *m, const char *id, int pages,
+                                       fg_reason *r)
+{
+    fg_result rc;
+    if ((rc = writable(m, r)))
+        return rc;
+    if (pages < 0 || pages > FG_MAX_PREVIEW_PAGES)
+        return fg_fail(r, FG_EUSAGE, "preview_pages must be 0 to %d", FG_MAX_PREVIEW_PAGES);
+    if (store_check_id(id, "order id", NULL) != FG_OK)
+        return fg_fail(r, FG_ENOTFOUND, "no such order");
+    return m->ops->order_set_preview_pages(m, id, pages, r);
+}
+
 fg_result store_order_get(store_meta *m, const char *id, store_order *out,
                           fg_reason *r)
 {

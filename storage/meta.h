@@ -154,6 +154,9 @@ typedef struct store_order {
     char labels[FG_MAX_LABELS_JSON + 1];    /* JSON text, "{}" when none */
     char created_at[STORE_TIME_MAX];
     char released_at[STORE_TIME_MAX]; /* "" until accepted */
+    /* Pages of a paged document's preview that order.created asked for
+     * (preview_pages); 0 when it did not ask: the kind's default. */
+    int preview_pages;
 } store_order;
 
 /* Creates order id in state "open". buyer_name and labels_json may be
@@ -164,6 +167,13 @@ typedef struct store_order {
  * FG_ESTATE. Ids (order, seller, buyer) must be 1..FG_MAX_ID bytes of
  * A-Z a-z 0-9 and "-._~:@+" (they appear in URL paths and audit actors):
  * FG_EUSAGE otherwise, FG_ELIMIT when too long. created may be NULL. */
+/* Sets the pages a preview of a paged document (text, code, office
+ * documents, PDFs) of order id shows: 1..FG_MAX_PREVIEW_PAGES, or 0 for
+ * the kind's default. FG_EUSAGE when out of range, FG_ENOTFOUND when there
+ * is no such order. Previews made later follow it; made ones stay. */
+FG_MUST_CHECK fg_result store_order_set_preview_pages(store_meta *m, const char *id, int pages,
+                                                      fg_reason *r);
+
 FG_MUST_CHECK fg_result store_order_create(store_meta *m, const char *id,
                                            const char *seller_id,
                                            const char *buyer_id,

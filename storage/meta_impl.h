@@ -34,6 +34,9 @@ typedef struct store_meta_ops {
                               bool *inserted, fg_reason *r);
     fg_result (*order_get)(store_meta *m, const char *id, store_order *out,
                            fg_reason *r);
+    /* FG_ENOTFOUND when there is no such order. */
+    fg_result (*order_set_preview_pages)(store_meta *m, const char *id, int pages,
+                                         fg_reason *r);
     /* Compare-and-set: sets state to `to` (and released_at when not NULL)
      * only where the state is still `from`; *updated says whether it was. */
     fg_result (*order_cas_state)(store_meta *m, const char *id,

@@ -154,7 +154,8 @@ static fg_result pg_order_insert(store_meta *m, const store_order *o, bool *inse
 }
 
 #define ORDER_COLS                                                          \
-    "id, state, seller_id, buyer_id, buyer_name, labels, created_at, released_at"
+    "id, state, seller_id, buyer_id, buyer_name, labels, created_at, released_at, "  \
+    "preview_pages"
 
 static fg_result pg_order_get(store_meta *m, const char *id, store_order *o, fg_reason *r)
 {
@@ -179,9 +180,24 @@ static fg_result pg_order_get(store_meta *m, const char *id, store_order *o, fg_
              !store_pg_col(res, 0, 4, o->buyer_name, sizeof o->buyer_name) ||
              !store_pg_col(res, 0, 5, o->labels, sizeof o->labels) ||
              !store_pg_col(res, 0, 6, o->created_at, sizeof o->created_at) ||
-             !store_pg_col(res, 0, 7, o->released_at, sizeof o->released_at))
+             !store_pg_col(res, 0, 7, o->released_at, sizeof o->released_at) ||
+             !col_int(res, 0, 8, &o->preview_pages))
         rc = corrupt("order", r);
     PQclear(res);
+    return rc;
+}
+
+static fg_result pg_order_set_preview_pages(store_meta *m, const char *id, int pages,
+                                            fg_reason *r)
+{
+    int64_t n = 0;
+    char num[16];
+    snprintf(num, sizeof num, "%d", pages);
+    const char *v[] = {id, num};
+    fg_result rc = q_changed(m, "UPDATE orders SET preview_pages = $2 WHERE id = $1", 2, v, &n,
+                             "set the order's preview pages", r);
+    if (rc == FG_OK && n != 1)
+        rc = fg_fail(r, FG_ENOTFOUND, "no such order");
     return rc;
 }
 
@@ -1209,6 +1225,7 @@ static const store_meta_ops pg_ops = {
     .rollback = pg_rollback,
     .order_insert = pg_order_insert,
     .order_get = pg_order_get,
+    .order_set_preview_pages = pg_order_set_preview_pages,
     .order_cas_state = pg_order_cas_state,
     .delivery_insert = pg_delivery_insert,
     .delivery_get = pg_delivery_get,

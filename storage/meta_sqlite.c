@@ -200,8 +200,8 @@ static fg_result sq_order_get(store_meta *m, const char *id, store_order *o,
     sqlite3_stmt *st = NULL;
     fg_result rc = prep(m,
                         "SELECT id, state, seller_id, buyer_id, buyer_name,"
-                        " labels, created_at, released_at FROM orders"
-                        " WHERE id = ?1",
+                        " labels, created_at, released_at, preview_pages"
+                        " FROM orders WHERE id = ?1",
                         &st, r);
     if (rc)
         return rc;
@@ -220,7 +220,26 @@ static fg_result sq_order_get(store_meta *m, const char *id, store_order *o,
                !store_sqlite_col(st, 6, o->created_at, sizeof o->created_at) ||
                !store_sqlite_col(st, 7, o->released_at, sizeof o->released_at)) {
         rc = corrupt("order", r);
+    } else {
+        o->preview_pages = sqlite3_column_int(st, 8);
     }
+    done(m, st);
+    return rc;
+}
+
+static fg_result sq_order_set_preview_pages(store_meta *m, const char *id, int pages,
+                                            fg_reason *r)
+{
+    sqlite3_stmt *st = NULL;
+    fg_result rc = prep(m, "UPDATE orders SET preview_pages = ?2 WHERE id = ?1", &st, r);
+    if (rc)
+        return rc;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 2, pages);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        rc = db_fail(m, "set the order's preview pages", r);
+    else if (sqlite3_changes(db_of(m)) != 1)
+        rc = fg_fail(r, FG_ENOTFOUND, "no such order");
     done(m, st);
     return rc;
 }
@@ -1498,6 +1517,7 @@ static const store_meta_ops sqlite_ops = {
     .rollback = sq_rollback,
     .order_insert = sq_order_insert,
     .order_get = sq_order_get,
+    .order_set_preview_pages = sq_order_set_preview_pages,
     .order_cas_state = sq_order_cas_state,
     .delivery_insert = sq_delivery_insert,
     .delivery_get = sq_delivery_get,

@@ -335,6 +335,11 @@ static const char *const steps[] = {
     "  file_id " T " NOT NULL,"
     "  created_at " T " NOT NULL"
     ");",
+
+    /* 13: the pages a buyer's preview of a paged document shows
+     * (storage/schema_sqlite.c, step 13). */
+    "ALTER TABLE orders ADD COLUMN preview_pages INTEGER NOT NULL DEFAULT 0"
+    "  CHECK (preview_pages >= 0);",
 };
 
 /* C code a step needs after its SQL, in the migration's transaction,

@@ -485,6 +485,12 @@ static const char *const steps[] = {
     "  file_id TEXT NOT NULL,"
     "  created_at TEXT NOT NULL"
     ") STRICT;",
+
+    /* 13: the pages a buyer's preview of a paged document shows
+     * (order.created's preview_pages; 0: FILIGRANE_EXCERPT_PAGES for
+     * text, code and office documents, --max-pages for PDFs). */
+    "ALTER TABLE orders ADD COLUMN preview_pages INTEGER NOT NULL DEFAULT 0"
+    "  CHECK (preview_pages >= 0);",
 };
 
 /* C code a step needs after its SQL, in the migration's transaction, found

@@ -48,10 +48,37 @@ static const struct {
     {"audio/mp4", WM_KIND_AUDIO},
     {"audio/x-hx-aac-adts", WM_KIND_AUDIO},
     {"audio/aac", WM_KIND_AUDIO},
+    /* Office documents: converted by LibreOffice (watermark/office.h). */
+    {"application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+     WM_KIND_DOCUMENT},
+    {"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", WM_KIND_DOCUMENT},
+    {"application/vnd.openxmlformats-officedocument.presentationml.presentation",
+     WM_KIND_DOCUMENT},
+    {"application/vnd.ms-word.document.macroEnabled.12", WM_KIND_DOCUMENT},
+    {"application/vnd.ms-excel.sheet.macroEnabled.12", WM_KIND_DOCUMENT},
+    {"application/vnd.ms-powerpoint.presentation.macroEnabled.12", WM_KIND_DOCUMENT},
+    {"application/vnd.oasis.opendocument.text", WM_KIND_DOCUMENT},
+    {"application/vnd.oasis.opendocument.spreadsheet", WM_KIND_DOCUMENT},
+    {"application/vnd.oasis.opendocument.presentation", WM_KIND_DOCUMENT},
+    {"application/msword", WM_KIND_DOCUMENT},
+    {"application/vnd.ms-excel", WM_KIND_DOCUMENT},
+    {"application/vnd.ms-powerpoint", WM_KIND_DOCUMENT},
+    {"application/vnd.ms-office", WM_KIND_DOCUMENT},
+    {"text/rtf", WM_KIND_DOCUMENT},
+    {"application/rtf", WM_KIND_DOCUMENT},
+    /* Text that libmagic files under application/: rendered as text. */
+    {"application/json", WM_KIND_TEXT},
+    {"application/x-ndjson", WM_KIND_TEXT},
+    {"application/javascript", WM_KIND_TEXT},
+    {"application/xml", WM_KIND_TEXT},
+    {"application/x-wine-extension-ini", WM_KIND_TEXT},
 };
 
 /* Every image/ type is an image: whether it can be previewed is the
- * stamper's decision (an image it cannot read is withheld there). */
+ * stamper's decision (an image it cannot read is withheld there). Every
+ * text/ type (plain, csv, source code, markdown, HTML, XML...) but RTF is
+ * text, laid out as it is written: HTML and SVG source are shown as
+ * source, never rendered. */
 static wm_kind kind_of(const char *mime)
 {
     if (strncmp(mime, "image/", 6) == 0)
@@ -59,6 +86,8 @@ static wm_kind kind_of(const char *mime)
     for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
         if (strcmp(mime, kinds[i].mime) == 0)
             return kinds[i].kind;
+    if (strncmp(mime, "text/", 5) == 0)
+        return WM_KIND_TEXT;
     return WM_KIND_OTHER;
 }
 

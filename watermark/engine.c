@@ -69,12 +69,23 @@ static fg_result dispatch(const wm_type *t, const char *in, const char *out,
         [WM_KIND_ARCHIVE] = wm_stamp_archive,
         [WM_KIND_VIDEO] = wm_stamp_video,
         [WM_KIND_AUDIO] = wm_stamp_audio,
+        [WM_KIND_TEXT] = wm_stamp_text,
     };
     /* A video container with sound and no picture (an M4A libmagic calls
      * video/mp4, an audio-only WebM) is previewed as audio: whether it
      * has a picture is known only by demuxing it, here in the sandbox. */
     if (t->kind == WM_KIND_VIDEO && wm_audio_only(in))
         return wm_stamp_audio(in, out, o, seed, r);
+    /* An office document is converted by LibreOffice before the sandbox's
+     * filter is loaded (cli/stamp.c, watermark/office.h): reaching here
+     * means it was not. */
+    if (t->kind == WM_KIND_DOCUMENT)
+        return fg_fail(r, FG_EUNSUPPORTED,
+                       "office documents are previewed only by the sandboxed stamper");
+    /* Text named .pdf or .jpg is a damaged or disguised file, as before
+     * text was previewed: said so rather than shown as text. */
+    if (t->kind == WM_KIND_TEXT && name_promises_preview(in))
+        return fg_fail(r, FG_ECORRUPT, "content is %s, not what its name says", t->mime);
     if ((size_t)t->kind < sizeof by_kind / sizeof by_kind[0] &&
         by_kind[t->kind])
         return by_kind[t->kind](in, out, o, seed, r);

@@ -29,5 +29,8 @@ FG_MUST_CHECK fg_result wm_stamp_archive(const char *in, const char *out,
 FG_MUST_CHECK fg_result wm_stamp_video(const char *in, const char *out,
                                        const wm_options *o, uint64_t seed,
                                        fg_reason *r);
+FG_MUST_CHECK fg_result wm_stamp_text(const char *in, const char *out,
+                                      const wm_options *o, uint64_t seed,
+                                      fg_reason *r);
 
 #endif

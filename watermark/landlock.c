@@ -116,6 +116,13 @@ static fg_result allow(int ruleset, const char *path, uint64_t rights, bool opti
 
 fg_result wm_sandbox_confine(const char *in, const char *out, fg_reason *r)
 {
+    return wm_sandbox_confine_paths(in, out, NULL, NULL, r);
+}
+
+fg_result wm_sandbox_confine_paths(const char *in, const char *out,
+                                   const char *const *extra_reads,
+                                   const char *const *extra_writes, fg_reason *r)
+{
     char copy[PATH_MAX];
     int ruleset = -1;
     fg_result rc = FG_OK;
@@ -157,6 +164,12 @@ fg_result wm_sandbox_confine(const char *in, const char *out, fg_reason *r)
         goto out;
     for (size_t i = 0; i < sizeof system_reads / sizeof *system_reads; i++)
         if ((rc = allow(ruleset, system_reads[i], READ_RIGHTS, true, r)) != FG_OK)
+            goto out;
+    for (size_t i = 0; extra_reads && extra_reads[i]; i++)
+        if ((rc = allow(ruleset, extra_reads[i], READ_RIGHTS, true, r)) != FG_OK)
+            goto out;
+    for (size_t i = 0; extra_writes && extra_writes[i]; i++)
+        if ((rc = allow(ruleset, extra_writes[i], all, false, r)) != FG_OK)
             goto out;
     for (size_t i = 0; i < sizeof device_reads / sizeof *device_reads; i++)
         if ((rc = allow(ruleset, device_reads[i], FILE_READ | LANDLOCK_ACCESS_FS_WRITE_FILE, true,

@@ -30,6 +30,16 @@
  * but refuses the rules, or in cannot be opened. */
 FG_MUST_CHECK fg_result wm_sandbox_confine(const char *in, const char *out, fg_reason *r);
 
+/* As wm_sandbox_confine, and the files and directories extra_reads names
+ * (NULL-terminated, may be NULL; missing ones skipped) are readable too,
+ * and beneath those extra_writes names (which must exist) writable: the
+ * office converter's configuration, and its private /tmp
+ * (watermark/office.h). */
+FG_MUST_CHECK fg_result wm_sandbox_confine_paths(const char *in, const char *out,
+                                                 const char *const *extra_reads,
+                                                 const char *const *extra_writes,
+                                                 fg_reason *r);
+
 /* True once wm_sandbox_confine has confined this process.
  * This function can't fail. */
 bool wm_sandbox_confined(void);

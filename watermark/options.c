@@ -66,6 +66,10 @@ static const struct opt {
      18, 1200},
     {"max-pages", "FILIGRANE_MAX_PAGES", T_INT,
      offsetof(wm_options, max_pages), 1, 100000},
+    {"excerpt-pages", "FILIGRANE_EXCERPT_PAGES", T_INT,
+     offsetof(wm_options, excerpt_pages), 1, FG_MAX_PREVIEW_PAGES},
+    {"text-max-line", "FILIGRANE_TEXT_MAX_LINE", T_INT,
+     offsetof(wm_options, text_max_line), 256, 1 << 24},
     {"max-seconds", "FILIGRANE_PREVIEW_MAX_SECONDS", T_INT,
      offsetof(wm_options, max_seconds), 1, 86400},
     {"audio-mark-interval", "FILIGRANE_AUDIO_MARK_INTERVAL", T_INT,
@@ -150,7 +154,12 @@ fg_result wm_options_set(wm_options *o, const char *name, const char *value,
         if (strcmp(opts[i].name, name) == 0) {
             char label[64];
             snprintf(label, sizeof label, "--%s", name);
-            return set(o, &opts[i], label, value, r);
+            fg_result rc = set(o, &opts[i], label, value, r);
+            /* Pages asked for on the command line are what an excerpt
+             * shows too; FILIGRANE_MAX_PAGES alone only caps it. */
+            if (rc == FG_OK && strcmp(name, "max-pages") == 0)
+                o->max_pages_given = true;
+            return rc;
         }
     return fg_fail(r, FG_EUSAGE, "unknown option --%.40s", name);
 }
@@ -203,6 +212,8 @@ fg_result wm_options_init(wm_options *o, fg_reason *r)
     o->max_seconds = FG_PREVIEW_MAX_SECONDS_DEFAULT;
     o->audio_mark_interval = FG_AUDIO_MARK_INTERVAL_DEFAULT;
     o->audio_max_rate = FG_AUDIO_MAX_RATE_DEFAULT;
+    o->excerpt_pages = FG_EXCERPT_PAGES_DEFAULT;
+    o->text_max_line = FG_TEXT_MAX_LINE_DEFAULT;
     for (size_t i = 0; i < NOPTS; i++) {
         const char *v = opts[i].env ? getenv(opts[i].env) : NULL;
         if (!v)

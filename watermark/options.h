@@ -12,7 +12,8 @@
 
 /* Parses value and stores it in the option called name (without the
  * leading "--"): max-edge, opacity, seed, quality, max-pixels, max-bytes,
- * max-frames, pdf-dpi, max-pages, salt (64 hex digits). Returns FG_EUSAGE with a reason naming
+ * max-frames, pdf-dpi, max-pages, excerpt-pages, text-max-line, max-seconds,
+ * salt (64 hex digits). Returns FG_EUSAGE with a reason naming
  * the option if the name is unknown or the value malformed or out of
  * range; o is unchanged then. */
 FG_MUST_CHECK fg_result wm_options_set(wm_options *o, const char *name,

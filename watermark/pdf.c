@@ -214,9 +214,13 @@ static void stamp_batch(page_pool *p)
         g_thread_join(helper);
 }
 
+/* The preview of doc: its first `shown` pages (at most the document's),
+ * then, when the document has more, a page saying how many of how many
+ * were shown. claimed_total, when above 0, is the length of the original
+ * the document is an excerpt of (text laid out only as far as shown). */
 static fg_result preview(PopplerDocument *doc, const wm_options *o_in,
-                         uint64_t seed, wm_pdf_sink sink, void *closure,
-                         fg_reason *r)
+                         uint64_t seed, int shown, int claimed_total,
+                         wm_pdf_sink sink, void *closure, fg_reason *r)
 {
     wm_pdf_writer *w = NULL;
     fg_result rc = FG_OK;
@@ -228,9 +232,11 @@ static fg_result preview(PopplerDocument *doc, const wm_options *o_in,
     int dpi = o.pdf_dpi > 0 ? o.pdf_dpi : FG_PDF_DPI_DEFAULT;
     page_pool pool = {.o = &o, .seed = seed, .jobs = jobs};
     int total = poppler_document_get_n_pages(doc);
-    int pages = total < o.max_pages ? total : o.max_pages;
     if (total < 1)
         return fg_fail(r, FG_ECORRUPT, "pdf has no pages");
+    int pages = total < shown ? total : shown;
+    if (claimed_total > total)
+        total = claimed_total;
 
     w = wm_pdf_writer_new(sink, closure);
     if (!w)
@@ -258,13 +264,16 @@ static fg_result preview(PopplerDocument *doc, const wm_options *o_in,
         }
     }
     if (rc == FG_OK && pages < total) {
-        char note[96];
+        char note[160];
         double w0, h0;
         PopplerPage *first = poppler_document_get_page(doc, 0);
         poppler_page_get_size(first, &w0, &h0);
         g_object_unref(first);
-        snprintf(note, sizeof note, "Preview limited to %d of %d pages", pages,
-                 total);
+        /* Two lines: the count, then what the buyer gets on acceptance. */
+        snprintf(note, sizeof note,
+                 "Preview limited to %d of %d pages\n"
+                 "the other %d %s held back until acceptance",
+                 pages, total, total - pages, total - pages == 1 ? "is" : "are");
         rc = wm_pdf_writer_add_note(w, w0, h0, note, r);
     }
     if (rc == FG_OK)
@@ -320,7 +329,7 @@ fg_result wm_pdf_preview_buffer(const void *buf, size_t len,
     if (!doc)
         return open_failed(e, r);
     GByteArray *bytes = g_byte_array_new();
-    rc = preview(doc, o, seed, to_bytes, bytes, r);
+    rc = preview(doc, o, seed, o->max_pages, 0, to_bytes, bytes, r);
     g_object_unref(doc);
     if (rc != FG_OK) {
         g_byte_array_free(bytes, TRUE);
@@ -331,33 +340,91 @@ fg_result wm_pdf_preview_buffer(const void *buf, size_t len,
     return FG_OK;
 }
 
-fg_result wm_stamp_pdf(const char *in, const char *out, const wm_options *o,
-                       uint64_t seed, fg_reason *r)
+/* Writes the preview of doc (owned: unreferenced here) to out. */
+static fg_result write_preview(PopplerDocument *doc, const char *out, const wm_options *o,
+                               uint64_t seed, int shown, int claimed_total, fg_reason *r)
 {
-    PopplerDocument *doc = NULL;
-    GError *e = NULL;
     wm_outfile f = {.fd = -1};
-    fg_result rc = check_sandbox(r);
-    if (rc != FG_OK)
-        return rc;
+    fg_result rc;
+    /* Written to a temporary file and renamed, so a failure (or a kill by
+     * the sandbox) never leaves half a PDF at out. */
+    if ((rc = wm_outfile_open(&f, out, r)) == FG_OK &&
+        (rc = preview(doc, o, seed, shown, claimed_total, to_fd, &f.fd, r)) == FG_OK)
+        rc = wm_outfile_commit(&f, r);
+    wm_outfile_abort(&f);
+    g_object_unref(doc);
+    return rc;
+}
+
+static fg_result check_out_pdf(const char *out, const char *what, fg_reason *r)
+{
     wm_format fmt = wm_format_from_path(out);
     if (fmt != WM_FORMAT_AUTO && fmt != WM_FORMAT_PDF)
-        return fg_fail(r, FG_EUSAGE, "the preview of a pdf is a pdf: name "
-                                     "the output .pdf");
+        return fg_fail(r, FG_EUSAGE, "the preview of a %s is a pdf: name the output .pdf",
+                       what);
+    return FG_OK;
+}
+
+static fg_result open_path(const char *in, PopplerDocument **doc, fg_reason *r)
+{
+    GError *e = NULL;
     int fd = open(in, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return fg_fail(r, FG_ECORRUPT, "cannot open the pdf: %s",
                        errno == ENOENT ? "no such file" : "not readable");
     /* poppler owns fd from here, also when it fails. */
-    doc = poppler_document_new_from_fd(fd, NULL, &e);
+    *doc = poppler_document_new_from_fd(fd, NULL, &e);
+    return *doc ? FG_OK : open_failed(e, r);
+}
+
+fg_result wm_stamp_pdf(const char *in, const char *out, const wm_options *o,
+                       uint64_t seed, fg_reason *r)
+{
+    PopplerDocument *doc = NULL;
+    fg_result rc = check_sandbox(r);
+    if (rc == FG_OK)
+        rc = check_out_pdf(out, "pdf", r);
+    if (rc == FG_OK)
+        rc = open_path(in, &doc, r);
+    if (rc != FG_OK)
+        return rc;
+    return write_preview(doc, out, o, seed, o->max_pages, 0, r);
+}
+
+int wm_excerpt_pages(const wm_options *o)
+{
+    if (o->max_pages_given || o->excerpt_pages <= 0)
+        return o->max_pages;
+    return o->excerpt_pages < o->max_pages ? o->excerpt_pages : o->max_pages;
+}
+
+fg_result wm_pdf_excerpt_file(const char *in, const char *out, const wm_options *o,
+                              uint64_t seed, fg_reason *r)
+{
+    PopplerDocument *doc = NULL;
+    fg_result rc = check_sandbox(r);
+    if (rc == FG_OK)
+        rc = check_out_pdf(out, "document", r);
+    if (rc == FG_OK)
+        rc = open_path(in, &doc, r);
+    if (rc != FG_OK)
+        return rc;
+    return write_preview(doc, out, o, seed, wm_excerpt_pages(o), 0, r);
+}
+
+fg_result wm_pdf_excerpt_buffer(const void *buf, size_t len, int total, const char *out,
+                                const wm_options *o, uint64_t seed, fg_reason *r)
+{
+    GError *e = NULL;
+    fg_result rc = check_sandbox(r);
+    if (rc == FG_OK)
+        rc = check_out_pdf(out, "text", r);
+    if (rc != FG_OK)
+        return rc;
+    GBytes *in = g_bytes_new_static(buf, len);
+    PopplerDocument *doc = poppler_document_new_from_bytes(in, NULL, &e);
+    g_bytes_unref(in);
     if (!doc)
         return open_failed(e, r);
-    /* Written to a temporary file and renamed, so a failure (or a kill by
-     * the sandbox) never leaves half a PDF at out. */
-    if ((rc = wm_outfile_open(&f, out, r)) == FG_OK &&
-        (rc = preview(doc, o, seed, to_fd, &f.fd, r)) == FG_OK)
-        rc = wm_outfile_commit(&f, r);
-    wm_outfile_abort(&f);
-    g_object_unref(doc);
-    return rc;
+    return write_preview(doc, out, o, seed, wm_excerpt_pages(o), total, r);
 }

@@ -31,4 +31,23 @@ FG_MUST_CHECK fg_result wm_pdf_preview_buffer(const void *buf, size_t len,
                                               size_t *out_len /* out */,
                                               fg_reason *r);
 
+/* Pages an excerpt (text, code, office documents) shows: o->max_pages
+ * when --max-pages was given, else o->excerpt_pages capped by
+ * o->max_pages. This function can't fail. */
+int wm_excerpt_pages(const wm_options *o);
+
+/* The preview of the PDF at in, or held in buf (len bytes, borrowed), as
+ * an excerpt: its first wm_excerpt_pages(o) pages, then a page saying how
+ * many of how many are held back. total, when above the document's page
+ * count, is the length of the original the buffer is the start of (text
+ * is laid out only as far as the excerpt goes). Written to out (a .pdf
+ * or no extension); contract and results as wm_stamp_file's. Sandbox
+ * only. */
+FG_MUST_CHECK fg_result wm_pdf_excerpt_file(const char *in, const char *out,
+                                            const wm_options *o, uint64_t seed,
+                                            fg_reason *r);
+FG_MUST_CHECK fg_result wm_pdf_excerpt_buffer(const void *buf, size_t len, int total,
+                                              const char *out, const wm_options *o,
+                                              uint64_t seed, fg_reason *r);
+
 #endif

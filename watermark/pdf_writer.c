@@ -6,6 +6,8 @@
 
 #include <cairo-pdf.h>
 #include <cairo.h>
+#include <stdio.h>
+#include <string.h>
 #include <glib.h>
 #include <stdlib.h>
 
@@ -83,16 +85,35 @@ fg_result wm_pdf_writer_add_note(wm_pdf_writer *w, double width, double height,
                                  const char *text, fg_reason *r)
 {
     cairo_text_extents_t ext;
+    char line[256];
+    int nlines = 1;
+    for (const char *p = text; *p; p++)
+        nlines += *p == '\n';
+    double size = width / 30, gap = size * 1.6;
     cairo_pdf_surface_set_size(w->pdf, width, height);
     cairo_save(w->cr);
     cairo_select_font_face(w->cr, "DejaVu Sans", CAIRO_FONT_SLANT_NORMAL,
                            CAIRO_FONT_WEIGHT_BOLD);
-    cairo_set_font_size(w->cr, width / 30);
-    cairo_text_extents(w->cr, text, &ext);
     cairo_set_source_rgb(w->cr, 0.2, 0.2, 0.2);
-    cairo_move_to(w->cr, (width - ext.width) / 2 - ext.x_bearing,
-                  (height - ext.height) / 2 - ext.y_bearing);
-    cairo_show_text(w->cr, text);
+    /* One line after another, centred; the first (the count) in bold and
+     * larger, the others in the regular face. */
+    const char *p = text;
+    for (int i = 0; i < nlines; i++) {
+        size_t n = strcspn(p, "\n");
+        snprintf(line, sizeof line, "%.*s", (int)(n < sizeof line ? n : sizeof line - 1), p);
+        p += n + (p[n] == '\n');
+        if (i == 1) {
+            cairo_select_font_face(w->cr, "DejaVu Sans", CAIRO_FONT_SLANT_NORMAL,
+                                   CAIRO_FONT_WEIGHT_NORMAL);
+            size = width / 40;
+        }
+        cairo_set_font_size(w->cr, size);
+        cairo_text_extents(w->cr, line, &ext);
+        double y = height / 2 + (i - (nlines - 1) / 2.0) * gap;
+        cairo_move_to(w->cr, (width - ext.width) / 2 - ext.x_bearing,
+                      y - ext.height / 2 - ext.y_bearing);
+        cairo_show_text(w->cr, line);
+    }
     cairo_restore(w->cr);
     cairo_show_page(w->cr);
     w->pages++;

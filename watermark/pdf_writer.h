@@ -29,8 +29,9 @@ FG_MUST_CHECK fg_result wm_pdf_writer_add_jpeg(wm_pdf_writer *w, double width,
                                                size_t len, int px_w, int px_h,
                                                fg_reason *r);
 
-/* Adds a page of width x height points with one line of text centred on
- * it (the note that a preview was cut short). */
+/* Adds a page of width x height points with text centred on it, one
+ * line per '\n'-separated part, the first larger and bold (the note that
+ * a preview was cut short). */
 FG_MUST_CHECK fg_result wm_pdf_writer_add_note(wm_pdf_writer *w, double width,
                                                double height,
                                                const char *text,

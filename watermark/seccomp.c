@@ -46,6 +46,26 @@ static const char *const errno_list[] = {
     "socket", "connect", "bind", "listen", "accept", "accept4",
 };
 
+/* The converter's sockets: LibreOffice will not start without its one
+ * AF_UNIX pipe (the single-instance check, in its own directory: see
+ * watermark/office.c), which it binds and listens on. Sockets of every
+ * other family stay refused, so no network; and connect is refused
+ * whatever the socket, so nothing on the host is reached through one. */
+static int unix_sockets_only(scmp_filter_ctx ctx)
+{
+    int nr = seccomp_syscall_resolve_name("socket");
+    int rc = 0;
+    if (nr != __NR_SCMP_ERROR)
+        rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), nr, 1, SCMP_A0(SCMP_CMP_NE, AF_UNIX));
+    /* No connect at all: a pathname socket is reached by its path, which
+     * Landlock does not guard on every kernel (the worker's own FastCGI
+     * socket belongs to the same user). LibreOffice's pipe only listens. */
+    nr = seccomp_syscall_resolve_name("connect");
+    if ((rc == 0 || rc == -EDOM) && nr != __NR_SCMP_ERROR)
+        rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), nr, 0);
+    return rc == -EDOM ? 0 : rc;
+}
+
 /* LeakSanitizer stops the world with ptrace when the process exits: in a
  * sanitizer build ptrace stays allowed, or every child would die of its
  * own leak check. */
@@ -58,9 +78,15 @@ static const char *const errno_list[] = {
 #endif
 
 static int add_rules(scmp_filter_ctx ctx, const char *const *names, size_t n,
-                     uint32_t action)
+                     uint32_t action, bool allow_exec)
 {
     for (size_t i = 0; i < n; i++) {
+        /* The office converter's profile: it execs LibreOffice, which
+         * needs its AF_UNIX pipe (unix_sockets_only replaces the socket
+         * rules). */
+        if (allow_exec && (strncmp(names[i], "execve", 6) == 0 ||
+                           action == SCMP_ACT_ERRNO(EPERM)))
+            continue;
 #ifdef SECCOMP_UNDER_ASAN
         if (strcmp(names[i], "ptrace") == 0)
             continue;
@@ -166,7 +192,7 @@ bool wm_sandbox_active(void)
     return active;
 }
 
-fg_result wm_sandbox_enter(fg_reason *r)
+static fg_result load_filter(bool allow_exec, fg_reason *r)
 {
     fg_result rc = FG_OK;
     scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
@@ -177,9 +203,10 @@ fg_result wm_sandbox_enter(fg_reason *r)
     /* Threads libvips or glib started already get the filter too. */
     if (seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1) != 0 ||
         add_rules(ctx, kill_list, sizeof kill_list / sizeof *kill_list,
-                  SCMP_ACT_KILL_PROCESS) != 0 ||
+                  SCMP_ACT_KILL_PROCESS, allow_exec) != 0 ||
         add_rules(ctx, errno_list, sizeof errno_list / sizeof *errno_list,
-                  SCMP_ACT_ERRNO(EPERM)) != 0) {
+                  SCMP_ACT_ERRNO(EPERM), allow_exec) != 0 ||
+        (allow_exec && unix_sockets_only(ctx) != 0)) {
         rc = fg_fail(r, FG_EIO, "cannot set up the sandbox: bad seccomp rule");
         goto out;
     }
@@ -189,12 +216,24 @@ fg_result wm_sandbox_enter(fg_reason *r)
         rc = fg_fail(r, FG_EIO, "cannot set up the sandbox: filter refused");
         goto out;
     }
-    active = true;
 out:
     seccomp_release(ctx);
+    return rc;
+}
+
+fg_result wm_sandbox_enter(fg_reason *r)
+{
+    fg_result rc = load_filter(false, r);
+    if (rc == FG_OK)
+        active = true;
 #ifdef FG_TEST_HOOKS
     if (rc == FG_OK)
         run_test_hook();
 #endif
     return rc;
+}
+
+fg_result wm_sandbox_enter_converter(fg_reason *r)
+{
+    return load_filter(true, r);
 }

@@ -25,6 +25,17 @@
  * sandboxed mode calls this function. */
 FG_MUST_CHECK fg_result wm_sandbox_enter(fg_reason *r);
 
+/* The office converter's profile (watermark/office.c), for the process
+ * that execs LibreOffice: wm_sandbox_enter's filter without its ban on
+ * execve and execveat (it execs soffice.bin), and with sockets of the
+ * AF_UNIX family allowed (LibreOffice's single-instance pipe, which it
+ * binds and listens on), every other family and every connect refused
+ * (EPERM): no network, no unix socket of the host, no ptrace, no namespaces, no
+ * kernel administration; and PR_SET_NO_NEW_PRIVS, so nothing it runs
+ * gains privileges. Inherited by every program it runs.
+ * FG_EIO with a reason if the kernel refuses it. */
+FG_MUST_CHECK fg_result wm_sandbox_enter_converter(fg_reason *r);
+
 /* True once wm_sandbox_enter has succeeded in this process: the decoders
  * libvips does not guard (poppler called directly) check it. This
  * function can't fail. */

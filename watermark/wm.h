@@ -80,6 +80,11 @@ typedef struct wm_options {
     int max_frames;
     int pdf_dpi;                           /* PDF page render resolution */
     int max_pages;                         /* PDF pages previewed */
+    bool max_pages_given;                  /* --max-pages on the command line */
+    /* Pages of a text, code or office preview (an excerpt), capped by
+     * max_pages; --max-pages given replaces it. */
+    int excerpt_pages;
+    int text_max_line;                     /* bytes laid out as one paragraph */
     int max_seconds;                       /* video and audio previewed */
     int audio_mark_interval;               /* seconds between two chimes */
     long long audio_max_rate;              /* sample rate x channels */

@@ -52,7 +52,7 @@ try:
     svc.create_order("ord-a", "s-a", "b-a")
     seller = svc.token("seller", "s-a", "ord-a")
     buyer = svc.token("buyer", "b-a", "ord-a")
-    r = svc.upload("ord-a", [("f%03d.txt" % i, b"file %d\n" % i) for i in range(N_FILES)], seller)
+    r = svc.upload("ord-a", [("f%03d.bin" % i, b"\x00file %d\n" % i) for i in range(N_FILES)], seller)
     check("a delivery of %d files is taken" % N_FILES, r.status == 201, r)
     svc.create_order("ord-b", "s-b", "b-b")  # interleaves nothing into ord-a's pages
 

@@ -23,9 +23,10 @@ def matrix(svc):
         svc.create_order(oid, "s-" + st, "b-" + st)
         seller = svc.token("seller", "s-" + st, oid)
         photo = image("png", 320, 240)
-        text = MARK + st.encode() + b"\n"
+        # Bytes of no previewable type (text is previewed now): withheld.
+        text = b"\x00\x01\x02" + MARK + st.encode() + b"\n"
         # Its previews made before the matrix asks for them (they are jobs).
-        r = svc.upload_done(oid, [("photo.png", photo), ("contract.txt", text)], seller)
+        r = svc.upload_done(oid, [("photo.png", photo), ("contract.bin", text)], seller)
         files = {f["name"]: f for f in (r.json() or {}).get("files", [])}
         check("delivery uploaded to the %s order" % st, r.status == 201, r)
         orders[st] = (oid, files, photo, text)
@@ -75,7 +76,7 @@ def matrix(svc):
 
     for st in states:
         oid, files, photo, text = orders[st]
-        photo_id, text_id = files["photo.png"]["id"], files["contract.txt"]["id"]
+        photo_id, text_id = files["photo.png"]["id"], files["contract.bin"]["id"]
         for who, tok in callers(st).items():
             for endpoint, path in (("preview", "/v1/files/%s/preview" % photo_id),
                                    ("original", "/v1/files/%s/original" % photo_id),

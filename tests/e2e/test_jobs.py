@@ -125,9 +125,10 @@ svc = Service(env={"FILIGRANE_EVENTS_URL": "http://127.0.0.1:%d/events" % port})
 try:
     svc.create_order("ord-50", "s-1", "b-1")
     seller = svc.token("seller", "s-1", "ord-50")
-    # 50 is FILIGRANE_MAX_FILES's default: 49 images and a text file.
+    # 50 is FILIGRANE_MAX_FILES's default: 49 images and a file of no
+    # previewable type (binary data; text is previewed).
     files = [("p%02d.jpg" % i, image("jpg", 200 + i, 150)) for i in range(49)]
-    files.append(("notes.txt", b"held back\n"))
+    files.append(("notes.bin", b"\x00held back\n"))
     t0 = time.time()
     r = svc.upload("ord-50", files, seller)
     took = time.time() - t0
@@ -136,15 +137,15 @@ try:
     print("# 50 files answered in %.3f s" % took)
     check("a 50-file delivery is answered 201", r.status == 201 and len(fs) == 50, r)
     check("the 201 says the delivery is processing", d.get("state") == "processing", d.get("state"))
-    check("every previewable file is processing in the 201, the text withheld",
-          all(f["preview"] == "processing" for f in fs if f["name"] != "notes.txt")
-          and [f["preview"] for f in fs if f["name"] == "notes.txt"] == ["withheld"],
+    check("every previewable file is processing in the 201, the binary data withheld",
+          all(f["preview"] == "processing" for f in fs if f["name"] != "notes.bin")
+          and [f["preview"] for f in fs if f["name"] == "notes.bin"] == ["withheld"],
           [(f["name"], f["preview"]) for f in fs][:5])
     doc = svc.wait_ready("ord-50", seller, timeout=240) or {}
     dl = (doc.get("deliveries") or [{}])[0]
     check("the delivery then becomes ready, every preview made",
           dl.get("state") == "ready" and len(dl.get("files", [])) == 50 and
-          all(f["preview"] == "ready" for f in dl["files"] if f["name"] != "notes.txt"), dl)
+          all(f["preview"] == "ready" for f in dl["files"] if f["name"] != "notes.bin"), dl)
     deadline = time.time() + 20
     while time.time() < deadline and not rx.events("delivery.ready"):
         time.sleep(0.1)
@@ -166,7 +167,7 @@ try:
           re.search(r"^filigrane_stamp_seconds_total \d+\.\d+$", m, re.M) and
           "milliseconds" not in m, m[-1500:])
     # A delivery with nothing to preview is ready in its own 201.
-    r = svc.upload("ord-50", [("readme.txt", b"text only\n")], seller)
+    r = svc.upload("ord-50", [("readme.bin", b"\x00binary only\n")], seller)
     check("a delivery of withheld files only is ready at once",
           r.status == 201 and (r.json() or {}).get("state") == "ready", r)
     deadline = time.time() + 20

@@ -11,21 +11,21 @@ from service import Service, check, finish, image  # noqa: E402
 svc = Service()
 try:
     photo = image("jpg", 800, 600)
-    notes = b"seller notes: FILIGRANE-SECRET-MARKER-7731\n" * 20
+    notes = b"\x00\x01seller notes: FILIGRANE-SECRET-MARKER-7731\n" * 20  # no previewable type
     seller = svc.token("seller", "s-7", "ord-1")
     buyer = svc.token("buyer", "b-9", "ord-1")
 
     r = svc.create_order("ord-1", "s-7", "b-9")
     check("order.created webhook is applied", r.status == 200, r)
 
-    r = svc.upload("ord-1", [("logo final.jpg", photo), ("notes.txt", notes)], seller,
+    r = svc.upload("ord-1", [("logo final.jpg", photo), ("notes.bin", notes)], seller,
                    message="first version")
     check("a seller's multipart delivery is answered 201", r.status == 201, r)
     d = r.json() or {}
     files = {f["name"]: f for f in d.get("files", [])}
     check("the delivery is number 1 with its message",
           d.get("number") == 1 and d.get("message") == "first version", d)
-    jpg, txt = files.get("logo final.jpg", {}), files.get("notes.txt", {})
+    jpg, txt = files.get("logo final.jpg", {}), files.get("notes.bin", {})
     check("the photo's sha256 and size are recorded",
           jpg.get("sha256") == hashlib.sha256(photo).hexdigest() and jpg.get("size") == len(photo), jpg)
     check("the photo's type comes from its content", jpg.get("type") == "image/jpeg"
@@ -37,10 +37,10 @@ try:
         if o.get("deliveries") else {}
     check("the delivery then becomes ready with the photo's preview",
           o.get("deliveries", [{}])[0].get("state") == "ready" and jpg.get("preview") == "ready", o)
-    check("a text file is withheld with its name, size, type and sha256",
+    check("a file of no previewable type is withheld with its name, size, type and sha256",
           txt.get("preview") == "withheld" and txt.get("size") == len(notes)
           and txt.get("sha256") == hashlib.sha256(notes).hexdigest()
-          and txt.get("type", "").startswith("text/"), txt)
+          and txt.get("type") == "application/octet-stream", txt)
 
     r = svc.get("/v1/orders/ord-1", token=buyer)
     o = r.json() or {}

@@ -197,3 +197,59 @@ TEST("a closed order takes no delivery, and no job is left behind")
     CHECK_INT(n, 1); /* the first delivery's only */
     world_close(&w);
 }
+
+TEST("the stamper's --max-pages by kind: excerpts for text and office, the order's pages, the cap")
+{
+    static const struct {
+        const char *kind;
+        int excerpt, max, order_pages, want;
+    } rows[] = {
+        {"text", 3, 200, 0, 3},        /* the excerpt by default */
+        {"document", 3, 200, 0, 3},
+        {"text", 5, 200, 0, 5},        /* FILIGRANE_EXCERPT_PAGES */
+        {"text", 3, 200, 10, 10},      /* the order asks for more */
+        {"document", 3, 200, 1, 1},    /* or fewer */
+        {"text", 3, 200, 500, 200},    /* capped by FILIGRANE_MAX_PAGES */
+        {"text", 300, 200, 0, 200},
+        {"pdf", 3, 200, 0, 0},         /* a PDF: the stamper's own default */
+        {"pdf", 3, 200, 12, 12},       /* preview_pages applies to PDFs too */
+        {"pdf", 3, 50, 120, 50},
+        {"image", 3, 200, 12, 0},      /* not paged: nothing passed */
+        {"archive", 3, 200, 12, 0},
+        {"other", 3, 200, 12, 0},
+        {"text", 0, 0, 0, FG_EXCERPT_PAGES_DEFAULT}, /* unset: the defaults */
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof *rows; i++) {
+        orders_preview_env env = {.excerpt_pages = rows[i].excerpt, .max_pages = rows[i].max};
+        int got = orders_preview_pages_for(&env, rows[i].kind, rows[i].order_pages);
+        if (got != rows[i].want)
+            TAP_FAIL("row %zu (%s, excerpt %d, max %d, order %d): %d, want %d", i, rows[i].kind,
+                     rows[i].excerpt, rows[i].max, rows[i].order_pages, got, rows[i].want);
+    }
+}
+
+TEST("FILIGRANE_EXCERPT_PAGES and FILIGRANE_MAX_PAGES are read at their edges, errors name them")
+{
+    orders_preview_env env = {0};
+    fg_reason r = {{0}};
+    unsetenv("FILIGRANE_EXCERPT_PAGES");
+    unsetenv("FILIGRANE_MAX_PAGES");
+    CHECK_INT(orders_preview_pages_load(&env, &r), FG_OK);
+    CHECK_INT(env.excerpt_pages, FG_EXCERPT_PAGES_DEFAULT);
+    CHECK_INT(env.max_pages, FG_MAX_PDF_PAGES_DEFAULT);
+    setenv("FILIGRANE_EXCERPT_PAGES", "1", 1);
+    CHECK_INT(orders_preview_pages_load(&env, &r), FG_OK);
+    CHECK_INT(env.excerpt_pages, 1);
+    setenv("FILIGRANE_EXCERPT_PAGES", "0", 1);
+    CHECK_INT(orders_preview_pages_load(&env, &r), FG_EUSAGE);
+    CHECK(strstr(r.text, "FILIGRANE_EXCERPT_PAGES") != NULL);
+    setenv("FILIGRANE_EXCERPT_PAGES", "100000", 1);
+    CHECK_INT(orders_preview_pages_load(&env, &r), FG_OK);
+    setenv("FILIGRANE_EXCERPT_PAGES", "100001", 1);
+    CHECK_INT(orders_preview_pages_load(&env, &r), FG_EUSAGE);
+    unsetenv("FILIGRANE_EXCERPT_PAGES");
+    setenv("FILIGRANE_MAX_PAGES", "x", 1);
+    CHECK_INT(orders_preview_pages_load(&env, &r), FG_EUSAGE);
+    CHECK(strstr(r.text, "FILIGRANE_MAX_PAGES") != NULL);
+    unsetenv("FILIGRANE_MAX_PAGES");
+}

@@ -226,3 +226,58 @@ DB_TEST("wrong states, unknown orders and incomplete events are refused with no 
     CHECK_INT(stored_state(d.m, "a@b"), ORD_ACCEPTED);
     db_close(&d);
 }
+
+static int stored_pages(store_meta *m, const char *id)
+{
+    store_order o;
+    fg_reason r;
+    if (store_order_get(m, id, &o, &r) != FG_OK)
+        return -1;
+    return o.preview_pages;
+}
+
+DB_TEST("order.created's preview_pages is stored with the order; a replay changes nothing")
+{
+    struct db d;
+    fg_reason r;
+    const char *effect = NULL;
+    db_open(&d);
+    ord_hook ev = {.type = "order.created", .order_id = "ord-p", .seller_id = "s-7",
+                   .buyer_id = "b-9", .preview_pages = 7};
+    CHECK_INT(store_meta_begin(d.m, &r), FG_OK);
+    CHECK_INT(ord_apply(d.m, &ev, &effect, &r), FG_OK);
+    CHECK_INT(store_meta_commit(d.m, &r), FG_OK);
+    CHECK_STR(effect, "created");
+    CHECK_INT(stored_pages(d.m, "ord-p"), 7);
+    /* A replay asking for more is the same order: unchanged. */
+    ev.preview_pages = 50;
+    CHECK_INT(store_meta_begin(d.m, &r), FG_OK);
+    CHECK_INT(ord_apply(d.m, &ev, &effect, &r), FG_OK);
+    CHECK_INT(store_meta_commit(d.m, &r), FG_OK);
+    CHECK_STR(effect, "unchanged");
+    CHECK_INT(stored_pages(d.m, "ord-p"), 7);
+    /* Without it: 0, the kind's default. */
+    CHECK_INT(apply(d.m, "order.created", "ord-q", &effect, &r), FG_OK);
+    CHECK_INT(stored_pages(d.m, "ord-q"), 0);
+    db_close(&d);
+}
+
+DB_TEST("an order's preview pages are set within 0..FG_MAX_PREVIEW_PAGES, on an order that exists")
+{
+    struct db d;
+    fg_reason r;
+    const char *effect = NULL;
+    db_open(&d);
+    CHECK_INT(apply(d.m, "order.created", "ord-p", &effect, &r), FG_OK);
+    CHECK_INT(store_order_set_preview_pages(d.m, "ord-p", FG_MAX_PREVIEW_PAGES, &r), FG_OK);
+    CHECK_INT(stored_pages(d.m, "ord-p"), FG_MAX_PREVIEW_PAGES);
+    CHECK_INT(store_order_set_preview_pages(d.m, "ord-p", FG_MAX_PREVIEW_PAGES + 1, &r),
+              FG_EUSAGE);
+    CHECK(strstr(r.text, "preview_pages") != NULL);
+    CHECK_INT(store_order_set_preview_pages(d.m, "ord-p", -1, &r), FG_EUSAGE);
+    CHECK_INT(stored_pages(d.m, "ord-p"), FG_MAX_PREVIEW_PAGES);
+    CHECK_INT(store_order_set_preview_pages(d.m, "ord-p", 0, &r), FG_OK);
+    CHECK_INT(stored_pages(d.m, "ord-p"), 0);
+    CHECK_INT(store_order_set_preview_pages(d.m, "nope", 3, &r), FG_ENOTFOUND);
+    db_close(&d);
+}
