@@ -75,4 +75,4 @@ echo "| filigrane stamp (sandboxed: decode, 720p, mark every frame, H.264 + AAC,
 echo "| ffmpeg -vf scale=-2:720 -c:v libx264 -preset veryfast -crf 23 -maxrate 4M -bufsize 8M -c:a aac (the floor) | ${tb} s | $(size "$out/vb.mp4") MB | 1.00x |"
 echo
 echo "filigrane takes $(ratio "$ta" "$tb")x the time of the plain transcode (target: within 1.3x)."
-echo "Peak memory of the stamping child: ${m1080} MB for the 1080p minute; ${m1} MB for one minute of 320x240 and ${mh} MB for an hour of it (previewed whole with FILIGRANE_PREVIEW_MAX_SECONDS=3600, in ${th} s): memory does not grow with the length."
+echo "Peak memory of the stamping child: ${m1080} MB for the 1080p minute; ${m1} MB for one minute of 320x240 and ${mh} MB for an hour of it (previewed whole with FILIGRANE_PREVIEW_MAX_SECONDS=3600, in ${th} s). Frames are never held; what grows with the length is the MP4 index the muxer keeps until it writes it at the end."

@@ -193,19 +193,6 @@ static void *reloader_main(void *p)
     return NULL;
 }
 
-/* The longest a stamping child may run, whatever the kind: a job's lease
- * must outlast it (jobs_settings_load). */
-static long long longest_wall(const wm_sandbox_limits *a, const wm_sandbox_limits *b,
-                              const wm_sandbox_limits *c, const wm_sandbox_limits *d)
-{
-    long long m = a->wall_seconds;
-    const wm_sandbox_limits *more[] = {b, c, d};
-    for (int i = 0; i < 3; i++)
-        if (more[i]->wall_seconds > m)
-            m = more[i]->wall_seconds;
-    return m;
-}
-
 int main(void)
 {
     struct fcgi_config cfg;
@@ -254,10 +241,11 @@ int main(void)
          * typo stops the worker instead of failing every preview. */
         wm_options_init(&stamp_options, &r) != FG_OK ||
         fcgi_blob_gc_settings_load(&gc_settings, &r) != FG_OK ||
-        jobs_settings_load(&job_settings,
-                           longest_wall(&sandbox, &sandbox_video, &sandbox_audio,
-                                        &sandbox_document),
-                           &r) != FG_OK ||
+        jobs_settings_load(&job_settings, sandbox.wall_seconds, &r) != FG_OK ||
+        wm_sandbox_limits_fit_lease(&sandbox_video, "video", job_settings.lease, &r) != FG_OK ||
+        wm_sandbox_limits_fit_lease(&sandbox_audio, "audio", job_settings.lease, &r) != FG_OK ||
+        wm_sandbox_limits_fit_lease(&sandbox_document, "document", job_settings.lease, &r) !=
+            FG_OK ||
         orders_checkpoint_interval_load(&checkpoint_interval, &r) != FG_OK ||
         orders_preview_pages_load(&preview_env, &r) != FG_OK) {
         fprintf(stderr, "filigrane-fcgi: %s\n", r.text);

@@ -86,9 +86,8 @@ fg_result jobs_settings_load(jobs_settings *s, long long stamp_timeout, fg_reaso
      * the job to a second runner: the work would be done twice. */
     if (lease <= stamp_timeout)
         return fg_fail(r, FG_EUSAGE,
-                       "FILIGRANE_JOB_LEASE must be longer than the longest stamp timeout "
-                       "(FILIGRANE_STAMP_TIMEOUT, FILIGRANE_SANDBOX_<KIND>_TIMEOUT: %lld s)",
-                       stamp_timeout);
+                       "FILIGRANE_JOB_LEASE must be longer than FILIGRANE_STAMP_TIMEOUT "
+                       "(%lld s)", stamp_timeout);
     s->threads = (int)threads;
     s->lease = lease;
     s->attempts = (int)attempts;

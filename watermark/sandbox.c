@@ -159,6 +159,25 @@ fg_result wm_sandbox_limits_init_kind(wm_sandbox_limits *l, const char *kind, fg
     return FG_OK;
 }
 
+fg_result wm_sandbox_limits_fit_lease(wm_sandbox_limits *l, const char *kind, long long lease,
+                                      fg_reason *r)
+{
+    if (l->wall_seconds < lease)
+        return FG_OK;
+    for (size_t i = 0; i < sizeof kind_limits / sizeof *kind_limits; i++) {
+        char name[64];
+        if (strcmp(kind, kind_limits[i].kind) != 0)
+            continue;
+        snprintf(name, sizeof name, "%sTIMEOUT", kind_limits[i].prefix);
+        const char *set = getenv(name);
+        if (set && *set)
+            return fg_fail(r, FG_EUSAGE, "FILIGRANE_JOB_LEASE must be longer than %s (%d s)",
+                           name, l->wall_seconds);
+    }
+    l->wall_seconds = (int)(lease - 1);
+    return FG_OK;
+}
+
 /* What the child needs, all allocated before the fork. */
 typedef struct child_plan {
     char **argv;

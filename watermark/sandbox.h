@@ -41,6 +41,16 @@ FG_MUST_CHECK fg_result wm_sandbox_limits_init(wm_sandbox_limits *l /* out */,
 FG_MUST_CHECK fg_result wm_sandbox_limits_init_kind(wm_sandbox_limits *l /* out */,
                                                     const char *kind, fg_reason *r);
 
+/* Fits kind's limits *l (from wm_sandbox_limits_init_kind) under a job
+ * lease of lease seconds: a lease that ran out while its runner still
+ * stamped would have the work done twice. A wall-clock limit at or over
+ * the lease is lowered to lease - 1 when it is the kind's default (an
+ * operator who shortened FILIGRANE_JOB_LEASE shortens it too, never below
+ * the general limit); one set by FILIGRANE_SANDBOX_<KIND>_TIMEOUT is
+ * refused: FG_EUSAGE naming both variables. */
+FG_MUST_CHECK fg_result wm_sandbox_limits_fit_lease(wm_sandbox_limits *l, const char *kind,
+                                                    long long lease, fg_reason *r);
+
 /* Opens the stamper program cli now (O_PATH), so that a later
  * wm_sandbox_stamp with this same path runs it through that descriptor
  * (execveat): the worker pins its stamper while still root, then drops to

@@ -11,9 +11,10 @@
  *
  * The mark is the images' (watermark/mark.h): laid out once for the
  * output size with the file's seed, then blended into each frame in YUV,
- * with the picture under it replaced by a coarse mosaic plus fresh noise
- * as in images, so frames cannot be averaged or inverted back to the
- * original under the letters. Nothing of the original's metadata is
+ * with the picture under it replaced by a coarse mosaic plus noise drawn
+ * for this preview (as in images: from OpenSSL's DRBG, never from the
+ * seed), the same in every frame, so frames can be neither averaged nor
+ * inverted back to the original under the letters. Nothing of the original's metadata is
  * copied: no global or stream tags, chapters or attachments; the muxer is
  * bitexact, so not even an encoder tag is written. */
 #include <libavcodec/avcodec.h>

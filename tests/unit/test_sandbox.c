@@ -434,3 +434,22 @@ TEST("a video gets its own limits, from FILIGRANE_SANDBOX_VIDEO_* or its default
     CHECK_INT(l.wall_seconds, FG_STAMP_TIMEOUT_DEFAULT);
     unsetenv("FILIGRANE_SANDBOX_VIDEO_TIMEOUT");
 }
+
+TEST("a kind's default timeout fits under a shorter job lease; one set by its variable is refused, naming both")
+{
+    wm_sandbox_limits l;
+    fg_reason r = {{0}};
+    unsetenv("FILIGRANE_SANDBOX_VIDEO_TIMEOUT");
+    CHECK_INT(wm_sandbox_limits_init_kind(&l, "video", &r), FG_OK);
+    CHECK_INT(wm_sandbox_limits_fit_lease(&l, "video", 600, &r), FG_OK);
+    CHECK_INT(l.wall_seconds, FG_SANDBOX_VIDEO_TIMEOUT_DEFAULT);
+    CHECK_INT(wm_sandbox_limits_fit_lease(&l, "video", 8, &r), FG_OK);
+    CHECK_INT(l.wall_seconds, 7);
+    setenv("FILIGRANE_SANDBOX_VIDEO_TIMEOUT", "600", 1);
+    CHECK_INT(wm_sandbox_limits_init_kind(&l, "video", &r), FG_OK);
+    CHECK_INT(wm_sandbox_limits_fit_lease(&l, "video", 600, &r), FG_EUSAGE);
+    CHECK(strstr(r.text, "FILIGRANE_JOB_LEASE") && strstr(r.text, "FILIGRANE_SANDBOX_VIDEO_TIMEOUT"));
+    CHECK_INT(wm_sandbox_limits_fit_lease(&l, "video", 601, &r), FG_OK);
+    CHECK_INT(l.wall_seconds, 600);
+    unsetenv("FILIGRANE_SANDBOX_VIDEO_TIMEOUT");
+}
