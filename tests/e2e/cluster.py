@@ -160,8 +160,13 @@ def start_cluster(root, env):
     out = open(os.path.join(root, "run-cluster.out"), "wb")
     err = open(os.path.join(root, "run-cluster.err"), "wb")
     try:
+        # SIGINT back to its default: a test run started in the background
+        # (`make test &`, a CI runner) hands its children SIGINT ignored,
+        # and a shell cannot trap a signal ignored on entry, so the
+        # script's Ctrl-C path would never run.
         proc = subprocess.Popen([RUN_CLUSTER], env=env, stdout=out, stderr=err,
-                                start_new_session=True)
+                                start_new_session=True,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     finally:
         out.close()
         err.close()
