@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "common/privs.h"
+#include "watermark/sandbox.h"
 
 #include "cli/cli.h"
 #include "cli/token.h"
@@ -97,6 +98,24 @@ static bool become_data_owner(int argc, char **argv)
     return true;
 }
 
+/* Pins this very program as the sandbox's stamper (watermark/sandbox.h). */
+static bool pin_self(void)
+{
+    char self[4096];
+    fg_reason r = {{0}};
+    ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (len <= 0) {
+        fprintf(stderr, "filigrane: cannot find the filigrane program\n");
+        return false;
+    }
+    self[len] = '\0';
+    if (wm_sandbox_pin_program(self, &r) != FG_OK) {
+        fprintf(stderr, "filigrane: %s\n", r.text);
+        return false;
+    }
+    return true;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2 || strcmp(argv[1], "help") == 0 ||
@@ -104,6 +123,12 @@ int main(int argc, char **argv)
         return usage(argc < 2 ? stderr : stdout);
     for (size_t i = 0; i < NCOMMANDS; i++)
         if (strcmp(argv[1], commands[i].name) == 0) {
+            /* trace runs the stamper: opened while still root, as the
+             * worker does, because the data directory's owner may not
+             * reach the checkout this program runs from (a 0700 home). */
+            if (strcmp(argv[1], "trace") == 0 && geteuid() == 0 &&
+                !pin_self())
+                return fg_result_exit(FG_EIO);
             if (touches_data(argv[1]) && !become_data_owner(argc, argv))
                 return fg_result_exit(FG_EIO);
             return commands[i].fn(argc - 1, argv + 1);
