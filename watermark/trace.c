@@ -764,12 +764,16 @@ void wm_trace_embed_plane(unsigned char *plane, ptrdiff_t stride, int w, int h,
             float amp = A_FLAT + A_GAIN * plane_gradient(plane, stride, xs, ys, xe, ye, &hi, &lo);
             if (amp > A_MAX)
                 amp = A_MAX;
+            int flat = lrintf(32 * amp) <= 32; /* embed_gen's m == 1 */
             amp *= (float)gain;
             int a32 = (int)lrintf(32 * amp), m = (a32 + 31) >> 5;
             int d32 = a32 * chip[(cy % WM_TRACE_CELLS) * WM_TRACE_CELLS + cx % WM_TRACE_CELLS];
-            /* As embed_gen: a flat cell near the ends of the range is
-             * shifted a level inward so that neither chip clips. */
-            int eg = m == 1 && (hi + 9 > hi_lim || lo - 9 < lo_lim);
+            /* As embed_gen: a flat cell (changes of a level at most at
+             * gain 1) near the ends of the range is shifted inward so
+             * that neither chip clips; by m levels, since a gain above 1
+             * makes its changes up to m (m is 1 at gain 1: embed_gen's
+             * rule exactly). */
+            int eg = flat && (hi + 9 > hi_lim || lo - 9 < lo_lim) ? m : 0;
             for (int y = ys; y < ye; y++) {
                 unsigned char *p = plane + y * stride;
                 for (int x = xs; x < xe; x++) {
