@@ -709,7 +709,8 @@ fg_result wm_trace_chips(const wm_options *o, signed char chip[WM_TRACE_NCELLS],
         return rc;
     for (int cy = 0; cy < WM_TRACE_CELLS; cy++)
         for (int cx = 0; cx < WM_TRACE_CELLS; cx++)
-            chip[cy * WM_TRACE_CELLS + cx] = (signed char)wm_trace_chip(&pat, o->trace_payload, cx, cy);
+            chip[cy * WM_TRACE_CELLS + cx] =
+                (signed char)wm_trace_chip(&pat, o->trace_payload, cx, cy);
     *on = true;
     return FG_OK;
 }

@@ -424,7 +424,8 @@ static VipsImage *plane_traced(VipsImage *y, const char *key, double gain, int l
 
 TEST("a luma plane traced in place at gain 1 gets exactly the images' changes (partial cells too)")
 {
-    VipsImage *y = luma(642, 481, 11), *a = traced(y, "k1"), *b = plane_traced(y, "k1", 1.0, 0, 255);
+    VipsImage *y = luma(642, 481, 11), *a = traced(y, "k1");
+    VipsImage *b = plane_traced(y, "k1", 1.0, 0, 255);
     CHECK(max_abs_diff(a, b) == 0);
     CHECK(max_abs_diff(y, b) > 0);
     g_object_unref(y);
