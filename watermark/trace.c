@@ -694,3 +694,96 @@ fg_result wm_trace_file(const char *in, const char *out, const wm_options *o, fg
     }
     return FG_OK;
 }
+
+/* ---- the same trace on a plane of luma (video frames) ---- */
+
+fg_result wm_trace_chips(const wm_options *o, signed char chip[WM_TRACE_NCELLS], bool *on,
+                         fg_reason *r)
+{
+    wm_trace_pattern pat;
+    *on = false;
+    if (!o->has_trace || !o->has_trace_key)
+        return FG_OK;
+    fg_result rc = wm_trace_pattern_init(&pat, o->trace_key, r);
+    if (rc != FG_OK)
+        return rc;
+    for (int cy = 0; cy < WM_TRACE_CELLS; cy++)
+        for (int cx = 0; cx < WM_TRACE_CELLS; cx++)
+            chip[cy * WM_TRACE_CELLS + cx] =
+                (signed char)wm_trace_chip(&pat, o->trace_payload, cx, cy);
+    *on = true;
+    return FG_OK;
+}
+
+/* The cell's strength and clip flag exactly as embed_gen computes them
+ * (cell_gradient's measure), from a plain plane of one band. */
+static float plane_gradient(const unsigned char *p0, ptrdiff_t stride, int xs, int ys, int xe,
+                            int ye, int *hi, int *lo)
+{
+    int g = 0, n = 0;
+    *hi = 0;
+    *lo = 255;
+    if (xe - xs == C && ye - ys == C) {
+        const unsigned char *a = p0 + (ys + 1) * stride + xs, *b = a + stride;
+        for (int k = 0; k < C; k++) {
+            int u = a[k] > b[k] ? a[k] : b[k], v = a[k] < b[k] ? a[k] : b[k];
+            *hi = u > *hi ? u : *hi;
+            *lo = v < *lo ? v : *lo;
+        }
+        g = abs(a[1] - a[0]) + abs(a[2] - a[1]) + abs(a[3] - a[2]) + abs(b[1] - b[0]) +
+            abs(b[2] - b[1]) + abs(b[3] - b[2]) + abs(b[0] - a[0]) + abs(b[1] - a[1]) +
+            abs(b[2] - a[2]) + abs(b[3] - a[3]);
+        return (float)g / 10;
+    }
+    for (int y = ys; y < ye; y++) {
+        const unsigned char *p = p0 + y * stride;
+        for (int x = xs; x < xe; x++) {
+            *hi = p[x] > *hi ? p[x] : *hi;
+            *lo = p[x] < *lo ? p[x] : *lo;
+            if (x + 1 < xe) {
+                g += abs(p[x + 1] - p[x]);
+                n++;
+            }
+            if (y + 1 < ye) {
+                g += abs(p[x + stride] - p[x]);
+                n++;
+            }
+        }
+    }
+    return n ? (float)g / (float)n : 0;
+}
+
+void wm_trace_embed_plane(unsigned char *plane, ptrdiff_t stride, int w, int h,
+                          const signed char chip[WM_TRACE_NCELLS], double gain, int lo_lim,
+                          int hi_lim)
+{
+    for (int ys = 0; ys < h; ys += C) {
+        int ye = ys + C < h ? ys + C : h, cy = ys / C;
+        for (int xs = 0; xs < w; xs += C) {
+            int xe = xs + C < w ? xs + C : w, cx = xs / C;
+            int hi, lo;
+            float amp = A_FLAT + A_GAIN * plane_gradient(plane, stride, xs, ys, xe, ye, &hi, &lo);
+            if (amp > A_MAX)
+                amp = A_MAX;
+            int flat = lrintf(32 * amp) <= 32; /* embed_gen's m == 1 */
+            amp *= (float)gain;
+            int a32 = (int)lrintf(32 * amp), m = (a32 + 31) >> 5;
+            int d32 = a32 * chip[(cy % WM_TRACE_CELLS) * WM_TRACE_CELLS + cx % WM_TRACE_CELLS];
+            /* As embed_gen: a flat cell (changes of a level at most at
+             * gain 1) near the ends of the range is shifted inward so
+             * that neither chip clips; by m levels, since a gain above 1
+             * makes its changes up to m (m is 1 at gain 1: embed_gen's
+             * rule exactly). */
+            int eg = flat && (hi + 9 > hi_lim || lo - 9 < lo_lim) ? m : 0;
+            for (int y = ys; y < ye; y++) {
+                unsigned char *p = plane + y * stride;
+                for (int x = xs; x < xe; x++) {
+                    int dv = (d32 + dither32[y - ys][x - xs]) >> 5;
+                    if (eg)
+                        dv += p[x] + eg > hi_lim ? -eg : p[x] - eg < lo_lim ? eg : 0;
+                    p[x] = sat(p[x] + dv);
+                }
+            }
+        }
+    }
+}

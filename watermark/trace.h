@@ -47,4 +47,19 @@ FG_MUST_CHECK fg_result wm_trace_detect(VipsImage *in, const unsigned char key[W
 FG_MUST_CHECK fg_result wm_trace_file(const char *in, const char *out, const wm_options *o,
                                       fg_reason *r);
 
+/* The chips of o's trace (its payload under its key) for every cell of
+ * the tile, for wm_trace_embed_plane; *on is false (and chip untouched)
+ * without o->has_trace and o->has_trace_key. FG_EIO if OpenSSL fails. */
+FG_MUST_CHECK fg_result wm_trace_chips(const wm_options *o, signed char chip[WM_TRACE_NCELLS],
+                                       bool *on /* out */, fg_reason *r);
+
+/* wm_trace_embed's changes, made in place on one plane of w x h 8-bit
+ * samples (a video frame's luma): the same cells, chips, strength rule
+ * and dither, the strength times gain, and lo_lim..hi_lim the range a
+ * cell's clip rule keeps it inside (16..235 for limited-range luma).
+ * Can't fail. */
+void wm_trace_embed_plane(unsigned char *plane, ptrdiff_t stride, int w, int h,
+                          const signed char chip[WM_TRACE_NCELLS], double gain, int lo_lim,
+                          int hi_lim);
+
 #endif

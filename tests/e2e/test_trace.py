@@ -3,9 +3,11 @@ service made carry an invisible payload naming the order, buyer and file;
 after each transformation of issue 13 (made here with libvips) both
 `filigrane trace` and POST /v1/trace name them; unmarked images give
 `no mark found`; another buyer's preview of the same file names that
-buyer; tracing is admin-only and audited."""
+buyer; frames taken out of a video preview (and its poster) name their
+order, buyer and file too; tracing is admin-only and audited."""
 import io
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -85,6 +87,41 @@ def make_pdf(pages=2):
     out += ("trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n"
             % (len(objs) + 1, xref)).encode()
     return out
+
+
+def ffmpeg(*args):
+    subprocess.run(["ffmpeg", "-nostdin", "-y", "-loglevel", "error"] + [str(a) for a in args],
+                   check=True, capture_output=True)
+
+
+def grey_frame(path, at, w=1280, h=720):
+    """The frame at `at` seconds of the video at path, as w x h bytes of
+    grey (ffmpeg decodes it: no image library needed)."""
+    return subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-ss", str(at), "-i",
+                           path, "-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "gray", "-"],
+                          check=True, capture_output=True).stdout
+
+
+def agreeing_psnr(a, b, x, w=1280, h=720, mb=16):
+    """PSNR of x against a over the 16 x 16 blocks where a and b (two
+    previews of the same clip without a payload) agree within 2 levels,
+    and the share of the frame those blocks cover. Two previews never
+    agree everywhere: the noise under the visible mark is drawn afresh
+    for each preview, and the encoder's choices differ around it."""
+    se = n = 0
+    for by in range(0, h - mb + 1, mb):
+        for bx in range(0, w - mb + 1, mb):
+            rows = [(by + y) * w + bx for y in range(mb)]
+            if any(abs(a[r + i] - b[r + i]) > 2 for r in rows for i in range(mb)):
+                continue
+            for r in rows:
+                for i in range(mb):
+                    d = a[r + i] - x[r + i]
+                    se += d * d
+                    n += 1
+    if n == 0:
+        return 0.0, 0.0
+    return (99.0 if se == 0 else 10 * math.log10(255.0 ** 2 * n / se)), n / (w * h)
 
 
 def ready_file(svc, order, token):
@@ -234,6 +271,84 @@ try:
     out = cli_trace(svc, P("crop.png"))
     check("filigrane trace names them after a crop too",
           out.returncode == 0 and out.stdout.startswith(want1), out.stdout + out.stderr)
+
+    # Video: every frame of the preview and its poster carry the payload.
+    # A 6 s 720p clip with grain (as a camera's), delivered on two orders
+    # with different buyers.
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=25:duration=6,noise=alls=12:allf=t",
+           "-f", "lavfi", "-i", "sine=frequency=440:duration=6", "-shortest",
+           "-c:v", "libx264", "-crf", "18", P("clip.mp4"))
+    with open(P("clip.mp4"), "rb") as f:
+        vid = f.read()
+    svc.create_order("ord-t4", "s-t", "b-t4", buyer_name="Di")
+    svc.create_order("ord-t5", "s-t", "b-t5", buyer_name="Ed")
+    s4, s5 = svc.token("seller", "s-t", "ord-t4"), svc.token("seller", "s-t", "ord-t5")
+    ok = all(svc.upload(o, [("clip.mp4", vid)], t).status == 201
+             for o, t in (("ord-t4", s4), ("ord-t5", s5)))
+    v4, v5 = ready_file(svc, "ord-t4", s4), ready_file(svc, "ord-t5", s5)
+    check("the same video delivered on two orders gets two video previews",
+          ok and v4 and v5 and v4.get("kind") == "video", (v4, v5))
+    if v4 and v5:
+        preview(svc, v4, s4, P("v4.mp4"))
+        preview(svc, v5, s5, P("v5.mp4"))
+        wantv4 = "order ord-t4 buyer b-t4 file %s" % v4["id"]
+        for at in (1.5, 4.5):
+            ffmpeg("-ss", at, "-i", P("v4.mp4"), "-frames:v", "1", P("f%g.png" % at))
+            vips("copy", P("f%g.png" % at), P("f%g.jpg" % at) + "[Q=75]")
+            vips("resize", P("f%g.png" % at), P("f%g-half.png" % at), 0.5)
+            out = cli_trace(svc, P("f%g.png" % at))
+            check("filigrane trace names order, buyer and file of a frame at %g s of a video "
+                  "preview" % at, out.returncode == 0 and out.stdout.startswith(wantv4 + " "),
+                  out.stdout + out.stderr)
+            for name, f in (("as PNG", "f%g.png"), ("as JPEG q75", "f%g.jpg"),
+                            ("downscaled 50%", "f%g-half.png")):
+                r = api_trace(svc, P(f % at), admin)
+                d = r.json() or {}
+                check("POST /v1/trace names them from the frame at %g s %s" % (at, name),
+                      r.status == 200 and d.get("order_id") == "ord-t4"
+                      and d.get("buyer_id") == "b-t4" and d.get("file_id") == v4["id"],
+                      "%d %s" % (r.status, r.body[:300]))
+        ffmpeg("-ss", 3, "-i", P("v5.mp4"), "-frames:v", "1", P("g3.png"))
+        out = cli_trace(svc, P("g3.png"))
+        check("a frame of the other buyer's preview of the same video traces to that buyer",
+              out.returncode == 0 and out.stdout.startswith(
+                  "order ord-t5 buyer b-t5 file %s " % v5["id"]), out.stdout + out.stderr)
+        po = svc.get("/v1/files/%s/poster" % v4["id"], token=s4)
+        with open(P("v4-poster.jpg"), "wb") as f:
+            f.write(po.body)
+        r = api_trace(svc, P("v4-poster.jpg"), admin)
+        d = r.json() or {}
+        check("the video's poster traces to its order, buyer and file",
+              po.status == 200 and r.status == 200 and d.get("order_id") == "ord-t4"
+              and d.get("buyer_id") == "b-t4" and d.get("file_id") == v4["id"],
+              "%d %d %s" % (po.status, r.status, r.body[:300]))
+        # The original clip itself carries nothing.
+        ffmpeg("-ss", 3, "-i", P("clip.mp4"), "-frames:v", "1", P("orig-frame.png"))
+        out = cli_trace(svc, P("orig-frame.png"))
+        check("a frame of the original video: no mark found, exit 1",
+              out.returncode == 1 and out.stdout.strip() == "no mark found",
+              out.stdout + out.stderr)
+
+    # Invisible: the same clip (without grain: two previews agree only
+    # where the encoder had nothing random to code) stamped by the CLI
+    # twice without a payload and once with one; the traced frame against
+    # a plain one where the two plain ones agree.
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=25:duration=3",
+           "-c:v", "libx264", "-crf", "18", P("clean.mp4"))
+    fg = os.path.join(BIN, "filigrane")
+    penv = dict(os.environ, FILIGRANE_TRACE_PATTERN="%064x" % 77)
+    for name, extra in (("pa.mp4", []), ("pb.mp4", []),
+                        ("pt.mp4", ["--trace-payload", "00112233445566ff"])):
+        subprocess.run([fg, "stamp", "--seed", "5"] + extra + [P("clean.mp4"), P(name)],
+                       check=True, capture_output=True, env=penv)
+    for at in (0.8, 2.2):
+        a, b, x = (grey_frame(P(n), at) for n in ("pa.mp4", "pb.mp4", "pt.mp4"))
+        db, share = agreeing_psnr(a, b, x)
+        print("# frame at %g s: PSNR %.1f dB over the %.0f%% of the frame where two "
+              "previews without a payload agree" % (at, db, 100 * share))
+        check("a traced video frame is at least 40 dB PSNR from the same preview without the "
+              "payload (at %g s, where two previews without it agree)" % at,
+              share >= 0.3 and 40.0 <= db < 99.0, (db, share))
 
     # Unmarked: the original, a preview stamped by hand without a payload,
     # and a real photo from a Debian package.

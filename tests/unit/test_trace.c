@@ -386,6 +386,99 @@ TEST("no unmarked image of 60 (photos, grain, flat, stripes, checkers) reaches t
     CHECK_INT(over, 0);
 }
 
+/* ---- video frames: the same trace on a plane of luma ---- */
+
+/* The green band of a photo as a one-band memory image (a frame's luma
+ * stand-in) and its bytes. */
+static VipsImage *luma(int w, int h, int seed)
+{
+    VipsImage *p = photo(w, h, 40, 6, seed), *g = NULL, *mem = NULL;
+    if (vips_extract_band(p, &g, 1, NULL))
+        abort();
+    mem = vips_image_copy_memory(g);
+    g_object_unref(g);
+    g_object_unref(p);
+    mem->Type = VIPS_INTERPRETATION_B_W;
+    return mem;
+}
+
+static VipsImage *plane_traced(VipsImage *y, const char *key, double gain, int lo, int hi)
+{
+    wm_options o = opts(key);
+    signed char chip[WM_TRACE_NCELLS];
+    bool on = false;
+    fg_reason r = {{0}};
+    if (wm_trace_chips(&o, chip, &on, &r) != FG_OK || !on)
+        TAP_FAIL("chips: %s", r.text);
+    size_t len = 0;
+    unsigned char *buf = vips_image_write_to_memory(y, &len);
+    if (!buf)
+        abort();
+    wm_trace_embed_plane(buf, y->Xsize, y->Xsize, y->Ysize, chip, gain, lo, hi);
+    VipsImage *im = vips_image_new_from_memory_copy(buf, len, y->Xsize, y->Ysize, 1,
+                                                    VIPS_FORMAT_UCHAR);
+    g_free(buf);
+    im->Type = VIPS_INTERPRETATION_B_W;
+    return im;
+}
+
+TEST("a luma plane traced in place at gain 1 gets exactly the images' changes (partial cells too)")
+{
+    VipsImage *y = luma(642, 481, 11), *a = traced(y, "k1");
+    VipsImage *b = plane_traced(y, "k1", 1.0, 0, 255);
+    CHECK(max_abs_diff(a, b) == 0);
+    CHECK(max_abs_diff(y, b) > 0);
+    g_object_unref(y);
+    g_object_unref(a);
+    g_object_unref(b);
+}
+
+TEST("a 720p luma plane traced at the video's gain (1.5) is read back, within its PSNR bound")
+{
+    VipsImage *ys[] = {luma(1280, 720, 12), flat(1280, 720, 16)};
+    for (int i = 0; i < 2; i++) {
+        VipsImage *y = ys[i];
+        if (y->Bands > 1) {
+            VipsImage *g = NULL;
+            CHECK(vips_extract_band(y, &g, 0, NULL) == 0);
+            g_object_unref(y);
+            y = vips_image_copy_memory(g);
+            g_object_unref(g);
+        }
+        VipsImage *t = plane_traced(y, "k2", 1.5, 16, 235);
+        double p = psnr(y, t), z = 0;
+        int e = bit_errors(t, "k2", &z);
+        /* The per-cell bound: (2.45 x 1.5)^2 + 0.25 squared levels. */
+        double bound = 10 * log10(255.0 * 255.0 / (2.45 * 1.5 * 2.45 * 1.5 + 0.25));
+        printf("# %s: PSNR %.1f dB (bound %.1f), sync %.1f sd, bit errors %d/64\n",
+               i ? "flat at black (16)" : "photo-like", p, bound, z, e);
+        CHECK(p >= bound && p < 60.0);
+        CHECK_INT(e, 0);
+        /* Black (16) is shifted up, never clipped below 16. */
+        if (i == 1) {
+            double mn = 0;
+            CHECK(vips_min(t, &mn, NULL) == 0);
+            CHECK(mn >= 16);
+        }
+        g_object_unref(t);
+        g_object_unref(y);
+    }
+}
+
+TEST("without a payload or a key a video frame gets no chips")
+{
+    wm_options o = opts("k1");
+    signed char chip[WM_TRACE_NCELLS];
+    bool on = true;
+    fg_reason r = {{0}};
+    o.has_trace = false;
+    CHECK(wm_trace_chips(&o, chip, &on, &r) == FG_OK && !on);
+    o = opts("k1");
+    o.has_trace_key = false;
+    on = true;
+    CHECK(wm_trace_chips(&o, chip, &on, &r) == FG_OK && !on);
+}
+
 __attribute__((constructor)) static void start(void)
 {
     if (VIPS_INIT("test_trace") != 0)
