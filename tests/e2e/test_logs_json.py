@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import tempfile
+import time
 
 from service import BIN, TOP, Service, check, finish, image
 
@@ -44,7 +45,15 @@ try:
     # logged by both.
     evil = svc.get("/v1/files/x%22y%0A%7B%5C/preview", token=buyer)
     nobody = svc.get("/v1/orders/ord-j")
-    wl, nl = lines(svc, "worker.log"), lines(svc, "nginx-access.log")
+    # nginx writes its access line once the answer is sent, and the worker
+    # its line after answering: wait (up to 5 s) for the last request's id
+    # in both before reading them.
+    last = nobody.header("x-request-id") or ""
+    for _ in range(50):
+        wl, nl = lines(svc, "worker.log"), lines(svc, "nginx-access.log")
+        if last and last in "".join(nl) and last in "".join(wl):
+            break
+        time.sleep(0.1)
     wdocs, wbad = parse_all(wl)
     ndocs, nbad = parse_all(nl)
     check("every line of the worker's log is one JSON object", wl and not wbad, wbad[:3])
