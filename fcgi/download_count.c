@@ -5,6 +5,8 @@
 #include <strings.h>
 
 #include "fcgi/http.h"
+#include "fcgi/worker.h"
+#include "storage/blob.h"
 
 typedef enum { WHOLE, FROM_ZERO, LATER, REFUSED } range_answer;
 
@@ -105,4 +107,21 @@ bool fcgi_download_counts(const fcgi_download_req *q, const char *sha256, int64_
     }
     range_answer a = answer(range + 6, size);
     return a == WHOLE || a == FROM_ZERO;
+}
+
+bool fcgi_download_counts_req(fcgi_req *req, const char *sha256, int64_t size)
+{
+    fcgi_download_req q = {
+        .method = req->method,
+        .if_none_match = fcgi_param(req, "HTTP_IF_NONE_MATCH"),
+        .range = fcgi_param(req, "HTTP_RANGE"),
+        .if_range = fcgi_param(req, "HTTP_IF_RANGE"),
+    };
+    if (q.range && size < 0) {
+        fg_reason r = {{0}};
+        bool exists = false;
+        if (store_blob_stat(req->ctx->blobs, sha256, &exists, &size, &r) != FG_OK || !exists)
+            size = 0;
+    }
+    return fcgi_download_counts(&q, sha256, size);
 }

@@ -36,4 +36,10 @@ typedef struct fcgi_download_req {
 bool fcgi_download_counts(const fcgi_download_req *q, const char *sha256,
                           int64_t size);
 
+/* The same rule for the request being answered: its method and
+ * conditional headers, for the blob (sha256, size). size < 0: unknown,
+ * looked up in the blob store only if a Range header makes it matter. */
+struct fcgi_req;
+bool fcgi_download_counts_req(struct fcgi_req *req, const char *sha256, int64_t size);
+
 #endif

@@ -57,26 +57,6 @@ static bool load_file(fcgi_req *req, ord_action want, struct fcgi_claims *who,
     return true;
 }
 
-/* Whether this request counts as a download of the blob (sha, size), by
- * the rule of fcgi/download_count.h. size < 0: unknown, looked up only if
- * a Range header makes it matter. */
-static bool counts(fcgi_req *req, const char *sha, int64_t size)
-{
-    fcgi_download_req q = {
-        .method = req->method,
-        .if_none_match = fcgi_param(req, "HTTP_IF_NONE_MATCH"),
-        .range = fcgi_param(req, "HTTP_RANGE"),
-        .if_range = fcgi_param(req, "HTTP_IF_RANGE"),
-    };
-    if (q.range && size < 0) {
-        fg_reason r = {{0}};
-        bool exists = false;
-        if (store_blob_stat(req->ctx->blobs, sha, &exists, &size, &r) != FG_OK || !exists)
-            size = 0;
-    }
-    return fcgi_download_counts(&q, sha, size);
-}
-
 /* Records a buyer's fetch: every download of an original (counter and
  * audit row), and the first view of a preview. What counts as either is
  * fcgi/download_count.h (no HEAD, no 304, no range past byte 0). Later
@@ -91,7 +71,8 @@ static bool record_buyer(fcgi_req *req, const struct fcgi_claims *who,
 {
     if (who->role != FCGI_ROLE_BUYER || (!original && f->buyer_views > 0))
         return true;
-    if (!counts(req, original ? f->sha256 : f->preview_sha256, original ? f->size : -1))
+    if (!fcgi_download_counts_req(req, original ? f->sha256 : f->preview_sha256,
+                                  original ? f->size : -1))
         return true;
     fg_reason r = {{0}};
     int64_t n = 0;

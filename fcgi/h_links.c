@@ -238,24 +238,6 @@ static ord_link_status status_now(const store_link *l, int64_t now)
     return ord_link_status_of(l->revoked_at[0] != '\0', l->expires_at, l->uses, l->max_uses, now);
 }
 
-/* Whether this request is a use, by the rule of fcgi/download_count.h. */
-static bool counts(fcgi_req *req, const char *sha, int64_t size)
-{
-    fcgi_download_req q = {
-        .method = req->method,
-        .if_none_match = fcgi_param(req, "HTTP_IF_NONE_MATCH"),
-        .range = fcgi_param(req, "HTTP_RANGE"),
-        .if_range = fcgi_param(req, "HTTP_IF_RANGE"),
-    };
-    if (q.range && size < 0) {
-        fg_reason r = {{0}};
-        bool exists = false;
-        if (store_blob_stat(req->ctx->blobs, sha, &exists, &size, &r) != FG_OK || !exists)
-            size = 0;
-    }
-    return fcgi_download_counts(&q, sha, size);
-}
-
 /* Takes one use and records it (link.used; for an original link a buyer
  * minted, the buyer's download too: counter within max_downloads,
  * file.downloaded entry and event), all in one transaction. On refusal
@@ -383,7 +365,7 @@ void fcgi_h_link_get(fcgi_req *req)
         return;
     }
     const char *sha = preview ? f.preview_sha256 : f.sha256;
-    bool use = counts(req, sha, preview ? -1 : f.size);
+    bool use = fcgi_download_counts_req(req, sha, preview ? -1 : f.size);
     if (use && !take_use(req, &l, &f, ref, now))
         return;
     fcgi_log(FCGI_LOG_INFO, "req=%s link=%s order=%s file=%s purpose=%s%s", req->id, ref,
